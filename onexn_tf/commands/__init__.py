@@ -1,0 +1,1 @@
+"""Subcommands of the ``onexn`` command line tool."""

@@ -1,0 +1,102 @@
+"""Which layers 1xN pruning can wrap, and why not."""
+
+import tensorflow_model_optimization as tfmot
+
+from onexn_tf import blocks
+from onexn_tf.keras_compat import keras
+
+_PruningPolicy = tfmot.sparsity.keras.PruningPolicy
+
+
+def structural_reason(layer, n):
+    """Why a layer can never carry a 1xN mask (None if it can). Independent of any policy choice."""
+    if isinstance(layer, (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)):
+        return f"{type(layer).__name__}: each output channel reads one input channel, there is no 1xN block to share"
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        return "Conv2DTranspose is not supported by the 1xN kernels"
+    if isinstance(layer, keras.layers.Conv2D):
+        if getattr(layer, "groups", 1) != 1:
+            return f"grouped convolution (groups={layer.groups}): blocks would span groups"
+        if layer.data_format != "channels_last":
+            return f"data_format={layer.data_format!r}: only channels_last (NHWC, what TFLite runs) is supported"
+    elif not isinstance(layer, keras.layers.Dense):
+        return f"{type(layer).__name__} has no Conv2D/Dense kernel"
+    cout = layer.filters if isinstance(layer, keras.layers.Conv2D) else layer.units
+    if cout < n:
+        return f"{cout} output channels is fewer than N={n}"
+    return None
+
+
+def input_channels(layer):
+    """The layer's input channel count if it is known (built layer or known input spec), else None."""
+    kernel = getattr(layer, "kernel", None)
+    if kernel is not None:
+        return int(kernel.shape[-2])
+    try:
+        return int(layer.input_spec.axes[-1])  # set by Keras once the input shape is known
+    except (AttributeError, TypeError, KeyError, IndexError):
+        return None
+
+
+class Prune1xNPolicy(_PruningPolicy):
+    """A tfmot ``PruningPolicy`` for the 1xN pattern.
+
+    Wraps Conv2D (groups=1, channels_last) and Dense layers. It declines, with a reason you can read
+    through ``reason(layer)``:
+      - depthwise / separable / transposed / grouped convolutions and layers without a kernel;
+      - layers whose output channels are not a multiple of N (unless ``allow_partial_blocks=True``:
+        the last block of such a layer is then shorter than N);
+      - the stem: a convolution reading <= 3 input channels (RGB / grayscale), left dense as in the
+        paper unless ``prune_stem=True``;
+      - layers named in ``exclude``.
+    """
+
+    def __init__(self, n=4, prune_stem=False, allow_partial_blocks=False, exclude=()):
+        self.n = blocks._check_n(n)
+        self.prune_stem = bool(prune_stem)
+        self.allow_partial_blocks = bool(allow_partial_blocks)
+        self.exclude = frozenset(exclude)
+
+    def reason(self, layer):
+        """Why this policy does not prune `layer`, or None if it does."""
+        if layer.name in self.exclude:
+            return "excluded by name"
+        why = structural_reason(layer, self.n)
+        if why:
+            return why
+        cout = layer.filters if isinstance(layer, keras.layers.Conv2D) else layer.units
+        if cout % self.n and not self.allow_partial_blocks:
+            return (f"{cout} output channels is not a multiple of N={self.n} "
+                    f"(Prune1xNPolicy(allow_partial_blocks=True) prunes it with a shorter last block)")
+        cin = input_channels(layer)
+        if isinstance(layer, keras.layers.Conv2D) and cin is not None and cin <= 3 and not self.prune_stem:
+            return f"stem convolution (cin={cin}) is kept dense as in the paper; use prune_stem=True to prune it"
+        return None
+
+    def allow_pruning(self, layer):
+        return self.reason(layer) is None
+
+    def ensure_model_supports_pruning(self, model):
+        if not isinstance(model, keras.Model):
+            raise ValueError(f"expected a tf_keras Model, got {type(model).__name__}")
+        if not (isinstance(model, keras.Sequential) or model._is_graph_network):
+            raise ValueError("subclassed models are not supported: build the model with the Sequential or "
+                             "functional API (tfmot has the same limit)")
+        if not any(self.allow_pruning(layer) for layer in _leaf_layers(model)):
+            reasons = "; ".join(f"{l.name}: {self.reason(l)}" for l in _leaf_layers(model)[:8])
+            raise ValueError(f"no layer of model {model.name!r} can be 1x{self.n}-pruned under this policy ({reasons})")
+
+    def get_config(self):
+        return {"n": self.n, "prune_stem": self.prune_stem,
+                "allow_partial_blocks": self.allow_partial_blocks, "exclude": sorted(self.exclude)}
+
+    def __repr__(self):
+        return f"Prune1xNPolicy({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+
+def _leaf_layers(model):
+    """All non-model layers of a model, nested models flattened."""
+    out = []
+    for layer in model.layers:
+        out.extend(_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return out

@@ -1,0 +1,108 @@
+"""1xN block masks: shape, exact block count, L1 ordering, numpy == TensorFlow."""
+
+import numpy as np
+import pytest
+
+import onexn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import tensorflow as tf
+
+from onexn_tf import blocks
+
+SHAPES = [
+    ((3, 3, 8, 16), 4),     # 3x3 conv
+    ((1, 1, 24, 144), 16),  # MobileNetV2-like 1x1
+    ((1, 1, 7, 10), 4),     # cout % n != 0: short last group
+    ((5, 3, 6, 12), 2),
+    ((3, 3, 5, 6), 1),      # N=1: one output channel over the whole window
+    ((40, 24), 8),          # Dense (cin, cout)
+]
+
+
+def _blocks_view(kernel, n):
+    """(kh, kw, cin, groups, n) view with the padded lanes set to NaN, for per-block assertions."""
+    hwio = kernel if kernel.ndim == 4 else kernel[None, None]
+    kh, kw, cin, cout = hwio.shape
+    groups = -(-cout // n)
+    padded = np.full((kh, kw, cin, groups * n), np.nan, dtype=np.float64)
+    padded[..., :cout] = hwio
+    return padded.reshape(kh, kw, cin, groups, n)
+
+
+@pytest.mark.parametrize("shape,n", SHAPES)
+@pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.5, 0.9])
+def test_mask_is_1xn_with_exact_block_count(shape, n, sparsity):
+    rng = np.random.default_rng(sum(shape) + n)
+    kernel = rng.normal(size=shape).astype(np.float32)
+    mask = blocks.block_mask(kernel, n, sparsity)
+    assert mask.shape == kernel.shape and mask.dtype == kernel.dtype
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+
+    view = _blocks_view(mask, n)
+    block_min = np.nanmin(view, axis=(0, 1, 4))
+    block_max = np.nanmax(view, axis=(0, 1, 4))
+    np.testing.assert_array_equal(block_min, block_max)  # every block is all kept or all zero
+
+    total = block_min.size
+    expected_pruned = min(int(np.floor(sparsity * total + 0.5)), total - 1)
+    assert int((block_max == 0).sum()) == expected_pruned
+
+    # The zeroed blocks are the lowest-L1 ones.
+    scores = blocks.block_scores(kernel, n)
+    assert scores.shape == block_min.shape
+    if 0 < expected_pruned < total:
+        assert scores[block_max == 0].max() <= scores[block_max == 1].min()
+
+
+@pytest.mark.parametrize("shape,n", SHAPES)
+def test_tensorflow_mask_equals_numpy(shape, n):
+    rng = np.random.default_rng(n)
+    kernel = rng.normal(size=shape).astype(np.float32)
+    for sparsity in (0.0, 0.25, 0.6, 0.95):
+        expected = blocks.block_mask(kernel, n, sparsity)
+        got = tf.function(lambda k, s: blocks.tf_block_mask(k, n, s))(tf.constant(kernel), tf.constant(sparsity))
+        np.testing.assert_array_equal(got.numpy(), expected)
+
+
+def test_ties_are_broken_deterministically_and_zero_blocks_stay_pruned():
+    kernel = np.ones((1, 1, 4, 8), np.float32)
+    kernel[0, 0, 1, :4] = 0  # one block already zero
+    mask = blocks.block_mask(kernel, 4, 0.5)
+    assert mask[0, 0, 1, :4].sum() == 0
+    np.testing.assert_array_equal(mask, blocks.block_mask(kernel, 4, 0.5))
+    assert blocks.kept_blocks(kernel * mask, 4).sum() == 4
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 8, 16])
+def test_detect_n_finds_the_pruning_n(n):
+    rng = np.random.default_rng(n)
+    kernel = rng.normal(size=(3, 3, 32, 64)).astype(np.float32)
+    pruned = kernel * blocks.block_mask(kernel, n, 0.5)
+    assert blocks.detect_n(pruned) == n
+    assert blocks.blocks_explain_zeros(pruned, n)
+    assert blocks.detect_n(kernel) is None  # dense: nothing to describe
+
+
+def test_unstructured_zeros_are_not_taken_for_1xn():
+    rng = np.random.default_rng(3)
+    kernel = rng.normal(size=(1, 1, 16, 16)).astype(np.float32)
+    kernel[0, 0, 3, 5] = 0.0  # a single zero inside a block
+    for n in (2, 4, 8, 16):
+        assert not blocks.blocks_explain_zeros(kernel, n)
+    assert blocks.detect_n(kernel) == 1  # only N=1 explains it, on a 1x1 kernel
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, float("nan"), "half", None])
+def test_bad_sparsity_raises(bad):
+    with pytest.raises(ValueError, match="sparsity"):
+        blocks.block_mask(np.ones((4, 4), np.float32), 2, bad)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "4"])
+def test_bad_n_raises(bad):
+    with pytest.raises(ValueError, match="n must be an integer"):
+        blocks.block_mask(np.ones((4, 4), np.float32), bad, 0.5)
+
+
+def test_bad_kernel_rank_raises():
+    with pytest.raises(ValueError, match="kernel"):
+        blocks.block_mask(np.ones((2, 3, 4), np.float32), 2, 0.5)

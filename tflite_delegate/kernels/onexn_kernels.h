@@ -1,0 +1,79 @@
+// onexn kernel library: 1xN block-sparse float32 convolution (NHWC), independent of TFLite.
+//
+// The delegate resolves everything TFLite-specific (padding, fused activation, tensor shapes) into an
+// onexn_conv_shape and hands over dense OHWI weights plus the block index from the metadata
+// (docs/FORMAT.md). The library packs the kept blocks once, picks a microkernel for the ISA and runs it.
+#ifndef ONEXN_KERNELS_H_
+#define ONEXN_KERNELS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  ONEXN_ISA_AUTO = 0,  // best supported on this CPU
+  ONEXN_ISA_SCALAR = 1,
+  ONEXN_ISA_AVX2 = 2,    // AVX2 + FMA3
+  ONEXN_ISA_AVX512 = 3,  // AVX-512F (+VL, DQ where used)
+  ONEXN_ISA_NEON = 4,    // aarch64 Advanced SIMD
+} onexn_isa;
+
+// 1 if the ISA's kernels are compiled into this library and the running CPU supports them.
+int onexn_isa_supported(onexn_isa isa);
+// Resolves ONEXN_ISA_AUTO to the best supported ISA; returns other values unchanged.
+onexn_isa onexn_isa_resolve(onexn_isa isa);
+// "auto", "scalar", "avx2", "avx512", "neon".
+const char* onexn_isa_name(onexn_isa isa);
+// Parses a name above; returns 0 on success, -1 for an unknown name.
+int onexn_isa_from_name(const char* name, onexn_isa* out);
+
+// Geometry of one convolution. FULLY_CONNECTED is expressed as batch=1, in_h=out_h=1,
+// in_w=out_w=rows, kh=kw=1, strides and dilations 1, no padding.
+typedef struct {
+  int batch;
+  int in_h, in_w, cin;
+  int out_h, out_w, cout;
+  int kh, kw;
+  int stride_h, stride_w;
+  int dilation_h, dilation_w;
+  int pad_top, pad_left;  // input rows/cols before the image; taps outside the image read zero
+  float out_min, out_max; // fused activation clamp; -INFINITY/+INFINITY when none
+} onexn_conv_shape;
+
+// The 1xN block index (docs/FORMAT.md): group g = output channels [g*n, min((g+1)*n, cout)).
+typedef struct {
+  int n;
+  int num_groups;             // ceil(cout / n)
+  const uint32_t* group_ptr;  // num_groups + 1 entries
+  const uint32_t* kept_cin;   // group_ptr[num_groups] entries
+} onexn_block_index;
+
+typedef struct onexn_conv onexn_conv;
+typedef struct onexn_threadpool onexn_threadpool;
+
+// Packs the kept blocks of dense OHWI weights (cout*kh*kw*cin floats) and bias (cout floats, may be
+// NULL). The caller's buffers may be freed afterwards. Returns NULL and writes a message into err
+// (if err_len > 0) on invalid arguments, an unsupported ISA, or out of memory.
+onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
+                              const float* weights_ohwi, const float* bias, onexn_isa isa,
+                              char* err, size_t err_len);
+// Name of the microkernel chosen, e.g. "f32-spconv-1x16-avx512f".
+const char* onexn_conv_kernel_name(const onexn_conv* conv);
+// input: batch*in_h*in_w*cin floats (NHWC); output: batch*out_h*out_w*cout floats (NHWC).
+// pool may be NULL (runs on the calling thread). Not reentrant for the same conv object.
+void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool);
+void onexn_conv_destroy(onexn_conv* conv);
+
+// A fixed-size pool; num_threads <= 1 means "run on the caller". The caller thread takes part.
+onexn_threadpool* onexn_threadpool_create(int num_threads);
+int onexn_threadpool_size(const onexn_threadpool* pool);
+void onexn_threadpool_destroy(onexn_threadpool* pool);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
+
+#endif  // ONEXN_KERNELS_H_
