@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test of the project: C kernels (native, sanitized, aarch64 under qemu), the Bazel build,
+# then the Python suite (last, so its summary line closes the output). Needs scripts/setup.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${ONEXN_VENV:-.venv}"
+export PATH="$PWD/$VENV/bin:$PATH"
+
+step() { echo; echo "=== $* ==="; }
+
+step "kernel tests (native)";        bash scripts/test_kernels.sh
+step "kernel tests (ASan + UBSan)";  bash scripts/test_kernels_sanitized.sh
+step "kernel tests (aarch64, qemu)"; bash scripts/test_aarch64.sh
+step "bazel build";                  bazel build //tflite_delegate:libonexn_delegate.so; bazel shutdown
+step "python tests";                 python -m pytest -q "$@"
