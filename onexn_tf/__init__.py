@@ -26,7 +26,7 @@ _EXPORTS = {
     "block_mask": "blocks",
     "block_scores": "blocks",
     "rearrange_filters": "rearrange",
-    "RearrangeResult": "rearrange",
+    "RearrangeReport": "rearrange",
     "sparsity_report": "report",
     # Converter
     "convert": "convert",

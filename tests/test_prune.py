@@ -273,3 +273,17 @@ def test_a_rejected_layer_wraps_nothing():
 def test_strip_rejects_non_models():
     with pytest.raises(ValueError, match="expects a tf_keras Model"):
         onexn_tf.strip_1xn(keras.layers.Dense(4))
+
+
+def test_rearrange_then_prune_keeps_the_function_before_masks_apply():
+    model = small_model()
+    x, _ = data(8, seed=4)
+    expected = model.predict(x, verbose=0)
+    pruned = onexn_tf.prune_1xn(model, n=4, rearrange=True)
+    assert sorted(l.layer.name for l in wrappers(pruned)) == ["conv1x1", "conv3x3", "head"]
+    np.testing.assert_allclose(pruned.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    one_shot = onexn_tf.apply_1xn(model, n=4, sparsity=0.0, rearrange=True)
+    np.testing.assert_allclose(one_shot.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    moved = [name for name in ("conv3x3", "conv1x1")
+             if not np.array_equal(one_shot.get_layer(name).kernel.numpy(), model.get_layer(name).kernel.numpy())]
+    assert moved  # the filters really were reordered
