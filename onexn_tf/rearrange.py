@@ -65,8 +65,6 @@ class RearrangeReport:
         return "\n".join(lines)
 
 
-
-
 def rearrange_filters(model, n=4, *, policy=None, return_report=False):
     """Returns a copy of `model` whose filters are reordered for 1xN pruning; it computes the same function.
 
