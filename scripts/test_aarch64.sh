@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Cross-compiles the onexn kernel tests for aarch64 (scalar + NEON kernels) and runs them under qemu.
+# Needs: apt-get install -y g++-aarch64-linux-gnu qemu-user
+# Usage: scripts/test_aarch64.sh [random-case-count]
+# Exit code: 0 only if every check passed; the test's "N passed, M failed" line is printed last.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/tflite_delegate/kernels/build_kernels.sh"
+CC="${AARCH64_CC:-aarch64-linux-gnu-gcc}"
+CXX="${AARCH64_CXX:-aarch64-linux-gnu-g++}"
+QEMU="${QEMU:-qemu-aarch64}"
+SYSROOT="${AARCH64_SYSROOT:-/usr/aarch64-linux-gnu}"
+for tool in "$CC" "$CXX" "$QEMU"; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y g++-aarch64-linux-gnu qemu-user)"; echo "0 passed, 1 failed"; exit 1; }
+done
+OUT="${ONEXN_BUILD_DIR:-$ROOT/build/kernel_test_aarch64}"
+mkdir -p "$OUT"
+if ! onexn_build_kernels "$CC" aarch64 "$OUT/obj" > "$OUT/objects.txt" ||
+   ! mapfile -t OBJS < "$OUT/objects.txt" ||
+   ! "$CXX" -std=c++17 -O2 -Wall -Wextra -I"$ROOT/tflite_delegate/kernels" \
+       "$ROOT/tflite_delegate/tests/kernel_test.cc" "${OBJS[@]}" -o "$OUT/kernel_test" -lpthread -lm; then
+  echo "aarch64 build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+set +e
+"$QEMU" -L "$SYSROOT" "$OUT/kernel_test" "$@" | tee "$OUT/kernel_test.log"
+rc=${PIPESTATUS[0]}
+if ! tail -n 1 "$OUT/kernel_test.log" | grep -Eq '^[0-9]+ passed, [0-9]+ failed$'; then
+  echo "kernel_test died with exit code $rc"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+exit "$rc"

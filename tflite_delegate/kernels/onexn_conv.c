@@ -1,0 +1,402 @@
+// onexn_conv: argument checks, weight packing, indirection buffer and the threaded run loop.
+// Portable C; the ISA-specific work happens in the microkernels chosen by onexn_dispatch.c.
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onexn_internal.h"
+
+// A panel is up to nr output channels of one group; all panels of a group share its kept list.
+typedef struct {
+  uint32_t oc;      // first output channel
+  uint32_t nc;      // valid channels (<= nr)
+  uint32_t kept;    // kept input channels
+  size_t kc_off;    // into conv->kc
+  size_t w_off;     // into conv->packed, 64-byte aligned
+} onexn_panel;
+
+struct onexn_conv {
+  onexn_conv_shape s;
+  int n;
+  onexn_isa isa;
+  onexn_ukernel_config uk;
+  size_t taps;
+  size_t out_pixels;    // per image
+  size_t tiles;         // pixel tiles per image
+  size_t in_image;      // floats per input image
+  size_t out_image;     // floats per output image
+  size_t num_panels;
+  onexn_panel* panels;
+  uint32_t* kc;         // copy of kept_cin
+  float* packed;
+  float* zero;          // cin zeros
+  ptrdiff_t* ind;       // [out_pixels][taps] input row offsets, -1 = padding
+  size_t xt_floats;     // per-thread scratch of the transposed kernels
+  float* xt;            // xt_threads * xt_floats
+  size_t xt_threads;
+};
+
+void* onexn_aligned_alloc(size_t bytes) {
+  void* p = NULL;
+  if (bytes == 0) bytes = 64;
+  if (bytes > SIZE_MAX - 64) return NULL;
+  if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+  return p;
+}
+
+void onexn_aligned_free(void* p) { free(p); }
+
+static int mul_size(size_t a, size_t b, size_t* r) {
+  if (a != 0 && b > SIZE_MAX / a) return -1;
+  *r = a * b;
+  return 0;
+}
+
+static int add_size(size_t a, size_t b, size_t* r) {
+  if (b > SIZE_MAX - a) return -1;
+  *r = a + b;
+  return 0;
+}
+
+static void set_err(char* err, size_t err_len, const char* fmt, ...) {
+  if (err == NULL || err_len == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, err_len, fmt, ap);
+  va_end(ap);
+}
+
+static int check_args(const onexn_conv_shape* s, const onexn_block_index* ix, const float* weights,
+                      char* err, size_t err_len) {
+  if (s == NULL || ix == NULL || weights == NULL) {
+    set_err(err, err_len, "onexn_conv_create: shape, index and weights must not be NULL");
+    return -1;
+  }
+  const struct { const char* name; int v; int min; } dims[] = {
+      {"batch", s->batch, 1},           {"in_h", s->in_h, 1},           {"in_w", s->in_w, 1},
+      {"cin", s->cin, 1},               {"out_h", s->out_h, 1},         {"out_w", s->out_w, 1},
+      {"cout", s->cout, 1},             {"kh", s->kh, 1},               {"kw", s->kw, 1},
+      {"stride_h", s->stride_h, 1},     {"stride_w", s->stride_w, 1},   {"dilation_h", s->dilation_h, 1},
+      {"dilation_w", s->dilation_w, 1}, {"pad_top", s->pad_top, 0},     {"pad_left", s->pad_left, 0},
+  };
+  for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) {
+    if (dims[i].v < dims[i].min) {
+      set_err(err, err_len, "onexn_conv_create: %s = %d, must be >= %d", dims[i].name, dims[i].v,
+              dims[i].min);
+      return -1;
+    }
+  }
+  if (isnan(s->out_min) || isnan(s->out_max) || s->out_min > s->out_max) {
+    set_err(err, err_len, "onexn_conv_create: activation range [%g, %g] is empty or NaN", (double)s->out_min,
+            (double)s->out_max);
+    return -1;
+  }
+  if (ix->n < 1) {
+    set_err(err, err_len, "onexn_conv_create: block width n = %d, must be >= 1", ix->n);
+    return -1;
+  }
+  const int groups = s->cout / ix->n + (s->cout % ix->n != 0);
+  if (ix->num_groups != groups) {
+    set_err(err, err_len, "onexn_conv_create: num_groups = %d, expected ceil(cout %d / n %d) = %d",
+            ix->num_groups, s->cout, ix->n, groups);
+    return -1;
+  }
+  if (ix->group_ptr == NULL) {
+    set_err(err, err_len, "onexn_conv_create: group_ptr is NULL");
+    return -1;
+  }
+  if (ix->group_ptr[0] != 0) {
+    set_err(err, err_len, "onexn_conv_create: group_ptr[0] = %u, must be 0", ix->group_ptr[0]);
+    return -1;
+  }
+  for (int g = 0; g < groups; g++) {
+    const uint32_t b = ix->group_ptr[g], e = ix->group_ptr[g + 1];
+    if (e < b) {
+      set_err(err, err_len, "onexn_conv_create: group_ptr decreases at group %d (%u -> %u)", g, b, e);
+      return -1;
+    }
+    if (e - b > (uint32_t)s->cin) {
+      set_err(err, err_len, "onexn_conv_create: group %d keeps %u blocks, more than cin = %d", g, e - b,
+              s->cin);
+      return -1;
+    }
+  }
+  if (ix->group_ptr[groups] != 0 && ix->kept_cin == NULL) {
+    set_err(err, err_len, "onexn_conv_create: kept_cin is NULL but %u blocks are kept", ix->group_ptr[groups]);
+    return -1;
+  }
+  for (int g = 0; g < groups; g++) {
+    for (uint32_t k = ix->group_ptr[g]; k < ix->group_ptr[g + 1]; k++) {
+      const uint32_t c = ix->kept_cin[k];
+      if (c >= (uint32_t)s->cin) {
+        set_err(err, err_len, "onexn_conv_create: kept_cin[%u] = %u, must be < cin = %d", k, c, s->cin);
+        return -1;
+      }
+      if (k > ix->group_ptr[g] && c <= ix->kept_cin[k - 1]) {
+        set_err(err, err_len, "onexn_conv_create: kept_cin of group %d not strictly increasing at %u", g, k);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+// Sizes in floats of the buffers; -1 on overflow.
+static int compute_sizes(onexn_conv* conv) {
+  const onexn_conv_shape* s = &conv->s;
+  size_t t;
+  if (mul_size((size_t)s->kh, (size_t)s->kw, &conv->taps)) return -1;
+  if (mul_size((size_t)s->out_h, (size_t)s->out_w, &conv->out_pixels)) return -1;
+  if (mul_size(conv->out_pixels, (size_t)s->cout, &conv->out_image)) return -1;
+  if (mul_size((size_t)s->in_h, (size_t)s->in_w, &t) || mul_size(t, (size_t)s->cin, &conv->in_image)) return -1;
+  // Whole tensors must be addressable, and offsets are ptrdiff_t.
+  if (mul_size(conv->in_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX / sizeof(float)) return -1;
+  if (mul_size(conv->out_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX / sizeof(float)) return -1;
+  if (mul_size(conv->out_pixels, conv->taps, &t) || t > SIZE_MAX / sizeof(ptrdiff_t)) return -1;
+  // Dense weights cout*kh*kw*cin.
+  if (mul_size(conv->taps, (size_t)s->cin, &t) || mul_size(t, (size_t)s->cout, &t)) return -1;
+  if (t > SIZE_MAX / sizeof(float)) return -1;
+  conv->tiles = conv->out_pixels / conv->uk.mr + (conv->out_pixels % conv->uk.mr != 0);
+  return 0;
+}
+
+static size_t round_up16(size_t x) { return (x + 15) & ~(size_t)15; }
+
+static int pack_weights(onexn_conv* conv, const onexn_block_index* ix, const float* w, const float* bias) {
+  const onexn_conv_shape* s = &conv->s;
+  const size_t nr = conv->uk.nr;
+  const size_t n = (size_t)ix->n;
+  const size_t cout = (size_t)s->cout, cin = (size_t)s->cin, taps = conv->taps;
+  const size_t kept_total = ix->group_ptr[ix->num_groups];
+  // Count panels and packed floats.
+  size_t panels = 0, floats = 0;
+  for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
+    const size_t g0 = g * n, g1 = g0 + n < cout ? g0 + n : cout;
+    const size_t kept = ix->group_ptr[g + 1] - ix->group_ptr[g];
+    for (size_t oc = g0; oc < g1; oc += nr) {
+      size_t pf;
+      if (mul_size(taps, kept, &pf) || add_size(pf, 1, &pf) || mul_size(pf, nr, &pf) || pf > SIZE_MAX - 16)
+        return -1;
+      if (add_size(floats, round_up16(pf), &floats)) return -1;
+      panels++;
+    }
+  }
+  if (floats > SIZE_MAX / sizeof(float) || panels > SIZE_MAX / sizeof(onexn_panel)) return -1;
+  conv->num_panels = panels;
+  conv->panels = (onexn_panel*)onexn_aligned_alloc(panels * sizeof(onexn_panel));
+  conv->kc = (uint32_t*)onexn_aligned_alloc(kept_total * sizeof(uint32_t));
+  conv->packed = (float*)onexn_aligned_alloc(floats * sizeof(float));
+  if (conv->panels == NULL || conv->kc == NULL || conv->packed == NULL) return -1;
+  if (kept_total != 0) memcpy(conv->kc, ix->kept_cin, kept_total * sizeof(uint32_t));
+  memset(conv->packed, 0, floats * sizeof(float));
+  size_t p = 0, off = 0;
+  for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
+    const size_t g0 = g * n, g1 = g0 + n < cout ? g0 + n : cout;
+    const size_t k0 = ix->group_ptr[g], kept = ix->group_ptr[g + 1] - k0;
+    for (size_t oc = g0; oc < g1; oc += nr) {
+      onexn_panel* pn = &conv->panels[p++];
+      pn->oc = (uint32_t)oc;
+      pn->nc = (uint32_t)(g1 - oc < nr ? g1 - oc : nr);
+      pn->kept = (uint32_t)kept;
+      pn->kc_off = k0;
+      pn->w_off = off;
+      float* dst = conv->packed + off;
+      for (size_t j = 0; j < pn->nc; j++) dst[j] = bias != NULL ? bias[oc + j] : 0.0f;
+      dst += nr;
+      for (size_t t = 0; t < taps; t++) {
+        for (size_t k = 0; k < kept; k++) {
+          const size_t c = ix->kept_cin[k0 + k];
+          for (size_t j = 0; j < pn->nc; j++) dst[j] = w[((oc + j) * taps + t) * cin + c];
+          dst += nr;
+        }
+      }
+      off += round_up16((1 + taps * kept) * nr);
+    }
+  }
+  return 0;
+}
+
+static void build_indirection(onexn_conv* conv) {
+  const onexn_conv_shape* s = &conv->s;
+  ptrdiff_t* ind = conv->ind;
+  for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+      for (ptrdiff_t ky = 0; ky < s->kh; ky++) {
+        const ptrdiff_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
+        for (ptrdiff_t kx = 0; kx < s->kw; kx++) {
+          const ptrdiff_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
+          const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
+          *ind++ = inside ? (iy * s->in_w + ix) * s->cin : -1;
+        }
+      }
+    }
+  }
+}
+
+onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
+                              const float* weights_ohwi, const float* bias, onexn_isa isa, char* err,
+                              size_t err_len) {
+  if (err != NULL && err_len > 0) err[0] = '\0';
+  if (check_args(shape, index, weights_ohwi, err, err_len)) return NULL;
+  const onexn_isa resolved = onexn_isa_resolve(isa);
+  if (!onexn_isa_supported(resolved)) {
+    set_err(err, err_len, "onexn_conv_create: ISA '%s' is not supported by this build or CPU",
+            onexn_isa_name(resolved));
+    return NULL;
+  }
+  onexn_conv* conv = (onexn_conv*)calloc(1, sizeof(*conv));
+  if (conv == NULL) {
+    set_err(err, err_len, "onexn_conv_create: out of memory");
+    return NULL;
+  }
+  conv->s = *shape;
+  conv->n = index->n;
+  conv->isa = resolved;
+  if (onexn_select_ukernel(resolved, index->n, &conv->uk)) {
+    set_err(err, err_len, "onexn_conv_create: no microkernel for ISA '%s'", onexn_isa_name(resolved));
+    free(conv);
+    return NULL;
+  }
+  if (compute_sizes(conv)) {
+    set_err(err, err_len, "onexn_conv_create: tensor sizes overflow");
+    free(conv);
+    return NULL;
+  }
+  if (pack_weights(conv, index, weights_ohwi, bias)) goto oom;
+  conv->zero = (float*)onexn_aligned_alloc((size_t)shape->cin * sizeof(float));
+  conv->ind = (ptrdiff_t*)onexn_aligned_alloc(conv->out_pixels * conv->taps * sizeof(ptrdiff_t));
+  if (conv->zero == NULL || conv->ind == NULL) goto oom;
+  memset(conv->zero, 0, (size_t)shape->cin * sizeof(float));
+  build_indirection(conv);
+  if (conv->uk.kind == ONEXN_KIND_XT) {
+    if (mul_size(conv->taps * (size_t)shape->cin, ONEXN_XT_PIXELS, &conv->xt_floats) ||
+        conv->xt_floats > SIZE_MAX / sizeof(float))
+      goto oom;
+    conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
+    if (conv->xt == NULL) goto oom;
+    conv->xt_threads = 1;
+  }
+  return conv;
+oom:
+  set_err(err, err_len, "onexn_conv_create: out of memory (or packed size overflows)");
+  onexn_conv_destroy(conv);
+  return NULL;
+}
+
+const char* onexn_conv_kernel_name(const onexn_conv* conv) { return conv == NULL ? "" : conv->uk.name; }
+
+void onexn_conv_destroy(onexn_conv* conv) {
+  if (conv == NULL) return;
+  onexn_aligned_free(conv->panels);
+  onexn_aligned_free(conv->kc);
+  onexn_aligned_free(conv->packed);
+  onexn_aligned_free(conv->zero);
+  onexn_aligned_free(conv->ind);
+  onexn_aligned_free(conv->xt);
+  free(conv);
+}
+
+typedef struct {
+  onexn_conv* conv;
+  const float* input;
+  float* output;
+  size_t chunks;          // panel chunks per pixel tile
+  size_t panels_per_chunk;
+} run_ctx;
+
+static void run_task(void* p, size_t task, size_t thread) {
+  const run_ctx* r = (const run_ctx*)p;
+  const onexn_conv* conv = r->conv;
+  const onexn_conv_shape* s = &conv->s;
+  const size_t chunk = task % r->chunks;
+  const size_t tile = (task / r->chunks) % conv->tiles;
+  const size_t img = task / r->chunks / conv->tiles;
+  const size_t mr_max = conv->uk.mr;
+  const size_t p0 = tile * mr_max;
+  const size_t mr = conv->out_pixels - p0 < mr_max ? conv->out_pixels - p0 : mr_max;
+  const size_t pa = chunk * r->panels_per_chunk;
+  const size_t pb = pa + r->panels_per_chunk < conv->num_panels ? pa + r->panels_per_chunk : conv->num_panels;
+  const float* input = r->input + img * conv->in_image;
+  float* out = r->output + img * conv->out_image + p0 * (size_t)s->cout;
+  const ptrdiff_t* ind = conv->ind + p0 * conv->taps;
+  if (conv->uk.kind == ONEXN_KIND_IND) {
+    onexn_ind_args a;
+    a.input = input;
+    a.zero = conv->zero;
+    a.ind = ind;
+    a.taps = conv->taps;
+    a.mr = mr;
+    a.nr = conv->uk.nr;
+    a.out_stride = (size_t)s->cout;
+    a.min = s->out_min;
+    a.max = s->out_max;
+    for (size_t i = pa; i < pb; i++) {
+      const onexn_panel* pn = &conv->panels[i];
+      a.kept = pn->kept;
+      a.nc = pn->nc;
+      a.kc = conv->kc + pn->kc_off;
+      a.w = conv->packed + pn->w_off;
+      a.out = out + pn->oc;
+      conv->uk.ind(&a);
+    }
+  } else {
+    float* xt = conv->xt + thread * conv->xt_floats;
+    conv->uk.gather(xt, input, conv->zero, ind, conv->taps, (size_t)s->cin, mr);
+    onexn_xt_args a;
+    a.xt = xt;
+    a.cin = (size_t)s->cin;
+    a.taps = conv->taps;
+    a.mr = mr;
+    a.out_stride = (size_t)s->cout;
+    a.min = s->out_min;
+    a.max = s->out_max;
+    for (size_t i = pa; i < pb; i++) {
+      const onexn_panel* pn = &conv->panels[i];
+      a.kept = pn->kept;
+      a.nc = pn->nc;
+      a.kc = conv->kc + pn->kc_off;
+      a.w = conv->packed + pn->w_off;
+      a.out = out + pn->oc;
+      conv->uk.xt(&a);
+    }
+  }
+}
+
+void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool) {
+  if (conv == NULL || input == NULL || output == NULL) return;
+  size_t threads = (size_t)onexn_threadpool_size(pool);
+  if (conv->uk.kind == ONEXN_KIND_XT && threads > conv->xt_threads) {
+    // Grow the per-thread scratch; if that fails, run on the caller alone (same results).
+    float* xt = threads <= SIZE_MAX / sizeof(float) / conv->xt_floats
+                    ? (float*)onexn_aligned_alloc(threads * conv->xt_floats * sizeof(float))
+                    : NULL;
+    if (xt != NULL) {
+      onexn_aligned_free(conv->xt);
+      conv->xt = xt;
+      conv->xt_threads = threads;
+    } else {
+      onexn_aligned_free(xt);
+      pool = NULL;
+      threads = 1;
+    }
+  }
+  run_ctx r;
+  r.conv = conv;
+  r.input = input;
+  r.output = output;
+  r.chunks = 1;
+  const size_t pixel_tasks = (size_t)conv->s.batch * conv->tiles;
+  if (threads > 1 && pixel_tasks < 4 * threads) {
+    // Too few pixel tiles to keep every thread busy: split the output channels as well.
+    r.chunks = (4 * threads + pixel_tasks - 1) / pixel_tasks;
+    if (r.chunks > conv->num_panels) r.chunks = conv->num_panels;
+  }
+  r.panels_per_chunk = (conv->num_panels + r.chunks - 1) / r.chunks;
+  r.chunks = (conv->num_panels + r.panels_per_chunk - 1) / r.panels_per_chunk;
+  onexn_threadpool_parallelize(threads > 1 ? pool : NULL, pixel_tasks * r.chunks, run_task, &r);
+}

@@ -1,0 +1,108 @@
+// Internal interfaces of the onexn kernel library: microkernel signatures, the kernel table entry,
+// the packed convolution object and the thread pool's parallel-for. Not part of the public API.
+#ifndef ONEXN_INTERNAL_H_
+#define ONEXN_INTERNAL_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "onexn_kernels.h"
+
+// Pixels per tile of the transposed (pixel-vector) kernels; every ISA uses the same tile so one gather
+// routine serves them all.
+#define ONEXN_XT_PIXELS 16
+
+// Arguments of an indirection microkernel: the vector runs over the NR output channels of one panel and
+// the tile holds up to MR output pixels of one image.
+typedef struct {
+  const float* input;      // this image, NHWC
+  const float* zero;       // cin zeros, read for padding taps and for pixels past mr
+  const ptrdiff_t* ind;    // ind[m * taps + t]: float offset of the input row of pixel m, tap t; < 0 = pad
+  size_t taps;             // kh * kw
+  size_t kept;             // kept input channels of this panel
+  size_t mr;               // valid pixels in this tile (1..MR)
+  size_t nc;               // valid output channels in this panel (1..NR)
+  size_t nr;               // packed channel width of the panel (used by runtime-width kernels)
+  const uint32_t* kc;      // kept input channels, strictly increasing
+  const float* w;          // bias[NR], then [taps][kept][NR]
+  float* out;              // output of pixel 0 of the tile, channel 0 of the panel
+  size_t out_stride;       // floats between consecutive output pixels (cout)
+  float min, max;          // fused activation clamp
+} onexn_ind_args;
+typedef void (*onexn_ind_ukernel)(const onexn_ind_args* args);
+
+// Arguments of a transposed-tile microkernel: the vector runs over ONEXN_XT_PIXELS pixels whose inputs
+// were gathered channel-major into xt.
+typedef struct {
+  const float* xt;         // [taps][cin][ONEXN_XT_PIXELS]
+  size_t cin;
+  size_t taps;
+  size_t kept;
+  size_t mr;               // valid pixels (1..ONEXN_XT_PIXELS)
+  size_t nc;               // valid output channels (1..NR)
+  const uint32_t* kc;
+  const float* w;          // bias[NR], then [taps][kept][NR]
+  float* out;
+  size_t out_stride;
+  float min, max;
+} onexn_xt_args;
+typedef void (*onexn_xt_ukernel)(const onexn_xt_args* args);
+
+// Fills xt ([taps][cin][ONEXN_XT_PIXELS]) from the rows of mr pixels; pixels past mr read zero.
+typedef void (*onexn_xt_gather)(float* xt, const float* input, const float* zero, const ptrdiff_t* ind,
+                                size_t taps, size_t cin, size_t mr);
+
+typedef enum { ONEXN_KIND_IND = 1, ONEXN_KIND_XT = 2 } onexn_kernel_kind;
+
+// One row of a dispatch table.
+typedef struct {
+  const char* name;
+  onexn_kernel_kind kind;
+  uint32_t mr;  // pixels per tile
+  uint32_t nr;  // packed output channels per panel
+  onexn_ind_ukernel ind;
+  onexn_xt_ukernel xt;
+  onexn_xt_gather gather;
+} onexn_ukernel_config;
+
+// Picks the microkernel for a resolved ISA and block width n. Returns 0, or -1 if the ISA has no
+// kernels in this build.
+int onexn_select_ukernel(onexn_isa isa, int n, onexn_ukernel_config* out);
+
+// Parallel-for over [0, n): fn(ctx, task, thread) with thread in [0, onexn_threadpool_size(pool)).
+// pool may be NULL. Tasks are claimed dynamically; the caller runs tasks as thread 0.
+typedef void (*onexn_task_fn)(void* ctx, size_t task, size_t thread);
+void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_fn fn, void* ctx);
+
+// Aligned allocation helpers (64-byte alignment, NULL on overflow or failure).
+void* onexn_aligned_alloc(size_t bytes);
+void onexn_aligned_free(void* p);
+
+// Microkernels, one per file named like the function (f32-spconv-MRxNR[-pixelvec]-ISA.c).
+void onexn_f32_spconv_4xn_scalar(const onexn_ind_args* args);
+void onexn_f32_pixelvec_gather_16_scalar(float* xt, const float* input, const float* zero, const ptrdiff_t* ind,
+                                         size_t taps, size_t cin, size_t mr);
+#if defined(__x86_64__)
+void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* args);
+void onexn_f32_pixelvec_gather_16_avx512f(float* xt, const float* input, const float* zero, const ptrdiff_t* ind,
+                                          size_t taps, size_t cin, size_t mr);
+void onexn_f32_pixelvec_gather_16_avx2(float* xt, const float* input, const float* zero, const ptrdiff_t* ind,
+                                       size_t taps, size_t cin, size_t mr);
+void onexn_f32_spconv_16x1_pixelvec_avx512f(const onexn_xt_args* args);
+void onexn_f32_spconv_16x2_pixelvec_avx512f(const onexn_xt_args* args);
+void onexn_f32_spconv_16x4_pixelvec_avx512f(const onexn_xt_args* args);
+void onexn_f32_spconv_16x8_pixelvec_avx512f(const onexn_xt_args* args);
+void onexn_f32_spconv_8x8_avx2(const onexn_ind_args* args);
+void onexn_f32_spconv_4x16_avx2(const onexn_ind_args* args);
+void onexn_f32_spconv_16x1_pixelvec_avx2(const onexn_xt_args* args);
+void onexn_f32_spconv_16x2_pixelvec_avx2(const onexn_xt_args* args);
+void onexn_f32_spconv_16x4_pixelvec_avx2(const onexn_xt_args* args);
+#endif
+#if defined(__aarch64__)
+void onexn_f32_spconv_8x4_neon(const onexn_ind_args* args);
+void onexn_f32_spconv_8x8_neon(const onexn_ind_args* args);
+void onexn_f32_spconv_16x1_pixelvec_neon(const onexn_xt_args* args);
+void onexn_f32_spconv_16x2_pixelvec_neon(const onexn_xt_args* args);
+#endif
+
+#endif  // ONEXN_INTERNAL_H_

@@ -1,0 +1,63 @@
+// ISA names and runtime CPU detection. Compiled without ISA flags on every architecture.
+#include <string.h>
+
+#include "onexn_kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// __builtin_cpu_supports also checks that the OS saves the AVX/AVX-512 register state (XCR0).
+static int cpu_has_avx2(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static int cpu_has_avx512(void) {
+  __builtin_cpu_init();
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+}
+#endif
+
+int onexn_isa_supported(onexn_isa isa) {
+  switch (isa) {
+    case ONEXN_ISA_AUTO:
+    case ONEXN_ISA_SCALAR:
+      return 1;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    case ONEXN_ISA_AVX2:
+      return cpu_has_avx2();
+    case ONEXN_ISA_AVX512:
+      return cpu_has_avx512();
+#endif
+#if defined(__aarch64__)
+    case ONEXN_ISA_NEON:
+      return 1;  // Advanced SIMD is mandatory on aarch64
+#endif
+    default:
+      return 0;
+  }
+}
+
+onexn_isa onexn_isa_resolve(onexn_isa isa) {
+  if (isa != ONEXN_ISA_AUTO) return isa;
+  if (onexn_isa_supported(ONEXN_ISA_AVX512)) return ONEXN_ISA_AVX512;
+  if (onexn_isa_supported(ONEXN_ISA_AVX2)) return ONEXN_ISA_AVX2;
+  if (onexn_isa_supported(ONEXN_ISA_NEON)) return ONEXN_ISA_NEON;
+  return ONEXN_ISA_SCALAR;
+}
+
+static const char* const kIsaNames[] = {"auto", "scalar", "avx2", "avx512", "neon"};
+
+const char* onexn_isa_name(onexn_isa isa) {
+  if ((int)isa < 0 || (size_t)isa >= sizeof(kIsaNames) / sizeof(kIsaNames[0])) return "unknown";
+  return kIsaNames[isa];
+}
+
+int onexn_isa_from_name(const char* name, onexn_isa* out) {
+  if (name == NULL || out == NULL) return -1;
+  for (size_t i = 0; i < sizeof(kIsaNames) / sizeof(kIsaNames[0]); i++) {
+    if (strcmp(name, kIsaNames[i]) == 0) {
+      *out = (onexn_isa)i;
+      return 0;
+    }
+  }
+  return -1;
+}

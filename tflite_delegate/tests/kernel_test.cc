@@ -1,0 +1,644 @@
+// Tests of the onexn kernel library against a naive dense convolution: every ISA available on this CPU,
+// many shapes/block widths/sparsities, thread-count determinism, argument validation.
+// Build: scripts/test_kernels.sh. Prints "N passed, M failed" last and exits non-zero on any failure.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "onexn_kernels.h"
+
+namespace {
+
+int g_passed = 0;
+int g_failed = 0;
+
+void Check(bool ok, const std::string& what) {
+  if (ok) {
+    g_passed++;
+  } else {
+    g_failed++;
+    std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+enum class Pad { kSame, kValid, kExplicit };
+
+struct Case {
+  int batch = 1, in_h = 5, in_w = 5, cin = 8, cout = 8;
+  int kh = 1, kw = 1, stride = 1, dilation = 1;
+  Pad pad = Pad::kSame;
+  int pad_top = 0, pad_left = 0;  // kExplicit only
+  int n = 4;
+  double sparsity = 0.5;          // probability a block is pruned
+  bool empty_group = false;       // force group 0 to keep nothing
+  bool full_group = false;        // force the last group to keep everything
+  bool relu6 = false;
+  bool null_bias = false;
+  bool garbage_in_pruned = false; // non-zero values in pruned blocks must be ignored
+  bool nan_input = false;         // one input value is NaN: it must reach the outputs that use it
+  unsigned seed = 1;
+
+  std::string Describe() const {
+    char buf[320];
+    std::snprintf(buf, sizeof(buf),
+                  "b%d %dx%dx%d->%d k%dx%d s%d d%d pad=%s(%d,%d) n=%d sp=%.2f%s%s%s%s%s%s seed=%u", batch, in_h,
+                  in_w, cin, cout, kh, kw, stride, dilation,
+                  pad == Pad::kSame ? "same" : pad == Pad::kValid ? "valid" : "explicit", pad_top, pad_left, n,
+                  sparsity, empty_group ? " empty-group" : "", full_group ? " full-group" : "",
+                  relu6 ? " relu6" : "", null_bias ? " no-bias" : "", garbage_in_pruned ? " garbage" : "",
+                  nan_input ? " nan" : "", seed);
+    return buf;
+  }
+};
+
+// Everything derived from a Case: shape, block index, weights (masked and as passed), bias, input.
+struct Problem {
+  onexn_conv_shape shape{};
+  int num_groups = 0;
+  std::vector<uint32_t> group_ptr, kept_cin;
+  std::vector<float> w_masked, w_passed, bias, input;
+  bool ok = false;
+};
+
+Problem Build(const Case& c) {
+  Problem p;
+  onexn_conv_shape& s = p.shape;
+  s.batch = c.batch;
+  s.in_h = c.in_h;
+  s.in_w = c.in_w;
+  s.cin = c.cin;
+  s.cout = c.cout;
+  s.kh = c.kh;
+  s.kw = c.kw;
+  s.stride_h = s.stride_w = c.stride;
+  s.dilation_h = s.dilation_w = c.dilation;
+  const int ekh = (c.kh - 1) * c.dilation + 1, ekw = (c.kw - 1) * c.dilation + 1;
+  if (c.pad == Pad::kSame) {
+    s.out_h = (c.in_h + c.stride - 1) / c.stride;
+    s.out_w = (c.in_w + c.stride - 1) / c.stride;
+    s.pad_top = std::max(0, (s.out_h - 1) * c.stride + ekh - c.in_h) / 2;
+    s.pad_left = std::max(0, (s.out_w - 1) * c.stride + ekw - c.in_w) / 2;
+  } else if (c.pad == Pad::kValid) {
+    if (c.in_h < ekh || c.in_w < ekw) return p;
+    s.out_h = (c.in_h - ekh) / c.stride + 1;
+    s.out_w = (c.in_w - ekw) / c.stride + 1;
+    s.pad_top = s.pad_left = 0;
+  } else {
+    s.pad_top = c.pad_top;
+    s.pad_left = c.pad_left;
+    s.out_h = (c.in_h + 2 * c.pad_top - ekh) / c.stride + 1;
+    s.out_w = (c.in_w + 2 * c.pad_left - ekw) / c.stride + 1;
+    if (s.out_h < 1 || s.out_w < 1) return p;
+  }
+  s.out_min = c.relu6 ? 0.0f : -std::numeric_limits<float>::infinity();
+  s.out_max = c.relu6 ? 6.0f : std::numeric_limits<float>::infinity();
+
+  std::mt19937 rng(c.seed);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  p.num_groups = (c.cout + c.n - 1) / c.n;
+  p.group_ptr.push_back(0);
+  std::vector<std::vector<bool>> keep(p.num_groups, std::vector<bool>(c.cin, false));
+  for (int g = 0; g < p.num_groups; g++) {
+    for (int ci = 0; ci < c.cin; ci++) {
+      bool k = coin(rng) >= c.sparsity;
+      if (c.empty_group && g == 0) k = false;
+      if (c.full_group && g == p.num_groups - 1) k = true;
+      keep[g][ci] = k;
+      if (k) p.kept_cin.push_back(static_cast<uint32_t>(ci));
+    }
+    p.group_ptr.push_back(static_cast<uint32_t>(p.kept_cin.size()));
+  }
+  const size_t wsize = static_cast<size_t>(c.cout) * c.kh * c.kw * c.cin;
+  p.w_masked.assign(wsize, 0.0f);
+  p.w_passed.assign(wsize, 0.0f);
+  for (int o = 0; o < c.cout; o++) {
+    for (int t = 0; t < c.kh * c.kw; t++) {
+      for (int ci = 0; ci < c.cin; ci++) {
+        const size_t i = (static_cast<size_t>(o) * c.kh * c.kw + t) * c.cin + ci;
+        const float v = val(rng);
+        if (keep[o / c.n][ci]) {
+          p.w_masked[i] = v;
+          p.w_passed[i] = v;
+        } else if (c.garbage_in_pruned) {
+          p.w_passed[i] = 1000.0f + v;
+        }
+      }
+    }
+  }
+  if (!c.null_bias) {
+    p.bias.resize(c.cout);
+    for (float& b : p.bias) b = val(rng);
+  }
+  p.input.resize(static_cast<size_t>(c.batch) * c.in_h * c.in_w * c.cin);
+  // Scale so relu6 actually clips some values.
+  for (float& x : p.input) x = 3.0f * val(rng);
+  if (c.nan_input) p.input[p.input.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+  p.ok = true;
+  return p;
+}
+
+// Naive dense convolution in double on the masked weights; also returns sum of |terms| per output.
+void Reference(const Problem& p, std::vector<double>* out, std::vector<double>* mag) {
+  const onexn_conv_shape& s = p.shape;
+  const size_t total = static_cast<size_t>(s.batch) * s.out_h * s.out_w * s.cout;
+  out->assign(total, 0.0);
+  mag->assign(total, 0.0);
+  for (int b = 0; b < s.batch; b++)
+    for (int oy = 0; oy < s.out_h; oy++)
+      for (int ox = 0; ox < s.out_w; ox++)
+        for (int o = 0; o < s.cout; o++) {
+          double acc = p.bias.empty() ? 0.0 : p.bias[o];
+          double m = std::fabs(acc);
+          for (int ky = 0; ky < s.kh; ky++)
+            for (int kx = 0; kx < s.kw; kx++) {
+              const int iy = oy * s.stride_h - s.pad_top + ky * s.dilation_h;
+              const int ix = ox * s.stride_w - s.pad_left + kx * s.dilation_w;
+              if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
+              for (int ci = 0; ci < s.cin; ci++) {
+                const double x = p.input[((static_cast<size_t>(b) * s.in_h + iy) * s.in_w + ix) * s.cin + ci];
+                const double w = p.w_masked[((static_cast<size_t>(o) * s.kh + ky) * s.kw + kx) * s.cin + ci];
+                acc += x * w;
+                m += std::fabs(x * w);
+              }
+            }
+          acc = std::min(std::max(acc, static_cast<double>(s.out_min)), static_cast<double>(s.out_max));
+          const size_t i = ((static_cast<size_t>(b) * s.out_h + oy) * s.out_w + ox) * s.cout + o;
+          (*out)[i] = acc;
+          (*mag)[i] = m;
+        }
+}
+
+std::vector<onexn_isa> AvailableIsas() {
+  std::vector<onexn_isa> isas;
+  for (onexn_isa isa : {ONEXN_ISA_SCALAR, ONEXN_ISA_AVX2, ONEXN_ISA_AVX512, ONEXN_ISA_NEON}) {
+    if (onexn_isa_supported(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+constexpr size_t kGuard = 64;
+constexpr float kSentinel = -12345.0f;
+
+// Runs the conv into a guarded, NaN-filled buffer; returns false if a guard was overwritten.
+bool RunGuarded(onexn_conv* conv, const Problem& p, onexn_threadpool* pool, std::vector<float>* out) {
+  const onexn_conv_shape& s = p.shape;
+  const size_t total = static_cast<size_t>(s.batch) * s.out_h * s.out_w * s.cout;
+  std::vector<float> buf(total + 2 * kGuard, kSentinel);
+  std::fill(buf.begin() + kGuard, buf.begin() + kGuard + total, std::numeric_limits<float>::quiet_NaN());
+  onexn_conv_run(conv, p.input.data(), buf.data() + kGuard, pool);
+  bool guards_ok = true;
+  for (size_t i = 0; i < kGuard; i++) {
+    guards_ok &= buf[i] == kSentinel && buf[kGuard + total + i] == kSentinel;
+  }
+  out->assign(buf.begin() + kGuard, buf.begin() + kGuard + total);
+  return guards_ok;
+}
+
+void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
+  const Problem p = Build(c);
+  if (!p.ok) return;
+  std::vector<double> ref, mag;
+  Reference(p, &ref, &mag);
+  const onexn_block_index index = {c.n, p.num_groups, p.group_ptr.data(),
+                                   p.kept_cin.empty() ? nullptr : p.kept_cin.data()};
+  for (onexn_isa isa : isas) {
+    const std::string what = std::string(onexn_isa_name(isa)) + " " + c.Describe();
+    char err[256];
+    onexn_conv* conv = onexn_conv_create(&p.shape, &index, p.w_passed.data(),
+                                         p.bias.empty() ? nullptr : p.bias.data(), isa, err, sizeof(err));
+    Check(conv != nullptr, what + ": create failed: " + err);
+    if (conv == nullptr) continue;
+    std::vector<float> out;
+    const bool guards = RunGuarded(conv, p, nullptr, &out);
+    size_t bad = 0, first_bad = 0;
+    for (size_t i = 0; i < out.size(); i++) {
+      const double tol = 1e-4 * std::max(1.0, mag[i]);
+      const bool ok = std::isnan(ref[i]) ? std::isnan(out[i]) : std::fabs(out[i] - ref[i]) <= tol;
+      if (!ok) {
+        if (bad++ == 0) first_bad = i;
+      }
+    }
+    char detail[160] = "";
+    if (bad != 0) {
+      std::snprintf(detail, sizeof(detail), ": %zu/%zu wrong, first at %zu got %g want %g", bad, out.size(),
+                    first_bad, out[first_bad], ref[first_bad]);
+    }
+    Check(bad == 0, what + " [" + onexn_conv_kernel_name(conv) + "]" + detail);
+    Check(guards, what + ": wrote outside the output tensor");
+    // A second run from a different input buffer must give the same result (no cached pointers).
+    std::vector<float> input2(p.input);
+    std::vector<float> out2(out.size());
+    onexn_conv_run(conv, input2.data(), out2.data(), nullptr);
+    Check(std::memcmp(out.data(), out2.data(), out.size() * sizeof(float)) == 0, what + ": rerun differs");
+    onexn_conv_destroy(conv);
+  }
+}
+
+void TestThreads(const Case& c, const std::vector<onexn_isa>& isas) {
+  const Problem p = Build(c);
+  if (!p.ok) return;
+  const onexn_block_index index = {c.n, p.num_groups, p.group_ptr.data(),
+                                   p.kept_cin.empty() ? nullptr : p.kept_cin.data()};
+  for (onexn_isa isa : isas) {
+    const std::string what = std::string("threads ") + onexn_isa_name(isa) + " " + c.Describe();
+    char err[256];
+    onexn_conv* conv =
+        onexn_conv_create(&p.shape, &index, p.w_passed.data(), p.bias.empty() ? nullptr : p.bias.data(), isa,
+                          err, sizeof(err));
+    Check(conv != nullptr, what + ": create failed: " + err);
+    if (conv == nullptr) continue;
+    std::vector<float> single;
+    RunGuarded(conv, p, nullptr, &single);
+    for (int threads : {1, 2, 3, 8}) {
+      onexn_threadpool* pool = onexn_threadpool_create(threads);
+      Check(pool != nullptr && onexn_threadpool_size(pool) == threads, what + ": pool size");
+      if (pool == nullptr) continue;
+      for (int rep = 0; rep < 2; rep++) {
+        std::vector<float> out;
+        const bool guards = RunGuarded(conv, p, pool, &out);
+        Check(guards && std::memcmp(out.data(), single.data(), out.size() * sizeof(float)) == 0,
+              what + ": " + std::to_string(threads) + " threads not bit-identical to 1");
+      }
+      onexn_threadpool_destroy(pool);
+    }
+    onexn_conv_destroy(conv);
+  }
+}
+
+// Two caller threads share one pool, each running its own conv: results must match single-threaded runs.
+void TestSharedPool() {
+  Case a, b;
+  a.in_h = 9;
+  a.in_w = 9;
+  a.cin = 16;
+  a.cout = 32;
+  a.n = 4;
+  a.seed = 4001;
+  b = a;
+  b.n = 16;
+  b.kh = b.kw = 3;
+  b.seed = 4002;
+  const Problem pa = Build(a), pb = Build(b);
+  const onexn_block_index ia = {a.n, pa.num_groups, pa.group_ptr.data(), pa.kept_cin.data()};
+  const onexn_block_index ib = {b.n, pb.num_groups, pb.group_ptr.data(), pb.kept_cin.data()};
+  onexn_conv* ca = onexn_conv_create(&pa.shape, &ia, pa.w_passed.data(), pa.bias.data(), ONEXN_ISA_AUTO, nullptr, 0);
+  onexn_conv* cb = onexn_conv_create(&pb.shape, &ib, pb.w_passed.data(), pb.bias.data(), ONEXN_ISA_AUTO, nullptr, 0);
+  onexn_threadpool* pool = onexn_threadpool_create(3);
+  Check(ca != nullptr && cb != nullptr && pool != nullptr, "shared pool setup");
+  if (ca != nullptr && cb != nullptr && pool != nullptr) {
+    std::vector<float> ref_a, ref_b;
+    RunGuarded(ca, pa, nullptr, &ref_a);
+    RunGuarded(cb, pb, nullptr, &ref_b);
+    bool ok_a = true, ok_b = true;
+    auto loop = [pool](onexn_conv* conv, const Problem& p, const std::vector<float>& ref, bool* ok) {
+      for (int i = 0; i < 30; i++) {
+        std::vector<float> out;
+        *ok &= RunGuarded(conv, p, pool, &out) && out == ref;
+      }
+    };
+    std::thread ta(loop, ca, std::cref(pa), std::cref(ref_a), &ok_a);
+    std::thread tb(loop, cb, std::cref(pb), std::cref(ref_b), &ok_b);
+    ta.join();
+    tb.join();
+    Check(ok_a && ok_b, "two callers sharing a pool");
+  }
+  onexn_threadpool_destroy(pool);
+  onexn_conv_destroy(ca);
+  onexn_conv_destroy(cb);
+}
+
+void TestBadArguments() {
+  Case c;
+  c.cout = 10;
+  c.n = 4;
+  const Problem p = Build(c);
+  const onexn_block_index good = {c.n, p.num_groups, p.group_ptr.data(), p.kept_cin.data()};
+  char err[256];
+  auto expect_fail = [&](const onexn_conv_shape& s, const onexn_block_index& ix, const float* w, onexn_isa isa,
+                         const char* what) {
+    std::strcpy(err, "");
+    onexn_conv* conv = onexn_conv_create(&s, &ix, w, p.bias.data(), isa, err, sizeof(err));
+    Check(conv == nullptr && std::strlen(err) > 0, std::string("bad argument accepted: ") + what);
+    if (conv != nullptr) onexn_conv_destroy(conv);
+  };
+  // The good case must work, or the failures below prove nothing.
+  onexn_conv* conv = onexn_conv_create(&p.shape, &good, p.w_passed.data(), p.bias.data(), ONEXN_ISA_AUTO, err,
+                                       sizeof(err));
+  Check(conv != nullptr, std::string("baseline create: ") + err);
+  onexn_conv_destroy(conv);
+
+  onexn_conv_shape s = p.shape;
+  for (int field = 0; field < 13; field++) {
+    s = p.shape;
+    int* f[] = {&s.batch, &s.in_h, &s.in_w, &s.cin, &s.out_h, &s.out_w, &s.cout,
+                &s.kh, &s.kw, &s.stride_h, &s.stride_w, &s.dilation_h, &s.dilation_w};
+    *f[field] = field % 2 == 0 ? 0 : -3;
+    expect_fail(s, good, p.w_passed.data(), ONEXN_ISA_AUTO, ("dimension field " + std::to_string(field)).c_str());
+  }
+  s = p.shape;
+  s.pad_top = -1;
+  expect_fail(s, good, p.w_passed.data(), ONEXN_ISA_AUTO, "negative pad_top");
+  s = p.shape;
+  s.out_min = 6.0f;
+  s.out_max = 0.0f;
+  expect_fail(s, good, p.w_passed.data(), ONEXN_ISA_AUTO, "out_min > out_max");
+  s = p.shape;
+  s.out_min = std::nanf("");
+  expect_fail(s, good, p.w_passed.data(), ONEXN_ISA_AUTO, "NaN out_min");
+  s = p.shape;
+  s.in_h = s.in_w = 1 << 20;
+  s.cin = s.batch = 1 << 20;  // 2^80 input floats
+  expect_fail(s, good, p.w_passed.data(), ONEXN_ISA_AUTO, "overflowing input size");
+
+  onexn_block_index ix = good;
+  ix.n = 0;
+  expect_fail(p.shape, ix, p.w_passed.data(), ONEXN_ISA_AUTO, "n = 0");
+  ix = good;
+  ix.num_groups = good.num_groups + 1;
+  expect_fail(p.shape, ix, p.w_passed.data(), ONEXN_ISA_AUTO, "wrong num_groups");
+  ix = good;
+  ix.group_ptr = nullptr;
+  expect_fail(p.shape, ix, p.w_passed.data(), ONEXN_ISA_AUTO, "NULL group_ptr");
+  ix = good;
+  ix.kept_cin = nullptr;
+  expect_fail(p.shape, ix, p.w_passed.data(), ONEXN_ISA_AUTO, "NULL kept_cin");
+  std::vector<uint32_t> gp = p.group_ptr;
+  gp[1] = gp[2] + 1;  // decreasing
+  ix = good;
+  ix.group_ptr = gp.data();
+  expect_fail(p.shape, ix, p.w_passed.data(), ONEXN_ISA_AUTO, "group_ptr not monotone");
+  gp = p.group_ptr;
+  gp[0] = 1;
+  ix.group_ptr = gp.data();
+  expect_fail(p.shape, ix, p.w_passed.data(), ONEXN_ISA_AUTO, "group_ptr[0] != 0");
+  std::vector<uint32_t> kc = p.kept_cin;
+  ix = good;
+  ix.kept_cin = kc.data();
+  kc[0] = static_cast<uint32_t>(c.cin);
+  expect_fail(p.shape, ix, p.w_passed.data(), ONEXN_ISA_AUTO, "kept_cin >= cin");
+  kc = p.kept_cin;
+  ix.kept_cin = kc.data();
+  if (p.group_ptr[1] >= 2) {
+    kc[1] = kc[0];
+    expect_fail(p.shape, ix, p.w_passed.data(), ONEXN_ISA_AUTO, "kept_cin repeated");
+  }
+  expect_fail(p.shape, good, nullptr, ONEXN_ISA_AUTO, "NULL weights");
+  std::strcpy(err, "");
+  Check(onexn_conv_create(nullptr, &good, p.w_passed.data(), nullptr, ONEXN_ISA_AUTO, err, sizeof(err)) == nullptr &&
+            std::strlen(err) > 0,
+        "NULL shape accepted");
+  // Too many kept blocks for a group (more than cin).
+  {
+    Case small;
+    small.cin = 2;
+    small.cout = 4;
+    small.n = 4;
+    const Problem q = Build(small);
+    std::vector<uint32_t> gp2 = {0, 3};
+    std::vector<uint32_t> kc2 = {0, 1, 1};
+    const onexn_block_index bad = {4, 1, gp2.data(), kc2.data()};
+    expect_fail(q.shape, bad, q.w_passed.data(), ONEXN_ISA_AUTO, "more kept blocks than cin");
+  }
+  for (onexn_isa isa : {ONEXN_ISA_SCALAR, ONEXN_ISA_AVX2, ONEXN_ISA_AVX512, ONEXN_ISA_NEON}) {
+    if (!onexn_isa_supported(isa)) {
+      expect_fail(p.shape, good, p.w_passed.data(), isa, "unsupported ISA");
+    }
+  }
+  expect_fail(p.shape, good, p.w_passed.data(), static_cast<onexn_isa>(7), "unknown ISA value");
+  // err may be NULL / zero-length.
+  Check(onexn_conv_create(&p.shape, &ix, nullptr, nullptr, ONEXN_ISA_AUTO, nullptr, 0) == nullptr,
+        "NULL err buffer");
+}
+
+void TestIsaApi() {
+  for (onexn_isa isa : {ONEXN_ISA_AUTO, ONEXN_ISA_SCALAR, ONEXN_ISA_AVX2, ONEXN_ISA_AVX512, ONEXN_ISA_NEON}) {
+    onexn_isa back;
+    Check(onexn_isa_from_name(onexn_isa_name(isa), &back) == 0 && back == isa,
+          std::string("isa name round trip ") + onexn_isa_name(isa));
+  }
+  onexn_isa dummy;
+  Check(onexn_isa_from_name("avx1024", &dummy) == -1, "unknown ISA name accepted");
+  Check(onexn_isa_from_name(nullptr, &dummy) == -1, "NULL ISA name accepted");
+  const onexn_isa best = onexn_isa_resolve(ONEXN_ISA_AUTO);
+  Check(best != ONEXN_ISA_AUTO && onexn_isa_supported(best), "auto resolves to a supported ISA");
+  Check(onexn_isa_supported(ONEXN_ISA_SCALAR), "scalar always supported");
+#if defined(__x86_64__)
+  Check(!onexn_isa_supported(ONEXN_ISA_NEON), "NEON reported on x86");
+#endif
+#if defined(__aarch64__)
+  Check(onexn_isa_supported(ONEXN_ISA_NEON) && best == ONEXN_ISA_NEON, "NEON on aarch64");
+  Check(!onexn_isa_supported(ONEXN_ISA_AVX2), "AVX2 reported on aarch64");
+#endif
+  onexn_threadpool* pool = onexn_threadpool_create(0);
+  Check(pool != nullptr && onexn_threadpool_size(pool) == 1, "pool of 0 threads runs inline");
+  onexn_threadpool_destroy(pool);
+  Check(onexn_threadpool_size(nullptr) == 1, "NULL pool size");
+}
+
+std::vector<Case> FixedCases() {
+  std::vector<Case> cases;
+  const int ns[] = {1, 2, 3, 4, 8, 16, 32};
+  // 1x1, every n, sparsity 0/50/90, tails in pixels (7x5 = 35 pixels) and channels.
+  for (int n : ns) {
+    for (double sp : {0.0, 0.5, 0.9}) {
+      Case c;
+      c.in_h = 7;
+      c.in_w = 5;
+      c.cin = 19;
+      c.cout = n * 3;
+      c.n = n;
+      c.sparsity = sp;
+      c.seed = static_cast<unsigned>(n * 100 + sp * 10);
+      cases.push_back(c);
+    }
+  }
+  // Ragged last group.
+  for (int n : {3, 4, 8, 16, 32}) {
+    Case c;
+    c.cout = 20;
+    c.n = n;
+    c.cin = 13;
+    c.in_h = 6;
+    c.in_w = 7;
+    c.seed = 7 + n;
+    cases.push_back(c);
+  }
+  {  // cout smaller than one block
+    Case c;
+    c.cout = 5;
+    c.n = 16;
+    c.seed = 71;
+    cases.push_back(c);
+  }
+  // KxK with stride, dilation, padding modes.
+  struct K { int kh, kw, stride, dilation; Pad pad; };
+  const K ks[] = {{3, 3, 1, 1, Pad::kSame}, {3, 3, 2, 1, Pad::kSame},  {3, 3, 1, 1, Pad::kValid},
+                  {3, 3, 2, 1, Pad::kValid}, {3, 3, 1, 2, Pad::kSame}, {5, 5, 1, 1, Pad::kSame},
+                  {5, 5, 2, 1, Pad::kValid}, {1, 3, 1, 1, Pad::kSame}, {3, 1, 2, 1, Pad::kSame},
+                  {1, 1, 2, 1, Pad::kValid}};
+  unsigned seed = 1000;
+  for (const K& k : ks) {
+    for (int n : {1, 2, 4, 8, 16}) {
+      Case c;
+      c.in_h = 9;
+      c.in_w = 11;
+      c.cin = 7;
+      c.cout = 2 * n + (n > 2 ? 1 : 0);
+      c.kh = k.kh;
+      c.kw = k.kw;
+      c.stride = k.stride;
+      c.dilation = k.dilation;
+      c.pad = k.pad;
+      c.n = n;
+      c.seed = seed++;
+      cases.push_back(c);
+    }
+  }
+  {  // Asymmetric explicit padding.
+    Case c;
+    c.kh = c.kw = 3;
+    c.pad = Pad::kExplicit;
+    c.pad_top = 2;
+    c.pad_left = 1;
+    c.n = 4;
+    c.seed = 77;
+    cases.push_back(c);
+  }
+  // Empty and full groups (100% / 0% sparsity of a group), whole layer pruned, clamps, NULL bias,
+  // garbage in pruned blocks, batch > 1.
+  for (int n : {1, 2, 4, 8, 16}) {
+    Case c;
+    c.n = n;
+    c.cout = 2 * n;
+    c.cin = 9;
+    c.kh = c.kw = 3;
+    c.empty_group = true;
+    c.full_group = true;
+    c.relu6 = true;
+    c.garbage_in_pruned = true;
+    c.batch = 3;
+    c.in_h = 4;
+    c.in_w = 6;
+    c.seed = 300 + n;
+    cases.push_back(c);
+    Case d = c;
+    d.sparsity = 1.0;
+    d.empty_group = d.full_group = false;
+    d.null_bias = true;
+    d.seed = 400 + n;
+    cases.push_back(d);
+    Case e = c;
+    e.kh = e.kw = 1;
+    e.null_bias = true;
+    e.relu6 = false;
+    e.in_h = 1;
+    e.in_w = 1;  // single pixel per image
+    e.seed = 500 + n;
+    cases.push_back(e);
+  }
+  // NaN inputs propagate through bias and clamp like TFLite's min(max(x, lo), hi); all blocks kept so the
+  // dense reference sees the same products.
+  for (int n : {1, 2, 4, 8, 16}) {
+    for (bool relu6 : {false, true}) {
+      Case c;
+      c.n = n;
+      c.cout = 2 * n;
+      c.cin = 20;
+      c.kh = c.kw = 3;
+      c.sparsity = 0.0;
+      c.nan_input = true;
+      c.relu6 = relu6;
+      c.in_h = 5;
+      c.in_w = 7;
+      c.seed = 600 + n;
+      cases.push_back(c);
+    }
+  }
+  {  // FULLY_CONNECTED as 1 x rows.
+    Case c;
+    c.in_h = 1;
+    c.in_w = 37;
+    c.cin = 50;
+    c.cout = 24;
+    c.n = 8;
+    c.seed = 900;
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+std::vector<Case> RandomCases(int count) {
+  std::vector<Case> cases;
+  std::mt19937 rng(12345);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const int ns[] = {1, 2, 3, 4, 5, 8, 12, 16, 24, 32};
+  const int kdims[] = {1, 1, 2, 3, 5};
+  for (int i = 0; i < count; i++) {
+    Case c;
+    c.batch = pick(1, 2);
+    c.in_h = pick(1, 10);
+    c.in_w = pick(1, 13);
+    c.cin = pick(1, 40);
+    c.n = ns[pick(0, 9)];
+    c.cout = pick(1, 3 * c.n + 3);
+    c.kh = kdims[pick(0, 4)];
+    c.kw = kdims[pick(0, 4)];
+    c.stride = pick(1, 2);
+    c.dilation = pick(1, 3) == 3 ? 2 : 1;
+    c.pad = pick(0, 1) ? Pad::kSame : Pad::kValid;
+    c.sparsity = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    c.relu6 = pick(0, 1);
+    c.null_bias = pick(0, 3) == 0;
+    c.garbage_in_pruned = pick(0, 1);
+    c.seed = 2000 + i;
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int random_count = 150;
+  if (argc > 1) random_count = std::atoi(argv[1]);
+  const std::vector<onexn_isa> isas = AvailableIsas();
+  std::printf("ISAs tested:");
+  for (onexn_isa isa : isas) std::printf(" %s", onexn_isa_name(isa));
+  std::printf(" (auto = %s)\n", onexn_isa_name(onexn_isa_resolve(ONEXN_ISA_AUTO)));
+  TestIsaApi();
+  for (const Case& c : FixedCases()) TestCase(c, isas);
+  for (const Case& c : RandomCases(random_count)) TestCase(c, isas);
+  {
+    Case c;  // enough tiles for every thread
+    c.in_h = 13;
+    c.in_w = 11;
+    c.cin = 24;
+    c.cout = 40;
+    c.batch = 2;
+    for (int n : {1, 4, 8, 16}) {
+      c.n = n;
+      c.seed = 3000 + n;
+      TestThreads(c, isas);
+    }
+    c.kh = c.kw = 3;  // few tiles: channel chunks are split across threads
+    c.in_h = 3;
+    c.in_w = 3;
+    c.batch = 1;
+    for (int n : {2, 4, 16}) {
+      c.n = n;
+      c.seed = 3100 + n;
+      TestThreads(c, isas);
+    }
+  }
+  TestSharedPool();
+  TestBadArguments();
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
