@@ -1,0 +1,114 @@
+"""The onexn TFLite delegate from Python: find the library, load it, read what it claimed.
+
+The delegate is the shared library ``libonexn_delegate.so`` built by ``pip install`` (setup.py) next to this
+module, or by Bazel (``bazel build //tflite_delegate:libonexn_delegate.so``; point ``ONEXN_DELEGATE_PATH`` at
+the result). It is an external delegate: any TFLite runtime loads it with ``load_delegate(path, options)``.
+
+Options (all optional):
+  num_threads: threads of the delegate's kernels. 1, 2, ...; -1 or 0 (the default) follow the
+    interpreter's ``num_threads`` and use 1 thread when the interpreter leaves it unset.
+  kernel: "auto" (default: best ISA of this CPU), "scalar", "avx2", "avx512" or "neon". An ISA this CPU
+    (or this build) lacks is an error, not a silent fallback.
+  verbose: True/1 prints each claimed/declined node to stderr.
+  abi_probe: diagnostics for tests/test_abi.py (1 records what the delegate reads through the TFLite ABI
+    into the report's "probe"; 2 also makes the delegate's Prepare fail with a test message).
+
+One delegate object serves one interpreter at a time (like XNNPACK's); it must outlive the interpreter,
+which the runtime's Interpreter(experimental_delegates=[...]) takes care of.
+"""
+
+import ctypes
+import json
+import os
+from pathlib import Path
+
+LIBRARY_NAME = "libonexn_delegate.so"
+PATH_ENV = "ONEXN_DELEGATE_PATH"
+KERNELS = ("auto", "scalar", "avx2", "avx512", "neon")
+
+_BUILD_HINT = ("build it with `pip install -e .` (or `pip install .`) from the onexn source tree, or with "
+               "`bazel build //tflite_delegate:libonexn_delegate.so` and set ONEXN_DELEGATE_PATH to the "
+               "result")
+
+
+def delegate_path():
+    """Path (str) of the delegate library: ``$ONEXN_DELEGATE_PATH`` if set, else the one installed here.
+
+    Raises FileNotFoundError with build instructions when the library does not exist.
+    """
+    override = os.environ.get(PATH_ENV)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise FileNotFoundError(f"{PATH_ENV}={override!r} does not name a file; {_BUILD_HINT}")
+        return str(path.resolve())
+    path = Path(__file__).resolve().parent / LIBRARY_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"the onexn delegate library {path} is not built; {_BUILD_HINT}")
+    return str(path)
+
+
+def _option_strings(options):
+    strings = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = int(value)
+        strings[key] = str(value)
+    return strings
+
+
+def load_delegate(**options):
+    """Loads the onexn delegate with ``options`` (see the module docstring) for an Interpreter.
+
+    Returns the runtime's Delegate object; pass it as
+    ``ai_edge_litert.interpreter.Interpreter(..., experimental_delegates=[delegate])`` (``tf.lite.Interpreter``
+    accepts it too). Options whose value is None are left out. A bad option raises ValueError with the
+    delegate's message.
+    """
+    from ai_edge_litert.interpreter import load_delegate as runtime_load_delegate
+
+    return runtime_load_delegate(delegate_path(), _option_strings(options))
+
+
+def read_report(delegate):
+    """The report (dict) of a loaded onexn delegate, as of the last graph it prepared.
+
+    Keys: ``claimed`` (number of CONV_2D / FULLY_CONNECTED nodes run by onexn kernels), ``claimed_nodes``,
+    ``declined`` (list of ``{"node", "op", "reason"}`` for the CONV_2D / FULLY_CONNECTED nodes left to the
+    stock runtime and for records that match no node), ``kernels`` (list of ``{"node", "kernel"}``, plus
+    ``"densify_node"`` when the node's compact weight's DENSIFY runs inside the onexn kernel too),
+    ``metadata`` ("ok", "absent" or why the entry was rejected), ``isa``, ``num_threads``, ``version``,
+    ``metadata_version``, ``prepared`` (False until an interpreter used the delegate) and
+    ``other_subgraphs`` (the same keys for further subgraphs the runtime offered, usually empty).
+    """
+    pointer = delegate._get_native_delegate_pointer()
+    if not pointer:
+        raise ValueError("the delegate object holds no native delegate")
+    library = ctypes.CDLL(delegate_path())
+    library.onexn_delegate_report_json.argtypes = [ctypes.c_void_p]
+    library.onexn_delegate_report_json.restype = ctypes.c_char_p
+    return json.loads(library.onexn_delegate_report_json(pointer).decode("utf-8", "replace"))
+
+
+def delegate_report(tflite_bytes, **options):
+    """What the delegate does with a model: builds an interpreter with it, allocates tensors, reports.
+
+    Args:
+      tflite_bytes: the .tflite model (bytes).
+      **options: delegate options (see the module docstring).
+
+    Returns:
+      The report dict (see ``read_report``).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    if not isinstance(tflite_bytes, (bytes, bytearray, memoryview)):
+        raise TypeError(f"tflite_bytes must be bytes, got {type(tflite_bytes).__name__}")
+    delegate = load_delegate(**options)
+    interpreter = Interpreter(model_content=bytes(tflite_bytes), experimental_delegates=[delegate])
+    interpreter.allocate_tensors()
+    report = read_report(delegate)
+    del interpreter
+    return report

@@ -1,0 +1,132 @@
+"""Loading the onexn delegate: library path, options and their errors, the report before any graph."""
+
+import os
+import platform
+from pathlib import Path
+
+import pytest
+
+import onexn_tf
+from onexn_tf import delegate as onexn_delegate
+from onexn_tf.delegate import delegate_path, load_delegate, read_report
+
+from test_delegate_models import assert_close, conv_model, random_inputs, run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_delegate_path_is_the_installed_library():
+    path = Path(delegate_path())
+    assert path.is_file() and path.name == "libonexn_delegate.so"
+    assert path.parent == Path(onexn_delegate.__file__).resolve().parent
+
+
+def test_public_names():
+    assert onexn_tf.delegate_path is delegate_path
+    assert onexn_tf.load_delegate is load_delegate
+    assert onexn_tf.delegate_report is onexn_delegate.delegate_report
+
+
+def test_env_var_overrides_the_path(monkeypatch, tmp_path):
+    copy = tmp_path / "libcopy.so"
+    copy.write_bytes(Path(delegate_path()).read_bytes())
+    monkeypatch.setenv("ONEXN_DELEGATE_PATH", str(copy))
+    assert delegate_path() == str(copy)
+    monkeypatch.setenv("ONEXN_DELEGATE_PATH", str(tmp_path / "missing.so"))
+    with pytest.raises(FileNotFoundError, match="ONEXN_DELEGATE_PATH.*pip install"):
+        delegate_path()
+    with pytest.raises(FileNotFoundError):
+        load_delegate()
+
+
+def test_missing_library_says_how_to_build(monkeypatch, tmp_path):
+    monkeypatch.delenv("ONEXN_DELEGATE_PATH", raising=False)
+    monkeypatch.setattr(onexn_delegate, "__file__", str(tmp_path / "delegate.py"))
+    with pytest.raises(FileNotFoundError, match="not built.*pip install -e"):
+        delegate_path()
+
+
+BAD_OPTIONS = {
+    "num_threads_negative": (dict(num_threads=-3), "num_threads='-3'"),
+    "num_threads_text": (dict(num_threads="abc"), "num_threads='abc'"),
+    "num_threads_empty": (dict(num_threads=""), "num_threads=''"),
+    "num_threads_float": (dict(num_threads=1.5), "num_threads='1.5'"),
+    "num_threads_huge": (dict(num_threads=100000), "num_threads='100000'"),
+    "kernel_unknown": (dict(kernel="sse9"), "kernel='sse9' is unknown"),
+    "kernel_case": (dict(kernel="AVX2"), "kernel='AVX2' is unknown"),
+    "verbose_two": (dict(verbose=2), "verbose='2' must be 0 or 1"),
+    "unknown_key": (dict(threads=2), "unknown option 'threads'"),
+    "abi_probe_bad": (dict(abi_probe=3), "abi_probe='3'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OPTIONS)
+def test_bad_option_raises_a_clear_value_error(case):
+    options, message = BAD_OPTIONS[case]
+    with pytest.raises(ValueError, match=f"onexn delegate: .*{message}".replace("(", r"\(")):
+        load_delegate(**options)
+
+
+def test_kernel_for_another_architecture_is_an_error():
+    foreign = "neon" if platform.machine().lower() in ("x86_64", "amd64") else "avx2"
+    with pytest.raises(ValueError, match=f"kernel='{foreign}' is not supported on this CPU"):
+        load_delegate(kernel=foreign)
+
+
+@pytest.mark.parametrize("value", [1, "1", True, 0, False, "true", "false"])
+def test_verbose_values(value):
+    load_delegate(verbose=value)
+
+
+def test_options_reach_the_report_before_any_graph():
+    delegate = load_delegate(kernel="scalar", num_threads=3)
+    report = read_report(delegate)
+    assert report["prepared"] is False and report["claimed"] == 0 and report["isa"] == "scalar"
+
+
+@pytest.mark.parametrize("value,interpreter_threads,expected", [
+    (3, None, 3),     # explicit
+    (1, 2, 1),        # explicit beats the interpreter
+    (-1, 2, 2),       # -1: follow the interpreter
+    (0, 2, 2),        # 0: follow the interpreter
+    (None, None, 1),  # unset, interpreter unset: 1
+])
+def test_num_threads_resolution(value, interpreter_threads, expected):
+    tflite = conv_model(n=4)
+    inputs = random_inputs(tflite)
+    delegate = load_delegate(num_threads=value)
+    got = run(tflite, inputs, [delegate], num_threads=interpreter_threads)
+    report = read_report(delegate)
+    assert report["num_threads"] == expected and report["claimed"] == 1
+    assert_close(got, run(tflite, inputs))
+
+
+def test_read_report_needs_a_native_delegate():
+    class Empty:
+        def _get_native_delegate_pointer(self):
+            return None
+
+    with pytest.raises(ValueError, match="no native delegate"):
+        read_report(Empty())
+
+
+def _bazel_library():
+    library = ROOT / "bazel-bin" / "tflite_delegate" / "libonexn_delegate.so"
+    if not library.is_file():
+        return None, "not built with Bazel (bazel build //tflite_delegate:libonexn_delegate.so)"
+    return library, ""
+
+
+def test_bazel_built_library_works_the_same(monkeypatch):
+    # Runs only after `bazel build //tflite_delegate:libonexn_delegate.so` (the CI does it first).
+    library, why = _bazel_library()
+    if library is None:
+        pytest.skip(why)
+    monkeypatch.setenv("ONEXN_DELEGATE_PATH", str(library))
+    tflite = conv_model(n=8, k=(3, 3), stride=(2, 2))
+    inputs = random_inputs(tflite)
+    delegate = load_delegate()
+    got = run(tflite, inputs, [delegate])
+    assert read_report(delegate)["claimed"] == 1
+    assert_close(got, run(tflite, inputs))
+    assert os.path.samefile(delegate_path(), library)

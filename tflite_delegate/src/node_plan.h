@@ -1,0 +1,43 @@
+// What the delegate learned about one claimed node: its tensors, its TFLite parameters and the 1xN
+// block index from the (verified) metadata record.
+#ifndef ONEXN_DELEGATE_NODE_PLAN_H_
+#define ONEXN_DELEGATE_NODE_PLAN_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "onexn_tflite_abi.h"
+
+namespace onexn {
+
+struct NodePlan {
+  int node = -1;
+  int builtin_code = 0;  // kTfLiteBuiltinConv2d or kTfLiteBuiltinFullyConnected
+  int input = -1, weights = -1, bias = -1, output = -1;  // tensor indices; bias -1 when absent
+  // CONV_2D
+  TfLitePadding padding = kTfLitePaddingValid;
+  int stride_h = 1, stride_w = 1;
+  int dilation_h = 1, dilation_w = 1;
+  // FULLY_CONNECTED
+  bool keep_num_dims = false;
+  TfLiteFusedActivation activation = kTfLiteActNone;
+  // Encoding 1 (docs/FORMAT.md): `weights` is the output of DENSIFY node `densify_node`, which reads the
+  // block-sparse constant `sparse_weights`. Both -1 for dense weights (encoding 0).
+  int densify_node = -1;
+  int sparse_weights = -1;
+  bool densify_feeds_only_this_node = false;
+  // Weights (OHWI) and their 1xN block index.
+  int n = 1, cout = 0, kh = 1, kw = 1, cin = 0;
+  std::vector<uint32_t> group_ptr;
+  std::vector<uint32_t> kept_cin;
+};
+
+const char* BuiltinOpName(int builtin_code);
+
+// The node's dense OHWI weights: the constant weight tensor itself (encoding 0), or the block-sparse
+// constant densified into `scratch` (encoding 1).
+const float* PlanWeights(const TfLiteContext* context, const NodePlan& plan, std::vector<float>* scratch);
+
+}  // namespace onexn
+
+#endif  // ONEXN_DELEGATE_NODE_PLAN_H_

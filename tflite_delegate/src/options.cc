@@ -1,0 +1,85 @@
+#include "options.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace onexn {
+namespace {
+
+// Strict base-10 integer: no empty string, no trailing characters, no overflow.
+bool ParseInt(const char* s, long* out) {
+  if (s == nullptr || *s == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+std::string Quote(const char* s) { return s == nullptr ? "(null)" : "'" + std::string(s) + "'"; }
+
+std::string ParseBool(const char* key, const char* value, bool* out) {
+  if (value != nullptr && (std::strcmp(value, "1") == 0 || std::strcmp(value, "true") == 0)) {
+    *out = true;
+  } else if (value != nullptr && (std::strcmp(value, "0") == 0 || std::strcmp(value, "false") == 0)) {
+    *out = false;
+  } else {
+    return std::string("option ") + key + "=" + Quote(value) + " must be 0 or 1";
+  }
+  return "";
+}
+
+std::string ParseKernel(const char* value, onexn_isa* out) {
+  onexn_isa isa;
+  if (value == nullptr || onexn_isa_from_name(value, &isa) != 0) {
+    return "option kernel=" + Quote(value) + " is unknown; use auto, scalar, avx2, avx512 or neon";
+  }
+  if (isa != ONEXN_ISA_AUTO && !onexn_isa_supported(isa)) {
+    return "option kernel=" + Quote(value) + " is not supported on this CPU or was not built into " +
+           "this library (best available: " + onexn_isa_name(onexn_isa_resolve(ONEXN_ISA_AUTO)) + ")";
+  }
+  *out = onexn_isa_resolve(isa);
+  return "";
+}
+
+}  // namespace
+
+std::string ParseOptions(const char* const* keys, const char* const* values, int count,
+                         DelegateOptions* out) {
+  DelegateOptions opts;
+  for (int i = 0; i < count; ++i) {
+    const char* key = keys[i];
+    const char* value = values[i];
+    if (key == nullptr) return "option key is NULL";
+    std::string err;
+    if (std::strcmp(key, "num_threads") == 0) {
+      long v = 0;
+      if (!ParseInt(value, &v) || v < -1 || v > kMaxThreads) {
+        return "option num_threads=" + Quote(value) + " must be an integer in [1, " +
+               std::to_string(kMaxThreads) + "], or -1/0 to follow the interpreter's num_threads";
+      }
+      opts.num_threads = v <= 0 ? 0 : int(v);
+    } else if (std::strcmp(key, "kernel") == 0) {
+      err = ParseKernel(value, &opts.isa);
+    } else if (std::strcmp(key, "verbose") == 0) {
+      err = ParseBool(key, value, &opts.verbose);
+    } else if (std::strcmp(key, "abi_probe") == 0) {
+      long v = -1;
+      if (!ParseInt(value, &v) || v < 0 || v > 2) {
+        return "option abi_probe=" + Quote(value) + " must be 0, 1 or 2";
+      }
+      opts.abi_probe = int(v);
+    } else {
+      return "unknown option " + Quote(key) + " (known: num_threads, kernel, verbose, abi_probe)";
+    }
+    if (!err.empty()) return err;
+  }
+  if (opts.isa == ONEXN_ISA_AUTO) opts.isa = onexn_isa_resolve(ONEXN_ISA_AUTO);
+  *out = opts;
+  return "";
+}
+
+}  // namespace onexn

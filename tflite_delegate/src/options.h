@@ -1,0 +1,30 @@
+// Options of the onexn external delegate, as passed by load_delegate(library, {key: value}).
+#ifndef ONEXN_DELEGATE_OPTIONS_H_
+#define ONEXN_DELEGATE_OPTIONS_H_
+
+#include <string>
+
+#include "onexn_kernels.h"
+
+namespace onexn {
+
+struct DelegateOptions {
+  // >= 1: exactly that many threads. 0 (the default, also given as -1 or 0): follow the interpreter's
+  // num_threads (TfLiteContext::recommended_num_threads), 1 when the interpreter leaves it unset.
+  int num_threads = 0;
+  onexn_isa isa = ONEXN_ISA_AUTO;  // resolved to a supported ISA by ParseOptions
+  bool verbose = false;
+  // Diagnostics for tests/test_abi.py. 1: record what the delegate reads through the TFLite ABI into the
+  // report. 2: also fail Prepare with a formatted message through TfLiteContext::ReportError.
+  int abi_probe = 0;
+};
+
+constexpr int kMaxThreads = 256;
+
+// Parses key/value strings. Returns "" on success, else a message naming the bad option.
+std::string ParseOptions(const char* const* keys, const char* const* values, int count,
+                         DelegateOptions* out);
+
+}  // namespace onexn
+
+#endif  // ONEXN_DELEGATE_OPTIONS_H_

@@ -1,0 +1,63 @@
+// JSON report of what the delegate claimed, what it declined and why, and the kernels it chose.
+#include <string>
+
+#include "delegate_state.h"
+#include "json_writer.h"
+#include "metadata_reader.h"
+
+namespace onexn {
+namespace {
+
+constexpr char kDelegateVersion[] = "0.1.0";
+
+void WriteGraph(const GraphReport& g, JsonWriter& j) {
+  j.Key("claimed").Int(int64_t(g.claimed.size()));
+  j.Key("claimed_nodes").Ints(g.claimed);
+  j.Key("metadata").String(g.metadata);
+  j.Key("declined").BeginArray();
+  for (const Declined& d : g.declined) {
+    j.BeginObject().Key("node").Int(d.node).Key("op").String(d.op).Key("reason").String(d.reason).EndObject();
+  }
+  j.EndArray();
+  j.Key("kernels").BeginArray();
+  for (int node : g.claimed) {
+    auto it = g.kernel_names.find(node);
+    const std::string name = it != g.kernel_names.end() ? it->second : "";
+    j.BeginObject().Key("node").Int(node).Key("kernel").String(name);
+    auto densify = g.densify_nodes.find(node);
+    if (densify != g.densify_nodes.end()) j.Key("densify_node").Int(densify->second);
+    j.EndObject();
+  }
+  j.EndArray();
+  if (!g.probe_json.empty()) j.Key("probe").Raw(g.probe_json);
+}
+
+}  // namespace
+
+std::string BuildReportJson(const DelegateState& state) {
+  JsonWriter j;
+  j.BeginObject();
+  j.Key("version").String(kDelegateVersion);
+  j.Key("metadata_version").Int(kMetadataVersion);
+  j.Key("isa").String(onexn_isa_name(state.options.isa));
+  j.Key("num_threads").Int(state.num_threads);
+  j.Key("prepared").Bool(!state.graphs.empty());
+  if (state.graphs.empty()) {
+    j.Key("claimed").Int(0).Key("metadata").String("not prepared yet");
+    j.Key("declined").BeginArray().EndArray().Key("kernels").BeginArray().EndArray();
+  } else {
+    // The main graph first; any other subgraph the runtime offered afterwards is listed separately.
+    WriteGraph(state.graphs.front(), j);
+    j.Key("other_subgraphs").BeginArray();
+    for (size_t i = 1; i < state.graphs.size(); ++i) {
+      j.BeginObject();
+      WriteGraph(state.graphs[i], j);
+      j.EndObject();
+    }
+    j.EndArray();
+  }
+  j.EndObject();
+  return j.str();
+}
+
+}  // namespace onexn
