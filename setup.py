@@ -97,10 +97,11 @@ INSTALL_REQUIRES = [
     "numpy>=1.26",
     "absl-py>=1.4",
     "tqdm>=4.60",
+    "scikit-learn>=1.3",  # the digits set behind `onexn demo` and the examples (ships in the wheel)
 ]
 
 EXTRAS = {
-    "dev": ["pytest>=8", "scikit-learn>=1.3", "matplotlib>=3.7"],
+    "dev": ["pytest>=8", "matplotlib>=3.7", "tensorboard", "atheris>=2.3"],
 }
 
 setup(

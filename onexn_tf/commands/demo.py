@@ -21,33 +21,12 @@ def add_arguments(parser):
     parser.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
 
 
-def _digits(size, batch_size, seed=0):
-    import numpy as np
-    import tensorflow as tf
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    x = (x.reshape(-1, 8, 8, 1) / 16.0).astype(np.float32)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(x))
-    x, y = x[order], y[order]
-    split = int(0.8 * len(x))
-
-    def prep(images, labels):
-        images = tf.image.resize(tf.repeat(images, 3, axis=-1), (size, size)) * 2.0 - 1.0
-        return images, labels
-
-    train = tf.data.Dataset.from_tensor_slices((x[:split], y[:split])).shuffle(split, seed=seed).repeat()
-    test = tf.data.Dataset.from_tensor_slices((x[split:], y[split:]))
-    return (train.batch(batch_size).map(prep).prefetch(2), test.batch(64).map(prep), x[split:], y[split:])
-
-
 def run(args):
     import numpy as np
     import tensorflow_model_optimization as tfmot
 
     import onexn_tf
-    from onexn_tf import bench
+    from onexn_tf import bench, datasets
     from onexn_tf.keras_compat import keras
 
     os.makedirs(args.out, exist_ok=True)
@@ -55,7 +34,8 @@ def run(args):
     print(f"[1/6] MobileNetV2 {args.size}x{args.size}, 10 classes, random init (weights=None)")
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(weights=None, classes=10, input_shape=(args.size, args.size, 3))
-    train, test, _, _ = _digits(args.size, args.batch_size)
+    data = datasets.digits(args.size, args.batch_size, preprocess=keras.applications.mobilenet_v2.preprocess_input)
+    train, test = data.train, data.test
 
     print(f"[2/6] gradual 1x{args.n} pruning to {args.sparsity:.0%} over {args.steps} fine-tuning steps "
           "(PolynomialDecay + UpdatePruningStep)")
