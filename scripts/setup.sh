@@ -10,6 +10,7 @@ APT_PACKAGES=(
   bazel-bootstrap bazel-rules-java bazel-platforms   # offline Bazel 4.2.3 build
   g++-aarch64-linux-gnu qemu-user                     # NEON kernels, run under emulation
   clang libclang-rt-14-dev                            # sanitizers / fuzzing
+  llvm                                                # llvm-symbolizer for sanitizer stacks; llvm-cov, llvm-profdata (fuzz.sh --coverage)
 )
 
 if [[ "${ONEXN_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null; then

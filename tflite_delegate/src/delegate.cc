@@ -203,6 +203,16 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
 }
 
 }  // namespace
+
+void ReleaseState(DelegateState* state) {
+  if (state->refs.fetch_sub(1) != 1) return;
+  for (auto& entry : state->pending) {
+    if (entry.second.conv != nullptr) onexn_conv_destroy(entry.second.conv);
+  }
+  if (state->pool != nullptr) onexn_threadpool_destroy(state->pool);
+  delete state;
+}
+
 }  // namespace onexn
 
 // load_delegate(path, options) calls this with the option strings. On a bad option it reports the
@@ -227,19 +237,17 @@ ONEXN_EXPORT TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** v
   state->options = options;
   state->delegate.data_ = state;
   state->delegate.Prepare = onexn::Prepare;
-  state->delegate.flags = kTfLiteDelegateFlagsNone;
+  // Graphs with data-dependent shapes: without this flag the runtime refuses the whole delegate (the
+  // Python Interpreter then raises a bare RuntimeError). The kernels recompute their shapes in their own
+  // Prepare, which the runtime calls again after a dynamic tensor was resized.
+  state->delegate.flags = kTfLiteDelegateFlagsAllowDynamicTensors;
   state->delegate.opaque_delegate_builder = nullptr;
   return &state->delegate;
 }
 
 ONEXN_EXPORT void tflite_plugin_destroy_delegate(TfLiteDelegate* delegate) {
   if (delegate == nullptr) return;
-  auto* state = static_cast<onexn::DelegateState*>(delegate->data_);
-  for (auto& entry : state->pending) {
-    if (entry.second.conv != nullptr) onexn_conv_destroy(entry.second.conv);
-  }
-  if (state->pool != nullptr) onexn_threadpool_destroy(state->pool);
-  delete state;
+  onexn::ReleaseState(static_cast<onexn::DelegateState*>(delegate->data_));
 }
 
 // The report of the last Prepare as JSON. The string stays valid until the next call or until the

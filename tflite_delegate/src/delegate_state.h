@@ -3,6 +3,7 @@
 #ifndef ONEXN_DELEGATE_DELEGATE_STATE_H_
 #define ONEXN_DELEGATE_DELEGATE_STATE_H_
 
+#include <atomic>
 #include <map>
 #include <string>
 #include <utility>
@@ -46,7 +47,10 @@ struct DelegateState {
   int num_threads = 1;
   std::vector<GraphReport> graphs;  // in the order the runtime prepared the subgraphs
   std::map<std::pair<const TfLiteContext*, int>, PendingKernel> pending;
-  int live_kernels = 0;  // kernel nodes not yet freed (the delegate must outlive its interpreters)
+  int live_kernels = 0;  // kernel nodes not yet freed
+  // The plugin handle plus one per live kernel node. Python may finalize a delegate before the interpreter
+  // that uses it (both in one garbage cycle): the state then lives until the last kernel node is freed.
+  std::atomic<int> refs{1};
   std::string report_json;  // storage behind onexn_delegate_report_json()
 
   GraphReport* ReportFor(const TfLiteContext* context) {
@@ -56,6 +60,9 @@ struct DelegateState {
     return nullptr;
   }
 };
+
+// Drops one reference (the plugin handle's or a kernel node's); the last one frees the state (delegate.cc).
+void ReleaseState(DelegateState* state);
 
 // The delegate kernel that runs one claimed node (kernel_node.cc).
 TfLiteRegistration KernelRegistration();

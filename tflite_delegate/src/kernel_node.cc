@@ -40,6 +40,7 @@ void* Init(TfLiteContext* context, const char* buffer, size_t /*length*/) {
   k->shape = it->second.shape;
   state->pending.erase(it);
   state->live_kernels++;
+  state->refs++;
   return k;
 }
 
@@ -48,6 +49,7 @@ void Free(TfLiteContext* /*context*/, void* buffer) {
   if (k == nullptr) return;
   k->state->live_kernels--;
   if (k->conv != nullptr) onexn_conv_destroy(k->conv);
+  ReleaseState(k->state);
   delete k;
 }
 
