@@ -1,0 +1,370 @@
+#!/usr/bin/env python
+"""The onexn benchmark sweep (issue 5): stock XNNPACK dense vs compact encoding vs the onexn delegate.
+
+Models: MobileNetV1, MobileNetV2 (1.0/224) and ResNet-50 with random weights (weights=None), pruned one-shot
+with onexn_tf.apply_1xn(Prune1xNPolicy(n, allow_partial_blocks=True)); N in {1, 2, 4, 8, 16}, block sparsity in
+{0.5, 0.75, 0.9}, 1 and 2 threads; plus MobileNetV2's distinct 1x1 convolutions as single-conv models.
+For each: the stock runtime on the file with dense weights, the stock runtime on the compact file
+(onexn_tf.convert(..., compact=True): TFLite's own block-sparse encoding + DENSIFY), and the onexn delegate
+on the dense-weight file; interleaved in one measurement (onexn_tf.bench.measure).
+
+Writes BENCHMARKS.md and benchmarks/ratio_vs_sparsity.png for the full sweep; a subset (--models, --n,
+--sparsity, --threads, --quick, ...) writes to runs/bench/ instead so it never overwrites the committed
+report. Converted models are cached under runs/bench_cache/ (git ignores runs/). Raw results go to
+runs/bench/results.json; --from-json re-renders the report from such a file without measuring.
+
+    python benchmarks/run.py                 # the full sweep, about 15-20 minutes on 2 cores
+    python benchmarks/run.py --quick         # MobileNetV2, N 4 and 16, 50% and 75%, 1 thread
+    python benchmarks/run.py --models resnet50 --n 16 --sparsity 0.5 --threads 1
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import onexn_tf  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from onexn_tf import bench, bench_models, bench_report  # noqa: E402
+
+FULL = {"models": "mobilenet_v1,mobilenet_v2,resnet50", "n": "1,2,4,8,16", "sparsity": "0.5,0.75,0.9",
+        "threads": "1,2"}
+QUICK = {"models": "mobilenet_v2", "n": "4,16", "sparsity": "0.5,0.75", "threads": "1"}
+FULL_OUT = (os.path.join(ROOT, "BENCHMARKS.md"), os.path.join(ROOT, "benchmarks", "ratio_vs_sparsity.png"))
+SUBSET_OUT = (os.path.join(ROOT, "runs", "bench", "BENCHMARKS.md"),
+              os.path.join(ROOT, "runs", "bench", "ratio_vs_sparsity.png"))
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", help=f"comma-separated, from {sorted(bench_models.ARCHITECTURES)} (default all)")
+    p.add_argument("--n", help="block widths, comma-separated (default 1,2,4,8,16)")
+    p.add_argument("--sparsity", help="block sparsities, comma-separated (default 0.5,0.75,0.9)")
+    p.add_argument("--threads", help="thread counts, comma-separated (default 1,2)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"a short check: models {QUICK['models']}, N {QUICK['n']}, sparsity {QUICK['sparsity']}, "
+                        f"threads {QUICK['threads']}, fewer runs (options given explicitly still win)")
+    p.add_argument("--no-layers", action="store_true", help="skip the MobileNetV2 single 1x1 conv sweep")
+    p.add_argument("--no-profile", action="store_true", help="skip the per-op profiles of the target cases")
+    p.add_argument("--runs", type=int, help="timed runs per variant, whole models (default 30, quick 15)")
+    p.add_argument("--warmup", type=int, help="warm-up runs per variant, whole models (default 5, quick 3)")
+    p.add_argument("--layer-runs", type=int, help="timed runs per variant, single convs (default 50, quick 25)")
+    p.add_argument("--max-other-cpu", type=float, default=0.05,
+                   help="measure a case again when other processes used more than this share of the machine's "
+                        "CPU meanwhile (default 0.05; Linux /proc)")
+    p.add_argument("--retries", type=int, default=2, help="re-measurements of a noisy case (default 2)")
+    p.add_argument("--max-wait", type=float, default=120, help="seconds to wait for quiet before a retry")
+    p.add_argument("--kernel", default="auto", help="onexn kernel family (default auto)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, inputs and run order")
+    p.add_argument("--cache", default=os.path.join(ROOT, "runs", "bench_cache"), help="converted-model cache")
+    p.add_argument("--out", help="report path (default BENCHMARKS.md for the full sweep, else runs/bench/)")
+    p.add_argument("--plot", help="PNG path (default benchmarks/ratio_vs_sparsity.png for the full sweep)")
+    p.add_argument("--json-out", default=os.path.join(ROOT, "runs", "bench", "results.json"), help="raw results")
+    p.add_argument("--from-json", help="render the report from a results.json of an earlier run; no measuring")
+    args = p.parse_args(argv)
+    subset = args.quick or any(getattr(args, k) is not None for k in FULL)
+    defaults = QUICK if args.quick else FULL
+    try:
+        args.model_list = _names(args.models or defaults["models"], bench_models.ARCHITECTURES, "--models")
+        args.n_list = _numbers(args.n or defaults["n"], int, "--n", 1, 64)
+        args.sparsity_list = _numbers(args.sparsity or defaults["sparsity"], float, "--sparsity", 0.0, 0.99)
+        args.thread_list = _numbers(args.threads or defaults["threads"], int, "--threads", 1, 64)
+        for name in ("runs", "warmup", "layer_runs"):
+            value = getattr(args, name)
+            if value is not None and value < (0 if name == "warmup" else 1):
+                raise ValueError(f"--{name.replace('_', '-')} must be >= {0 if name == 'warmup' else 1}, got {value}")
+    except ValueError as e:
+        p.error(str(e))
+    args.runs = args.runs or (15 if args.quick else 30)
+    args.warmup = args.warmup if args.warmup is not None else (3 if args.quick else 5)
+    args.layer_runs = args.layer_runs or (25 if args.quick else 50)
+    args.subset = subset
+    args.out_given, args.plot_given = args.out, args.plot
+    _choose_outputs(args, full=not subset)
+    return args
+
+
+def _choose_outputs(args, full):
+    """BENCHMARKS.md and benchmarks/*.png for a full sweep, runs/bench/ for a subset (unless given)."""
+    out, plot = FULL_OUT if full else SUBSET_OUT
+    args.out = os.path.abspath(args.out_given or out)
+    args.plot = os.path.abspath(args.plot_given or plot)
+
+
+def _names(text, known, flag):
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ValueError(f"{flag}: unknown {unknown or text!r}; choose from {sorted(known)}")
+    return names
+
+
+def _numbers(text, kind, flag, low, high):
+    try:
+        values = [kind(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"{flag}: {text!r} is not a comma-separated list of {kind.__name__}") from None
+    bad = [v for v in values if not low <= v <= high]
+    if bad or not values:
+        raise ValueError(f"{flag}: values must be in [{low}, {high}], got {text!r}")
+    return sorted(set(values))
+
+
+def log(message, started):
+    print(f"[{time.time() - started:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def machine():
+    """CPU model, cores, vector extensions, load: what the report states about the machine."""
+    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "family": "", "model": ""}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "model name":
+                    info["cpu"] = value
+                elif key == "cpu family":
+                    info["family"] = value
+                elif key == "model":
+                    info["model"] = value
+                elif key == "flags":
+                    flags = value.split()
+                    info["simd"] = [f for f in ("avx2", "fma", "avx512f", "avx512vl", "asimd") if f in flags]
+                    break
+    except OSError:
+        pass
+    info["load"] = list(os.getloadavg())
+    return info
+
+
+def versions():
+    from importlib import metadata
+
+    import tensorflow as tf
+
+    out = {"python": platform.python_version(), "tensorflow": tf.__version__, "onexn": onexn_tf.__version__}
+    for dist in ("ai-edge-litert", "tf-keras"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "?"
+    return out
+
+
+def relative_diff(a, b):
+    """max |a - b| / max |b| (0 when b is all zero): random-weight MobileNets have tiny logits."""
+    import numpy as np
+
+    scale = float(np.abs(b).max())
+    return float(np.abs(a.astype(np.float64) - b).max()) / scale if scale > 0 else 0.0
+
+
+def cpu_times():
+    """(all CPU time, busy CPU time, this process's CPU time) in clock ticks, from Linux /proc; None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        with open("/proc/self/stat") as f:
+            own = f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = sum(fields[:8])
+    return total, total - fields[3] - fields[4], int(own[11]) + int(own[12])  # idle, iowait; utime, stime
+
+
+MIN_WINDOW_TICKS = 200  # the kernel samples CPU time per clock tick: shorter windows are mostly sampling noise
+
+
+def other_cpu(before, after):
+    """Share of the machine's CPU time that other processes used between two cpu_times() (0..1), or None
+    when it cannot be told (no /proc, or a window under MIN_WINDOW_TICKS)."""
+    if before is None or after is None or after[0] - before[0] < MIN_WINDOW_TICKS:
+        return None
+    return max(0.0, ((after[1] - before[1]) - (after[2] - before[2])) / (after[0] - before[0]))
+
+
+def wait_for_quiet(args, started):
+    """Waits (up to --max-wait s) until other processes use at most --max-other-cpu of the machine."""
+    deadline = time.time() + args.max_wait
+    while True:
+        before = cpu_times()
+        time.sleep(2)
+        share = other_cpu(before, cpu_times())
+        if share is None or share <= args.max_other_cpu or time.time() > deadline:
+            return share
+        log(f"other processes use {share:.0%} of the CPU; waiting", started)
+        time.sleep(8)
+
+
+def measured(args, started, what, measure):
+    """Runs measure() -> row; when other processes used more than --max-other-cpu of the machine meanwhile,
+    waits for quiet and measures again (--retries times). Keeps the quietest attempt; records its share.
+    Measurements too short to tell (single convolutions) are not retried: the caller checks for quiet before
+    a batch of them instead."""
+    best = None
+    for attempt in range(1, args.retries + 2):
+        if attempt > 1:
+            log(f"{what}: other processes used {best['other_cpu']:.0%} of the CPU; measuring again", started)
+            wait_for_quiet(args, started)
+        before = cpu_times()
+        row = measure()
+        row.update(other_cpu=other_cpu(before, cpu_times()), attempts=attempt)
+        if row["other_cpu"] is None:
+            return row
+        if best is None or row["other_cpu"] < best["other_cpu"]:
+            best = row
+        if row["other_cpu"] <= args.max_other_cpu:
+            break
+    return best
+
+
+def measure_three(dense, compact, threads, runs, warmup, seed, options, delegate_ok):
+    """Interleaved stock dense / stock compact / onexn (the latter only when the delegate exists)."""
+    variants = [bench.Variant("dense", dense), bench.Variant("compact", compact)]
+    if delegate_ok:
+        variants.append(bench.Variant("onexn", dense, True, dict(options)))
+    m = bench.measure(variants, threads=threads, runs=runs, warmup=warmup, seed=seed)
+    d, c = m.timings["dense"], m.timings["compact"]
+    row = {"threads": threads, "runs": runs, "dense_ms": d.median_ms, "dense_p10_ms": d.p10_ms,
+           "dense_p90_ms": d.p90_ms, "compact_ms": c.median_ms, "compact_ratio": c.median_ms / d.median_ms,
+           "compact_identical": bool((m.outputs["compact"] == m.outputs["dense"]).all()),
+           "onexn_ms": None, "ratio": None}
+    if delegate_ok:
+        o, report = m.timings["onexn"], m.reports["onexn"]
+        row.update(onexn_ms=o.median_ms, onexn_p10_ms=o.p10_ms, onexn_p90_ms=o.p90_ms,
+                   ratio=o.median_ms / d.median_ms, claimed=report.get("claimed", 0), isa=report.get("isa", "?"),
+                   kernels=sorted({k.get("kernel", "") for k in report.get("kernels", [])}),
+                   rel_diff=relative_diff(m.outputs["onexn"], m.outputs["dense"]))
+    return row
+
+
+def sweep_models(args, results, started, delegate_ok, options):
+    cache = bench_models.Cache(args.cache)
+    for name in args.model_list:
+        log(f"{name}: build (weights=None, seed {args.seed}) and convert dense (cached)", started)
+        sm = bench_models.SweepModel(name, cache, seed=args.seed)
+        for n in args.n_list:
+            for s in args.sparsity_list:
+                files = sm.pruned(n, s)
+                for t in args.thread_list:
+                    row = measured(args, started, f"{name} 1x{n} {s:.0%} {t}T", lambda: measure_three(
+                        files["onexn"], files["compact"], t, args.runs, args.warmup, args.seed, options, delegate_ok))
+                    row.update(model=name, n=n, sparsity=s, file_mb=len(files["onexn"]) / 1e6,
+                               compact_file_mb=len(files["compact"]) / 1e6)
+                    results["models"].append(row)
+                    onexn = f"onexn {row['onexn_ms']:.2f} ms ({row['ratio']:.2f})" if delegate_ok else "onexn skipped"
+                    log(f"{name} 1x{n} {s:.0%} {t}T: stock {row['dense_ms']:.2f} ms, compact "
+                        f"{row['compact_ms']:.2f} ms ({row['compact_ratio']:.2f}), {onexn}", started)
+                    _save(args, results)
+        if name == "mobilenet_v2" and not args.no_layers:
+            sweep_layers(args, results, started, delegate_ok, options, sm)
+
+
+def sweep_layers(args, results, started, delegate_ok, options, sm):
+    """MobileNetV2's distinct 1x1 convolutions, each cut out of the pruned model as a single-conv model."""
+    from onexn_tf import bench_ops
+    from onexn_tf import tflite_graph as graph
+
+    shapes = bench_models.pointwise_convs(sm.dense)
+    log(f"mobilenet_v2: {len(shapes)} distinct 1x1 conv shapes as single-conv models", started)
+    for n in args.n_list:
+        for s in args.sparsity_list:
+            model = graph.read_model(sm.pruned(n, s)["onexn"])
+            share = wait_for_quiet(args, started)
+            for op_index, shape in shapes:
+                single = bench_ops.single_op_model(model, op_index)
+                annotated = onexn_tf.convert(single, n=n)
+                compact = onexn_tf.convert(single, n=n, compact=True)
+                for t in args.thread_list:
+                    row = measured(args, started, f"layer {shape} 1x{n} {s:.0%} {t}T", lambda: measure_three(
+                        annotated, compact, t, args.layer_runs, max(args.warmup, 5), args.seed, options, delegate_ok))
+                    row.update(shape=list(shape), op_index=op_index, n=n, sparsity=s, batch_other_cpu=share)
+                    results["layers"].append(row)
+            _save(args, results)
+            done = [r for r in results["layers"] if r["n"] == n and r["sparsity"] == s and r["ratio"] is not None]
+            if done:
+                for t in args.thread_list:
+                    agg = bench_report.layer_summary(done, n, s, t)
+                    log(f"layers 1x{n} {s:.0%} {t}T: geometric mean onexn/stock {agg['geomean']:.2f}", started)
+
+
+def profiles(args, results, started, options):
+    """Per-op profiles (onexn_tf.bench_ops.per_op) of the end-to-end target cases in this sweep."""
+    from onexn_tf import bench_ops
+
+    cache = bench_models.Cache(args.cache)
+    models = {}
+    for t in bench_report.TARGETS:
+        if t["kind"] != "model" or t["model"] not in args.model_list or t["n"] not in args.n_list \
+                or t["sparsity"] not in args.sparsity_list or t["threads"] not in args.thread_list:
+            continue
+        if t["model"] not in models:
+            models[t["model"]] = bench_models.SweepModel(t["model"], cache, seed=args.seed)
+        data = models[t["model"]].pruned(t["n"], t["sparsity"])["onexn"]
+        log(f"profile {t['case']}", started)
+        profile = bench_ops.per_op(data, threads=t["threads"], runs=max(args.runs // 2, 10), warmup=3,
+                                   seed=args.seed, **options)
+        results["profiles"].append({"case": t["case"], "model": t["model"], "n": t["n"],
+                                    "sparsity": t["sparsity"], "threads": t["threads"], **profile.as_dict()})
+        _save(args, results)
+
+
+def xnnpack_probe(args, results, started):
+    log("XNNPACK sparse-inference probe model", started)
+    dense, compact = bench_models.xnnpack_sparse_probe(args.seed)
+    row = measured(args, started, "probe", lambda: measure_three(dense, compact, 1, 40, 5, args.seed, {}, False))
+    results["xnnpack_probe"] = row
+    log(f"probe: stock dense {row['dense_ms']:.2f} ms, compact {row['compact_ms']:.2f} ms "
+        f"(identical outputs: {row['compact_identical']})", started)
+
+
+def _save(args, results):
+    os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
+    with open(args.json_out, "w") as f:
+        json.dump(results, f, indent=1)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    started = time.time()
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        _choose_outputs(args, full=results.get("full", False))
+    else:
+        delegate_ok, why = bench.delegate_status()
+        if not delegate_ok:
+            print(f"run.py: the onexn delegate is not available ({why}); measuring the stock runtime only",
+                  file=sys.stderr)
+        options = {"kernel": args.kernel}
+        load = os.getloadavg()[0]
+        if load > 0.5:
+            print(f"run.py: load average {load:.2f}: other work is running; the report records it, but run "
+                  "the committed sweep on an idle machine", file=sys.stderr)
+        results = {"command": "python benchmarks/run.py" + ("" if not sys.argv[1:] else " " + shlex.join(sys.argv[1:])),
+                   "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+                   "machine": machine(), "versions": versions(), "delegate": why if not delegate_ok else "ok",
+                   "settings": {"runs": args.runs, "warmup": args.warmup, "layer_runs": args.layer_runs,
+                                "seed": args.seed, "kernel": args.kernel, "max_other_cpu": args.max_other_cpu},
+                   "full": not args.subset, "models": [], "layers": [], "profiles": [], "xnnpack_probe": None}
+        xnnpack_probe(args, results, started)
+        sweep_models(args, results, started, delegate_ok, options)
+        if delegate_ok and not args.no_profile:
+            profiles(args, results, started, options)
+        results["machine"]["load_end"] = list(os.getloadavg())
+        results["minutes"] = (time.time() - started) / 60
+        _save(args, results)
+    bench_report.write_report(results, args.out, args.plot)
+    log(f"wrote {args.out} and {args.plot}" + ("" if args.from_json else f" (raw results: {args.json_out})"), started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

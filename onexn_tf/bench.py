@@ -1,0 +1,368 @@
+"""Latency of the onexn delegate against the stock runtime, measured side by side in one process.
+
+The stock runtime is ``ai_edge_litert.interpreter.Interpreter`` with its default delegate (XNNPACK, dense
+weights) and ``num_threads=T``. The onexn side is the same model with
+``experimental_delegates=[onexn_tf.load_delegate(num_threads=T, ...)]``: the onexn delegate sees the graph
+first and XNNPACK still takes the nodes it leaves.
+
+Every variant gets its own interpreter, built and fed the same input once. Timed runs are interleaved:
+each round runs every variant once, in an order drawn at random per round (seeded), so that machine
+noise (other processes, frequency changes) hits all variants alike. Only ``invoke()`` is timed.
+"""
+
+import dataclasses
+import gc
+import sys
+import time
+
+import numpy as np
+
+
+class DelegateUnavailable(RuntimeError):
+    """The onexn delegate library cannot be loaded (not built yet, or built for another machine)."""
+
+
+def delegate_status():
+    """(True, library path) when the onexn delegate can be loaded, else (False, why not)."""
+    try:
+        from onexn_tf import delegate
+
+        path = delegate.delegate_path()
+    except (ImportError, OSError, RuntimeError, ValueError) as e:
+        return False, f"{type(e).__name__}: {e}"
+    return True, str(path)
+
+
+def require_delegate():
+    """Raises DelegateUnavailable, saying why, unless the onexn delegate can be loaded."""
+    ok, why = delegate_status()
+    if not ok:
+        raise DelegateUnavailable(f"the onexn delegate library is not available ({why}); build it with "
+                                  "`pip install -e .` (scripts/setup.sh)")
+
+
+def model_bytes(tflite):
+    """bytes / bytearray / memoryview / path of a .tflite model -> bytes; ValueError if it is not one.
+
+    Checks only the flatbuffer file identifier ("TFL3" at offset 4), so that the benchmark does not pay
+    for importing TensorFlow; the interpreter rejects a damaged model with its own ValueError.
+    """
+    if isinstance(tflite, (bytes, bytearray, memoryview)):
+        data = bytes(tflite)
+    elif isinstance(tflite, str) or hasattr(tflite, "__fspath__"):
+        try:
+            with open(tflite, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ValueError(f"cannot read model {tflite!s}: {e.strerror or e}") from None
+    else:
+        raise ValueError(f"expected the bytes of a .tflite model (or its path), got {type(tflite).__name__}")
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ValueError("not a TFLite model: the flatbuffer file identifier 'TFL3' is missing")
+    return data
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def make_interpreter(tflite, *, delegate=False, threads=1, **delegate_options):
+    """An allocated ``ai_edge_litert`` interpreter: stock (XNNPACK dense), or with the onexn delegate.
+
+    Args:
+      tflite: .tflite bytes or path.
+      delegate: add ``onexn_tf.load_delegate(num_threads=threads, **delegate_options)`` in front of the
+        default delegates.
+      threads: ``num_threads`` of the interpreter (XNNPACK) and of the onexn delegate.
+    """
+    return _build(tflite, delegate, threads, delegate_options)[0]
+
+
+def _build(tflite, delegate, threads, delegate_options):
+    """(allocated interpreter, the onexn delegate object or None)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = model_bytes(tflite)
+    threads = _check_int("threads", threads, 1)
+    onexn = None
+    if delegate:
+        require_delegate()
+        import onexn_tf
+
+        onexn = onexn_tf.load_delegate(num_threads=threads, **delegate_options)
+    elif delegate_options:
+        raise ValueError(f"delegate options {sorted(delegate_options)} need delegate=True")
+    interpreter = Interpreter(model_content=data, num_threads=threads,
+                              experimental_delegates=[onexn] if onexn is not None else None)
+    interpreter.allocate_tensors()
+    return interpreter, onexn
+
+
+def random_inputs(interpreter, seed=0):
+    """One array per model input: standard normal for float inputs, uniform over the range for integers."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for detail in interpreter.get_input_details():
+        dtype = np.dtype(detail["dtype"])
+        shape = tuple(int(d) for d in detail["shape"])
+        if np.issubdtype(dtype, np.floating):
+            arrays.append(rng.standard_normal(shape).astype(dtype))
+        elif np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            arrays.append(rng.integers(max(info.min, -128), min(info.max, 127), shape, endpoint=True).astype(dtype))
+        elif dtype == np.bool_:
+            arrays.append(rng.integers(0, 2, shape).astype(bool))
+        else:
+            raise ValueError(f"input {detail['name']!r} has type {dtype}, which random_inputs cannot fill")
+    return arrays
+
+
+def set_inputs(interpreter, arrays):
+    """Sets every model input; `arrays` is one array (single-input model) or one per input, in order."""
+    details = interpreter.get_input_details()
+    if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)):
+        arrays = [arrays]
+    if len(arrays) != len(details):
+        raise ValueError(f"the model has {len(details)} input(s), got {len(arrays)} array(s)")
+    for detail, array in zip(details, arrays):
+        array = np.asarray(array)
+        expected = tuple(int(d) for d in detail["shape"])
+        if array.shape != expected:
+            raise ValueError(f"input {detail['name']!r} has shape {expected}, got an array of shape {array.shape}")
+        dtype = np.dtype(detail["dtype"])
+        if array.dtype != dtype:
+            if not np.can_cast(array.dtype, dtype, casting="same_kind"):
+                raise ValueError(f"input {detail['name']!r} is {dtype}, got an array of {array.dtype}")
+            array = array.astype(dtype)
+        interpreter.set_tensor(detail["index"], array)
+
+
+def first_output(interpreter):
+    """A copy of the model's first output."""
+    return np.array(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+
+
+def run_once(tflite_bytes_or_path, input_array, delegate, threads=1, **delegate_options):
+    """Runs the model once and returns its first output (a numpy array).
+
+    Args:
+      tflite_bytes_or_path: the .tflite model.
+      input_array: the input (one array, or one per input for a multi-input model), exactly the input's shape.
+      delegate: False for the stock runtime (XNNPACK dense), True to add the onexn delegate.
+      threads: interpreter and delegate threads.
+      **delegate_options: passed to ``onexn_tf.load_delegate`` (e.g. ``kernel="scalar"``).
+    """
+    interpreter = make_interpreter(tflite_bytes_or_path, delegate=delegate, threads=threads, **delegate_options)
+    set_inputs(interpreter, input_array)
+    interpreter.invoke()
+    return first_output(interpreter)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One side of a measurement: a model and how to run it."""
+
+    name: str
+    tflite: bytes
+    delegate: bool = False
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Latencies of one variant in milliseconds, in the order they were measured."""
+
+    samples_ms: tuple
+
+    @property
+    def median_ms(self):
+        return float(np.median(self.samples_ms))
+
+    @property
+    def min_ms(self):
+        return float(np.min(self.samples_ms))
+
+    @property
+    def p10_ms(self):
+        return float(np.percentile(self.samples_ms, 10))
+
+    @property
+    def p90_ms(self):
+        return float(np.percentile(self.samples_ms, 90))
+
+
+@dataclasses.dataclass
+class Measurement:
+    """Result of ``measure``: per variant name its timing, first output and (onexn variants) the
+    delegate's report (``onexn_tf.delegate.read_report``); and the order the runs happened in."""
+
+    timings: dict
+    outputs: dict
+    order: list  # variant names, in execution order (warmup included)
+    reports: dict = dataclasses.field(default_factory=dict)
+
+
+def interleaved_schedule(num_variants, rounds, seed=0):
+    """`rounds` lists, each a random permutation of range(num_variants): round r runs the variants in that order."""
+    num_variants = _check_int("num_variants", num_variants, 1)
+    rounds = _check_int("rounds", rounds, 0)
+    rng = np.random.default_rng(seed)
+    return [[int(i) for i in rng.permutation(num_variants)] for _ in range(rounds)]
+
+
+def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, progress=False, desc=None,
+            build=None):
+    """Times several variants of a model, interleaved; see the module docstring.
+
+    Args:
+      variants: list of ``Variant`` with distinct names; all must take the same inputs.
+      threads: threads for every interpreter (and the onexn delegate).
+      runs: timed runs per variant; warmup: untimed runs per variant before them (also interleaved).
+      seed: seeds the random input and the run order.
+      inputs: the input array(s); default random (``random_inputs``).
+      progress: tqdm progress bar on stderr.
+      build: ``build(variant, threads) -> (interpreter, delegate or None)``; default builds an
+        ``ai_edge_litert`` interpreter (tests pass a fake one to check the run order).
+    Returns:
+      a ``Measurement``.
+    """
+    variants = list(variants)
+    if not variants or not all(isinstance(v, Variant) for v in variants):
+        raise ValueError("variants must be a non-empty list of onexn_tf.bench.Variant")
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"variant names must be distinct, got {names}")
+    threads = _check_int("threads", threads, 1)
+    runs = _check_int("runs", runs, 1)
+    warmup = _check_int("warmup", warmup, 0)
+    if build is None:
+        def build(v, threads):
+            return _build(v.tflite, v.delegate, threads, v.options)
+
+    built = [build(v, threads) for v in variants]
+    interpreters = [interpreter for interpreter, _ in built]
+    reports = {}
+    for v, (_, delegate) in zip(variants, built):
+        if delegate is not None:
+            from onexn_tf.delegate import read_report
+
+            reports[v.name] = read_report(delegate)
+    if inputs is None:
+        inputs = random_inputs(interpreters[0], seed)
+    for interpreter in interpreters:
+        set_inputs(interpreter, inputs)
+
+    schedule = interleaved_schedule(len(variants), warmup + runs, seed)
+    samples = [[] for _ in variants]
+    order = []
+    bar = _progress_bar(len(schedule) * len(variants), progress, desc)
+    was_enabled = gc.isenabled()
+    gc.disable()  # a collection inside a timed invoke would land on one variant only
+    try:
+        for r, round_order in enumerate(schedule):
+            for i in round_order:
+                invoke = interpreters[i].invoke
+                start = time.perf_counter_ns()
+                invoke()
+                elapsed = time.perf_counter_ns() - start
+                if r >= warmup:
+                    samples[i].append(elapsed / 1e6)
+                order.append(names[i])
+            bar.update(len(round_order))
+    finally:
+        if was_enabled:
+            gc.enable()
+        bar.close()
+    outputs = {v.name: first_output(interp) for v, interp in zip(variants, interpreters)}
+    timings = {v.name: Timing(tuple(s)) for v, s in zip(variants, samples)}
+    return Measurement(timings=timings, outputs=outputs, order=order, reports=reports)
+
+
+def _progress_bar(total, enabled, desc, unit="run"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc or "bench", unit=unit, file=sys.stderr, disable=not enabled,
+                leave=False, dynamic_ncols=True)
+
+
+@dataclasses.dataclass
+class BenchResult:
+    """Stock runtime (XNNPACK dense) vs onexn delegate, one interleaved measurement.
+
+    ``baseline_ms`` / ``onexn_ms`` are medians; ``ratio = onexn_ms / baseline_ms`` (below 1: onexn is
+    faster). ``*_p10_ms`` / ``*_p90_ms`` give the spread. ``max_abs_diff`` is the largest difference
+    between the two sides' first outputs on the benchmark input, ``max_rel_diff`` the same divided by the
+    largest stock output magnitude. ``claimed`` is how many nodes the delegate took and ``isa`` its
+    kernel family.
+    """
+
+    baseline_ms: float
+    onexn_ms: float
+    ratio: float
+    baseline_min_ms: float
+    onexn_min_ms: float
+    baseline_p10_ms: float
+    baseline_p90_ms: float
+    onexn_p10_ms: float
+    onexn_p90_ms: float
+    threads: int
+    runs: int
+    warmup: int
+    max_abs_diff: float
+    max_rel_diff: float
+    claimed: int
+    isa: str
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def result_from(measurement, *, threads, runs, warmup, claimed, isa, baseline="baseline", onexn="onexn"):
+    """Builds a BenchResult from a Measurement holding a stock and an onexn variant."""
+    b, o = measurement.timings[baseline], measurement.timings[onexn]
+    diff = np.abs(measurement.outputs[onexn].astype(np.float64) - measurement.outputs[baseline])
+    scale = float(np.abs(measurement.outputs[baseline]).max()) if diff.size else 0.0
+    return BenchResult(
+        baseline_ms=b.median_ms, onexn_ms=o.median_ms, ratio=o.median_ms / b.median_ms,
+        baseline_min_ms=b.min_ms, onexn_min_ms=o.min_ms,
+        baseline_p10_ms=b.p10_ms, baseline_p90_ms=b.p90_ms, onexn_p10_ms=o.p10_ms, onexn_p90_ms=o.p90_ms,
+        threads=threads, runs=runs, warmup=warmup, max_abs_diff=float(diff.max()) if diff.size else 0.0,
+        max_rel_diff=float(diff.max()) / scale if scale > 0 else 0.0, claimed=int(claimed), isa=str(isa))
+
+
+def delegate_summary(tflite, threads=1, **delegate_options):
+    """The onexn delegate's report for this model: a dict (see ``onexn_tf.delegate.read_report``)."""
+    from onexn_tf.delegate import read_report
+
+    interpreter, delegate = _build(tflite, True, threads, delegate_options)
+    report = read_report(delegate)  # while the interpreter that the delegate prepared is alive
+    del interpreter
+    return report
+
+
+def compare(tflite_bytes_or_path, threads=1, runs=50, warmup=10, progress=True, seed=0, **delegate_options):
+    """Stock runtime (XNNPACK dense) vs the same model with the onexn delegate, interleaved, same input.
+
+    Args:
+      tflite_bytes_or_path: the .tflite model (with onexn metadata, or the delegate claims nothing).
+      threads: ``num_threads`` for both sides.
+      runs: timed runs per side; warmup: untimed runs per side first.
+      progress: tqdm bar on stderr.
+      seed: seeds the random input and the run order.
+      **delegate_options: passed to ``onexn_tf.load_delegate`` (e.g. ``kernel="avx2"``).
+    Returns:
+      a ``BenchResult``. Raises DelegateUnavailable when the delegate library is missing.
+    """
+    data = model_bytes(tflite_bytes_or_path)
+    threads = _check_int("threads", threads, 1)
+    runs = _check_int("runs", runs, 1)
+    warmup = _check_int("warmup", warmup, 0)
+    require_delegate()
+    variants = [Variant("baseline", data), Variant("onexn", data, True, dict(delegate_options))]
+    m = measure(variants, threads=threads, runs=runs, warmup=warmup, seed=seed, progress=progress,
+                desc="stock vs onexn")
+    report = m.reports["onexn"]
+    return result_from(m, threads=threads, runs=runs, warmup=warmup, claimed=report.get("claimed", 0),
+                       isa=report.get("isa", "?"))

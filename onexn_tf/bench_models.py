@@ -1,0 +1,215 @@
+"""Models of the benchmark sweep (benchmarks/run.py): Keras applications with random weights, pruned
+one-shot with ``onexn_tf.apply_1xn``, as .tflite files (onexn metadata; and TFLite's compact encoding).
+
+TensorFlow's converter takes 20-40 s per full-size model on this machine, so each architecture is
+converted once, dense. A pruned variant is then made by running ``apply_1xn`` on the Keras model and
+writing its zeros into the converted weights (``transplant_zeros``): pruning only zeroes weights, and the
+converter's folding (BatchNorm scale per output channel, Dense transposed to (out, in)) keeps a zero at
+the same place, so the result equals converting the pruned model (tests/test_bench_models.py checks it
+against a real conversion). Files are cached on disk, keyed by the weights' fingerprint.
+"""
+
+import hashlib
+import os
+import re
+
+import numpy as np
+
+ARCHITECTURES = {
+    # name -> keras.applications constructor name
+    "mobilenet_v1": "MobileNet",
+    "mobilenet_v2": "MobileNetV2",
+    "resnet50": "ResNet50",
+}
+
+
+def keras_model(name, seed=0, input_size=224):
+    """A keras.applications model with random weights (weights=None, seeded) that outputs logits."""
+    from onexn_tf.keras_compat import keras
+
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown model {name!r}; known: {sorted(ARCHITECTURES)}")
+    keras.utils.set_random_seed(seed)
+    ctor = getattr(keras.applications, ARCHITECTURES[name])
+    # Logits, not softmax: with random weights the softmax is flat to float precision, and logits let the
+    # benchmark compare the runtimes' outputs.
+    return ctor(weights=None, classifier_activation=None, input_shape=(input_size, input_size, 3))
+
+
+def fingerprint(model):
+    """12 hex digits identifying a model's weights (cache key)."""
+    digest = hashlib.sha1()
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def tf_convert(model, batch_size=1):
+    """Single-input Keras model -> float32 .tflite bytes with TensorFlow's converter (no onexn metadata).
+
+    The batch size is fixed (1, as deployed): with an open batch dimension the converter keeps shape
+    arithmetic (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE for MobileNetV1's classifier), which leaves a
+    dynamic-sized tensor in the graph, and TFLite then refuses delegates that do not declare support for
+    dynamic tensors.
+    """
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([batch_size, *model.input_shape[1:]], tf.float32)
+    function = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    return bytes(tf.lite.TFLiteConverter.from_concrete_functions([function], model).convert())
+
+
+def _kernel_layers(model):
+    from onexn_tf.prune import _walk, layer_kernel
+
+    return {layer.name: layer for layer in _walk(model) if layer_kernel(layer) is not None}
+
+
+def _tflite_layout(kernel):
+    """A Keras kernel in the converted weight's layout: Conv2D HWIO -> OHWI, Dense (in, out) -> (out, in)."""
+    return np.transpose(kernel, (3, 0, 1, 2)) if kernel.ndim == 4 else kernel.T
+
+
+def transplant_zeros(tflite, pruned_model):
+    """The converted dense model (bytes) with the zeros of `pruned_model`'s kernels written into its weights.
+
+    Each Conv2D/Dense layer that has zeros must match exactly one CONV_2D/FULLY_CONNECTED weight whose
+    tensor name has the layer name as a '/'-separated part (how TensorFlow names them), with the same
+    shape; otherwise ValueError. Returns .tflite bytes.
+    """
+    from onexn_tf import tflite_graph as graph
+    from onexn_tf.prune import layer_kernel
+
+    model = graph.read_model(tflite)
+    layers = _kernel_layers(pruned_model)
+    matches = {}
+    for wop in graph.weight_ops(model):
+        tensor = model.subgraphs[wop.subgraph].tensors[wop.weight_tensor]
+        parts = set(re.split(r"[/;]", graph.tensor_name(tensor)))
+        for name in parts & set(layers):
+            matches.setdefault(name, []).append(tensor)
+    for name, layer in layers.items():
+        kernel = layer_kernel(layer)
+        zero = _tflite_layout(kernel) == 0
+        if not zero.any():
+            continue
+        found = matches.get(name, [])
+        if len(found) != 1:
+            raise ValueError(f"layer {name!r} matches {len(found)} weight tensors of the .tflite model, expected 1")
+        tensor = found[0]
+        weight = graph.constant_float32(model, tensor)
+        if weight is None or weight.shape != zero.shape:
+            shape = None if weight is None else weight.shape
+            raise ValueError(f"layer {name!r}: kernel {zero.shape} (converted layout) does not match the "
+                             f"float32 weight {shape} of tensor {graph.tensor_name(tensor)!r}")
+        pruned = np.where(zero, np.float32(0), weight).astype("<f4")
+        model.buffers[tensor.buffer].data = np.frombuffer(pruned.tobytes(), dtype=np.uint8)
+    return graph.write_model(model)
+
+
+class Cache:
+    """.tflite files under a directory (default runs/bench_cache, which git ignores)."""
+
+    def __init__(self, root="runs/bench_cache"):
+        self.root = root
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def get(self, relpath, build):
+        """The bytes at `relpath`, built with `build()` and written there first when missing."""
+        path = self.path(relpath)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                return f.read()
+        data = build()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # a run killed half-way leaves no truncated file behind
+        return data
+
+
+def sparsity_tag(sparsity):
+    return f"s{int(round(sparsity * 100)):02d}"
+
+
+class SweepModel:
+    """One architecture: the Keras model, its dense .tflite, and pruned variants on demand (cached)."""
+
+    def __init__(self, name, cache, seed=0):
+        self.name = name
+        self.cache = cache
+        self.keras = keras_model(name, seed)
+        self.key = f"{name}-{fingerprint(self.keras)}-b1"
+        self.dense = cache.get(os.path.join(self.key, "dense.tflite"), lambda: tf_convert(self.keras))
+
+    def pruned(self, n, sparsity):
+        """{'onexn': bytes with onexn metadata (dense weights), 'compact': the same with compact=True}."""
+        import onexn_tf
+
+        base = os.path.join(self.key, f"1x{n}-{sparsity_tag(sparsity)}")
+        plain = None
+
+        def get_plain():
+            nonlocal plain
+            if plain is None:
+                policy = onexn_tf.Prune1xNPolicy(n, allow_partial_blocks=True)
+                pruned = onexn_tf.apply_1xn(self.keras, n=n, sparsity=sparsity, pruning_policy=policy)
+                plain = transplant_zeros(self.dense, pruned)
+            return plain
+
+        return {
+            "onexn": self.cache.get(base + ".tflite", lambda: onexn_tf.convert(get_plain(), n=n)),
+            "compact": self.cache.get(base + "-compact.tflite",
+                                      lambda: onexn_tf.convert(get_plain(), n=n, compact=True)),
+        }
+
+
+def pointwise_convs(tflite):
+    """Distinct 1x1 stride-1 CONV_2D shapes of a model: list of (op_index, (h, w, cin, cout)), first seen."""
+    from onexn_tf import tflite_graph as graph
+
+    model = graph.read_model(tflite)
+    subgraph = model.subgraphs[0]
+    seen, found = set(), []
+    for i, op in enumerate(subgraph.operators or []):
+        if graph.builtin_code(model, op) != graph.CONV_2D:
+            continue
+        x = [int(d) for d in subgraph.tensors[op.inputs[0]].shape]
+        w = [int(d) for d in subgraph.tensors[op.inputs[1]].shape]
+        strides = (getattr(op.builtinOptions, "strideH", 1), getattr(op.builtinOptions, "strideW", 1))
+        if len(w) != 4 or w[1:3] != [1, 1] or strides != (1, 1) or len(x) != 4:
+            continue
+        shape = (x[1], x[2], x[3], w[0])
+        if shape not in seen:
+            seen.add(shape)
+            found.append((i, shape))
+    return found
+
+
+def xnnpack_sparse_probe(seed=0):
+    """A small model in the shape XNNPACK's sparse (NCHW) inference looks for, 1x1 weights 90% zero.
+
+    XNNPACK rewrites a graph for sparse inference only when (among other conditions) a cluster starts with
+    a 3x3 stride-2 convolution over 3 channels padded by 1 on every side, continues with 1x1 convolutions
+    whose weights are more than 2/3 zeros, and ends in a global average pooling; and the TFLite delegate
+    asks for it only when a DENSIFY operator feeds a weight (the compact encoding). Returns
+    ``(dense_bytes, compact_bytes)``: if the compact file is not faster than the dense one here, the sparse
+    path does not engage on this machine at all.
+    """
+    import onexn_tf
+    from onexn_tf.keras_compat import keras
+
+    layers = keras.layers
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((224, 224, 3))
+    x = layers.ZeroPadding2D(1)(inputs)  # explicit symmetric padding: XNNPACK fuses PAD into the conv
+    x = layers.ReLU(6.0)(layers.Conv2D(32, 3, strides=2, padding="valid")(x))
+    for filters in (64, 256, 256):
+        x = layers.ReLU(6.0)(layers.Conv2D(filters, 1)(x))
+    model = keras.Model(inputs, layers.GlobalAveragePooling2D()(x))
+    pruned = onexn_tf.apply_1xn(model, n=1, sparsity=0.9)
+    plain = tf_convert(pruned)
+    return onexn_tf.convert(plain, n=1), onexn_tf.convert(plain, n=1, compact=True)

@@ -1,0 +1,409 @@
+"""The benchmark sweep's report: issue 5's targets, met or missed, tables for BENCHMARKS.md, the plot.
+
+Pure functions over result rows (dicts, as benchmarks/run.py stores them in JSON):
+  end-to-end row: model, n, sparsity, threads, dense_ms, compact_ms, onexn_ms (medians), ratio
+    (onexn / dense), compact_ratio (compact / dense), claimed, ...
+  layer row: shape [h, w, cin, cout], n, sparsity, threads, dense_ms, compact_ms, onexn_ms, ratio, ...
+"""
+
+import math
+
+# Issue 5's targets: ratio onexn / stock XNNPACK dense, same run. n="vector" is the float32 SIMD width of
+# the kernels the delegate runs (16 for AVX-512).
+TARGETS = [
+    {"case": "single 1x1 conv, MobileNetV2 shapes, 50%, N = vector width", "kind": "layers",
+     "model": "mobilenet_v2", "sparsity": 0.5, "n": "vector", "threads": 1, "target": 0.55},
+    {"case": "MobileNetV2 end to end, 50%, N=16, 1 thread", "kind": "model",
+     "model": "mobilenet_v2", "sparsity": 0.5, "n": 16, "threads": 1, "target": 0.72},
+    {"case": "MobileNetV2 end to end, 75%, N=16, 1 thread", "kind": "model",
+     "model": "mobilenet_v2", "sparsity": 0.75, "n": 16, "threads": 1, "target": 0.50},
+    {"case": "MobileNetV2 end to end, 50%, N=4 (the paper's setting), 1 thread", "kind": "model",
+     "model": "mobilenet_v2", "sparsity": 0.5, "n": 4, "threads": 1, "target": 0.85},
+    {"case": "MobileNetV2 end to end, 50%, N=16, 2 threads", "kind": "model",
+     "model": "mobilenet_v2", "sparsity": 0.5, "n": 16, "threads": 2, "target": 0.75},
+    {"case": "ResNet-50 end to end, 50%, N=16, 1 thread", "kind": "model",
+     "model": "resnet50", "sparsity": 0.5, "n": 16, "threads": 1, "target": 0.65},
+]
+
+VECTOR_WIDTH = {"avx512": 16, "avx2": 8, "neon": 4, "scalar": 1}
+MODEL_TITLES = {"mobilenet_v1": "MobileNetV1 1.0/224", "mobilenet_v2": "MobileNetV2 1.0/224",
+                "resnet50": "ResNet-50"}
+
+
+def geomean(values):
+    """Geometric mean of positive numbers; ValueError on an empty list or a non-positive value."""
+    values = list(values)
+    if not values or any(not v > 0 for v in values):
+        raise ValueError(f"geomean needs positive numbers, got {values}")
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def _same(a, b):
+    return abs(a - b) < 1e-9
+
+
+def layer_summary(layer_rows, n, sparsity, threads):
+    """Aggregate of the per-layer rows of one (n, sparsity, threads): None when there are none.
+
+    ``geomean``: geometric mean of the per-layer ratios (each shape counts once);
+    ``weighted``: sum of onexn times / sum of dense times (big layers count more).
+    """
+    rows = [r for r in layer_rows if r["n"] == n and _same(r["sparsity"], sparsity) and r["threads"] == threads]
+    if not rows:
+        return None
+    return {"layers": len(rows), "geomean": geomean(r["ratio"] for r in rows),
+            "weighted": sum(r["onexn_ms"] for r in rows) / sum(r["dense_ms"] for r in rows),
+            "best": min(r["ratio"] for r in rows), "worst": max(r["ratio"] for r in rows),
+            "rows": rows}
+
+
+def find_row(rows, model, n, sparsity, threads):
+    for r in rows:
+        if r["model"] == model and r["n"] == n and _same(r["sparsity"], sparsity) and r["threads"] == threads:
+            return r
+    return None
+
+
+def evaluate_targets(rows, layer_rows, isa):
+    """One dict per target: case, target, measured (None if not in this sweep), status, detail.
+
+    status is "met" (measured <= target), "missed" or "not measured". For the per-layer target the
+    measured value is the geometric mean over MobileNetV2's distinct 1x1 shapes.
+    """
+    width = VECTOR_WIDTH.get(isa)
+    out = []
+    for t in TARGETS:
+        n = width if t["n"] == "vector" else t["n"]
+        measured, detail = None, ""
+        if t["kind"] == "layers" and n is not None:
+            s = layer_summary(layer_rows, n, t["sparsity"], t["threads"])
+            if s:
+                measured = s["geomean"]
+                met = sum(r["ratio"] <= t["target"] for r in s["rows"])
+                detail = (f"N={n}; geometric mean over {s['layers']} shapes; {met} of {s['layers']} meet it "
+                          f"(best {s['best']:.2f}, worst {s['worst']:.2f}); time-weighted {s['weighted']:.2f}")
+        elif t["kind"] == "model":
+            r = find_row(rows, t["model"], n, t["sparsity"], t["threads"])
+            if r:
+                measured = r["ratio"]
+                detail = f"stock {r['dense_ms']:.2f} ms, onexn {r['onexn_ms']:.2f} ms"
+        if measured is None:
+            status = "not measured"
+        else:
+            status = "met" if measured <= t["target"] else "missed"
+        out.append({"case": t["case"], "target": t["target"], "measured": measured, "status": status,
+                    "detail": detail, "n": n, "model": t["model"], "sparsity": t["sparsity"],
+                    "threads": t["threads"], "kind": t["kind"]})
+    return out
+
+
+def needed_claimed_ratio(target, dense_ms, claimed_stock_ms, kept_ms):
+    """The ratio the delegate's own nodes must reach for the whole model to meet `target`, with the rest
+    (`kept_ms`: what the stock runtime kept, plus overhead) unchanged. None if unreachable even at 0."""
+    if claimed_stock_ms <= 0:
+        return None
+    need = (target * dense_ms - kept_ms) / claimed_stock_ms
+    return need if need > 0 else None
+
+
+def _fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+def targets_table(results):
+    lines = ["| case | target | measured | result | detail |", "|---|---|---|---|---|"]
+    for r in results:
+        result = r["status"]
+        if r["status"] == "met":
+            result = f"**met** ({r['target'] - r['measured']:.2f} under)"
+        elif r["status"] == "missed":
+            result = f"**missed** by {r['measured'] - r['target']:.2f} ({r['measured'] / r['target'] - 1:+.0%})"
+        lines.append(f"| {r['case']} | ≤ {r['target']:.2f} | {_fmt(r['measured'])} | {result} | {r['detail']} |")
+    return "\n".join(lines)
+
+
+def _mark(row, threshold):
+    return "†" if (row.get("other_cpu") or 0.0) > threshold else ""
+
+
+def model_table(rows, model, noisy=0.05):
+    """Markdown table of one model: a row per (N, sparsity), columns per thread count; † marks a case during
+    which other processes used more than `noisy` of the machine's CPU."""
+    mine = [r for r in rows if r["model"] == model]
+    threads = sorted({r["threads"] for r in mine})
+    head = "| N | sparsity |" + "".join(
+        f" {t}T stock ms | {t}T compact/stock | {t}T onexn ms | **{t}T onexn/stock** |" for t in threads)
+    lines = [head, "|---:|---:|" + "---:|---:|---:|---:|" * len(threads)]
+    for n, s in sorted({(r["n"], r["sparsity"]) for r in mine}):
+        cells = []
+        for t in threads:
+            r = find_row(mine, model, n, s, t)
+            cells.append(" - | - | - | - |" if r is None else
+                         f" {r['dense_ms']:.2f} | {r['compact_ratio']:.2f} | {r['onexn_ms']:.2f} |"
+                         f" **{r['ratio']:.2f}**{_mark(r, noisy)} |")
+        lines.append(f"| {n} | {s:.0%} |" + "".join(cells))
+    return "\n".join(lines)
+
+
+def layer_table(layer_rows, threads):
+    """Markdown: one row per 1x1 shape, one column per (N, sparsity) with the onexn/stock ratio."""
+    rows = [r for r in layer_rows if r["threads"] == threads]
+    if not rows:
+        return ""
+    configs = sorted({(r["n"], r["sparsity"]) for r in rows})
+    shapes = []
+    for r in rows:
+        if tuple(r["shape"]) not in shapes:
+            shapes.append(tuple(r["shape"]))
+    head = "| HxW | cin→cout | MMACs | stock ms |" + "".join(f" 1x{n} {s:.0%} |" for n, s in configs)
+    lines = [head, "|---|---|---:|---:|" + "---:|" * len(configs)]
+    for shape in shapes:
+        h, w, cin, cout = shape
+        mine = {(r["n"], r["sparsity"]): r for r in rows if tuple(r["shape"]) == shape}
+        dense = sorted(r["dense_ms"] for r in mine.values())[len(mine) // 2]
+        cells = "".join(f" {mine[c]['ratio']:.2f} |" if c in mine else " - |" for c in configs)
+        lines.append(f"| {h}x{w} | {cin}→{cout} | {h * w * cin * cout / 1e6:.1f} | {dense:.3f} |" + cells)
+    geo = "".join(f" {layer_summary(rows, n, s, threads)['geomean']:.2f} |" for n, s in configs)
+    wtd = "".join(f" {layer_summary(rows, n, s, threads)['weighted']:.2f} |" for n, s in configs)
+    lines.append("| **geometric mean** | | | |" + geo)
+    lines.append("| **time-weighted** | | | |" + wtd)
+    return "\n".join(lines)
+
+
+def plot(rows, layer_rows, path, title="", isa=None):
+    """PNG: onexn/stock latency ratio vs sparsity, one line per N; a column per model plus one for the
+    MobileNetV2 1x1 layers (geometric mean), a row per thread count; issue 5's targets as stars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(m, [r for r in rows if r["model"] == m]) for m in MODEL_TITLES if any(r["model"] == m for r in rows)]
+    if layer_rows:
+        agg = []
+        for n, s, t in sorted({(r["n"], r["sparsity"], r["threads"]) for r in layer_rows}):
+            agg.append({"n": n, "sparsity": s, "threads": t, "ratio": layer_summary(layer_rows, n, s, t)["geomean"]})
+        panels.append(("layers", agg))
+    if not panels:
+        raise ValueError("nothing to plot: no result rows")
+    threads = sorted({r["threads"] for _, p in panels for r in p})
+    ns = sorted({r["n"] for _, p in panels for r in p})
+    colors = {n: plt.cm.viridis(0.9 * i / max(len(ns) - 1, 1)) for i, n in enumerate(ns)}
+    fig, axes = plt.subplots(len(threads), len(panels), figsize=(3.8 * len(panels), 3.3 * len(threads)),
+                             sharey=True, squeeze=False)
+    width = VECTOR_WIDTH.get(isa)
+    for i, t in enumerate(threads):
+        for ax, (name, prows) in zip(axes[i], panels):
+            for n in ns:
+                pts = sorted((r["sparsity"], r["ratio"]) for r in prows if r["n"] == n and r["threads"] == t)
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color=colors[n], label=f"N={n}")
+            for target in TARGETS:
+                n = width if target["n"] == "vector" else target["n"]
+                here = (target["kind"] == "layers") == (name == "layers") and target["threads"] == t and \
+                    (name == "layers" or target["model"] == name)
+                if here and n in colors:
+                    ax.plot([target["sparsity"]], [target["target"]], "*", ms=12, color=colors[n], mec="black",
+                            label=f"target N={n}")
+            ax.axhline(1.0, color="grey", lw=0.8)
+            label = MODEL_TITLES.get(name, "MobileNetV2 1x1 convs (geo. mean)")
+            ax.set_title(f"{label}, {t} thread{'s' if t > 1 else ''}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == len(threads) - 1:
+                ax.set_xlabel("block sparsity")
+        axes[i][0].set_ylabel("latency onexn / stock")
+    handles, labels = {}, []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 10), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+def profile_for(results, target):
+    for p in results.get("profiles", []):
+        if p["case"] == target["case"]:
+            return p
+    return None
+
+
+def profile_analysis(profile, row, target=None):
+    """Markdown bullet lines explaining one profiled case: delegate nodes vs what the stock runtime kept."""
+    t = profile["totals"]
+    claimed_ratio = t["claimed_onexn_ms"] / t["claimed_stock_ms"] if t["claimed_stock_ms"] else float("nan")
+    kept = ", ".join(f"{op} {v['ms']:.2f} ms ({v['nodes']})" for op, v in list(t["kept_by_op"].items())[:4])
+    lines = [f"- delegate nodes ({t['claimed_nodes']}), each timed alone: stock {t['claimed_stock_ms']:.2f} ms → "
+             f"onexn {t['claimed_onexn_ms']:.2f} ms (**{claimed_ratio:.2f}**)",
+             f"- left to the stock runtime ({t['kept_nodes']} nodes): {t['kept_stock_ms']:.2f} ms: {kept}"]
+    if row is not None and row.get("onexn_ms"):
+        parts = t["claimed_onexn_ms"] + t["kept_stock_ms"]
+        stock_extra = row["dense_ms"] - t["claimed_stock_ms"] - t["kept_stock_ms"]
+        onexn_extra = row["onexn_ms"] - parts
+        lines.append(f"- end to end: stock {row['dense_ms']:.2f} ms (isolated ops sum to "
+                     f"{t['claimed_stock_ms'] + t['kept_stock_ms']:.2f}), onexn {row['onexn_ms']:.2f} ms (isolated "
+                     f"parts sum to {parts:.2f}; the kept part is {t['kept_stock_ms'] / row['onexn_ms']:.0%} of it)")
+        partitions = profile.get("stock_partitions")
+        split = (f"the graph runs as {t['claimed_nodes']} onexn nodes and {partitions} XNNPACK partitions instead "
+                 "of one XNNPACK graph" if partitions is not None else "the graph is split between two delegates")
+        lines.append(f"- time in no operator (whole model minus its isolated parts): stock {stock_extra:+.2f} ms, "
+                     f"onexn {onexn_extra:+.2f} ms; {split}, and every hand-off between them (waking the other "
+                     f"side's threads, colder caches) lands here")
+        if target is not None and row["ratio"] > target:
+            kept_ms = max(row["onexn_ms"] - t["claimed_onexn_ms"], 0.0)
+            need = needed_claimed_ratio(target, row["dense_ms"], t["claimed_stock_ms"], kept_ms)
+            if need is None:
+                lines.append(f"- to reach {target:.2f}: the part outside the delegate's nodes ({kept_ms:.2f} ms) alone "
+                             f"exceeds {target:.2f} × stock; the delegate has to take more of the graph")
+            else:
+                lines.append(f"- to reach {target:.2f} with everything else unchanged, the delegate's nodes must "
+                             f"run at ≤ {need:.2f} of stock (now {claimed_ratio:.2f})")
+    ops = [o for o in profile["ops"] if o["claimed"]]
+    worst = sorted(ops, key=lambda o: o["onexn_ms"] - claimed_ratio * o["stock_ms"], reverse=True)[:4]
+    if worst:
+        lines.append("- delegate nodes furthest behind the average: " + "; ".join(
+            f"node {o['node']} {o['detail']} {o['stock_ms']:.3f} → {o['onexn_ms']:.3f} ms ({o['ratio']:.2f}, "
+            f"`{o['kernel']}`)" for o in worst))
+    return lines
+
+
+def _machine_line(m):
+    arch = f" (family {m['family']}, model {m['model']})" if m.get("family") else ""
+    load = " / ".join(f"{v:.2f}" for v in m.get("load", []))
+    end = " / ".join(f"{v:.2f}" for v in m.get("load_end", []))
+    return (f"{m['cpu']}{arch}, {m['cores']} cores, SIMD: {' '.join(m.get('simd', []))}; "
+            f"load average (1/5/15 min) {load} at start" + (f", {end} at the end" if end else ""))
+
+
+def markdown(results, plot_relpath):
+    """BENCHMARKS.md from the results dict of benchmarks/run.py."""
+    rows = [r for r in results["models"] if r.get("ratio") is not None]
+    layers = [r for r in results["layers"] if r.get("ratio") is not None]
+    isa = next((r["isa"] for r in rows + layers if r.get("isa")), None)
+    kernels = sorted({k for r in rows + layers for k in r.get("kernels", []) if k})
+    v, s = results["versions"], results["settings"]
+    out = ["# Benchmarks", "",
+           "Latency of the onexn delegate against the stock TFLite runtime, measured side by side. Generated by "
+           "`benchmarks/run.py` (do not edit by hand; rerun it).", "",
+           f"- **Date**: {results['date']}; the sweep took {results.get('minutes', 0):.1f} minutes",
+           f"- **Command**: `{results['command']}`",
+           f"- **Machine**: {_machine_line(results['machine'])}",
+           f"- **Software**: Python {v['python']}, TensorFlow {v['tensorflow']}, ai-edge-litert {v['ai-edge-litert']}, "
+           f"tf-keras {v['tf-keras']}, onexn {v['onexn']}; onexn kernels: {isa or 'not run'}"
+           + (f" ({', '.join(f'`{k}`' for k in kernels)})" if kernels else ""),
+           "- **Method**: models with random weights (`weights=None`, seed "
+           f"{s['seed']}, logits output), pruned one-shot with `onexn_tf.apply_1xn` and "
+           "`Prune1xNPolicy(n, allow_partial_blocks=True)` (the stem stays dense). Three variants per case, each "
+           "with its own interpreter and the same random input: **stock** = `ai_edge_litert` Interpreter, "
+           "default delegate (XNNPACK, dense weights), `num_threads=T`; **compact** = the same on the file from "
+           "`onexn_tf.convert(..., compact=True)` (TFLite block-sparse encoding + DENSIFY); **onexn** = the "
+           "stock-weight file with `onexn_tf.load_delegate(num_threads=T)` in front of XNNPACK. Runs are "
+           "interleaved, in a random order per round, so machine noise hits all three; only `invoke()` is timed. "
+           f"Whole models: median of {s['runs']} runs after {s['warmup']} warm-up runs; single convolutions: "
+           f"median of {s['layer_runs']} runs. Ratios are of medians, onexn / stock (below 1: onexn faster).",
+           ]
+    timed = [r for r in results["models"] if r.get("other_cpu") is not None]
+    if timed:
+        shares = sorted(r["other_cpu"] for r in timed)
+        limit = s.get("max_other_cpu", 0.05)
+        out.append(f"- **Interference**: the machine is shared; CPU time used by other processes during each "
+                   f"whole-model measurement (from /proc/stat): median {shares[len(shares) // 2]:.1%}, max "
+                   f"{shares[-1]:.0%}. A case above {limit:.0%} was measured again after waiting for quiet "
+                   f"({sum(r.get('attempts', 1) - 1 for r in timed)} re-measurements in this run); "
+                   f"{sum(v > limit for v in shares)} of {len(shares)} cases stayed above it (marked † in the "
+                   "tables). Single convolutions run too briefly to tell; the sweep waits for quiet before each "
+                   "batch of them.")
+    if results.get("delegate", "ok") != "ok":
+        out += ["", f"**The onexn delegate was not available for this run** ({results['delegate']}): "
+                "only the stock and compact columns were measured."]
+    if rows or layers:
+        out += ["", "## Targets (issue 5)", "",
+                targets_table(evaluate_targets(rows, layers, isa))]
+        analysed = []
+        for t in evaluate_targets(rows, layers, isa):
+            p = profile_for(results, t)
+            if p is None:
+                continue
+            row = find_row(rows, t["model"], t["n"], t["sparsity"], t["threads"])
+            analysed.append(f"**{t['case']}** ({t['status']}):")
+            analysed += profile_analysis(p, row, t["target"])
+            analysed.append("")
+        if analysed:
+            out += ["", "### Where the time goes in the target cases", "",
+                    "From `onexn bench --per-op`'s method (`onexn_tf.bench_ops.per_op`): every operator cut out into "
+                    "a single-op model and timed alone, stock vs onexn for the nodes the delegate claims. Isolated "
+                    "times leave out fusion and cache effects between neighbours, so the parts do not add up "
+                    "exactly to the end-to-end time.", ""] + analysed[:-1]
+    for model in MODEL_TITLES:
+        if any(r["model"] == model for r in results["models"]):
+            out += ["", f"## {MODEL_TITLES[model]}, end to end", "",
+                    model_table(results["models"], model, s.get("max_other_cpu", 0.05))]
+            mine = [r for r in results["models"] if r["model"] == model and r.get("claimed") is not None]
+            if mine:
+                claimed = sorted({r["claimed"] for r in mine})
+                out += ["", f"Delegate nodes per model: {', '.join(map(str, claimed))} (by N and sparsity). "
+                        "Largest relative output difference onexn vs stock (max |onexn - stock| / max |stock|): "
+                        f"{max(r['rel_diff'] for r in mine):.1e}."]
+    if results["layers"]:
+        out += ["", "## MobileNetV2 1×1 convolutions alone", "",
+                "Each distinct 1×1 shape of MobileNetV2 1.0/224, cut out of the pruned model with its real weights "
+                "and fused activation as a single-conv model. Cells: onexn / stock ratio; `stock ms` is the "
+                "median over the configurations."]
+        for t in sorted({r["threads"] for r in results["layers"]}):
+            if any(r["threads"] == t and r.get("ratio") is not None for r in results["layers"]):
+                out += ["", f"### {t} thread{'s' if t > 1 else ''}", "", layer_table(layers, t)]
+    out += ["", "## Does XNNPACK's own sparse path engage?", ""] + xnnpack_section(results)
+    if plot_relpath:
+        out += ["", "## Plot", "", f"![onexn / stock latency ratio vs block sparsity]({plot_relpath})"]
+    return "\n".join(out) + "\n"
+
+
+def xnnpack_section(results):
+    every = results["models"] + results["layers"]
+    lines = []
+    if every:
+        ratios = sorted(r["compact_ratio"] for r in every)
+        same = sum(r["compact_identical"] for r in every)
+        lines.append(f"Compact file vs dense file on the stock runtime, over all {len(every)} cases above: ratio "
+                     f"median {ratios[len(ratios) // 2]:.2f} (min {ratios[0]:.2f}, max {ratios[-1]:.2f}); outputs "
+                     f"bit-identical to the dense file's in {same} of {len(every)} cases.")
+    probe = results.get("xnnpack_probe")
+    if probe:
+        lines.append("")
+        lines.append(f"A probe model built the way XNNPACK's sparse inference wants it (3×3 stride-2 stem over 3 "
+                     f"channels with explicit padding 1, three 1×1 convolutions with 90% zero weights, global average "
+                     f"pooling; compact encoding so that DENSIFY marks the weights sparse): dense "
+                     f"{probe['dense_ms']:.2f} ms, compact {probe['compact_ms']:.2f} ms (ratio "
+                     f"{probe['compact_ratio']:.2f}), outputs bit-identical: {probe['compact_identical']}.")
+    lines.append("")
+    lines.append("So: **no**. The compact encoding only shrinks the file; DENSIFY restores dense weights at load "
+                 "time and XNNPACK runs its dense kernels (same latency, bit-identical outputs; a sparse NCHW "
+                 "kernel would sum in another order). Two reasons, either sufficient: XNNPACK only considers "
+                 "sparse (NCHW) inference on x86 when the CPU has no AVX (`xnn_is_chw_compatible_config` in "
+                 "XNNPACK's `src/xnnpack/hardware-config.h`: its sparse microkernels target SSE and dense is "
+                 "expected to win with AVX), and Keras' MobileNet/ResNet graphs do not match its pattern anyway "
+                 "(TF 'SAME'-padded stem and depthwise convolutions in the MobileNets; ResNet-50 starts with a 7×7 "
+                 "convolution and has 3×3 and strided 1×1 ones). "
+                 "On ARM, XNNPACK's sparse path can engage for MobileNet-like graphs with > 2/3 zero 1×1 weights.")
+    return lines
+
+
+def write_report(results, out_path, plot_path):
+    """Writes the markdown report and, when there are onexn results, the PNG plot."""
+    import os
+
+    rows = [r for r in results["models"] if r.get("ratio") is not None]
+    layers = [r for r in results["layers"] if r.get("ratio") is not None]
+    rel = None
+    if rows or layers:
+        os.makedirs(os.path.dirname(os.path.abspath(plot_path)), exist_ok=True)
+        isa = next((r["isa"] for r in rows + layers if r.get("isa")), None)
+        plot(rows, layers, plot_path, isa=isa,
+             title=f"latency onexn / stock XNNPACK dense (lower is better), {results['machine']['cpu']}, "
+                   f"{results['machine']['cores']} cores, onexn kernels {isa}")
+        rel = os.path.relpath(plot_path, os.path.dirname(os.path.abspath(out_path)) or ".")
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    with open(out_path, "w") as f:
+        f.write(markdown(results, rel))

@@ -1,0 +1,108 @@
+"""``onexn bench``: latency of the onexn delegate vs the stock runtime, side by side in one run.
+
+Stock: ai_edge_litert's Interpreter with its default delegate (XNNPACK, dense) and num_threads=T.
+onexn: the same model with the onexn delegate in front (XNNPACK takes the nodes it leaves). Same input;
+runs interleaved in a random order per round so that machine noise hits both sides.
+"""
+
+import json
+import os
+import sys
+
+
+def add_arguments(parser):
+    parser.add_argument("model", metavar="MODEL.tflite", help="a .tflite file (from onexn_tf.convert)")
+    parser.add_argument("--threads", type=int, default=1, help="threads for both runtimes (default 1)")
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per side (default 50)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs per side first (default 10)")
+    parser.add_argument("--kernel", default="auto",
+                        help="onexn kernel family: auto (default), scalar, avx2, avx512, neon")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random input and the run order")
+    parser.add_argument("--per-op", action="store_true",
+                        help="also time every operator alone: the delegate's nodes and what the stock runtime kept")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON line (baseline_ms, onexn_ms, ratio, threads, runs, ...), no progress bar")
+
+
+def _error(message):
+    print(f"onexn bench: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_args(args):
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if args.runs < 1:
+        raise ValueError(f"--runs must be >= 1, got {args.runs}")
+    if args.warmup < 0:
+        raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
+    if not os.path.isfile(args.model):
+        raise ValueError(f"{args.model}: no such file")
+
+
+def _stats_line(label, median, low, p10, p90):
+    return f"  {label:18} {median:9.3f} {low:9.3f}   {p10:.3f} - {p90:.3f}"
+
+
+def run(args):
+    from onexn_tf import bench
+
+    try:
+        _check_args(args)
+        data = bench.model_bytes(args.model)
+    except ValueError as e:
+        return _error(e)
+    options = {"kernel": args.kernel}
+    available, why = bench.delegate_status()
+    try:
+        if available:
+            result = bench.compare(data, threads=args.threads, runs=args.runs, warmup=args.warmup,
+                                   progress=not args.json, seed=args.seed, **options)
+            out = result.as_dict()
+        else:
+            # Only while the delegate is not built: measure the stock side alone and say so.
+            m = bench.measure([bench.Variant("baseline", data)], threads=args.threads, runs=args.runs,
+                              warmup=args.warmup, seed=args.seed, progress=not args.json, desc="stock")
+            t = m.timings["baseline"]
+            out = {"baseline_ms": t.median_ms, "onexn_ms": None, "ratio": None, "baseline_min_ms": t.min_ms,
+                   "baseline_p10_ms": t.p10_ms, "baseline_p90_ms": t.p90_ms, "threads": args.threads,
+                   "runs": args.runs, "warmup": args.warmup, "onexn_skipped": why}
+        profile = None
+        if args.per_op:
+            from onexn_tf import bench_ops
+
+            profile = bench_ops.per_op(data, threads=args.threads, runs=args.runs, warmup=args.warmup,
+                                       seed=args.seed, progress=not args.json, delegate=available,
+                                       **(options if available else {}))
+    except ValueError as e:
+        return _error(e)
+    out = dict(out, model=args.model)
+    if profile is not None:
+        out["per_op"] = profile.as_dict()
+    if args.json:
+        print(json.dumps(out, separators=(",", ":")))
+    else:
+        _print_human(out, profile)
+    if not available:
+        print(f"onexn bench: the onexn side was skipped: the delegate library is not available ({why})",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_human(out, profile):
+    print(f"{out['model']}: {out['threads']} thread(s), {out['runs']} interleaved runs per side "
+          f"after {out['warmup']} warm-up runs")
+    print(f"  {'':18} {'median ms':>9} {'min ms':>9}   p10 - p90 ms")
+    print(_stats_line("stock (XNNPACK)", out["baseline_ms"], out["baseline_min_ms"], out["baseline_p10_ms"],
+                      out["baseline_p90_ms"]))
+    if out["onexn_ms"] is not None:
+        print(_stats_line(f"onexn ({out['isa']})", out["onexn_ms"], out["onexn_min_ms"], out["onexn_p10_ms"],
+                          out["onexn_p90_ms"]))
+        print(f"  ratio onexn / stock (medians): {out['ratio']:.3f}   ({1 / out['ratio']:.2f}x)   "
+              f"delegate nodes: {out['claimed']}   max |onexn - stock| = {out['max_abs_diff']:.2e} "
+              f"({out['max_rel_diff']:.1e} of max |stock|)")
+    if profile is not None:
+        print()
+        print(f"per operator, each timed alone (median of {profile.runs} runs, {profile.threads} thread(s)):")
+        print(profile.format())

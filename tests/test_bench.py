@@ -1,0 +1,200 @@
+"""onexn_tf.bench and `onexn bench`: interleaving, result fields, the --json line, errors. No timing asserts."""
+
+import json
+
+import numpy as np
+import pytest
+
+import onexn_tf
+from onexn_tf import bench, cli
+
+DELEGATE_OK, DELEGATE_WHY = bench.delegate_status()
+needs_delegate = pytest.mark.skipif(not DELEGATE_OK, reason=f"onexn delegate not built: {DELEGATE_WHY}")
+
+
+class FakeInterpreter:
+    """Records every invoke() into a shared log; enough of the Interpreter API for bench.measure."""
+
+    def __init__(self, name, log):
+        self.name, self.log, self.inputs = name, log, {}
+
+    def get_input_details(self):
+        return [{"name": "x", "index": 0, "shape": np.array([1, 3]), "dtype": np.float32}]
+
+    def get_output_details(self):
+        return [{"index": 1}]
+
+    def set_tensor(self, index, value):
+        self.inputs[index] = value
+
+    def get_tensor(self, index):
+        return self.inputs[0] * 2
+
+    def invoke(self):
+        self.log.append(self.name)
+
+
+def fake_measure(names, runs, warmup, seed=0):
+    log = []
+    variants = [bench.Variant(n, b"") for n in names]
+    m = bench.measure(variants, runs=runs, warmup=warmup, seed=seed,
+                      build=lambda v, threads: (FakeInterpreter(v.name, log), None))
+    return m, log
+
+
+def test_schedule_rounds_are_permutations_and_seeded():
+    rounds = bench.interleaved_schedule(3, 40, seed=5)
+    assert len(rounds) == 40 and all(sorted(r) == [0, 1, 2] for r in rounds)
+    assert rounds == bench.interleaved_schedule(3, 40, seed=5)
+    assert rounds != bench.interleaved_schedule(3, 40, seed=6)
+    assert len({tuple(r) for r in rounds}) > 1  # the order really changes between rounds
+    assert bench.interleaved_schedule(2, 0) == []
+
+
+def test_measure_interleaves_every_round_and_counts_runs():
+    m, log = fake_measure(["a", "b", "c"], runs=7, warmup=2)
+    assert log == m.order and len(log) == 3 * (7 + 2)
+    for r in range(9):  # each consecutive group of 3 invokes is one round: every variant exactly once
+        assert sorted(log[3 * r:3 * r + 3]) == ["a", "b", "c"]
+    assert all(len(t.samples_ms) == 7 for t in m.timings.values())
+    t = m.timings["a"]
+    assert t.min_ms <= t.p10_ms <= t.median_ms <= t.p90_ms
+    assert m.outputs["a"].shape == (1, 3)
+    np.testing.assert_array_equal(m.outputs["a"], m.outputs["c"])  # every variant was fed the same input
+    assert m.reports == {}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(runs=0), "runs"), (dict(warmup=-1), "warmup"), (dict(threads=0), "threads"),
+    (dict(threads=True), "threads"), (dict(runs=2.5), "runs")])
+def test_measure_rejects_bad_numbers(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bench.measure([bench.Variant("a", b"")], build=lambda v, t: (FakeInterpreter("a", []), None), **kwargs)
+
+
+def test_measure_rejects_bad_variants():
+    with pytest.raises(ValueError, match="distinct"):
+        fake_measure(["a", "a"], runs=1, warmup=0)
+    with pytest.raises(ValueError, match="non-empty"):
+        bench.measure([])
+
+
+def test_model_bytes_errors(tmp_path):
+    with pytest.raises(ValueError, match="TFL3"):
+        bench.model_bytes(b"not a model at all")
+    with pytest.raises(ValueError, match="cannot read"):
+        bench.model_bytes(tmp_path / "missing.tflite")
+    with pytest.raises(ValueError, match="bytes"):
+        bench.model_bytes(12)
+
+
+def test_run_once_stock_matches_keras_and_checks_input(varied):
+    x = varied["x"][:1]
+    got = bench.run_once(varied["plain"], x, delegate=False)
+    np.testing.assert_allclose(got, varied["model"](x).numpy(), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="shape"):
+        bench.run_once(varied["plain"], varied["x"], delegate=False)  # batch 2, the model takes 1
+    with pytest.raises(ValueError, match="input"):
+        bench.run_once(varied["plain"], [x, x], delegate=False)
+    with pytest.raises(ValueError, match="complex64"):
+        bench.run_once(varied["plain"], x.astype(np.complex64), delegate=False)
+    with pytest.raises(ValueError, match="delegate=True"):
+        bench.make_interpreter(varied["plain"], delegate=False, kernel="auto")
+
+
+@needs_delegate
+def test_run_once_with_delegate_matches_stock(varied):
+    x = varied["x"][:1]
+    stock = bench.run_once(varied["plain"], x, delegate=False)
+    np.testing.assert_allclose(bench.run_once(varied["plain"], x, delegate=True, threads=2), stock,
+                               rtol=1e-4, atol=1e-4)
+
+
+@needs_delegate
+def test_compare_fields_are_consistent(varied):
+    r = bench.compare(varied["plain"], threads=2, runs=6, warmup=1, progress=False)
+    assert r.threads == 2 and r.runs == 6 and r.warmup == 1
+    assert r.ratio == pytest.approx(r.onexn_ms / r.baseline_ms)
+    assert r.baseline_min_ms <= r.baseline_p10_ms <= r.baseline_ms <= r.baseline_p90_ms
+    assert r.onexn_min_ms <= r.onexn_p10_ms <= r.onexn_ms <= r.onexn_p90_ms
+    report = onexn_tf.delegate_report(varied["plain"])
+    assert r.claimed == report["claimed"] > 0 and r.isa == report["isa"]
+    assert r.max_abs_diff < 1e-3 and 0 <= r.max_rel_diff < 1e-4
+    d = r.as_dict()
+    assert {"baseline_ms", "onexn_ms", "ratio", "threads", "runs"} <= set(d) and d["ratio"] == r.ratio
+
+
+@needs_delegate
+def test_compare_rejects_bad_args(varied):
+    with pytest.raises(ValueError, match="threads"):
+        bench.compare(varied["plain"], threads=0, progress=False)
+    with pytest.raises(ValueError, match="runs"):
+        bench.compare(varied["plain"], runs=0, progress=False)
+    with pytest.raises(ValueError):
+        bench.compare(varied["plain"], runs=2, warmup=0, progress=False, kernel="no-such-isa")
+
+
+def _write(tmp_path, data):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(data)
+    return str(path)
+
+
+@needs_delegate
+def test_cli_json_is_one_line_with_the_schema(varied, tmp_path, capsys):
+    path = _write(tmp_path, varied["plain"])
+    assert cli.main(["bench", path, "--threads", "2", "--runs", "4", "--warmup", "1", "--json"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert data["threads"] == 2 and data["runs"] == 4 and data["model"] == path
+    assert data["ratio"] == pytest.approx(data["onexn_ms"] / data["baseline_ms"])
+    assert "%|" not in err  # no progress bar with --json
+
+
+@needs_delegate
+def test_cli_per_op_lists_claimed_and_kept_nodes(varied, tmp_path, capsys):
+    path = _write(tmp_path, varied["plain"])
+    assert cli.main(["bench", path, "--runs", "3", "--warmup", "0", "--per-op", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    ops = data["per_op"]["ops"]
+    claimed = [o for o in ops if o["claimed"]]
+    assert len(claimed) == data["claimed"] > 0
+    assert all(o["onexn_ms"] > 0 and o["n"] >= 1 and o["kernel"] for o in claimed)
+    assert all(o["onexn_ms"] is None for o in ops if not o["claimed"])
+    totals = data["per_op"]["totals"]
+    assert totals["claimed_stock_ms"] == pytest.approx(sum(o["stock_ms"] for o in claimed))
+    assert totals["kept_nodes"] == len(ops) - len(claimed)
+    assert cli.main(["bench", path, "--runs", "3", "--warmup", "0", "--per-op"]) == 0
+    assert "claimed by onexn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--threads", "0"], "--threads"), (["--runs", "0"], "--runs"), (["--warmup", "-1"], "--warmup")])
+def test_cli_bad_numbers(varied, tmp_path, capsys, extra, message):
+    path = _write(tmp_path, varied["plain"])
+    assert cli.main(["bench", path] + extra) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_missing_or_bad_file(tmp_path, capsys):
+    assert cli.main(["bench", str(tmp_path / "nope.tflite")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\0" * 64)
+    assert cli.main(["bench", str(bad), "--json"]) == 2
+    assert "TFL3" in capsys.readouterr().err
+
+
+def test_without_delegate_library_stock_side_only(varied, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ONEXN_DELEGATE_PATH", str(tmp_path / "missing.so"))
+    assert not bench.delegate_status()[0]
+    with pytest.raises(bench.DelegateUnavailable, match="not available"):
+        bench.compare(varied["plain"], runs=1, progress=False)
+    path = _write(tmp_path, varied["plain"])
+    assert cli.main(["bench", path, "--runs", "2", "--warmup", "0", "--json"]) == 1
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert data["baseline_ms"] > 0 and data["onexn_ms"] is None and data["ratio"] is None
+    assert "skipped" in err

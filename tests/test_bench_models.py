@@ -1,0 +1,89 @@
+"""onexn_tf.bench_models: pruned variants made by transplanting zeros equal a real conversion."""
+
+import numpy as np
+import pytest
+
+import onexn_tf
+from onexn_tf import bench, bench_models
+from onexn_tf import tflite_graph as graph
+from onexn_tf.keras_compat import keras
+
+
+def _model(seed=0):
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", name="stem")(inputs)
+    x = keras.layers.Conv2D(32, 1, use_bias=False, name="expand")(x)
+    x = keras.layers.BatchNormalization(name="expand_bn")(x)
+    x = keras.layers.ReLU(6.0)(x)
+    x = keras.layers.Conv2D(24, 1, name="project")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(12, name="head")(x))
+    bn = model.get_layer("expand_bn")
+    bn.set_weights([rng.uniform(0.5, 1.5, 32).astype("f4"), rng.normal(size=32).astype("f4"),
+                    rng.normal(size=32).astype("f4"), rng.uniform(0.5, 1.5, 32).astype("f4")])
+    return model
+
+
+def _weights(data):
+    model = graph.read_model(data)
+    return [graph.constant_float32(model, model.subgraphs[0].tensors[w.weight_tensor])
+            for w in graph.weight_ops(model)]
+
+
+@pytest.fixture(scope="module")
+def converted():
+    model = _model()
+    policy = onexn_tf.Prune1xNPolicy(8, allow_partial_blocks=True)
+    pruned = onexn_tf.apply_1xn(model, n=8, sparsity=0.5, pruning_policy=policy)
+    return model, pruned, bench_models.tf_convert(model), bench_models.tf_convert(pruned)
+
+
+def test_transplant_equals_converting_the_pruned_model(converted):
+    model, pruned, dense, direct = converted
+    transplanted = bench_models.transplant_zeros(dense, pruned)
+    got, want = _weights(transplanted), _weights(direct)
+    assert len(got) == len(want) == 4
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert sum(int((w == 0).sum()) for w in got) > 0  # something was pruned (expand, project, head)
+    x = np.random.default_rng(3).standard_normal((1, 8, 8, 3)).astype("f4")
+    np.testing.assert_array_equal(bench.run_once(transplanted, x, delegate=False),
+                                  bench.run_once(direct, x, delegate=False))
+    np.testing.assert_allclose(bench.run_once(transplanted, x, delegate=False), pruned(x).numpy(),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_transplant_refuses_a_model_it_cannot_match(converted):
+    _, pruned, _, _ = converted
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="unrelated")])
+    other.get_layer("unrelated").kernel.assign(np.zeros((4, 8), "f4"))
+    with pytest.raises(ValueError, match="unrelated"):
+        bench_models.transplant_zeros(bench_models.tf_convert(_model()), other)
+
+
+def test_fixed_batch_conversion_has_static_shapes(converted):
+    _, _, dense, _ = converted
+    interpreter = bench.make_interpreter(dense)
+    assert list(interpreter.get_input_details()[0]["shape"]) == [1, 8, 8, 3]
+    assert list(interpreter.get_input_details()[0]["shape_signature"]) == [1, 8, 8, 3]
+
+
+def test_pointwise_convs_lists_distinct_1x1_shapes(converted):
+    _, _, dense, _ = converted
+    shapes = bench_models.pointwise_convs(dense)
+    assert [s for _, s in shapes] == [(4, 4, 16, 32), (4, 4, 32, 24)]
+
+
+def test_cache_builds_once(tmp_path):
+    cache = bench_models.Cache(str(tmp_path))
+    calls = []
+    assert cache.get("a/b.tflite", lambda: calls.append(1) or b"xyz") == b"xyz"
+    assert cache.get("a/b.tflite", lambda: calls.append(1) or b"other") == b"xyz"
+    assert calls == [1] and (tmp_path / "a" / "b.tflite").read_bytes() == b"xyz"
+
+
+def test_keras_model_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown model"):
+        bench_models.keras_model("vgg16")

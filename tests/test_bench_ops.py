@@ -1,0 +1,85 @@
+"""onexn_tf.bench_ops: operators cut out into single-op models compute what they computed in the model."""
+
+import numpy as np
+import pytest
+
+import onexn_tf
+from onexn_tf import bench, bench_ops
+from onexn_tf import tflite_graph as graph
+
+DELEGATE_OK, DELEGATE_WHY = bench.delegate_status()
+
+
+def _op_names(data):
+    model = graph.read_model(data)
+    return [bench_ops.OP_NAMES[graph.builtin_code(model, op)] for op in model.subgraphs[0].operators]
+
+
+def _chain(data, x):
+    """Runs the model operator by operator through single-op models (works for a linear chain)."""
+    model = graph.read_model(data)
+    for i, op in enumerate(model.subgraphs[0].operators):
+        if graph.builtin_code(model, op) == graph.DENSIFY:
+            continue
+        single = bench_ops.single_op_model(model, i)
+        x = bench.run_once(single, x.reshape(bench.make_interpreter(single).get_input_details()[0]["shape"]),
+                           delegate=False)
+    return x
+
+
+@pytest.mark.parametrize("encoding", ["plain", "compact"])
+def test_single_ops_chained_give_the_model_output(varied, encoding):
+    data = varied[encoding]
+    if encoding == "compact":
+        assert "DENSIFY" in _op_names(data)
+    x = varied["x"][:1]
+    np.testing.assert_allclose(_chain(data, x), bench.run_once(data, x, delegate=False), rtol=1e-5, atol=1e-5)
+
+
+def test_single_op_model_keeps_the_weight_and_drops_metadata(varied):
+    model = graph.read_model(varied["compact"])
+    codes = [graph.builtin_code(model, op) for op in model.subgraphs[0].operators]
+    conv = codes.index(graph.CONV_2D)
+    single = bench_ops.single_op_model(model, conv)
+    assert _op_names(single) == ["CONV_2D"]
+    assert onexn_tf.read_metadata(single) == []
+    record = next(r for r in onexn_tf.read_metadata(varied["compact"]) if r.operator == conv)
+    annotated = onexn_tf.convert(single, n=record.n)
+    (again,) = onexn_tf.read_metadata(annotated)
+    assert again.n == record.n and again.weight_crc32 == record.weight_crc32 and again.encoding == 0
+
+
+def test_single_op_model_errors(varied):
+    model = graph.read_model(varied["compact"])
+    count = len(model.subgraphs[0].operators)
+    for bad in (-1, count, True, "0"):
+        with pytest.raises(ValueError, match="op_index"):
+            bench_ops.single_op_model(model, bad)
+    densify = _op_names(varied["compact"]).index("DENSIFY")
+    with pytest.raises(ValueError, match="DENSIFY"):
+        bench_ops.single_op_model(model, densify)
+
+
+def test_per_op_stock_only(varied):
+    profile = bench_ops.per_op(varied["plain"], runs=2, warmup=0, delegate=False)
+    assert [r.node for r in profile.rows] == list(range(len(_op_names(varied["plain"]))))
+    assert not any(r.claimed for r in profile.rows) and all(r.stock_ms > 0 for r in profile.rows)
+    assert profile.totals()["kept_nodes"] == len(profile.rows)
+    with pytest.raises(ValueError, match="delegate=True"):
+        bench_ops.per_op(varied["plain"], runs=1, delegate=False, kernel="auto")
+
+
+@pytest.mark.skipif(not DELEGATE_OK, reason=f"onexn delegate not built: {DELEGATE_WHY}")
+def test_per_op_times_each_claimed_node_with_the_delegate(varied):
+    report = onexn_tf.delegate_report(varied["plain"])
+    profile = bench_ops.per_op(varied["plain"], runs=2, warmup=0)
+    claimed = [r.node for r in profile.rows if r.claimed]
+    assert claimed == sorted(report["claimed_nodes"])
+    by_node = {k["node"]: k["kernel"] for k in report["kernels"]}
+    assert all(r.kernel == by_node[r.node] and r.ratio == r.onexn_ms / r.stock_ms for r in profile.rows if r.claimed)
+    text = profile.format()
+    assert "claimed by onexn" in text and "kept on the stock runtime" in text
+    # A linear chain: XNNPACK gets one partition per maximal run of consecutive nodes onexn leaves.
+    flags = [r.claimed for r in profile.rows]
+    runs = sum(1 for i, c in enumerate(flags) if not c and (i == 0 or flags[i - 1]))
+    assert runs >= 1 and profile.stock_partitions == runs
