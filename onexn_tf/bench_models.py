@@ -48,9 +48,8 @@ def tf_convert(model, batch_size=1):
     """Single-input Keras model -> float32 .tflite bytes with TensorFlow's converter (no onexn metadata).
 
     The batch size is fixed (1, as deployed): with an open batch dimension the converter keeps shape
-    arithmetic (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE for MobileNetV1's classifier), which leaves a
-    dynamic-sized tensor in the graph, and TFLite then refuses delegates that do not declare support for
-    dynamic tensors.
+    arithmetic in the graph (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE for MobileNetV1's classifier), i.e.
+    a dynamic-sized tensor that the benchmark has no reason to time.
     """
     import tensorflow as tf
 

@@ -126,6 +126,12 @@ def _mark(row, threshold):
     return "†" if (row.get("other_cpu") or 0.0) > threshold else ""
 
 
+def _ratio_cell(row, threshold):
+    spread = row.get("pass_ratios") or []
+    extra = f" ({min(spread):.2f}–{max(spread):.2f})" if len(spread) > 1 else ""
+    return f"**{row['ratio']:.2f}**{_mark(row, threshold)}{extra}"
+
+
 def model_table(rows, model, noisy=0.05):
     """Markdown table of one model: a row per (N, sparsity), columns per thread count; † marks a case during
     which other processes used more than `noisy` of the machine's CPU."""
@@ -140,7 +146,7 @@ def model_table(rows, model, noisy=0.05):
             r = find_row(mine, model, n, s, t)
             cells.append(" - | - | - | - |" if r is None else
                          f" {r['dense_ms']:.2f} | {r['compact_ratio']:.2f} | {r['onexn_ms']:.2f} |"
-                         f" **{r['ratio']:.2f}**{_mark(r, noisy)} |")
+                         f" {_ratio_cell(r, noisy)} |")
         lines.append(f"| {n} | {s:.0%} |" + "".join(cells))
     return "\n".join(lines)
 
@@ -301,9 +307,14 @@ def markdown(results, plot_relpath):
            "`onexn_tf.convert(..., compact=True)` (TFLite block-sparse encoding + DENSIFY); **onexn** = the "
            "stock-weight file with `onexn_tf.load_delegate(num_threads=T)` in front of XNNPACK. Runs are "
            "interleaved, in a random order per round, so machine noise hits all three; only `invoke()` is timed. "
-           f"Whole models: median of {s['runs']} runs after {s['warmup']} warm-up runs; single convolutions: "
-           f"median of {s['layer_runs']} runs. Ratios are of medians, onexn / stock (below 1: onexn faster).",
+           f"Whole models: median of {s['runs']} runs (per pass) after {s['warmup']} warm-up runs; single "
+           f"convolutions: median of {s['layer_runs']} runs. Ratios are of medians, onexn / stock (below 1: onexn "
+           "faster). "
+           + (f"Whole models are measured in {s['passes']} passes over all cases, minutes apart; a case's numbers "
+              "are the medians over its passes (its ratio the median per-pass ratio, the range in brackets)."
+              if s.get("passes", 1) > 1 else ""),
            ]
+    every = results["models"] + results["layers"]
     timed = [r for r in results["models"] if r.get("other_cpu") is not None]
     if timed:
         shares = sorted(r["other_cpu"] for r in timed)
@@ -312,9 +323,8 @@ def markdown(results, plot_relpath):
                    f"whole-model measurement (from /proc/stat): median {shares[len(shares) // 2]:.1%}, max "
                    f"{shares[-1]:.0%}. A case above {limit:.0%} was measured again after waiting for quiet "
                    f"({sum(r.get('attempts', 1) - 1 for r in timed)} re-measurements in this run); "
-                   f"{sum(v > limit for v in shares)} of {len(shares)} cases stayed above it (marked † in the "
-                   "tables). Single convolutions run too briefly to tell; the sweep waits for quiet before each "
-                   "batch of them.")
+                   f"{sum(v > limit for v in shares)} of {len(shares)} cases stayed above it. Single convolutions "
+                   "run too briefly to tell; the sweep waits for quiet before each batch of them.")
     if results.get("delegate", "ok") != "ok":
         out += ["", f"**The onexn delegate was not available for this run** ({results['delegate']}): "
                 "only the stock and compact columns were measured."]

@@ -96,3 +96,23 @@ def test_run_options():
     for bad in (["--n", "0"], ["--n", "x"], ["--models", "vgg"], ["--sparsity", "1.5"], ["--runs", "0"]):
         with pytest.raises(SystemExit):
             run.parse_args(bad)
+
+
+def test_run_combines_passes_by_median():
+    run = _run_module()
+    passes = [row("mobilenet_v2", 16, 0.5, 1, d, o, other_cpu=c)
+              for d, o, c in ((10.0, 7.0, 0.01), (12.0, 10.8, 0.03), (10.0, 8.0, None))]
+    combined = run.combine(passes)
+    assert combined["ratio"] == pytest.approx(0.8) and combined["dense_ms"] == 10.0 and combined["onexn_ms"] == 8.0
+    assert combined["pass_ratios"] == pytest.approx([0.7, 0.9, 0.8]) and combined["passes"] == 3
+    assert combined["other_cpu"] == 0.03
+    two = run.combine(passes[:2])
+    assert two["ratio"] == pytest.approx(0.8) and two["dense_ms"] == pytest.approx(11.0)
+
+
+def test_other_cpu_share():
+    run = _run_module()
+    # 400 ticks of machine time, 300 busy, 100 of them ours: others used half of the machine.
+    assert run.other_cpu((0, 0, 0), (400, 300, 100)) == pytest.approx(0.5)
+    assert run.other_cpu((0, 0, 0), (50, 50, 0)) is None  # too short a window to tell
+    assert run.other_cpu(None, (400, 300, 100)) is None
