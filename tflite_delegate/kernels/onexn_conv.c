@@ -257,7 +257,8 @@ onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_i
   conv->s = *shape;
   conv->n = index->n;
   conv->isa = resolved;
-  if (onexn_select_ukernel(resolved, index->n, &conv->uk)) {
+  const size_t out_pixels = (size_t)shape->out_h * (size_t)shape->out_w;  // check_args bounded both
+  if (onexn_select_ukernel(resolved, index->n, out_pixels, &conv->uk)) {
     set_err(err, err_len, "onexn_conv_create: no microkernel for ISA '%s'", onexn_isa_name(resolved));
     free(conv);
     return NULL;
@@ -305,22 +306,18 @@ typedef struct {
   onexn_conv* conv;
   const float* input;
   float* output;
-  size_t chunks;          // panel chunks per pixel tile
+  size_t chunks;          // panel chunks per run of tiles
   size_t panels_per_chunk;
+  size_t tiles_per_task;  // consecutive pixel tiles of one image per task
+  size_t tile_runs;       // runs of tiles per image
 } run_ctx;
 
-static void run_task(void* p, size_t task, size_t thread) {
-  const run_ctx* r = (const run_ctx*)p;
+static void run_tile(const run_ctx* r, size_t img, size_t tile, size_t pa, size_t pb, size_t thread) {
   const onexn_conv* conv = r->conv;
   const onexn_conv_shape* s = &conv->s;
-  const size_t chunk = task % r->chunks;
-  const size_t tile = (task / r->chunks) % conv->tiles;
-  const size_t img = task / r->chunks / conv->tiles;
   const size_t mr_max = conv->uk.mr;
   const size_t p0 = tile * mr_max;
   const size_t mr = conv->out_pixels - p0 < mr_max ? conv->out_pixels - p0 : mr_max;
-  const size_t pa = chunk * r->panels_per_chunk;
-  const size_t pb = pa + r->panels_per_chunk < conv->num_panels ? pa + r->panels_per_chunk : conv->num_panels;
   const float* input = r->input + img * conv->in_image;
   float* out = r->output + img * conv->out_image + p0 * (size_t)s->cout;
   const ptrdiff_t* ind = conv->ind + p0 * conv->taps;
@@ -367,6 +364,21 @@ static void run_task(void* p, size_t task, size_t thread) {
   }
 }
 
+// A task is a run of consecutive tiles of one image times a chunk of panels. Every output element is
+// computed by the same code whichever thread runs its task, so results do not depend on the pool.
+static void run_task(void* p, size_t task, size_t thread) {
+  const run_ctx* r = (const run_ctx*)p;
+  const onexn_conv* conv = r->conv;
+  const size_t chunk = task % r->chunks;
+  const size_t run = (task / r->chunks) % r->tile_runs;
+  const size_t img = task / r->chunks / r->tile_runs;
+  const size_t pa = chunk * r->panels_per_chunk;
+  const size_t pb = pa + r->panels_per_chunk < conv->num_panels ? pa + r->panels_per_chunk : conv->num_panels;
+  const size_t t0 = run * r->tiles_per_task;
+  const size_t t1 = t0 + r->tiles_per_task < conv->tiles ? t0 + r->tiles_per_task : conv->tiles;
+  for (size_t tile = t0; tile < t1; tile++) run_tile(r, img, tile, pa, pb, thread);
+}
+
 void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool) {
   if (conv == NULL || input == NULL || output == NULL) return;
   size_t threads = (size_t)onexn_threadpool_size(pool);
@@ -390,13 +402,21 @@ void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_t
   r.input = input;
   r.output = output;
   r.chunks = 1;
+  r.tiles_per_task = 1;
   const size_t pixel_tasks = (size_t)conv->s.batch * conv->tiles;
-  if (threads > 1 && pixel_tasks < 4 * threads) {
+  if (threads > 1 && pixel_tasks > 16 * threads) {
+    // One tile is ~0.1 us of work: claiming tiles one by one would make the threads fight over the
+    // task counter's cache line. About 16 tasks per thread still balance the load.
+    r.tiles_per_task = pixel_tasks / (16 * threads);
+  } else if (threads > 1 && pixel_tasks < 4 * threads) {
     // Too few pixel tiles to keep every thread busy: split the output channels as well.
     r.chunks = (4 * threads + pixel_tasks - 1) / pixel_tasks;
     if (r.chunks > conv->num_panels) r.chunks = conv->num_panels;
   }
   r.panels_per_chunk = (conv->num_panels + r.chunks - 1) / r.chunks;
   r.chunks = (conv->num_panels + r.panels_per_chunk - 1) / r.panels_per_chunk;
-  onexn_threadpool_parallelize(threads > 1 ? pool : NULL, pixel_tasks * r.chunks, run_task, &r);
+  if (threads <= 1) r.tiles_per_task = conv->tiles;  // one task per image: no per-tile dispatch
+  r.tile_runs = (conv->tiles + r.tiles_per_task - 1) / r.tiles_per_task;
+  onexn_threadpool_parallelize(threads > 1 ? pool : NULL, (size_t)conv->s.batch * r.tile_runs * r.chunks,
+                               run_task, &r);
 }

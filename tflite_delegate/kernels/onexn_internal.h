@@ -65,9 +65,9 @@ typedef struct {
   onexn_xt_gather gather;
 } onexn_ukernel_config;
 
-// Picks the microkernel for a resolved ISA and block width n. Returns 0, or -1 if the ISA has no
-// kernels in this build.
-int onexn_select_ukernel(onexn_isa isa, int n, onexn_ukernel_config* out);
+// Picks the microkernel for a resolved ISA, block width n and output pixels per image. Returns 0, or -1
+// if the ISA has no kernels in this build.
+int onexn_select_ukernel(onexn_isa isa, int n, size_t out_pixels, onexn_ukernel_config* out);
 
 // Parallel-for over [0, n): fn(ctx, task, thread) with thread in [0, onexn_threadpool_size(pool)).
 // pool may be NULL. Tasks are claimed dynamically; the caller runs tasks as thread 0.
@@ -93,6 +93,7 @@ void onexn_f32_spconv_16x2_pixelvec_avx512f(const onexn_xt_args* args);
 void onexn_f32_spconv_16x4_pixelvec_avx512f(const onexn_xt_args* args);
 void onexn_f32_spconv_16x8_pixelvec_avx512f(const onexn_xt_args* args);
 void onexn_f32_spconv_8x8_avx2(const onexn_ind_args* args);
+void onexn_f32_spconv_8x4_avx2(const onexn_ind_args* args);
 void onexn_f32_spconv_4x16_avx2(const onexn_ind_args* args);
 void onexn_f32_spconv_16x1_pixelvec_avx2(const onexn_xt_args* args);
 void onexn_f32_spconv_16x2_pixelvec_avx2(const onexn_xt_args* args);

@@ -272,6 +272,37 @@ void TestThreads(const Case& c, const std::vector<onexn_isa>& isas) {
   }
 }
 
+// Layers with fewer output pixels than a pixel-vector tile must not run a pixel-vector kernel (it would
+// waste up to 15 of 16 lanes); wider layers keep it.
+void TestKernelChoice(const std::vector<onexn_isa>& isas) {
+  for (onexn_isa isa : isas) {
+    if (isa == ONEXN_ISA_SCALAR) continue;
+    for (int n : {1, 2, 4}) {
+      for (int rows : {1, 40}) {
+        Case c;
+        c.in_h = 1;
+        c.in_w = rows;
+        c.cin = 32;
+        c.cout = 4 * n;
+        c.n = n;
+        c.seed = 77;
+        const Problem p = Build(c);
+        const onexn_block_index ix = {c.n, p.num_groups, p.group_ptr.data(), p.kept_cin.data()};
+        onexn_conv* conv = onexn_conv_create(&p.shape, &ix, p.w_passed.data(), nullptr, isa, nullptr, 0);
+        Check(conv != nullptr, "kernel choice: create");
+        if (conv == nullptr) continue;
+        const std::string name = onexn_conv_kernel_name(conv);
+        const bool pixelvec = name.find("pixelvec") != std::string::npos;
+        // On x86 every n < 5 runs a pixel-vector kernel over enough pixels (NEON has 8x4 for n >= 3).
+        const bool want_pixelvec = rows > 1 && (isa != ONEXN_ISA_NEON || n < 3);
+        Check(pixelvec == want_pixelvec, std::string("kernel choice: ") + onexn_isa_name(isa) + " n=" +
+                                             std::to_string(n) + " rows=" + std::to_string(rows) + " runs " + name);
+        onexn_conv_destroy(conv);
+      }
+    }
+  }
+}
+
 // Two caller threads share one pool, each running its own conv: results must match single-threaded runs.
 void TestSharedPool() {
   Case a, b;
@@ -561,6 +592,20 @@ std::vector<Case> FixedCases() {
       cases.push_back(c);
     }
   }
+  // FULLY_CONNECTED at batch 1 (one output pixel) and a few rows, every n: the few-pixel kernels.
+  for (int n : {1, 2, 3, 4, 5, 8, 16}) {
+    for (int rows : {1, 3, 15}) {
+      Case c;
+      c.in_h = 1;
+      c.in_w = rows;
+      c.cin = 70;
+      c.cout = 4 * n + 1;
+      c.n = n;
+      c.relu6 = rows == 3;
+      c.seed = 950 + 10 * n + rows;
+      cases.push_back(c);
+    }
+  }
   {  // FULLY_CONNECTED as 1 x rows.
     Case c;
     c.in_h = 1;
@@ -638,6 +683,7 @@ int main(int argc, char** argv) {
     }
   }
   TestSharedPool();
+  TestKernelChoice(isas);
   TestBadArguments();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

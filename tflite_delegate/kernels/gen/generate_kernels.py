@@ -102,6 +102,79 @@ s += "  } else {\n    const __m256i mask = _mm256_loadu_si256((const __m256i*)(k
 s += stores(MR, "_mm256_maskstore_ps(@O, mask, acc@M);", "    ") + "  }\n}\n"
 w('f32-spconv-8x8-avx2.c', s)
 
+# ---------------- AVX2 8x4 (xmm) ----------------
+def xmm_body(MR):
+    s = HEAD_IND + '''  const __m128 vbias = _mm_loadu_ps(w);
+  w += 4;
+'''
+    for m in range(MR): s += "  __m128 acc%d = vbias;\n" % m
+    s += "  for (size_t t = 0; t < taps; t++) {\n" + rows_block(MR, "    ")
+    s += "    for (size_t k = 0; k < kept; k++) {\n      const size_t c = kc[k];\n      const __m128 vw = _mm_loadu_ps(w);\n      w += 4;\n"
+    for m in range(MR): s += "      acc%d = _mm_fmadd_ps(_mm_broadcast_ss(r%d + c), vw, acc%d);\n" % (m, m, m)
+    s += "    }\n  }\n"
+    s += "  const __m128 vmin = _mm_set1_ps(a->min), vmax = _mm_set1_ps(a->max);\n"
+    s += "  float* out = a->out;\n  const size_t stride = a->out_stride;\n"
+    for m in range(MR):
+        s += "  acc%d = _mm_min_ps(vmax, _mm_max_ps(vmin, acc%d));\n" % (m, m)
+    s += "  if (a->nc == 4) {\n" + stores(MR, "_mm_storeu_ps(@O, acc@M);", "    ")
+    s += "  } else {\n    const __m128i mask = _mm_loadu_si128((const __m128i*)(kMask + 4 - a->nc));\n"
+    s += stores(MR, "_mm_maskstore_ps(@O, mask, acc@M);", "    ") + "  }\n}\n"
+    return s
+s = '''// AVX2/FMA3 microkernel: 8 output pixels x 4 output channels (one xmm per pixel), indirection input.
+// For layers with fewer output pixels than a pixel-vector tile (FULLY_CONNECTED, 1x1 spatial): a
+// pixel-vector kernel would waste most lanes there, and wider panels would stream padding weights.
+// Tiles of 1 or at most 4 pixels run copies of the loop with that many rows (batch-1 FULLY_CONNECTED
+// is the 1-pixel case: one FMA per kept weight vector, so the loop streams the weights at full speed).
+#include <immintrin.h>
+
+#include "onexn_internal.h"
+
+static const int32_t kMask[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+static void tail1(const onexn_ind_args* a) {
+  // One pixel: one FMA per kept channel would wait on the previous one (FMA latency), so four
+  // accumulators take every fourth kept channel and are summed at the end.
+''' + HEAD_IND + '''  __m128 acc0 = _mm_loadu_ps(w);
+  __m128 acc1 = _mm_setzero_ps(), acc2 = _mm_setzero_ps(), acc3 = _mm_setzero_ps();
+  w += 4;
+  for (size_t t = 0; t < taps; t++) {
+    const ptrdiff_t off = mr > 0 ? ind[t] : -1;
+    const float* r0 = off < 0 ? zero : input + off;
+    size_t k = 0;
+    for (; k + 4 <= kept; k += 4) {
+      acc0 = _mm_fmadd_ps(_mm_broadcast_ss(r0 + kc[k]), _mm_loadu_ps(w), acc0);
+      acc1 = _mm_fmadd_ps(_mm_broadcast_ss(r0 + kc[k + 1]), _mm_loadu_ps(w + 4), acc1);
+      acc2 = _mm_fmadd_ps(_mm_broadcast_ss(r0 + kc[k + 2]), _mm_loadu_ps(w + 8), acc2);
+      acc3 = _mm_fmadd_ps(_mm_broadcast_ss(r0 + kc[k + 3]), _mm_loadu_ps(w + 12), acc3);
+      w += 16;
+    }
+    for (; k < kept; k++) {
+      acc0 = _mm_fmadd_ps(_mm_broadcast_ss(r0 + kc[k]), _mm_loadu_ps(w), acc0);
+      w += 4;
+    }
+  }
+  __m128 acc = _mm_add_ps(_mm_add_ps(acc0, acc1), _mm_add_ps(acc2, acc3));
+  acc = _mm_min_ps(_mm_set1_ps(a->max), _mm_max_ps(_mm_set1_ps(a->min), acc));
+  if (a->nc == 4) {
+    _mm_storeu_ps(a->out, acc);
+  } else {
+    _mm_maskstore_ps(a->out, _mm_loadu_si128((const __m128i*)(kMask + 4 - a->nc)), acc);
+  }
+}
+static void tail4(const onexn_ind_args* a) {
+''' + xmm_body(4) + '''
+void onexn_f32_spconv_8x4_avx2(const onexn_ind_args* a) {
+  if (a->mr == 1) {
+    tail1(a);
+    return;
+  }
+  if (a->mr <= 4) {
+    tail4(a);
+    return;
+  }
+''' + xmm_body(8)
+w('f32-spconv-8x4-avx2.c', s)
+
 # ---------------- AVX2 4x16 ----------------
 MR4=4
 s = '''// AVX2 microkernel: 4 output pixels x 16 output channels (two ymm per pixel), indirection input.
