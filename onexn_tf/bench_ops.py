@@ -139,6 +139,7 @@ class OpTime:
     block_sparsity: float
     stock_ms: float
     onexn_ms: float  # None when not claimed
+    glue: bool = False  # a DEPTHWISE_CONV_2D / ADD the delegate runs between its 1xN nodes
 
     @property
     def ratio(self):
@@ -154,10 +155,12 @@ class PerOpProfile:
     threads: int
     runs: int
     stock_partitions: int = None  # delegate kernels the stock runtime (XNNPACK) runs next to onexn's nodes
+    onexn_partitions: int = None  # delegate kernels onexn's claimed nodes form
 
     def totals(self):
         """Sums over the rows: claimed nodes (stock, onexn) and kept nodes per op type (stock)."""
         claimed = [r for r in self.rows if r.claimed]
+        glue = [r for r in self.rows if r.glue]
         kept = {}
         for r in self.rows:
             if not r.claimed:
@@ -165,6 +168,7 @@ class PerOpProfile:
                 kept[r.op] = (ms + r.stock_ms, count + 1)
         return {
             "claimed_nodes": len(claimed),
+            "glue_nodes": len(glue),
             "claimed_stock_ms": sum(r.stock_ms for r in claimed),
             "claimed_onexn_ms": sum(r.onexn_ms for r in claimed),
             "kept_nodes": sum(c for _, c in kept.values()),
@@ -175,6 +179,7 @@ class PerOpProfile:
 
     def as_dict(self):
         return {"threads": self.threads, "runs": self.runs, "stock_partitions": self.stock_partitions,
+                "onexn_partitions": self.onexn_partitions,
                 "ops": [dict(dataclasses.asdict(r), ratio=r.ratio) for r in self.rows],
                 "declined": self.declined, "totals": self.totals()}
 
@@ -191,8 +196,11 @@ class PerOpProfile:
         t = self.totals()
         ratio = t["claimed_onexn_ms"] / t["claimed_stock_ms"] if t["claimed_stock_ms"] else float("nan")
         lines.append("")
-        lines.append(f"claimed by onexn: {t['claimed_nodes']} nodes, stock {t['claimed_stock_ms']:.3f} ms -> "
+        glue = f" ({t['glue_nodes']} of them DEPTHWISE_CONV_2D / ADD glue)" if t["glue_nodes"] else ""
+        lines.append(f"claimed by onexn: {t['claimed_nodes']} nodes{glue}, stock {t['claimed_stock_ms']:.3f} ms -> "
                      f"onexn {t['claimed_onexn_ms']:.3f} ms (ratio {ratio:.2f})")
+        if self.onexn_partitions is not None:
+            lines.append(f"onexn runs its nodes as {self.onexn_partitions} partition(s)")
         kept = ", ".join(f"{op} {v['ms']:.3f} ms ({v['nodes']})" for op, v in t["kept_by_op"].items())
         lines.append(f"kept on the stock runtime: {t['kept_nodes']} nodes, {t['kept_stock_ms']:.3f} ms: {kept}")
         if self.stock_partitions is not None:
@@ -220,7 +228,8 @@ def per_op(tflite, *, threads=1, runs=20, warmup=5, seed=0, progress=False, dele
         raise ValueError(f"delegate options {sorted(delegate_options)} need delegate=True")
     report = bench.delegate_summary(data, threads, **delegate_options) if delegate else {}
     claimed = {int(n) for n in report.get("claimed_nodes", [])}
-    kernels = {int(k["node"]): k.get("kernel", "") for k in report.get("kernels", [])}
+    glue = {int(n) for n in report.get("glue_nodes", [])}
+    kernels = {int(k["node"]): k.get("kernel", "") for k in report.get("kernels", []) + report.get("glue_kernels", [])}
     model = graph.read_model(data)
     records = {r.operator: r for r in metadata.read_metadata(data) if r.subgraph == 0}
     operators = model.subgraphs[0].operators or []
@@ -242,21 +251,26 @@ def per_op(tflite, *, threads=1, runs=20, warmup=5, seed=0, progress=False, dele
                 if not bench.delegate_summary(annotated, threads, **delegate_options).get("claimed"):
                     raise RuntimeError(f"the delegate claims node {i} in the full model but not alone")
                 variants.append(bench.Variant("onexn", annotated, True, dict(delegate_options)))
+            elif i in glue:
+                # Alone, a glue operator has no 1xN neighbour: glue=all makes the delegate take it anyway.
+                variants.append(bench.Variant("onexn", single, True, dict(delegate_options, glue="all")))
+            run_by_onexn = i in claimed or i in glue
             m = bench.measure(variants, threads=threads, runs=runs, warmup=warmup, seed=seed)
             rows.append(OpTime(
-                node=i, op=OP_NAMES.get(code, str(code)), detail=describe(model, op), claimed=i in claimed,
+                node=i, op=OP_NAMES.get(code, str(code)), detail=describe(model, op), claimed=run_by_onexn,
                 kernel=kernels.get(i, ""), n=record.n if record else 0,
                 block_sparsity=record.block_sparsity if record else 0.0,
                 stock_ms=m.timings["stock"].median_ms,
-                onexn_ms=m.timings["onexn"].median_ms if i in claimed else None))
+                onexn_ms=m.timings["onexn"].median_ms if run_by_onexn else None, glue=i in glue))
     finally:
         bar.close()
     return PerOpProfile(rows=rows, declined=list(report.get("declined", [])), threads=threads, runs=runs,
-                        stock_partitions=_stock_partitions(data, threads, len(claimed), delegate_options)
-                        if delegate else None)
+                        stock_partitions=_stock_partitions(data, threads, report.get("partitions", len(claimed)),
+                                                           delegate_options) if delegate else None,
+                        onexn_partitions=report.get("partitions") if delegate else None)
 
 
-def _stock_partitions(data, threads, claimed, delegate_options):
+def _stock_partitions(data, threads, onexn_partitions, delegate_options):
     """How many delegate kernels besides onexn's the runtime runs (XNNPACK partitions), or None if the
     interpreter does not tell (it is read through ai_edge_litert's private op listing)."""
     interpreter = bench.make_interpreter(data, delegate=True, threads=threads, **delegate_options)
@@ -264,4 +278,4 @@ def _stock_partitions(data, threads, claimed, delegate_options):
         ops = interpreter._get_ops_details()
     except Exception:  # a private API: absent in some runtime versions
         return None
-    return sum(op.get("op_name") == "DELEGATE" for op in ops) - claimed
+    return sum(op.get("op_name") == "DELEGATE" for op in ops) - onexn_partitions

@@ -241,7 +241,9 @@ def profile_analysis(profile, row, target=None):
     t = profile["totals"]
     claimed_ratio = t["claimed_onexn_ms"] / t["claimed_stock_ms"] if t["claimed_stock_ms"] else float("nan")
     kept = ", ".join(f"{op} {v['ms']:.2f} ms ({v['nodes']})" for op, v in list(t["kept_by_op"].items())[:4])
-    lines = [f"- delegate nodes ({t['claimed_nodes']}), each timed alone: stock {t['claimed_stock_ms']:.2f} ms → "
+    glue = t.get("glue_nodes", 0)
+    glue_note = f", {glue} of them DEPTHWISE_CONV_2D / ADD glue" if glue else ""
+    lines = [f"- delegate nodes ({t['claimed_nodes']}{glue_note}), each timed alone: stock {t['claimed_stock_ms']:.2f} ms → "
              f"onexn {t['claimed_onexn_ms']:.2f} ms (**{claimed_ratio:.2f}**)",
              f"- left to the stock runtime ({t['kept_nodes']} nodes): {t['kept_stock_ms']:.2f} ms: {kept}"]
     if row is not None and row.get("onexn_ms"):
@@ -252,7 +254,9 @@ def profile_analysis(profile, row, target=None):
                      f"{t['claimed_stock_ms'] + t['kept_stock_ms']:.2f}), onexn {row['onexn_ms']:.2f} ms (isolated "
                      f"parts sum to {parts:.2f}; the kept part is {t['kept_stock_ms'] / row['onexn_ms']:.0%} of it)")
         partitions = profile.get("stock_partitions")
-        split = (f"the graph runs as {t['claimed_nodes']} onexn nodes and {partitions} XNNPACK partitions instead "
+        ours = profile.get("onexn_partitions")
+        ours = f"{ours} onexn partition(s)" if ours is not None else f"{t['claimed_nodes']} onexn nodes"
+        split = (f"the graph runs as {ours} and {partitions} XNNPACK partition(s) instead "
                  "of one XNNPACK graph" if partitions is not None else "the graph is split between two delegates")
         lines.append(f"- time in no operator (whole model minus its isolated parts): stock {stock_extra:+.2f} ms, "
                      f"onexn {onexn_extra:+.2f} ms; {split}, and every hand-off between them (waking the other "
@@ -266,7 +270,7 @@ def profile_analysis(profile, row, target=None):
             else:
                 lines.append(f"- to reach {target:.2f} with everything else unchanged, the delegate's nodes must "
                              f"run at ≤ {need:.2f} of stock (now {claimed_ratio:.2f})")
-    ops = [o for o in profile["ops"] if o["claimed"]]
+    ops = [o for o in profile["ops"] if o["claimed"] and not o.get("glue")]
     worst = sorted(ops, key=lambda o: o["onexn_ms"] - claimed_ratio * o["stock_ms"], reverse=True)[:4]
     if worst:
         lines.append("- delegate nodes furthest behind the average: " + "; ".join(

@@ -10,6 +10,10 @@ Options (all optional):
   kernel: "auto" (default: best ISA of this CPU), "scalar", "avx2", "avx512" or "neon". An ISA this CPU
     (or this build) lacks is an error, not a silent fallback.
   verbose: True/1 prints each claimed/declined node to stderr.
+  glue: "auto" (default) also runs the DEPTHWISE_CONV_2D and same-shape ADD nodes of a graph in which it
+    claimed a 1xN node, so that the claimed nodes join into a few partitions instead of one hand-off to
+    the stock runtime per node; "off" takes only the 1xN nodes; "all" takes those operators in any graph
+    (to time them alone).
   abi_probe: diagnostics for tests/test_abi.py (1 records what the delegate reads through the TFLite ABI
     into the report's "probe"; 2 also makes the delegate's Prepare fail with a test message).
 
@@ -75,8 +79,10 @@ def load_delegate(**options):
 def read_report(delegate):
     """The report (dict) of a loaded onexn delegate, as of the last graph it prepared.
 
-    Keys: ``claimed`` (number of CONV_2D / FULLY_CONNECTED nodes run by onexn kernels), ``claimed_nodes``,
-    ``declined`` (list of ``{"node", "op", "reason"}`` for the CONV_2D / FULLY_CONNECTED nodes left to the
+    Keys: ``claimed`` (number of 1xN CONV_2D / FULLY_CONNECTED nodes run by onexn kernels), ``claimed_nodes``,
+    ``glue_nodes`` / ``glue_kernels`` (the DEPTHWISE_CONV_2D / ADD nodes it runs too, see ``glue``),
+    ``partitions`` (delegate kernels all claimed nodes formed),
+    ``declined`` (list of ``{"node", "op", "reason"}`` for the CONV_2D / FULLY_CONNECTED (and glue) nodes left to the
     stock runtime and for records that match no node), ``kernels`` (list of ``{"node", "kernel"}``, plus
     ``"densify_node"`` when the node's compact weight's DENSIFY runs inside the onexn kernel too),
     ``metadata`` ("ok", "absent" or why the entry was rejected), ``isa``, ``num_threads``, ``version``,

@@ -11,6 +11,7 @@ step() { echo; echo "=== $* ==="; }
 step "kernel tests (native)";        bash scripts/test_kernels.sh
 step "kernel tests (ASan + UBSan)";  bash scripts/test_kernels_sanitized.sh
 step "kernel tests (aarch64, qemu)"; bash scripts/test_aarch64.sh
+step "delegate unit tests";          bash scripts/test_delegate_units.sh
 step "bazel build";                  bazel build //tflite_delegate:libonexn_delegate.so; bazel shutdown
 step "reliability (fuzz, ASan, leaks)"; bash scripts/test_reliability.sh
 step "python tests";                 python -m pytest -q "$@"

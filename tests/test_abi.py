@@ -47,8 +47,9 @@ def _model():
     x = g.input([1, 7, 6, 8])
     a = g.conv(x, sparse_weight(rng, (16, 3, 3, 8), 4), rng.standard_normal(16), stride=(2, 1),
                dilation=(1, 2), padding="valid", activation="relu6", name="c0")
-    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 16)), rng.standard_normal(16))
-    c = g.add(b, a)
+    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 16)), rng.standard_normal(16), stride=(1, 1),
+                    dilation=(2, 1), activation="relu")
+    c = g.add(b, a, activation="relu6")
     d = g.reshape(c, [1, 3, 32])
     y = g.fully_connected(d, sparse_weight(rng, (12, 32), 2), None, activation="relu_n1_to_1",
                           keep_num_dims=True, name="fc4")
@@ -61,7 +62,8 @@ MODEL = _model()
 @pytest.fixture(scope="module", params=RUNTIMES)
 def probed(request):
     """(runtime, model object, interpreter, report) with the probe on, interpreter num_threads=3."""
-    delegate = load_delegate(abi_probe=1)
+    # glue=off: one delegate node per 1xN node, so each can be checked against its operator.
+    delegate = load_delegate(abi_probe=1, glue="off")
     interpreter = interpreter_class(request.param)(model_content=MODEL, experimental_delegates=[delegate],
                                                    num_threads=3)
     interpreter.allocate_tensors()
@@ -134,6 +136,16 @@ def test_nodes_and_params_match_the_model(probed):
                 "keep_num_dims": bool(options.keepNumDims),
                 "asymmetric_quantize_inputs": bool(options.asymmetricQuantizeInputs)}
             assert node["fully_connected"]["keep_num_dims"] is True
+        if node["builtin_code"] == schema.BuiltinOperator.DEPTHWISE_CONV_2D:
+            assert node["depthwise"] == {
+                "padding": PADDING[options.padding], "stride_width": options.strideW,
+                "stride_height": options.strideH, "depth_multiplier": options.depthMultiplier,
+                "activation": options.fusedActivationFunction, "dilation_width_factor": options.dilationWFactor,
+                "dilation_height_factor": options.dilationHFactor}
+            assert node["depthwise"]["dilation_height_factor"] == 2 and node["depthwise"]["activation"] == 1
+        if node["builtin_code"] == schema.BuiltinOperator.ADD:
+            assert node["add"] == {"activation": options.fusedActivationFunction}
+            assert node["add"]["activation"] == 3
 
 
 def test_runtime_node_array_has_our_struct_sizes(probed):
@@ -179,6 +191,24 @@ def test_registration_round_trip_and_delegate_nodes(probed):
         assert sorted(d["input_tensors"]) == sorted(real_inputs)
         assert d["output_tensors"] == [int(op.outputs[0])]
         assert d["node_inputs"] == d["input_tensors"] and d["node_outputs"] == d["output_tensors"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_glue_joins_nodes_into_one_delegate_node(runtime):
+    # With glue (the default), conv 0 -> depthwise 1 -> add 2 form one delegate node; the add's output is
+    # the only tensor leaving it, and the tensors between the three stay inside (the kernel's own arena).
+    delegate = load_delegate(abi_probe=1)
+    interpreter = interpreter_class(runtime)(model_content=MODEL, experimental_delegates=[delegate])
+    interpreter.allocate_tensors()
+    after = read_report(delegate)["probe"]["after"]
+    model = tflite_graph.read_model(MODEL)
+    ops = model.subgraphs[0].operators
+    first, last = after["delegate_nodes"]
+    assert first["nodes_to_replace"] == [0, 1, 2] and last["nodes_to_replace"] == [4]
+    assert first["output_tensors"] == [int(ops[2].outputs[0])]
+    inside = {int(ops[0].outputs[0]), int(ops[1].outputs[0])}
+    assert not inside & set(first["input_tensors"])
+    del interpreter
 
 
 def test_metadata_entry_is_read_byte_for_byte(probed):

@@ -113,14 +113,20 @@ class GraphBuilder:
         self._op(schema.BuiltinOperator.CONV_2D, [x, wt, bt], [out], schema.BuiltinOptions.Conv2DOptions, opts)
         return out
 
-    def depthwise(self, x, weight, bias, name="dw"):
-        """DEPTHWISE_CONV_2D 'same', stride 1, weight (1, kh, kw, c)."""
-        b, h, w, c = self.shape(x)
+    def depthwise(self, x, weight, bias, name="dw", stride=(1, 1), dilation=(1, 1), padding="same",
+                  activation=None):
+        """DEPTHWISE_CONV_2D with weight (1, kh, kw, c), depth multiplier c_out / c_in."""
+        b, h, w, cin = self.shape(x)
+        _, kh, kw, cout = weight.shape
+        oh = conv_output_size(h, kh, stride[0], dilation[0], padding)
+        ow = conv_output_size(w, kw, stride[1], dilation[1], padding)
         wt = self.const(weight.astype(np.float32), f"{name}/weights")
         bt = self.const(np.asarray(bias, np.float32), f"{name}/bias")
-        out = self._tensor([b, h, w, c], f"{name}/out")
-        opts = schema.DepthwiseConv2DOptionsT(padding=schema.Padding.SAME, strideW=1, strideH=1,
-                                              depthMultiplier=1, dilationWFactor=1, dilationHFactor=1)
+        out = self._tensor([b, oh, ow, cout], f"{name}/out")
+        opts = schema.DepthwiseConv2DOptionsT(
+            padding=schema.Padding.SAME if padding == "same" else schema.Padding.VALID, strideW=stride[1],
+            strideH=stride[0], depthMultiplier=cout // cin, dilationWFactor=dilation[1],
+            dilationHFactor=dilation[0], fusedActivationFunction=ACTIVATIONS[activation])
         self._op(schema.BuiltinOperator.DEPTHWISE_CONV_2D, [x, wt, bt], [out],
                  schema.BuiltinOptions.DepthwiseConv2DOptions, opts)
         return out
@@ -139,9 +145,12 @@ class GraphBuilder:
                  schema.BuiltinOptions.FullyConnectedOptions, opts)
         return out
 
-    def add(self, x, y, name="add"):
-        out = self._tensor(self.shape(x), f"{name}/out")
-        self._op(schema.BuiltinOperator.ADD, [x, y], [out], schema.BuiltinOptions.AddOptions, schema.AddOptionsT())
+    def add(self, x, y, name="add", activation=None):
+        """ADD; the output takes the larger shape (TFLite broadcasts)."""
+        sx, sy = self.shape(x), self.shape(y)
+        out = self._tensor(sx if int(np.prod(sx)) >= int(np.prod(sy)) else sy, f"{name}/out")
+        opts = schema.AddOptionsT(fusedActivationFunction=ACTIVATIONS[activation])
+        self._op(schema.BuiltinOperator.ADD, [x, y], [out], schema.BuiltinOptions.AddOptions, opts)
         return out
 
     def reshape(self, x, shape, name="reshape"):

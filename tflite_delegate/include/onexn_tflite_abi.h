@@ -281,6 +281,21 @@ typedef struct {
   int dilation_height_factor;
 } TfLiteConvParams;
 
+typedef struct {
+  TfLitePadding padding;
+  int stride_width;
+  int stride_height;
+  int depth_multiplier;  // informational: the filter's shape is authoritative
+  TfLiteFusedActivation activation;
+  int dilation_width_factor;
+  int dilation_height_factor;
+} TfLiteDepthwiseConvParams;
+
+typedef struct {
+  TfLiteFusedActivation activation;
+  bool pot_scale_int16;  // int16 only
+} TfLiteAddParams;
+
 typedef enum {
   kTfLiteFullyConnectedWeightsFormatDefault = 0,
   kTfLiteFullyConnectedWeightsFormatShuffled4x16Int8 = 1,
@@ -327,6 +342,8 @@ ONEXN_ABI_ASSERT(sizeof(TfLiteDimensionMetadata) == 24, "TfLiteDimensionMetadata
 ONEXN_ABI_ASSERT(offsetof(TfLiteSparsity, dim_metadata_size) == 24, "TfLiteSparsity.dim_metadata_size");
 ONEXN_ABI_ASSERT(sizeof(TfLiteConvParams) == 24, "TfLiteConvParams prefix");
 ONEXN_ABI_ASSERT(offsetof(TfLiteFullyConnectedParams, keep_num_dims) == 8, "keep_num_dims");
+ONEXN_ABI_ASSERT(sizeof(TfLiteDepthwiseConvParams) == 28, "TfLiteDepthwiseConvParams");
+ONEXN_ABI_ASSERT(sizeof(TfLiteAddParams) == 8, "TfLiteAddParams");
 #undef ONEXN_ABI_ASSERT
 #endif
 

@@ -74,6 +74,31 @@ int onexn_select_ukernel(onexn_isa isa, int n, size_t out_pixels, onexn_ukernel_
 typedef void (*onexn_task_fn)(void* ctx, size_t task, size_t thread);
 void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_fn fn, void* ctx);
 
+// Arguments of a depthwise microkernel: a run of consecutive output pixels of one output row that all
+// read the same rows x cols window of valid taps (padding taps are skipped, not multiplied by zeros).
+// The window of pixel p starts at input + p * in_pixel_stride; tap (r, k) of it is at
+// + r * in_row_stride + k * in_col_stride and its weights at w + r * w_row_stride + k * w_col_stride.
+typedef struct {
+  const float* input;       // first valid tap of pixel 0, first channel
+  const float* w;           // weights of that tap ([kh][kw][C] rows), first channel
+  const float* bias;        // first channel
+  float* out;               // pixel 0, first channel
+  size_t pixels;            // output pixels in the run (consecutive in x)
+  size_t channels;          // channels to compute (<= C: a thread may take a chunk of them)
+  size_t rows, cols;        // valid taps; either may be 0 (the output is the clamped bias)
+  size_t in_pixel_stride;   // floats between the windows of consecutive pixels (stride_w * C)
+  size_t in_row_stride;     // dilation_h * in_w * C
+  size_t in_col_stride;     // dilation_w * C
+  size_t w_row_stride;      // kw * C
+  size_t w_col_stride;      // C
+  size_t out_pixel_stride;  // C
+  float min, max;           // fused activation clamp
+} onexn_dw_args;
+typedef void (*onexn_dw_ukernel)(const onexn_dw_args* args);
+
+// Elementwise out[i] = min(max(a[i] + b[i], min), max); out may be a or b.
+typedef void (*onexn_vadd_ukernel)(size_t n, const float* a, const float* b, float* out, float min, float max);
+
 // Aligned allocation helpers (64-byte alignment, NULL on overflow or failure).
 void* onexn_aligned_alloc(size_t bytes);
 void onexn_aligned_free(void* p);
@@ -104,6 +129,20 @@ void onexn_f32_spconv_8x4_neon(const onexn_ind_args* args);
 void onexn_f32_spconv_8x8_neon(const onexn_ind_args* args);
 void onexn_f32_spconv_16x1_pixelvec_neon(const onexn_xt_args* args);
 void onexn_f32_spconv_16x2_pixelvec_neon(const onexn_xt_args* args);
+#endif
+
+// Depthwise and elementwise-add microkernels (f32-dwconv-minmax-*.c, f32-vadd-minmax-*.c).
+void onexn_f32_dwconv_minmax_scalar(const onexn_dw_args* args);
+void onexn_f32_vadd_minmax_scalar(size_t n, const float* a, const float* b, float* out, float min, float max);
+#if defined(__x86_64__)
+void onexn_f32_dwconv_minmax_16c_avx512f(const onexn_dw_args* args);
+void onexn_f32_dwconv_minmax_8c_avx2(const onexn_dw_args* args);
+void onexn_f32_vadd_minmax_avx512f(size_t n, const float* a, const float* b, float* out, float min, float max);
+void onexn_f32_vadd_minmax_avx2(size_t n, const float* a, const float* b, float* out, float min, float max);
+#endif
+#if defined(__aarch64__)
+void onexn_f32_dwconv_minmax_4c_neon(const onexn_dw_args* args);
+void onexn_f32_vadd_minmax_neon(size_t n, const float* a, const float* b, float* out, float min, float max);
 #endif
 
 #endif  // ONEXN_INTERNAL_H_

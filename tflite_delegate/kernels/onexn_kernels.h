@@ -67,6 +67,40 @@ const char* onexn_conv_kernel_name(const onexn_conv* conv);
 void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool);
 void onexn_conv_destroy(onexn_conv* conv);
 
+// Depthwise convolution with depth multiplier 1 (DEPTHWISE_CONV_2D where output channels == input
+// channels), NHWC. Padding, strides, dilations and the activation clamp as in onexn_conv_shape.
+typedef struct {
+  int batch;
+  int in_h, in_w, channels;
+  int out_h, out_w;
+  int kh, kw;
+  int stride_h, stride_w;
+  int dilation_h, dilation_w;
+  int pad_top, pad_left;
+  float out_min, out_max;
+} onexn_dwconv_shape;
+
+typedef struct onexn_dwconv onexn_dwconv;
+
+// weights_hwc: kh*kw*channels floats (TFLite's [1, kh, kw, C] filter); bias: channels floats or NULL.
+// Both are copied. Returns NULL and writes a message into err on invalid arguments, an unsupported ISA
+// or out of memory.
+onexn_dwconv* onexn_dwconv_create(const onexn_dwconv_shape* shape, const float* weights_hwc,
+                                  const float* bias, onexn_isa isa, char* err, size_t err_len);
+const char* onexn_dwconv_kernel_name(const onexn_dwconv* dw);
+// input: batch*in_h*in_w*channels floats; output: batch*out_h*out_w*channels floats (must not alias
+// input). pool may be NULL. Not reentrant for the same object.
+void onexn_dwconv_run(onexn_dwconv* dw, const float* input, float* output, onexn_threadpool* pool);
+void onexn_dwconv_destroy(onexn_dwconv* dw);
+
+// Elementwise out[i] = min(max(a[i] + b[i], out_min), out_max) for i < count; out may alias a or b.
+// isa is resolved like onexn_conv_create's (ONEXN_ISA_AUTO = best); an unsupported ISA runs the scalar
+// kernel. pool may be NULL.
+void onexn_add_run(onexn_isa isa, const float* a, const float* b, float* out, size_t count, float out_min,
+                   float out_max, onexn_threadpool* pool);
+// Name of the microkernel onexn_add_run uses for isa, e.g. "f32-vadd-minmax-avx512f".
+const char* onexn_add_kernel_name(onexn_isa isa);
+
 // A fixed-size pool; num_threads <= 1 means "run on the caller". The caller thread takes part.
 onexn_threadpool* onexn_threadpool_create(int num_threads);
 int onexn_threadpool_size(const onexn_threadpool* pool);

@@ -77,6 +77,18 @@ void WriteParams(JsonWriter& j, int code, const void* data) {
     j.Key("keep_num_dims").Bool(p->keep_num_dims);
     j.Key("asymmetric_quantize_inputs").Bool(p->asymmetric_quantize_inputs);
     j.EndObject();
+  } else if (code == kTfLiteBuiltinDepthwiseConv2d) {
+    const auto* p = static_cast<const TfLiteDepthwiseConvParams*>(data);
+    j.Key("depthwise").BeginObject();
+    j.Key("padding").Int(p->padding).Key("stride_width").Int(p->stride_width);
+    j.Key("stride_height").Int(p->stride_height).Key("depth_multiplier").Int(p->depth_multiplier);
+    j.Key("activation").Int(p->activation);
+    j.Key("dilation_width_factor").Int(p->dilation_width_factor);
+    j.Key("dilation_height_factor").Int(p->dilation_height_factor);
+    j.EndObject();
+  } else if (code == kTfLiteBuiltinAdd) {
+    const auto* p = static_cast<const TfLiteAddParams*>(data);
+    j.Key("add").BeginObject().Key("activation").Int(p->activation).EndObject();
   }
 }
 

@@ -10,20 +10,6 @@ namespace {
 
 constexpr int64_t kMaxElements = INT_MAX;
 
-// TFLite's output size: SAME keeps ceil(in / stride); VALID drops taps that would read padding.
-int OutputSize(TfLitePadding padding, int in, int k, int stride, int dilation) {
-  const int effective = (k - 1) * dilation + 1;
-  if (padding == kTfLitePaddingSame) return (in + stride - 1) / stride;
-  return (in - effective + stride) / stride;
-}
-
-// TFLite's leading padding: half of the total (rounded down), the odd pixel goes after the image.
-int LeadingPadding(int in, int out, int k, int stride, int dilation) {
-  const int effective = (k - 1) * dilation + 1;
-  const int total = (out - 1) * stride + effective - in;
-  return total > 0 ? total / 2 : 0;
-}
-
 std::string DimsString(const TfLiteIntArray* dims) {
   std::string s = "[";
   for (int i = 0; i < dims->size; ++i) s += (i ? ", " : "") + std::to_string(dims->data[i]);
@@ -31,6 +17,18 @@ std::string DimsString(const TfLiteIntArray* dims) {
 }
 
 }  // namespace
+
+int OutputSize(TfLitePadding padding, int in, int k, int stride, int dilation) {
+  const int effective = (k - 1) * dilation + 1;
+  if (padding == kTfLitePaddingSame) return (in + stride - 1) / stride;
+  return (in - effective + stride) / stride;
+}
+
+int LeadingPadding(int in, int out, int k, int stride, int dilation) {
+  const int effective = (k - 1) * dilation + 1;
+  const int total = (out - 1) * stride + effective - in;
+  return total > 0 ? total / 2 : 0;
+}
 
 bool ActivationRange(TfLiteFusedActivation act, float* lo, float* hi) {
   switch (act) {

@@ -22,6 +22,11 @@ std::string ComputeGeometry(const NodePlan& plan, const TfLiteIntArray* input_di
 
 bool SameShape(const onexn_conv_shape& a, const onexn_conv_shape& b);
 
+// TFLite's output size: SAME keeps ceil(in / stride); VALID drops taps that would read padding.
+int OutputSize(TfLitePadding padding, int in, int k, int stride, int dilation);
+// TFLite's leading padding: half of the total (rounded down), the odd pixel goes after the image.
+int LeadingPadding(int in, int out, int k, int stride, int dilation);
+
 // Output clamp of a fused activation; false for activations the kernels do not fuse.
 bool ActivationRange(TfLiteFusedActivation act, float* lo, float* hi);
 

@@ -1,11 +1,16 @@
 // The onexn TFLite external delegate: plugin entry points, options and graph partitioning.
 //
 // Prepare reads the onexn_1xn metadata entry, verifies each record against the real node and weights
-// (node_check.cc) and hands every verified CONV_2D / FULLY_CONNECTED node to its own delegate kernel
-// (kernel_node.cc). Everything else stays with the stock runtime, which applies XNNPACK afterwards.
+// (node_check.cc) and claims every verified CONV_2D / FULLY_CONNECTED node, plus the DEPTHWISE_CONV_2D /
+// ADD glue between them (glue_ops.h); connected claimed nodes form partitions, each run by one delegate
+// kernel (partition_kernel.cc). Everything else stays with the stock runtime, which applies XNNPACK
+// afterwards.
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
+#include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +18,7 @@
 #include "abi_probe.h"
 #include "conv_geometry.h"
 #include "delegate_state.h"
+#include "glue_ops.h"
 #include "metadata_reader.h"
 #include "node_check.h"
 #include "onexn_kernels.h"
@@ -57,21 +63,22 @@ void ResolveThreads(DelegateState* state, const TfLiteContext* context) {
   state->num_threads = state->pool != nullptr ? onexn_threadpool_size(state->pool) : 1;
 }
 
-// True if the runtime would make one partition of the nodes in `nodes` ({count, node...}) whose only
-// output is `output`. A compact weight's DENSIFY joins its node's partition only then, so that its dense
-// output is never allocated; otherwise it stays with the stock runtime, which is correct too.
-bool OnePartition(TfLiteContext* context, const int* nodes, int output) {
-  if (context->PreviewDelegatePartitioning == nullptr) return false;
-  TfLiteDelegateParams* partitions = nullptr;
+// The partitions (node lists) the runtime would form from `nodes` ({count, node...}); empty if it cannot say.
+std::vector<std::vector<int>> Preview(TfLiteContext* context, const std::vector<int>& nodes) {
+  std::vector<std::vector<int>> parts;
+  TfLiteDelegateParams* params = nullptr;
   int count = 0;
-  if (context->PreviewDelegatePartitioning(context, reinterpret_cast<const TfLiteIntArray*>(nodes),
-                                           &partitions, &count) != kTfLiteOk ||
-      count != 1 || partitions == nullptr) {
-    return false;
+  if (context->PreviewDelegatePartitioning == nullptr ||
+      context->PreviewDelegatePartitioning(context, reinterpret_cast<const TfLiteIntArray*>(nodes.data()),
+                                           &params, &count) != kTfLiteOk || params == nullptr) {
+    return parts;
   }
-  const TfLiteDelegateParams& p = partitions[0];
-  return p.nodes_to_replace != nullptr && p.nodes_to_replace->size == nodes[0] &&
-         p.output_tensors != nullptr && p.output_tensors->size == 1 && p.output_tensors->data[0] == output;
+  for (int i = 0; i < count; ++i) {
+    const TfLiteIntArray* members = params[i].nodes_to_replace;
+    parts.emplace_back();
+    for (int k = 0; members != nullptr && k < members->size; ++k) parts.back().push_back(members->data[k]);
+  }
+  return parts;
 }
 
 // Reads and parses the metadata entry; records its status in the report.
@@ -103,6 +110,21 @@ std::string CreateKernel(TfLiteContext* context, const DelegateState& state, Pen
   pk->conv = onexn_conv_create(&g.shape, &index, weights, bias, state.options.isa, msg, sizeof(msg));
   if (pk->conv == nullptr) return std::string("kernel library refused the node: ") + msg;
   pk->shape = g.shape;
+  return "";
+}
+
+// Packs a depthwise kernel for the current shapes (ADD needs nothing); "" or the reason.
+std::string CreateGlueKernel(TfLiteContext* context, const DelegateState& state, PendingGlue* pg) {
+  if (pg->plan.builtin_code != kTfLiteBuiltinDepthwiseConv2d) return "";
+  const TfLiteIntArray* d = context->tensors[pg->plan.inputs[0]].dims;
+  std::vector<int> out_dims;
+  std::string err = DepthwiseGeometry(pg->plan, std::vector<int>(d->data, d->data + d->size), &pg->shape, &out_dims);
+  if (!err.empty()) return err;
+  const float* bias = pg->plan.bias >= 0 ? context->tensors[pg->plan.bias].data.f : nullptr;
+  char msg[256] = {0};
+  pg->dw = onexn_dwconv_create(&pg->shape, context->tensors[pg->plan.weights].data.f, bias, state.options.isa, msg,
+                               sizeof(msg));
+  if (pg->dw == nullptr) return std::string("kernel library refused the node: ") + msg;
   return "";
 }
 
@@ -168,23 +190,115 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
     decline(int(left.first), "?", "metadata names an operator that is not in the execution plan");
   }
 
-  // One delegate kernel per claimed node: each replacement call partitions only that node. Kernels do not
-  // fuse across nodes, so bigger partitions would only add bookkeeping for intermediate tensors.
-  const TfLiteRegistration registration = KernelRegistration();
-  TfLiteStatus status = kTfLiteOk;
+  // Glue operators join the claimed nodes into partitions (glue_ops.h).
+  const GlueOps glue_mode = state->options.glue;
+  if (glue_mode == GlueOps::kAll || (glue_mode == GlueOps::kAuto && !report.claimed.empty())) {
+    for (int node_index : plan) {
+      TfLiteNode* node = nullptr;
+      TfLiteRegistration* reg = nullptr;
+      if (context->GetNodeAndRegistration(context, node_index, &node, &reg) != kTfLiteOk) return kTfLiteError;
+      const int code = reg->builtin_code;
+      if (code != kTfLiteBuiltinDepthwiseConv2d && code != kTfLiteBuiltinAdd) continue;
+      if (state->pending.count({context, node_index}) != 0) continue;
+      PendingGlue pg;
+      std::string why = CheckGlueNode(context, node_index, node, code, &pg.plan);
+      if (why.empty()) why = CreateGlueKernel(context, *state, &pg);
+      if (!why.empty()) {
+        decline(node_index, OpName(code), why);
+        continue;
+      }
+      report.kernel_names[node_index] = code == kTfLiteBuiltinAdd ? onexn_add_kernel_name(state->options.isa)
+                                                                  : onexn_dwconv_kernel_name(pg.dw);
+      state->pending_glue[{context, node_index}] = std::move(pg);
+      report.glue.push_back(node_index);
+    }
+  }
+
+  // One replacement call for everything: the runtime groups connected claimed nodes into partitions, each
+  // run by one delegate kernel. A compact weight's DENSIFY joins when its only reader is claimed and the
+  // runtime puts both into the same partition (DENSIFYs run first, so unclaimed nodes may separate them);
+  // a 1xN node that would be a partition of its own gets a replacement call with its DENSIFY instead, as
+  // before glue existed. The dense output of a joined DENSIFY is never allocated; an unjoined DENSIFY
+  // stays with the stock runtime, which is correct too.
+  std::map<int, int> densify_of;  // DENSIFY node -> its 1xN node, for those that join
   for (int node_index : report.claimed) {
     const NodePlan& p = state->pending[{context, node_index}].plan;
-    int single[2] = {1, node_index};
-    int with_densify[3] = {2, p.densify_node, node_index};
-    const int* nodes = single;
-    if (p.densify_feeds_only_this_node && OnePartition(context, with_densify, p.output)) {
-      nodes = with_densify;
-      report.densify_nodes[node_index] = p.densify_node;
+    if (p.densify_feeds_only_this_node) densify_of[p.densify_node] = node_index;
+  }
+  std::set<int> alone;  // 1xN nodes replaced together with their DENSIFY in calls of their own
+  auto main_list = [&]() {
+    std::vector<int> list = {0};
+    for (const auto& d : densify_of) {
+      if (alone.count(d.second) == 0) list.push_back(d.first);
     }
+    for (int n : report.claimed) {
+      if (alone.count(n) == 0) list.push_back(n);
+    }
+    list.insert(list.end(), report.glue.begin(), report.glue.end());
+    list[0] = int(list.size()) - 1;
+    return list;
+  };
+  for (int round = 0; round < 8 && !densify_of.empty(); ++round) {
+    const std::vector<std::vector<int>> parts = Preview(context, main_list());
+    if (parts.empty()) {  // the runtime cannot preview: keep every DENSIFY with the stock runtime
+      densify_of.clear();
+      alone.clear();
+      break;
+    }
+    std::map<int, size_t> partition_of;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      for (int n : parts[i]) partition_of[n] = i;
+    }
+    bool changed = false;
+    for (auto it = densify_of.begin(); it != densify_of.end();) {
+      if (alone.count(it->second) != 0) {
+        ++it;
+        continue;
+      }
+      const auto d = partition_of.find(it->first), c = partition_of.find(it->second);
+      if (d != partition_of.end() && c != partition_of.end() && d->second == c->second) {
+        ++it;
+        continue;
+      }
+      changed = true;
+      size_t others = 0;  // members of the 1xN node's partition besides DENSIFYs and itself
+      if (c != partition_of.end()) {
+        for (int n : parts[c->second]) others += n != it->second && densify_of.count(n) == 0;
+      }
+      const int pair[3] = {2, it->first, it->second};
+      const std::vector<std::vector<int>> own = Preview(context, std::vector<int>(pair, pair + 3));
+      if (c != partition_of.end() && others == 0 && own.size() == 1) {
+        alone.insert(it->second);
+        ++it;
+      } else {
+        it = densify_of.erase(it);
+      }
+    }
+    if (!changed) break;
+  }
+  for (const auto& d : densify_of) {
+    state->pending_densify[{context, d.first}] = d.second;
+    report.densify_nodes[d.second] = d.first;
+  }
+  const TfLiteRegistration registration = KernelRegistration();
+  TfLiteStatus status = kTfLiteOk;
+  std::vector<std::vector<int>> calls;
+  for (const auto& d : densify_of) {
+    if (alone.count(d.second) != 0) calls.push_back({2, d.first, d.second});
+  }
+  calls.push_back(main_list());
+  for (const std::vector<int>& nodes : calls) {
+    if (nodes[0] == 0) continue;
+    report.partitions += int(std::max<size_t>(Preview(context, nodes).size(), 1));
     status = context->ReplaceNodeSubsetsWithDelegateKernels(
-        context, registration, reinterpret_cast<const TfLiteIntArray*>(nodes), delegate);
+        context, registration, reinterpret_cast<const TfLiteIntArray*>(nodes.data()), delegate);
     if (status != kTfLiteOk) break;
-    if (verbose) std::fprintf(stderr, "onexn: node %d claimed\n", node_index);
+  }
+  if (verbose) {
+    for (int node_index : report.claimed) std::fprintf(stderr, "onexn: node %d claimed\n", node_index);
+    for (int node_index : report.glue) std::fprintf(stderr, "onexn: node %d claimed as glue\n", node_index);
+    std::fprintf(stderr, "onexn: %zu 1xN nodes and %zu glue nodes claimed in %d partition(s)\n",
+                 report.claimed.size(), report.glue.size(), report.partitions);
   }
   // Anything init did not take (only after a failed replacement) is released here.
   for (auto it = state->pending.begin(); it != state->pending.end();) {
@@ -194,6 +308,17 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
     } else {
       ++it;
     }
+  }
+  for (auto it = state->pending_glue.begin(); it != state->pending_glue.end();) {
+    if (it->first.first == context) {
+      if (it->second.dw != nullptr) onexn_dwconv_destroy(it->second.dw);
+      it = state->pending_glue.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = state->pending_densify.begin(); it != state->pending_densify.end();) {
+    it = it->first.first == context ? state->pending_densify.erase(it) : std::next(it);
   }
   if (state->options.abi_probe) {
     report.probe_json = "{\"before\":" + probe_before + ",\"after\":" +
@@ -208,6 +333,9 @@ void ReleaseState(DelegateState* state) {
   if (state->refs.fetch_sub(1) != 1) return;
   for (auto& entry : state->pending) {
     if (entry.second.conv != nullptr) onexn_conv_destroy(entry.second.conv);
+  }
+  for (auto& entry : state->pending_glue) {
+    if (entry.second.dw != nullptr) onexn_dwconv_destroy(entry.second.dw);
   }
   if (state->pool != nullptr) onexn_threadpool_destroy(state->pool);
   delete state;

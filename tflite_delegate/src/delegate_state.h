@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "glue_ops.h"
 #include "node_plan.h"
 #include "onexn_kernels.h"
 #include "onexn_tflite_abi.h"
@@ -29,6 +30,8 @@ struct GraphReport {
   std::vector<int> claimed;
   std::map<int, std::string> kernel_names;  // claimed node -> microkernel chosen for its current shapes
   std::map<int, int> densify_nodes;         // claimed node -> the DENSIFY node its kernel replaced too
+  std::vector<int> glue;                    // DEPTHWISE_CONV_2D / ADD nodes run next to the 1xN nodes
+  int partitions = 0;                       // delegate kernels (partitions) the claimed nodes formed
   std::vector<Declined> declined;
   std::string probe_json;  // abi_probe=1 only: what was read through the ABI
 };
@@ -40,6 +43,13 @@ struct PendingKernel {
   onexn_conv_shape shape{};
 };
 
+// A verified DEPTHWISE_CONV_2D / ADD waiting for its partition's init.
+struct PendingGlue {
+  GluePlan plan;
+  onexn_dwconv* dw = nullptr;  // depthwise only, packed for `shape`
+  onexn_dwconv_shape shape{};
+};
+
 struct DelegateState {
   TfLiteDelegate delegate{};  // first member: the runtime's TfLiteDelegate* is this object's address
   DelegateOptions options;
@@ -47,6 +57,8 @@ struct DelegateState {
   int num_threads = 1;
   std::vector<GraphReport> graphs;  // in the order the runtime prepared the subgraphs
   std::map<std::pair<const TfLiteContext*, int>, PendingKernel> pending;
+  std::map<std::pair<const TfLiteContext*, int>, PendingGlue> pending_glue;
+  std::map<std::pair<const TfLiteContext*, int>, int> pending_densify;  // DENSIFY node -> its 1xN node
   int live_kernels = 0;  // kernel nodes not yet freed
   // The plugin handle plus one per live kernel node. Python may finalize a delegate before the interpreter
   // that uses it (both in one garbage cycle): the state then lives until the last kernel node is freed.
@@ -64,7 +76,7 @@ struct DelegateState {
 // Drops one reference (the plugin handle's or a kernel node's); the last one frees the state (delegate.cc).
 void ReleaseState(DelegateState* state);
 
-// The delegate kernel that runs one claimed node (kernel_node.cc).
+// The delegate kernel that runs one partition of claimed nodes (partition_kernel.cc).
 TfLiteRegistration KernelRegistration();
 
 // The report as JSON (report.cc).

@@ -118,6 +118,7 @@ std::string CheckPrunedBlocksAreZero(const float* w, const BlockRecord& r) {
 
 const char* BuiltinOpName(int code) {
   switch (code) {
+    case kTfLiteBuiltinAdd: return "ADD";
     case kTfLiteBuiltinConv2d: return "CONV_2D";
     case kTfLiteBuiltinDepthwiseConv2d: return "DEPTHWISE_CONV_2D";
     case kTfLiteBuiltinFullyConnected: return "FULLY_CONNECTED";

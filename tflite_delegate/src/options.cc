@@ -66,6 +66,16 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
       err = ParseKernel(value, &opts.isa);
     } else if (std::strcmp(key, "verbose") == 0) {
       err = ParseBool(key, value, &opts.verbose);
+    } else if (std::strcmp(key, "glue") == 0) {
+      if (value != nullptr && std::strcmp(value, "auto") == 0) {
+        opts.glue = GlueOps::kAuto;
+      } else if (value != nullptr && std::strcmp(value, "off") == 0) {
+        opts.glue = GlueOps::kOff;
+      } else if (value != nullptr && std::strcmp(value, "all") == 0) {
+        opts.glue = GlueOps::kAll;
+      } else {
+        return "option glue=" + Quote(value) + " must be auto, off or all";
+      }
     } else if (std::strcmp(key, "abi_probe") == 0) {
       long v = -1;
       if (!ParseInt(value, &v) || v < 0 || v > 2) {
@@ -73,7 +83,7 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
       }
       opts.abi_probe = int(v);
     } else {
-      return "unknown option " + Quote(key) + " (known: num_threads, kernel, verbose, abi_probe)";
+      return "unknown option " + Quote(key) + " (known: num_threads, kernel, verbose, glue, abi_probe)";
     }
     if (!err.empty()) return err;
   }

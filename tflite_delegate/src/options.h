@@ -8,12 +8,20 @@
 
 namespace onexn {
 
+// Which other operators the delegate runs next to its 1xN nodes (option glue=...).
+enum class GlueOps {
+  kAuto,  // DEPTHWISE_CONV_2D and ADD, in graphs where at least one 1xN node was claimed
+  kOff,   // only the 1xN nodes
+  kAll,   // DEPTHWISE_CONV_2D and ADD in any graph (to time them alone)
+};
+
 struct DelegateOptions {
   // >= 1: exactly that many threads. 0 (the default, also given as -1 or 0): follow the interpreter's
   // num_threads (TfLiteContext::recommended_num_threads), 1 when the interpreter leaves it unset.
   int num_threads = 0;
   onexn_isa isa = ONEXN_ISA_AUTO;  // resolved to a supported ISA by ParseOptions
   bool verbose = false;
+  GlueOps glue = GlueOps::kAuto;
   // Diagnostics for tests/test_abi.py. 1: record what the delegate reads through the TFLite ABI into the
   // report. 2: also fail Prepare with a formatted message through TfLiteContext::ReportError.
   int abi_probe = 0;

@@ -29,6 +29,16 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
     j.EndObject();
   }
   j.EndArray();
+  // DEPTHWISE_CONV_2D / ADD run next to the 1xN nodes, and the partitions everything formed.
+  j.Key("glue_nodes").Ints(g.glue);
+  j.Key("glue_kernels").BeginArray();
+  for (int node : g.glue) {
+    auto it = g.kernel_names.find(node);
+    j.BeginObject().Key("node").Int(node).Key("kernel").String(it != g.kernel_names.end() ? it->second : "");
+    j.EndObject();
+  }
+  j.EndArray();
+  j.Key("partitions").Int(g.partitions);
   if (!g.probe_json.empty()) j.Key("probe").Raw(g.probe_json);
 }
 

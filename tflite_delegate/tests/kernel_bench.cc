@@ -1,6 +1,7 @@
 // Throughput of the onexn 1xN kernels on MobileNetV2 1x1 shapes, one thread, next to a plain dense
-// 1x1 GEMM-style loop (AVX-512 / AVX2, written here only as a sanity baseline).
-// Build and run: scripts/test_kernels.sh --bench  (or see tflite_delegate/kernels/README.md).
+// 1x1 GEMM-style loop (AVX-512 / AVX2, written here only as a sanity baseline); then the depthwise 3x3
+// layers of MobileNetV2 next to stock TFLite/XNNPACK times measured once on the project machine.
+// Build and run: scripts/test_kernels.sh --bench [--isa=NAME] [--quick] [--dwconv-only]
 // effective GFLOP/s = dense FLOPs / time; actual GFLOP/s = FLOPs of kept blocks / time.
 #include <algorithm>
 #include <chrono>
@@ -110,13 +111,87 @@ __attribute__((target("avx2,fma"))) void DenseAvx2(const float* in, const float*
 }
 #endif
 
+// MobileNetV2's depthwise 3x3 layers (input size, channels, stride; SAME padding, relu6) and the time of
+// the same op alone in stock TFLite with XNNPACK, 1 thread, on the project's Zen 4 machine (reference
+// only: other machines differ).
+class AlignedFloats {
+ public:
+  explicit AlignedFloats(size_t n) : n_(n), p_(static_cast<float*>(std::aligned_alloc(64, (n * 4 + 63) / 64 * 64))) {}
+  ~AlignedFloats() { std::free(p_); }
+  AlignedFloats(const AlignedFloats&) = delete;
+  AlignedFloats& operator=(const AlignedFloats&) = delete;
+  float* data() { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  size_t n_;
+  float* p_;
+};
+
+struct DwShape {
+  int hw, channels, stride;
+  double stock_ms;
+};
+
+int BenchDwconv(onexn_isa isa, double min_round_s) {
+  const DwShape shapes[] = {{112, 32, 1, 0.180}, {112, 96, 2, 0.124}, {56, 144, 1, 0.207}, {56, 144, 2, 0.058},
+                            {28, 192, 1, 0.067}, {28, 192, 2, 0.020}, {14, 384, 1, 0.036}, {14, 576, 1, 0.072},
+                            {14, 576, 2, 0.019}, {7, 960, 1, 0.031}};
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  std::printf("\ndepthwise 3x3 SAME relu6, isa=%s, 1 thread\n", onexn_isa_name(onexn_isa_resolve(isa)));
+  std::printf("%-18s %-30s %9s %9s %12s %9s\n", "shape", "kernel", "ms", "GFLOP/s", "stock ms", "speedup");
+  double total = 0.0, total_stock = 0.0;
+  for (const DwShape& d : shapes) {
+    onexn_dwconv_shape s = {};
+    s.batch = 1;
+    s.in_h = s.in_w = d.hw;
+    s.channels = d.channels;
+    s.out_h = s.out_w = (d.hw + d.stride - 1) / d.stride;
+    s.kh = s.kw = 3;
+    s.stride_h = s.stride_w = d.stride;
+    s.dilation_h = s.dilation_w = 1;
+    const int pad = std::max(0, (s.out_h - 1) * d.stride + 3 - d.hw);
+    s.pad_top = s.pad_left = pad / 2;
+    s.out_min = 0.0f;
+    s.out_max = 6.0f;
+    std::vector<float> w(9 * static_cast<size_t>(d.channels)), bias(d.channels);
+    // 64-byte aligned tensors, like TFLite's arena (a std::vector's 16-byte alignment would split every
+    // vector load across two cache lines).
+    AlignedFloats input(static_cast<size_t>(d.hw) * d.hw * d.channels);
+    AlignedFloats output(static_cast<size_t>(s.out_h) * s.out_w * d.channels);
+    for (float& x : w) x = val(rng);
+    for (float& x : bias) x = val(rng);
+    for (size_t i = 0; i < input.size(); i++) input.data()[i] = val(rng);
+    char err[256];
+    onexn_dwconv* dw = onexn_dwconv_create(&s, w.data(), bias.data(), isa, err, sizeof(err));
+    if (dw == nullptr) {
+      std::fprintf(stderr, "dwconv create failed: %s\n", err);
+      return 1;
+    }
+    const double t = TimeIt([&] { onexn_dwconv_run(dw, input.data(), output.data(), nullptr); }, min_round_s);
+    const double flops = 2.0 * 9 * output.size();
+    char name[48];
+    std::snprintf(name, sizeof(name), "%dx%dx%d s%d", d.hw, d.hw, d.channels, d.stride);
+    std::printf("%-18s %-30s %9.4f %9.1f %12.3f %8.2fx\n", name, onexn_dwconv_kernel_name(dw), t * 1e3,
+                flops / t * 1e-9, d.stock_ms, d.stock_ms / (t * 1e3));
+    total += t * 1e3;
+    total_stock += d.stock_ms;
+    onexn_dwconv_destroy(dw);
+  }
+  std::printf("%-18s %-30s %9.4f %9s %12.3f %8.2fx\n", "sum", "", total, "", total_stock, total_stock / total);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   double min_round_s = 0.3;
   onexn_isa isa = ONEXN_ISA_AUTO;
+  bool dwconv_only = false;
   for (int i = 1; i < argc; i++) {
     if (std::strcmp(argv[i], "--quick") == 0) min_round_s = 0.02;
+    if (std::strcmp(argv[i], "--dwconv-only") == 0) dwconv_only = true;
     if (std::strncmp(argv[i], "--isa=", 6) == 0 && onexn_isa_from_name(argv[i] + 6, &isa) != 0) {
       std::fprintf(stderr, "unknown ISA %s\n", argv[i] + 6);
       return 2;
@@ -126,6 +201,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ISA %s not supported here\n", onexn_isa_name(isa));
     return 2;
   }
+  if (dwconv_only) return BenchDwconv(isa, min_round_s);
   const Shape shapes[] = {{56, 56, 24, 144}, {28, 28, 32, 192}, {14, 14, 96, 576}, {7, 7, 160, 960}};
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
@@ -207,5 +283,5 @@ int main(int argc, char** argv) {
       }
     }
   }
-  return 0;
+  return BenchDwconv(isa, min_round_s);
 }

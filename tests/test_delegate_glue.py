@@ -1,0 +1,132 @@
+"""The delegate runs DEPTHWISE_CONV_2D and ADD between its 1xN nodes, so that a MobileNet-like chain is one
+partition instead of one per node, and gives the stock runtime's results doing so.
+
+Every comparison checks the report too (which nodes were taken as glue, how many partitions formed), so an
+equality can never come from the delegate silently leaving the nodes to the stock runtime.
+"""
+
+import numpy as np
+import pytest
+
+from onexn_tf.delegate import load_delegate, read_report
+
+from test_delegate_models import GraphBuilder, assert_close, random_inputs, run, sparse_weight, with_metadata
+
+
+def _inverted_residual(seed=3, *, size=(10, 9), c=16, expand=48, n=4, act="relu6"):
+    """expand 1x1 (1xN) -> depthwise 3x3 -> project 1x1 (1xN) -> add; then a strided block: MobileNetV2's
+    pattern, with every glue variant the delegate takes (stride 1/2, SAME/VALID, dilation, activations)."""
+    rng = np.random.default_rng(seed)
+    g = GraphBuilder()
+    x = g.input([1, size[0], size[1], c])
+    a = g.conv(x, sparse_weight(rng, (expand, 1, 1, c), n), rng.standard_normal(expand), activation=act, name="e0")
+    b = g.depthwise(a, rng.standard_normal((1, 3, 3, expand)), rng.standard_normal(expand), activation=act,
+                    name="dw1")
+    p = g.conv(b, sparse_weight(rng, (c, 1, 1, expand), n), rng.standard_normal(c), name="p2")
+    r = g.add(p, x, name="add3")
+    e = g.conv(r, sparse_weight(rng, (expand, 1, 1, c), n), rng.standard_normal(expand), activation="relu",
+               name="e4")
+    d = g.depthwise(e, rng.standard_normal((1, 3, 3, expand)), rng.standard_normal(expand), stride=(2, 2),
+                    padding="valid", activation="relu_n1_to_1", name="dw5")
+    f = g.depthwise(d, rng.standard_normal((1, 5, 3, expand)), rng.standard_normal(expand), dilation=(2, 1),
+                    name="dw6")
+    y = g.conv(f, sparse_weight(rng, (24, 1, 1, expand), n), rng.standard_normal(24), name="p7")
+    z = g.add(y, y, activation="relu", name="add8")
+    return with_metadata(g.finish(z), n)
+
+
+MODEL = _inverted_residual()
+CONVS, GLUE = [0, 2, 4, 7], [1, 3, 5, 6, 8]
+
+
+def _compare(tflite, *, resize=None, input_shapes=None, num_threads=None, **options):
+    inputs = random_inputs(tflite)
+    if input_shapes is not None:
+        rng = np.random.default_rng(7)
+        inputs = [rng.standard_normal(s).astype(np.float32) for s in input_shapes]
+    want = run(tflite, inputs, resize=resize, num_threads=num_threads)
+    delegate = load_delegate(**options)
+    got = run(tflite, inputs, [delegate], resize=resize, num_threads=num_threads)
+    assert_close(got, want)
+    return read_report(delegate), got
+
+
+def test_chain_becomes_one_partition_with_stock_results():
+    report, _ = _compare(MODEL)
+    assert report["claimed_nodes"] == CONVS
+    assert report["glue_nodes"] == GLUE
+    assert report["partitions"] == 1
+    kernels = {k["node"]: k["kernel"] for k in report["glue_kernels"]}
+    assert all("dwconv" in kernels[i] for i in (1, 5, 6)) and all("vadd" in kernels[i] for i in (3, 8))
+
+
+def test_glue_off_leaves_them_to_the_stock_runtime():
+    report, _ = _compare(MODEL, glue="off")
+    assert report["claimed_nodes"] == CONVS and report["glue_nodes"] == []
+    assert report["partitions"] == 4  # no two 1xN nodes are neighbours
+
+
+def test_no_glue_without_a_1xn_node_unless_asked():
+    rng = np.random.default_rng(1)
+    g = GraphBuilder()
+    x = g.input([2, 7, 8, 20])
+    a = g.depthwise(x, rng.standard_normal((1, 3, 3, 20)), rng.standard_normal(20), activation="relu6")
+    y = g.add(a, x)
+    plain = g.finish(y)
+    report, _ = _compare(plain)
+    assert report["claimed"] == 0 and report["glue_nodes"] == []
+    report, _ = _compare(plain, glue="all")
+    assert report["glue_nodes"] == [0, 1] and report["partitions"] == 1
+
+
+@pytest.mark.parametrize("shape", [[2, 10, 9, 16], [1, 17, 6, 16], [3, 5, 5, 16]])
+def test_resized_input_replans_shapes_and_arena(shape):
+    report, got = _compare(MODEL, resize={0: shape}, input_shapes=[shape])
+    assert report["partitions"] == 1 and report["glue_nodes"] == GLUE
+    assert got[0].shape[0] == shape[0]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_give_the_single_thread_result_bit_for_bit(threads):
+    _, one = _compare(MODEL, num_threads=1)
+    _, many = _compare(MODEL, num_threads=threads)
+    np.testing.assert_array_equal(one[0], many[0])
+
+
+def test_intermediate_that_is_also_a_graph_output():
+    # The depthwise output leaves the partition (a graph output) and feeds the next 1xN node inside it.
+    rng = np.random.default_rng(9)
+    g = GraphBuilder()
+    x = g.input([1, 6, 6, 8])
+    a = g.conv(x, sparse_weight(rng, (16, 1, 1, 8), 4), rng.standard_normal(16), name="c0")
+    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 16)), rng.standard_normal(16), name="dw1")
+    c = g.conv(b, sparse_weight(rng, (8, 1, 1, 16), 4), rng.standard_normal(8), name="c2")
+    tflite = with_metadata(g.finish([c, b]), 4)
+    report, got = _compare(tflite)
+    assert report["glue_nodes"] == [1] and report["partitions"] == 1
+    assert [o.shape for o in got] == [(1, 6, 6, 8), (1, 6, 6, 16)]
+
+
+def _declined_reason(report, node):
+    (d,) = [d for d in report["declined"] if d["node"] == node]
+    return d["reason"]
+
+
+def test_unsupported_glue_is_declined_with_a_reason():
+    rng = np.random.default_rng(2)
+    g = GraphBuilder()
+    x = g.input([1, 6, 6, 8])
+    a = g.conv(x, sparse_weight(rng, (16, 1, 1, 8), 4), rng.standard_normal(16), name="c0")
+    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 32)), rng.standard_normal(32), name="dw_mult2")
+    bias_row = g.input([1, 1, 1, 32], name="row")
+    c = g.add(b, bias_row, name="broadcast_add")
+    tflite = with_metadata(g.finish(c), 4)
+    report, _ = _compare(tflite)
+    assert report["claimed_nodes"] == [0] and report["glue_nodes"] == []
+    assert "depth multiplier" in _declined_reason(report, 1)
+    assert "broadcasting" in _declined_reason(report, 2)
+
+
+def test_bad_glue_option_is_rejected():
+    with pytest.raises(ValueError, match="glue"):
+        load_delegate(glue="sometimes")

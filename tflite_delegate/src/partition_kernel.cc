@@ -1,0 +1,362 @@
+// The delegate kernel: one partition of claimed nodes (1xN CONV_2D / FULLY_CONNECTED, and the
+// DEPTHWISE_CONV_2D / ADD glue between them) run in execution order on the onexn kernels.
+//
+// Tensors produced and consumed inside the partition are not allocated by the runtime (no node of its
+// execution plan touches them any more): they live in the kernel's own arena, planned by lifetime.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "arena_plan.h"
+#include "conv_geometry.h"
+#include "delegate_state.h"
+
+namespace onexn {
+namespace {
+
+constexpr char kKernelName[] = "onexn_1xn";
+
+struct Step {
+  int node = -1;
+  int code = 0;
+  std::vector<int> inputs;  // activation tensors read
+  int output = -1;
+  // 1xN CONV_2D / FULLY_CONNECTED
+  bool is_conv = false;
+  NodePlan plan;
+  onexn_conv* conv = nullptr;
+  onexn_conv_shape conv_shape{};
+  // Glue
+  GluePlan glue;
+  onexn_dwconv* dw = nullptr;
+  onexn_dwconv_shape dw_shape{};
+  size_t add_count = 0;
+  float add_min = 0, add_max = 0;
+  // ONEXN_PROFILE=1: time spent in this step over all invokes, printed when the kernel is freed.
+  double seconds = 0;
+  long runs = 0;
+};
+
+bool ProfilingEnabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("ONEXN_PROFILE");
+    return v != nullptr && v[0] != '\0' && v[0] != '0';
+  }();
+  return enabled;
+}
+
+double NowSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+struct Partition {
+  DelegateState* state = nullptr;
+  const TfLiteContext* context = nullptr;
+  std::vector<Step> steps;
+  std::set<int> outer;            // tensors the runtime owns: the partition's inputs and outputs
+  std::map<int, size_t> offset;   // internal tensor -> float offset in the arena
+  float* arena = nullptr;
+  size_t arena_floats = 0;
+  std::string label;              // profiling string
+};
+
+void FreeStep(Step* s) {
+  if (s->conv != nullptr) onexn_conv_destroy(s->conv);
+  if (s->dw != nullptr) onexn_dwconv_destroy(s->dw);
+  s->conv = nullptr;
+  s->dw = nullptr;
+}
+
+void* Init(TfLiteContext* context, const char* buffer, size_t /*length*/) {
+  const auto* params = reinterpret_cast<const TfLiteDelegateParams*>(buffer);
+  if (params == nullptr || params->delegate == nullptr || params->nodes_to_replace == nullptr) return nullptr;
+  auto* state = static_cast<DelegateState*>(params->delegate->data_);
+  auto* part = new Partition;
+  part->state = state;
+  part->context = context;
+  for (int i = 0; params->input_tensors != nullptr && i < params->input_tensors->size; ++i) {
+    part->outer.insert(params->input_tensors->data[i]);
+  }
+  for (int i = 0; params->output_tensors != nullptr && i < params->output_tensors->size; ++i) {
+    part->outer.insert(params->output_tensors->data[i]);
+  }
+  std::set<int> produced;
+  bool ok = true;
+  for (int i = 0; i < params->nodes_to_replace->size && ok; ++i) {
+    const int node = params->nodes_to_replace->data[i];
+    const auto key = std::make_pair(static_cast<const TfLiteContext*>(context), node);
+    if (state->pending_densify.erase(key) != 0) continue;  // its 1xN node reads the compact weight itself
+    Step s;
+    s.node = node;
+    if (auto it = state->pending.find(key); it != state->pending.end()) {
+      s.is_conv = true;
+      s.code = it->second.plan.builtin_code;
+      s.plan = std::move(it->second.plan);
+      s.conv = it->second.conv;
+      s.conv_shape = it->second.shape;
+      s.inputs = {s.plan.input};
+      s.output = s.plan.output;
+      state->pending.erase(it);
+    } else if (auto g = state->pending_glue.find(key); g != state->pending_glue.end()) {
+      s.code = g->second.plan.builtin_code;
+      s.glue = std::move(g->second.plan);
+      s.dw = g->second.dw;
+      s.dw_shape = g->second.shape;
+      s.inputs = s.glue.inputs;
+      s.output = s.glue.output;
+      state->pending_glue.erase(g);
+    } else {
+      ok = false;  // not a node this delegate verified
+      if (state->options.verbose) std::fprintf(stderr, "onexn: partition holds unverified node %d\n", node);
+      break;
+    }
+    // Execution order: every input must come from outside or from an earlier step.
+    for (int t : s.inputs) {
+      if (part->outer.count(t) == 0 && produced.count(t) == 0) {
+        ok = false;
+        if (state->options.verbose) {
+          std::fprintf(stderr, "onexn: node %d reads tensor %d before the partition produced it\n", node, t);
+        }
+      }
+    }
+    produced.insert(s.output);
+    part->steps.push_back(std::move(s));
+  }
+  if (!ok || part->steps.empty()) {
+    for (Step& s : part->steps) FreeStep(&s);
+    delete part;
+    return nullptr;
+  }
+  part->label = part->steps.size() == 1 ? "" : std::to_string(part->steps.size()) + " nodes";
+  state->live_kernels++;
+  state->refs++;
+  return part;
+}
+
+const char* StepKernelName(const Step& s, onexn_isa isa);
+
+// Mean time per invoke of every step (ONEXN_PROFILE=1), on stderr.
+void PrintProfile(const Partition& part) {
+  double total = 0;
+  for (const Step& s : part.steps) total += s.runs ? s.seconds / double(s.runs) : 0.0;
+  std::fprintf(stderr, "onexn profile: partition of %zu nodes, %.3f ms per invoke in its steps\n", part.steps.size(),
+               1e3 * total);
+  for (const Step& s : part.steps) {
+    if (s.runs == 0) continue;
+    std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms\n", s.node, BuiltinOpName(s.code),
+                 StepKernelName(s, part.state->options.isa), 1e3 * s.seconds / double(s.runs));
+  }
+}
+
+void Free(TfLiteContext* /*context*/, void* buffer) {
+  auto* part = static_cast<Partition*>(buffer);
+  if (part == nullptr) return;
+  if (ProfilingEnabled()) PrintProfile(*part);
+  for (Step& s : part->steps) FreeStep(&s);
+  std::free(part->arena);
+  part->state->live_kernels--;
+  ReleaseState(part->state);
+  delete part;
+}
+
+std::vector<int> TensorDims(const TfLiteContext* context, int t) {
+  const TfLiteIntArray* d = context->tensors[t].dims;
+  return d == nullptr ? std::vector<int>() : std::vector<int>(d->data, d->data + d->size);
+}
+
+TfLiteStatus ResizeOutput(TfLiteContext* context, TfLiteTensor* output, const std::vector<int>& dims) {
+  const TfLiteIntArray* have = output->dims;
+  if (have != nullptr && size_t(have->size) == dims.size() && std::equal(dims.begin(), dims.end(), have->data)) {
+    return kTfLiteOk;
+  }
+  // ResizeTensor takes ownership of the array and frees it with free(), as TfLiteIntArrayFree does.
+  // (ResizeTensorExplicit, which would copy, is NULL in the TFLite runtimes: it exists for TFLM.)
+  auto* arr = static_cast<TfLiteIntArray*>(std::malloc(sizeof(int) * (dims.size() + 1)));
+  if (arr == nullptr) return kTfLiteError;
+  arr->size = int(dims.size());
+  std::copy(dims.begin(), dims.end(), arr->data);
+  return context->ResizeTensor(context, output, arr);
+}
+
+// Shapes for the current input dims; packs kernels again where a shape changed. "" or the reason.
+std::string PrepareStep(TfLiteContext* context, const DelegateState& state, Step* s,
+                        std::map<int, std::vector<int>>* dims) {
+  const std::vector<int>& in = (*dims)[s->inputs[0]];
+  char msg[256] = {0};
+  if (s->is_conv) {
+    std::vector<int> storage(in.size() + 1);  // a TfLiteIntArray: size, then the dims
+    storage[0] = int(in.size());
+    std::copy(in.begin(), in.end(), storage.begin() + 1);
+    Geometry g;
+    std::string err = ComputeGeometry(s->plan, reinterpret_cast<const TfLiteIntArray*>(storage.data()), &g);
+    if (!err.empty()) return err;
+    (*dims)[s->output] = g.output_dims;
+    if (s->conv != nullptr && SameShape(s->conv_shape, g.shape)) return "";
+    const NodePlan& p = s->plan;
+    const onexn_block_index index = {p.n, int(p.group_ptr.size()) - 1, p.group_ptr.data(), p.kept_cin.data()};
+    const float* bias = p.bias >= 0 ? context->tensors[p.bias].data.f : nullptr;
+    std::vector<float> scratch;
+    const float* weights = PlanWeights(context, p, &scratch);
+    onexn_conv* conv = onexn_conv_create(&g.shape, &index, weights, bias, state.options.isa, msg, sizeof(msg));
+    if (conv == nullptr) return msg;
+    if (s->conv != nullptr) onexn_conv_destroy(s->conv);
+    s->conv = conv;
+    s->conv_shape = g.shape;
+    return "";
+  }
+  if (s->code == kTfLiteBuiltinAdd) {
+    if ((*dims)[s->inputs[1]] != in) return "ADD inputs differ in shape after a resize";
+    size_t count = 1;
+    for (int v : in) count *= size_t(v);
+    s->add_count = count;
+    if (!ActivationRange(s->glue.activation, &s->add_min, &s->add_max)) return "unsupported fused activation";
+    (*dims)[s->output] = in;
+    return "";
+  }
+  onexn_dwconv_shape shape;
+  std::vector<int> out_dims;
+  std::string err = DepthwiseGeometry(s->glue, in, &shape, &out_dims);
+  if (!err.empty()) return err;
+  (*dims)[s->output] = out_dims;
+  if (s->dw != nullptr && SameDwShape(s->dw_shape, shape)) return "";
+  const float* bias = s->glue.bias >= 0 ? context->tensors[s->glue.bias].data.f : nullptr;
+  onexn_dwconv* dw = onexn_dwconv_create(&shape, context->tensors[s->glue.weights].data.f, bias, state.options.isa,
+                                         msg, sizeof(msg));
+  if (dw == nullptr) return msg;
+  if (s->dw != nullptr) onexn_dwconv_destroy(s->dw);
+  s->dw = dw;
+  s->dw_shape = shape;
+  return "";
+}
+
+const char* StepKernelName(const Step& s, onexn_isa isa) {
+  if (s.is_conv) return onexn_conv_kernel_name(s.conv);
+  if (s.code == kTfLiteBuiltinAdd) return onexn_add_kernel_name(isa);
+  return onexn_dwconv_kernel_name(s.dw);
+}
+
+TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
+  auto* part = static_cast<Partition*>(node->user_data);
+  if (part == nullptr) {
+    context->ReportError(context, "onexn: delegate kernel was not initialized");
+    return kTfLiteError;
+  }
+  std::map<int, std::vector<int>> dims;
+  for (int t : part->outer) dims[t] = TensorDims(context, t);
+  for (Step& s : part->steps) {
+    const std::string err = PrepareStep(context, *part->state, &s, &dims);
+    if (!err.empty()) {
+      context->ReportError(context, "onexn: node %d: %s", s.node, err.c_str());
+      return kTfLiteError;
+    }
+  }
+  for (int i = 0; i < node->outputs->size; ++i) {
+    const int t = node->outputs->data[i];
+    if (ResizeOutput(context, &context->tensors[t], dims[t]) != kTfLiteOk) return kTfLiteError;
+  }
+  // Internal tensors: lifetimes over the steps, then offsets in one arena.
+  std::map<int, ArenaRequest> requests;
+  for (int i = 0; i < int(part->steps.size()); ++i) {
+    const Step& s = part->steps[i];
+    for (int t : s.inputs) {
+      if (requests.count(t) != 0) requests[t].last = i;
+    }
+    if (part->outer.count(s.output) == 0) {
+      size_t floats = 1;
+      for (int v : dims[s.output]) floats *= size_t(v);
+      requests[s.output] = ArenaRequest{floats, i, i};
+    }
+  }
+  std::vector<int> tensors;
+  std::vector<ArenaRequest> list;
+  for (const auto& r : requests) {
+    tensors.push_back(r.first);
+    list.push_back(r.second);
+  }
+  std::vector<size_t> offsets;
+  const size_t total = PlanArena(list, &offsets);
+  if (total > part->arena_floats) {
+    void* arena = nullptr;
+    if (posix_memalign(&arena, 64, total * sizeof(float)) != 0) {
+      context->ReportError(context, "onexn: out of memory for %zu intermediate floats", total);
+      return kTfLiteError;
+    }
+    std::free(part->arena);
+    part->arena = static_cast<float*>(arena);
+    part->arena_floats = total;
+  }
+  part->offset.clear();
+  for (size_t i = 0; i < tensors.size(); ++i) part->offset[tensors[i]] = offsets[i];
+  if (GraphReport* report = part->state->ReportFor(context)) {
+    for (const Step& s : part->steps) report->kernel_names[s.node] = StepKernelName(s, part->state->options.isa);
+  }
+  return kTfLiteOk;
+}
+
+float* TensorData(const Partition* part, TfLiteContext* context, int t) {
+  auto it = part->offset.find(t);
+  return it != part->offset.end() ? part->arena + it->second : context->tensors[t].data.f;
+}
+
+TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
+  auto* part = static_cast<Partition*>(node->user_data);
+  onexn_threadpool* pool = part->state->pool;
+  const bool profile = ProfilingEnabled();
+  for (Step& s : part->steps) {
+    const double start = profile ? NowSeconds() : 0.0;
+    const float* in = TensorData(part, context, s.inputs[0]);
+    float* out = TensorData(part, context, s.output);
+    if (in == nullptr || out == nullptr || (s.is_conv && s.conv == nullptr) ||
+        (s.code == kTfLiteBuiltinDepthwiseConv2d && s.dw == nullptr)) {
+      context->ReportError(context, "onexn: node %d invoked before it was prepared", s.node);
+      return kTfLiteError;
+    }
+    if (s.is_conv) {
+      onexn_conv_run(s.conv, in, out, pool);
+    } else if (s.code == kTfLiteBuiltinAdd) {
+      const float* in1 = TensorData(part, context, s.inputs[1]);
+      if (in1 == nullptr) return kTfLiteError;
+      onexn_add_run(part->state->options.isa, in, in1, out, s.add_count, s.add_min, s.add_max, pool);
+    } else {
+      onexn_dwconv_run(s.dw, in, out, pool);
+    }
+    if (profile) {
+      s.seconds += NowSeconds() - start;
+      s.runs++;
+    }
+  }
+  return kTfLiteOk;
+}
+
+const char* ProfilingString(const TfLiteContext* /*context*/, const TfLiteNode* node) {
+  const auto* part = static_cast<const Partition*>(node->user_data);
+  if (part == nullptr) return kKernelName;
+  if (part->steps.size() == 1) return StepKernelName(part->steps[0], part->state->options.isa);
+  return part->label.c_str();
+}
+
+}  // namespace
+
+TfLiteRegistration KernelRegistration() {
+  TfLiteRegistration r;
+  std::memset(&r, 0, sizeof(r));
+  r.init = Init;
+  r.free = Free;
+  r.prepare = Prepare;
+  r.invoke = Invoke;
+  r.profiling_string = ProfilingString;
+  r.builtin_code = kTfLiteBuiltinDelegate;
+  r.custom_name = kKernelName;
+  r.version = 1;
+  return r;
+}
+
+}  // namespace onexn
