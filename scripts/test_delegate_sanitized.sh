@@ -19,7 +19,7 @@ nm -D --undefined-only "$LIB" | grep "__asan_report_load" >/dev/null || { echo "
 nm -D --undefined-only "$LIB" | grep "__ubsan_handle_" >/dev/null || { echo "sanitized: $LIB has no UBSan checks"; exit 1; }
 echo "sanitized: $LIB (ASan + UBSan), runtime $RUNTIME"
 
-TESTS=(tests/test_delegate.py tests/test_delegate_metadata.py tests/test_delegate_models.py
+TESTS=(tests/test_delegate.py tests/test_delegate_glue.py tests/test_delegate_metadata.py tests/test_delegate_models.py
        tests/test_delegate_options.py tests/test_abi.py tests/test_reliability_inputs.py
        tests/test_reliability_threads.py tests/test_reliability_lifetime.py)
 # Not meaningful here: the first asserts that the library is the pip-installed one; the second swaps in

@@ -4,7 +4,8 @@ Each cycle loads a delegate (``tflite_plugin_create_delegate``), builds an inter
 runtime calls the delegate's Prepare, which claims or declines nodes), allocates, invokes, reads the
 report, then destroys the interpreter and the delegate (``tflite_plugin_destroy_delegate``). The
 scenarios rotate through every path that allocates in the delegate: claimed dense and compact nodes,
-a thread pool, a kernel re-packed for a resized input, a dynamic tensor (re-prepared at invoke),
+a thread pool, a kernel re-packed for a resized input, a partition with depthwise/add glue and its
+arena re-planned for a resized input, a dynamic tensor (re-prepared at invoke),
 damaged and lying metadata, a bad option (create fails), a failing Prepare, and a delegate destroyed
 before its interpreter (as Python's garbage collector may do).
 
@@ -45,6 +46,7 @@ def scenarios():
     """[(name, tflite bytes, delegate options, input shape or None, expected claimed count or an error)]."""
     from tensorflow.lite.python import schema_py_generated as schema
 
+    from test_delegate_glue import MODEL as GLUE_MODEL
     from test_delegate_metadata import BASE, COMPACT, _lying_block
     from test_delegate_models import GraphBuilder, conv_model, entry_of, replace_entry, sparse_weight, with_metadata
 
@@ -70,6 +72,7 @@ def scenarios():
         ("bad_option", big, {"kernel": "avx9"}, None, ValueError),
         ("prepare_fails", big, {"abi_probe": 2}, None, RuntimeError),
         (DELEGATE_FIRST, COMPACT, {"num_threads": 2}, None, 3),
+        ("glue_partition_resized", GLUE_MODEL, {"num_threads": 2}, [2, 10, 9, 16], 4),
     ]
 
 
