@@ -107,6 +107,33 @@ def test_intermediate_that_is_also_a_graph_output():
     assert [o.shape for o in got] == [(1, 6, 6, 8), (1, 6, 6, 16)]
 
 
+@pytest.mark.parametrize("keep_dims", [False, True])
+def test_global_average_pool_joins_the_classifier(keep_dims):
+    # conv (1xN) -> MEAN over H, W -> FC (1xN): one partition, as at the end of MobileNet / ResNet.
+    rng = np.random.default_rng(13)
+    g = GraphBuilder()
+    x = g.input([2, 7, 5, 24])
+    a = g.conv(x, sparse_weight(rng, (32, 1, 1, 24), 4), rng.standard_normal(32), activation="relu6", name="c0")
+    m = g.mean(a, axes=(2, -3), keep_dims=keep_dims)
+    if keep_dims:
+        m = g.reshape(m, [2, 32])
+    y = g.fully_connected(m, sparse_weight(rng, (10, 32), 4), rng.standard_normal(10), name="fc")
+    report, _ = _compare(with_metadata(g.finish(y), 4))
+    assert report["glue_nodes"] == [1]
+    assert report["partitions"] == (2 if keep_dims else 1)  # the RESHAPE stays with the stock runtime
+
+
+def test_mean_over_other_axes_is_declined():
+    rng = np.random.default_rng(14)
+    g = GraphBuilder()
+    x = g.input([1, 6, 6, 8])
+    a = g.conv(x, sparse_weight(rng, (16, 1, 1, 8), 4), rng.standard_normal(16), name="c0")
+    y = g.mean(a, axes=(3,), keep_dims=True)
+    report, _ = _compare(with_metadata(g.finish(y), 4))
+    assert report["glue_nodes"] == []
+    assert "height and width" in _declined_reason(report, 1)
+
+
 def _declined_reason(report, node):
     (d,) = [d for d in report["declined"] if d["node"] == node]
     return d["reason"]

@@ -153,6 +153,16 @@ class GraphBuilder:
         self._op(schema.BuiltinOperator.ADD, [x, y], [out], schema.BuiltinOptions.AddOptions, opts)
         return out
 
+    def mean(self, x, axes=(1, 2), keep_dims=False, name="mean"):
+        shape = self.shape(x)
+        reduced = {a % len(shape) for a in axes}
+        out_shape = [1 if i in reduced else d for i, d in enumerate(shape) if keep_dims or i not in reduced]
+        at = self.const(np.array(axes, np.int32), f"{name}/axes")
+        out = self._tensor(out_shape, f"{name}/out")
+        self._op(schema.BuiltinOperator.MEAN, [x, at], [out], schema.BuiltinOptions.ReducerOptions,
+                 schema.ReducerOptionsT(keepDims=keep_dims))
+        return out
+
     def reshape(self, x, shape, name="reshape"):
         st = self.const(np.array(shape, np.int32), f"{name}/shape")
         out = self._tensor(list(shape), f"{name}/out")

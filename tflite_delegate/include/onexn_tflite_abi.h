@@ -248,6 +248,7 @@ typedef enum {
   kTfLiteBuiltinConv2d = 3,
   kTfLiteBuiltinDepthwiseConv2d = 4,
   kTfLiteBuiltinFullyConnected = 9,
+  kTfLiteBuiltinMean = 40,
   kTfLiteBuiltinDelegate = 51,
   kTfLiteBuiltinDensify = 124,
 } TfLiteBuiltinOperator;
@@ -295,6 +296,10 @@ typedef struct {
   TfLiteFusedActivation activation;
   bool pot_scale_int16;  // int16 only
 } TfLiteAddParams;
+
+typedef struct {
+  bool keep_dims;
+} TfLiteReducerParams;
 
 typedef enum {
   kTfLiteFullyConnectedWeightsFormatDefault = 0,
@@ -344,6 +349,7 @@ ONEXN_ABI_ASSERT(sizeof(TfLiteConvParams) == 24, "TfLiteConvParams prefix");
 ONEXN_ABI_ASSERT(offsetof(TfLiteFullyConnectedParams, keep_num_dims) == 8, "keep_num_dims");
 ONEXN_ABI_ASSERT(sizeof(TfLiteDepthwiseConvParams) == 28, "TfLiteDepthwiseConvParams");
 ONEXN_ABI_ASSERT(sizeof(TfLiteAddParams) == 8, "TfLiteAddParams");
+ONEXN_ABI_ASSERT(sizeof(TfLiteReducerParams) == 1, "TfLiteReducerParams");
 #undef ONEXN_ABI_ASSERT
 #endif
 

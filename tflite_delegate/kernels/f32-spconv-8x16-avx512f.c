@@ -47,10 +47,17 @@ static void tail4(const onexn_ind_args* a) {
   acc1 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc1));
   acc2 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc2));
   acc3 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc3));
-  _mm512_mask_storeu_ps(out, mask, acc0);
-  if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-  if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-  if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+  if (a->nc == 16) {
+    _mm512_storeu_ps(out, acc0);
+    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
+  } else {
+    _mm512_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+  }
 }
 
 void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* a) {
@@ -114,12 +121,23 @@ void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* a) {
   acc5 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc5));
   acc6 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc6));
   acc7 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc7));
-  _mm512_mask_storeu_ps(out, mask, acc0);
-  if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-  if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-  if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
-  if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
-  if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
-  if (mr > 6) _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
-  if (mr > 7) _mm512_mask_storeu_ps(out + 7 * stride, mask, acc7);
+  if (a->nc == 16) {
+    _mm512_storeu_ps(out, acc0);
+    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
+    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
+    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
+    if (mr > 6) _mm512_storeu_ps(out + 6 * stride, acc6);
+    if (mr > 7) _mm512_storeu_ps(out + 7 * stride, acc7);
+  } else {
+    _mm512_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    if (mr > 6) _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    if (mr > 7) _mm512_mask_storeu_ps(out + 7 * stride, mask, acc7);
+  }
 }

@@ -101,6 +101,10 @@ void onexn_add_run(onexn_isa isa, const float* a, const float* b, float* out, si
 // Name of the microkernel onexn_add_run uses for isa, e.g. "f32-vadd-minmax-avx512f".
 const char* onexn_add_kernel_name(onexn_isa isa);
 
+// Global average pooling: output[b][c] = mean over the pixels of input[b][pixel][c] (NHWC with
+// pixels = height * width). Runs on the caller.
+void onexn_gavgpool_run(const float* input, float* output, size_t batch, size_t pixels, size_t channels);
+
 // A fixed-size pool; num_threads <= 1 means "run on the caller". The caller thread takes part.
 onexn_threadpool* onexn_threadpool_create(int num_threads);
 int onexn_threadpool_size(const onexn_threadpool* pool);

@@ -198,7 +198,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
       TfLiteRegistration* reg = nullptr;
       if (context->GetNodeAndRegistration(context, node_index, &node, &reg) != kTfLiteOk) return kTfLiteError;
       const int code = reg->builtin_code;
-      if (code != kTfLiteBuiltinDepthwiseConv2d && code != kTfLiteBuiltinAdd) continue;
+      if (!IsGlueOp(code)) continue;
       if (state->pending.count({context, node_index}) != 0) continue;
       PendingGlue pg;
       std::string why = CheckGlueNode(context, node_index, node, code, &pg.plan);
@@ -207,8 +207,9 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
         decline(node_index, OpName(code), why);
         continue;
       }
-      report.kernel_names[node_index] = code == kTfLiteBuiltinAdd ? onexn_add_kernel_name(state->options.isa)
-                                                                  : onexn_dwconv_kernel_name(pg.dw);
+      report.kernel_names[node_index] = code == kTfLiteBuiltinAdd    ? onexn_add_kernel_name(state->options.isa)
+                                        : code == kTfLiteBuiltinMean ? "f32-gavgpool"
+                                                                     : onexn_dwconv_kernel_name(pg.dw);
       state->pending_glue[{context, node_index}] = std::move(pg);
       report.glue.push_back(node_index);
     }

@@ -2,6 +2,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "conv_geometry.h"
@@ -87,11 +88,45 @@ std::string CheckAdd(const TfLiteContext* context, const TfLiteNode* node, GlueP
   return "";
 }
 
+std::string CheckMean(const TfLiteContext* context, const TfLiteNode* node, GluePlan* p) {
+  const TfLiteIntArray* in = node->inputs;
+  if (in->size != 2) return "unexpected number of inputs";
+  p->inputs = {in->data[0]};
+  const TfLiteTensor* input = TensorAt(context, in->data[0]);
+  if (input->dims->size != 4) return "input is not 4-D";
+  const TfLiteTensor* axis = TensorAt(context, in->data[1]);
+  if (axis == nullptr || axis->type != kTfLiteInt32 || !IsConstant(axis) || axis->data.raw == nullptr) {
+    return "axes are not an int32 constant";
+  }
+  const size_t count = axis->bytes / sizeof(int32_t);
+  bool h = false, w = false, other = false;
+  for (size_t i = 0; i < count; ++i) {
+    int32_t v;
+    std::memcpy(&v, static_cast<const char*>(axis->data.raw) + i * sizeof(v), sizeof(v));
+    const int a = v < 0 ? v + 4 : v;
+    h |= a == 1;
+    w |= a == 2;
+    other |= a != 1 && a != 2;
+  }
+  if (!h || !w || other) return "not a mean over height and width (global average pooling) only";
+  p->keep_dims = static_cast<const TfLiteReducerParams*>(node->builtin_data)->keep_dims;
+  return "";
+}
+
 }  // namespace
+
+bool IsGlueOp(int code) {
+  return code == kTfLiteBuiltinDepthwiseConv2d || code == kTfLiteBuiltinAdd || code == kTfLiteBuiltinMean;
+}
+
+std::vector<int> MeanOutputDims(const std::vector<int>& d, bool keep_dims) {
+  if (keep_dims) return {d[0], 1, 1, d[3]};
+  return {d[0], d[3]};
+}
 
 std::string CheckGlueNode(const TfLiteContext* context, int node_index, const TfLiteNode* node, int builtin_code,
                           GluePlan* plan) {
-  if (builtin_code != kTfLiteBuiltinDepthwiseConv2d && builtin_code != kTfLiteBuiltinAdd) return "not a glue operator";
+  if (!IsGlueOp(builtin_code)) return "not a glue operator";
   const TfLiteIntArray* in = node->inputs;
   const TfLiteIntArray* out = node->outputs;
   if (in == nullptr || in->size < 1 || out == nullptr || out->size != 1) return "unexpected number of inputs/outputs";
@@ -103,7 +138,13 @@ std::string CheckGlueNode(const TfLiteContext* context, int node_index, const Tf
   std::string err;
   if (!(err = CheckActivationTensor(TensorAt(context, in->data[0]), "input")).empty()) return err;
   if (!(err = CheckActivationTensor(TensorAt(context, p.output), "output")).empty()) return err;
-  err = builtin_code == kTfLiteBuiltinAdd ? CheckAdd(context, node, &p) : CheckDepthwise(context, node, &p);
+  if (builtin_code == kTfLiteBuiltinAdd) {
+    err = CheckAdd(context, node, &p);
+  } else if (builtin_code == kTfLiteBuiltinMean) {
+    err = CheckMean(context, node, &p);
+  } else {
+    err = CheckDepthwise(context, node, &p);
+  }
   if (!err.empty()) return err;
   float lo, hi;
   if (!ActivationRange(p.activation, &lo, &hi)) {
@@ -115,6 +156,8 @@ std::string CheckGlueNode(const TfLiteContext* context, int node_index, const Tf
   if (builtin_code == kTfLiteBuiltinDepthwiseConv2d) {
     onexn_dwconv_shape shape;
     if (!(err = DepthwiseGeometry(p, in_dims, &shape, &out_dims)).empty()) return err;
+  } else if (builtin_code == kTfLiteBuiltinMean) {
+    out_dims = MeanOutputDims(in_dims, p.keep_dims);
   }
   if (Dims(TensorAt(context, p.output)) != out_dims) return "output shape differs from the one computed from the input";
   *plan = std::move(p);

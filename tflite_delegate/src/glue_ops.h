@@ -1,5 +1,6 @@
 // The operators the delegate runs between its 1xN nodes so that a network becomes one partition
-// instead of dozens: DEPTHWISE_CONV_2D (depth multiplier 1) and same-shape ADD, float32 only.
+// instead of dozens: DEPTHWISE_CONV_2D (depth multiplier 1), same-shape ADD and MEAN over height and
+// width (global average pooling), float32 only.
 // Each hand-off between the delegate and the stock runtime costs a thread wake-up and cold caches on
 // both sides; on MobileNetV2 the 1xN nodes alone cut the graph into ~30 XNNPACK partitions.
 #ifndef ONEXN_DELEGATE_GLUE_OPS_H_
@@ -15,7 +16,7 @@ namespace onexn {
 
 struct GluePlan {
   int node = -1;
-  int builtin_code = 0;  // kTfLiteBuiltinDepthwiseConv2d or kTfLiteBuiltinAdd
+  int builtin_code = 0;  // kTfLiteBuiltinDepthwiseConv2d, kTfLiteBuiltinAdd or kTfLiteBuiltinMean
   std::vector<int> inputs;  // activation tensors: 1 (depthwise) or 2 (add)
   int output = -1;
   TfLiteFusedActivation activation = kTfLiteActNone;
@@ -24,7 +25,14 @@ struct GluePlan {
   int kh = 1, kw = 1, channels = 0;
   TfLitePadding padding = kTfLitePaddingValid;
   int stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  // MEAN
+  bool keep_dims = false;
 };
+
+bool IsGlueOp(int builtin_code);
+
+// Output dims of a MEAN over axes 1 and 2 of a 4-D input.
+std::vector<int> MeanOutputDims(const std::vector<int>& input_dims, bool keep_dims);
 
 // "" and a filled plan when the node can run on the onexn kernels exactly as the stock runtime would run
 // it; otherwise the reason it stays with the stock runtime.

@@ -122,6 +122,7 @@ const char* BuiltinOpName(int code) {
     case kTfLiteBuiltinConv2d: return "CONV_2D";
     case kTfLiteBuiltinDepthwiseConv2d: return "DEPTHWISE_CONV_2D";
     case kTfLiteBuiltinFullyConnected: return "FULLY_CONNECTED";
+    case kTfLiteBuiltinMean: return "MEAN";
     case kTfLiteBuiltinDelegate: return "DELEGATE";
     case kTfLiteBuiltinDensify: return "DENSIFY";
     default: return nullptr;

@@ -38,6 +38,7 @@ struct Step {
   onexn_dwconv_shape dw_shape{};
   size_t add_count = 0;
   float add_min = 0, add_max = 0;
+  size_t mean_batch = 0, mean_pixels = 0, mean_channels = 0;
   // ONEXN_PROFILE=1: time spent in this step over all invokes, printed when the kernel is freed.
   double seconds = 0;
   long runs = 0;
@@ -221,6 +222,14 @@ std::string PrepareStep(TfLiteContext* context, const DelegateState& state, Step
     (*dims)[s->output] = in;
     return "";
   }
+  if (s->code == kTfLiteBuiltinMean) {
+    if (in.size() != 4) return "MEAN input is not 4-D after a resize";
+    s->mean_batch = size_t(in[0]);
+    s->mean_pixels = size_t(in[1]) * size_t(in[2]);
+    s->mean_channels = size_t(in[3]);
+    (*dims)[s->output] = MeanOutputDims(in, s->glue.keep_dims);
+    return "";
+  }
   onexn_dwconv_shape shape;
   std::vector<int> out_dims;
   std::string err = DepthwiseGeometry(s->glue, in, &shape, &out_dims);
@@ -240,6 +249,7 @@ std::string PrepareStep(TfLiteContext* context, const DelegateState& state, Step
 const char* StepKernelName(const Step& s, onexn_isa isa) {
   if (s.is_conv) return onexn_conv_kernel_name(s.conv);
   if (s.code == kTfLiteBuiltinAdd) return onexn_add_kernel_name(isa);
+  if (s.code == kTfLiteBuiltinMean) return "f32-gavgpool";
   return onexn_dwconv_kernel_name(s.dw);
 }
 
@@ -325,6 +335,8 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
       const float* in1 = TensorData(part, context, s.inputs[1]);
       if (in1 == nullptr) return kTfLiteError;
       onexn_add_run(part->state->options.isa, in, in1, out, s.add_count, s.add_min, s.add_max, pool);
+    } else if (s.code == kTfLiteBuiltinMean) {
+      onexn_gavgpool_run(in, out, s.mean_batch, s.mean_pixels, s.mean_channels);
     } else {
       onexn_dwconv_run(s.dw, in, out, pool);
     }
