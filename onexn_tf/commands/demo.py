@@ -71,7 +71,9 @@ def run(args):
     print(f"      max |stock - keras| = {np.abs(stock_out - keras_out).max():.2e}, "
           f"max |onexn - stock| = {np.abs(onexn_out - stock_out).max():.2e}")
     delegate = onexn_tf.delegate_report(tflite)
-    print(f"      delegate claimed {delegate['claimed']} nodes, declined {len(delegate['declined'])}")
+    glue = len(delegate.get("glue_nodes", []))
+    print(f"      delegate claimed {delegate['claimed']} 1xN nodes and {glue} depthwise/add/mean nodes between them "
+          f"({delegate.get('partitions', '?')} partition(s)), declined {len(delegate['declined'])}")
 
     print(f"[6/6] benchmark, {args.threads} thread(s), {args.runs} interleaved runs each")
     result = bench.compare(tflite, threads=args.threads, runs=args.runs, warmup=5, progress=True)
