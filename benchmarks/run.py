@@ -248,20 +248,48 @@ def measure_three(dense, compact, threads, runs, warmup, seed, options, delegate
     return row
 
 
-def combine(rows):
-    """One result row from the passes of a case: medians over passes (ratio: the median per-pass ratio),
-    the per-pass ratios' range, the worst interference seen."""
-    def median(values):
-        values = sorted(values)
-        return values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1:][:2]) / 2
+# A pass in which the stock runtime ran this much slower than in the case's fastest pass was disturbed: on
+# this shared host another tenant can take a core or the memory bandwidth without showing in /proc/stat
+# (seen: 2-thread stock runs at 1-thread speed). Such passes are left out of the case's medians.
+DISTURBED = 1.10
 
-    ordered = sorted(rows, key=lambda r: r["ratio"] if r["ratio"] is not None else r["dense_ms"])
+
+def _median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1:][:2]) / 2
+
+
+def undisturbed(dense_ms):
+    """Indices of the passes whose stock time is within DISTURBED of the fastest pass."""
+    best = min(dense_ms)
+    return [i for i, d in enumerate(dense_ms) if d <= DISTURBED * best]
+
+
+def combine(rows):
+    """One result row from the passes of a case: medians over the undisturbed passes (ratio: the median
+    per-pass ratio), every pass's ratio and stock time, the worst interference seen."""
+    keep = [rows[i] for i in undisturbed([r["dense_ms"] for r in rows])]
+    ordered = sorted(keep, key=lambda r: r["ratio"] if r["ratio"] is not None else r["dense_ms"])
     out = dict(ordered[len(ordered) // 2])  # claimed nodes, kernels, sizes: the same in every pass
     for key in ("dense_ms", "compact_ms", "compact_ratio") + (("onexn_ms", "ratio") if out["ratio"] else ()):
-        out[key] = median(r[key] for r in rows)
+        out[key] = _median(r[key] for r in keep)
     shares = [r["other_cpu"] for r in rows if r.get("other_cpu") is not None]
-    out.update(other_cpu=max(shares) if shares else None, passes=len(rows),
-               pass_ratios=[r["ratio"] for r in rows], pass_dense_ms=[r["dense_ms"] for r in rows])
+    out.update(other_cpu=max(shares) if shares else None, passes=len(rows), kept_passes=len(keep),
+               pass_ratios=[r["ratio"] for r in rows], pass_dense_ms=[r["dense_ms"] for r in rows],
+               pass_onexn_ms=[r.get("onexn_ms") for r in rows])
+    return out
+
+
+def recombine(row):
+    """A combined row of an older results.json again, with the disturbed passes left out (approximate
+    onexn_ms = stock x ratio when the per-pass onexn times were not saved)."""
+    ratios, dense = row.get("pass_ratios"), row.get("pass_dense_ms")
+    if not dense or len(dense) < 2 or not ratios or None in ratios or "kept_passes" in row:
+        return row
+    keep = undisturbed(dense)
+    out = dict(row, kept_passes=len(keep), dense_ms=_median(dense[i] for i in keep),
+               ratio=_median(ratios[i] for i in keep))
+    out["onexn_ms"] = out["dense_ms"] * out["ratio"]
     return out
 
 
@@ -382,6 +410,7 @@ def main(argv=None):
     if args.from_json:
         with open(args.from_json) as f:
             results = json.load(f)
+        results["models"] = [recombine(r) for r in results["models"]]
         _choose_outputs(args, full=results.get("full", False))
     else:
         delegate_ok, why = bench.delegate_status()
@@ -408,7 +437,7 @@ def main(argv=None):
         results["machine"]["load_end"] = list(os.getloadavg())
         results["minutes"] = (time.time() - started) / 60
         _save(args, results)
-    bench_report.write_report(results, args.out, args.plot)
+    bench_report.write_report(results, args.out, args.plot, os.path.join(ROOT, "benchmarks", "analysis.md"))
     log(f"wrote {args.out} and {args.plot}" + ("" if args.from_json else f" (raw results: {args.json_out})"), started)
     return 0
 

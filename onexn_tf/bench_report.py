@@ -128,7 +128,9 @@ def _mark(row, threshold):
 
 def _ratio_cell(row, threshold):
     spread = row.get("pass_ratios") or []
-    extra = f" ({min(spread):.2f}–{max(spread):.2f})" if len(spread) > 1 else ""
+    kept = row.get("kept_passes", len(spread))
+    used = f", {kept} of {len(spread)} passes" if kept < len(spread) else ""
+    extra = f" ({min(spread):.2f}–{max(spread):.2f}{used})" if len(spread) > 1 else ""
     return f"**{row['ratio']:.2f}**{_mark(row, threshold)}{extra}"
 
 
@@ -287,8 +289,15 @@ def _machine_line(m):
             f"load average (1/5/15 min) {load} at start" + (f", {end} at the end" if end else ""))
 
 
-def markdown(results, plot_relpath):
-    """BENCHMARKS.md from the results dict of benchmarks/run.py."""
+def _dropped(results):
+    rows = [r for r in results["models"] if "kept_passes" in r]
+    dropped = sum(r["passes"] - r["kept_passes"] for r in rows)
+    return f"{dropped} of {sum(r['passes'] for r in rows)} case-passes"
+
+
+def markdown(results, plot_relpath, analysis=None):
+    """BENCHMARKS.md from the results dict of benchmarks/run.py; ``analysis``: hand-written markdown placed
+    after the targets (benchmarks/analysis.md: what was tried, why targets are missed, what would close them)."""
     rows = [r for r in results["models"] if r.get("ratio") is not None]
     layers = [r for r in results["layers"] if r.get("ratio") is not None]
     isa = next((r["isa"] for r in rows + layers if r.get("isa")), None)
@@ -316,7 +325,12 @@ def markdown(results, plot_relpath):
            "faster). "
            + (f"Whole models are measured in {s['passes']} passes over all cases, minutes apart; a case's numbers "
               "are the medians over its passes (its ratio the median per-pass ratio, the range in brackets)."
-              if s.get("passes", 1) > 1 else ""),
+              if s.get("passes", 1) > 1 else "")
+           + (f" A pass in which the stock runtime ran more than 10% slower than in the case's fastest pass "
+              "counts as disturbed (on this shared host another tenant can take a core or the memory bandwidth "
+              "without showing in /proc/stat: 2-thread stock runs at 1-thread speed were seen) and is left out "
+              f"of the medians; {_dropped(results)} were."
+              if any("kept_passes" in r for r in results["models"]) else ""),
            ]
     every = results["models"] + results["layers"]
     timed = [r for r in results["models"] if r.get("other_cpu") is not None]
@@ -350,6 +364,8 @@ def markdown(results, plot_relpath):
                     "a single-op model and timed alone, stock vs onexn for the nodes the delegate claims. Isolated "
                     "times leave out fusion and cache effects between neighbours, so the parts do not add up "
                     "exactly to the end-to-end time.", ""] + analysed[:-1]
+    if analysis:
+        out += ["", analysis.strip()]
     for model in MODEL_TITLES:
         if any(r["model"] == model for r in results["models"]):
             out += ["", f"## {MODEL_TITLES[model]}, end to end", "",
@@ -404,10 +420,14 @@ def xnnpack_section(results):
     return lines
 
 
-def write_report(results, out_path, plot_path):
+def write_report(results, out_path, plot_path, analysis_path=None):
     """Writes the markdown report and, when there are onexn results, the PNG plot."""
     import os
 
+    analysis = None
+    if analysis_path and os.path.exists(analysis_path):
+        with open(analysis_path) as f:
+            analysis = f.read()
     rows = [r for r in results["models"] if r.get("ratio") is not None]
     layers = [r for r in results["layers"] if r.get("ratio") is not None]
     rel = None
@@ -420,4 +440,4 @@ def write_report(results, out_path, plot_path):
         rel = os.path.relpath(plot_path, os.path.dirname(os.path.abspath(out_path)) or ".")
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     with open(out_path, "w") as f:
-        f.write(markdown(results, rel))
+        f.write(markdown(results, rel, analysis))

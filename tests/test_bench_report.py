@@ -77,6 +77,16 @@ def test_report_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_hand_written_analysis_follows_the_targets(tmp_path):
+    out, png, notes = tmp_path / "B.md", tmp_path / "plot.png", tmp_path / "analysis.md"
+    notes.write_text("## Why targets are missed\n\nbecause of memory\n")
+    bench_report.write_report(_results(), str(out), str(png), str(notes))
+    text = out.read_text()
+    assert text.index("## Targets (issue 5)") < text.index("## Why targets are missed") < text.index("end to end\n")
+    bench_report.write_report(_results(), str(out), str(png), str(tmp_path / "absent.md"))
+    assert "Why targets are missed" not in out.read_text()
+
+
 def _run_module():
     spec = importlib.util.spec_from_file_location("bench_run", os.path.join(ROOT, "benchmarks", "run.py"))
     module = importlib.util.module_from_spec(spec)
@@ -101,13 +111,27 @@ def test_run_options():
 def test_run_combines_passes_by_median():
     run = _run_module()
     passes = [row("mobilenet_v2", 16, 0.5, 1, d, o, other_cpu=c)
-              for d, o, c in ((10.0, 7.0, 0.01), (12.0, 10.8, 0.03), (10.0, 8.0, None))]
+              for d, o, c in ((10.0, 7.0, 0.01), (10.5, 9.45, 0.03), (10.0, 8.0, None))]
     combined = run.combine(passes)
     assert combined["ratio"] == pytest.approx(0.8) and combined["dense_ms"] == 10.0 and combined["onexn_ms"] == 8.0
     assert combined["pass_ratios"] == pytest.approx([0.7, 0.9, 0.8]) and combined["passes"] == 3
-    assert combined["other_cpu"] == 0.03
+    assert combined["kept_passes"] == 3 and combined["other_cpu"] == 0.03
     two = run.combine(passes[:2])
-    assert two["ratio"] == pytest.approx(0.8) and two["dense_ms"] == pytest.approx(11.0)
+    assert two["ratio"] == pytest.approx(0.8) and two["dense_ms"] == pytest.approx(10.25)
+
+
+def test_disturbed_passes_are_left_out():
+    # A pass whose stock time is > 10% above the case's fastest was disturbed (a core taken away).
+    run = _run_module()
+    passes = [row("mobilenet_v2", 16, 0.5, 2, d, o) for d, o in ((4.0, 3.0), (7.0, 4.6), (4.2, 3.2), (6.9, 4.5))]
+    combined = run.combine(passes)
+    assert combined["kept_passes"] == 2 and combined["passes"] == 4
+    assert combined["ratio"] == pytest.approx((0.75 + 3.2 / 4.2) / 2) and combined["dense_ms"] == pytest.approx(4.1)
+    # An older results.json (no per-pass filter yet) is recombined the same way when re-rendered.
+    old = dict(combined)
+    del old["kept_passes"]
+    again = run.recombine(old)
+    assert again["kept_passes"] == 2 and again["ratio"] == pytest.approx(combined["ratio"])
 
 
 def test_other_cpu_share():
