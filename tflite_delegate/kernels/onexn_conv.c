@@ -51,30 +51,16 @@ void* onexn_aligned_alloc(size_t bytes) {
 
 void onexn_aligned_free(void* p) { free(p); }
 
-static int mul_size(size_t a, size_t b, size_t* r) {
-  if (a != 0 && b > SIZE_MAX / a) return -1;
-  *r = a * b;
-  return 0;
-}
-
 static int add_size(size_t a, size_t b, size_t* r) {
   if (b > SIZE_MAX - a) return -1;
   *r = a + b;
   return 0;
 }
 
-static void set_err(char* err, size_t err_len, const char* fmt, ...) {
-  if (err == NULL || err_len == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_len, fmt, ap);
-  va_end(ap);
-}
-
 static int check_args(const onexn_conv_shape* s, const onexn_block_index* ix, const float* weights,
                       char* err, size_t err_len) {
   if (s == NULL || ix == NULL || weights == NULL) {
-    set_err(err, err_len, "onexn_conv_create: shape, index and weights must not be NULL");
+    onexn_set_err(err, err_len, "onexn_conv_create: shape, index and weights must not be NULL");
     return -1;
   }
   const struct { const char* name; int v; int min; } dims[] = {
@@ -86,59 +72,59 @@ static int check_args(const onexn_conv_shape* s, const onexn_block_index* ix, co
   };
   for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) {
     if (dims[i].v < dims[i].min) {
-      set_err(err, err_len, "onexn_conv_create: %s = %d, must be >= %d", dims[i].name, dims[i].v,
+      onexn_set_err(err, err_len, "onexn_conv_create: %s = %d, must be >= %d", dims[i].name, dims[i].v,
               dims[i].min);
       return -1;
     }
   }
   if (isnan(s->out_min) || isnan(s->out_max) || s->out_min > s->out_max) {
-    set_err(err, err_len, "onexn_conv_create: activation range [%g, %g] is empty or NaN", (double)s->out_min,
+    onexn_set_err(err, err_len, "onexn_conv_create: activation range [%g, %g] is empty or NaN", (double)s->out_min,
             (double)s->out_max);
     return -1;
   }
   if (ix->n < 1) {
-    set_err(err, err_len, "onexn_conv_create: block width n = %d, must be >= 1", ix->n);
+    onexn_set_err(err, err_len, "onexn_conv_create: block width n = %d, must be >= 1", ix->n);
     return -1;
   }
   const int groups = s->cout / ix->n + (s->cout % ix->n != 0);
   if (ix->num_groups != groups) {
-    set_err(err, err_len, "onexn_conv_create: num_groups = %d, expected ceil(cout %d / n %d) = %d",
+    onexn_set_err(err, err_len, "onexn_conv_create: num_groups = %d, expected ceil(cout %d / n %d) = %d",
             ix->num_groups, s->cout, ix->n, groups);
     return -1;
   }
   if (ix->group_ptr == NULL) {
-    set_err(err, err_len, "onexn_conv_create: group_ptr is NULL");
+    onexn_set_err(err, err_len, "onexn_conv_create: group_ptr is NULL");
     return -1;
   }
   if (ix->group_ptr[0] != 0) {
-    set_err(err, err_len, "onexn_conv_create: group_ptr[0] = %u, must be 0", ix->group_ptr[0]);
+    onexn_set_err(err, err_len, "onexn_conv_create: group_ptr[0] = %u, must be 0", ix->group_ptr[0]);
     return -1;
   }
   for (int g = 0; g < groups; g++) {
     const uint32_t b = ix->group_ptr[g], e = ix->group_ptr[g + 1];
     if (e < b) {
-      set_err(err, err_len, "onexn_conv_create: group_ptr decreases at group %d (%u -> %u)", g, b, e);
+      onexn_set_err(err, err_len, "onexn_conv_create: group_ptr decreases at group %d (%u -> %u)", g, b, e);
       return -1;
     }
     if (e - b > (uint32_t)s->cin) {
-      set_err(err, err_len, "onexn_conv_create: group %d keeps %u blocks, more than cin = %d", g, e - b,
+      onexn_set_err(err, err_len, "onexn_conv_create: group %d keeps %u blocks, more than cin = %d", g, e - b,
               s->cin);
       return -1;
     }
   }
   if (ix->group_ptr[groups] != 0 && ix->kept_cin == NULL) {
-    set_err(err, err_len, "onexn_conv_create: kept_cin is NULL but %u blocks are kept", ix->group_ptr[groups]);
+    onexn_set_err(err, err_len, "onexn_conv_create: kept_cin is NULL but %u blocks are kept", ix->group_ptr[groups]);
     return -1;
   }
   for (int g = 0; g < groups; g++) {
     for (uint32_t k = ix->group_ptr[g]; k < ix->group_ptr[g + 1]; k++) {
       const uint32_t c = ix->kept_cin[k];
       if (c >= (uint32_t)s->cin) {
-        set_err(err, err_len, "onexn_conv_create: kept_cin[%u] = %u, must be < cin = %d", k, c, s->cin);
+        onexn_set_err(err, err_len, "onexn_conv_create: kept_cin[%u] = %u, must be < cin = %d", k, c, s->cin);
         return -1;
       }
       if (k > ix->group_ptr[g] && c <= ix->kept_cin[k - 1]) {
-        set_err(err, err_len, "onexn_conv_create: kept_cin of group %d not strictly increasing at %u", g, k);
+        onexn_set_err(err, err_len, "onexn_conv_create: kept_cin of group %d not strictly increasing at %u", g, k);
         return -1;
       }
     }
@@ -150,16 +136,18 @@ static int check_args(const onexn_conv_shape* s, const onexn_block_index* ix, co
 static int compute_sizes(onexn_conv* conv) {
   const onexn_conv_shape* s = &conv->s;
   size_t t;
-  if (mul_size((size_t)s->kh, (size_t)s->kw, &conv->taps)) return -1;
-  if (mul_size((size_t)s->out_h, (size_t)s->out_w, &conv->out_pixels)) return -1;
-  if (mul_size(conv->out_pixels, (size_t)s->cout, &conv->out_image)) return -1;
-  if (mul_size((size_t)s->in_h, (size_t)s->in_w, &t) || mul_size(t, (size_t)s->cin, &conv->in_image)) return -1;
+  if (onexn_mul_size((size_t)s->kh, (size_t)s->kw, &conv->taps)) return -1;
+  if (onexn_mul_size((size_t)s->out_h, (size_t)s->out_w, &conv->out_pixels)) return -1;
+  if (onexn_mul_size(conv->out_pixels, (size_t)s->cout, &conv->out_image)) return -1;
+  if (onexn_mul_size((size_t)s->in_h, (size_t)s->in_w, &t) || onexn_mul_size(t, (size_t)s->cin, &conv->in_image)) {
+    return -1;
+  }
   // Whole tensors must be addressable, and offsets are ptrdiff_t.
-  if (mul_size(conv->in_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX / sizeof(float)) return -1;
-  if (mul_size(conv->out_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX / sizeof(float)) return -1;
-  if (mul_size(conv->out_pixels, conv->taps, &t) || t > SIZE_MAX / sizeof(ptrdiff_t)) return -1;
+  if (onexn_mul_size(conv->in_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX / sizeof(float)) return -1;
+  if (onexn_mul_size(conv->out_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX / sizeof(float)) return -1;
+  if (onexn_mul_size(conv->out_pixels, conv->taps, &t) || t > SIZE_MAX / sizeof(ptrdiff_t)) return -1;
   // Dense weights cout*kh*kw*cin.
-  if (mul_size(conv->taps, (size_t)s->cin, &t) || mul_size(t, (size_t)s->cout, &t)) return -1;
+  if (onexn_mul_size(conv->taps, (size_t)s->cin, &t) || onexn_mul_size(t, (size_t)s->cout, &t)) return -1;
   if (t > SIZE_MAX / sizeof(float)) return -1;
   conv->tiles = conv->out_pixels / conv->uk.mr + (conv->out_pixels % conv->uk.mr != 0);
   return 0;
@@ -180,7 +168,7 @@ static int pack_weights(onexn_conv* conv, const onexn_block_index* ix, const flo
     const size_t kept = ix->group_ptr[g + 1] - ix->group_ptr[g];
     for (size_t oc = g0; oc < g1; oc += nr) {
       size_t pf;
-      if (mul_size(taps, kept, &pf) || add_size(pf, 1, &pf) || mul_size(pf, nr, &pf) || pf > SIZE_MAX - 16)
+      if (onexn_mul_size(taps, kept, &pf) || add_size(pf, 1, &pf) || onexn_mul_size(pf, nr, &pf) || pf > SIZE_MAX - 16)
         return -1;
       if (add_size(floats, round_up16(pf), &floats)) return -1;
       panels++;
@@ -245,13 +233,13 @@ onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_i
   if (check_args(shape, index, weights_ohwi, err, err_len)) return NULL;
   const onexn_isa resolved = onexn_isa_resolve(isa);
   if (!onexn_isa_supported(resolved)) {
-    set_err(err, err_len, "onexn_conv_create: ISA '%s' is not supported by this build or CPU",
+    onexn_set_err(err, err_len, "onexn_conv_create: ISA '%s' is not supported by this build or CPU",
             onexn_isa_name(resolved));
     return NULL;
   }
   onexn_conv* conv = (onexn_conv*)calloc(1, sizeof(*conv));
   if (conv == NULL) {
-    set_err(err, err_len, "onexn_conv_create: out of memory");
+    onexn_set_err(err, err_len, "onexn_conv_create: out of memory");
     return NULL;
   }
   conv->s = *shape;
@@ -259,12 +247,12 @@ onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_i
   conv->isa = resolved;
   const size_t out_pixels = (size_t)shape->out_h * (size_t)shape->out_w;  // check_args bounded both
   if (onexn_select_ukernel(resolved, index->n, out_pixels, &conv->uk)) {
-    set_err(err, err_len, "onexn_conv_create: no microkernel for ISA '%s'", onexn_isa_name(resolved));
+    onexn_set_err(err, err_len, "onexn_conv_create: no microkernel for ISA '%s'", onexn_isa_name(resolved));
     free(conv);
     return NULL;
   }
   if (compute_sizes(conv)) {
-    set_err(err, err_len, "onexn_conv_create: tensor sizes overflow");
+    onexn_set_err(err, err_len, "onexn_conv_create: tensor sizes overflow");
     free(conv);
     return NULL;
   }
@@ -275,7 +263,7 @@ onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_i
   memset(conv->zero, 0, (size_t)shape->cin * sizeof(float));
   build_indirection(conv);
   if (conv->uk.kind == ONEXN_KIND_XT) {
-    if (mul_size(conv->taps * (size_t)shape->cin, ONEXN_XT_PIXELS, &conv->xt_floats) ||
+    if (onexn_mul_size(conv->taps * (size_t)shape->cin, ONEXN_XT_PIXELS, &conv->xt_floats) ||
         conv->xt_floats > SIZE_MAX / sizeof(float))
       goto oom;
     conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
@@ -284,7 +272,7 @@ onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_i
   }
   return conv;
 oom:
-  set_err(err, err_len, "onexn_conv_create: out of memory (or packed size overflows)");
+  onexn_set_err(err, err_len, "onexn_conv_create: out of memory (or packed size overflows)");
   onexn_conv_destroy(conv);
   return NULL;
 }

@@ -37,23 +37,9 @@ struct onexn_dwconv {
   size_t full_x0, full_x1;     // output columns [full_x0, full_x1) have all kw taps; may be empty
 };
 
-static int mul_size(size_t a, size_t b, size_t* r) {
-  if (a != 0 && b > SIZE_MAX / a) return -1;
-  *r = a * b;
-  return 0;
-}
-
-static void set_err(char* err, size_t err_len, const char* fmt, ...) {
-  if (err == NULL || err_len == 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_len, fmt, ap);
-  va_end(ap);
-}
-
 static int check_args(const onexn_dwconv_shape* s, const float* weights, char* err, size_t err_len) {
   if (s == NULL || weights == NULL) {
-    set_err(err, err_len, "onexn_dwconv_create: shape and weights must not be NULL");
+    onexn_set_err(err, err_len, "onexn_dwconv_create: shape and weights must not be NULL");
     return -1;
   }
   const struct { const char* name; int v; int min; } dims[] = {
@@ -65,13 +51,13 @@ static int check_args(const onexn_dwconv_shape* s, const float* weights, char* e
   };
   for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) {
     if (dims[i].v < dims[i].min) {
-      set_err(err, err_len, "onexn_dwconv_create: %s = %d, must be >= %d", dims[i].name, dims[i].v,
+      onexn_set_err(err, err_len, "onexn_dwconv_create: %s = %d, must be >= %d", dims[i].name, dims[i].v,
               dims[i].min);
       return -1;
     }
   }
   if (isnan(s->out_min) || isnan(s->out_max) || s->out_min > s->out_max) {
-    set_err(err, err_len, "onexn_dwconv_create: activation range [%g, %g] is empty or NaN",
+    onexn_set_err(err, err_len, "onexn_dwconv_create: activation range [%g, %g] is empty or NaN",
             (double)s->out_min, (double)s->out_max);
     return -1;
   }
@@ -84,11 +70,13 @@ static int compute_sizes(onexn_dwconv* dw) {
   const size_t limit = (size_t)PTRDIFF_MAX / sizeof(float);
   size_t t;
   dw->channels = (size_t)s->channels;
-  if (mul_size((size_t)s->in_h, (size_t)s->in_w, &t) || mul_size(t, dw->channels, &dw->in_image)) return -1;
-  if (mul_size((size_t)s->out_h, (size_t)s->out_w, &t) || mul_size(t, dw->channels, &dw->out_image)) return -1;
-  if (mul_size(dw->in_image, (size_t)s->batch, &t) || t > limit) return -1;
-  if (mul_size(dw->out_image, (size_t)s->batch, &t) || t > limit) return -1;
-  if (mul_size((size_t)s->kh, (size_t)s->kw, &t) || mul_size(t, dw->channels, &t) || t > limit) return -1;
+  if (onexn_mul_size((size_t)s->in_h, (size_t)s->in_w, &t) || onexn_mul_size(t, dw->channels, &dw->in_image)) return -1;
+  if (onexn_mul_size((size_t)s->out_h, (size_t)s->out_w, &t) || onexn_mul_size(t, dw->channels, &dw->out_image)) {
+    return -1;
+  }
+  if (onexn_mul_size(dw->in_image, (size_t)s->batch, &t) || t > limit) return -1;
+  if (onexn_mul_size(dw->out_image, (size_t)s->batch, &t) || t > limit) return -1;
+  if (onexn_mul_size((size_t)s->kh, (size_t)s->kw, &t) || onexn_mul_size(t, dw->channels, &t) || t > limit) return -1;
   return 0;
 }
 
@@ -153,24 +141,24 @@ onexn_dwconv* onexn_dwconv_create(const onexn_dwconv_shape* shape, const float* 
   if (check_args(shape, weights_hwc, err, err_len)) return NULL;
   const onexn_isa resolved = onexn_isa_resolve(isa);
   if (!onexn_isa_supported(resolved)) {
-    set_err(err, err_len, "onexn_dwconv_create: ISA '%s' is not supported by this build or CPU",
+    onexn_set_err(err, err_len, "onexn_dwconv_create: ISA '%s' is not supported by this build or CPU",
             onexn_isa_name(resolved));
     return NULL;
   }
   onexn_dwconv* dw = (onexn_dwconv*)calloc(1, sizeof(*dw));
   if (dw == NULL) {
-    set_err(err, err_len, "onexn_dwconv_create: out of memory");
+    onexn_set_err(err, err_len, "onexn_dwconv_create: out of memory");
     return NULL;
   }
   dw->s = *shape;
   dw->isa = resolved;
   if (select_ukernel(dw)) {
-    set_err(err, err_len, "onexn_dwconv_create: no microkernel for ISA '%s'", onexn_isa_name(resolved));
+    onexn_set_err(err, err_len, "onexn_dwconv_create: no microkernel for ISA '%s'", onexn_isa_name(resolved));
     free(dw);
     return NULL;
   }
   if (compute_sizes(dw)) {
-    set_err(err, err_len, "onexn_dwconv_create: tensor sizes overflow");
+    onexn_set_err(err, err_len, "onexn_dwconv_create: tensor sizes overflow");
     free(dw);
     return NULL;
   }
@@ -180,7 +168,7 @@ onexn_dwconv* onexn_dwconv_create(const onexn_dwconv_shape* shape, const float* 
   dw->rows = (tap_range*)malloc((size_t)shape->out_h * sizeof(tap_range));
   dw->cols = (tap_range*)malloc((size_t)shape->out_w * sizeof(tap_range));
   if (dw->w == NULL || dw->bias == NULL || dw->rows == NULL || dw->cols == NULL) {
-    set_err(err, err_len, "onexn_dwconv_create: out of memory");
+    onexn_set_err(err, err_len, "onexn_dwconv_create: out of memory");
     onexn_dwconv_destroy(dw);
     return NULL;
   }

@@ -3,8 +3,10 @@
 #ifndef ONEXN_INTERNAL_H_
 #define ONEXN_INTERNAL_H_
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "onexn_kernels.h"
 
@@ -98,6 +100,22 @@ typedef void (*onexn_dw_ukernel)(const onexn_dw_args* args);
 
 // Elementwise out[i] = min(max(a[i] + b[i], min), max); out may be a or b.
 typedef void (*onexn_vadd_ukernel)(size_t n, const float* a, const float* b, float* out, float min, float max);
+
+// a * b into *r; -1 if it overflows size_t.
+static inline int onexn_mul_size(size_t a, size_t b, size_t* r) {
+  if (a != 0 && b > SIZE_MAX / a) return -1;
+  *r = a * b;
+  return 0;
+}
+
+// printf-style message into err (when err_len > 0): the create functions' error reports.
+static inline void onexn_set_err(char* err, size_t err_len, const char* fmt, ...) {
+  if (err == NULL || err_len == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, err_len, fmt, ap);
+  va_end(ap);
+}
 
 // Aligned allocation helpers (64-byte alignment, NULL on overflow or failure).
 void* onexn_aligned_alloc(size_t bytes);

@@ -7,7 +7,6 @@
 // afterwards.
 #include <cstdint>
 #include <cstdio>
-#include <iterator>
 #include <algorithm>
 #include <map>
 #include <set>
@@ -61,6 +60,29 @@ void ResolveThreads(DelegateState* state, const TfLiteContext* context) {
   if (state->pool != nullptr) onexn_threadpool_destroy(state->pool);
   state->pool = n > 1 ? onexn_threadpool_create(n) : nullptr;
   state->num_threads = state->pool != nullptr ? onexn_threadpool_size(state->pool) : 1;
+}
+
+// Erases this graph's entries of a pending map, destroying what each holds.
+template <typename Map, typename Destroy>
+void ErasePending(Map* pending, const TfLiteContext* context, Destroy destroy) {
+  for (auto it = pending->begin(); it != pending->end();) {
+    if (it->first.first == context) {
+      destroy(it->second);
+      it = pending->erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ReleasePending(DelegateState* state, const TfLiteContext* context) {
+  ErasePending(&state->pending, context, [](PendingKernel& k) {
+    if (k.conv != nullptr) onexn_conv_destroy(k.conv);
+  });
+  ErasePending(&state->pending_glue, context, [](PendingGlue& g) {
+    if (g.dw != nullptr) onexn_dwconv_destroy(g.dw);
+  });
+  ErasePending(&state->pending_densify, context, [](int) {});
 }
 
 // The partitions (node lists) the runtime would form from `nodes` ({count, node...}); empty if it cannot say.
@@ -302,25 +324,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
                  report.claimed.size(), report.glue.size(), report.partitions);
   }
   // Anything init did not take (only after a failed replacement) is released here.
-  for (auto it = state->pending.begin(); it != state->pending.end();) {
-    if (it->first.first == context) {
-      if (it->second.conv != nullptr) onexn_conv_destroy(it->second.conv);
-      it = state->pending.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = state->pending_glue.begin(); it != state->pending_glue.end();) {
-    if (it->first.first == context) {
-      if (it->second.dw != nullptr) onexn_dwconv_destroy(it->second.dw);
-      it = state->pending_glue.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = state->pending_densify.begin(); it != state->pending_densify.end();) {
-    it = it->first.first == context ? state->pending_densify.erase(it) : std::next(it);
-  }
+  ReleasePending(state, context);
   if (state->options.abi_probe) {
     report.probe_json = "{\"before\":" + probe_before + ",\"after\":" +
                         ProbeDelegateNodes(context, delegate, registration) + "}";
