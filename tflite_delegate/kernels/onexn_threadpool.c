@@ -37,7 +37,6 @@ struct onexn_threadpool {
   // Current job.
   onexn_task_fn fn;
   void* ctx;
-  size_t n;
   struct share* shares;     // one per thread
 };
 
@@ -216,7 +215,6 @@ void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_f
   pthread_mutex_lock(&pool->lock);
   pool->fn = fn;
   pool->ctx = ctx;
-  pool->n = n;
   const size_t size = (size_t)pool->size;
   for (size_t t = 0; t < size; t++) {
     atomic_store_explicit(&pool->shares[t].next, t * n / size, memory_order_relaxed);

@@ -229,9 +229,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
         decline(node_index, OpName(code), why);
         continue;
       }
-      report.kernel_names[node_index] = code == kTfLiteBuiltinAdd    ? onexn_add_kernel_name(state->options.isa)
-                                        : code == kTfLiteBuiltinMean ? "f32-gavgpool"
-                                                                     : onexn_dwconv_kernel_name(pg.dw);
+      report.kernel_names[node_index] = GlueKernelName(code, pg.dw, state->options.isa);
       state->pending_glue[{context, node_index}] = std::move(pg);
       report.glue.push_back(node_index);
     }

@@ -5,6 +5,7 @@
 // execution plan touches them any more): they live in the kernel's own arena, planned by lifetime.
 #include <algorithm>
 #include <cstdio>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -27,6 +28,9 @@ struct Step {
   int code = 0;
   std::vector<int> inputs;  // activation tensors read
   int output = -1;
+  // Arena offsets (floats) of inputs / output, resolved in Prepare; -1: a tensor the runtime owns.
+  std::vector<ptrdiff_t> input_offsets;
+  ptrdiff_t output_offset = -1;
   // 1xN CONV_2D / FULLY_CONNECTED
   bool is_conv = false;
   NodePlan plan;
@@ -63,7 +67,6 @@ struct Partition {
   const TfLiteContext* context = nullptr;
   std::vector<Step> steps;
   std::set<int> outer;            // tensors the runtime owns: the partition's inputs and outputs
-  std::map<int, size_t> offset;   // internal tensor -> float offset in the arena
   float* arena = nullptr;
   size_t arena_floats = 0;
   std::string label;              // profiling string
@@ -247,10 +250,7 @@ std::string PrepareStep(TfLiteContext* context, const DelegateState& state, Step
 }
 
 const char* StepKernelName(const Step& s, onexn_isa isa) {
-  if (s.is_conv) return onexn_conv_kernel_name(s.conv);
-  if (s.code == kTfLiteBuiltinAdd) return onexn_add_kernel_name(isa);
-  if (s.code == kTfLiteBuiltinMean) return "f32-gavgpool";
-  return onexn_dwconv_kernel_name(s.dw);
+  return s.is_conv ? onexn_conv_kernel_name(s.conv) : GlueKernelName(s.code, s.dw, isa);
 }
 
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
@@ -303,17 +303,25 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     part->arena = static_cast<float*>(arena);
     part->arena_floats = total;
   }
-  part->offset.clear();
-  for (size_t i = 0; i < tensors.size(); ++i) part->offset[tensors[i]] = offsets[i];
+  std::map<int, ptrdiff_t> offset;  // internal tensor -> its place in the arena
+  for (size_t i = 0; i < tensors.size(); ++i) offset[tensors[i]] = ptrdiff_t(offsets[i]);
+  auto arena_offset = [&](int t) {
+    auto it = offset.find(t);
+    return it != offset.end() ? it->second : ptrdiff_t(-1);
+  };
+  for (Step& s : part->steps) {
+    s.input_offsets.clear();
+    for (int t : s.inputs) s.input_offsets.push_back(arena_offset(t));
+    s.output_offset = arena_offset(s.output);
+  }
   if (GraphReport* report = part->state->ReportFor(context)) {
     for (const Step& s : part->steps) report->kernel_names[s.node] = StepKernelName(s, part->state->options.isa);
   }
   return kTfLiteOk;
 }
 
-float* TensorData(const Partition* part, TfLiteContext* context, int t) {
-  auto it = part->offset.find(t);
-  return it != part->offset.end() ? part->arena + it->second : context->tensors[t].data.f;
+float* TensorData(const Partition* part, TfLiteContext* context, int t, ptrdiff_t arena_offset) {
+  return arena_offset >= 0 ? part->arena + arena_offset : context->tensors[t].data.f;
 }
 
 TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
@@ -322,8 +330,8 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
   const bool profile = ProfilingEnabled();
   for (Step& s : part->steps) {
     const double start = profile ? NowSeconds() : 0.0;
-    const float* in = TensorData(part, context, s.inputs[0]);
-    float* out = TensorData(part, context, s.output);
+    const float* in = TensorData(part, context, s.inputs[0], s.input_offsets[0]);
+    float* out = TensorData(part, context, s.output, s.output_offset);
     if (in == nullptr || out == nullptr || (s.is_conv && s.conv == nullptr) ||
         (s.code == kTfLiteBuiltinDepthwiseConv2d && s.dw == nullptr)) {
       context->ReportError(context, "onexn: node %d invoked before it was prepared", s.node);
@@ -332,7 +340,7 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
     if (s.is_conv) {
       onexn_conv_run(s.conv, in, out, pool);
     } else if (s.code == kTfLiteBuiltinAdd) {
-      const float* in1 = TensorData(part, context, s.inputs[1]);
+      const float* in1 = TensorData(part, context, s.inputs[1], s.input_offsets[1]);
       if (in1 == nullptr) return kTfLiteError;
       onexn_add_run(part->state->options.isa, in, in1, out, s.add_count, s.add_min, s.add_max, pool);
     } else if (s.code == kTfLiteBuiltinMean) {
