@@ -157,3 +157,58 @@ def test_unsupported_glue_is_declined_with_a_reason():
 def test_bad_glue_option_is_rejected():
     with pytest.raises(ValueError, match="glue"):
         load_delegate(glue="sometimes")
+
+
+# Expansion + depthwise fusion (option fuse, on by default): the pair runs as one step whose expansion rows
+# go to a band buffer instead of a tensor. Results must be the unfused delegate's, bit for bit.
+FUSED = [[0, 1], [4, 5]]  # e0 -> dw1 and e4 -> dw5; dw5 -> dw6 is not an expansion
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_expansion_and_depthwise_run_fused_bit_for_bit(threads):
+    fused_report, fused = _compare(MODEL, num_threads=threads)
+    apart_report, apart = _compare(MODEL, num_threads=threads, fuse="0")
+    assert fused_report["fused"] == FUSED and apart_report["fused"] == []
+    assert fused_report["partitions"] == apart_report["partitions"] == 1
+    np.testing.assert_array_equal(fused[0], apart[0])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_bands_on_a_tall_image(threads):
+    # 64 rows of 40 x 96 floats: the 256 KB band holds 17 of them, so rows move to the band's front and
+    # two threads split the rows (each recomputes the window rows at its start).
+    tall = _inverted_residual(5, size=(64, 40), c=8, expand=96, n=16)
+    fused_report, fused = _compare(tall, num_threads=threads)
+    _, apart = _compare(tall, num_threads=threads, fuse="0")
+    assert fused_report["fused"] == FUSED
+    np.testing.assert_array_equal(fused[0], apart[0])
+
+
+def test_resized_input_fuses_again():
+    report, _ = _compare(MODEL, resize={0: [2, 33, 7, 16]}, input_shapes=[[2, 33, 7, 16]])
+    assert report["fused"] == FUSED
+
+
+def test_expansion_read_elsewhere_is_not_fused():
+    # The expansion output also feeds an ADD (and, in the second graph, leaves as a graph output): the
+    # tensor must exist, so the pair runs apart.
+    rng = np.random.default_rng(11)
+    g = GraphBuilder()
+    x = g.input([1, 8, 8, 8])
+    a = g.conv(x, sparse_weight(rng, (16, 1, 1, 8), 4), rng.standard_normal(16), name="c0")
+    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 16)), rng.standard_normal(16), name="dw1")
+    y = g.add(a, b, name="add2")
+    report, _ = _compare(with_metadata(g.finish(y), 4))
+    assert report["glue_nodes"] == [1, 2] and report["fused"] == []
+    g = GraphBuilder()
+    x = g.input([1, 8, 8, 8])
+    a = g.conv(x, sparse_weight(rng, (16, 1, 1, 8), 4), rng.standard_normal(16), name="c0")
+    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 16)), rng.standard_normal(16), name="dw1")
+    report, got = _compare(with_metadata(g.finish([b, a]), 4))
+    assert report["glue_nodes"] == [1] and report["fused"] == []
+    assert [o.shape for o in got] == [(1, 8, 8, 16), (1, 8, 8, 16)]
+
+
+def test_bad_fuse_option_is_rejected():
+    with pytest.raises(ValueError, match="fuse"):
+        load_delegate(fuse="maybe")

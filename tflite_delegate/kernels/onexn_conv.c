@@ -300,14 +300,11 @@ typedef struct {
   size_t tile_runs;       // runs of tiles per image
 } run_ctx;
 
-static void run_tile(const run_ctx* r, size_t img, size_t tile, size_t pa, size_t pb, size_t thread) {
-  const onexn_conv* conv = r->conv;
+// Output pixels [p0, p0 + mr) of one image (mr <= the kernel's tile), panels [pa, pb). out points at
+// pixel p0, channel 0; pixels are cout floats apart.
+static void run_tile(const onexn_conv* conv, const float* input, size_t p0, size_t mr, float* out, size_t pa,
+                     size_t pb, size_t thread) {
   const onexn_conv_shape* s = &conv->s;
-  const size_t mr_max = conv->uk.mr;
-  const size_t p0 = tile * mr_max;
-  const size_t mr = conv->out_pixels - p0 < mr_max ? conv->out_pixels - p0 : mr_max;
-  const float* input = r->input + img * conv->in_image;
-  float* out = r->output + img * conv->out_image + p0 * (size_t)s->cout;
   const ptrdiff_t* ind = conv->ind + p0 * conv->taps;
   if (conv->uk.kind == ONEXN_KIND_IND) {
     onexn_ind_args a;
@@ -352,6 +349,38 @@ static void run_tile(const run_ctx* r, size_t img, size_t tile, size_t pa, size_
   }
 }
 
+void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
+                           size_t pa, size_t pb, size_t thread) {
+  const size_t mr_max = conv->uk.mr, cout = (size_t)conv->s.cout;
+  for (size_t p = p0; p < p1; p += mr_max) {
+    const size_t mr = p1 - p < mr_max ? p1 - p : mr_max;
+    run_tile(conv, input_image, p, mr, out + (p - p0) * cout, pa, pb, thread);
+  }
+}
+
+size_t onexn_conv_num_panels(const onexn_conv* conv) { return conv->num_panels; }
+
+size_t onexn_conv_panel_channel(const onexn_conv* conv, size_t panel) {
+  return panel < conv->num_panels ? conv->panels[panel].oc : (size_t)conv->s.cout;
+}
+
+const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv) { return &conv->s; }
+
+int onexn_conv_tile_invariant(const onexn_conv* conv) { return conv->uk.tile_invariant; }
+
+size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads) {
+  if (conv->uk.kind != ONEXN_KIND_XT || threads <= conv->xt_threads) return threads;
+  // Grow the per-thread scratch; if that fails, the caller runs alone (same results).
+  float* xt = threads <= SIZE_MAX / sizeof(float) / conv->xt_floats
+                  ? (float*)onexn_aligned_alloc(threads * conv->xt_floats * sizeof(float))
+                  : NULL;
+  if (xt == NULL) return 1;
+  onexn_aligned_free(conv->xt);
+  conv->xt = xt;
+  conv->xt_threads = threads;
+  return threads;
+}
+
 // A task is a run of consecutive tiles of one image times a chunk of panels. Every output element is
 // computed by the same code whichever thread runs its task, so results do not depend on the pool.
 static void run_task(void* p, size_t task, size_t thread) {
@@ -364,27 +393,20 @@ static void run_task(void* p, size_t task, size_t thread) {
   const size_t pb = pa + r->panels_per_chunk < conv->num_panels ? pa + r->panels_per_chunk : conv->num_panels;
   const size_t t0 = run * r->tiles_per_task;
   const size_t t1 = t0 + r->tiles_per_task < conv->tiles ? t0 + r->tiles_per_task : conv->tiles;
-  for (size_t tile = t0; tile < t1; tile++) run_tile(r, img, tile, pa, pb, thread);
+  const size_t mr_max = conv->uk.mr;
+  const float* input = r->input + img * conv->in_image;
+  float* output = r->output + img * conv->out_image;
+  for (size_t tile = t0; tile < t1; tile++) {
+    const size_t p0 = tile * mr_max;
+    const size_t mr = conv->out_pixels - p0 < mr_max ? conv->out_pixels - p0 : mr_max;
+    run_tile(conv, input, p0, mr, output + p0 * (size_t)conv->s.cout, pa, pb, thread);
+  }
 }
 
 void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool) {
   if (conv == NULL || input == NULL || output == NULL) return;
-  size_t threads = (size_t)onexn_threadpool_size(pool);
-  if (conv->uk.kind == ONEXN_KIND_XT && threads > conv->xt_threads) {
-    // Grow the per-thread scratch; if that fails, run on the caller alone (same results).
-    float* xt = threads <= SIZE_MAX / sizeof(float) / conv->xt_floats
-                    ? (float*)onexn_aligned_alloc(threads * conv->xt_floats * sizeof(float))
-                    : NULL;
-    if (xt != NULL) {
-      onexn_aligned_free(conv->xt);
-      conv->xt = xt;
-      conv->xt_threads = threads;
-    } else {
-      onexn_aligned_free(xt);
-      pool = NULL;
-      threads = 1;
-    }
-  }
+  size_t threads = onexn_conv_reserve_threads(conv, (size_t)onexn_threadpool_size(pool));
+  if (threads <= 1) pool = NULL;
   run_ctx r;
   r.conv = conv;
   r.input = input;

@@ -10,21 +10,23 @@
 #include "onexn_internal.h"
 
 static onexn_ukernel_config ind_config(const char* name, uint32_t mr, uint32_t nr, onexn_ind_ukernel fn) {
-  onexn_ukernel_config c = {name, ONEXN_KIND_IND, mr, nr, fn, NULL, NULL};
+  onexn_ukernel_config c = {name, ONEXN_KIND_IND, mr, nr, fn, NULL, NULL, 1};
   return c;
 }
 
 #if defined(__x86_64__) || defined(__aarch64__)
 static onexn_ukernel_config pixelvec_config(const char* name, uint32_t nr, onexn_xt_ukernel fn,
                                             onexn_xt_gather gather) {
-  onexn_ukernel_config c = {name, ONEXN_KIND_XT, ONEXN_XT_PIXELS, nr, NULL, fn, gather};
+  onexn_ukernel_config c = {name, ONEXN_KIND_XT, ONEXN_XT_PIXELS, nr, NULL, fn, gather, 1};
   return c;
 }
 #endif
 
 #if defined(__x86_64__)
 static onexn_ukernel_config few_pixels_x86(void) {
-  return ind_config("f32-spconv-8x4-avx2", 8, 4, onexn_f32_spconv_8x4_avx2);
+  onexn_ukernel_config c = ind_config("f32-spconv-8x4-avx2", 8, 4, onexn_f32_spconv_8x4_avx2);
+  c.tile_invariant = 0;  // a lone pixel sums over four accumulators
+  return c;
 }
 
 static void select_avx2(int n, size_t out_pixels, onexn_ukernel_config* out) {

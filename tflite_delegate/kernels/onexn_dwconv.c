@@ -210,45 +210,88 @@ static void run_pixels(const onexn_dwconv* dw, onexn_dw_args* a, const float* ro
   dw->ukernel(a);
 }
 
+static void init_args(const onexn_dwconv* dw, onexn_dw_args* a, size_t c0, size_t c1) {
+  const onexn_dwconv_shape* s = &dw->s;
+  const size_t C = dw->channels;
+  a->channels = c1 - c0;
+  a->bias = dw->bias + c0;
+  a->in_pixel_stride = (size_t)s->stride_w * C;
+  a->in_row_stride = (size_t)s->dilation_h * (size_t)s->in_w * C;
+  a->in_col_stride = (size_t)s->dilation_w * C;
+  a->w_row_stride = (size_t)s->kw * C;
+  a->w_col_stride = C;
+  a->out_pixel_stride = C;
+  a->min = s->out_min;
+  a->max = s->out_max;
+}
+
+// First input row of output row oy's first valid tap (0 when no tap row is valid).
+static size_t first_input_row(const onexn_dwconv* dw, size_t oy) {
+  const onexn_dwconv_shape* s = &dw->s;
+  const tap_range rr = dw->rows[oy];
+  return rr.count == 0 ? 0
+                       : (size_t)((ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)rr.first * s->dilation_h);
+}
+
+// Output row oy, channels [c0, c1): row_in is input row first_input_row(oy) (column 0, channel c0), the
+// rows below it follow at the image's row stride.
+static void run_row(const onexn_dwconv* dw, onexn_dw_args* a, const float* row_in, float* row_out, size_t oy,
+                    size_t c0) {
+  const size_t out_w = (size_t)dw->s.out_w;
+  const tap_range rr = dw->rows[oy];
+  const float* w_row = dw->w + (size_t)rr.first * a->w_row_stride + c0;
+  a->rows = rr.count;
+  for (size_t x = 0; x < dw->full_x0; x++) {
+    a->w = w_row;
+    run_pixels(dw, a, row_in, row_out, x, x + 1);
+  }
+  if (dw->full_x0 < dw->full_x1) {
+    a->w = w_row;
+    run_pixels(dw, a, row_in, row_out, dw->full_x0, dw->full_x1);
+  }
+  for (size_t x = dw->full_x1 > dw->full_x0 ? dw->full_x1 : out_w; x < out_w; x++) {
+    a->w = w_row;
+    run_pixels(dw, a, row_in, row_out, x, x + 1);
+  }
+}
+
 // Output rows [r0, r1) of the flattened batch*out_h rows, channels [c0, c1).
 static void run_rows(const onexn_dwconv* dw, const float* input, float* output, size_t r0, size_t r1, size_t c0,
                      size_t c1) {
   const onexn_dwconv_shape* s = &dw->s;
   const size_t C = dw->channels, out_w = (size_t)s->out_w;
   onexn_dw_args a;
-  a.channels = c1 - c0;
-  a.bias = dw->bias + c0;
-  a.in_pixel_stride = (size_t)s->stride_w * C;
-  a.in_row_stride = (size_t)s->dilation_h * (size_t)s->in_w * C;
-  a.in_col_stride = (size_t)s->dilation_w * C;
-  a.w_row_stride = (size_t)s->kw * C;
-  a.w_col_stride = C;
-  a.out_pixel_stride = C;
-  a.min = s->out_min;
-  a.max = s->out_max;
+  init_args(dw, &a, c0, c1);
   for (size_t r = r0; r < r1; r++) {
     const size_t img = r / (size_t)s->out_h, oy = r % (size_t)s->out_h;
-    const tap_range rr = dw->rows[oy];
-    const ptrdiff_t iy = rr.count == 0 ? 0
-                                       : (ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)rr.first * s->dilation_h;
-    // Input of column 0 of the first valid tap row, channel c0.
-    const float* row_in = input + img * dw->in_image + (size_t)iy * (size_t)s->in_w * C + c0;
-    float* row_out = output + img * dw->out_image + oy * out_w * C + c0;
-    const float* w_row = dw->w + (size_t)rr.first * a.w_row_stride + c0;
-    a.rows = rr.count;
-    for (size_t x = 0; x < dw->full_x0; x++) {
-      a.w = w_row;
-      run_pixels(dw, &a, row_in, row_out, x, x + 1);
-    }
-    if (dw->full_x0 < dw->full_x1) {
-      a.w = w_row;
-      run_pixels(dw, &a, row_in, row_out, dw->full_x0, dw->full_x1);
-    }
-    for (size_t x = dw->full_x1 > dw->full_x0 ? dw->full_x1 : out_w; x < out_w; x++) {
-      a.w = w_row;
-      run_pixels(dw, &a, row_in, row_out, x, x + 1);
-    }
+    const float* row_in = input + img * dw->in_image + first_input_row(dw, oy) * (size_t)s->in_w * C + c0;
+    run_row(dw, &a, row_in, output + img * dw->out_image + oy * out_w * C + c0, oy, c0);
   }
+}
+
+const onexn_dwconv_shape* onexn_dwconv_get_shape(const onexn_dwconv* dw) { return &dw->s; }
+
+void onexn_dwconv_row_inputs(const onexn_dwconv* dw, size_t oy, size_t* lo, size_t* hi) {
+  // The window's span clipped to the image, not its first and last valid tap rows: with dilation those
+  // can move back from one output row to the next (at the top and bottom edges), the span never does.
+  const onexn_dwconv_shape* s = &dw->s;
+  const ptrdiff_t in_h = s->in_h;
+  const ptrdiff_t base = (ptrdiff_t)oy * s->stride_h - s->pad_top;
+  const ptrdiff_t end = base + (ptrdiff_t)(s->kh - 1) * s->dilation_h + 1;
+  *lo = (size_t)(base <= 0 ? 0 : base < in_h ? base : in_h);
+  *hi = (size_t)(end <= (ptrdiff_t)*lo ? (ptrdiff_t)*lo : end < in_h ? end : in_h);
+}
+
+void onexn_dwconv_run_row(const onexn_dwconv* dw, const float* rows, size_t first_row, float* out_image,
+                          size_t oy, size_t c0, size_t c1) {
+  const size_t C = dw->channels;
+  size_t lo, hi;
+  onexn_dwconv_row_inputs(dw, oy, &lo, &hi);
+  onexn_dw_args a;
+  init_args(dw, &a, c0, c1);
+  const size_t first = first_input_row(dw, oy);  // >= lo when the row has taps
+  const float* row_in = (hi > lo ? rows + (first - first_row) * (size_t)dw->s.in_w * C : rows) + c0;
+  run_row(dw, &a, row_in, out_image + oy * (size_t)dw->s.out_w * C + c0, oy, c0);
 }
 
 typedef struct {

@@ -66,6 +66,8 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
       err = ParseKernel(value, &opts.isa);
     } else if (std::strcmp(key, "verbose") == 0) {
       err = ParseBool(key, value, &opts.verbose);
+    } else if (std::strcmp(key, "fuse") == 0) {
+      err = ParseBool(key, value, &opts.fuse);
     } else if (std::strcmp(key, "glue") == 0) {
       if (value != nullptr && std::strcmp(value, "auto") == 0) {
         opts.glue = GlueOps::kAuto;
@@ -83,7 +85,7 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
       }
       opts.abi_probe = int(v);
     } else {
-      return "unknown option " + Quote(key) + " (known: num_threads, kernel, verbose, glue, abi_probe)";
+      return "unknown option " + Quote(key) + " (known: num_threads, kernel, verbose, glue, fuse, abi_probe)";
     }
     if (!err.empty()) return err;
   }

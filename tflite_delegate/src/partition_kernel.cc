@@ -43,6 +43,10 @@ struct Step {
   size_t add_count = 0;
   float add_min = 0, add_max = 0;
   size_t mean_batch = 0, mean_pixels = 0, mean_channels = 0;
+  // A 1x1 expansion whose output only the next step (a depthwise) reads: both run as one (option fuse),
+  // the next step is skipped and the expanded tensor gets no arena space.
+  onexn_conv_dw* fused = nullptr;
+  ptrdiff_t scratch_offset = -1;  // its band buffers in the arena (they reuse space other steps used: warm)
   // ONEXN_PROFILE=1: time spent in this step over all invokes, printed when the kernel is freed.
   double seconds = 0;
   long runs = 0;
@@ -73,6 +77,8 @@ struct Partition {
 };
 
 void FreeStep(Step* s) {
+  if (s->fused != nullptr) onexn_conv_dw_destroy(s->fused);
+  s->fused = nullptr;
   if (s->conv != nullptr) onexn_conv_destroy(s->conv);
   if (s->dw != nullptr) onexn_dwconv_destroy(s->dw);
   s->conv = nullptr;
@@ -153,10 +159,12 @@ void PrintProfile(const Partition& part) {
   for (const Step& s : part.steps) total += s.runs ? s.seconds / double(s.runs) : 0.0;
   std::fprintf(stderr, "onexn profile: partition of %zu nodes, %.3f ms per invoke in its steps\n", part.steps.size(),
                1e3 * total);
-  for (const Step& s : part.steps) {
+  for (size_t i = 0; i < part.steps.size(); ++i) {
+    const Step& s = part.steps[i];
     if (s.runs == 0) continue;
-    std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms\n", s.node, BuiltinOpName(s.code),
-                 StepKernelName(s, part.state->options.isa), 1e3 * s.seconds / double(s.runs));
+    std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms%s\n", s.node, BuiltinOpName(s.code),
+                 StepKernelName(s, part.state->options.isa), 1e3 * s.seconds / double(s.runs),
+                 s.fused != nullptr ? " (with the next node: fused)" : "");
   }
 }
 
@@ -253,6 +261,32 @@ const char* StepKernelName(const Step& s, onexn_isa isa) {
   return s.is_conv ? onexn_conv_kernel_name(s.conv) : GlueKernelName(s.code, s.dw, isa);
 }
 
+// Pairs a 1x1 expansion with the DEPTHWISE_CONV_2D after it when nothing else reads the expanded tensor
+// (no later step, and it is not an output of the partition); the shapes must chain (onexn_conv_dw_create).
+void PlanFusion(Partition* part) {
+  std::map<int, int> readers;
+  for (const Step& s : part->steps) {
+    for (int t : s.inputs) readers[t]++;
+  }
+  for (size_t i = 0; i < part->steps.size(); ++i) {
+    Step& s = part->steps[i];
+    if (s.fused != nullptr) onexn_conv_dw_destroy(s.fused);
+    s.fused = nullptr;
+    if (!part->state->options.fuse || !s.is_conv || i + 1 == part->steps.size()) continue;
+    const Step& next = part->steps[i + 1];
+    if (next.code != kTfLiteBuiltinDepthwiseConv2d || next.dw == nullptr || next.inputs[0] != s.output ||
+        readers[s.output] != 1 || part->outer.count(s.output) != 0 || s.conv_shape.kh != 1 ||
+        s.conv_shape.kw != 1) {
+      continue;
+    }
+    char msg[256] = {0};
+    s.fused = onexn_conv_dw_create(s.conv, next.dw, msg, sizeof(msg));
+    if (s.fused == nullptr && part->state->options.verbose) {
+      std::fprintf(stderr, "onexn: nodes %d and %d run apart: %s\n", s.node, next.node, msg);
+    }
+  }
+}
+
 TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   auto* part = static_cast<Partition*>(node->user_data);
   if (part == nullptr) {
@@ -272,6 +306,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     const int t = node->outputs->data[i];
     if (ResizeOutput(context, &context->tensors[t], dims[t]) != kTfLiteOk) return kTfLiteError;
   }
+  PlanFusion(part);
   // Internal tensors: lifetimes over the steps, then offsets in one arena.
   std::map<int, ArenaRequest> requests;
   for (int i = 0; i < int(part->steps.size()); ++i) {
@@ -279,11 +314,19 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     for (int t : s.inputs) {
       if (requests.count(t) != 0) requests[t].last = i;
     }
-    if (part->outer.count(s.output) == 0) {
+    if (part->outer.count(s.output) == 0 && s.fused == nullptr) {
       size_t floats = 1;
       for (int v : dims[s.output]) floats *= size_t(v);
-      requests[s.output] = ArenaRequest{floats, i, i};
+      // A fused pair writes the depthwise's output while it still reads the expansion's input.
+      const int first = i > 0 && part->steps[i - 1].fused != nullptr ? i - 1 : i;
+      requests[s.output] = ArenaRequest{floats, first, i};
     }
+  }
+  // Band buffers of fused steps: arena space for the step's duration, keyed below every tensor index.
+  const int threads = onexn_threadpool_size(part->state->pool);
+  for (int i = 0; i < int(part->steps.size()); ++i) {
+    const Step& s = part->steps[i];
+    if (s.fused != nullptr) requests[-2 - i] = ArenaRequest{onexn_conv_dw_scratch_floats(s.fused, threads), i, i};
   }
   std::vector<int> tensors;
   std::vector<ArenaRequest> list;
@@ -309,13 +352,19 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     auto it = offset.find(t);
     return it != offset.end() ? it->second : ptrdiff_t(-1);
   };
+  for (int i = 0; i < int(part->steps.size()); ++i) part->steps[i].scratch_offset = arena_offset(-2 - i);
   for (Step& s : part->steps) {
     s.input_offsets.clear();
     for (int t : s.inputs) s.input_offsets.push_back(arena_offset(t));
     s.output_offset = arena_offset(s.output);
   }
   if (GraphReport* report = part->state->ReportFor(context)) {
-    for (const Step& s : part->steps) report->kernel_names[s.node] = StepKernelName(s, part->state->options.isa);
+    for (size_t i = 0; i < part->steps.size(); ++i) {
+      const Step& s = part->steps[i];
+      report->kernel_names[s.node] = StepKernelName(s, part->state->options.isa);
+      report->fused.erase(s.node);
+      if (s.fused != nullptr) report->fused[s.node] = part->steps[i + 1].node;
+    }
   }
   return kTfLiteOk;
 }
@@ -328,16 +377,21 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
   auto* part = static_cast<Partition*>(node->user_data);
   onexn_threadpool* pool = part->state->pool;
   const bool profile = ProfilingEnabled();
-  for (Step& s : part->steps) {
+  for (size_t i = 0; i < part->steps.size(); ++i) {
+    Step& s = part->steps[i];
     const double start = profile ? NowSeconds() : 0.0;
+    // A fused step writes its depthwise's output, and the depthwise step is skipped.
+    const Step& last = s.fused != nullptr ? part->steps[i + 1] : s;
     const float* in = TensorData(part, context, s.inputs[0], s.input_offsets[0]);
-    float* out = TensorData(part, context, s.output, s.output_offset);
+    float* out = TensorData(part, context, last.output, last.output_offset);
     if (in == nullptr || out == nullptr || (s.is_conv && s.conv == nullptr) ||
         (s.code == kTfLiteBuiltinDepthwiseConv2d && s.dw == nullptr)) {
       context->ReportError(context, "onexn: node %d invoked before it was prepared", s.node);
       return kTfLiteError;
     }
-    if (s.is_conv) {
+    if (s.fused != nullptr) {
+      onexn_conv_dw_run(s.fused, in, out, s.scratch_offset >= 0 ? part->arena + s.scratch_offset : nullptr, pool);
+    } else if (s.is_conv) {
       onexn_conv_run(s.conv, in, out, pool);
     } else if (s.code == kTfLiteBuiltinAdd) {
       const float* in1 = TensorData(part, context, s.inputs[1], s.input_offsets[1]);
@@ -352,6 +406,7 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
       s.seconds += NowSeconds() - start;
       s.runs++;
     }
+    if (s.fused != nullptr) ++i;
   }
   return kTfLiteOk;
 }
