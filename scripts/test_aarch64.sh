@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cross-compiles the onexn kernel tests (kernel_test, dwconv_test, conv_dw_test) for aarch64 (scalar + NEON kernels)
+# Cross-compiles the onexn kernel tests (kernel_test, dwconv_test, dwblock_test) for aarch64 (scalar + NEON kernels)
 # and runs them under qemu.
 # Needs: apt-get install -y g++-aarch64-linux-gnu qemu-user
 # Usage: scripts/test_aarch64.sh [random-case-count]
@@ -26,7 +26,7 @@ set +e
 rc=0
 passed=0
 failed=0
-for prog in kernel_test dwconv_test conv_dw_test; do
+for prog in kernel_test dwconv_test dwblock_test; do
   if ! "$CXX" -std=c++17 -O2 -Wall -Wextra -I"$ROOT/tflite_delegate/kernels" \
        "$ROOT/tflite_delegate/tests/$prog.cc" "${OBJS[@]}" -o "$OUT/$prog" -lpthread -lm; then
     echo "aarch64 build of $prog failed"

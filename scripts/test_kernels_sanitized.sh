@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the onexn kernel tests natively with AddressSanitizer + UndefinedBehaviorSanitizer and runs
-# them (tests/kernel_test.cc, tests/dwconv_test.cc, tests/conv_dw_test.cc), halting on the first error. Usage: scripts/test_kernels_sanitized.sh [random-case-count]
+# them (tests/kernel_test.cc, tests/dwconv_test.cc, tests/dwblock_test.cc), halting on the first error. Usage: scripts/test_kernels_sanitized.sh [random-case-count]
 # CC/CXX may be set to clang/clang++ (default gcc/g++).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,7 +17,7 @@ mapfile -t OBJS < "$OUT/objects.txt"
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 rc=0
-for prog in kernel_test dwconv_test conv_dw_test; do
+for prog in kernel_test dwconv_test dwblock_test; do
   # shellcheck disable=SC2086
   "$CXX" -std=c++17 -O1 $SAN -I"$ROOT/tflite_delegate/kernels" \
     "$ROOT/tflite_delegate/tests/$prog.cc" "${OBJS[@]}" -o "$OUT/$prog" -lpthread -lm

@@ -159,13 +159,13 @@ def test_bad_glue_option_is_rejected():
         load_delegate(glue="sometimes")
 
 
-# Expansion + depthwise fusion (option fuse, on by default): the pair runs as one step whose expansion rows
-# go to a band buffer instead of a tensor. Results must be the unfused delegate's, bit for bit.
-FUSED = [[0, 1], [4, 5]]  # e0 -> dw1 and e4 -> dw5; dw5 -> dw6 is not an expansion
+# Depthwise blocks (option fuse, on by default): [1x1 expansion ->] depthwise [-> 1x1 projection] run as
+# one step, through band buffers instead of tensors. Results must be the unfused delegate's, bit for bit.
+FUSED = [[0, 1, 2], [4, 5], [6, 7]]  # e0 dw1 p2; e4 dw5 (dw6 is no projection); dw6 p7
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_expansion_and_depthwise_run_fused_bit_for_bit(threads):
+def test_depthwise_blocks_run_fused_bit_for_bit(threads):
     fused_report, fused = _compare(MODEL, num_threads=threads)
     apart_report, apart = _compare(MODEL, num_threads=threads, fuse="0")
     assert fused_report["fused"] == FUSED and apart_report["fused"] == []
@@ -177,7 +177,7 @@ def test_expansion_and_depthwise_run_fused_bit_for_bit(threads):
 def test_fused_bands_on_a_tall_image(threads):
     # 64 rows of 40 x 96 floats: the 256 KB band holds 17 of them, so rows move to the band's front and
     # two threads split the rows (each recomputes the window rows at its start).
-    tall = _inverted_residual(5, size=(64, 40), c=8, expand=96, n=16)
+    tall = _inverted_residual(5, size=(64, 40), c=16, expand=96, n=16)
     fused_report, fused = _compare(tall, num_threads=threads)
     _, apart = _compare(tall, num_threads=threads, fuse="0")
     assert fused_report["fused"] == FUSED
@@ -189,9 +189,9 @@ def test_resized_input_fuses_again():
     assert report["fused"] == FUSED
 
 
-def test_expansion_read_elsewhere_is_not_fused():
+def test_intermediate_read_elsewhere_is_not_fused():
     # The expansion output also feeds an ADD (and, in the second graph, leaves as a graph output): the
-    # tensor must exist, so the pair runs apart.
+    # tensor must exist, so the expansion runs apart.
     rng = np.random.default_rng(11)
     g = GraphBuilder()
     x = g.input([1, 8, 8, 8])
@@ -207,6 +207,14 @@ def test_expansion_read_elsewhere_is_not_fused():
     report, got = _compare(with_metadata(g.finish([b, a]), 4))
     assert report["glue_nodes"] == [1] and report["fused"] == []
     assert [o.shape for o in got] == [(1, 8, 8, 16), (1, 8, 8, 16)]
+    # The depthwise output is a graph output too: the projection runs apart, the expansion joins.
+    g = GraphBuilder()
+    x = g.input([1, 8, 8, 8])
+    a = g.conv(x, sparse_weight(rng, (16, 1, 1, 8), 4), rng.standard_normal(16), name="c0")
+    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 16)), rng.standard_normal(16), name="dw1")
+    c = g.conv(b, sparse_weight(rng, (8, 1, 1, 16), 4), rng.standard_normal(8), name="c2")
+    report, _ = _compare(with_metadata(g.finish([c, b]), 4))
+    assert report["fused"] == [[0, 1]]
 
 
 def test_bad_fuse_option_is_rejected():

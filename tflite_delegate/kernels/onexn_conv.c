@@ -360,10 +360,6 @@ void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, siz
 
 size_t onexn_conv_num_panels(const onexn_conv* conv) { return conv->num_panels; }
 
-size_t onexn_conv_panel_channel(const onexn_conv* conv, size_t panel) {
-  return panel < conv->num_panels ? conv->panels[panel].oc : (size_t)conv->s.cout;
-}
-
 const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv) { return &conv->s; }
 
 int onexn_conv_tile_invariant(const onexn_conv* conv) { return conv->uk.tile_invariant; }

@@ -282,8 +282,8 @@ void onexn_dwconv_row_inputs(const onexn_dwconv* dw, size_t oy, size_t* lo, size
   *hi = (size_t)(end <= (ptrdiff_t)*lo ? (ptrdiff_t)*lo : end < in_h ? end : in_h);
 }
 
-void onexn_dwconv_run_row(const onexn_dwconv* dw, const float* rows, size_t first_row, float* out_image,
-                          size_t oy, size_t c0, size_t c1) {
+void onexn_dwconv_run_row(const onexn_dwconv* dw, const float* rows, size_t first_row, float* out_row, size_t oy,
+                          size_t c0, size_t c1) {
   const size_t C = dw->channels;
   size_t lo, hi;
   onexn_dwconv_row_inputs(dw, oy, &lo, &hi);
@@ -291,7 +291,7 @@ void onexn_dwconv_run_row(const onexn_dwconv* dw, const float* rows, size_t firs
   init_args(dw, &a, c0, c1);
   const size_t first = first_input_row(dw, oy);  // >= lo when the row has taps
   const float* row_in = (hi > lo ? rows + (first - first_row) * (size_t)dw->s.in_w * C : rows) + c0;
-  run_row(dw, &a, row_in, out_image + oy * (size_t)dw->s.out_w * C + c0, oy, c0);
+  run_row(dw, &a, row_in, out_row + c0, oy, c0);
 }
 
 typedef struct {

@@ -120,7 +120,7 @@ static inline void onexn_set_err(char* err, size_t err_len, const char* fmt, ...
   va_end(ap);
 }
 
-// Pieces of onexn_conv / onexn_dwconv that onexn_conv_dw.c runs row by row.
+// Pieces of onexn_conv / onexn_dwconv that onexn_dwblock.c runs row by row.
 const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv);
 // The microkernel's tile_invariant: onexn_conv_run_pixels on any range gives onexn_conv_run's bits.
 int onexn_conv_tile_invariant(const onexn_conv* conv);
@@ -130,18 +130,16 @@ size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads);
 // p0, channel 0; pixels cout floats apart), as thread `thread` of a reserved count.
 void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
                            size_t pa, size_t pb, size_t thread);
-// Panels run in output-channel order; panel p's first channel (cout for p == the panel count).
 size_t onexn_conv_num_panels(const onexn_conv* conv);
-size_t onexn_conv_panel_channel(const onexn_conv* conv, size_t panel);
 const onexn_dwconv_shape* onexn_dwconv_get_shape(const onexn_dwconv* dw);
 // Input rows [lo, hi) holding every row output row oy reads (lo == hi when all its tap rows are padding);
 // lo and hi never decrease from one output row to the next.
 void onexn_dwconv_row_inputs(const onexn_dwconv* dw, size_t oy, size_t* lo, size_t* hi);
-// Channels [c0, c1) of output row oy of one image into out_image (that image's output). rows holds
+// Channels [c0, c1) of output row oy of one image into out_row (that row's pixel 0, channel 0). rows holds
 // consecutive input rows of the image from row first_row on, at the image's row stride, covering
 // onexn_dwconv_row_inputs(oy).
-void onexn_dwconv_run_row(const onexn_dwconv* dw, const float* rows, size_t first_row, float* out_image,
-                          size_t oy, size_t c0, size_t c1);
+void onexn_dwconv_run_row(const onexn_dwconv* dw, const float* rows, size_t first_row, float* out_row, size_t oy,
+                          size_t c0, size_t c1);
 
 // Aligned allocation helpers (64-byte alignment, NULL on overflow or failure).
 void* onexn_aligned_alloc(size_t bytes);

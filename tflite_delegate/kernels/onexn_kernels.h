@@ -93,24 +93,27 @@ const char* onexn_dwconv_kernel_name(const onexn_dwconv* dw);
 void onexn_dwconv_run(onexn_dwconv* dw, const float* input, float* output, onexn_threadpool* pool);
 void onexn_dwconv_destroy(onexn_dwconv* dw);
 
-// An expansion convolution (an onexn_conv with kh = kw = 1, strides 1, no padding) and the depthwise
-// convolution of its output, run as one: each thread computes the rows of the intermediate tensor that
-// its depthwise output rows read into a band buffer of a few hundred KB, so the intermediate never goes
-// to memory. Results are bit-identical to onexn_conv_run followed by onexn_dwconv_run.
-typedef struct onexn_conv_dw onexn_conv_dw;
+// A depthwise convolution and the pointwise convolutions around it (an inverted-residual block's 1x1
+// expansion before it and 1x1 projection after it: onexn_convs with kh = kw = 1, strides 1, no padding;
+// either may be absent), run as one: each thread computes the expansion rows its depthwise rows read
+// into a band buffer, and projects every few depthwise rows at once, so neither intermediate tensor goes
+// to memory. Results are bit-identical to running the layers one after the other.
+typedef struct onexn_dwblock onexn_dwblock;
 
-// Borrows conv and dw (they must outlive the returned object). NULL, with a message in err, when the
-// conv is not such a 1x1 or dw's input shape is not conv's output shape.
-onexn_conv_dw* onexn_conv_dw_create(onexn_conv* conv, onexn_dwconv* dw, char* err, size_t err_len);
-// Floats of band buffer a run on `threads` threads needs (onexn_conv_dw_run's scratch).
-size_t onexn_conv_dw_scratch_floats(const onexn_conv_dw* f, int threads);
-// input: conv's input (NHWC); output: dw's output. scratch: NULL (the object's own buffers) or, better
-// when several fused pairs run in turn, one buffer they share, so it stays in cache: 64-byte aligned,
-// onexn_conv_dw_scratch_floats(f, onexn_threadpool_size(pool)) floats. pool may be NULL. Not reentrant
-// for the same object.
-void onexn_conv_dw_run(onexn_conv_dw* f, const float* input, float* output, float* scratch,
+// Borrows the layers (they must outlive the returned object); expand or project may be NULL, not both.
+// NULL, with a message in err, when a convolution is not such a 1x1 (or its microkernel computes a pixel
+// differently by tile) or the shapes do not chain.
+onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_conv* project, char* err,
+                                    size_t err_len);
+// Floats of scratch a run on `threads` threads needs (onexn_dwblock_run's scratch).
+size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, int threads);
+// input: the first layer's input (NHWC); output: the last layer's output. scratch: NULL (the object's
+// own buffers) or, better when several blocks run in turn, one buffer they share, so it stays in cache:
+// 64-byte aligned, onexn_dwblock_scratch_floats(b, onexn_threadpool_size(pool)) floats. pool may be
+// NULL. Not reentrant for the same object.
+void onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch,
                        onexn_threadpool* pool);
-void onexn_conv_dw_destroy(onexn_conv_dw* f);
+void onexn_dwblock_destroy(onexn_dwblock* b);
 
 // Elementwise out[i] = min(max(a[i] + b[i], out_min), out_max) for i < count; out may alias a or b.
 // isa is resolved like onexn_conv_create's (ONEXN_ISA_AUTO = best); an unsupported ISA runs the scalar

@@ -32,7 +32,7 @@ struct GraphReport {
   std::map<int, int> densify_nodes;         // claimed node -> the DENSIFY node its kernel replaced too
   std::vector<int> glue;                    // DEPTHWISE_CONV_2D / ADD nodes run next to the 1xN nodes
   int partitions = 0;                       // delegate kernels (partitions) the claimed nodes formed
-  std::map<int, int> fused;                 // 1x1 expansion node -> the DEPTHWISE_CONV_2D run with it
+  std::map<int, std::vector<int>> fused;    // first node of a fused depthwise block -> all its nodes
   std::vector<Declined> declined;
   std::string probe_json;  // abi_probe=1 only: what was read through the ABI
 };

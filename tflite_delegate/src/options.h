@@ -22,8 +22,8 @@ struct DelegateOptions {
   onexn_isa isa = ONEXN_ISA_AUTO;  // resolved to a supported ISA by ParseOptions
   bool verbose = false;
   GlueOps glue = GlueOps::kAuto;
-  // Run a 1x1 expansion and the DEPTHWISE_CONV_2D that alone reads its output as one step (onexn_conv_dw),
-  // so the expanded tensor never goes to memory. Off (fuse=0) for A/B measurements and tests.
+  // Run a DEPTHWISE_CONV_2D with the 1x1 expansion before it and the 1x1 projection after it as one step
+  // (onexn_dwblock), so their intermediate tensors never go to memory. Off (fuse=0) for A/B measurements.
   bool fuse = true;
   // Diagnostics for tests/test_abi.py. 1: record what the delegate reads through the TFLite ABI into the
   // report. 2: also fail Prepare with a formatted message through TfLiteContext::ReportError.

@@ -43,10 +43,12 @@ struct Step {
   size_t add_count = 0;
   float add_min = 0, add_max = 0;
   size_t mean_batch = 0, mean_pixels = 0, mean_channels = 0;
-  // A 1x1 expansion whose output only the next step (a depthwise) reads: both run as one (option fuse),
-  // the next step is skipped and the expanded tensor gets no arena space.
-  onexn_conv_dw* fused = nullptr;
-  ptrdiff_t scratch_offset = -1;  // its band buffers in the arena (they reuse space other steps used: warm)
+  // The first step of a depthwise block (option fuse): [1x1 expansion ->] depthwise [-> 1x1 projection],
+  // each intermediate read by the next step alone, run as one by onexn_dwblock. The block's other steps
+  // are skipped and its intermediate tensors get no arena space.
+  onexn_dwblock* block = nullptr;
+  int block_steps = 0;            // steps the block covers, this one included
+  ptrdiff_t scratch_offset = -1;  // its scratch in the arena (reusing space other steps used: warm)
   // ONEXN_PROFILE=1: time spent in this step over all invokes, printed when the kernel is freed.
   double seconds = 0;
   long runs = 0;
@@ -77,8 +79,8 @@ struct Partition {
 };
 
 void FreeStep(Step* s) {
-  if (s->fused != nullptr) onexn_conv_dw_destroy(s->fused);
-  s->fused = nullptr;
+  if (s->block != nullptr) onexn_dwblock_destroy(s->block);
+  s->block = nullptr;
   if (s->conv != nullptr) onexn_conv_destroy(s->conv);
   if (s->dw != nullptr) onexn_dwconv_destroy(s->dw);
   s->conv = nullptr;
@@ -164,7 +166,7 @@ void PrintProfile(const Partition& part) {
     if (s.runs == 0) continue;
     std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms%s\n", s.node, BuiltinOpName(s.code),
                  StepKernelName(s, part.state->options.isa), 1e3 * s.seconds / double(s.runs),
-                 s.fused != nullptr ? " (with the next node: fused)" : "");
+                 s.block != nullptr ? " (a fused block: this node and the next)" : "");
   }
 }
 
@@ -261,28 +263,56 @@ const char* StepKernelName(const Step& s, onexn_isa isa) {
   return s.is_conv ? onexn_conv_kernel_name(s.conv) : GlueKernelName(s.code, s.dw, isa);
 }
 
-// Pairs a 1x1 expansion with the DEPTHWISE_CONV_2D after it when nothing else reads the expanded tensor
-// (no later step, and it is not an output of the partition); the shapes must chain (onexn_conv_dw_create).
+// Depthwise blocks: a DEPTHWISE_CONV_2D with the 1x1 CONV_2D before it (whose output only the depthwise
+// reads) and/or the 1x1 CONV_2D after it (reading only the depthwise's output); intermediates must not
+// leave the partition. onexn_dwblock_create checks the shapes; a block it refuses is tried smaller.
 void PlanFusion(Partition* part) {
   std::map<int, int> readers;
   for (const Step& s : part->steps) {
     for (int t : s.inputs) readers[t]++;
   }
-  for (size_t i = 0; i < part->steps.size(); ++i) {
-    Step& s = part->steps[i];
-    if (s.fused != nullptr) onexn_conv_dw_destroy(s.fused);
-    s.fused = nullptr;
-    if (!part->state->options.fuse || !s.is_conv || i + 1 == part->steps.size()) continue;
-    const Step& next = part->steps[i + 1];
-    if (next.code != kTfLiteBuiltinDepthwiseConv2d || next.dw == nullptr || next.inputs[0] != s.output ||
-        readers[s.output] != 1 || part->outer.count(s.output) != 0 || s.conv_shape.kh != 1 ||
-        s.conv_shape.kw != 1) {
-      continue;
-    }
+  const int n = int(part->steps.size());
+  auto pointwise = [&](int i) {
+    return i >= 0 && i < n && part->steps[i].is_conv && part->steps[i].code == kTfLiteBuiltinConv2d &&
+           part->steps[i].conv != nullptr && part->steps[i].conv_shape.kh == 1 && part->steps[i].conv_shape.kw == 1;
+  };
+  auto depthwise = [&](int i) {
+    return i >= 0 && i < n && part->steps[i].code == kTfLiteBuiltinDepthwiseConv2d && part->steps[i].dw != nullptr;
+  };
+  // Step `to` reads step `from`'s output, which nothing else reads and which stays inside.
+  auto feeds = [&](int from, int to) {
+    const Step& a = part->steps[from];
+    return part->steps[to].inputs[0] == a.output && readers[a.output] == 1 && part->outer.count(a.output) == 0;
+  };
+  for (Step& s : part->steps) {
+    if (s.block != nullptr) onexn_dwblock_destroy(s.block);
+    s.block = nullptr;
+    s.block_steps = 0;
+  }
+  if (!part->state->options.fuse) return;
+  for (int i = 0; i < n; ++i) {
+    const bool expand = pointwise(i) && depthwise(i + 1) && feeds(i, i + 1);
+    const int d = expand ? i + 1 : i;
+    if (!depthwise(d)) continue;
+    const bool project = pointwise(d + 1) && feeds(d, d + 1);
+    if (!expand && !project) continue;
+    // The largest block first; if it is refused, with the expansion or the projection left apart.
+    std::vector<std::pair<bool, bool>> tries = {{expand, project}};
+    if (expand && project) tries.insert(tries.end(), {{true, false}, {false, true}});
     char msg[256] = {0};
-    s.fused = onexn_conv_dw_create(s.conv, next.dw, msg, sizeof(msg));
-    if (s.fused == nullptr && part->state->options.verbose) {
-      std::fprintf(stderr, "onexn: nodes %d and %d run apart: %s\n", s.node, next.node, msg);
+    for (const auto& [e, p] : tries) {
+      Step& start = part->steps[e ? i : d];
+      start.block = onexn_dwblock_create(e ? part->steps[i].conv : nullptr, part->steps[d].dw,
+                                         p ? part->steps[d + 1].conv : nullptr, msg, sizeof(msg));
+      if (start.block == nullptr) continue;
+      start.block_steps = 1 + int(e) + int(p);
+      i = (e ? i : d) + start.block_steps - 1;  // continue after the block
+      msg[0] = '\0';
+      break;
+    }
+    if (msg[0] != '\0' && part->state->options.verbose) {
+      std::fprintf(stderr, "onexn: the 1x1 convolutions around depthwise node %d run apart: %s\n",
+                   part->steps[d].node, msg);
     }
   }
 }
@@ -307,26 +337,35 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     if (ResizeOutput(context, &context->tensors[t], dims[t]) != kTfLiteOk) return kTfLiteError;
   }
   PlanFusion(part);
-  // Internal tensors: lifetimes over the steps, then offsets in one arena.
+  // Internal tensors: lifetimes over the steps, then offsets in one arena. Inside a block only its last
+  // step's output exists, from the block's first step on.
+  std::vector<bool> inside_block(part->steps.size(), false);
+  std::vector<int> block_start(part->steps.size());
+  for (int i = 0; i < int(part->steps.size()); ++i) block_start[i] = i;
+  for (int i = 0; i < int(part->steps.size()); ++i) {
+    const int k = part->steps[i].block_steps;
+    for (int j = i; j < i + k - 1; ++j) inside_block[j] = true;
+    if (k > 0) block_start[i + k - 1] = i;
+  }
   std::map<int, ArenaRequest> requests;
   for (int i = 0; i < int(part->steps.size()); ++i) {
     const Step& s = part->steps[i];
     for (int t : s.inputs) {
       if (requests.count(t) != 0) requests[t].last = i;
     }
-    if (part->outer.count(s.output) == 0 && s.fused == nullptr) {
+    if (part->outer.count(s.output) == 0 && !inside_block[i]) {
       size_t floats = 1;
       for (int v : dims[s.output]) floats *= size_t(v);
-      // A fused pair writes the depthwise's output while it still reads the expansion's input.
-      const int first = i > 0 && part->steps[i - 1].fused != nullptr ? i - 1 : i;
+      // A block writes its last step's output while it still reads its first step's input.
+      const int first = block_start[i];
       requests[s.output] = ArenaRequest{floats, first, i};
     }
   }
-  // Band buffers of fused steps: arena space for the step's duration, keyed below every tensor index.
+  // Scratch of blocks: arena space for the block's first step, keyed below every tensor index.
   const int threads = onexn_threadpool_size(part->state->pool);
   for (int i = 0; i < int(part->steps.size()); ++i) {
     const Step& s = part->steps[i];
-    if (s.fused != nullptr) requests[-2 - i] = ArenaRequest{onexn_conv_dw_scratch_floats(s.fused, threads), i, i};
+    if (s.block != nullptr) requests[-2 - i] = ArenaRequest{onexn_dwblock_scratch_floats(s.block, threads), i, i};
   }
   std::vector<int> tensors;
   std::vector<ArenaRequest> list;
@@ -363,7 +402,9 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
       const Step& s = part->steps[i];
       report->kernel_names[s.node] = StepKernelName(s, part->state->options.isa);
       report->fused.erase(s.node);
-      if (s.fused != nullptr) report->fused[s.node] = part->steps[i + 1].node;
+      if (s.block == nullptr) continue;
+      std::vector<int>& nodes = report->fused[s.node];
+      for (int j = 0; j < s.block_steps; ++j) nodes.push_back(part->steps[i + j].node);
     }
   }
   return kTfLiteOk;
@@ -380,8 +421,8 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
   for (size_t i = 0; i < part->steps.size(); ++i) {
     Step& s = part->steps[i];
     const double start = profile ? NowSeconds() : 0.0;
-    // A fused step writes its depthwise's output, and the depthwise step is skipped.
-    const Step& last = s.fused != nullptr ? part->steps[i + 1] : s;
+    // A block writes its last step's output, and its other steps are skipped.
+    const Step& last = s.block != nullptr ? part->steps[i + s.block_steps - 1] : s;
     const float* in = TensorData(part, context, s.inputs[0], s.input_offsets[0]);
     float* out = TensorData(part, context, last.output, last.output_offset);
     if (in == nullptr || out == nullptr || (s.is_conv && s.conv == nullptr) ||
@@ -389,8 +430,8 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
       context->ReportError(context, "onexn: node %d invoked before it was prepared", s.node);
       return kTfLiteError;
     }
-    if (s.fused != nullptr) {
-      onexn_conv_dw_run(s.fused, in, out, s.scratch_offset >= 0 ? part->arena + s.scratch_offset : nullptr, pool);
+    if (s.block != nullptr) {
+      onexn_dwblock_run(s.block, in, out, s.scratch_offset >= 0 ? part->arena + s.scratch_offset : nullptr, pool);
     } else if (s.is_conv) {
       onexn_conv_run(s.conv, in, out, pool);
     } else if (s.code == kTfLiteBuiltinAdd) {
@@ -406,7 +447,7 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
       s.seconds += NowSeconds() - start;
       s.runs++;
     }
-    if (s.fused != nullptr) ++i;
+    if (s.block != nullptr) i += size_t(s.block_steps - 1);
   }
   return kTfLiteOk;
 }

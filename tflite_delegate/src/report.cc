@@ -39,9 +39,9 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
   }
   j.EndArray();
   j.Key("partitions").Int(g.partitions);
-  // Expansion + depthwise pairs run as one step (option fuse), for their current shapes.
+  // Depthwise blocks run as one step (option fuse), for their current shapes: lists of nodes.
   j.Key("fused").BeginArray();
-  for (const auto& f : g.fused) j.BeginArray().Int(f.first).Int(f.second).EndArray();
+  for (const auto& f : g.fused) j.Ints(f.second);
   j.EndArray();
   if (!g.probe_json.empty()) j.Key("probe").Raw(g.probe_json);
 }

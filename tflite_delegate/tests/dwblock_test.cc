@@ -1,0 +1,338 @@
+// Tests of onexn_dwblock (expansion 1x1 -> depthwise -> projection 1x1 run as one, either 1x1 optional)
+// against the layers run one after the other: bit-identical outputs for every ISA here, random block
+// indices and widths, depthwise strides / dilations / padding, batches, bands from one row to many,
+// thread counts, the object's own scratch and a caller's; nothing written outside the output; layers
+// that do not chain are refused with a message.
+// Build: scripts/test_kernels.sh (which runs it after dwconv_test). Prints "N passed, M failed" last.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "onexn_kernels.h"
+
+namespace {
+
+int g_passed = 0;
+int g_failed = 0;
+
+void Check(bool ok, const std::string& what) {
+  if (ok) {
+    g_passed++;
+  } else {
+    g_failed++;
+    std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+// 64-byte aligned floats, NaN-filled so a read of scratch before it is written would show.
+float* AlignedFloats(size_t floats) {
+  void* p = std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+  std::fill_n(static_cast<float*>(p), floats, std::numeric_limits<float>::quiet_NaN());
+  return static_cast<float*>(p);
+}
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr size_t kGuard = 64;
+constexpr float kSentinel = -12345.0f;
+
+enum Layers { kExpand = 1, kProject = 2, kBoth = 3 };
+
+struct Case {
+  int layers = kBoth;
+  int batch = 1, h = 9, w = 9, cin = 8, mid = 24, cout = 12, n = 4;
+  double sparsity = 0.5;
+  int kh = 3, kw = 3, stride = 1, dilation = 1;
+  bool same = true;  // SAME padding, else VALID
+  bool relu6 = true;
+  unsigned seed = 1;
+  std::string Describe() const {
+    char buf[240];
+    std::snprintf(buf, sizeof(buf), "%s b%d %dx%dx%d->%d->%d n%d sp%.2f dw k%dx%d s%d d%d %s%s seed=%u",
+                  layers == kBoth ? "expand+dw+project" : layers == kExpand ? "expand+dw" : "dw+project", batch, h,
+                  w, cin, mid, cout, n, sparsity, kh, kw, stride, dilation, same ? "same" : "valid",
+                  relu6 ? " relu6" : "", seed);
+    return buf;
+  }
+};
+
+// A pointwise 1xN convolution with its weights.
+struct Pointwise {
+  onexn_conv_shape s{};
+  std::vector<uint32_t> group_ptr, kept;
+  std::vector<float> w, bias;
+  onexn_block_index Index() const { return {n, int(group_ptr.size()) - 1, group_ptr.data(), kept.data()}; }
+  int n = 1;
+};
+
+Pointwise MakePointwise(std::mt19937* rng, int batch, int h, int w, int cin, int cout, int n, double sparsity,
+                        bool relu6) {
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  Pointwise p;
+  p.n = n;
+  p.s.batch = batch;
+  p.s.in_h = p.s.out_h = h;
+  p.s.in_w = p.s.out_w = w;
+  p.s.cin = cin;
+  p.s.cout = cout;
+  p.s.kh = p.s.kw = p.s.stride_h = p.s.stride_w = p.s.dilation_h = p.s.dilation_w = 1;
+  p.s.out_min = relu6 ? 0.0f : -kInf;
+  p.s.out_max = relu6 ? 6.0f : kInf;
+  p.group_ptr.push_back(0);
+  for (int g = 0; g < (cout + n - 1) / n; g++) {
+    for (int k = 0; k < cin; k++)
+      if (u(*rng) >= sparsity) p.kept.push_back(uint32_t(k));
+    p.group_ptr.push_back(uint32_t(p.kept.size()));
+  }
+  p.w.resize(size_t(cout) * cin);
+  for (float& x : p.w) x = val(*rng);
+  p.bias.resize(cout);
+  for (float& x : p.bias) x = val(*rng);
+  return p;
+}
+
+int Out(bool same, int in, int k, int stride, int dilation, int* lead) {
+  const int ek = (k - 1) * dilation + 1;
+  if (same) {
+    const int out = (in + stride - 1) / stride;
+    *lead = std::max(0, (out - 1) * stride + ek - in) / 2;
+    return out;
+  }
+  *lead = 0;
+  return in >= ek ? (in - ek) / stride + 1 : 0;
+}
+
+struct Problem {
+  Pointwise expand, project;
+  onexn_dwconv_shape ds{};
+  std::vector<float> dww, dwb, input;
+  bool ok = false;
+};
+
+Problem Build(const Case& c) {
+  Problem p;
+  std::mt19937 rng(c.seed);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  onexn_dwconv_shape& d = p.ds;
+  d.batch = c.batch;
+  d.in_h = c.h;
+  d.in_w = c.w;
+  d.channels = c.mid;
+  d.kh = c.kh;
+  d.kw = c.kw;
+  d.stride_h = d.stride_w = c.stride;
+  d.dilation_h = d.dilation_w = c.dilation;
+  d.out_h = Out(c.same, c.h, c.kh, c.stride, c.dilation, &d.pad_top);
+  d.out_w = Out(c.same, c.w, c.kw, c.stride, c.dilation, &d.pad_left);
+  if (d.out_h < 1 || d.out_w < 1) return p;
+  d.out_min = c.relu6 ? 0.0f : -kInf;
+  d.out_max = c.relu6 ? 6.0f : kInf;
+  p.expand = MakePointwise(&rng, c.batch, c.h, c.w, c.cin, c.mid, c.n, c.sparsity, c.relu6);
+  p.project = MakePointwise(&rng, c.batch, d.out_h, d.out_w, c.mid, c.cout, c.n, c.sparsity, false);
+  p.dww.resize(size_t(c.kh) * c.kw * c.mid);
+  for (float& x : p.dww) x = val(rng);
+  p.dwb.resize(c.mid);
+  for (float& x : p.dwb) x = val(rng);
+  const int channels_in = c.layers & kExpand ? c.cin : c.mid;
+  p.input.resize(size_t(c.batch) * c.h * c.w * channels_in);
+  for (float& x : p.input) x = 3.0f * val(rng);
+  p.ok = true;
+  return p;
+}
+
+std::vector<onexn_isa> AvailableIsas() {
+  std::vector<onexn_isa> isas;
+  for (onexn_isa isa : {ONEXN_ISA_SCALAR, ONEXN_ISA_AVX2, ONEXN_ISA_AVX512, ONEXN_ISA_NEON}) {
+    if (onexn_isa_supported(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+onexn_conv* CreateConv(const Pointwise& p, onexn_isa isa, std::string* err) {
+  char buf[256] = "";
+  const onexn_block_index index = p.Index();
+  onexn_conv* conv = onexn_conv_create(&p.s, &index, p.w.data(), p.bias.data(), isa, buf, sizeof(buf));
+  *err = buf;
+  return conv;
+}
+
+void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
+  const Problem p = Build(c);
+  if (!p.ok) return;
+  for (onexn_isa isa : isas) {
+    const std::string what = std::string(onexn_isa_name(isa)) + " " + c.Describe();
+    std::string err;
+    onexn_conv* expand = c.layers & kExpand ? CreateConv(p.expand, isa, &err) : nullptr;
+    Check(!(c.layers & kExpand) || expand != nullptr, what + ": expand create: " + err);
+    onexn_conv* project = c.layers & kProject ? CreateConv(p.project, isa, &err) : nullptr;
+    Check(!(c.layers & kProject) || project != nullptr, what + ": project create: " + err);
+    char buf[256] = "";
+    onexn_dwconv* dw = onexn_dwconv_create(&p.ds, p.dww.data(), p.dwb.data(), isa, buf, sizeof(buf));
+    Check(dw != nullptr, what + ": dw create: " + buf);
+    onexn_dwblock* b = dw != nullptr ? onexn_dwblock_create(expand, dw, project, buf, sizeof(buf)) : nullptr;
+    if (b == nullptr && std::strstr(buf, "differently by tile") != nullptr) {
+      // Only the x86 few-pixel kernel has a separate short-tile path; such a block is refused, not wrong.
+      const bool few = (expand && std::strcmp(onexn_conv_kernel_name(expand), "f32-spconv-8x4-avx2") == 0) ||
+                       (project && std::strcmp(onexn_conv_kernel_name(project), "f32-spconv-8x4-avx2") == 0);
+      Check(few, what + ": refused for its tile path: " + buf);
+    } else {
+      Check(b != nullptr, what + ": block create: " + buf);
+    }
+    if (b != nullptr) {
+      // The reference: the layers one after the other through full intermediate tensors.
+      const size_t mid_in = size_t(c.batch) * c.h * c.w * c.mid;
+      const size_t mid_out = size_t(c.batch) * p.ds.out_h * p.ds.out_w * c.mid;
+      std::vector<float> expanded(mid_in), dwout(mid_out);
+      const float* dw_in = p.input.data();
+      if (expand != nullptr) {
+        onexn_conv_run(expand, p.input.data(), expanded.data(), nullptr);
+        dw_in = expanded.data();
+      }
+      onexn_dwconv_run(dw, dw_in, dwout.data(), nullptr);
+      std::vector<float> want = dwout;
+      if (project != nullptr) {
+        want.resize(size_t(c.batch) * p.ds.out_h * p.ds.out_w * c.cout);
+        onexn_conv_run(project, dwout.data(), want.data(), nullptr);
+      }
+      for (int threads : {1, 2, 3, 5}) {
+        onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
+        for (int rep = 0; rep < 2; rep++) {
+          std::vector<float> out(want.size() + 2 * kGuard, kSentinel);
+          // rep 0: the object's own scratch; rep 1: a caller's, of the size it asks for.
+          float* scratch = rep == 1 ? AlignedFloats(onexn_dwblock_scratch_floats(b, threads)) : nullptr;
+          onexn_dwblock_run(b, p.input.data(), out.data() + kGuard, scratch, pool);
+          std::free(scratch);
+          bool guards = true;
+          for (size_t i = 0; i < kGuard; i++) guards &= out[i] == kSentinel && out[kGuard + want.size() + i] == kSentinel;
+          size_t first = 0;
+          while (first < want.size() && std::memcmp(&out[kGuard + first], &want[first], sizeof(float)) == 0) first++;
+          Check(first == want.size(), what + ": " + std::to_string(threads) + " threads, " +
+                                          (rep ? "caller's" : "own") + " scratch: differs from the layers apart" +
+                                          (first == want.size() ? "" : " at " + std::to_string(first)));
+          Check(guards, what + ": wrote outside the output tensor");
+        }
+        onexn_threadpool_destroy(pool);
+      }
+    }
+    onexn_dwblock_destroy(b);
+    onexn_conv_destroy(expand);
+    onexn_conv_destroy(project);
+    onexn_dwconv_destroy(dw);
+  }
+}
+
+// Layers that do not chain are refused, with a message naming the reason.
+void TestRefused() {
+  Case c;
+  const Problem p = Build(c);
+  std::string err;
+  char buf[256] = "";
+  onexn_dwconv* dw = onexn_dwconv_create(&p.ds, p.dww.data(), p.dwb.data(), ONEXN_ISA_SCALAR, buf, sizeof(buf));
+  onexn_conv* expand = CreateConv(p.expand, ONEXN_ISA_SCALAR, &err);
+  onexn_conv* project = CreateConv(p.project, ONEXN_ISA_SCALAR, &err);
+  struct Bad {
+    const char* what;
+    onexn_conv_shape s;
+    bool as_project;
+    const char* msg;
+  };
+  std::vector<Bad> bad;
+  onexn_conv_shape s3 = p.expand.s;  // a 3x3 expansion
+  s3.kh = s3.kw = 3;
+  s3.pad_top = s3.pad_left = 1;
+  bad.push_back({"3x3 expansion", s3, false, "expansion is not a 1x1"});
+  onexn_conv_shape s2 = p.expand.s;  // stride 2 changes the output size
+  s2.stride_h = s2.stride_w = 2;
+  s2.out_h = s2.out_w = (c.h + 1) / 2;
+  bad.push_back({"stride-2 expansion", s2, false, "expansion is not a 1x1"});
+  onexn_conv_shape tall = p.expand.s;  // another height than the depthwise input
+  tall.in_h = tall.out_h = c.h + 1;
+  bad.push_back({"expansion height", tall, false, "is not the expansion's output"});
+  onexn_conv_shape wide = p.project.s;  // another width than the depthwise output
+  wide.in_w = wide.out_w = p.ds.out_w + 2;
+  bad.push_back({"projection width", wide, true, "is not the projection's input"});
+  onexn_conv_shape deep = p.project.s;  // channels the depthwise does not have
+  deep.cin = c.mid + 1;
+  bad.push_back({"projection channels", deep, true, "is not the projection's input"});
+  for (const Bad& b : bad) {
+    std::vector<float> w(size_t(b.s.cout) * b.s.kh * b.s.kw * b.s.cin, 0.5f);
+    const onexn_block_index index = b.as_project ? p.project.Index() : p.expand.Index();
+    onexn_conv* conv = onexn_conv_create(&b.s, &index, w.data(), nullptr, ONEXN_ISA_SCALAR, buf, sizeof(buf));
+    Check(conv != nullptr, std::string(b.what) + ": conv create: " + buf);
+    buf[0] = '\0';
+    onexn_dwblock* f = b.as_project ? onexn_dwblock_create(expand, dw, conv, buf, sizeof(buf))
+                                    : onexn_dwblock_create(conv, dw, project, buf, sizeof(buf));
+    Check(f == nullptr && std::strstr(buf, b.msg) != nullptr,
+          std::string(b.what) + ": refused with '" + b.msg + "', got '" + buf + "'");
+    onexn_dwblock_destroy(f);
+    onexn_conv_destroy(conv);
+  }
+  onexn_dwblock* f = onexn_dwblock_create(nullptr, dw, nullptr, buf, sizeof(buf));
+  Check(f == nullptr && std::strstr(buf, "needs a depthwise and an expansion or a projection") != nullptr,
+        "a depthwise alone is refused");
+  f = onexn_dwblock_create(expand, nullptr, project, buf, sizeof(buf));
+  Check(f == nullptr && std::strstr(buf, "needs a depthwise") != nullptr, "no depthwise is refused");
+  onexn_dwblock_run(nullptr, p.input.data(), nullptr, nullptr, nullptr);  // no-op, must not crash
+  Check(onexn_dwblock_scratch_floats(nullptr, 2) == 0, "no scratch for a NULL object");
+  onexn_conv_destroy(expand);
+  onexn_conv_destroy(project);
+  onexn_dwconv_destroy(dw);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int random_cases = argc > 1 ? std::atoi(argv[1]) : 150;
+  const std::vector<onexn_isa> isas = AvailableIsas();
+  // Fixed cases: MobileNetV2-like shapes (the 112x112x96 band holds few rows), padding and stride variants.
+  std::vector<Case> fixed;
+  {
+    Case c;
+    c.h = c.w = 112; c.cin = 16; c.mid = 96; c.cout = 24; c.n = 16; c.stride = 2;
+    fixed.push_back(c);
+    c.n = 4; c.sparsity = 0.75; c.seed = 2; c.layers = kExpand;
+    fixed.push_back(c);
+    Case d;  // MobileNetV2's first block: no expansion
+    d.layers = kProject; d.h = d.w = 112; d.mid = 32; d.cout = 16; d.n = 8; d.seed = 3;
+    fixed.push_back(d);
+    Case e;  // a batch, VALID padding, a 5x5 window with dilation
+    e.batch = 3; e.h = 13; e.w = 11; e.kh = e.kw = 5; e.dilation = 2; e.same = false; e.seed = 4;
+    fixed.push_back(e);
+    Case f;  // one row tall; fully sparse groups
+    f.h = 1; f.w = 40; f.sparsity = 1.0; f.seed = 5;
+    fixed.push_back(f);
+  }
+  for (const Case& c : fixed) TestCase(c, isas);
+  std::mt19937 rng(20261123);
+  auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
+  for (int i = 0; i < random_cases; i++) {
+    Case c;
+    c.layers = pick({kExpand, kProject, kBoth, kBoth});
+    c.batch = pick({1, 1, 2, 3});
+    c.h = 1 + int(rng() % 40);
+    c.w = 1 + int(rng() % 40);
+    c.cin = 1 + int(rng() % 40);
+    c.n = pick({1, 2, 4, 8, 16});
+    c.mid = 1 + int(rng() % 70);
+    c.cout = 1 + int(rng() % 40);
+    c.sparsity = pick({0, 50, 75, 90}) / 100.0;
+    c.kh = pick({1, 3, 3, 5});
+    c.kw = pick({1, 3, 3, 5});
+    c.stride = pick({1, 1, 2, 3});
+    c.dilation = pick({1, 1, 2});
+    c.same = rng() % 4 != 0;
+    c.relu6 = rng() % 2 == 0;
+    c.seed = unsigned(100 + i);
+    TestCase(c, isas);
+  }
+  TestRefused();
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
