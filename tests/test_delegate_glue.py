@@ -168,7 +168,9 @@ FUSED = [[0, 1, 2], [4, 5], [6, 7]]  # e0 dw1 p2; e4 dw5 (dw6 is no projection);
 def test_depthwise_blocks_run_fused_bit_for_bit(threads):
     fused_report, fused = _compare(MODEL, num_threads=threads)
     apart_report, apart = _compare(MODEL, num_threads=threads, fuse="0")
-    assert fused_report["fused"] == FUSED and apart_report["fused"] == []
+    # 3 runs of rows over the 10 rows of e0 would recompute 2 x 2 of them (over 20%): e0 runs apart.
+    assert fused_report["fused"] == (FUSED if threads < 3 else [[1, 2]] + FUSED[1:])
+    assert apart_report["fused"] == []
     assert fused_report["partitions"] == apart_report["partitions"] == 1
     np.testing.assert_array_equal(fused[0], apart[0])
 

@@ -6,8 +6,7 @@
 // and block sparsity cannot shrink that traffic. Here each task walks a run of depthwise output rows. The
 // expansion rows they read are computed into a band buffer (rows still needed when it is full move to
 // its front); every few depthwise rows (a few pixel tiles' worth) go through the projection at once.
-// Both buffers are per thread and stay in cache. Threads split the rows; each run's first band
-// recomputes the expansion rows it shares with the previous run, so there is one run per thread.
+// Both buffers are per thread and stay in cache. Threads split the rows (onexn_dwblock_runs).
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -140,6 +139,18 @@ onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_
   return b;
 }
 
+size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads) {
+  if (threads <= 1 || b->batch >= threads) return 1;
+  // With an expansion, one run per thread: each run's first band recomputes the rows it shares with the
+  // previous run. Without, four (no recomputation; finer tasks balance a disturbed core), each projecting
+  // whole groups of rows.
+  const size_t per_image = (threads + b->batch - 1) / b->batch;
+  size_t runs = b->expand != NULL ? per_image : 4 * per_image;
+  const size_t rows = b->proj_rows > 0 ? b->proj_rows : 1;
+  if (b->expand == NULL && runs > b->out_h / rows) runs = b->out_h / rows > per_image ? b->out_h / rows : per_image;
+  return runs < b->out_h ? runs : b->out_h;
+}
+
 void onexn_dwblock_destroy(onexn_dwblock* b) {
   if (b == NULL) return;
   onexn_aligned_free(b->own);
@@ -247,12 +258,7 @@ void onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, floa
   r.input = input;
   r.output = output;
   r.scratch = scratch != NULL ? scratch : b->own;
-  // One run of rows per thread (batch 1), so a thread's rows stay the same from layer to layer.
-  r.runs = 1;
-  if (threads > 1 && b->batch < threads) {
-    r.runs = (threads + b->batch - 1) / b->batch;
-    if (r.runs > b->out_h) r.runs = b->out_h;
-  }
+  r.runs = onexn_dwblock_runs(b, threads);
   r.rows_per_run = (b->out_h + r.runs - 1) / r.runs;
   r.runs = (b->out_h + r.rows_per_run - 1) / r.rows_per_run;
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, b->batch * r.runs, run_task, &r);

@@ -105,6 +105,10 @@ typedef struct onexn_dwblock onexn_dwblock;
 // differently by tile) or the shapes do not chain.
 onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_conv* project, char* err,
                                     size_t err_len);
+// Runs of depthwise output rows per image that `threads` threads split (1 for a single thread or when
+// the batch alone gives every thread an image). With an expansion, every run after the first recomputes
+// the (kh - 1) * dilation_h + 1 - stride_h expansion rows it shares with the previous run.
+size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads);
 // Floats of scratch a run on `threads` threads needs (onexn_dwblock_run's scratch).
 size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, int threads);
 // input: the first layer's input (NHWC); output: the last layer's output. scratch: NULL (the object's
