@@ -248,10 +248,13 @@ def measure_three(dense, compact, threads, runs, warmup, seed, options, delegate
     return row
 
 
-# A pass in which the stock runtime ran this much slower than in the case's fastest pass was disturbed: on
-# this shared host another tenant can take a core or the memory bandwidth without showing in /proc/stat
-# (seen: 2-thread stock runs at 1-thread speed). Such passes are left out of the case's medians.
+# A pass in which the stock runtime ran this much slower than its fastest time on the same model and thread
+# count (the stock runtime's work does not depend on N or sparsity: dense weights, the same graph) was
+# disturbed: on this shared host another tenant can take a core or the memory bandwidth without showing in
+# /proc/stat (seen: 2-thread stock runs at 1-thread speed). Such passes are left out of the case's medians;
+# a case with no undisturbed pass is measured again after the passes, up to MAKEUP_TRIES times.
 DISTURBED = 1.10
+MAKEUP_TRIES = 3
 
 
 def _median(values):
@@ -259,16 +262,33 @@ def _median(values):
     return values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1:][:2]) / 2
 
 
-def undisturbed(dense_ms):
-    """Indices of the passes whose stock time is within DISTURBED of the fastest pass."""
+def undisturbed(dense_ms, reference=None):
+    """Indices of the passes whose stock time is within DISTURBED of `reference` (default, and when no pass
+    is: the case's fastest pass)."""
     best = min(dense_ms)
-    return [i for i, d in enumerate(dense_ms) if d <= DISTURBED * best]
+    calm = [i for i, d in enumerate(dense_ms) if d <= DISTURBED * min(best, reference or best)]
+    return calm or [i for i, d in enumerate(dense_ms) if d <= DISTURBED * best]
 
 
-def combine(rows):
+def stock_references(rows):
+    """The fastest stock time per (model, threads) over every pass of every case."""
+    refs = {}
+    for r in rows:
+        for d in r.get("pass_dense_ms") or [r["dense_ms"]]:
+            key = (r["model"], r["threads"])
+            refs[key] = min(refs.get(key, d), d)
+    return refs
+
+
+def needs_makeup(rows, reference):
+    """True if no pass of the case ran the stock runtime within DISTURBED of its reference time."""
+    return not any(r["dense_ms"] <= DISTURBED * reference for r in rows)
+
+
+def combine(rows, reference=None):
     """One result row from the passes of a case: medians over the undisturbed passes (ratio: the median
     per-pass ratio), every pass's ratio and stock time, the worst interference seen."""
-    keep = [rows[i] for i in undisturbed([r["dense_ms"] for r in rows])]
+    keep = [rows[i] for i in undisturbed([r["dense_ms"] for r in rows], reference)]
     ordered = sorted(keep, key=lambda r: r["ratio"] if r["ratio"] is not None else r["dense_ms"])
     out = dict(ordered[len(ordered) // 2])  # claimed nodes, kernels, sizes: the same in every pass
     for key in ("dense_ms", "compact_ms", "compact_ratio") + (("onexn_ms", "ratio") if out["ratio"] else ()):
@@ -280,13 +300,13 @@ def combine(rows):
     return out
 
 
-def recombine(row):
-    """A combined row of an older results.json again, with the disturbed passes left out (approximate
-    onexn_ms = stock x ratio when the per-pass onexn times were not saved)."""
+def recombine(row, reference=None):
+    """A combined row of a results.json again, with the disturbed passes left out (approximate onexn_ms =
+    stock x ratio when the per-pass onexn times were not saved)."""
     ratios, dense = row.get("pass_ratios"), row.get("pass_dense_ms")
-    if not dense or len(dense) < 2 or not ratios or None in ratios or "kept_passes" in row:
+    if not dense or len(dense) < 2 or not ratios or None in ratios:
         return row
-    keep = undisturbed(dense)
+    keep = undisturbed(dense, reference)
     out = dict(row, kept_passes=len(keep), dense_ms=_median(dense[i] for i in keep),
                ratio=_median(ratios[i] for i in keep))
     out["onexn_ms"] = out["dense_ms"] * out["ratio"]
@@ -345,14 +365,30 @@ class Sweep:
     def run(self):
         a, results = self.args, self.results
         repeats = {}
+
+        def combined():
+            refs = stock_references([r for rows in repeats.values() for r in rows])
+            return [combine(rows, refs[(k[0], k[3])]) for k, rows in repeats.items()]
+
         for p in range(a.passes):
             for name in a.model_list:
                 for n in a.n_list:
                     for s in a.sparsity_list:
                         for t in a.thread_list:
                             repeats.setdefault((name, n, s, t), []).append(self.model_case(name, n, s, t, p))
-                            results["models"] = [combine(rows) for rows in repeats.values()]
+                            results["models"] = combined()
                             _save(a, results)
+        if a.passes > 1:
+            # Cases whose every pass fell into a disturbed stretch: measured again (the targets' cases first).
+            targets = {(t["model"], t["n"], t["sparsity"], t["threads"]) for t in bench_report.TARGETS}
+            for key in sorted(repeats, key=lambda k: k not in targets):
+                for _ in range(MAKEUP_TRIES):
+                    refs = stock_references([r for rows in repeats.values() for r in rows])
+                    if not needs_makeup(repeats[key], refs[(key[0], key[3])]):
+                        break
+                    repeats[key].append(self.model_case(*key, len(repeats[key])))
+                results["models"] = combined()
+                _save(a, results)
         for name in a.model_list:
             if name == "mobilenet_v2" and not a.no_layers:
                 shapes = bench_models.pointwise_convs(self.model(name).dense)
@@ -410,7 +446,8 @@ def main(argv=None):
     if args.from_json:
         with open(args.from_json) as f:
             results = json.load(f)
-        results["models"] = [recombine(r) for r in results["models"]]
+        refs = stock_references(results["models"])
+        results["models"] = [recombine(r, refs[(r["model"], r["threads"])]) for r in results["models"]]
         _choose_outputs(args, full=results.get("full", False))
     else:
         delegate_ok, why = bench.delegate_status()

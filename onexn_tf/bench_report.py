@@ -326,10 +326,13 @@ def markdown(results, plot_relpath, analysis=None):
            + (f"Whole models are measured in {s['passes']} passes over all cases, minutes apart; a case's numbers "
               "are the medians over its passes (its ratio the median per-pass ratio, the range in brackets)."
               if s.get("passes", 1) > 1 else "")
-           + (f" A pass in which the stock runtime ran more than 10% slower than in the case's fastest pass "
-              "counts as disturbed (on this shared host another tenant can take a core or the memory bandwidth "
+           + (f" A pass in which the stock runtime ran more than 10% slower than its fastest time on the same "
+              "model and thread count anywhere in the sweep (its work does not depend on N or sparsity) counts "
+              "as disturbed (on this shared host another tenant can take a core or the memory bandwidth "
               "without showing in /proc/stat: 2-thread stock runs at 1-thread speed were seen) and is left out "
-              f"of the medians; {_dropped(results)} were."
+              f"of the medians; {_dropped(results)} were. A case with no undisturbed pass was measured again "
+              "after the passes (up to 3 times; the bracket counts those passes too), and if it never ran "
+              "undisturbed, its passes within 10% of its own fastest are used."
               if any("kept_passes" in r for r in results["models"]) else ""),
            ]
     every = results["models"] + results["layers"]

@@ -134,6 +134,24 @@ def test_disturbed_passes_are_left_out():
     assert again["kept_passes"] == 2 and again["ratio"] == pytest.approx(combined["ratio"])
 
 
+def test_disturbed_is_judged_against_the_models_fastest_stock_time():
+    # Stock does the same work for every N and sparsity of a model: its fastest time anywhere in the sweep
+    # is the reference. Here the case's own best pass (4.6) was itself disturbed against 4.0 elsewhere.
+    run = _run_module()
+    case = [row("mobilenet_v2", 16, 0.5, 1, d, o) for d, o in ((4.6, 3.5), (4.3, 3.0), (5.5, 4.6))]
+    other = [row("mobilenet_v2", 4, 0.5, 1, 4.0, 3.3), row("mobilenet_v2", 4, 0.5, 2, 2.0, 1.9)]
+    refs = run.stock_references(case + other)
+    assert refs == {("mobilenet_v2", 1): 4.0, ("mobilenet_v2", 2): 2.0}
+    combined = run.combine(case, refs[("mobilenet_v2", 1)])
+    assert combined["kept_passes"] == 1 and combined["ratio"] == pytest.approx(3.0 / 4.3)
+    assert not run.needs_makeup(case, 4.0) and run.needs_makeup(case[:1] + case[2:], 4.0)
+    # No pass within 10% of the reference: the passes within 10% of the case's own fastest are used.
+    fallback = run.combine(case, 3.0)
+    assert fallback["kept_passes"] == 2 and fallback["dense_ms"] == pytest.approx(4.45)
+    # Re-rendering a results.json applies the same reference.
+    assert run.recombine(combined, 4.0)["kept_passes"] == 1
+
+
 def test_other_cpu_share():
     run = _run_module()
     # 400 ticks of machine time, 300 busy, 100 of them ours: others used half of the machine.

@@ -73,7 +73,8 @@ def run(args):
     delegate = onexn_tf.delegate_report(tflite)
     glue = len(delegate.get("glue_nodes", []))
     print(f"      delegate claimed {delegate['claimed']} 1xN nodes and {glue} depthwise/add/mean nodes between them "
-          f"({delegate.get('partitions', '?')} partition(s)), declined {len(delegate['declined'])}")
+          f"({delegate.get('partitions', '?')} partition(s)), declined {len(delegate['declined'])}; "
+          f"{len(delegate.get('fused', []))} depthwise blocks run fused")
 
     print(f"[6/6] benchmark, {args.threads} thread(s), {args.runs} interleaved runs each")
     result = bench.compare(tflite, threads=args.threads, runs=args.runs, warmup=5, progress=True)
