@@ -309,7 +309,9 @@ def recombine(row, reference=None):
     keep = undisturbed(dense, reference)
     out = dict(row, kept_passes=len(keep), dense_ms=_median(dense[i] for i in keep),
                ratio=_median(ratios[i] for i in keep))
-    out["onexn_ms"] = out["dense_ms"] * out["ratio"]
+    onexn = row.get("pass_onexn_ms")
+    have = onexn is not None and len(onexn) == len(dense) and None not in onexn
+    out["onexn_ms"] = _median(onexn[i] for i in keep) if have else out["dense_ms"] * out["ratio"]
     return out
 
 
@@ -329,7 +331,7 @@ class Sweep:
             self.models[name] = bench_models.SweepModel(name, self.cache, seed=self.args.seed)
         return self.models[name]
 
-    def model_case(self, name, n, s, t, p=0):
+    def model_case(self, name, n, s, t, p=0, label=None):
         """One whole-model case: stock dense, stock compact, onexn; a result row."""
         a = self.args
         files = self.model(name).pruned(n, s)
@@ -338,7 +340,7 @@ class Sweep:
         row.update(model=name, n=n, sparsity=s, file_mb=len(files["onexn"]) / 1e6,
                    compact_file_mb=len(files["compact"]) / 1e6)
         onexn = f"onexn {row['onexn_ms']:.2f} ms ({row['ratio']:.2f})" if self.delegate_ok else "onexn skipped"
-        log(f"pass {p + 1}/{a.passes} {name} 1x{n} {s:.0%} {t}T: stock {row['dense_ms']:.2f} ms, compact "
+        log(f"{label or f'pass {p + 1}/{a.passes}'} {name} 1x{n} {s:.0%} {t}T: stock {row['dense_ms']:.2f} ms, compact "
             f"{row['compact_ms']:.2f} ms ({row['compact_ratio']:.2f}), {onexn}", self.started)
         return row
 
@@ -386,7 +388,7 @@ class Sweep:
                     refs = stock_references([r for rows in repeats.values() for r in rows])
                     if not needs_makeup(repeats[key], refs[(key[0], key[3])]):
                         break
-                    repeats[key].append(self.model_case(*key, len(repeats[key])))
+                    repeats[key].append(self.model_case(*key, label="make-up pass"))
                 results["models"] = combined()
                 _save(a, results)
         for name in a.model_list:

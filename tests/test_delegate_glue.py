@@ -222,3 +222,51 @@ def test_intermediate_read_elsewhere_is_not_fused():
 def test_bad_fuse_option_is_rejected():
     with pytest.raises(ValueError, match="fuse"):
         load_delegate(fuse="maybe")
+
+
+def _interpreter(tflite, delegate, threads, shape=None):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=tflite, experimental_delegates=[delegate], num_threads=threads)
+    if shape is not None:
+        it.resize_tensor_input(it.get_input_details()[0]["index"], shape)
+    it.allocate_tensors()
+    return it
+
+
+def _invoke(it, x):
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return it.get_tensor(it.get_output_details()[0]["index"]).copy()
+
+
+def test_fused_blocks_survive_a_bigger_pool_after_prepare():
+    # One delegate following the interpreters' thread counts: applying it to a 3-thread interpreter gives it
+    # a 3-thread pool, which the 1-thread interpreter's blocks (scratch planned for one thread) then run on.
+    x = random_inputs(MODEL)[0]
+    want = run(MODEL, [x], [load_delegate(fuse="0")], num_threads=1)[0]
+    shared = load_delegate()
+    one = _interpreter(MODEL, shared, 1)
+    first = _invoke(one, x)
+    _interpreter(MODEL, shared, 3)
+    assert read_report(shared)["num_threads"] == 3
+    np.testing.assert_array_equal(first, want)
+    for _ in range(2):  # again and again on the bigger pool
+        np.testing.assert_array_equal(_invoke(one, x), want)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_blocks_batches_and_resizes_bit_for_bit(threads):
+    # Batch 3 and a resize after the first invoke: every block is planned again and still gives the
+    # unfused delegate's bits, invoke after invoke.
+    rng = np.random.default_rng(21)
+    fused_d, apart_d = load_delegate(num_threads=threads), load_delegate(num_threads=threads, fuse="0")
+    fused, apart = _interpreter(MODEL, fused_d, threads), _interpreter(MODEL, apart_d, threads)
+    for shape in ([1, 10, 9, 16], [3, 12, 9, 16], [2, 7, 20, 16]):
+        x = rng.standard_normal(shape).astype(np.float32)
+        for it in (fused, apart):
+            it.resize_tensor_input(it.get_input_details()[0]["index"], shape)
+            it.allocate_tensors()
+        for _ in range(2):
+            np.testing.assert_array_equal(_invoke(fused, x), _invoke(apart, x))
+        assert read_report(fused_d)["fused"] and not read_report(apart_d)["fused"]

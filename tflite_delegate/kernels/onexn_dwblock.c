@@ -34,7 +34,8 @@ struct onexn_dwblock {
   size_t band_rows;       // expansion rows a band holds (0 without expansion)
   size_t proj_rows;       // depthwise rows projected at once (0 without projection)
   size_t scratch_floats;  // per thread: band, then depthwise rows; multiples of 16 (64-byte aligned)
-  float* own;             // the object's scratch, own_threads * scratch_floats
+  float* own;             // the object's scratch, own_threads * scratch_floats; made by the first run
+                          // without a caller's scratch that fits
   size_t own_threads;
 };
 
@@ -129,21 +130,13 @@ onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_
     return NULL;
   }
   b->scratch_floats = round16(band) + round16(dwrows);
-  b->own = (float*)onexn_aligned_alloc(b->scratch_floats * sizeof(float));  // one thread's, grown on demand
-  if (b->own == NULL) {
-    onexn_set_err(err, err_len, "onexn_dwblock_create: out of memory");
-    free(b);
-    return NULL;
-  }
-  b->own_threads = 1;
   return b;
 }
 
 size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads) {
   if (threads <= 1 || b->batch >= threads) return 1;
   // With an expansion, one run per thread: each run's first band recomputes the rows it shares with the
-  // previous run. Without, four (no recomputation; finer tasks balance a disturbed core), each projecting
-  // whole groups of rows.
+  // previous run. Without, four (no recomputation; finer tasks balance a disturbed core).
   const size_t per_image = (threads + b->batch - 1) / b->batch;
   size_t runs = b->expand != NULL ? per_image : 4 * per_image;
   const size_t rows = b->proj_rows > 0 ? b->proj_rows : 1;
@@ -157,10 +150,10 @@ void onexn_dwblock_destroy(onexn_dwblock* b) {
   free(b);
 }
 
-size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, int threads) {
+size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, size_t threads) {
   if (b == NULL) return 0;
-  const size_t t = threads < 1 ? 1 : (size_t)threads;
-  return t <= SIZE_MAX / sizeof(float) / b->scratch_floats ? t * b->scratch_floats : SIZE_MAX / sizeof(float);
+  const size_t t = threads < 1 ? 1 : threads;
+  return t <= SIZE_MAX / sizeof(float) / b->scratch_floats ? t * b->scratch_floats : 0;  // 0: overflows
 }
 
 // Per-thread scratch of the convolutions for `threads`; returns how many threads may run.
@@ -202,8 +195,8 @@ static void run_task(void* p, size_t task, size_t thread) {
   float* dwrows = band + round16(b->band_rows * b->row_floats);
   const size_t dw_row = b->out_w * b->channels;
   const size_t expand_panels = b->expand != NULL ? onexn_conv_num_panels(b->expand) : 0;
-  size_t lo, hi, last_lo, end;
-  onexn_dwconv_row_inputs(b->dw, y1 - 1, &last_lo, &end);  // rows the run needs end here
+  size_t lo, hi, end;
+  onexn_dwconv_row_inputs(b->dw, y1 - 1, &lo, &end);  // rows the run needs end here
   size_t band_lo = 0, band_hi = 0;                           // expansion rows held: [band_lo, band_hi)
   size_t proj_start = y0;                                    // first depthwise row not yet projected
   for (size_t oy = y0; oy < y1; oy++) {
@@ -238,21 +231,28 @@ static void run_task(void* p, size_t task, size_t thread) {
   }
 }
 
-void onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch,
-                       onexn_threadpool* pool) {
-  if (b == NULL || input == NULL || output == NULL) return;
+int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch, size_t scratch_floats,
+                      onexn_threadpool* pool) {
+  if (b == NULL || input == NULL || output == NULL) return -1;
   const size_t pool_threads = (size_t)onexn_threadpool_size(pool);
   size_t threads = reserve_conv_threads(b, pool_threads);
-  if (scratch == NULL && threads > b->own_threads) {
-    float* own = (float*)onexn_aligned_alloc(onexn_dwblock_scratch_floats(b, (int)threads) * sizeof(float));
-    if (own != NULL) {
-      onexn_aligned_free(b->own);
-      b->own = own;
-      b->own_threads = threads;
+  // The caller's scratch serves as many threads as it holds; short of that, the object's own.
+  if (scratch == NULL || scratch_floats < b->scratch_floats * threads) {
+    scratch = NULL;
+    if (threads > b->own_threads) {
+      const size_t floats = onexn_dwblock_scratch_floats(b, threads);
+      float* own = floats != 0 ? (float*)onexn_aligned_alloc(floats * sizeof(float)) : NULL;
+      if (own != NULL) {
+        onexn_aligned_free(b->own);
+        b->own = own;
+        b->own_threads = threads;
+      }
     }
+    if (b->own == NULL) return -1;  // not even one thread's scratch
+    if (b->own_threads < threads) threads = 1;
   }
   // Short of memory for every pool thread: the caller runs alone (same results).
-  if (threads < pool_threads || (scratch == NULL && b->own_threads < threads)) threads = 1;
+  if (threads < pool_threads) threads = 1;
   run_ctx r;
   r.b = b;
   r.input = input;
@@ -260,6 +260,10 @@ void onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, floa
   r.scratch = scratch != NULL ? scratch : b->own;
   r.runs = onexn_dwblock_runs(b, threads);
   r.rows_per_run = (b->out_h + r.runs - 1) / r.runs;
+  if (b->expand == NULL && b->proj_rows > 1) {  // whole groups of projected rows per run
+    r.rows_per_run = (r.rows_per_run + b->proj_rows - 1) / b->proj_rows * b->proj_rows;
+  }
   r.runs = (b->out_h + r.rows_per_run - 1) / r.rows_per_run;
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, b->batch * r.runs, run_task, &r);
+  return 0;
 }

@@ -107,16 +107,17 @@ onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_
                                     size_t err_len);
 // Runs of depthwise output rows per image that `threads` threads split (1 for a single thread or when
 // the batch alone gives every thread an image). With an expansion, every run after the first recomputes
-// the (kh - 1) * dilation_h + 1 - stride_h expansion rows it shares with the previous run.
+// the max(0, (kh - 1) * dilation_h + 1 - stride_h) expansion rows it shares with the previous run.
 size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads);
-// Floats of scratch a run on `threads` threads needs (onexn_dwblock_run's scratch).
-size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, int threads);
-// input: the first layer's input (NHWC); output: the last layer's output. scratch: NULL (the object's
-// own buffers) or, better when several blocks run in turn, one buffer they share, so it stays in cache:
-// 64-byte aligned, onexn_dwblock_scratch_floats(b, onexn_threadpool_size(pool)) floats. pool may be
-// NULL. Not reentrant for the same object.
-void onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch,
-                       onexn_threadpool* pool);
+// Floats of scratch a run on `threads` threads needs (onexn_dwblock_run's scratch); 0 if that overflows.
+size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, size_t threads);
+// input: the first layer's input (NHWC); output: the last layer's output. scratch: NULL, or 64-byte
+// aligned floats (scratch_floats of them) shared by blocks that run in turn, so they stay in cache; used
+// when they hold onexn_dwblock_scratch_floats(b, onexn_threadpool_size(pool)), else the object's own
+// buffers are (made on first use). pool may be NULL. Not reentrant for the same object. Returns 0, or -1
+// (nothing written) for NULL arguments or when not even one thread's scratch can be allocated.
+int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch, size_t scratch_floats,
+                      onexn_threadpool* pool);
 void onexn_dwblock_destroy(onexn_dwblock* b);
 
 // Elementwise out[i] = min(max(a[i] + b[i], out_min), out_max) for i < count; out may alias a or b.

@@ -49,6 +49,7 @@ struct Step {
   onexn_dwblock* block = nullptr;
   int block_steps = 0;            // steps the block covers, this one included
   ptrdiff_t scratch_offset = -1;  // its scratch in the arena (reusing space other steps used: warm)
+  size_t scratch_floats = 0;      // planned for the pool of Prepare time; a bigger pool later gets none
   // ONEXN_PROFILE=1: time spent in this step over all invokes, printed when the kernel is freed.
   double seconds = 0;
   long runs = 0;
@@ -166,7 +167,7 @@ void PrintProfile(const Partition& part) {
     if (s.runs == 0) continue;
     std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms%s\n", s.node, BuiltinOpName(s.code),
                  StepKernelName(s, part.state->options.isa), 1e3 * s.seconds / double(s.runs),
-                 s.block != nullptr ? " (a fused block: this node and the next)" : "");
+                 s.block != nullptr ? (" (fused block of " + std::to_string(s.block_steps) + " nodes)").c_str() : "");
   }
 }
 
@@ -295,12 +296,7 @@ void PlanFusion(Partition* part) {
     const Step& a = part->steps[from];
     return part->steps[to].inputs[0] == a.output && readers[a.output] == 1 && part->outer.count(a.output) == 0;
   };
-  for (Step& s : part->steps) {
-    if (s.block != nullptr) onexn_dwblock_destroy(s.block);
-    s.block = nullptr;
-    s.block_steps = 0;
-  }
-  if (!part->state->options.fuse) return;
+  if (!part->state->options.fuse) return;  // (Prepare destroyed the previous blocks)
   const int threads = onexn_threadpool_size(part->state->pool);
   for (int i = 0; i < n; ++i) {
     const bool expand = pointwise(i) && depthwise(i + 1) && feeds(i, i + 1);
@@ -311,9 +307,10 @@ void PlanFusion(Partition* part) {
     // The largest block first; if it is refused, with the expansion or the projection left apart.
     std::vector<std::pair<bool, bool>> tries = {{expand, project}};
     if (expand && project) tries.insert(tries.end(), {{true, false}, {false, true}});
-    char msg[256] = {0};
+    std::string refused;  // why the largest block was not made
     for (const auto& [e, p] : tries) {
       Step& start = part->steps[e ? i : d];
+      char msg[256] = {0};
       start.block = onexn_dwblock_create(e ? part->steps[i].conv : nullptr, part->steps[d].dw,
                                          p ? part->steps[d + 1].conv : nullptr, msg, sizeof(msg));
       if (start.block != nullptr && e && !ExpansionFusionPays(start.block, part->steps[d].dw_shape, threads)) {
@@ -322,15 +319,15 @@ void PlanFusion(Partition* part) {
         onexn_dwblock_destroy(start.block);
         start.block = nullptr;
       }
+      if (refused.empty()) refused = msg;
       if (start.block == nullptr) continue;
       start.block_steps = 1 + int(e) + int(p);
       i = (e ? i : d) + start.block_steps - 1;  // continue after the block
-      msg[0] = '\0';
       break;
     }
-    if (msg[0] != '\0' && part->state->options.verbose) {
-      std::fprintf(stderr, "onexn: the 1x1 convolutions around depthwise node %d run apart: %s\n",
-                   part->steps[d].node, msg);
+    if (!refused.empty() && part->state->options.verbose) {
+      std::fprintf(stderr, "onexn: depthwise node %d: a 1x1 convolution next to it runs apart: %s\n",
+                   part->steps[d].node, refused.c_str());
     }
   }
 }
@@ -340,6 +337,12 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   if (part == nullptr) {
     context->ReportError(context, "onexn: delegate kernel was not initialized");
     return kTfLiteError;
+  }
+  // Blocks borrow the steps' kernels, which PrepareStep may replace: they are made again by PlanFusion.
+  for (Step& s : part->steps) {
+    if (s.block != nullptr) onexn_dwblock_destroy(s.block);
+    s.block = nullptr;
+    s.block_steps = 0;
   }
   std::map<int, std::vector<int>> dims;
   for (int t : part->outer) dims[t] = TensorDims(context, t);
@@ -382,8 +385,9 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   // Scratch of blocks: arena space for the block's first step, keyed below every tensor index.
   const int threads = onexn_threadpool_size(part->state->pool);
   for (int i = 0; i < int(part->steps.size()); ++i) {
-    const Step& s = part->steps[i];
-    if (s.block != nullptr) requests[-2 - i] = ArenaRequest{onexn_dwblock_scratch_floats(s.block, threads), i, i};
+    Step& s = part->steps[i];
+    s.scratch_floats = s.block != nullptr ? onexn_dwblock_scratch_floats(s.block, size_t(threads)) : 0;
+    if (s.scratch_floats != 0) requests[-2 - i] = ArenaRequest{s.scratch_floats, i, i};
   }
   std::vector<int> tensors;
   std::vector<ArenaRequest> list;
@@ -393,6 +397,10 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   }
   std::vector<size_t> offsets;
   const size_t total = PlanArena(list, &offsets);
+  if (total > SIZE_MAX / sizeof(float)) {
+    context->ReportError(context, "onexn: intermediate tensors of %zu floats overflow the address space", total);
+    return kTfLiteError;
+  }
   if (total > part->arena_floats) {
     void* arena = nullptr;
     if (posix_memalign(&arena, 64, total * sizeof(float)) != 0) {
@@ -449,7 +457,11 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
       return kTfLiteError;
     }
     if (s.block != nullptr) {
-      onexn_dwblock_run(s.block, in, out, s.scratch_offset >= 0 ? part->arena + s.scratch_offset : nullptr, pool);
+      float* scratch = s.scratch_offset >= 0 ? part->arena + s.scratch_offset : nullptr;
+      if (onexn_dwblock_run(s.block, in, out, scratch, s.scratch_floats, pool) != 0) {
+        context->ReportError(context, "onexn: node %d: out of memory for the fused block's buffers", s.node);
+        return kTfLiteError;
+      }
     } else if (s.is_conv) {
       onexn_conv_run(s.conv, in, out, pool);
     } else if (s.code == kTfLiteBuiltinAdd) {

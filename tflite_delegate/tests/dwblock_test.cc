@@ -203,18 +203,22 @@ void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
       }
       for (int threads : {1, 2, 3, 5}) {
         onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
-        for (int rep = 0; rep < 2; rep++) {
+        for (int rep = 0; rep < 3; rep++) {
           std::vector<float> out(want.size() + 2 * kGuard, kSentinel);
-          // rep 0: the object's own scratch; rep 1: a caller's, of the size it asks for.
-          float* scratch = rep == 1 ? AlignedFloats(onexn_dwblock_scratch_floats(b, threads)) : nullptr;
-          onexn_dwblock_run(b, p.input.data(), out.data() + kGuard, scratch, pool);
+          // rep 0: the object's own scratch; 1: a caller's, of the size it asks for; 2: a caller's sized
+          // for one thread only, which a run on more threads must not use (it takes its own instead).
+          const size_t floats = onexn_dwblock_scratch_floats(b, rep == 2 ? 1 : size_t(threads));
+          float* scratch = rep > 0 ? AlignedFloats(floats) : nullptr;
+          const int rc = onexn_dwblock_run(b, p.input.data(), out.data() + kGuard, scratch, floats, pool);
+          Check(rc == 0, what + ": run returned " + std::to_string(rc));
           std::free(scratch);
           bool guards = true;
           for (size_t i = 0; i < kGuard; i++) guards &= out[i] == kSentinel && out[kGuard + want.size() + i] == kSentinel;
           size_t first = 0;
           while (first < want.size() && std::memcmp(&out[kGuard + first], &want[first], sizeof(float)) == 0) first++;
           Check(first == want.size(), what + ": " + std::to_string(threads) + " threads, " +
-                                          (rep ? "caller's" : "own") + " scratch: differs from the layers apart" +
+                                          (rep == 0 ? "own" : rep == 1 ? "caller's" : "small caller's") +
+                                          " scratch: differs from the layers apart" +
                                           (first == want.size() ? "" : " at " + std::to_string(first)));
           Check(guards, what + ": wrote outside the output tensor");
         }
@@ -279,7 +283,7 @@ void TestRefused() {
         "a depthwise alone is refused");
   f = onexn_dwblock_create(expand, nullptr, project, buf, sizeof(buf));
   Check(f == nullptr && std::strstr(buf, "needs a depthwise") != nullptr, "no depthwise is refused");
-  onexn_dwblock_run(nullptr, p.input.data(), nullptr, nullptr, nullptr);  // no-op, must not crash
+  Check(onexn_dwblock_run(nullptr, p.input.data(), nullptr, nullptr, 0, nullptr) == -1, "NULL block: -1, no crash");
   Check(onexn_dwblock_scratch_floats(nullptr, 2) == 0, "no scratch for a NULL object");
   onexn_conv_destroy(expand);
   onexn_conv_destroy(project);
@@ -308,6 +312,9 @@ int main(int argc, char** argv) {
     Case f;  // one row tall; fully sparse groups
     f.h = 1; f.w = 40; f.sparsity = 1.0; f.seed = 5;
     fixed.push_back(f);
+    Case g;  // rows of 288 KB: the band holds only the 5x5 dilated window plus a stride, rows move every row
+    g.h = 20; g.w = 120; g.cin = 4; g.mid = 600; g.cout = 8; g.n = 8; g.kh = g.kw = 5; g.dilation = 2; g.seed = 6;
+    fixed.push_back(g);
   }
   for (const Case& c : fixed) TestCase(c, isas);
   std::mt19937 rng(20261123);
