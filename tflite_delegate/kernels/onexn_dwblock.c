@@ -260,8 +260,11 @@ int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float
   r.scratch = scratch != NULL ? scratch : b->own;
   r.runs = onexn_dwblock_runs(b, threads);
   r.rows_per_run = (b->out_h + r.runs - 1) / r.runs;
-  if (b->expand == NULL && b->proj_rows > 1) {  // whole groups of projected rows per run
-    r.rows_per_run = (r.rows_per_run + b->proj_rows - 1) / b->proj_rows * b->proj_rows;
+  if (b->expand == NULL && b->proj_rows > 1) {
+    // Whole groups of projected rows per run, unless that leaves a thread without a run (7x7 layers).
+    const size_t whole = (r.rows_per_run + b->proj_rows - 1) / b->proj_rows * b->proj_rows;
+    const size_t per_image = threads > b->batch ? (threads + b->batch - 1) / b->batch : 1;
+    if ((b->out_h + whole - 1) / whole >= per_image) r.rows_per_run = whole;
   }
   r.runs = (b->out_h + r.rows_per_run - 1) / r.rows_per_run;
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, b->batch * r.runs, run_task, &r);
