@@ -16,20 +16,12 @@
 #include <vector>
 
 #include "onexn_kernels.h"
+#include "test_check.h"
 
 namespace {
 
-int g_passed = 0;
-int g_failed = 0;
-
-void Check(bool ok, const std::string& what) {
-  if (ok) {
-    g_passed++;
-  } else {
-    g_failed++;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+using onexn_test::AvailableIsas;
+using onexn_test::Check;
 
 // 64-byte aligned floats, NaN-filled so a read of scratch before it is written would show.
 float* AlignedFloats(size_t floats) {
@@ -145,14 +137,6 @@ Problem Build(const Case& c) {
   for (float& x : p.input) x = 3.0f * val(rng);
   p.ok = true;
   return p;
-}
-
-std::vector<onexn_isa> AvailableIsas() {
-  std::vector<onexn_isa> isas;
-  for (onexn_isa isa : {ONEXN_ISA_SCALAR, ONEXN_ISA_AVX2, ONEXN_ISA_AVX512, ONEXN_ISA_NEON}) {
-    if (onexn_isa_supported(isa)) isas.push_back(isa);
-  }
-  return isas;
 }
 
 onexn_conv* CreateConv(const Pointwise& p, onexn_isa isa, std::string* err) {
@@ -340,6 +324,5 @@ int main(int argc, char** argv) {
     TestCase(c, isas);
   }
   TestRefused();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return onexn_test::Summary();
 }

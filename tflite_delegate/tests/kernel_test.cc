@@ -12,20 +12,12 @@
 #include <vector>
 
 #include "onexn_kernels.h"
+#include "test_check.h"
 
 namespace {
 
-int g_passed = 0;
-int g_failed = 0;
-
-void Check(bool ok, const std::string& what) {
-  if (ok) {
-    g_passed++;
-  } else {
-    g_failed++;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+using onexn_test::AvailableIsas;
+using onexn_test::Check;
 
 enum class Pad { kSame, kValid, kExplicit };
 
@@ -173,14 +165,6 @@ void Reference(const Problem& p, std::vector<double>* out, std::vector<double>* 
           (*out)[i] = acc;
           (*mag)[i] = m;
         }
-}
-
-std::vector<onexn_isa> AvailableIsas() {
-  std::vector<onexn_isa> isas;
-  for (onexn_isa isa : {ONEXN_ISA_SCALAR, ONEXN_ISA_AVX2, ONEXN_ISA_AVX512, ONEXN_ISA_NEON}) {
-    if (onexn_isa_supported(isa)) isas.push_back(isa);
-  }
-  return isas;
 }
 
 constexpr size_t kGuard = 64;
@@ -685,6 +669,5 @@ int main(int argc, char** argv) {
   TestSharedPool();
   TestKernelChoice(isas);
   TestBadArguments();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return onexn_test::Summary();
 }
