@@ -387,16 +387,11 @@ static void run_task(void* p, size_t task, size_t thread) {
   const size_t img = task / r->chunks / r->tile_runs;
   const size_t pa = chunk * r->panels_per_chunk;
   const size_t pb = pa + r->panels_per_chunk < conv->num_panels ? pa + r->panels_per_chunk : conv->num_panels;
-  const size_t t0 = run * r->tiles_per_task;
-  const size_t t1 = t0 + r->tiles_per_task < conv->tiles ? t0 + r->tiles_per_task : conv->tiles;
-  const size_t mr_max = conv->uk.mr;
-  const float* input = r->input + img * conv->in_image;
-  float* output = r->output + img * conv->out_image;
-  for (size_t tile = t0; tile < t1; tile++) {
-    const size_t p0 = tile * mr_max;
-    const size_t mr = conv->out_pixels - p0 < mr_max ? conv->out_pixels - p0 : mr_max;
-    run_tile(conv, input, p0, mr, output + p0 * (size_t)conv->s.cout, pa, pb, thread);
-  }
+  const size_t p0 = run * r->tiles_per_task * conv->uk.mr;  // a run starts at a tile boundary
+  const size_t p1 = p0 + r->tiles_per_task * conv->uk.mr < conv->out_pixels ? p0 + r->tiles_per_task * conv->uk.mr
+                                                                            : conv->out_pixels;
+  onexn_conv_run_pixels(conv, r->input + img * conv->in_image, p0, p1,
+                        r->output + img * conv->out_image + p0 * (size_t)conv->s.cout, pa, pb, thread);
 }
 
 void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool) {

@@ -16,12 +16,14 @@
 #include <vector>
 
 #include "onexn_kernels.h"
-#include "test_check.h"
+#include "test_util.h"
 
 namespace {
 
 using onexn_test::AvailableIsas;
+using onexn_test::Axis;
 using onexn_test::Check;
+using onexn_test::Pad;
 
 // 64-byte aligned floats, NaN-filled so a read of scratch before it is written would show.
 float* AlignedFloats(size_t floats) {
@@ -90,17 +92,6 @@ Pointwise MakePointwise(std::mt19937* rng, int batch, int h, int w, int cin, int
   return p;
 }
 
-int Out(bool same, int in, int k, int stride, int dilation, int* lead) {
-  const int ek = (k - 1) * dilation + 1;
-  if (same) {
-    const int out = (in + stride - 1) / stride;
-    *lead = std::max(0, (out - 1) * stride + ek - in) / 2;
-    return out;
-  }
-  *lead = 0;
-  return in >= ek ? (in - ek) / stride + 1 : 0;
-}
-
 struct Problem {
   Pointwise expand, project;
   onexn_dwconv_shape ds{};
@@ -121,9 +112,11 @@ Problem Build(const Case& c) {
   d.kw = c.kw;
   d.stride_h = d.stride_w = c.stride;
   d.dilation_h = d.dilation_w = c.dilation;
-  d.out_h = Out(c.same, c.h, c.kh, c.stride, c.dilation, &d.pad_top);
-  d.out_w = Out(c.same, c.w, c.kw, c.stride, c.dilation, &d.pad_left);
-  if (d.out_h < 1 || d.out_w < 1) return p;
+  const Pad pad = c.same ? Pad::kSame : Pad::kValid;
+  if (!Axis(pad, c.h, c.kh, c.stride, c.dilation, 0, 0, &d.out_h, &d.pad_top) ||
+      !Axis(pad, c.w, c.kw, c.stride, c.dilation, 0, 0, &d.out_w, &d.pad_left)) {
+    return p;
+  }
   d.out_min = c.relu6 ? 0.0f : -kInf;
   d.out_max = c.relu6 ? 6.0f : kInf;
   p.expand = MakePointwise(&rng, c.batch, c.h, c.w, c.cin, c.mid, c.n, c.sparsity, c.relu6);

@@ -14,17 +14,17 @@
 #include <vector>
 
 #include "onexn_kernels.h"
-#include "test_check.h"
+#include "test_util.h"
 
 namespace {
 
 using onexn_test::AvailableIsas;
+using onexn_test::Axis;
 using onexn_test::Check;
+using onexn_test::Pad;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-enum class Pad { kSame, kValid, kExplicit };
 
 struct Case {
   int batch = 1, in_h = 7, in_w = 7, channels = 16;
@@ -53,22 +53,6 @@ struct Problem {
   std::vector<float> w, bias, input;
   bool ok = false;
 };
-
-// Output size and leading padding of one axis, TFLite-style; false if the output would be empty.
-bool Axis(Pad pad, int in, int k, int stride, int dilation, int pad_lo, int pad_hi, int* out, int* lead) {
-  const int ek = (k - 1) * dilation + 1;
-  if (pad == Pad::kSame) {
-    *out = (in + stride - 1) / stride;
-    *lead = std::max(0, (*out - 1) * stride + ek - in) / 2;
-  } else if (pad == Pad::kValid) {
-    *out = in >= ek ? (in - ek) / stride + 1 : 0;
-    *lead = 0;
-  } else {
-    *out = in + pad_lo + pad_hi >= ek ? (in + pad_lo + pad_hi - ek) / stride + 1 : 0;
-    *lead = pad_lo;
-  }
-  return *out >= 1;
-}
 
 Problem Build(const Case& c) {
   Problem p;

@@ -12,14 +12,13 @@
 #include <vector>
 
 #include "onexn_kernels.h"
-#include "test_check.h"
+#include "test_util.h"
 
 namespace {
 
 using onexn_test::AvailableIsas;
 using onexn_test::Check;
-
-enum class Pad { kSame, kValid, kExplicit };
+using onexn_test::Pad;
 
 struct Case {
   int batch = 1, in_h = 5, in_w = 5, cin = 8, cout = 8;
