@@ -7,7 +7,7 @@
 
 static const int32_t kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-void onexn_f32_spconv_4x16_avx2(const onexn_ind_args* a) {
+static ONEXN_INLINE void tile4(const onexn_ind_tile* a) {
   const float* input = a->input;
   const float* zero = a->zero;
   const ptrdiff_t* ind = a->ind;
@@ -22,15 +22,14 @@ void onexn_f32_spconv_4x16_avx2(const onexn_ind_args* a) {
   __m256 acc2a = vbias0, acc2b = vbias1;
   __m256 acc3a = vbias0, acc3b = vbias1;
   for (size_t t = 0; t < taps; t++) {
-    const float* r[4];
-    for (size_t m = 0; m < 4; m++) {
-      const ptrdiff_t off = m < mr ? ind[m * taps + t] : -1;
-      r[m] = off < 0 ? zero : input + off;
-    }
-    const float* r0 = r[0];
-    const float* r1 = r[1];
-    const float* r2 = r[2];
-    const float* r3 = r[3];
+    const ptrdiff_t o0 = ind[0 * taps + t];
+    const float* r0 = o0 < 0 ? zero : input + o0;
+    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const float* r1 = o1 < 0 ? zero : input + o1;
+    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const float* r2 = o2 < 0 ? zero : input + o2;
+    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const float* r3 = o3 < 0 ? zero : input + o3;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
       const __m256 vw0 = _mm256_loadu_ps(w);
@@ -75,5 +74,15 @@ void onexn_f32_spconv_4x16_avx2(const onexn_ind_args* a) {
     if (mr > 1) { _mm256_maskstore_ps(out + 1 * stride, mlo, acc1a); _mm256_maskstore_ps(out + 1 * stride + 8, mhi, acc1b); }
     if (mr > 2) { _mm256_maskstore_ps(out + 2 * stride, mlo, acc2a); _mm256_maskstore_ps(out + 2 * stride + 8, mhi, acc2b); }
     if (mr > 3) { _mm256_maskstore_ps(out + 3 * stride, mlo, acc3a); _mm256_maskstore_ps(out + 3 * stride + 8, mhi, acc3b); }
+  }
+}
+
+void onexn_f32_spconv_4x16_avx2(const onexn_ind_args* a) {
+  for (size_t p = 0; p < a->pixels; p += 4) {
+    for (size_t i = 0; i < a->num_panels; i++) {
+      onexn_ind_tile t;
+      onexn_ind_tile_at(a, p, 4, i, &t);
+      tile4(&t);
+    }
   }
 }

@@ -4,7 +4,7 @@
 #define MR 4
 #define NR_MAX 8
 
-void onexn_f32_spconv_4xn_scalar(const onexn_ind_args* a) {
+static ONEXN_INLINE void tile4(const onexn_ind_tile* a) {
   const size_t nr = a->nr;
   const float* w = a->w;
   float acc[MR][NR_MAX];
@@ -34,6 +34,16 @@ void onexn_f32_spconv_4xn_scalar(const onexn_ind_args* a) {
       v = v < a->min ? a->min : v;
       v = v > a->max ? a->max : v;
       out[j] = v;
+    }
+  }
+}
+
+void onexn_f32_spconv_4xn_scalar(const onexn_ind_args* a) {
+  for (size_t p = 0; p < a->pixels; p += MR) {
+    for (size_t i = 0; i < a->num_panels; i++) {
+      onexn_ind_tile t;
+      onexn_ind_tile_at(a, p, MR, i, &t);
+      tile4(&t);
     }
   }
 }

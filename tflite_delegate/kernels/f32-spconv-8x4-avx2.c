@@ -10,7 +10,7 @@
 
 static const int32_t kMask[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 
-static void tail1(const onexn_ind_args* a) {
+static ONEXN_INLINE void tail1(const onexn_ind_tile* a) {
   // One pixel: one FMA per kept channel would wait on the previous one (FMA latency), so four
   // accumulators take every fourth kept channel and are summed at the end.
   const float* input = a->input;
@@ -46,7 +46,7 @@ static void tail1(const onexn_ind_args* a) {
     _mm_maskstore_ps(a->out, _mm_loadu_si128((const __m128i*)(kMask + 4 - a->nc)), acc);
   }
 }
-static void tail4(const onexn_ind_args* a) {
+static ONEXN_INLINE void tail4(const onexn_ind_tile* a) {
   const float* input = a->input;
   const float* zero = a->zero;
   const ptrdiff_t* ind = a->ind;
@@ -60,15 +60,14 @@ static void tail4(const onexn_ind_args* a) {
   __m128 acc2 = vbias;
   __m128 acc3 = vbias;
   for (size_t t = 0; t < taps; t++) {
-    const float* r[4];
-    for (size_t m = 0; m < 4; m++) {
-      const ptrdiff_t off = m < mr ? ind[m * taps + t] : -1;
-      r[m] = off < 0 ? zero : input + off;
-    }
-    const float* r0 = r[0];
-    const float* r1 = r[1];
-    const float* r2 = r[2];
-    const float* r3 = r[3];
+    const ptrdiff_t o0 = ind[0 * taps + t];
+    const float* r0 = o0 < 0 ? zero : input + o0;
+    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const float* r1 = o1 < 0 ? zero : input + o1;
+    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const float* r2 = o2 < 0 ? zero : input + o2;
+    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const float* r3 = o3 < 0 ? zero : input + o3;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
       const __m128 vw = _mm_loadu_ps(w);
@@ -100,15 +99,7 @@ static void tail4(const onexn_ind_args* a) {
   }
 }
 
-void onexn_f32_spconv_8x4_avx2(const onexn_ind_args* a) {
-  if (a->mr == 1) {
-    tail1(a);
-    return;
-  }
-  if (a->mr <= 4) {
-    tail4(a);
-    return;
-  }
+static ONEXN_INLINE void tile8(const onexn_ind_tile* a) {
   const float* input = a->input;
   const float* zero = a->zero;
   const ptrdiff_t* ind = a->ind;
@@ -126,19 +117,22 @@ void onexn_f32_spconv_8x4_avx2(const onexn_ind_args* a) {
   __m128 acc6 = vbias;
   __m128 acc7 = vbias;
   for (size_t t = 0; t < taps; t++) {
-    const float* r[8];
-    for (size_t m = 0; m < 8; m++) {
-      const ptrdiff_t off = m < mr ? ind[m * taps + t] : -1;
-      r[m] = off < 0 ? zero : input + off;
-    }
-    const float* r0 = r[0];
-    const float* r1 = r[1];
-    const float* r2 = r[2];
-    const float* r3 = r[3];
-    const float* r4 = r[4];
-    const float* r5 = r[5];
-    const float* r6 = r[6];
-    const float* r7 = r[7];
+    const ptrdiff_t o0 = ind[0 * taps + t];
+    const float* r0 = o0 < 0 ? zero : input + o0;
+    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const float* r1 = o1 < 0 ? zero : input + o1;
+    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const float* r2 = o2 < 0 ? zero : input + o2;
+    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const float* r3 = o3 < 0 ? zero : input + o3;
+    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const float* r4 = o4 < 0 ? zero : input + o4;
+    const ptrdiff_t o5 = mr > 5 ? ind[5 * taps + t] : -1;
+    const float* r5 = o5 < 0 ? zero : input + o5;
+    const ptrdiff_t o6 = mr > 6 ? ind[6 * taps + t] : -1;
+    const float* r6 = o6 < 0 ? zero : input + o6;
+    const ptrdiff_t o7 = mr > 7 ? ind[7 * taps + t] : -1;
+    const float* r7 = o7 < 0 ? zero : input + o7;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
       const __m128 vw = _mm_loadu_ps(w);
@@ -183,5 +177,15 @@ void onexn_f32_spconv_8x4_avx2(const onexn_ind_args* a) {
     if (mr > 5) _mm_maskstore_ps(out + 5 * stride, mask, acc5);
     if (mr > 6) _mm_maskstore_ps(out + 6 * stride, mask, acc6);
     if (mr > 7) _mm_maskstore_ps(out + 7 * stride, mask, acc7);
+  }
+}
+
+void onexn_f32_spconv_8x4_avx2(const onexn_ind_args* a) {
+  for (size_t p = 0; p < a->pixels; p += 8) {
+    for (size_t i = 0; i < a->num_panels; i++) {
+      onexn_ind_tile t;
+      onexn_ind_tile_at(a, p, 8, i, &t);
+      if (t.mr == 1) tail1(&t); else if (t.mr <= 4) tail4(&t); else tile8(&t);
+    }
   }
 }

@@ -4,7 +4,7 @@
 
 #include "onexn_internal.h"
 
-void onexn_f32_spconv_8x4_neon(const onexn_ind_args* a) {
+static ONEXN_INLINE void tile8(const onexn_ind_tile* a) {
   const float* input = a->input;
   const float* zero = a->zero;
   const ptrdiff_t* ind = a->ind;
@@ -22,19 +22,22 @@ void onexn_f32_spconv_8x4_neon(const onexn_ind_args* a) {
   float32x4_t acc6_0 = vbias0;
   float32x4_t acc7_0 = vbias0;
   for (size_t t = 0; t < taps; t++) {
-    const float* r[8];
-    for (size_t m = 0; m < 8; m++) {
-      const ptrdiff_t off = m < mr ? ind[m * taps + t] : -1;
-      r[m] = off < 0 ? zero : input + off;
-    }
-    const float* r0 = r[0];
-    const float* r1 = r[1];
-    const float* r2 = r[2];
-    const float* r3 = r[3];
-    const float* r4 = r[4];
-    const float* r5 = r[5];
-    const float* r6 = r[6];
-    const float* r7 = r[7];
+    const ptrdiff_t o0 = ind[0 * taps + t];
+    const float* r0 = o0 < 0 ? zero : input + o0;
+    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const float* r1 = o1 < 0 ? zero : input + o1;
+    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const float* r2 = o2 < 0 ? zero : input + o2;
+    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const float* r3 = o3 < 0 ? zero : input + o3;
+    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const float* r4 = o4 < 0 ? zero : input + o4;
+    const ptrdiff_t o5 = mr > 5 ? ind[5 * taps + t] : -1;
+    const float* r5 = o5 < 0 ? zero : input + o5;
+    const ptrdiff_t o6 = mr > 6 ? ind[6 * taps + t] : -1;
+    const float* r6 = o6 < 0 ? zero : input + o6;
+    const ptrdiff_t o7 = mr > 7 ? ind[7 * taps + t] : -1;
+    const float* r7 = o7 < 0 ? zero : input + o7;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
       const float32x4_t vw0 = vld1q_f32(w + 0);
@@ -72,6 +75,16 @@ void onexn_f32_spconv_8x4_neon(const onexn_ind_args* a) {
         vst1q_f32(tmp, v);
         for (size_t j = 4 * h; j < nc; j++) o[j] = tmp[j - 4 * h];
       }
+    }
+  }
+}
+
+void onexn_f32_spconv_8x4_neon(const onexn_ind_args* a) {
+  for (size_t p = 0; p < a->pixels; p += 8) {
+    for (size_t i = 0; i < a->num_panels; i++) {
+      onexn_ind_tile t;
+      onexn_ind_tile_at(a, p, 8, i, &t);
+      tile8(&t);
     }
   }
 }

@@ -11,15 +11,6 @@
 
 #include "onexn_internal.h"
 
-// A panel is up to nr output channels of one group; all panels of a group share its kept list.
-typedef struct {
-  uint32_t oc;      // first output channel
-  uint32_t nc;      // valid channels (<= nr)
-  uint32_t kept;    // kept input channels
-  size_t kc_off;    // into conv->kc
-  size_t w_off;     // into conv->packed, 64-byte aligned
-} onexn_panel;
-
 struct onexn_conv {
   onexn_conv_shape s;
   int n;
@@ -300,61 +291,59 @@ typedef struct {
   size_t tile_runs;       // runs of tiles per image
 } run_ctx;
 
-// Output pixels [p0, p0 + mr) of one image (mr <= the kernel's tile), panels [pa, pb). out points at
-// pixel p0, channel 0; pixels are cout floats apart.
-static void run_tile(const onexn_conv* conv, const float* input, size_t p0, size_t mr, float* out, size_t pa,
-                     size_t pb, size_t thread) {
+// Output pixels [p0, p0 + mr) of one image (mr <= the kernel's tile) of a pixel-vector kernel, panels
+// [pa, pb). out points at pixel p0, channel 0; pixels are cout floats apart.
+static void run_xt_tile(const onexn_conv* conv, const float* input, size_t p0, size_t mr, float* out, size_t pa,
+                        size_t pb, size_t thread) {
   const onexn_conv_shape* s = &conv->s;
-  const ptrdiff_t* ind = conv->ind + p0 * conv->taps;
-  if (conv->uk.kind == ONEXN_KIND_IND) {
-    onexn_ind_args a;
-    a.input = input;
-    a.zero = conv->zero;
-    a.ind = ind;
-    a.taps = conv->taps;
-    a.mr = mr;
-    a.nr = conv->uk.nr;
-    a.out_stride = (size_t)s->cout;
-    a.min = s->out_min;
-    a.max = s->out_max;
-    for (size_t i = pa; i < pb; i++) {
-      const onexn_panel* pn = &conv->panels[i];
-      a.kept = pn->kept;
-      a.nc = pn->nc;
-      a.kc = conv->kc + pn->kc_off;
-      a.w = conv->packed + pn->w_off;
-      a.out = out + pn->oc;
-      conv->uk.ind(&a);
-    }
-  } else {
-    float* xt = conv->xt + thread * conv->xt_floats;
-    conv->uk.gather(xt, input, conv->zero, ind, conv->taps, (size_t)s->cin, mr);
-    onexn_xt_args a;
-    a.xt = xt;
-    a.cin = (size_t)s->cin;
-    a.taps = conv->taps;
-    a.mr = mr;
-    a.out_stride = (size_t)s->cout;
-    a.min = s->out_min;
-    a.max = s->out_max;
-    for (size_t i = pa; i < pb; i++) {
-      const onexn_panel* pn = &conv->panels[i];
-      a.kept = pn->kept;
-      a.nc = pn->nc;
-      a.kc = conv->kc + pn->kc_off;
-      a.w = conv->packed + pn->w_off;
-      a.out = out + pn->oc;
-      conv->uk.xt(&a);
-    }
+  float* xt = conv->xt + thread * conv->xt_floats;
+  conv->uk.gather(xt, input, conv->zero, conv->ind + p0 * conv->taps, conv->taps, (size_t)s->cin, mr);
+  onexn_xt_args a;
+  a.xt = xt;
+  a.cin = (size_t)s->cin;
+  a.taps = conv->taps;
+  a.mr = mr;
+  a.out_stride = (size_t)s->cout;
+  a.min = s->out_min;
+  a.max = s->out_max;
+  for (size_t i = pa; i < pb; i++) {
+    const onexn_panel* pn = &conv->panels[i];
+    a.kept = pn->kept;
+    a.nc = pn->nc;
+    a.kc = conv->kc + pn->kc_off;
+    a.w = conv->packed + pn->w_off;
+    a.out = out + pn->oc;
+    conv->uk.xt(&a);
   }
 }
 
 void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
                            size_t pa, size_t pb, size_t thread) {
-  const size_t mr_max = conv->uk.mr, cout = (size_t)conv->s.cout;
+  const onexn_conv_shape* s = &conv->s;
+  if (p1 <= p0 || pb <= pa) return;
+  if (conv->uk.kind == ONEXN_KIND_IND) {
+    onexn_ind_args a;
+    a.input = input_image;
+    a.zero = conv->zero;
+    a.ind = conv->ind + p0 * conv->taps;
+    a.taps = conv->taps;
+    a.pixels = p1 - p0;
+    a.panels = conv->panels + pa;
+    a.num_panels = pb - pa;
+    a.nr = conv->uk.nr;
+    a.kc = conv->kc;
+    a.w = conv->packed;
+    a.out = out;
+    a.out_stride = (size_t)s->cout;
+    a.min = s->out_min;
+    a.max = s->out_max;
+    conv->uk.ind(&a);
+    return;
+  }
+  const size_t mr_max = conv->uk.mr, cout = (size_t)s->cout;
   for (size_t p = p0; p < p1; p += mr_max) {
     const size_t mr = p1 - p < mr_max ? p1 - p : mr_max;
-    run_tile(conv, input_image, p, mr, out + (p - p0) * cout, pa, pb, thread);
+    run_xt_tile(conv, input_image, p, mr, out + (p - p0) * cout, pa, pb, thread);
   }
 }
 

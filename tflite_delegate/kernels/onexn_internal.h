@@ -14,7 +14,23 @@
 // routine serves them all.
 #define ONEXN_XT_PIXELS 16
 
-// Arguments of an indirection microkernel: the vector runs over the NR output channels of one panel and
+// Forces inlining where a call per tile would cost as much as the tile (see onexn_ind_args).
+#if defined(__GNUC__)
+#define ONEXN_INLINE inline __attribute__((always_inline))
+#else
+#define ONEXN_INLINE inline
+#endif
+
+// A panel is up to nr output channels of one group; all panels of a group share its kept list.
+typedef struct {
+  uint32_t oc;      // first output channel
+  uint32_t nc;      // valid channels (<= nr)
+  uint32_t kept;    // kept input channels
+  size_t kc_off;    // into the kept lists (onexn_ind_args.kc)
+  size_t w_off;     // into the packed weights (onexn_ind_args.w), 64-byte aligned
+} onexn_panel;
+
+// One tile of an indirection microkernel: the vector runs over the NR output channels of one panel and
 // the tile holds up to MR output pixels of one image.
 typedef struct {
   const float* input;      // this image, NHWC
@@ -30,7 +46,49 @@ typedef struct {
   float* out;              // output of pixel 0 of the tile, channel 0 of the panel
   size_t out_stride;       // floats between consecutive output pixels (cout)
   float min, max;          // fused activation clamp
+} onexn_ind_tile;
+
+// Arguments of an indirection microkernel: output pixels [0, pixels) of one image, in tiles of MR from
+// pixel 0, times a range of panels (tile by tile, every panel of a tile before the next tile, so each
+// output row is written whole while it is in cache). One call covers the whole run: a call per tile
+// and panel spilled the row pointers and saved registers to the stack, and reloading them right after
+// the tile's output stores cost up to a third of the time of layers that keep few input channels.
+typedef struct {
+  const float* input;         // this image, NHWC
+  const float* zero;          // cin zeros
+  const ptrdiff_t* ind;       // [pixels][taps] input row offsets of the run's pixels; < 0 = pad
+  size_t taps;
+  size_t pixels;
+  const onexn_panel* panels;  // num_panels panels
+  size_t num_panels;
+  size_t nr;
+  const uint32_t* kc;         // kept lists, indexed by the panels' kc_off
+  const float* w;             // packed weights, indexed by the panels' w_off
+  float* out;                 // output of pixel 0, channel 0
+  size_t out_stride;          // cout
+  float min, max;
 } onexn_ind_args;
+
+// The tile of an indirection run at pixel p (mr_max pixels or what is left of the run), panel i.
+static ONEXN_INLINE void onexn_ind_tile_at(const onexn_ind_args* a, size_t p, size_t mr_max, size_t i,
+                                           onexn_ind_tile* t) {
+  const onexn_panel* pn = &a->panels[i];
+  t->input = a->input;
+  t->zero = a->zero;
+  t->ind = a->ind + p * a->taps;
+  t->taps = a->taps;
+  t->kept = pn->kept;
+  t->mr = a->pixels - p < mr_max ? a->pixels - p : mr_max;
+  t->nc = pn->nc;
+  t->nr = a->nr;
+  t->kc = a->kc + pn->kc_off;
+  t->w = a->w + pn->w_off;
+  t->out = a->out + p * a->out_stride + pn->oc;
+  t->out_stride = a->out_stride;
+  t->min = a->min;
+  t->max = a->max;
+}
+
 typedef void (*onexn_ind_ukernel)(const onexn_ind_args* args);
 
 // Arguments of a transposed-tile microkernel: the vector runs over ONEXN_XT_PIXELS pixels whose inputs

@@ -484,6 +484,16 @@ std::vector<Case> FixedCases() {
     c.seed = 7 + n;
     cases.push_back(c);
   }
+  {  // n = 16, cout = 24 on 7x7: a last panel of exactly 8 channels (MobileNetV2's projections to 24),
+     // 49 pixels in 7 tiles of 7
+    Case c;
+    c.cout = 24;
+    c.n = 16;
+    c.cin = 21;
+    c.in_h = c.in_w = 7;
+    c.seed = 73;
+    cases.push_back(c);
+  }
   {  // cout smaller than one block
     Case c;
     c.cout = 5;

@@ -16,14 +16,29 @@ def w(name, text):
         f.write(NOTE + text)
 
 def rows_block(mr, indent):
-    s = indent + "const float* r[%d];\n" % mr
-    s += indent + "for (size_t m = 0; m < %d; m++) {\n" % mr
-    s += indent + "  const ptrdiff_t off = m < mr ? ind[m * taps + t] : -1;\n"
-    s += indent + "  r[m] = off < 0 ? zero : input + off;\n"
-    s += indent + "}\n"
+    """Row pointers of the tile's pixels for tap t, one named variable each (an array went through the
+    stack); pixels past mr and padding taps read zeros."""
+    s = ""
     for m in range(mr):
-        s += indent + "const float* r%d = r[%d];\n" % (m, m)
+        cond = "ind[%d * taps + t]" % m if m == 0 else "mr > %d ? ind[%d * taps + t] : -1" % (m, m)
+        s += indent + "const ptrdiff_t o%d = %s;\n" % (m, cond)
+        s += indent + "const float* r%d = o%d < 0 ? zero : input + o%d;\n" % (m, m, m)
     return s
+
+
+def run_fn(name, MR, dispatch):
+    """The exported kernel: every panel of a tile, tile after tile, with the tile bodies inlined."""
+    return '''
+void %s(const onexn_ind_args* a) {
+  for (size_t p = 0; p < a->pixels; p += %d) {
+    for (size_t i = 0; i < a->num_panels; i++) {
+      onexn_ind_tile t;
+      onexn_ind_tile_at(a, p, %d, i, &t);
+      %s
+    }
+  }
+}
+''' % (name, MR, MR, dispatch)
 
 def stores(MR, stmt, indent="  "):
     """Unrolled stores of pixels 0..mr-1 (mr >= 1), so the accumulators never go through memory."""
@@ -42,41 +57,70 @@ HEAD_IND = '''  const float* input = a->input;
 '''
 
 # ---------------- AVX-512 8x16 ----------------
-def avx512_body(MR):
-    s = HEAD_IND + '''  const __m512 vbias = _mm512_loadu_ps(w);
-  w += 16;
-'''
-    for m in range(MR): s += "  __m512 acc%d = vbias;\n" % m
+def avx512_body(MR, half):
+    """A tile of MR pixels; half: a panel of at most 8 channels in ymm registers (two ymm FMAs issue per
+    zmm FMA on cores that split 512-bit ops, e.g. AMD Zen 4), same arithmetic per lane."""
+    V, P, W = ("__m256", "_mm256", 8) if half else ("__m512", "_mm512", 16)
+    s = HEAD_IND + "  const %s vbias = %s_loadu_ps(w);\n  w += 16;\n" % (V, P)
+    for m in range(MR): s += "  %s acc%d = vbias;\n" % (V, m)
     s += "  for (size_t t = 0; t < taps; t++) {\n" + rows_block(MR, "    ")
-    s += "    for (size_t k = 0; k < kept; k++) {\n      const size_t c = kc[k];\n      const __m512 vw = _mm512_loadu_ps(w);\n      w += 16;\n"
-    for m in range(MR): s += "      acc%d = _mm512_fmadd_ps(_mm512_set1_ps(r%d[c]), vw, acc%d);\n" % (m, m, m)
+    s += "    for (size_t k = 0; k < kept; k++) {\n      const size_t c = kc[k];\n"
+    s += "      const %s vw = %s_loadu_ps(w);\n      w += 16;\n" % (V, P)
+    for m in range(MR): s += "      acc%d = %s_fmadd_ps(%s_set1_ps(r%d[c]), vw, acc%d);\n" % (m, P, P, m, m)
     s += "    }\n  }\n"
-    s += "  const __m512 vmin = _mm512_set1_ps(a->min), vmax = _mm512_set1_ps(a->max);\n"
-    s += "  const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);\n"
+    s += "  const %s vmin = %s_set1_ps(a->min), vmax = %s_set1_ps(a->max);\n" % (V, P, P)
     s += "  float* out = a->out;\n  const size_t stride = a->out_stride;\n"
     for m in range(MR):
-        s += "  acc%d = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc%d));\n" % (m, m)
+        s += "  acc%d = %s_min_ps(vmax, %s_max_ps(vmin, acc%d));\n" % (m, P, P, m)
+    mask_t = "__mmask8" if half else "__mmask16"
+    s += "  const %s mask = (%s)((1u << a->nc) - 1u);\n" % (mask_t, mask_t)
     # Full panels store without a mask: masked stores to memory cost more than plain ones on some
     # cores (AMD Zen 4), and most panels are full.
-    s += "  if (a->nc == 16) {\n" + stores(MR, "_mm512_storeu_ps(@O, acc@M);", "    ")
-    s += "  } else {\n" + stores(MR, "_mm512_mask_storeu_ps(@O, mask, acc@M);", "    ") + "  }\n}\n"
+    s += "  if (a->nc == %d) {\n" % W + stores(MR, "%s_storeu_ps(@O, acc@M);" % P, "    ")
+    s += "  } else {\n" + stores(MR, "%s_mask_storeu_ps(@O, mask, acc@M);" % P, "    ") + "  }\n}\n"
     return s
-MR=8
-s = '''// AVX-512 microkernel: 8 output pixels x 16 output channels (one zmm per pixel), indirection input.
+
+AVX512_ROWS = (4, 5, 6, 7, 8)
+s = """// AVX-512 microkernel: 8 output pixels x 16 output channels (one zmm per pixel), indirection input.
 // Per kept input channel the 16 weights are loaded once and FMA'd with a broadcast input of each pixel.
-// Tiles of at most 4 pixels (image tails) run a 4-pixel copy of the loop.
+// A run is cut into tiles of equal size (49 pixels: 7 tiles of 7, not 6 of 8 and a 4-row tail for one
+// pixel), each with a copy of the loop for exactly its rows; runs under 4 pixels use the 4-row copy.
+// Panels of at most 8 channels (cout = 24 at n = 16) run in ymm registers.
+// Every pixel is one FMA chain over the same kept channels in whichever copy: results do not depend on
+// the tiling.
 #include <immintrin.h>
 
 #include "onexn_internal.h"
 
-static void tail4(const onexn_ind_args* a) {
-''' + avx512_body(4) + '''
-void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* a) {
-  if (a->mr <= 4) {
-    tail4(a);
-    return;
+"""
+for half in (False, True):
+    for MR in AVX512_ROWS:
+        s += "static ONEXN_INLINE void %s%d(const onexn_ind_tile* a) {\n" % ("half" if half else "tile", MR)
+        s += avx512_body(MR, half) + "\n"
+cases = lambda name: "".join("        case %d: %s%d(&t); break;\n" % (m, name, m) for m in AVX512_ROWS[1:])
+s += """void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* a) {
+  if (a->pixels == 0) return;
+  const size_t tiles = (a->pixels + 7) / 8, base = a->pixels / tiles, extra = a->pixels %% tiles;
+  size_t p = 0;
+  for (size_t j = 0; j < tiles; j++) {
+    const size_t mr = base + (j < extra);  // 4..8 pixels, or the whole run if it is shorter
+    for (size_t i = 0; i < a->num_panels; i++) {
+      onexn_ind_tile t;
+      onexn_ind_tile_at(a, p, mr, i, &t);
+      if (t.nc <= 8) {
+        switch (t.mr) {
+%s        default: half4(&t); break;
+        }
+      } else {
+        switch (t.mr) {
+%s        default: tile4(&t); break;
+        }
+      }
+    }
+    p += mr;
   }
-''' + avx512_body(8)
+}
+""" % (cases("half"), cases("tile"))
 w('f32-spconv-8x16-avx512f.c', s)
 
 # ---------------- AVX2 8x8 ----------------
@@ -87,7 +131,7 @@ s = '''// AVX2 microkernel: 8 output pixels x 8 output channels (one ymm per pix
 
 static const int32_t kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-void onexn_f32_spconv_8x8_avx2(const onexn_ind_args* a) {
+static ONEXN_INLINE void tile8(const onexn_ind_tile* a) {
 ''' + HEAD_IND + '''  const __m256 vbias = _mm256_loadu_ps(w);
   w += 8;
 '''
@@ -103,6 +147,7 @@ for m in range(MR):
 s += "  if (a->nc == 8) {\n" + stores(MR, "_mm256_storeu_ps(@O, acc@M);", "    ")
 s += "  } else {\n    const __m256i mask = _mm256_loadu_si256((const __m256i*)(kMask + 8 - a->nc));\n"
 s += stores(MR, "_mm256_maskstore_ps(@O, mask, acc@M);", "    ") + "  }\n}\n"
+s += run_fn("onexn_f32_spconv_8x8_avx2", 8, "tile8(&t);")
 w('f32-spconv-8x8-avx2.c', s)
 
 # ---------------- AVX2 8x4 (xmm) ----------------
@@ -134,7 +179,7 @@ s = '''// AVX2/FMA3 microkernel: 8 output pixels x 4 output channels (one xmm pe
 
 static const int32_t kMask[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 
-static void tail1(const onexn_ind_args* a) {
+static ONEXN_INLINE void tail1(const onexn_ind_tile* a) {
   // One pixel: one FMA per kept channel would wait on the previous one (FMA latency), so four
   // accumulators take every fourth kept channel and are summed at the end.
 ''' + HEAD_IND + '''  __m128 acc0 = _mm_loadu_ps(w);
@@ -164,18 +209,11 @@ static void tail1(const onexn_ind_args* a) {
     _mm_maskstore_ps(a->out, _mm_loadu_si128((const __m128i*)(kMask + 4 - a->nc)), acc);
   }
 }
-static void tail4(const onexn_ind_args* a) {
+static ONEXN_INLINE void tail4(const onexn_ind_tile* a) {
 ''' + xmm_body(4) + '''
-void onexn_f32_spconv_8x4_avx2(const onexn_ind_args* a) {
-  if (a->mr == 1) {
-    tail1(a);
-    return;
-  }
-  if (a->mr <= 4) {
-    tail4(a);
-    return;
-  }
-''' + xmm_body(8)
+static ONEXN_INLINE void tile8(const onexn_ind_tile* a) {
+''' + xmm_body(8) + run_fn("onexn_f32_spconv_8x4_avx2", 8,
+                          "if (t.mr == 1) tail1(&t); else if (t.mr <= 4) tail4(&t); else tile8(&t);")
 w('f32-spconv-8x4-avx2.c', s)
 
 # ---------------- AVX2 4x16 ----------------
@@ -188,7 +226,7 @@ s = '''// AVX2 microkernel: 4 output pixels x 16 output channels (two ymm per pi
 
 static const int32_t kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-void onexn_f32_spconv_4x16_avx2(const onexn_ind_args* a) {
+static ONEXN_INLINE void tile4(const onexn_ind_tile* a) {
 ''' + HEAD_IND + '''  const __m256 vbias0 = _mm256_loadu_ps(w);
   const __m256 vbias1 = _mm256_loadu_ps(w + 8);
   w += 16;
@@ -215,6 +253,7 @@ s += """  } else {
 """
 s += stores(MR4, "{ _mm256_maskstore_ps(@O, mlo, acc@Ma); _mm256_maskstore_ps(@O + 8, mhi, acc@Mb); }", "    ")
 s += "  }\n}\n"
+s += run_fn("onexn_f32_spconv_4x16_avx2", 4, "tile4(&t);")
 w('f32-spconv-4x16-avx2.c', s)
 
 # ---------------- NEON 8x4 / 8x8 ----------------
@@ -225,8 +264,8 @@ for NR in (4, 8):
 
 #include "onexn_internal.h"
 
-void onexn_f32_spconv_8x%d_neon(const onexn_ind_args* a) {
-''' % (NR, "one q register" if q == 1 else "two q registers", NR) + HEAD_IND
+static ONEXN_INLINE void tile8(const onexn_ind_tile* a) {
+''' % (NR, "one q register" if q == 1 else "two q registers") + HEAD_IND
     for h in range(q): s += "  const float32x4_t vbias%d = vld1q_f32(w + %d);\n" % (h, 4*h)
     s += "  w += %d;\n" % NR
     for m in range(MR):
@@ -258,6 +297,7 @@ void onexn_f32_spconv_8x%d_neon(const onexn_ind_args* a) {
   }
 }
 ''' % q
+    s += run_fn("onexn_f32_spconv_8x%d_neon" % NR, 8, "tile8(&t);")
     w('f32-spconv-8x%d-neon.c' % NR, s)
 
 
