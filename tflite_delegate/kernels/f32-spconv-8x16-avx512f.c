@@ -680,6 +680,564 @@ static ONEXN_INLINE void half8(const onexn_ind_tile* a) {
   }
 }
 
+static ONEXN_INLINE void dtile4(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const __m512 vbias = _mm512_loadu_ps(w);
+  w += 16;
+  __m512 acc0 = vbias;
+  __m512 acc1 = vbias;
+  __m512 acc2 = vbias;
+  __m512 acc3 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m512 vw = _mm512_loadu_ps(w);
+      w += 16;
+      acc0 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s3)), vw, acc3);
+    }
+  }
+  const __m512 vmin = _mm512_set1_ps(a->min), vmax = _mm512_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc0));
+  acc1 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc1));
+  acc2 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc2));
+  acc3 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc3));
+  const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
+  if (a->nc == 16) {
+    _mm512_storeu_ps(out, acc0);
+    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
+  } else {
+    _mm512_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+  }
+}
+
+static ONEXN_INLINE void dtile5(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const __m512 vbias = _mm512_loadu_ps(w);
+  w += 16;
+  __m512 acc0 = vbias;
+  __m512 acc1 = vbias;
+  __m512 acc2 = vbias;
+  __m512 acc3 = vbias;
+  __m512 acc4 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m512 vw = _mm512_loadu_ps(w);
+      w += 16;
+      acc0 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s3)), vw, acc3);
+      acc4 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 4 * s1)), vw, acc4);
+    }
+  }
+  const __m512 vmin = _mm512_set1_ps(a->min), vmax = _mm512_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc0));
+  acc1 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc1));
+  acc2 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc2));
+  acc3 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc3));
+  acc4 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc4));
+  const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
+  if (a->nc == 16) {
+    _mm512_storeu_ps(out, acc0);
+    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
+    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
+  } else {
+    _mm512_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+  }
+}
+
+static ONEXN_INLINE void dtile6(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const size_t s5 = 5 * s1;
+  const __m512 vbias = _mm512_loadu_ps(w);
+  w += 16;
+  __m512 acc0 = vbias;
+  __m512 acc1 = vbias;
+  __m512 acc2 = vbias;
+  __m512 acc3 = vbias;
+  __m512 acc4 = vbias;
+  __m512 acc5 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m512 vw = _mm512_loadu_ps(w);
+      w += 16;
+      acc0 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s3)), vw, acc3);
+      acc4 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 4 * s1)), vw, acc4);
+      acc5 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s5)), vw, acc5);
+    }
+  }
+  const __m512 vmin = _mm512_set1_ps(a->min), vmax = _mm512_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc0));
+  acc1 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc1));
+  acc2 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc2));
+  acc3 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc3));
+  acc4 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc4));
+  acc5 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc5));
+  const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
+  if (a->nc == 16) {
+    _mm512_storeu_ps(out, acc0);
+    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
+    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
+    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
+  } else {
+    _mm512_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+  }
+}
+
+static ONEXN_INLINE void dtile7(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const size_t s5 = 5 * s1;
+  const __m512 vbias = _mm512_loadu_ps(w);
+  w += 16;
+  __m512 acc0 = vbias;
+  __m512 acc1 = vbias;
+  __m512 acc2 = vbias;
+  __m512 acc3 = vbias;
+  __m512 acc4 = vbias;
+  __m512 acc5 = vbias;
+  __m512 acc6 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m512 vw = _mm512_loadu_ps(w);
+      w += 16;
+      acc0 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s3)), vw, acc3);
+      acc4 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 4 * s1)), vw, acc4);
+      acc5 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s5)), vw, acc5);
+      acc6 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 2 * s3)), vw, acc6);
+    }
+  }
+  const __m512 vmin = _mm512_set1_ps(a->min), vmax = _mm512_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc0));
+  acc1 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc1));
+  acc2 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc2));
+  acc3 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc3));
+  acc4 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc4));
+  acc5 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc5));
+  acc6 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc6));
+  const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
+  if (a->nc == 16) {
+    _mm512_storeu_ps(out, acc0);
+    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
+    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
+    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
+    if (mr > 6) _mm512_storeu_ps(out + 6 * stride, acc6);
+  } else {
+    _mm512_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    if (mr > 6) _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
+  }
+}
+
+static ONEXN_INLINE void dtile8(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const size_t s5 = 5 * s1;
+  const size_t s7 = 7 * s1;
+  const __m512 vbias = _mm512_loadu_ps(w);
+  w += 16;
+  __m512 acc0 = vbias;
+  __m512 acc1 = vbias;
+  __m512 acc2 = vbias;
+  __m512 acc3 = vbias;
+  __m512 acc4 = vbias;
+  __m512 acc5 = vbias;
+  __m512 acc6 = vbias;
+  __m512 acc7 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m512 vw = _mm512_loadu_ps(w);
+      w += 16;
+      acc0 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s3)), vw, acc3);
+      acc4 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 4 * s1)), vw, acc4);
+      acc5 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s5)), vw, acc5);
+      acc6 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + 2 * s3)), vw, acc6);
+      acc7 = _mm512_fmadd_ps(_mm512_set1_ps(*(const float*)(q + s7)), vw, acc7);
+    }
+  }
+  const __m512 vmin = _mm512_set1_ps(a->min), vmax = _mm512_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc0));
+  acc1 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc1));
+  acc2 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc2));
+  acc3 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc3));
+  acc4 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc4));
+  acc5 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc5));
+  acc6 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc6));
+  acc7 = _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc7));
+  const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
+  if (a->nc == 16) {
+    _mm512_storeu_ps(out, acc0);
+    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
+    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
+    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
+    if (mr > 6) _mm512_storeu_ps(out + 6 * stride, acc6);
+    if (mr > 7) _mm512_storeu_ps(out + 7 * stride, acc7);
+  } else {
+    _mm512_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    if (mr > 6) _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    if (mr > 7) _mm512_mask_storeu_ps(out + 7 * stride, mask, acc7);
+  }
+}
+
+static ONEXN_INLINE void dhalf4(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const __m256 vbias = _mm256_loadu_ps(w);
+  w += 16;
+  __m256 acc0 = vbias;
+  __m256 acc1 = vbias;
+  __m256 acc2 = vbias;
+  __m256 acc3 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m256 vw = _mm256_loadu_ps(w);
+      w += 16;
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s3)), vw, acc3);
+    }
+  }
+  const __m256 vmin = _mm256_set1_ps(a->min), vmax = _mm256_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc0));
+  acc1 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc1));
+  acc2 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc2));
+  acc3 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc3));
+  const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
+  if (a->nc == 8) {
+    _mm256_storeu_ps(out, acc0);
+    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
+  } else {
+    _mm256_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+  }
+}
+
+static ONEXN_INLINE void dhalf5(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const __m256 vbias = _mm256_loadu_ps(w);
+  w += 16;
+  __m256 acc0 = vbias;
+  __m256 acc1 = vbias;
+  __m256 acc2 = vbias;
+  __m256 acc3 = vbias;
+  __m256 acc4 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m256 vw = _mm256_loadu_ps(w);
+      w += 16;
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s3)), vw, acc3);
+      acc4 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 4 * s1)), vw, acc4);
+    }
+  }
+  const __m256 vmin = _mm256_set1_ps(a->min), vmax = _mm256_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc0));
+  acc1 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc1));
+  acc2 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc2));
+  acc3 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc3));
+  acc4 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc4));
+  const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
+  if (a->nc == 8) {
+    _mm256_storeu_ps(out, acc0);
+    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
+    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
+  } else {
+    _mm256_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+  }
+}
+
+static ONEXN_INLINE void dhalf6(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const size_t s5 = 5 * s1;
+  const __m256 vbias = _mm256_loadu_ps(w);
+  w += 16;
+  __m256 acc0 = vbias;
+  __m256 acc1 = vbias;
+  __m256 acc2 = vbias;
+  __m256 acc3 = vbias;
+  __m256 acc4 = vbias;
+  __m256 acc5 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m256 vw = _mm256_loadu_ps(w);
+      w += 16;
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s3)), vw, acc3);
+      acc4 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 4 * s1)), vw, acc4);
+      acc5 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s5)), vw, acc5);
+    }
+  }
+  const __m256 vmin = _mm256_set1_ps(a->min), vmax = _mm256_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc0));
+  acc1 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc1));
+  acc2 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc2));
+  acc3 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc3));
+  acc4 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc4));
+  acc5 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc5));
+  const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
+  if (a->nc == 8) {
+    _mm256_storeu_ps(out, acc0);
+    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
+    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
+    if (mr > 5) _mm256_storeu_ps(out + 5 * stride, acc5);
+  } else {
+    _mm256_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    if (mr > 5) _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
+  }
+}
+
+static ONEXN_INLINE void dhalf7(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const size_t s5 = 5 * s1;
+  const __m256 vbias = _mm256_loadu_ps(w);
+  w += 16;
+  __m256 acc0 = vbias;
+  __m256 acc1 = vbias;
+  __m256 acc2 = vbias;
+  __m256 acc3 = vbias;
+  __m256 acc4 = vbias;
+  __m256 acc5 = vbias;
+  __m256 acc6 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m256 vw = _mm256_loadu_ps(w);
+      w += 16;
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s3)), vw, acc3);
+      acc4 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 4 * s1)), vw, acc4);
+      acc5 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s5)), vw, acc5);
+      acc6 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 2 * s3)), vw, acc6);
+    }
+  }
+  const __m256 vmin = _mm256_set1_ps(a->min), vmax = _mm256_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc0));
+  acc1 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc1));
+  acc2 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc2));
+  acc3 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc3));
+  acc4 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc4));
+  acc5 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc5));
+  acc6 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc6));
+  const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
+  if (a->nc == 8) {
+    _mm256_storeu_ps(out, acc0);
+    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
+    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
+    if (mr > 5) _mm256_storeu_ps(out + 5 * stride, acc5);
+    if (mr > 6) _mm256_storeu_ps(out + 6 * stride, acc6);
+  } else {
+    _mm256_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    if (mr > 5) _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    if (mr > 6) _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
+  }
+}
+
+static ONEXN_INLINE void dhalf8(const onexn_ind_tile* a) {
+  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+  const size_t s3 = 3 * s1;
+  const size_t s5 = 5 * s1;
+  const size_t s7 = 7 * s1;
+  const __m256 vbias = _mm256_loadu_ps(w);
+  w += 16;
+  __m256 acc0 = vbias;
+  __m256 acc1 = vbias;
+  __m256 acc2 = vbias;
+  __m256 acc3 = vbias;
+  __m256 acc4 = vbias;
+  __m256 acc5 = vbias;
+  __m256 acc6 = vbias;
+  __m256 acc7 = vbias;
+  {
+    for (size_t k = 0; k < kept; k++) {
+      const char* q = base + (size_t)kc[k] * sizeof(float);
+      const __m256 vw = _mm256_loadu_ps(w);
+      w += 16;
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q)), vw, acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s1)), vw, acc1);
+      acc2 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 2 * s1)), vw, acc2);
+      acc3 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s3)), vw, acc3);
+      acc4 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 4 * s1)), vw, acc4);
+      acc5 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s5)), vw, acc5);
+      acc6 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + 2 * s3)), vw, acc6);
+      acc7 = _mm256_fmadd_ps(_mm256_set1_ps(*(const float*)(q + s7)), vw, acc7);
+    }
+  }
+  const __m256 vmin = _mm256_set1_ps(a->min), vmax = _mm256_set1_ps(a->max);
+  float* out = a->out;
+  const size_t stride = a->out_stride;
+  acc0 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc0));
+  acc1 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc1));
+  acc2 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc2));
+  acc3 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc3));
+  acc4 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc4));
+  acc5 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc5));
+  acc6 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc6));
+  acc7 = _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc7));
+  const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
+  if (a->nc == 8) {
+    _mm256_storeu_ps(out, acc0);
+    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
+    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
+    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
+    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
+    if (mr > 5) _mm256_storeu_ps(out + 5 * stride, acc5);
+    if (mr > 6) _mm256_storeu_ps(out + 6 * stride, acc6);
+    if (mr > 7) _mm256_storeu_ps(out + 7 * stride, acc7);
+  } else {
+    _mm256_mask_storeu_ps(out, mask, acc0);
+    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    if (mr > 5) _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    if (mr > 6) _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    if (mr > 7) _mm256_mask_storeu_ps(out + 7 * stride, mask, acc7);
+  }
+}
+
 void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* a) {
   if (a->pixels == 0) return;
   const size_t tiles = (a->pixels + 7) / 8, base = a->pixels / tiles, extra = a->pixels % tiles;
@@ -689,7 +1247,25 @@ void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* a) {
     for (size_t i = 0; i < a->num_panels; i++) {
       onexn_ind_tile t;
       onexn_ind_tile_at(a, p, mr, i, &t);
-      if (t.nc <= 8) {
+      if (t.pixel_stride != 0 && t.mr >= 4) {
+        if (t.nc <= 8) {
+          switch (t.mr) {
+          case 5: dhalf5(&t); break;
+          case 6: dhalf6(&t); break;
+          case 7: dhalf7(&t); break;
+          case 8: dhalf8(&t); break;
+          default: dhalf4(&t); break;
+          }
+        } else {
+          switch (t.mr) {
+          case 5: dtile5(&t); break;
+          case 6: dtile6(&t); break;
+          case 7: dtile7(&t); break;
+          case 8: dtile8(&t); break;
+          default: dtile4(&t); break;
+          }
+        }
+      } else if (t.nc <= 8) {
         switch (t.mr) {
         case 5: half5(&t); break;
         case 6: half6(&t); break;

@@ -26,6 +26,7 @@ struct onexn_conv {
   uint32_t* kc;         // copy of kept_cin
   float* packed;
   float* zero;          // cin zeros
+  size_t pixel_stride;  // onexn_ind_args.pixel_stride
   ptrdiff_t* ind;       // [out_pixels][taps] input row offsets, -1 = padding
   size_t xt_floats;     // per-thread scratch of the transposed kernels
   float* xt;            // xt_threads * xt_floats
@@ -217,6 +218,15 @@ static void build_indirection(onexn_conv* conv) {
   }
 }
 
+// 1 if every output pixel p has a single tap reading input row p (1x1, stride 1, no padding).
+static int identity_indirection(const onexn_conv* conv) {
+  if (conv->taps != 1) return 0;
+  for (size_t p = 0; p < conv->out_pixels; p++) {
+    if (conv->ind[p] != (ptrdiff_t)(p * (size_t)conv->s.cin)) return 0;
+  }
+  return 1;
+}
+
 onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
                               const float* weights_ohwi, const float* bias, onexn_isa isa, char* err,
                               size_t err_len) {
@@ -253,6 +263,7 @@ onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_i
   if (conv->zero == NULL || conv->ind == NULL) goto oom;
   memset(conv->zero, 0, (size_t)shape->cin * sizeof(float));
   build_indirection(conv);
+  conv->pixel_stride = identity_indirection(conv) ? (size_t)shape->cin : 0;
   if (conv->uk.kind == ONEXN_KIND_XT) {
     if (onexn_mul_size(conv->taps * (size_t)shape->cin, ONEXN_XT_PIXELS, &conv->xt_floats) ||
         conv->xt_floats > SIZE_MAX / sizeof(float))
@@ -331,6 +342,7 @@ void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, siz
     a.panels = conv->panels + pa;
     a.num_panels = pb - pa;
     a.nr = conv->uk.nr;
+    a.pixel_stride = conv->pixel_stride;
     a.kc = conv->kc;
     a.w = conv->packed;
     a.out = out;

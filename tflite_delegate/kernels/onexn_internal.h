@@ -41,6 +41,7 @@ typedef struct {
   size_t mr;               // valid pixels in this tile (1..MR)
   size_t nc;               // valid output channels in this panel (1..NR)
   size_t nr;               // packed channel width of the panel (used by runtime-width kernels)
+  size_t pixel_stride;     // see onexn_ind_args
   const uint32_t* kc;      // kept input channels, strictly increasing
   const float* w;          // bias[NR], then [taps][kept][NR]
   float* out;              // output of pixel 0 of the tile, channel 0 of the panel
@@ -62,6 +63,10 @@ typedef struct {
   const onexn_panel* panels;  // num_panels panels
   size_t num_panels;
   size_t nr;
+  // cin when every pixel has one tap and reads input row p * cin (a 1x1 convolution with stride 1 and
+  // no padding): kernels may then address rows as input + (ind[0] + m * cin) without the indirection
+  // buffer. 0 otherwise.
+  size_t pixel_stride;
   const uint32_t* kc;         // kept lists, indexed by the panels' kc_off
   const float* w;             // packed weights, indexed by the panels' w_off
   float* out;                 // output of pixel 0, channel 0
@@ -81,6 +86,7 @@ static ONEXN_INLINE void onexn_ind_tile_at(const onexn_ind_args* a, size_t p, si
   t->mr = a->pixels - p < mr_max ? a->pixels - p : mr_max;
   t->nc = pn->nc;
   t->nr = a->nr;
+  t->pixel_stride = a->pixel_stride;
   t->kc = a->kc + pn->kc_off;
   t->w = a->w + pn->w_off;
   t->out = a->out + p * a->out_stride + pn->oc;

@@ -57,16 +57,43 @@ HEAD_IND = '''  const float* input = a->input;
 '''
 
 # ---------------- AVX-512 8x16 ----------------
-def avx512_body(MR, half):
-    """A tile of MR pixels; half: a panel of at most 8 channels in ymm registers (two ymm FMAs issue per
-    zmm FMA on cores that split 512-bit ops, e.g. AMD Zen 4), same arithmetic per lane."""
+# Byte offsets of rows 0..7 from row 0 with only s1, s3, s5 and s7 (= 1, 3, 5, 7 rows) in registers:
+# each is a base + index * scale addressing mode.
+DIRECT_ROWS = ["0", "s1", "2 * s1", "s3", "4 * s1", "s5", "2 * s3", "s7"]
+
+
+def avx512_body(MR, half, direct):
+    """A tile of MR pixels. half: a panel of at most 8 channels in ymm registers (two ymm FMAs issue per
+    zmm FMA on cores that split 512-bit ops, e.g. AMD Zen 4). direct: rows at a fixed pixel stride
+    (onexn_ind_args.pixel_stride), addressed from one pointer per kept channel instead of MR row
+    pointers, which need registers the loop then spills. Same arithmetic per lane in every variant."""
     V, P, W = ("__m256", "_mm256", 8) if half else ("__m512", "_mm512", 16)
-    s = HEAD_IND + "  const %s vbias = %s_loadu_ps(w);\n  w += 16;\n" % (V, P)
+    if direct:
+        s = """  const uint32_t* kc = a->kc;
+  const float* w = a->w;
+  const size_t kept = a->kept, mr = a->mr;
+  const char* base = (const char*)(a->input + a->ind[0]);
+  const size_t s1 = a->pixel_stride * sizeof(float);
+"""
+        for k in (3, 5, 7):
+            if any(("s%d" % k) in r for r in DIRECT_ROWS[:MR]):
+                s += "  const size_t s%d = %d * s1;\n" % (k, k)
+    else:
+        s = HEAD_IND
+    s += "  const %s vbias = %s_loadu_ps(w);\n  w += 16;\n" % (V, P)
     for m in range(MR): s += "  %s acc%d = vbias;\n" % (V, m)
-    s += "  for (size_t t = 0; t < taps; t++) {\n" + rows_block(MR, "    ")
-    s += "    for (size_t k = 0; k < kept; k++) {\n      const size_t c = kc[k];\n"
-    s += "      const %s vw = %s_loadu_ps(w);\n      w += 16;\n" % (V, P)
-    for m in range(MR): s += "      acc%d = %s_fmadd_ps(%s_set1_ps(r%d[c]), vw, acc%d);\n" % (m, P, P, m, m)
+    if direct:
+        s += "  {\n    for (size_t k = 0; k < kept; k++) {\n"
+        s += "      const char* q = base + (size_t)kc[k] * sizeof(float);\n"
+        s += "      const %s vw = %s_loadu_ps(w);\n      w += 16;\n" % (V, P)
+        for m in range(MR):
+            addr = "q" if m == 0 else "q + " + DIRECT_ROWS[m]
+            s += "      acc%d = %s_fmadd_ps(%s_set1_ps(*(const float*)(%s)), vw, acc%d);\n" % (m, P, P, addr, m)
+    else:
+        s += "  for (size_t t = 0; t < taps; t++) {\n" + rows_block(MR, "    ")
+        s += "    for (size_t k = 0; k < kept; k++) {\n      const size_t c = kc[k];\n"
+        s += "      const %s vw = %s_loadu_ps(w);\n      w += 16;\n" % (V, P)
+        for m in range(MR): s += "      acc%d = %s_fmadd_ps(%s_set1_ps(r%d[c]), vw, acc%d);\n" % (m, P, P, m, m)
     s += "    }\n  }\n"
     s += "  const %s vmin = %s_set1_ps(a->min), vmax = %s_set1_ps(a->max);\n" % (V, P, P)
     s += "  float* out = a->out;\n  const size_t stride = a->out_stride;\n"
@@ -93,10 +120,12 @@ s = """// AVX-512 microkernel: 8 output pixels x 16 output channels (one zmm per
 #include "onexn_internal.h"
 
 """
-for half in (False, True):
-    for MR in AVX512_ROWS:
-        s += "static ONEXN_INLINE void %s%d(const onexn_ind_tile* a) {\n" % ("half" if half else "tile", MR)
-        s += avx512_body(MR, half) + "\n"
+for direct in (False, True):
+    for half in (False, True):
+        for MR in AVX512_ROWS:
+            name = ("d" if direct else "") + ("half" if half else "tile")
+            s += "static ONEXN_INLINE void %s%d(const onexn_ind_tile* a) {\n" % (name, MR)
+            s += avx512_body(MR, half, direct) + "\n"
 cases = lambda name: "".join("        case %d: %s%d(&t); break;\n" % (m, name, m) for m in AVX512_ROWS[1:])
 s += """void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* a) {
   if (a->pixels == 0) return;
@@ -107,7 +136,17 @@ s += """void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* a) {
     for (size_t i = 0; i < a->num_panels; i++) {
       onexn_ind_tile t;
       onexn_ind_tile_at(a, p, mr, i, &t);
-      if (t.nc <= 8) {
+      if (t.pixel_stride != 0 && t.mr >= 4) {
+        if (t.nc <= 8) {
+          switch (t.mr) {
+  %s          default: dhalf4(&t); break;
+          }
+        } else {
+          switch (t.mr) {
+  %s          default: dtile4(&t); break;
+          }
+        }
+      } else if (t.nc <= 8) {
         switch (t.mr) {
 %s        default: half4(&t); break;
         }
@@ -120,7 +159,8 @@ s += """void onexn_f32_spconv_8x16_avx512f(const onexn_ind_args* a) {
     p += mr;
   }
 }
-""" % (cases("half"), cases("tile"))
+""" % (cases("dhalf").replace("\n        case", "\n          case"), cases("dtile").replace("\n        case", "\n          case"),
+       cases("half"), cases("tile"))
 w('f32-spconv-8x16-avx512f.c', s)
 
 # ---------------- AVX2 8x8 ----------------
