@@ -158,3 +158,31 @@ def test_other_cpu_share():
     assert run.other_cpu((0, 0, 0), (400, 300, 100)) == pytest.approx(0.5)
     assert run.other_cpu((0, 0, 0), (50, 50, 0)) is None  # too short a window to tell
     assert run.other_cpu(None, (400, 300, 100)) is None
+
+
+def test_measure_pairs_times_onexn_and_compact_each_against_its_own_stock_run(monkeypatch):
+    # Never three interpreters interleaved (the third's buffers evict the others'); each ratio uses the
+    # stock time of its own pair.
+    import numpy as np
+    from onexn_tf import bench
+
+    run = _run_module()
+    calls = []
+    times = {("dense", "compact"): {"dense": 10.0, "compact": 11.0}, ("dense", "onexn"): {"dense": 8.0, "onexn": 4.0}}
+
+    def fake_measure(variants, **kwargs):
+        names = tuple(v.name for v in variants)
+        calls.append(names)
+        out = np.zeros(3, np.float32)
+        return bench.Measurement(timings={k: bench.Timing((v,) * 5) for k, v in times[names].items()},
+                                 outputs={k: out for k in names}, order=list(names) * 5,
+                                 reports={"onexn": {"claimed": 3, "isa": "avx512", "kernels": []}})
+
+    monkeypatch.setattr(run.bench, "measure", fake_measure)
+    row = run.measure_pairs(b"dense", b"compact", 1, 5, 1, 0, {}, True)
+    assert calls == [("dense", "compact"), ("dense", "onexn")]
+    assert row["ratio"] == pytest.approx(0.5) and row["dense_ms"] == 8.0 and row["onexn_ms"] == 4.0
+    assert row["compact_ratio"] == pytest.approx(1.1) and row["compact_identical"]
+    calls.clear()
+    row = run.measure_pairs(b"dense", b"compact", 1, 5, 1, 0, {}, False)
+    assert calls == [("dense", "compact")] and row["ratio"] is None and row["dense_ms"] == 10.0
