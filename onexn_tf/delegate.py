@@ -87,7 +87,9 @@ def read_report(delegate):
     ``"densify_node"`` when the node's compact weight's DENSIFY runs inside the onexn kernel too),
     ``metadata`` ("ok", "absent" or why the entry was rejected), ``isa``, ``num_threads``, ``version``,
     ``metadata_version``, ``prepared`` (False until an interpreter used the delegate) and
-    ``other_subgraphs`` (the same keys for further subgraphs the runtime offered, usually empty).
+    ``other_subgraphs`` (the same keys for further graphs the runtime offered: other subgraphs of the model,
+    or the graphs of further interpreters that share this delegate; usually empty). Each graph's
+    ``subgraph`` is the metadata subgraph whose records it used.
     """
     pointer = delegate._get_native_delegate_pointer()
     if not pointer:

@@ -258,6 +258,33 @@ def test_reused_delegate_reports_the_latest_interpreter():
     assert report["claimed_nodes"] == [0, 3, 6] and report["other_subgraphs"] == []
 
 
+def test_one_delegate_serves_two_live_interpreters():
+    # The delegate numbers graphs in the order it is offered them, so the second interpreter's main graph
+    # comes after the first one's; its records are found by matching them against its nodes.
+    from ai_edge_litert.interpreter import Interpreter
+
+    mixed = _mixed_model()
+    delegate = load_delegate(num_threads=2)
+    first = Interpreter(model_content=mixed, experimental_delegates=[delegate], num_threads=2)
+    second = Interpreter(model_content=mixed, experimental_delegates=[delegate], num_threads=2)
+    stock = Interpreter(model_content=mixed)
+    for it in (first, second, stock):
+        it.allocate_tensors()
+    report = read_report(delegate)
+    graphs = [report] + report["other_subgraphs"]
+    assert [g["claimed_nodes"] for g in graphs] == [[0, 3, 6], [0, 3, 6]]
+    assert [g["subgraph"] for g in graphs] == [0, 0] and all(g["metadata"] == "ok" for g in graphs)
+    rng = np.random.default_rng(5)
+    for it in (first, second, first, second):
+        x = rng.standard_normal(it.get_input_details()[0]["shape"]).astype(np.float32)
+        outs = []
+        for runner in (it, stock):
+            runner.set_tensor(runner.get_input_details()[0]["index"], x)
+            runner.invoke()
+            outs.append(runner.get_tensor(runner.get_output_details()[0]["index"]))
+        assert_close([outs[0]], [outs[1]])
+
+
 def test_delegate_report_summarises_a_model():
     report = delegate_report(_mixed_model(), kernel="scalar", num_threads=2)
     assert report["claimed"] == 3 and report["isa"] == "scalar" and report["num_threads"] == 2

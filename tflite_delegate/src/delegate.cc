@@ -118,6 +118,42 @@ Metadata ReadMetadata(TfLiteContext* context, GraphReport* report, bool* present
   return md;
 }
 
+// Whether metadata subgraph s has usable records and each names a node of this plan with the recorded
+// builtin op and weight tensor (its input 1).
+bool RecordsFit(TfLiteContext* context, const std::vector<int>& plan, const Metadata& md, uint32_t s) {
+  const std::set<int> nodes(plan.begin(), plan.end());
+  bool any = false;
+  for (const BlockRecord& r : md.records) {
+    if (r.subgraph != s || !r.unusable.empty()) continue;
+    any = true;
+    TfLiteNode* node = nullptr;
+    TfLiteRegistration* reg = nullptr;
+    if (nodes.count(int(r.op)) == 0 ||
+        context->GetNodeAndRegistration(context, int(r.op), &node, &reg) != kTfLiteOk ||
+        uint32_t(reg->builtin_code) != r.builtin_op || node->inputs == nullptr || node->inputs->size < 2 ||
+        node->inputs->data[1] != int(r.weight_tensor)) {
+      return false;
+    }
+  }
+  return any;
+}
+
+// The metadata subgraph this graph is. The runtime prepares an interpreter's subgraphs in index order,
+// so the ordinal of the graph among those this delegate has seen is its index, unless an earlier
+// interpreter on the same delegate is still alive: then the ordinal continues after that one's graphs.
+// So when the ordinal's records do not fit this graph, the first other subgraph whose records do is
+// taken. That cannot claim a wrong node: CheckNode still verifies every record against the node, its
+// weights' CRC and the zeros outside the kept blocks.
+int64_t MetadataSubgraph(TfLiteContext* context, const std::vector<int>& plan, const Metadata& md, int ordinal) {
+  if (RecordsFit(context, plan, md, uint32_t(ordinal))) return ordinal;
+  std::set<uint32_t> subgraphs;
+  for (const BlockRecord& r : md.records) subgraphs.insert(r.subgraph);
+  for (uint32_t s : subgraphs) {
+    if (int64_t(s) != ordinal && RecordsFit(context, plan, md, s)) return s;
+  }
+  return ordinal;
+}
+
 // Packs the kernel for the current shapes; "" or the kernel library's reason.
 std::string CreateKernel(TfLiteContext* context, const DelegateState& state, PendingKernel* pk) {
   const NodePlan& p = pk->plan;
@@ -166,14 +202,15 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
 
   bool present = false;
   const Metadata md = ReadMetadata(context, &report, &present);
-  std::map<uint32_t, const BlockRecord*> records;  // operator index -> record of this subgraph
-  for (const BlockRecord& r : md.records) {
-    if (int64_t(r.subgraph) == ordinal) records[r.op] = &r;
-  }
-
   TfLiteIntArray* plan_array = nullptr;
   if (context->GetExecutionPlan(context, &plan_array) != kTfLiteOk) return kTfLiteError;
   const std::vector<int> plan(plan_array->data, plan_array->data + plan_array->size);
+  report.subgraph = MetadataSubgraph(context, plan, md, ordinal);
+  std::map<uint32_t, const BlockRecord*> records;  // operator index -> record of this subgraph
+  for (const BlockRecord& r : md.records) {
+    if (int64_t(r.subgraph) == report.subgraph) records[r.op] = &r;
+  }
+
   const GraphIndex graph = BuildGraphIndex(context, plan);
 
   auto decline = [&](int node, const std::string& op, const std::string& reason) {

@@ -27,6 +27,7 @@ struct Declined {
 struct GraphReport {
   const TfLiteContext* context = nullptr;
   std::string metadata;  // "ok", "absent", or why the entry was rejected
+  int64_t subgraph = 0;  // the metadata subgraph whose records this graph used (see MetadataSubgraph)
   std::vector<int> claimed;
   std::map<int, std::string> kernel_names;  // claimed node -> microkernel chosen for its current shapes
   std::map<int, int> densify_nodes;         // claimed node -> the DENSIFY node its kernel replaced too

@@ -14,6 +14,7 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
   j.Key("claimed").Int(int64_t(g.claimed.size()));
   j.Key("claimed_nodes").Ints(g.claimed);
   j.Key("metadata").String(g.metadata);
+  j.Key("subgraph").Int(g.subgraph);
   j.Key("declined").BeginArray();
   for (const Declined& d : g.declined) {
     j.BeginObject().Key("node").Int(d.node).Key("op").String(d.op).Key("reason").String(d.reason).EndObject();
