@@ -69,7 +69,7 @@ static ONEXN_INLINE void tile5(const onexn_ind_tile* a) {
   const ptrdiff_t* ind = a->ind;
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t taps = a->taps, kept = a->kept, mr = a->mr;
+  const size_t taps = a->taps, kept = a->kept;
   const __m512 vbias = _mm512_loadu_ps(w);
   w += 16;
   __m512 acc0 = vbias;
@@ -80,13 +80,13 @@ static ONEXN_INLINE void tile5(const onexn_ind_tile* a) {
   for (size_t t = 0; t < taps; t++) {
     const ptrdiff_t o0 = ind[0 * taps + t];
     const float* r0 = o0 < 0 ? zero : input + o0;
-    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const ptrdiff_t o1 = ind[1 * taps + t];
     const float* r1 = o1 < 0 ? zero : input + o1;
-    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const ptrdiff_t o2 = ind[2 * taps + t];
     const float* r2 = o2 < 0 ? zero : input + o2;
-    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const ptrdiff_t o3 = ind[3 * taps + t];
     const float* r3 = o3 < 0 ? zero : input + o3;
-    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const ptrdiff_t o4 = ind[4 * taps + t];
     const float* r4 = o4 < 0 ? zero : input + o4;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
@@ -110,16 +110,16 @@ static ONEXN_INLINE void tile5(const onexn_ind_tile* a) {
   const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
   if (a->nc == 16) {
     _mm512_storeu_ps(out, acc0);
-    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
+    _mm512_storeu_ps(out + 1 * stride, acc1);
+    _mm512_storeu_ps(out + 2 * stride, acc2);
+    _mm512_storeu_ps(out + 3 * stride, acc3);
+    _mm512_storeu_ps(out + 4 * stride, acc4);
   } else {
     _mm512_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
   }
 }
 
@@ -129,7 +129,7 @@ static ONEXN_INLINE void tile6(const onexn_ind_tile* a) {
   const ptrdiff_t* ind = a->ind;
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t taps = a->taps, kept = a->kept, mr = a->mr;
+  const size_t taps = a->taps, kept = a->kept;
   const __m512 vbias = _mm512_loadu_ps(w);
   w += 16;
   __m512 acc0 = vbias;
@@ -141,15 +141,15 @@ static ONEXN_INLINE void tile6(const onexn_ind_tile* a) {
   for (size_t t = 0; t < taps; t++) {
     const ptrdiff_t o0 = ind[0 * taps + t];
     const float* r0 = o0 < 0 ? zero : input + o0;
-    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const ptrdiff_t o1 = ind[1 * taps + t];
     const float* r1 = o1 < 0 ? zero : input + o1;
-    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const ptrdiff_t o2 = ind[2 * taps + t];
     const float* r2 = o2 < 0 ? zero : input + o2;
-    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const ptrdiff_t o3 = ind[3 * taps + t];
     const float* r3 = o3 < 0 ? zero : input + o3;
-    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const ptrdiff_t o4 = ind[4 * taps + t];
     const float* r4 = o4 < 0 ? zero : input + o4;
-    const ptrdiff_t o5 = mr > 5 ? ind[5 * taps + t] : -1;
+    const ptrdiff_t o5 = ind[5 * taps + t];
     const float* r5 = o5 < 0 ? zero : input + o5;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
@@ -175,18 +175,18 @@ static ONEXN_INLINE void tile6(const onexn_ind_tile* a) {
   const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
   if (a->nc == 16) {
     _mm512_storeu_ps(out, acc0);
-    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
+    _mm512_storeu_ps(out + 1 * stride, acc1);
+    _mm512_storeu_ps(out + 2 * stride, acc2);
+    _mm512_storeu_ps(out + 3 * stride, acc3);
+    _mm512_storeu_ps(out + 4 * stride, acc4);
+    _mm512_storeu_ps(out + 5 * stride, acc5);
   } else {
     _mm512_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
   }
 }
 
@@ -196,7 +196,7 @@ static ONEXN_INLINE void tile7(const onexn_ind_tile* a) {
   const ptrdiff_t* ind = a->ind;
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t taps = a->taps, kept = a->kept, mr = a->mr;
+  const size_t taps = a->taps, kept = a->kept;
   const __m512 vbias = _mm512_loadu_ps(w);
   w += 16;
   __m512 acc0 = vbias;
@@ -209,17 +209,17 @@ static ONEXN_INLINE void tile7(const onexn_ind_tile* a) {
   for (size_t t = 0; t < taps; t++) {
     const ptrdiff_t o0 = ind[0 * taps + t];
     const float* r0 = o0 < 0 ? zero : input + o0;
-    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const ptrdiff_t o1 = ind[1 * taps + t];
     const float* r1 = o1 < 0 ? zero : input + o1;
-    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const ptrdiff_t o2 = ind[2 * taps + t];
     const float* r2 = o2 < 0 ? zero : input + o2;
-    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const ptrdiff_t o3 = ind[3 * taps + t];
     const float* r3 = o3 < 0 ? zero : input + o3;
-    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const ptrdiff_t o4 = ind[4 * taps + t];
     const float* r4 = o4 < 0 ? zero : input + o4;
-    const ptrdiff_t o5 = mr > 5 ? ind[5 * taps + t] : -1;
+    const ptrdiff_t o5 = ind[5 * taps + t];
     const float* r5 = o5 < 0 ? zero : input + o5;
-    const ptrdiff_t o6 = mr > 6 ? ind[6 * taps + t] : -1;
+    const ptrdiff_t o6 = ind[6 * taps + t];
     const float* r6 = o6 < 0 ? zero : input + o6;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
@@ -247,20 +247,20 @@ static ONEXN_INLINE void tile7(const onexn_ind_tile* a) {
   const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
   if (a->nc == 16) {
     _mm512_storeu_ps(out, acc0);
-    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
-    if (mr > 6) _mm512_storeu_ps(out + 6 * stride, acc6);
+    _mm512_storeu_ps(out + 1 * stride, acc1);
+    _mm512_storeu_ps(out + 2 * stride, acc2);
+    _mm512_storeu_ps(out + 3 * stride, acc3);
+    _mm512_storeu_ps(out + 4 * stride, acc4);
+    _mm512_storeu_ps(out + 5 * stride, acc5);
+    _mm512_storeu_ps(out + 6 * stride, acc6);
   } else {
     _mm512_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
-    if (mr > 6) _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
   }
 }
 
@@ -270,7 +270,7 @@ static ONEXN_INLINE void tile8(const onexn_ind_tile* a) {
   const ptrdiff_t* ind = a->ind;
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t taps = a->taps, kept = a->kept, mr = a->mr;
+  const size_t taps = a->taps, kept = a->kept;
   const __m512 vbias = _mm512_loadu_ps(w);
   w += 16;
   __m512 acc0 = vbias;
@@ -284,19 +284,19 @@ static ONEXN_INLINE void tile8(const onexn_ind_tile* a) {
   for (size_t t = 0; t < taps; t++) {
     const ptrdiff_t o0 = ind[0 * taps + t];
     const float* r0 = o0 < 0 ? zero : input + o0;
-    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const ptrdiff_t o1 = ind[1 * taps + t];
     const float* r1 = o1 < 0 ? zero : input + o1;
-    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const ptrdiff_t o2 = ind[2 * taps + t];
     const float* r2 = o2 < 0 ? zero : input + o2;
-    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const ptrdiff_t o3 = ind[3 * taps + t];
     const float* r3 = o3 < 0 ? zero : input + o3;
-    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const ptrdiff_t o4 = ind[4 * taps + t];
     const float* r4 = o4 < 0 ? zero : input + o4;
-    const ptrdiff_t o5 = mr > 5 ? ind[5 * taps + t] : -1;
+    const ptrdiff_t o5 = ind[5 * taps + t];
     const float* r5 = o5 < 0 ? zero : input + o5;
-    const ptrdiff_t o6 = mr > 6 ? ind[6 * taps + t] : -1;
+    const ptrdiff_t o6 = ind[6 * taps + t];
     const float* r6 = o6 < 0 ? zero : input + o6;
-    const ptrdiff_t o7 = mr > 7 ? ind[7 * taps + t] : -1;
+    const ptrdiff_t o7 = ind[7 * taps + t];
     const float* r7 = o7 < 0 ? zero : input + o7;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
@@ -326,22 +326,22 @@ static ONEXN_INLINE void tile8(const onexn_ind_tile* a) {
   const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
   if (a->nc == 16) {
     _mm512_storeu_ps(out, acc0);
-    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
-    if (mr > 6) _mm512_storeu_ps(out + 6 * stride, acc6);
-    if (mr > 7) _mm512_storeu_ps(out + 7 * stride, acc7);
+    _mm512_storeu_ps(out + 1 * stride, acc1);
+    _mm512_storeu_ps(out + 2 * stride, acc2);
+    _mm512_storeu_ps(out + 3 * stride, acc3);
+    _mm512_storeu_ps(out + 4 * stride, acc4);
+    _mm512_storeu_ps(out + 5 * stride, acc5);
+    _mm512_storeu_ps(out + 6 * stride, acc6);
+    _mm512_storeu_ps(out + 7 * stride, acc7);
   } else {
     _mm512_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
-    if (mr > 6) _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
-    if (mr > 7) _mm512_mask_storeu_ps(out + 7 * stride, mask, acc7);
+    _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    _mm512_mask_storeu_ps(out + 7 * stride, mask, acc7);
   }
 }
 
@@ -404,7 +404,7 @@ static ONEXN_INLINE void half5(const onexn_ind_tile* a) {
   const ptrdiff_t* ind = a->ind;
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t taps = a->taps, kept = a->kept, mr = a->mr;
+  const size_t taps = a->taps, kept = a->kept;
   const __m256 vbias = _mm256_loadu_ps(w);
   w += 16;
   __m256 acc0 = vbias;
@@ -415,13 +415,13 @@ static ONEXN_INLINE void half5(const onexn_ind_tile* a) {
   for (size_t t = 0; t < taps; t++) {
     const ptrdiff_t o0 = ind[0 * taps + t];
     const float* r0 = o0 < 0 ? zero : input + o0;
-    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const ptrdiff_t o1 = ind[1 * taps + t];
     const float* r1 = o1 < 0 ? zero : input + o1;
-    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const ptrdiff_t o2 = ind[2 * taps + t];
     const float* r2 = o2 < 0 ? zero : input + o2;
-    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const ptrdiff_t o3 = ind[3 * taps + t];
     const float* r3 = o3 < 0 ? zero : input + o3;
-    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const ptrdiff_t o4 = ind[4 * taps + t];
     const float* r4 = o4 < 0 ? zero : input + o4;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
@@ -445,16 +445,16 @@ static ONEXN_INLINE void half5(const onexn_ind_tile* a) {
   const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
   if (a->nc == 8) {
     _mm256_storeu_ps(out, acc0);
-    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
+    _mm256_storeu_ps(out + 1 * stride, acc1);
+    _mm256_storeu_ps(out + 2 * stride, acc2);
+    _mm256_storeu_ps(out + 3 * stride, acc3);
+    _mm256_storeu_ps(out + 4 * stride, acc4);
   } else {
     _mm256_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
   }
 }
 
@@ -464,7 +464,7 @@ static ONEXN_INLINE void half6(const onexn_ind_tile* a) {
   const ptrdiff_t* ind = a->ind;
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t taps = a->taps, kept = a->kept, mr = a->mr;
+  const size_t taps = a->taps, kept = a->kept;
   const __m256 vbias = _mm256_loadu_ps(w);
   w += 16;
   __m256 acc0 = vbias;
@@ -476,15 +476,15 @@ static ONEXN_INLINE void half6(const onexn_ind_tile* a) {
   for (size_t t = 0; t < taps; t++) {
     const ptrdiff_t o0 = ind[0 * taps + t];
     const float* r0 = o0 < 0 ? zero : input + o0;
-    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const ptrdiff_t o1 = ind[1 * taps + t];
     const float* r1 = o1 < 0 ? zero : input + o1;
-    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const ptrdiff_t o2 = ind[2 * taps + t];
     const float* r2 = o2 < 0 ? zero : input + o2;
-    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const ptrdiff_t o3 = ind[3 * taps + t];
     const float* r3 = o3 < 0 ? zero : input + o3;
-    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const ptrdiff_t o4 = ind[4 * taps + t];
     const float* r4 = o4 < 0 ? zero : input + o4;
-    const ptrdiff_t o5 = mr > 5 ? ind[5 * taps + t] : -1;
+    const ptrdiff_t o5 = ind[5 * taps + t];
     const float* r5 = o5 < 0 ? zero : input + o5;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
@@ -510,18 +510,18 @@ static ONEXN_INLINE void half6(const onexn_ind_tile* a) {
   const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
   if (a->nc == 8) {
     _mm256_storeu_ps(out, acc0);
-    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm256_storeu_ps(out + 5 * stride, acc5);
+    _mm256_storeu_ps(out + 1 * stride, acc1);
+    _mm256_storeu_ps(out + 2 * stride, acc2);
+    _mm256_storeu_ps(out + 3 * stride, acc3);
+    _mm256_storeu_ps(out + 4 * stride, acc4);
+    _mm256_storeu_ps(out + 5 * stride, acc5);
   } else {
     _mm256_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
   }
 }
 
@@ -531,7 +531,7 @@ static ONEXN_INLINE void half7(const onexn_ind_tile* a) {
   const ptrdiff_t* ind = a->ind;
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t taps = a->taps, kept = a->kept, mr = a->mr;
+  const size_t taps = a->taps, kept = a->kept;
   const __m256 vbias = _mm256_loadu_ps(w);
   w += 16;
   __m256 acc0 = vbias;
@@ -544,17 +544,17 @@ static ONEXN_INLINE void half7(const onexn_ind_tile* a) {
   for (size_t t = 0; t < taps; t++) {
     const ptrdiff_t o0 = ind[0 * taps + t];
     const float* r0 = o0 < 0 ? zero : input + o0;
-    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const ptrdiff_t o1 = ind[1 * taps + t];
     const float* r1 = o1 < 0 ? zero : input + o1;
-    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const ptrdiff_t o2 = ind[2 * taps + t];
     const float* r2 = o2 < 0 ? zero : input + o2;
-    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const ptrdiff_t o3 = ind[3 * taps + t];
     const float* r3 = o3 < 0 ? zero : input + o3;
-    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const ptrdiff_t o4 = ind[4 * taps + t];
     const float* r4 = o4 < 0 ? zero : input + o4;
-    const ptrdiff_t o5 = mr > 5 ? ind[5 * taps + t] : -1;
+    const ptrdiff_t o5 = ind[5 * taps + t];
     const float* r5 = o5 < 0 ? zero : input + o5;
-    const ptrdiff_t o6 = mr > 6 ? ind[6 * taps + t] : -1;
+    const ptrdiff_t o6 = ind[6 * taps + t];
     const float* r6 = o6 < 0 ? zero : input + o6;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
@@ -582,20 +582,20 @@ static ONEXN_INLINE void half7(const onexn_ind_tile* a) {
   const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
   if (a->nc == 8) {
     _mm256_storeu_ps(out, acc0);
-    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm256_storeu_ps(out + 5 * stride, acc5);
-    if (mr > 6) _mm256_storeu_ps(out + 6 * stride, acc6);
+    _mm256_storeu_ps(out + 1 * stride, acc1);
+    _mm256_storeu_ps(out + 2 * stride, acc2);
+    _mm256_storeu_ps(out + 3 * stride, acc3);
+    _mm256_storeu_ps(out + 4 * stride, acc4);
+    _mm256_storeu_ps(out + 5 * stride, acc5);
+    _mm256_storeu_ps(out + 6 * stride, acc6);
   } else {
     _mm256_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
-    if (mr > 6) _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
   }
 }
 
@@ -605,7 +605,7 @@ static ONEXN_INLINE void half8(const onexn_ind_tile* a) {
   const ptrdiff_t* ind = a->ind;
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t taps = a->taps, kept = a->kept, mr = a->mr;
+  const size_t taps = a->taps, kept = a->kept;
   const __m256 vbias = _mm256_loadu_ps(w);
   w += 16;
   __m256 acc0 = vbias;
@@ -619,19 +619,19 @@ static ONEXN_INLINE void half8(const onexn_ind_tile* a) {
   for (size_t t = 0; t < taps; t++) {
     const ptrdiff_t o0 = ind[0 * taps + t];
     const float* r0 = o0 < 0 ? zero : input + o0;
-    const ptrdiff_t o1 = mr > 1 ? ind[1 * taps + t] : -1;
+    const ptrdiff_t o1 = ind[1 * taps + t];
     const float* r1 = o1 < 0 ? zero : input + o1;
-    const ptrdiff_t o2 = mr > 2 ? ind[2 * taps + t] : -1;
+    const ptrdiff_t o2 = ind[2 * taps + t];
     const float* r2 = o2 < 0 ? zero : input + o2;
-    const ptrdiff_t o3 = mr > 3 ? ind[3 * taps + t] : -1;
+    const ptrdiff_t o3 = ind[3 * taps + t];
     const float* r3 = o3 < 0 ? zero : input + o3;
-    const ptrdiff_t o4 = mr > 4 ? ind[4 * taps + t] : -1;
+    const ptrdiff_t o4 = ind[4 * taps + t];
     const float* r4 = o4 < 0 ? zero : input + o4;
-    const ptrdiff_t o5 = mr > 5 ? ind[5 * taps + t] : -1;
+    const ptrdiff_t o5 = ind[5 * taps + t];
     const float* r5 = o5 < 0 ? zero : input + o5;
-    const ptrdiff_t o6 = mr > 6 ? ind[6 * taps + t] : -1;
+    const ptrdiff_t o6 = ind[6 * taps + t];
     const float* r6 = o6 < 0 ? zero : input + o6;
-    const ptrdiff_t o7 = mr > 7 ? ind[7 * taps + t] : -1;
+    const ptrdiff_t o7 = ind[7 * taps + t];
     const float* r7 = o7 < 0 ? zero : input + o7;
     for (size_t k = 0; k < kept; k++) {
       const size_t c = kc[k];
@@ -661,29 +661,29 @@ static ONEXN_INLINE void half8(const onexn_ind_tile* a) {
   const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
   if (a->nc == 8) {
     _mm256_storeu_ps(out, acc0);
-    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm256_storeu_ps(out + 5 * stride, acc5);
-    if (mr > 6) _mm256_storeu_ps(out + 6 * stride, acc6);
-    if (mr > 7) _mm256_storeu_ps(out + 7 * stride, acc7);
+    _mm256_storeu_ps(out + 1 * stride, acc1);
+    _mm256_storeu_ps(out + 2 * stride, acc2);
+    _mm256_storeu_ps(out + 3 * stride, acc3);
+    _mm256_storeu_ps(out + 4 * stride, acc4);
+    _mm256_storeu_ps(out + 5 * stride, acc5);
+    _mm256_storeu_ps(out + 6 * stride, acc6);
+    _mm256_storeu_ps(out + 7 * stride, acc7);
   } else {
     _mm256_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
-    if (mr > 6) _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
-    if (mr > 7) _mm256_mask_storeu_ps(out + 7 * stride, mask, acc7);
+    _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    _mm256_mask_storeu_ps(out + 7 * stride, mask, acc7);
   }
 }
 
 static ONEXN_INLINE void dtile4(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -714,21 +714,21 @@ static ONEXN_INLINE void dtile4(const onexn_ind_tile* a) {
   const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
   if (a->nc == 16) {
     _mm512_storeu_ps(out, acc0);
-    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
+    _mm512_storeu_ps(out + 1 * stride, acc1);
+    _mm512_storeu_ps(out + 2 * stride, acc2);
+    _mm512_storeu_ps(out + 3 * stride, acc3);
   } else {
     _mm512_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
   }
 }
 
 static ONEXN_INLINE void dtile5(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -762,23 +762,23 @@ static ONEXN_INLINE void dtile5(const onexn_ind_tile* a) {
   const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
   if (a->nc == 16) {
     _mm512_storeu_ps(out, acc0);
-    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
+    _mm512_storeu_ps(out + 1 * stride, acc1);
+    _mm512_storeu_ps(out + 2 * stride, acc2);
+    _mm512_storeu_ps(out + 3 * stride, acc3);
+    _mm512_storeu_ps(out + 4 * stride, acc4);
   } else {
     _mm512_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
   }
 }
 
 static ONEXN_INLINE void dtile6(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -816,25 +816,25 @@ static ONEXN_INLINE void dtile6(const onexn_ind_tile* a) {
   const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
   if (a->nc == 16) {
     _mm512_storeu_ps(out, acc0);
-    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
+    _mm512_storeu_ps(out + 1 * stride, acc1);
+    _mm512_storeu_ps(out + 2 * stride, acc2);
+    _mm512_storeu_ps(out + 3 * stride, acc3);
+    _mm512_storeu_ps(out + 4 * stride, acc4);
+    _mm512_storeu_ps(out + 5 * stride, acc5);
   } else {
     _mm512_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
   }
 }
 
 static ONEXN_INLINE void dtile7(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -875,27 +875,27 @@ static ONEXN_INLINE void dtile7(const onexn_ind_tile* a) {
   const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
   if (a->nc == 16) {
     _mm512_storeu_ps(out, acc0);
-    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
-    if (mr > 6) _mm512_storeu_ps(out + 6 * stride, acc6);
+    _mm512_storeu_ps(out + 1 * stride, acc1);
+    _mm512_storeu_ps(out + 2 * stride, acc2);
+    _mm512_storeu_ps(out + 3 * stride, acc3);
+    _mm512_storeu_ps(out + 4 * stride, acc4);
+    _mm512_storeu_ps(out + 5 * stride, acc5);
+    _mm512_storeu_ps(out + 6 * stride, acc6);
   } else {
     _mm512_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
-    if (mr > 6) _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
   }
 }
 
 static ONEXN_INLINE void dtile8(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -940,29 +940,29 @@ static ONEXN_INLINE void dtile8(const onexn_ind_tile* a) {
   const __mmask16 mask = (__mmask16)((1u << a->nc) - 1u);
   if (a->nc == 16) {
     _mm512_storeu_ps(out, acc0);
-    if (mr > 1) _mm512_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm512_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm512_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm512_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm512_storeu_ps(out + 5 * stride, acc5);
-    if (mr > 6) _mm512_storeu_ps(out + 6 * stride, acc6);
-    if (mr > 7) _mm512_storeu_ps(out + 7 * stride, acc7);
+    _mm512_storeu_ps(out + 1 * stride, acc1);
+    _mm512_storeu_ps(out + 2 * stride, acc2);
+    _mm512_storeu_ps(out + 3 * stride, acc3);
+    _mm512_storeu_ps(out + 4 * stride, acc4);
+    _mm512_storeu_ps(out + 5 * stride, acc5);
+    _mm512_storeu_ps(out + 6 * stride, acc6);
+    _mm512_storeu_ps(out + 7 * stride, acc7);
   } else {
     _mm512_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
-    if (mr > 6) _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
-    if (mr > 7) _mm512_mask_storeu_ps(out + 7 * stride, mask, acc7);
+    _mm512_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm512_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm512_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm512_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm512_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm512_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    _mm512_mask_storeu_ps(out + 7 * stride, mask, acc7);
   }
 }
 
 static ONEXN_INLINE void dhalf4(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -993,21 +993,21 @@ static ONEXN_INLINE void dhalf4(const onexn_ind_tile* a) {
   const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
   if (a->nc == 8) {
     _mm256_storeu_ps(out, acc0);
-    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
+    _mm256_storeu_ps(out + 1 * stride, acc1);
+    _mm256_storeu_ps(out + 2 * stride, acc2);
+    _mm256_storeu_ps(out + 3 * stride, acc3);
   } else {
     _mm256_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
   }
 }
 
 static ONEXN_INLINE void dhalf5(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -1041,23 +1041,23 @@ static ONEXN_INLINE void dhalf5(const onexn_ind_tile* a) {
   const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
   if (a->nc == 8) {
     _mm256_storeu_ps(out, acc0);
-    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
+    _mm256_storeu_ps(out + 1 * stride, acc1);
+    _mm256_storeu_ps(out + 2 * stride, acc2);
+    _mm256_storeu_ps(out + 3 * stride, acc3);
+    _mm256_storeu_ps(out + 4 * stride, acc4);
   } else {
     _mm256_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
   }
 }
 
 static ONEXN_INLINE void dhalf6(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -1095,25 +1095,25 @@ static ONEXN_INLINE void dhalf6(const onexn_ind_tile* a) {
   const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
   if (a->nc == 8) {
     _mm256_storeu_ps(out, acc0);
-    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm256_storeu_ps(out + 5 * stride, acc5);
+    _mm256_storeu_ps(out + 1 * stride, acc1);
+    _mm256_storeu_ps(out + 2 * stride, acc2);
+    _mm256_storeu_ps(out + 3 * stride, acc3);
+    _mm256_storeu_ps(out + 4 * stride, acc4);
+    _mm256_storeu_ps(out + 5 * stride, acc5);
   } else {
     _mm256_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
   }
 }
 
 static ONEXN_INLINE void dhalf7(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -1154,27 +1154,27 @@ static ONEXN_INLINE void dhalf7(const onexn_ind_tile* a) {
   const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
   if (a->nc == 8) {
     _mm256_storeu_ps(out, acc0);
-    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm256_storeu_ps(out + 5 * stride, acc5);
-    if (mr > 6) _mm256_storeu_ps(out + 6 * stride, acc6);
+    _mm256_storeu_ps(out + 1 * stride, acc1);
+    _mm256_storeu_ps(out + 2 * stride, acc2);
+    _mm256_storeu_ps(out + 3 * stride, acc3);
+    _mm256_storeu_ps(out + 4 * stride, acc4);
+    _mm256_storeu_ps(out + 5 * stride, acc5);
+    _mm256_storeu_ps(out + 6 * stride, acc6);
   } else {
     _mm256_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
-    if (mr > 6) _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
   }
 }
 
 static ONEXN_INLINE void dhalf8(const onexn_ind_tile* a) {
   const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
   const size_t s3 = 3 * s1;
@@ -1219,22 +1219,22 @@ static ONEXN_INLINE void dhalf8(const onexn_ind_tile* a) {
   const __mmask8 mask = (__mmask8)((1u << a->nc) - 1u);
   if (a->nc == 8) {
     _mm256_storeu_ps(out, acc0);
-    if (mr > 1) _mm256_storeu_ps(out + 1 * stride, acc1);
-    if (mr > 2) _mm256_storeu_ps(out + 2 * stride, acc2);
-    if (mr > 3) _mm256_storeu_ps(out + 3 * stride, acc3);
-    if (mr > 4) _mm256_storeu_ps(out + 4 * stride, acc4);
-    if (mr > 5) _mm256_storeu_ps(out + 5 * stride, acc5);
-    if (mr > 6) _mm256_storeu_ps(out + 6 * stride, acc6);
-    if (mr > 7) _mm256_storeu_ps(out + 7 * stride, acc7);
+    _mm256_storeu_ps(out + 1 * stride, acc1);
+    _mm256_storeu_ps(out + 2 * stride, acc2);
+    _mm256_storeu_ps(out + 3 * stride, acc3);
+    _mm256_storeu_ps(out + 4 * stride, acc4);
+    _mm256_storeu_ps(out + 5 * stride, acc5);
+    _mm256_storeu_ps(out + 6 * stride, acc6);
+    _mm256_storeu_ps(out + 7 * stride, acc7);
   } else {
     _mm256_mask_storeu_ps(out, mask, acc0);
-    if (mr > 1) _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
-    if (mr > 2) _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
-    if (mr > 3) _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
-    if (mr > 4) _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
-    if (mr > 5) _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
-    if (mr > 6) _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
-    if (mr > 7) _mm256_mask_storeu_ps(out + 7 * stride, mask, acc7);
+    _mm256_mask_storeu_ps(out + 1 * stride, mask, acc1);
+    _mm256_mask_storeu_ps(out + 2 * stride, mask, acc2);
+    _mm256_mask_storeu_ps(out + 3 * stride, mask, acc3);
+    _mm256_mask_storeu_ps(out + 4 * stride, mask, acc4);
+    _mm256_mask_storeu_ps(out + 5 * stride, mask, acc5);
+    _mm256_mask_storeu_ps(out + 6 * stride, mask, acc6);
+    _mm256_mask_storeu_ps(out + 7 * stride, mask, acc7);
   }
 }
 

@@ -15,12 +15,12 @@ def w(name, text):
     with open(D + name, 'w') as f:
         f.write(NOTE + text)
 
-def rows_block(mr, indent):
+def rows_block(mr, indent, exact=False):
     """Row pointers of the tile's pixels for tap t, one named variable each (an array went through the
-    stack); pixels past mr and padding taps read zeros."""
+    stack); pixels past mr and padding taps read zeros. exact: the tile always has mr pixels."""
     s = ""
     for m in range(mr):
-        cond = "ind[%d * taps + t]" % m if m == 0 else "mr > %d ? ind[%d * taps + t] : -1" % (m, m)
+        cond = "ind[%d * taps + t]" % m if m == 0 or exact else "mr > %d ? ind[%d * taps + t] : -1" % (m, m)
         s += indent + "const ptrdiff_t o%d = %s;\n" % (m, cond)
         s += indent + "const float* r%d = o%d < 0 ? zero : input + o%d;\n" % (m, m, m)
     return s
@@ -40,12 +40,13 @@ void %s(const onexn_ind_args* a) {
 }
 ''' % (name, MR, MR, dispatch)
 
-def stores(MR, stmt, indent="  "):
-    """Unrolled stores of pixels 0..mr-1 (mr >= 1), so the accumulators never go through memory."""
+def stores(MR, stmt, indent="  ", exact=False):
+    """Unrolled stores of pixels 0..mr-1 (mr >= 1), so the accumulators never go through memory; exact:
+    the tile always has MR pixels (no tests)."""
     out = ""
     for m in range(MR):
         line = stmt.replace("@O", "out + %d * stride" % m if m else "out").replace("@M", str(m))
-        out += indent + ("if (mr > %d) " % m if m else "") + line + "\n"
+        out += indent + ("if (mr > %d) " % m if m and not exact else "") + line + "\n"
     return out
 
 HEAD_IND = '''  const float* input = a->input;
@@ -68,10 +69,12 @@ def avx512_body(MR, half, direct):
     (onexn_ind_args.pixel_stride), addressed from one pointer per kept channel instead of MR row
     pointers, which need registers the loop then spills. Same arithmetic per lane in every variant."""
     V, P, W = ("__m256", "_mm256", 8) if half else ("__m512", "_mm512", 16)
+    # The run loop gives the 5..8-row copies, and the direct 4-row one, exactly that many pixels.
+    exact = MR >= 5 or direct
     if direct:
         s = """  const uint32_t* kc = a->kc;
   const float* w = a->w;
-  const size_t kept = a->kept, mr = a->mr;
+  const size_t kept = a->kept;
   const char* base = (const char*)(a->input + a->ind[0]);
   const size_t s1 = a->pixel_stride * sizeof(float);
 """
@@ -79,7 +82,7 @@ def avx512_body(MR, half, direct):
             if any(("s%d" % k) in r for r in DIRECT_ROWS[:MR]):
                 s += "  const size_t s%d = %d * s1;\n" % (k, k)
     else:
-        s = HEAD_IND
+        s = HEAD_IND.replace(", mr = a->mr;", ";") if exact else HEAD_IND
     s += "  const %s vbias = %s_loadu_ps(w);\n  w += 16;\n" % (V, P)
     for m in range(MR): s += "  %s acc%d = vbias;\n" % (V, m)
     if direct:
@@ -90,7 +93,7 @@ def avx512_body(MR, half, direct):
             addr = "q" if m == 0 else "q + " + DIRECT_ROWS[m]
             s += "      acc%d = %s_fmadd_ps(%s_set1_ps(*(const float*)(%s)), vw, acc%d);\n" % (m, P, P, addr, m)
     else:
-        s += "  for (size_t t = 0; t < taps; t++) {\n" + rows_block(MR, "    ")
+        s += "  for (size_t t = 0; t < taps; t++) {\n" + rows_block(MR, "    ", exact)
         s += "    for (size_t k = 0; k < kept; k++) {\n      const size_t c = kc[k];\n"
         s += "      const %s vw = %s_loadu_ps(w);\n      w += 16;\n" % (V, P)
         for m in range(MR): s += "      acc%d = %s_fmadd_ps(%s_set1_ps(r%d[c]), vw, acc%d);\n" % (m, P, P, m, m)
@@ -103,8 +106,8 @@ def avx512_body(MR, half, direct):
     s += "  const %s mask = (%s)((1u << a->nc) - 1u);\n" % (mask_t, mask_t)
     # Full panels store without a mask: masked stores to memory cost more than plain ones on some
     # cores (AMD Zen 4), and most panels are full.
-    s += "  if (a->nc == %d) {\n" % W + stores(MR, "%s_storeu_ps(@O, acc@M);" % P, "    ")
-    s += "  } else {\n" + stores(MR, "%s_mask_storeu_ps(@O, mask, acc@M);" % P, "    ") + "  }\n}\n"
+    s += "  if (a->nc == %d) {\n" % W + stores(MR, "%s_storeu_ps(@O, acc@M);" % P, "    ", exact)
+    s += "  } else {\n" + stores(MR, "%s_mask_storeu_ps(@O, mask, acc@M);" % P, "    ", exact) + "  }\n}\n"
     return s
 
 AVX512_ROWS = (4, 5, 6, 7, 8)
