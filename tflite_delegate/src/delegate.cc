@@ -141,15 +141,17 @@ bool RecordsFit(TfLiteContext* context, const std::vector<int>& plan, const Meta
 // The metadata subgraph this graph is. The runtime prepares an interpreter's subgraphs in index order,
 // so the ordinal of the graph among those this delegate has seen is its index, unless an earlier
 // interpreter on the same delegate is still alive: then the ordinal continues after that one's graphs.
-// So when the ordinal's records do not fit this graph, the first other subgraph whose records do is
-// taken. That cannot claim a wrong node: CheckNode still verifies every record against the node, its
-// weights' CRC and the zeros outside the kept blocks.
-int64_t MetadataSubgraph(TfLiteContext* context, const std::vector<int>& plan, const Metadata& md, int ordinal) {
+// So when the ordinal's records do not fit this graph, it may take the subgraph of an earlier graph
+// whose records fit it: the same model in another interpreter. Only subgraphs an earlier graph took are
+// candidates, so a record naming a subgraph the model does not have is never used (test_reliability_
+// inputs.py mutates records); CheckNode still verifies every record against the node and its weights.
+int64_t MetadataSubgraph(TfLiteContext* context, const std::vector<int>& plan, const Metadata& md, int ordinal,
+                         const DelegateState& state) {
   if (RecordsFit(context, plan, md, uint32_t(ordinal))) return ordinal;
-  std::set<uint32_t> subgraphs;
-  for (const BlockRecord& r : md.records) subgraphs.insert(r.subgraph);
-  for (uint32_t s : subgraphs) {
-    if (int64_t(s) != ordinal && RecordsFit(context, plan, md, s)) return s;
+  std::set<int64_t> earlier;
+  for (int i = 0; i < ordinal && size_t(i) < state.graphs.size(); ++i) earlier.insert(state.graphs[i].subgraph);
+  for (int64_t s : earlier) {
+    if (s != ordinal && s >= 0 && RecordsFit(context, plan, md, uint32_t(s))) return s;
   }
   return ordinal;
 }
@@ -205,7 +207,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
   TfLiteIntArray* plan_array = nullptr;
   if (context->GetExecutionPlan(context, &plan_array) != kTfLiteOk) return kTfLiteError;
   const std::vector<int> plan(plan_array->data, plan_array->data + plan_array->size);
-  report.subgraph = MetadataSubgraph(context, plan, md, ordinal);
+  report.subgraph = MetadataSubgraph(context, plan, md, ordinal, *state);
   std::map<uint32_t, const BlockRecord*> records;  // operator index -> record of this subgraph
   for (const BlockRecord& r : md.records) {
     if (int64_t(r.subgraph) == report.subgraph) records[r.op] = &r;
