@@ -118,10 +118,9 @@ Metadata ReadMetadata(TfLiteContext* context, GraphReport* report, bool* present
   return md;
 }
 
-// Whether metadata subgraph s has usable records and each names a node of this plan with the recorded
-// builtin op and weight tensor (its input 1).
-bool RecordsFit(TfLiteContext* context, const std::vector<int>& plan, const Metadata& md, uint32_t s) {
-  const std::set<int> nodes(plan.begin(), plan.end());
+// Whether metadata subgraph s has usable records and each names one of these nodes (the execution plan)
+// with the recorded builtin op and weight tensor (its input 1).
+bool RecordsFit(TfLiteContext* context, const std::set<int>& nodes, const Metadata& md, uint32_t s) {
   bool any = false;
   for (const BlockRecord& r : md.records) {
     if (r.subgraph != s || !r.unusable.empty()) continue;
@@ -147,11 +146,12 @@ bool RecordsFit(TfLiteContext* context, const std::vector<int>& plan, const Meta
 // inputs.py mutates records); CheckNode still verifies every record against the node and its weights.
 int64_t MetadataSubgraph(TfLiteContext* context, const std::vector<int>& plan, const Metadata& md, int ordinal,
                          const DelegateState& state) {
-  if (RecordsFit(context, plan, md, uint32_t(ordinal))) return ordinal;
+  const std::set<int> nodes(plan.begin(), plan.end());
+  if (RecordsFit(context, nodes, md, uint32_t(ordinal))) return ordinal;
   std::set<int64_t> earlier;
   for (int i = 0; i < ordinal && size_t(i) < state.graphs.size(); ++i) earlier.insert(state.graphs[i].subgraph);
   for (int64_t s : earlier) {
-    if (s != ordinal && s >= 0 && RecordsFit(context, plan, md, uint32_t(s))) return s;
+    if (s != ordinal && s >= 0 && RecordsFit(context, nodes, md, uint32_t(s))) return s;
   }
   return ordinal;
 }
