@@ -88,20 +88,28 @@ class BuildDelegate(build_ext):
                             "-Wl,--version-script=" + os.path.join(root, GLUE_DIR, "onexn_delegate.lds")])
 
 
+# The runtime: load the delegate, read and check .tflite files, benchmark (`onexn inspect`, `onexn bench`).
 INSTALL_REQUIRES = [
-    # TensorFlow and tf-keras are released together and must match.
+    "numpy>=1.26",
+    "ai-edge-litert>=2.3,<2.4",
+    "flatbuffers>=24.3.25",  # .tflite files read and written through ai-edge-litert's generated schema
+    "tqdm>=4.60",
+]
+
+TRAIN = [
+    # The Keras side and the converter. TensorFlow and tf-keras are released together and must match.
     "tensorflow-cpu==2.21.*",
     "tf-keras==2.21.*",
     "tensorflow-model-optimization>=0.8.1,<0.9",
-    "ai-edge-litert>=2.3,<2.4",
-    "numpy>=1.26",
     "absl-py>=1.4",
-    "tqdm>=4.60",
-    "scikit-learn>=1.3",  # the digits set behind `onexn demo` and the examples (ships in the wheel)
 ]
 
+DEMO = TRAIN + ["scikit-learn>=1.3"]  # the digits set behind `onexn demo` and the examples (ships in the wheel)
+
 EXTRAS = {
-    "dev": ["pytest>=8", "matplotlib>=3.7", "tensorboard", "atheris>=2.3"],
+    "train": TRAIN,
+    "demo": DEMO,
+    "dev": DEMO + ["pytest>=8", "matplotlib>=3.7", "tensorboard", "atheris>=2.3"],
 }
 
 setup(

@@ -6,7 +6,7 @@ with onexn_tf.apply_1xn(Prune1xNPolicy(n, allow_partial_blocks=True)); N in {1, 
 {0.5, 0.75, 0.9}, 1 and 2 threads; plus MobileNetV2's distinct 1x1 convolutions as single-conv models.
 For each: the stock runtime on the file with dense weights, the stock runtime on the compact file
 (onexn_tf.convert(..., compact=True): TFLite's own block-sparse encoding + DENSIFY), and the onexn delegate
-on the dense-weight file; interleaved in one measurement (onexn_tf.bench.measure).
+on the dense-weight file; interleaved in one measurement (onexn_tf.runtime.bench.measure).
 
 Writes BENCHMARKS.md and benchmarks/ratio_vs_sparsity.png for the full sweep; a subset (--models, --n,
 --sparsity, --threads, --quick, ...) writes to runs/bench/ instead so it never overwrites the committed
@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import sys
 import time
 
@@ -31,7 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import onexn_tf  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from onexn_tf import bench, bench_models, bench_report  # noqa: E402
+from benchmarks import models as bench_models, report as bench_report  # noqa: E402
+from onexn_tf.runtime import bench, profile  # noqa: E402
+from onexn_tf.tflite import graph  # noqa: E402
 
 FULL = {"models": "mobilenet_v1,mobilenet_v2,resnet50", "n": "1,2,4,8,16", "sparsity": "0.5,0.75,0.9",
         "threads": "1,2"}
@@ -261,11 +264,6 @@ DISTURBED = 1.10
 MAKEUP_TRIES = 3
 
 
-def _median(values):
-    values = sorted(values)
-    return values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1:][:2]) / 2
-
-
 def undisturbed(dense_ms, reference=None):
     """Indices of the passes whose stock time is within DISTURBED of `reference` (default, and when no pass
     is: the case's fastest pass)."""
@@ -296,7 +294,7 @@ def combine(rows, reference=None):
     ordered = sorted(keep, key=lambda r: r["ratio"] if r["ratio"] is not None else r["dense_ms"])
     out = dict(ordered[len(ordered) // 2])  # claimed nodes, kernels, sizes: the same in every pass
     for key in ("dense_ms", "compact_ms", "compact_ratio") + (("onexn_ms", "ratio") if out["ratio"] else ()):
-        out[key] = _median(r[key] for r in keep)
+        out[key] = statistics.median(r[key] for r in keep)
     shares = [r["other_cpu"] for r in rows if r.get("other_cpu") is not None]
     out.update(other_cpu=max(shares) if shares else None, passes=len(rows), kept_passes=len(keep),
                pass_ratios=[r["ratio"] for r in rows], pass_dense_ms=[r["dense_ms"] for r in rows],
@@ -311,11 +309,11 @@ def recombine(row, reference=None):
     if not dense or len(dense) < 2 or not ratios or None in ratios:
         return row
     keep = undisturbed(dense, reference)
-    out = dict(row, kept_passes=len(keep), dense_ms=_median(dense[i] for i in keep),
-               ratio=_median(ratios[i] for i in keep))
+    out = dict(row, kept_passes=len(keep), dense_ms=statistics.median(dense[i] for i in keep),
+               ratio=statistics.median(ratios[i] for i in keep))
     onexn = row.get("pass_onexn_ms")
     have = onexn is not None and len(onexn) == len(dense) and None not in onexn
-    out["onexn_ms"] = _median(onexn[i] for i in keep) if have else out["dense_ms"] * out["ratio"]
+    out["onexn_ms"] = statistics.median(onexn[i] for i in keep) if have else out["dense_ms"] * out["ratio"]
     return out
 
 
@@ -350,15 +348,12 @@ class Sweep:
 
     def layer_cases(self, n, s, shapes, threads):
         """MobileNetV2 1x1 convolutions cut out of the pruned model as single-conv models; result rows."""
-        from onexn_tf import bench_ops
-        from onexn_tf import tflite_graph as graph
-
         a = self.args
         model = graph.read_model(self.model("mobilenet_v2").pruned(n, s)["onexn"])
         share = wait_for_quiet(a, self.started)
         rows = []
         for op_index, shape in shapes:
-            single = bench_ops.single_op_model(model, op_index)
+            single = profile.single_op_model(model, op_index)
             annotated = onexn_tf.convert(single, n=n)
             compact = onexn_tf.convert(single, n=n, compact=True)
             for t in threads:
@@ -411,9 +406,7 @@ class Sweep:
 
 
 def profiles(args, results, started, options):
-    """Per-op profiles (onexn_tf.bench_ops.per_op) of the end-to-end target cases in this sweep."""
-    from onexn_tf import bench_ops
-
+    """Per-op profiles (onexn_tf.runtime.profile.per_op) of the end-to-end target cases in this sweep."""
     cache = bench_models.Cache(args.cache)
     models = {}
     for t in bench_report.TARGETS:
@@ -424,10 +417,10 @@ def profiles(args, results, started, options):
             models[t["model"]] = bench_models.SweepModel(t["model"], cache, seed=args.seed)
         data = models[t["model"]].pruned(t["n"], t["sparsity"])["onexn"]
         log(f"profile {t['case']}", started)
-        profile = bench_ops.per_op(data, threads=t["threads"], runs=max(args.runs // 2, 10), warmup=3,
-                                   seed=args.seed, **options)
+        per_op = profile.per_op(data, threads=t["threads"], runs=max(args.runs // 2, 10), warmup=3,
+                                seed=args.seed, **options)
         results["profiles"].append({"case": t["case"], "model": t["model"], "n": t["n"],
-                                    "sparsity": t["sparsity"], "threads": t["threads"], **profile.as_dict()})
+                                    "sparsity": t["sparsity"], "threads": t["threads"], **per_op.as_dict()})
         _save(args, results)
 
 

@@ -16,8 +16,9 @@ import numpy as np  # noqa: E402
 
 import onexn_tf  # noqa: E402  (sets TF_USE_LEGACY_KERAS=1 before TensorFlow loads)
 import tensorflow_model_optimization as tfmot  # noqa: E402
-from onexn_tf import bench, datasets  # noqa: E402
-from onexn_tf.keras_compat import keras  # noqa: E402
+from onexn_tf import datasets  # noqa: E402
+from onexn_tf.runtime import bench  # noqa: E402
+from onexn_tf.keras.compat import keras  # noqa: E402
 
 # Short fine-tuning budgets: with Keras' ImageNet BatchNorm momentum (0.99 / 0.999) the moving statistics
 # would barely leave their initial values in a few hundred steps, and the evaluated model would be random.

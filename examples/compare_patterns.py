@@ -38,7 +38,7 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_impl, pruning_wrapper
 
 from onexn_tf import blocks
-from onexn_tf.keras_compat import keras
+from onexn_tf.keras.compat import keras
 
 sparsity_api = tfmot.sparsity.keras
 

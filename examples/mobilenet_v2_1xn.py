@@ -26,7 +26,7 @@ import dataclasses
 import sys
 
 import _pipeline
-from onexn_tf.keras_compat import keras
+from onexn_tf.keras.compat import keras
 
 
 def build(args, num_classes):

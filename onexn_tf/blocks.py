@@ -1,25 +1,37 @@
-"""1xN block geometry, scores and masks.
+"""1xN block geometry: N, groups, scores, masks, keep maps and their index (numpy only).
 
-A Keras Conv2D kernel is HWIO (kh, kw, cin, cout); a Dense kernel (cin, cout) is a 1x1 convolution.
+A Keras Conv2D kernel is HWIO (kh, kw, cin, cout); a Dense kernel (cin, cout) is a 1x1 convolution. A
+TFLite CONV_2D filter is OHWI (cout, kh, kw, cin); a FULLY_CONNECTED weight is (cout, cin).
 Output channels are split into groups of N: group g holds channels [g*N, min((g+1)*N, cout)); the last
 group is shorter when cout % N != 0. A block (c, g) is every weight of group g at input channel c, over
 the whole kh x kw window. Blocks are scored by their L1 norm; at sparsity s the
 ``num_pruned_blocks(B, s)`` lowest-scoring of the layer's B blocks are zeroed (ties: lower flat index
 first, so the result is deterministic).
 
-Each function exists twice on purpose: a numpy version for offline tools (report, converter, tests) and
-a TensorFlow version that runs inside the pruning wrapper's graph with a sparsity tensor.
+This module is the one owner of N and of the block layout, for the Keras side, the .tflite format and
+the runtime alike. The TensorFlow version of ``block_mask``, which runs inside the pruning wrapper's
+graph, lives with the wrapper (``onexn_tf.keras.wrapper.tf_block_mask``).
 """
 
 import math
 
 import numpy as np
-import tensorflow as tf
+
+# The largest N: the metadata format (docs/FORMAT.md) and the delegate's kernels take N <= 64.
+MAX_N = 64
+# N tried by ``detect_n``, largest first.
+CANDIDATE_N = (64, 32, 16, 8, 4, 2, 1)
 
 
-def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+def check_n(n, layer=None):
+    """Returns n as an int, or raises ValueError unless it is an integer in 1..MAX_N.
+
+    `layer` names the layer the N is for, in the message.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_N:
+        where = f" for layer {layer!r}" if layer is not None else ""
+        raise ValueError(f"n{where} must be an integer in 1..{MAX_N} ({MAX_N} is the limit of the onexn "
+                         f"format and kernels), got {n!r}")
     return int(n)
 
 
@@ -36,7 +48,12 @@ def check_sparsity(sparsity):
 
 def num_groups(cout, n):
     """Number of groups of N output channels (the last may be short)."""
-    return -(-int(cout) // _check_n(n))
+    return -(-int(cout) // check_n(n))
+
+
+def group_widths(cout, n):
+    """Output channels in each group: N, except a shorter last group when cout % N != 0."""
+    return np.minimum(n, int(cout) - n * np.arange(num_groups(cout, n)))
 
 
 def num_pruned_blocks(total_blocks, sparsity):
@@ -45,13 +62,30 @@ def num_pruned_blocks(total_blocks, sparsity):
     return min(int(math.floor(sparsity * total_blocks + 0.5)), max(total_blocks - 1, 0))
 
 
-def _as_hwio(kernel):
+def as_hwio(kernel):
+    """A Keras kernel, Dense (cin, cout) or Conv2D (kh, kw, cin, cout), as a 4-D HWIO array."""
     kernel = np.asarray(kernel)
     if kernel.ndim == 2:
         return kernel[None, None]
     if kernel.ndim == 4:
         return kernel
     raise ValueError(f"expected a Dense (cin, cout) or Conv2D (kh, kw, cin, cout) kernel, got shape {kernel.shape}")
+
+
+def to_ohwi(weight):
+    """A TFLite weight, CONV_2D filter (OHWI) or FULLY_CONNECTED (cout, cin), as a 4-D OHWI array."""
+    weight = np.asarray(weight)
+    return weight[:, None, None, :] if weight.ndim == 2 else weight
+
+
+def ohwi_to_hwio(ohwi):
+    """OHWI (TFLite) -> HWIO (Keras)."""
+    return np.transpose(ohwi, (1, 2, 3, 0))
+
+
+def hwio_to_ohwi(hwio):
+    """HWIO (Keras) -> OHWI (TFLite)."""
+    return np.transpose(hwio, (3, 0, 1, 2))
 
 
 def _grouped(kernel_hwio, n):
@@ -65,17 +99,17 @@ def _grouped(kernel_hwio, n):
 
 
 def block_scores(kernel, n):
-    """L1 norm of every 1xN block: array of shape (cin, groups)."""
-    n = _check_n(n)
-    return np.abs(_grouped(_as_hwio(kernel), n)).sum(axis=(0, 1, 4))
+    """L1 norm of every 1xN block of a Keras kernel: array of shape (cin, groups)."""
+    n = check_n(n)
+    return np.abs(_grouped(as_hwio(kernel), n)).sum(axis=(0, 1, 4))
 
 
 def block_mask(kernel, n, sparsity):
     """0/1 mask with the kernel's shape and dtype zeroing the lowest-L1 fraction `sparsity` of blocks."""
-    n = _check_n(n)
+    n = check_n(n)
     sparsity = check_sparsity(sparsity)
     kernel = np.asarray(kernel)
-    hwio = _as_hwio(kernel)
+    hwio = as_hwio(kernel)
     scores = block_scores(hwio, n).ravel()
     pruned = num_pruned_blocks(scores.size, sparsity)
     keep = np.ones(scores.size, dtype=bool)
@@ -91,57 +125,42 @@ def expand_block_mask(keep, kernel_shape_hwio, n):
 
 
 def kept_blocks(kernel, n):
-    """(cin, groups) boolean map: True where the block has any non-zero weight."""
-    return np.abs(_grouped(_as_hwio(kernel), _check_n(n))).max(axis=(0, 1, 4)) > 0
+    """Keep map of a Keras kernel (HWIO or (cin, cout)): (cin, groups) boolean, True where the block has
+    a non-zero weight."""
+    return np.abs(_grouped(as_hwio(kernel), check_n(n))).max(axis=(0, 1, 4)) > 0
+
+
+def kept_map(weight, n):
+    """Keep map of a TFLite weight (OHWI or (cout, cin)): (groups, cin) boolean, the layout of the
+    metadata's CSR index and of TFLite's block-sparse encoding."""
+    return kept_blocks(ohwi_to_hwio(to_ohwi(weight)), n).T
+
+
+def csr_index(keep):
+    """(groups, cin) keep map -> (group_ptr, kept_cin) as int64 arrays: group g keeps the input channels
+    kept_cin[group_ptr[g]:group_ptr[g + 1]]."""
+    group_ptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int64)
+    return group_ptr, np.nonzero(keep)[1].astype(np.int64)
 
 
 def blocks_explain_zeros(kernel, n):
-    """True if every zero weight lies in an all-zero 1xN block (so the zeros are 1xN structured)."""
-    grouped = _grouped(_as_hwio(kernel), _check_n(n))
-    kh, kw, cin, cout = _as_hwio(kernel).shape
-    block_zero = np.abs(grouped).max(axis=(0, 1, 4)) == 0
-    zero_weights = int(np.count_nonzero(_as_hwio(kernel) == 0))
-    return zero_weights == _zeros_in_blocks(block_zero, kh * kw, cout, n)
+    """True if every zero weight of a Keras kernel lies in an all-zero 1xN block (the zeros are 1xN
+    structured)."""
+    hwio = as_hwio(kernel)
+    kh, kw, _, cout = hwio.shape
+    block_zero = ~kept_blocks(hwio, n)
+    zeros_in_blocks = int((block_zero * group_widths(cout, n)[None, :]).sum()) * kh * kw
+    return int(np.count_nonzero(hwio == 0)) == zeros_in_blocks
 
 
-def _zeros_in_blocks(block_zero, taps, cout, n):
-    """Number of real (unpadded) weights inside the all-zero blocks."""
-    widths = np.full(block_zero.shape[1], n)
-    widths[-1] = cout - n * (block_zero.shape[1] - 1)
-    return int((block_zero * widths[None, :]).sum()) * taps
-
-
-def tf_block_mask(kernel, n, sparsity):
-    """TensorFlow version of ``block_mask`` for graph use; `sparsity` may be a scalar tensor."""
-    n = _check_n(n)
-    shape = kernel.shape.as_list()
-    hwio = tf.reshape(kernel, [1, 1] + shape) if len(shape) == 2 else kernel
-    kh, kw, cin, cout = hwio.shape.as_list()
-    groups = num_groups(cout, n)
-    padded = tf.pad(tf.abs(hwio), [[0, 0], [0, 0], [0, 0], [0, groups * n - cout]])
-    scores = tf.reshape(tf.reduce_sum(tf.reshape(padded, [kh, kw, cin, groups, n]), axis=[0, 1, 4]), [-1])
-    total = cin * groups
-    sparsity = tf.cast(sparsity, tf.float32)
-    pruned = tf.minimum(tf.cast(tf.floor(sparsity * total + 0.5), tf.int32), max(total - 1, 0))
-    # rank[i] = position of block i in ascending score order; the `pruned` lowest ranks are zeroed.
-    rank = tf.argsort(tf.argsort(scores, stable=True), stable=True)
-    keep = tf.reshape(rank >= pruned, [cin, groups])
-    full = tf.broadcast_to(keep[None, None, :, :, None], [kh, kw, cin, groups, n])
-    mask = tf.reshape(full, [kh, kw, cin, groups * n])[..., :cout]
-    return tf.cast(tf.reshape(mask, shape), kernel.dtype)
-
-
-CANDIDATE_N = (64, 32, 16, 8, 4, 2, 1)
-
-
-def detect_n(kernel, candidates=CANDIDATE_N):
-    """The largest N whose all-zero 1xN blocks account for every zero weight, or None if no block is zero.
+def detect_n(kernel):
+    """N of a Keras kernel (HWIO or (cin, cout)): the largest candidate N <= cout whose all-zero 1xN blocks
+    account for every zero weight, or None if no block is zero.
 
     A kernel pruned 1x4 at 50% usually has 1x8 blocks that are only partly zero, so the rule finds 4, not 8.
     """
-    for n in candidates:
-        if n > _as_hwio(kernel).shape[3]:
-            continue
-        if not kept_blocks(kernel, n).all() and blocks_explain_zeros(kernel, n):
+    cout = as_hwio(kernel).shape[3]
+    for n in CANDIDATE_N:
+        if n <= cout and not kept_blocks(kernel, n).all() and blocks_explain_zeros(kernel, n):
             return n
     return None

@@ -44,7 +44,7 @@ def digits(size, batch_size, *, seed=0, test_fraction=0.2, preprocess=None, test
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ImportError("the digits data set comes with scikit-learn: pip install scikit-learn") from None
+        raise ImportError("the digits data set comes with scikit-learn: pip install onexn[demo]") from None
     x, y = load_digits(return_X_y=True)
     x = (x.reshape(-1, 8, 8, 1) * (255.0 / 16.0)).astype(np.float32)  # 0..16 -> 0..255
     order = np.random.default_rng(seed).permutation(len(x))
@@ -67,7 +67,7 @@ def image_directory(path, size, batch_size, *, seed=0, test_fraction=0.2, prepro
     size x size RGB; a seeded `test_fraction` of the files is held out."""
     import tensorflow as tf
 
-    from onexn_tf.keras_compat import keras
+    from onexn_tf.keras.compat import keras
 
     _check(size, batch_size, test_fraction)
     if not os.path.isdir(path):

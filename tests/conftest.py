@@ -53,7 +53,7 @@ VARIED_PLAN = {"c1": (16, 0.5), "c2": (8, 0.6), "c3": (4, 0.7), "c4": (8, 0.5), 
 
 def build_varied_model(seed=0):
     """Conv 3x3 SAME ReLU, 1x1 no-bias + BatchNorm (folded) + ReLU6, 3x3 stride 2 VALID, cout % N != 0, Dense."""
-    from onexn_tf.keras_compat import keras
+    from onexn_tf.keras.compat import keras
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)

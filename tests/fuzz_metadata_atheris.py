@@ -1,4 +1,4 @@
-"""atheris (libFuzzer for Python) target for the Python reader of the onexn_1xn entry (onexn_tf.metadata).
+"""atheris (libFuzzer for Python) target for the Python reader of the onexn_1xn entry (onexn_tf.tflite.metadata).
 
 Each input is parsed twice, as given and as a copy whose header is made consistent (magic, version 1,
 header_bytes, total_bytes, CRC-32) so that mutations reach the record rules. The contract checked:
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import atheris
 
-with atheris.instrument_imports(include=["onexn_tf.metadata"]):
-    from onexn_tf import metadata
+with atheris.instrument_imports(include=["onexn_tf.tflite.metadata"]):
+    from onexn_tf.tflite import metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "tflite_delegate" / "fuzz" / "seed_corpus"

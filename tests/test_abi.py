@@ -27,8 +27,8 @@ import pytest
 
 from tensorflow.lite.python import schema_py_generated as schema
 
-from onexn_tf import tflite_graph
-from onexn_tf.delegate import load_delegate, read_report
+from onexn_tf.runtime.delegate import load_delegate, read_report
+from onexn_tf.tflite import graph
 
 from test_delegate_models import (GraphBuilder, assert_close, conv_model, fc_model, interpreter_class,
                                   random_inputs, run, sparse_weight, with_metadata)
@@ -68,7 +68,7 @@ def probed(request):
                                                    num_threads=3)
     interpreter.allocate_tensors()
     report = read_report(delegate)
-    yield request.param, tflite_graph.read_model(MODEL), interpreter, report
+    yield request.param, graph.read_model(MODEL), interpreter, report
     del interpreter
 
 
@@ -100,7 +100,7 @@ def test_tensors_match_the_interpreter_and_the_model(probed):
         assert t["bytes"] == int(np.prod(detail["shape"])) * np.dtype(detail["dtype"]).itemsize
         assert t["is_variable"] is False and t["has_sparsity"] is False
     for index, tensor in enumerate(model.subgraphs[0].tensors):
-        data = tflite_graph.buffer_bytes(model, tensor)
+        data = graph.buffer_bytes(model, tensor)
         t = tensors[index]
         if data:  # constant: memory-mapped from the model, the delegate reads the very same bytes
             assert t["allocation_type"] == 1
@@ -116,7 +116,7 @@ def test_nodes_and_params_match_the_model(probed):
         node = nodes[index]
         code = model.operatorCodes[op.opcodeIndex]
         assert node["index"] == index
-        assert node["builtin_code"] == tflite_graph.builtin_code(model, op)
+        assert node["builtin_code"] == graph.builtin_code(model, op)
         assert node["version"] == code.version
         assert node["custom_name"] is None and node["invoke_set"] is True
         assert node["inputs"] == [int(i) for i in op.inputs]
@@ -201,7 +201,7 @@ def test_glue_joins_nodes_into_one_delegate_node(runtime):
     interpreter = interpreter_class(runtime)(model_content=MODEL, experimental_delegates=[delegate])
     interpreter.allocate_tensors()
     after = read_report(delegate)["probe"]["after"]
-    model = tflite_graph.read_model(MODEL)
+    model = graph.read_model(MODEL)
     ops = model.subgraphs[0].operators
     first, last = after["delegate_nodes"]
     assert first["nodes_to_replace"] == [0, 1, 2] and last["nodes_to_replace"] == [4]
@@ -213,9 +213,9 @@ def test_glue_joins_nodes_into_one_delegate_node(runtime):
 
 def test_metadata_entry_is_read_byte_for_byte(probed):
     _, model, _, report = probed
-    from onexn_tf import metadata as onexn_metadata
+    from onexn_tf.tflite import verify
 
-    entry = onexn_metadata.entry_bytes(model)
+    entry = verify.entry_bytes(model)
     found = report["probe"]["before"]["metadata"]
     assert found == {"found": True, "bytes": len(entry), "crc32": zlib.crc32(entry) & 0xFFFFFFFF}
 
@@ -249,14 +249,14 @@ def test_report_error_reaches_python(runtime):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_sparsity_of_a_compact_weight_matches_the_model(runtime):
-    from onexn_tf.convert import annotate
+    from onexn_tf.tflite.annotate import annotate
 
     rng = np.random.default_rng(8)
     g = GraphBuilder()
     x = g.input([1, 5, 5, 8])
     g.conv(x, sparse_weight(rng, (16, 3, 3, 8), 4), rng.standard_normal(16), name="c0")
     tflite = annotate(g.finish(len(g.tensors) - 1), n=4, compact=True)
-    model = tflite_graph.read_model(tflite)
+    model = graph.read_model(tflite)
     delegate = load_delegate(abi_probe=1)
     interpreter_class(runtime)(model_content=tflite, experimental_delegates=[delegate])
     report = read_report(delegate)
@@ -279,7 +279,7 @@ def test_sparsity_of_a_compact_weight_matches_the_model(runtime):
             assert got["segments"] == [int(v) for v in want.arraySegments.values]
             assert got["indices"] == [int(v) for v in want.arrayIndices.values]
     assert tensors[index]["allocation_type"] == 1
-    assert tensors[index]["crc32"] == zlib.crc32(tflite_graph.buffer_bytes(model, tensor)) & 0xFFFFFFFF
+    assert tensors[index]["crc32"] == zlib.crc32(graph.buffer_bytes(model, tensor)) & 0xFFFFFFFF
     # The partition is DENSIFY + CONV_2D and reads the sparse constant, not the dense weight.
     (node,) = report["probe"]["after"]["delegate_nodes"]
     assert node["nodes_to_replace"] == [0, 1]

@@ -1,4 +1,4 @@
-"""onexn_tf.bench and `onexn bench`: interleaving, result fields, the --json line, errors. No timing asserts."""
+"""onexn_tf.runtime.bench and `onexn bench`: interleaving, result fields, the --json line, errors. No timing asserts."""
 
 import json
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import onexn_tf
-from onexn_tf import bench, cli
+from onexn_tf import cli
+from onexn_tf.runtime import bench
 
 DELEGATE_OK, DELEGATE_WHY = bench.delegate_status()
 needs_delegate = pytest.mark.skipif(not DELEGATE_OK, reason=f"onexn delegate not built: {DELEGATE_WHY}")
@@ -77,15 +78,6 @@ def test_measure_rejects_bad_variants():
         fake_measure(["a", "a"], runs=1, warmup=0)
     with pytest.raises(ValueError, match="non-empty"):
         bench.measure([])
-
-
-def test_model_bytes_errors(tmp_path):
-    with pytest.raises(ValueError, match="TFL3"):
-        bench.model_bytes(b"not a model at all")
-    with pytest.raises(ValueError, match="cannot read"):
-        bench.model_bytes(tmp_path / "missing.tflite")
-    with pytest.raises(ValueError, match="bytes"):
-        bench.model_bytes(12)
 
 
 def test_run_once_stock_matches_keras_and_checks_input(varied):

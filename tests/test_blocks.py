@@ -7,6 +7,7 @@ import onexn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads
 import tensorflow as tf
 
 from onexn_tf import blocks
+from onexn_tf.keras.wrapper import tf_block_mask
 
 SHAPES = [
     ((3, 3, 8, 16), 4),     # 3x3 conv
@@ -59,7 +60,7 @@ def test_tensorflow_mask_equals_numpy(shape, n):
     kernel = rng.normal(size=shape).astype(np.float32)
     for sparsity in (0.0, 0.25, 0.6, 0.95):
         expected = blocks.block_mask(kernel, n, sparsity)
-        got = tf.function(lambda k, s: blocks.tf_block_mask(k, n, s))(tf.constant(kernel), tf.constant(sparsity))
+        got = tf.function(lambda k, s: tf_block_mask(k, n, s))(tf.constant(kernel), tf.constant(sparsity))
         np.testing.assert_array_equal(got.numpy(), expected)
 
 
@@ -97,10 +98,35 @@ def test_bad_sparsity_raises(bad):
         blocks.block_mask(np.ones((4, 4), np.float32), 2, bad)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "4"])
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "4", 65, 128])
 def test_bad_n_raises(bad):
     with pytest.raises(ValueError, match="n must be an integer"):
         blocks.block_mask(np.ones((4, 4), np.float32), bad, 0.5)
+
+
+def test_n_limit_is_the_format_limit():
+    from onexn_tf.tflite import metadata
+
+    assert blocks.check_n(blocks.MAX_N) == metadata.MAX_N == 64
+    with pytest.raises(ValueError, match=r"n for layer 'conv' must be an integer in 1\.\.64 \(64 is the limit"):
+        blocks.check_n(65, layer="conv")
+
+
+def test_keep_maps_in_both_layouts_and_their_csr_index():
+    rng = np.random.default_rng(5)
+    kernel = rng.normal(size=(3, 3, 8, 20)).astype(np.float32)  # cout % 8 != 0: a short last group
+    hwio = kernel * blocks.block_mask(kernel, 8, 0.5)
+    ohwi = blocks.hwio_to_ohwi(hwio)
+    assert ohwi.shape == (20, 3, 3, 8) and np.array_equal(blocks.ohwi_to_hwio(ohwi), hwio)
+    keep = blocks.kept_map(ohwi, 8)
+    assert keep.shape == (3, 8) and np.array_equal(keep, blocks.kept_blocks(hwio, 8).T)
+    dense_keep = blocks.kept_map(ohwi[:, 1, 1, :], 8)  # a FULLY_CONNECTED (cout, cin) weight
+    assert np.array_equal(dense_keep, blocks.kept_blocks(hwio[1, 1], 8).T)
+    group_ptr, kept_cin = blocks.csr_index(keep)
+    assert group_ptr[0] == 0 and group_ptr[-1] == keep.sum() == kept_cin.size
+    for g in range(keep.shape[0]):
+        assert list(kept_cin[group_ptr[g]:group_ptr[g + 1]]) == list(np.flatnonzero(keep[g]))
+    assert list(blocks.group_widths(20, 8)) == [8, 8, 4] and list(blocks.group_widths(16, 8)) == [8, 8]
 
 
 def test_bad_kernel_rank_raises():

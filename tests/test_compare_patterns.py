@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from onexn_tf import blocks
-from onexn_tf.keras_compat import keras
+from onexn_tf.keras.compat import keras
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "examples", "compare_patterns.py")

@@ -5,9 +5,9 @@ import pytest
 from conftest import VARIED_PLAN, prune_layers, run_tflite
 
 import onexn_tf
-from onexn_tf import blocks, convert, metadata, read_metadata
-from onexn_tf import tflite_graph as graph
-from onexn_tf.keras_compat import keras
+from onexn_tf import blocks, convert, read_metadata
+from onexn_tf.keras.compat import keras
+from onexn_tf.tflite import graph, metadata
 
 
 def _by_layer(records, model_bytes):
@@ -15,7 +15,7 @@ def _by_layer(records, model_bytes):
     model = graph.read_model(model_bytes)
     found = {}
     for r in records:
-        name = graph.tensor_name(model.subgraphs[r.subgraph].tensors[r.weight_tensor])
+        name = graph.name_of(model.subgraphs[r.subgraph].tensors[r.weight_tensor])
         layer = [k for k in VARIED_PLAN if f"/{k}/" in name]
         assert len(layer) == 1, name
         found[layer[0]] = r
@@ -83,7 +83,7 @@ def test_nothing_pruned_gives_no_entry():
     model = _small_conv(sparsity=0.0)
     tflite = convert(model)
     assert read_metadata(tflite) == []
-    names = [metadata._name(m.name) for m in graph.read_model(tflite).metadata]
+    names = [graph.name_of(m) for m in graph.read_model(tflite).metadata]
     assert not [name for name in names if name.startswith("onexn")]
     assert convert(model, compact=True) == tflite
 
@@ -186,6 +186,7 @@ def test_apply_1xn_model_converts():
 def test_convert_is_callable_whichever_way_it_was_imported(varied):
     import importlib
 
-    module = importlib.import_module("onexn_tf.convert")  # the package attribute may now be the module
+    module = importlib.import_module("onexn_tf.tflite.convert")  # importing it leaves the package name alone
+    assert onexn_tf.convert is module.convert
     assert read_metadata(onexn_tf.convert(varied["model"])) == read_metadata(varied["plain"])
-    assert read_metadata(module(varied["model"], compact=True)) == read_metadata(varied["compact"])
+    assert read_metadata(module.convert(varied["model"], compact=True)) == read_metadata(varied["compact"])

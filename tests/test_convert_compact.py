@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from conftest import prune_layers, run_tflite
 
-from onexn_tf import convert, metadata, read_metadata
-from onexn_tf import tflite_graph as graph
-from onexn_tf.keras_compat import keras
+from onexn_tf import convert, read_metadata
+from onexn_tf.keras.compat import keras
+from onexn_tf.tflite import graph, metadata, verify
 
 
 @pytest.mark.parametrize("delegates", [True, False], ids=["xnnpack", "builtin"])
@@ -44,12 +44,12 @@ def test_compact_records_and_densify_wiring(varied):
         np.testing.assert_array_equal(sp.dimMetadata[1].arrayIndices.values, np.concatenate(c.kept_cin))
         # The CRC covers the weight as DENSIFY outputs it: pruned -0.0 come back as +0.0.
         assert c.weight_crc32 == metadata.weight_crc32(dense + np.float32(0.0))
-    assert all(check.ok for check in metadata.verify(varied["compact"]))
+    assert all(check.ok for check in verify.verify(varied["compact"]))
     assert _min_runtime(model) == "2.2.0" and _min_runtime(plain_model) < "2.2.0"  # DENSIFY came with 2.2
 
 
 def _min_runtime(model):
-    (entry,) = [m for m in model.metadata if metadata._name(m.name) == "min_runtime_version"]
+    (entry,) = [m for m in model.metadata if graph.name_of(m) == "min_runtime_version"]
     return bytes(model.buffers[entry.buffer].data).rstrip(b"\0").decode()
 
 
@@ -128,7 +128,7 @@ def test_all_zero_weight_is_recorded_dense_and_runs():
     (r,) = read_metadata(tflite)
     # No kept block means an empty sparse buffer, which TFLite would not treat as a constant: stays dense.
     assert (r.n, r.num_kept, r.encoding) == (8, 0, metadata.ENCODING_DENSE)
-    assert all(check.ok for check in metadata.verify(tflite))
+    assert all(check.ok for check in verify.verify(tflite))
     x = np.random.default_rng(0).standard_normal((1, 5, 5, 4)).astype("f4")
     np.testing.assert_allclose(run_tflite(tflite, x, delegates=False), model(x).numpy(), atol=1e-4, rtol=1e-4)
 

@@ -8,7 +8,7 @@ come from the delegate silently declining the node.
 import numpy as np
 import pytest
 
-from onexn_tf.delegate import delegate_report, load_delegate, read_report
+from onexn_tf.runtime.delegate import delegate_report, load_delegate, read_report
 
 from test_delegate_models import (GraphBuilder, assert_close, conv_model, fc_model, random_inputs, run,
                                   sparse_weight, with_metadata)
@@ -89,13 +89,13 @@ COMPACT_CASES = ["1x1", "3x3_relu", "5x5_valid_relu6", "3x3_dilation2_relu_n1_to
 
 @pytest.mark.parametrize("case", COMPACT_CASES)
 def test_compact_conv_matches_stock(case):
-    from onexn_tf.convert import annotate
-    from onexn_tf import metadata as onexn_metadata
+    from onexn_tf.tflite import verify
+    from onexn_tf.tflite.annotate import annotate
 
     tflite = conv_model(**CONV_CASES[case])
-    n = onexn_metadata.read_metadata(tflite)[0].n
+    n = verify.read_metadata(tflite)[0].n
     compact = annotate(_without_entry(tflite), n=n, compact=True)
-    assert [r.encoding for r in onexn_metadata.read_metadata(compact)] == [1]
+    assert [r.encoding for r in verify.read_metadata(compact)] == [1]
     report = check(compact, claimed=1)
     assert report["kernels"][0]["densify_node"] == 0
 
@@ -106,22 +106,22 @@ def test_compact_conv_matches_stock(case):
     dict(input_shape=(4, 48), n=16, cout=32, bias=False),
 ])
 def test_compact_fully_connected_matches_stock(case):
-    from onexn_tf.convert import annotate
-    from onexn_tf import metadata as onexn_metadata
+    from onexn_tf.tflite import verify
+    from onexn_tf.tflite.annotate import annotate
 
     compact = annotate(_without_entry(fc_model(**case)), n=case["n"], compact=True)
-    assert [r.encoding for r in onexn_metadata.read_metadata(compact)] == [1]
+    assert [r.encoding for r in verify.read_metadata(compact)] == [1]
     report = check(compact, claimed=1)
     assert report["kernels"][0]["densify_node"] == 0
 
 
 def _without_entry(tflite):
-    from onexn_tf import metadata as onexn_metadata
-    from onexn_tf import tflite_graph
+    from onexn_tf.tflite import metadata as onexn_metadata
+    from onexn_tf.tflite import graph
 
-    model = tflite_graph.read_model(tflite)
-    model.metadata = [m for m in model.metadata if onexn_metadata._name(m.name) != onexn_metadata.ENTRY_NAME]
-    return bytes(tflite_graph.write_model(model))
+    model = graph.read_model(tflite)
+    model.metadata = [m for m in model.metadata if graph.name_of(m) != onexn_metadata.ENTRY_NAME]
+    return bytes(graph.write_model(model))
 
 
 @pytest.mark.parametrize("kernel", AVAILABLE_KERNELS)

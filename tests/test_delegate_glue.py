@@ -8,7 +8,7 @@ equality can never come from the delegate silently leaving the nodes to the stoc
 import numpy as np
 import pytest
 
-from onexn_tf.delegate import load_delegate, read_report
+from onexn_tf.runtime.delegate import load_delegate, read_report
 
 from test_delegate_models import GraphBuilder, assert_close, random_inputs, run, sparse_weight, with_metadata
 

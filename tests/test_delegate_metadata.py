@@ -4,19 +4,20 @@ The base model has two 1xN-pruned convolutions and a 1xN-pruned FULLY_CONNECTED 
 depthwise conv and a reshape in between; each test breaks the metadata (or the weights) one way.
 """
 
+import dataclasses
 import struct
 import zlib
 
 import numpy as np
 import pytest
 
-from onexn_tf import metadata as onexn_metadata
-from onexn_tf import tflite_graph
-from onexn_tf.delegate import load_delegate, read_report
+from onexn_tf.runtime.delegate import load_delegate, read_report
+from onexn_tf.tflite import graph, verify
+from onexn_tf.tflite import metadata as onexn_metadata
+from onexn_tf.tflite.annotate import annotate
 
 from test_delegate_models import (GraphBuilder, assert_close, conv_model, entry_of, random_inputs,
                                   replace_entry, run, sparse_weight, with_metadata)
-from onexn_tf.convert import annotate
 
 CLAIMABLE = [0, 2, 4]
 HEADER = 32
@@ -59,16 +60,16 @@ def _patch(entry, offset, value, fix_crc=True):
 
 
 def _weight(tflite, op_index):
-    model = tflite_graph.read_model(tflite)
+    model = graph.read_model(tflite)
     tensor = model.subgraphs[0].tensors[int(model.subgraphs[0].operators[op_index].inputs[1])]
-    return tflite_graph.constant_float32(model, tensor).copy()
+    return graph.constant_float32(model, tensor).copy()
 
 
 def _with_weight(tflite, op_index, weight):
-    model = tflite_graph.read_model(tflite)
+    model = graph.read_model(tflite)
     tensor = model.subgraphs[0].tensors[int(model.subgraphs[0].operators[op_index].inputs[1])]
     model.buffers[tensor.buffer].data = np.frombuffer(np.ascontiguousarray(weight, "<f4").tobytes(), np.uint8)
-    return bytes(tflite_graph.write_model(model))
+    return bytes(graph.write_model(model))
 
 
 def check(tflite, claimed):
@@ -167,9 +168,7 @@ def _changed_weights(tflite):
 
 def _record_for_missing_operator(tflite):
     records = _records(tflite)
-    extra = onexn_metadata.Record(**{**{k: getattr(records[2], k) for k in onexn_metadata._SCALAR_FIELDS},
-                                     "operator": 9, "group_ptr": records[2].group_ptr,
-                                     "kept_cin": records[2].kept_cin})
+    extra = dataclasses.replace(records[2], operator=9)
     return _with_records(records + [extra], tflite)
 
 
@@ -219,7 +218,7 @@ COMPACT_OPS = [3, 5, 7]  # the three DENSIFY operators come first
 
 
 def test_compact_encoding_is_claimed_with_its_densify():
-    records = onexn_metadata.read_metadata(COMPACT)
+    records = verify.read_metadata(COMPACT)
     assert [(r.operator, r.encoding) for r in records] == [(op, onexn_metadata.ENCODING_SPARSE)
                                                            for op in COMPACT_OPS]
     report, declined = check(COMPACT, COMPACT_OPS)
@@ -230,14 +229,14 @@ def test_compact_encoding_is_claimed_with_its_densify():
 
 def _sparse_values_changed(tflite):
     """One stored value of the first compact weight changed after conversion (record untouched)."""
-    model = tflite_graph.read_model(tflite)
+    model = graph.read_model(tflite)
     densify = model.subgraphs[0].operators[0]
     tensor = model.subgraphs[0].tensors[int(densify.inputs[0])]
-    values = tflite_graph.buffer_bytes(model, tensor)
+    values = graph.buffer_bytes(model, tensor)
     values = np.frombuffer(values, "<f4").copy()
     values[3] += 1.0
     model.buffers[tensor.buffer].data = np.frombuffer(values.tobytes(), np.uint8)
-    return bytes(tflite_graph.write_model(model))
+    return bytes(graph.write_model(model))
 
 
 def _compact_index_lie(tflite):

@@ -3,7 +3,7 @@
 Building flatbuffers directly (instead of converting Keras models) is fast and gives exact control over
 what the delegate must handle: padding, strides, dilation, fused activations, FULLY_CONNECTED with
 keep_num_dims, odd shapes. The onexn metadata is added by the project's own converter
-(``onexn_tf.convert.annotate``) so the delegate is tested against what the converter really writes.
+(``onexn_tf.tflite.annotate.annotate``) so the delegate is tested against what the converter really writes.
 
 The tests at the bottom check the builders themselves against a numpy reference.
 """
@@ -14,9 +14,9 @@ import pytest
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
-from onexn_tf.convert import annotate
-from onexn_tf import metadata as onexn_metadata
-from onexn_tf import tflite_graph
+from onexn_tf.tflite import graph, verify
+from onexn_tf.tflite import metadata as onexn_metadata
+from onexn_tf.tflite.annotate import annotate
 
 ACTIVATIONS = {
     None: schema.ActivationFunctionType.NONE,
@@ -197,14 +197,14 @@ def with_metadata(tflite, n):
 
 def replace_entry(tflite, data):
     """The model with its onexn_1xn entry's bytes replaced by ``data``."""
-    model = tflite_graph.read_model(tflite)
-    (entry,) = [m for m in model.metadata if onexn_metadata._name(m.name) == onexn_metadata.ENTRY_NAME]
+    model = graph.read_model(tflite)
+    (entry,) = [m for m in model.metadata if graph.name_of(m) == onexn_metadata.ENTRY_NAME]
     model.buffers[entry.buffer].data = np.frombuffer(bytes(data), np.uint8)
-    return bytes(tflite_graph.write_model(model))
+    return bytes(graph.write_model(model))
 
 
 def entry_of(tflite):
-    return onexn_metadata.entry_bytes(tflite_graph.read_model(tflite))
+    return verify.entry_bytes(graph.read_model(tflite))
 
 
 def conv_model(seed=0, *, size=(9, 9), batch=1, cin=16, cout=32, k=(3, 3), stride=(1, 1), dilation=(1, 1),
@@ -321,6 +321,6 @@ def test_conv_builder_matches_numpy(padding, stride, dilation, activation):
 
 def test_sparse_weight_has_zero_and_kept_blocks_and_gets_a_record():
     tflite = conv_model(n=8, cout=20)
-    (record,) = onexn_metadata.read_metadata(tflite)
+    (record,) = verify.read_metadata(tflite)
     assert (record.n, record.cout, record.kh, record.cin) == (8, 20, 3, 16)
     assert 0 < record.num_kept < record.num_groups * record.cin

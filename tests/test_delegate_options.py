@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import onexn_tf
-from onexn_tf import delegate as onexn_delegate
-from onexn_tf.delegate import delegate_path, load_delegate, read_report
+from onexn_tf.runtime import delegate as onexn_delegate
+from onexn_tf.runtime.delegate import delegate_path, load_delegate, read_report
 
 from test_delegate_models import assert_close, conv_model, random_inputs, run
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_delegate_path_is_the_installed_library():
     path = Path(delegate_path())
     assert path.is_file() and path.name == "libonexn_delegate.so"
-    assert path.parent == Path(onexn_delegate.__file__).resolve().parent
+    assert path.parent == Path(onexn_tf.__file__).resolve().parent  # where setup.py builds it
 
 
 def test_public_names():
@@ -41,7 +41,7 @@ def test_env_var_overrides_the_path(monkeypatch, tmp_path):
 
 def test_missing_library_says_how_to_build(monkeypatch, tmp_path):
     monkeypatch.delenv("ONEXN_DELEGATE_PATH", raising=False)
-    monkeypatch.setattr(onexn_delegate, "__file__", str(tmp_path / "delegate.py"))
+    monkeypatch.setattr(onexn_delegate, "__file__", str(tmp_path / "runtime" / "delegate.py"))
     with pytest.raises(FileNotFoundError, match="not built.*pip install -e"):
         delegate_path()
 

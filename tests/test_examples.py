@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 
 import onexn_tf
-from onexn_tf import bench, blocks, datasets
-from onexn_tf.keras_compat import keras
-from onexn_tf.metadata import ENCODING_SPARSE, verify
+from onexn_tf import blocks, datasets
+from onexn_tf.keras.compat import keras
+from onexn_tf.runtime import bench
+from onexn_tf.tflite.metadata import ENCODING_SPARSE
+from onexn_tf.tflite.verify import verify
 
 from conftest import run_tflite
 

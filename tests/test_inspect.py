@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from onexn_tf import metadata, read_metadata
-from onexn_tf import tflite_graph as graph
-from onexn_tf.commands import inspect
+from onexn_tf import read_metadata
+from onexn_tf.cli import inspect
+from onexn_tf.tflite import graph, metadata
 
 
 def _run(capsys, path, *extra):
@@ -23,7 +23,7 @@ def files(tmp_path_factory, varied):
         paths[key] = root / f"{key}.tflite"
         paths[key].write_bytes(varied[key])
     model = graph.read_model(varied["plain"])
-    (entry,) = [m for m in model.metadata if metadata._name(m.name) == metadata.ENTRY_NAME]
+    (entry,) = [m for m in model.metadata if graph.name_of(m) == metadata.ENTRY_NAME]
     model.buffers[entry.buffer].data = model.buffers[entry.buffer].data[:-4]  # truncated entry
     paths["damaged"] = root / "damaged.tflite"
     paths["damaged"].write_bytes(graph.write_model(model))

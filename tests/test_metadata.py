@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 import onexn_tf
-from onexn_tf import metadata, read_metadata
-from onexn_tf import tflite_graph as graph
-from onexn_tf.metadata import MetadataError
+from onexn_tf import read_metadata
+from onexn_tf.tflite import graph, metadata, verify
+from onexn_tf.tflite.metadata import MetadataError
 
 
 def _with_entry(tflite, data):
     """The model with its onexn entry's bytes replaced by `data`."""
     model = graph.read_model(tflite)
-    (entry,) = [m for m in model.metadata if metadata._name(m.name) == metadata.ENTRY_NAME]
+    (entry,) = [m for m in model.metadata if graph.name_of(m) == metadata.ENTRY_NAME]
     model.buffers[entry.buffer].data = np.frombuffer(data, np.uint8)
     return graph.write_model(model)
 
@@ -35,7 +35,7 @@ def _put_u32(data, offset, value):
 
 @pytest.fixture(scope="module")
 def entry(varied):
-    return metadata.entry_bytes(graph.read_model(varied["plain"]))
+    return verify.entry_bytes(graph.read_model(varied["plain"]))
 
 
 def test_round_trip_and_layout(varied, entry):
@@ -93,7 +93,7 @@ def test_damaged_entry_raises(varied, entry, damage):
     with pytest.raises(MetadataError, match=message):
         read_metadata(_with_entry(varied["plain"], damaged))
     with pytest.raises(MetadataError, match=message):
-        metadata.verify(_with_entry(varied["plain"], damaged))
+        verify.verify(_with_entry(varied["plain"], damaged))
 
 
 def test_unsorted_or_duplicate_records_raise(varied):
@@ -130,14 +130,14 @@ def test_unknown_op_or_encoding_is_skipped_not_trusted(varied):
     tflite = _with_entry(varied["plain"], metadata.encode_entry(odd))
     with pytest.warns(UserWarning, match="skipping"):
         assert read_metadata(tflite) == records[2:]
-    checks = metadata.verify(tflite)
+    checks = verify.verify(tflite)
     assert [c.ok for c in checks] == [False, False, True, True, True, True]
     assert "unknown" in checks[0].problems[0]
 
 
 def test_verify_accepts_the_converter_output(varied):
     for key in ("plain", "compact"):
-        checks = metadata.verify(varied[key])
+        checks = verify.verify(varied[key])
         assert len(checks) == 6 and all(c.ok for c in checks), [c.problems for c in checks]
 
 
@@ -160,7 +160,7 @@ def test_verify_reports_weights_changed_after_conversion(varied):
     def fill_pruned_block(w):
         w[g * r.n, 0, 0, c] = 1.0
 
-    checks = metadata.verify(_edit_weight(varied["plain"], r, fill_pruned_block))
+    checks = verify.verify(_edit_weight(varied["plain"], r, fill_pruned_block))
     assert "CRC-32" in checks[0].problems[0]
     assert f"first: group {g}, input channel {c}" in checks[0].problems[1]
     assert all(check.ok for check in checks[1:])
@@ -168,7 +168,7 @@ def test_verify_reports_weights_changed_after_conversion(varied):
     def scale_kept(w):
         w *= 2.0
 
-    (problem,) = metadata.verify(_edit_weight(varied["plain"], r, scale_kept))[0].problems
+    (problem,) = verify.verify(_edit_weight(varied["plain"], r, scale_kept))[0].problems
     assert "CRC-32" in problem
 
 
@@ -182,7 +182,7 @@ def test_verify_reports_a_wrong_n(varied):
     wrong = dataclasses.replace(c2, n=16, num_groups=2, num_kept=sum(k.size for k in kept), kept_cin=kept,
                                 group_ptr=np.array([0, kept[0].size, kept[0].size + kept[1].size]))
     tflite = _with_entry(varied["plain"], metadata.encode_entry([records[0], wrong] + records[2:]))
-    checks = metadata.verify(tflite)
+    checks = verify.verify(tflite)
     assert not checks[1].ok and "outside the kept index" in checks[1].problems[0]
     assert [c.ok for c in checks] == [True, False, True, True, True, True]
 
@@ -198,7 +198,7 @@ def test_verify_reports_wrong_indices(varied, field, value, message):
     wrong = dataclasses.replace(records[3], **{field: value})
     rest = [r for i, r in enumerate(records) if i != 3]
     tflite = _with_entry(varied["plain"], metadata.encode_entry(rest + [wrong]))
-    bad = [c for c in metadata.verify(tflite) if not c.ok]
+    bad = [c for c in verify.verify(tflite) if not c.ok]
     assert len(bad) == 1 and message in bad[0].problems[0]
 
 
@@ -206,7 +206,7 @@ def test_verify_reports_a_wrong_shape(varied):
     records = read_metadata(varied["plain"])
     wrong = dataclasses.replace(records[3], cin=records[3].cin + 1)
     tflite = _with_entry(varied["plain"], metadata.encode_entry(records[:3] + [wrong] + records[4:]))
-    assert "the record says float32" in metadata.verify(tflite)[3].problems[0]
+    assert "the record says float32" in verify.verify(tflite)[3].problems[0]
 
 
 def test_verify_reports_changed_sparse_values(varied):
@@ -217,7 +217,7 @@ def test_verify_reports_changed_sparse_values(varied):
     source = subgraph.tensors[int(densify.inputs[0])]
     values = np.frombuffer(graph.buffer_bytes(model, source), "<f4") * 2
     model.buffers[source.buffer].data = np.frombuffer(values.astype("<f4").tobytes(), np.uint8)
-    (problem,) = metadata.verify(graph.write_model(model))[0].problems
+    (problem,) = verify.verify(graph.write_model(model))[0].problems
     assert "CRC-32" in problem
 
 
@@ -225,7 +225,7 @@ def test_verify_reports_a_record_on_a_grouped_conv():
     from conftest import prune_layers
 
     from onexn_tf import convert
-    from onexn_tf.keras_compat import keras
+    from onexn_tf.keras.compat import keras
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6, 6, 8))
@@ -243,5 +243,5 @@ def test_verify_reports_a_record_on_a_grouped_conv():
     tflite_model.buffers.append(graph.schema.BufferT())
     tflite_model.buffers[-1].data = np.frombuffer(metadata.encode_entry([record]), np.uint8)
     tflite_model.metadata[-1].buffer = len(tflite_model.buffers) - 1
-    (check,) = metadata.verify(graph.write_model(tflite_model))
+    (check,) = verify.verify(graph.write_model(tflite_model))
     assert "grouped convolution (8 input channels, filter cin 4)" in check.problems[0]

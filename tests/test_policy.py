@@ -4,7 +4,7 @@ import pytest
 
 import onexn_tf
 import tensorflow_model_optimization as tfmot
-from onexn_tf.keras_compat import keras
+from onexn_tf.keras.compat import keras
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 from onexn_tf import blocks
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
-from onexn_tf.keras_compat import keras
+from onexn_tf.keras.compat import keras
 
 sparsity_api = tfmot.sparsity.keras
 # tfmot's ConstantSparsity prunes every `frequency` (default 100) steps; the short fits here need 1.
@@ -230,6 +230,16 @@ def test_bad_n_raises(bad_n):
         onexn_tf.prune_1xn(small_model(), n=bad_n)
     with pytest.raises(ValueError, match="n must be"):
         onexn_tf.apply_1xn(small_model(), n=bad_n)
+
+
+def test_n_above_the_format_limit_is_refused_before_training():
+    refused = [lambda: onexn_tf.prune_1xn(small_model(), n=128), lambda: onexn_tf.apply_1xn(small_model(), n=65),
+               lambda: onexn_tf.Prune1xNPolicy(n=128), lambda: onexn_tf.rearrange_filters(small_model(), 128),
+               lambda: onexn_tf.PruneLowMagnitude1xN(keras.layers.Dense(256), n=128)]
+    for make in refused:
+        with pytest.raises(ValueError, match=r"1\.\.64 \(64 is the limit of the onexn format and kernels\)"):
+            make()
+    assert onexn_tf.Prune1xNPolicy(n=64).n == 64
 
 
 @pytest.mark.parametrize("bad", [1.0, -0.5, 2])

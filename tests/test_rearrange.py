@@ -8,8 +8,8 @@ import tensorflow as tf
 
 import onexn_tf
 from onexn_tf import blocks
-from onexn_tf.keras_compat import keras
-from onexn_tf.rearrange import RearrangeReport, rearrange_filters
+from onexn_tf.keras.compat import keras
+from onexn_tf.keras.rearrange import RearrangeReport, rearrange_filters
 
 L = keras.layers
 
@@ -222,7 +222,7 @@ def test_unsupported_consumers_are_left_in_place_and_reported(caplog):
     out = L.Conv2D(4, 1, name="out")(L.ReLU(name="h_relu")(h))
     model = keras.Model(inputs, out)
     x = np.random.default_rng(0).standard_normal((2, 6, 6, 8)).astype("f4")
-    with caplog.at_level(logging.WARNING, logger="onexn_tf.rearrange"):
+    with caplog.at_level(logging.WARNING, logger="onexn_tf.keras.rearrange"):
         new, report = rearrange_filters(model, 4, return_report=True)
     assert_same_function(model, new, x)
     unpermuted = by_producers(report.unpermuted)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from onexn_tf import metadata as onexn_metadata
+from onexn_tf.tflite import metadata as onexn_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = sorted((ROOT / "tflite_delegate" / "fuzz" / "seed_corpus").glob("*.onexn_1xn"))

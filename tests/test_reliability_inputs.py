@@ -18,9 +18,9 @@ import pytest
 
 from tensorflow.lite.python import schema_py_generated as schema
 
-from onexn_tf import metadata as onexn_metadata
-from onexn_tf import tflite_graph
-from onexn_tf.delegate import delegate_report, load_delegate, read_report
+from onexn_tf.runtime.delegate import delegate_report, load_delegate, read_report
+from onexn_tf.tflite import graph, verify
+from onexn_tf.tflite import metadata as onexn_metadata
 
 from test_delegate import _mixed_model
 from test_delegate_metadata import BASE, CLAIMABLE, COMPACT, COMPACT_OPS
@@ -54,7 +54,7 @@ def test_truncated_tflite_is_a_value_error_not_a_crash():
         delegate_report(tflite[:len(tflite) // 2])
     assert read_report(delegate)["prepared"] is False  # the runtime never offered it a graph
     with pytest.raises(ValueError, match="not a readable TFLite model"):
-        onexn_metadata.read_metadata(tflite[:len(tflite) // 2])
+        verify.read_metadata(tflite[:len(tflite) // 2])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def _run_entries(tflite, entries, claimable):
             outcomes["damaged"] += 1
             continue
         # Whatever the delegate trusts, the Python checker must find true.
-        checks = {c.record.operator: c for c in onexn_metadata.verify(model)}
+        checks = {c.record.operator: c for c in verify.verify(model)}
         for node in claimed:
             assert checks[node].ok, (node, checks[node].problems)
         for d in report["declined"]:
@@ -261,7 +261,7 @@ def quantized():
 
     from conftest import prune_layers
     from onexn_tf import convert
-    from onexn_tf.keras_compat import keras
+    from onexn_tf.keras.compat import keras
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 8))
@@ -283,11 +283,11 @@ def quantized():
 
 def _records_claiming(tflite, kernels, encoding=onexn_metadata.ENCODING_DENSE):
     """Records that describe the float Keras weights and point at the model's conv and FC operators."""
-    model = tflite_graph.read_model(tflite)
+    model = graph.read_model(tflite)
     ops = model.subgraphs[0].operators
     records = []
     for index, op in enumerate(ops):
-        code = tflite_graph.builtin_code(model, op)
+        code = graph.builtin_code(model, op)
         if code not in (onexn_metadata.CONV_2D, onexn_metadata.FULLY_CONNECTED):
             continue
         kernel = kernels["c1"] if code == onexn_metadata.CONV_2D else kernels["d1"]
@@ -295,14 +295,14 @@ def _records_claiming(tflite, kernels, encoding=onexn_metadata.ENCODING_DENSE):
         records.append(onexn_metadata.record_for_weight(ohwi, 4, subgraph=0, operator=index, builtin_op=code,
                                                         weight_tensor=int(op.inputs[1]), encoding=encoding))
     assert len(records) == 2
-    buffer = schema.BufferT()
+    buffer = graph.schema.BufferT()  # the classes of the tree graph.read_model made
     buffer.data = np.frombuffer(onexn_metadata.encode_entry(records), np.uint8)
     model.buffers.append(buffer)
-    entry = schema.MetadataT()
+    entry = graph.schema.MetadataT()
     entry.name = onexn_metadata.ENTRY_NAME
     entry.buffer = len(model.buffers) - 1
     model.metadata = list(model.metadata or []) + [entry]
-    return tflite_graph.write_model(model), [r.operator for r in records]
+    return graph.write_model(model), [r.operator for r in records]
 
 
 def _check_declined(tflite, nodes, why):
@@ -321,10 +321,10 @@ def _check_declined(tflite, nodes, why):
 
 @pytest.mark.parametrize("kind", ["int8", "fp16"])
 def test_quantized_model_without_records_is_left_alone(quantized, kind):
-    assert onexn_metadata.read_metadata(quantized[kind]) == []
-    model = tflite_graph.read_model(quantized[kind])
+    assert verify.read_metadata(quantized[kind]) == []
+    model = graph.read_model(quantized[kind])
     nodes = [i for i, op in enumerate(model.subgraphs[0].operators)
-             if tflite_graph.builtin_code(model, op) in (onexn_metadata.CONV_2D, onexn_metadata.FULLY_CONNECTED)]
+             if graph.builtin_code(model, op) in (onexn_metadata.CONV_2D, onexn_metadata.FULLY_CONNECTED)]
     _check_declined(quantized[kind], nodes, "no onexn_1xn metadata")
 
 

@@ -13,7 +13,7 @@ import gc
 import numpy as np
 import pytest
 
-from onexn_tf.delegate import load_delegate, read_report
+from onexn_tf.runtime.delegate import load_delegate, read_report
 
 from test_delegate_metadata import COMPACT
 from test_delegate_models import assert_close, conv_model, interpreter_class, random_inputs, run

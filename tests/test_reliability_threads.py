@@ -1,8 +1,8 @@
 """Threads (issue 7): several interpreters with the delegate running at once in one process, and
 ``num_threads`` 1..8 giving identical outputs.
 
-One delegate object serves one interpreter at a time (onexn_tf/delegate.py): each thread here loads its
-own, as an app with one interpreter per worker thread would.
+Each thread here loads its own delegate, as an app with one interpreter per worker thread would (one
+shared delegate serves several interpreters too: docs/RELIABILITY.md).
 """
 
 import threading
@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from onexn_tf.delegate import load_delegate, read_report
+from onexn_tf.runtime.delegate import load_delegate, read_report
 
 from test_delegate import AVAILABLE_KERNELS, _mixed_model
 from test_delegate_models import assert_close, conv_model, fc_model, interpreter_class, random_inputs, run

@@ -5,7 +5,7 @@ import pytest
 
 import onexn_tf
 from onexn_tf import blocks
-from onexn_tf.keras_compat import keras
+from onexn_tf.keras.compat import keras
 
 
 @pytest.fixture(scope="module")

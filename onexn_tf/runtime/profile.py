@@ -13,14 +13,12 @@ import copy
 import dataclasses
 
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
 
-from onexn_tf import bench
-from onexn_tf import metadata
-from onexn_tf import tflite_graph as graph
-from onexn_tf import tflite_sparse
-
-OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+from onexn_tf.runtime import bench
+from onexn_tf.tflite import graph, sparse
+from onexn_tf.tflite.annotate import annotate
+from onexn_tf.tflite.graph import schema
+from onexn_tf.tflite.verify import read_metadata
 
 
 def _model(tflite_or_model):
@@ -40,7 +38,7 @@ def _densified(model, subgraph, tensor_index):
     if source.type != graph.FLOAT32 or source.sparsity is None or values is None:
         return None
     shape = [int(d) for d in subgraph.tensors[tensor_index].shape]
-    return tflite_sparse.decode(values, source.sparsity, shape)
+    return sparse.decode(values, source.sparsity, shape)
 
 
 def single_op_model(tflite_or_model, op_index):
@@ -48,7 +46,7 @@ def single_op_model(tflite_or_model, op_index):
 
     Constant inputs are copied (a weight made by DENSIFY is stored dense); every other input becomes a
     model input, the operator's outputs the model outputs. No metadata is copied: add onexn metadata with
-    ``onexn_tf.convert(single_op_bytes, n=...)``.
+    ``onexn_tf.tflite.annotate.annotate(single_op_bytes, n=...)``.
     """
     model = _model(tflite_or_model)
     subgraph = model.subgraphs[0]
@@ -117,7 +115,7 @@ def describe(model, op):
 
     x, y = shape(op.inputs[0]) if op.inputs is not None and len(op.inputs) else [], shape(op.outputs[0])
     opts = op.builtinOptions
-    if code in (graph.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D) and len(x) == 4 and len(y) == 4:
+    if code in (graph.CONV_2D, graph.DEPTHWISE_CONV_2D) and len(x) == 4 and len(y) == 4:
         w = shape(op.inputs[1])
         k = f"{w[1]}x{w[2]}" if len(w) == 4 else "?"
         return f"{k}/{getattr(opts, 'strideH', 1)} {x[1]}x{x[2]}x{x[3]}->{y[3]}"
@@ -218,12 +216,10 @@ def per_op(tflite, *, threads=1, runs=20, warmup=5, seed=0, progress=False, dele
     otherwise): its report on the full model says which nodes it claims, with which kernel, and those
     nodes are timed with it too. ``delegate=False`` times the stock runtime only.
     """
-    import onexn_tf
-
-    data = bench.model_bytes(tflite)
-    threads = bench._check_int("threads", threads, 1)
-    runs = bench._check_int("runs", runs, 1)
-    warmup = bench._check_int("warmup", warmup, 0)
+    data = graph.as_bytes(tflite)
+    threads = bench.check_int("threads", threads, 1)
+    runs = bench.check_int("runs", runs, 1)
+    warmup = bench.check_int("warmup", warmup, 0)
     if not delegate and delegate_options:
         raise ValueError(f"delegate options {sorted(delegate_options)} need delegate=True")
     report = bench.delegate_summary(data, threads, **delegate_options) if delegate else {}
@@ -231,9 +227,9 @@ def per_op(tflite, *, threads=1, runs=20, warmup=5, seed=0, progress=False, dele
     glue = {int(n) for n in report.get("glue_nodes", [])}
     kernels = {int(k["node"]): k.get("kernel", "") for k in report.get("kernels", []) + report.get("glue_kernels", [])}
     model = graph.read_model(data)
-    records = {r.operator: r for r in metadata.read_metadata(data) if r.subgraph == 0}
+    records = {r.operator: r for r in read_metadata(data) if r.subgraph == 0}
     operators = model.subgraphs[0].operators or []
-    bar = bench._progress_bar(len(operators), progress, "per-op", unit="op")
+    bar = bench.progress_bar(len(operators), progress, "per-op", unit="op")
     rows = []
     try:
         for i, op in enumerate(operators):
@@ -247,7 +243,7 @@ def per_op(tflite, *, threads=1, runs=20, warmup=5, seed=0, progress=False, dele
             if i in claimed:
                 if record is None:
                     raise ValueError(f"the delegate claims node {i}, which has no onexn record")
-                annotated = onexn_tf.convert(single, n=record.n)
+                annotated = annotate(single, n=record.n)
                 if not bench.delegate_summary(annotated, threads, **delegate_options).get("claimed"):
                     raise RuntimeError(f"the delegate claims node {i} in the full model but not alone")
                 variants.append(bench.Variant("onexn", annotated, True, dict(delegate_options)))
@@ -257,7 +253,7 @@ def per_op(tflite, *, threads=1, runs=20, warmup=5, seed=0, progress=False, dele
             run_by_onexn = i in claimed or i in glue
             m = bench.measure(variants, threads=threads, runs=runs, warmup=warmup, seed=seed)
             rows.append(OpTime(
-                node=i, op=OP_NAMES.get(code, str(code)), detail=describe(model, op), claimed=run_by_onexn,
+                node=i, op=graph.OPERATOR_NAMES.get(code, str(code)), detail=describe(model, op), claimed=run_by_onexn,
                 kernel=kernels.get(i, ""), n=record.n if record else 0,
                 block_sparsity=record.block_sparsity if record else 0.0,
                 stock_ms=m.timings["stock"].median_ms,

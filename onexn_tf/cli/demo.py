@@ -26,8 +26,9 @@ def run(args):
     import tensorflow_model_optimization as tfmot
 
     import onexn_tf
-    from onexn_tf import bench, datasets
-    from onexn_tf.keras_compat import keras
+    from onexn_tf import datasets
+    from onexn_tf.keras.compat import keras
+    from onexn_tf.runtime import bench
 
     os.makedirs(args.out, exist_ok=True)
     started = time.time()

@@ -6,7 +6,7 @@ Pure functions over result rows (dicts, as benchmarks/run.py stores them in JSON
   layer row: shape [h, w, cin, cout], n, sparsity, threads, dense_ms, compact_ms, onexn_ms, ratio, ...
 """
 
-import math
+import statistics
 
 # Issue 5's targets: ratio onexn / stock XNNPACK dense, same run. n="vector" is the float32 SIMD width of
 # the kernels the delegate runs (16 for AVX-512).
@@ -31,11 +31,12 @@ MODEL_TITLES = {"mobilenet_v1": "MobileNetV1 1.0/224", "mobilenet_v2": "MobileNe
 
 
 def geomean(values):
-    """Geometric mean of positive numbers; ValueError on an empty list or a non-positive value."""
+    """Geometric mean of positive numbers; ValueError on an empty list or a non-positive value (a ratio
+    of 0 is a broken row, which statistics.geometric_mean accepts from Python 3.13 on)."""
     values = list(values)
     if not values or any(not v > 0 for v in values):
         raise ValueError(f"geomean needs positive numbers, got {values}")
-    return math.exp(sum(math.log(v) for v in values) / len(values))
+    return statistics.geometric_mean(values)
 
 
 def _same(a, b):
@@ -168,7 +169,7 @@ def layer_table(layer_rows, threads):
     for shape in shapes:
         h, w, cin, cout = shape
         mine = {(r["n"], r["sparsity"]): r for r in rows if tuple(r["shape"]) == shape}
-        dense = sorted(r["dense_ms"] for r in mine.values())[len(mine) // 2]
+        dense = statistics.median(r["dense_ms"] for r in mine.values())
         cells = "".join(f" {mine[c]['ratio']:.2f} |" if c in mine else " - |" for c in configs)
         lines.append(f"| {h}x{w} | {cin}→{cout} | {h * w * cin * cout / 1e6:.1f} | {dense:.3f} |" + cells)
     geo = "".join(f" {layer_summary(rows, n, s, threads)['geomean']:.2f} |" for n, s in configs)
@@ -220,7 +221,7 @@ def plot(rows, layer_rows, path, title="", isa=None):
             if i == len(threads) - 1:
                 ax.set_xlabel("block sparsity")
         axes[i][0].set_ylabel("latency onexn / stock")
-    handles, labels = {}, []
+    handles = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
@@ -338,13 +339,12 @@ def markdown(results, plot_relpath, analysis=None):
               "undisturbed, its passes within 10% of its own fastest are used."
               if any("kept_passes" in r for r in results["models"]) else ""),
            ]
-    every = results["models"] + results["layers"]
     timed = [r for r in results["models"] if r.get("other_cpu") is not None]
     if timed:
         shares = sorted(r["other_cpu"] for r in timed)
         limit = s.get("max_other_cpu", 0.05)
         out.append(f"- **Interference**: the machine is shared; CPU time used by other processes during each "
-                   f"whole-model measurement (from /proc/stat): median {shares[len(shares) // 2]:.1%}, max "
+                   f"whole-model measurement (from /proc/stat): median {statistics.median(shares):.1%}, max "
                    f"{shares[-1]:.0%}. A case above {limit:.0%} was measured again after waiting for quiet "
                    f"({sum(r.get('attempts', 1) - 1 for r in timed)} re-measurements in this run); "
                    f"{sum(v > limit for v in shares)} of {len(shares)} cases stayed above it. Single convolutions "
@@ -366,7 +366,7 @@ def markdown(results, plot_relpath, analysis=None):
             analysed.append("")
         if analysed:
             out += ["", "### Where the time goes in the target cases", "",
-                    "From `onexn bench --per-op`'s method (`onexn_tf.bench_ops.per_op`): every operator cut out into "
+                    "From `onexn bench --per-op`'s method (`onexn_tf.runtime.profile.per_op`): every operator cut out into "
                     "a single-op model and timed alone, stock vs onexn for the nodes the delegate claims. Isolated "
                     "times leave out fusion and cache effects between neighbours, so the parts do not add up "
                     "exactly to the end-to-end time.", ""] + analysed[:-1]
@@ -403,7 +403,7 @@ def xnnpack_section(results):
         ratios = sorted(r["compact_ratio"] for r in every)
         same = sum(r["compact_identical"] for r in every)
         lines.append(f"Compact file vs dense file on the stock runtime, over all {len(every)} cases above: ratio "
-                     f"median {ratios[len(ratios) // 2]:.2f} (min {ratios[0]:.2f}, max {ratios[-1]:.2f}); outputs "
+                     f"median {statistics.median(ratios):.2f} (min {ratios[0]:.2f}, max {ratios[-1]:.2f}); outputs "
                      f"bit-identical to the dense file's in {same} of {len(every)} cases.")
     probe = results.get("xnnpack_probe")
     if probe:

@@ -3,7 +3,8 @@
 import tensorflow_model_optimization as tfmot
 
 from onexn_tf import blocks
-from onexn_tf.keras_compat import keras
+from onexn_tf.keras.compat import keras
+from onexn_tf.keras.layers import leaf_layers
 
 _PruningPolicy = tfmot.sparsity.keras.PruningPolicy
 
@@ -52,7 +53,7 @@ class Prune1xNPolicy(_PruningPolicy):
     """
 
     def __init__(self, n=4, prune_stem=False, allow_partial_blocks=False, exclude=()):
-        self.n = blocks._check_n(n)
+        self.n = blocks.check_n(n)
         self.prune_stem = bool(prune_stem)
         self.allow_partial_blocks = bool(allow_partial_blocks)
         self.exclude = frozenset(exclude)
@@ -82,8 +83,8 @@ class Prune1xNPolicy(_PruningPolicy):
         if not (isinstance(model, keras.Sequential) or model._is_graph_network):
             raise ValueError("subclassed models are not supported: build the model with the Sequential or "
                              "functional API (tfmot has the same limit)")
-        if not any(self.allow_pruning(layer) for layer in _leaf_layers(model)):
-            reasons = "; ".join(f"{l.name}: {self.reason(l)}" for l in _leaf_layers(model)[:8])
+        if not any(self.allow_pruning(layer) for layer in leaf_layers(model)):
+            reasons = "; ".join(f"{l.name}: {self.reason(l)}" for l in leaf_layers(model)[:8])
             raise ValueError(f"no layer of model {model.name!r} can be 1x{self.n}-pruned under this policy ({reasons})")
 
     def get_config(self):
@@ -93,10 +94,3 @@ class Prune1xNPolicy(_PruningPolicy):
     def __repr__(self):
         return f"Prune1xNPolicy({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
-
-def _leaf_layers(model):
-    """All non-model layers of a model, nested models flattened."""
-    out = []
-    for layer in model.layers:
-        out.extend(_leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
-    return out

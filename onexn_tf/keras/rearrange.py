@@ -11,9 +11,10 @@ import logging
 
 import numpy as np
 
-from onexn_tf import blocks, channel_graph as cg
-from onexn_tf.keras_compat import check_is_tf_keras, keras
-from onexn_tf.policy import Prune1xNPolicy
+from onexn_tf import blocks
+from onexn_tf.keras import channel_graph as cg
+from onexn_tf.keras.compat import check_is_tf_keras, keras
+from onexn_tf.keras.policy import Prune1xNPolicy
 
 _log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def rearrange_filters(model, n=4, *, policy=None, return_report=False):
     Returns:
       The new model (a clone; not compiled), or ``(model, report)``.
     """
-    n = blocks._check_n(n)
+    n = blocks.check_n(n)
     _check_model(model)
     policy = Prune1xNPolicy(n) if policy is None else policy
     graph = cg.analyze(model)

@@ -9,6 +9,8 @@ does not match its weights, 2 the file is not a readable TFLite model.
 import json
 import sys
 
+from onexn_tf.tflite import graph, metadata, verify
+
 EXIT_OK, EXIT_MISMATCH, EXIT_NOT_A_MODEL = 0, 1, 2
 
 
@@ -40,9 +42,6 @@ def inspect_file(path):
 
 def inspect_bytes(data, name="<bytes>"):
     """The inspect report of .tflite bytes; see ``inspect_file``."""
-    from onexn_tf import metadata
-    from onexn_tf import tflite_graph as graph
-
     try:
         model = graph.read_model(data)
     except ValueError as e:
@@ -50,12 +49,12 @@ def inspect_bytes(data, name="<bytes>"):
     entry = {"present": False, "records": 0, "error": None}
     checks = {}
     try:
-        raw = metadata.entry_bytes(model)
+        raw = verify.entry_bytes(model)
         if raw is not None:
             entry["present"] = True
             for record in metadata.parse_entry(raw, keep_unknown=True):
-                problems = metadata.check_record(model, record)
-                checks[(record.subgraph, record.operator)] = metadata.Check(record, problems)
+                problems = verify.check_record(model, record)
+                checks[(record.subgraph, record.operator)] = verify.Check(record, problems)
             entry["records"] = len(checks)
     except metadata.MetadataError as e:
         entry["error"] = str(e)
@@ -109,8 +108,6 @@ def _orphan_row(check):
 
 
 def _add_record(row, check):
-    from onexn_tf import metadata
-
     r = check.record
     row.update(n=r.n, block_sparsity=round(r.block_sparsity, 4),
                encoding=metadata.KNOWN_ENCODINGS.get(r.encoding, f"unknown ({r.encoding})"),
@@ -118,12 +115,8 @@ def _add_record(row, check):
 
 
 def _dtype_name(tensor_type):
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    try:
-        return flatbuffer_utils.type_to_name(tensor_type).lower()
-    except (KeyError, ValueError):
-        return f"type{tensor_type}"
+    name = graph.TYPE_NAMES.get(tensor_type)
+    return f"type{tensor_type}" if name is None else name.lower()
 
 
 _ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2,
@@ -137,8 +130,6 @@ def _itemsize(tensor_type):
 
 def _stored_bytes(model, subgraph, tensor_index):
     """Bytes the file spends on a weight: its buffer, or what feeds the DENSIFY / DEQUANTIZE producing it."""
-    from onexn_tf import tflite_graph as graph
-
     tensor = subgraph.tensors[tensor_index]
     own = graph.buffer_bytes(model, tensor)
     if own is not None:
@@ -147,7 +138,7 @@ def _stored_bytes(model, subgraph, tensor_index):
     if producer is None:
         return None
     op = subgraph.operators[producer]
-    if graph.builtin_code(model, op) not in (graph.DENSIFY, graph.schema.BuiltinOperator.DEQUANTIZE):
+    if graph.builtin_code(model, op) not in (graph.DENSIFY, graph.DEQUANTIZE):
         return None
     source = subgraph.tensors[op.inputs[0]]
     data = graph.buffer_bytes(model, source)
@@ -207,7 +198,7 @@ def format_table(report):
 
 
 def main(argv=None):
-    """Runs the subcommand on its own (``python -m onexn_tf.commands.inspect``)."""
+    """Runs the subcommand on its own (``python -m onexn_tf.cli.inspect``)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="onexn inspect", description=__doc__.splitlines()[0])

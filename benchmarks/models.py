@@ -5,7 +5,7 @@ TensorFlow's converter takes 20-40 s per full-size model on this machine, so eac
 converted once, dense. A pruned variant is then made by running ``apply_1xn`` on the Keras model and
 writing its zeros into the converted weights (``transplant_zeros``): pruning only zeroes weights, and the
 converter's folding (BatchNorm scale per output channel, Dense transposed to (out, in)) keeps a zero at
-the same place, so the result equals converting the pruned model (tests/test_bench_models.py checks it
+the same place, so the result equals converting the pruned model (tests/test_benchmarks_models.py checks it
 against a real conversion). Files are cached on disk, keyed by the weights' fingerprint.
 """
 
@@ -14,6 +14,13 @@ import os
 import re
 
 import numpy as np
+import tensorflow as tf
+
+import onexn_tf
+from onexn_tf import blocks
+from onexn_tf.keras.compat import keras
+from onexn_tf.keras.layers import layer_kernel, leaf_layers
+from onexn_tf.tflite import graph
 
 ARCHITECTURES = {
     # name -> keras.applications constructor name
@@ -25,8 +32,6 @@ ARCHITECTURES = {
 
 def keras_model(name, seed=0, input_size=224):
     """A keras.applications model with random weights (weights=None, seeded) that outputs logits."""
-    from onexn_tf.keras_compat import keras
-
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown model {name!r}; known: {sorted(ARCHITECTURES)}")
     keras.utils.set_random_seed(seed)
@@ -51,22 +56,18 @@ def tf_convert(model, batch_size=1):
     arithmetic in the graph (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE for MobileNetV1's classifier), i.e.
     a dynamic-sized tensor that the benchmark has no reason to time.
     """
-    import tensorflow as tf
-
     spec = tf.TensorSpec([batch_size, *model.input_shape[1:]], tf.float32)
     function = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     return bytes(tf.lite.TFLiteConverter.from_concrete_functions([function], model).convert())
 
 
 def _kernel_layers(model):
-    from onexn_tf.prune import _walk, layer_kernel
-
-    return {layer.name: layer for layer in _walk(model) if layer_kernel(layer) is not None}
+    return {layer.name: layer for layer in leaf_layers(model) if layer_kernel(layer) is not None}
 
 
 def _tflite_layout(kernel):
     """A Keras kernel in the converted weight's layout: Conv2D HWIO -> OHWI, Dense (in, out) -> (out, in)."""
-    return np.transpose(kernel, (3, 0, 1, 2)) if kernel.ndim == 4 else kernel.T
+    return blocks.hwio_to_ohwi(kernel) if kernel.ndim == 4 else kernel.T
 
 
 def transplant_zeros(tflite, pruned_model):
@@ -76,15 +77,12 @@ def transplant_zeros(tflite, pruned_model):
     tensor name has the layer name as a '/'-separated part (how TensorFlow names them), with the same
     shape; otherwise ValueError. Returns .tflite bytes.
     """
-    from onexn_tf import tflite_graph as graph
-    from onexn_tf.prune import layer_kernel
-
     model = graph.read_model(tflite)
     layers = _kernel_layers(pruned_model)
     matches = {}
     for wop in graph.weight_ops(model):
         tensor = model.subgraphs[wop.subgraph].tensors[wop.weight_tensor]
-        parts = set(re.split(r"[/;]", graph.tensor_name(tensor)))
+        parts = set(re.split(r"[/;]", graph.name_of(tensor)))
         for name in parts & set(layers):
             matches.setdefault(name, []).append(tensor)
     for name, layer in layers.items():
@@ -100,7 +98,7 @@ def transplant_zeros(tflite, pruned_model):
         if weight is None or weight.shape != zero.shape:
             shape = None if weight is None else weight.shape
             raise ValueError(f"layer {name!r}: kernel {zero.shape} (converted layout) does not match the "
-                             f"float32 weight {shape} of tensor {graph.tensor_name(tensor)!r}")
+                             f"float32 weight {shape} of tensor {graph.name_of(tensor)!r}")
         pruned = np.where(zero, np.float32(0), weight).astype("<f4")
         model.buffers[tensor.buffer].data = np.frombuffer(pruned.tobytes(), dtype=np.uint8)
     return graph.write_model(model)
@@ -146,8 +144,6 @@ class SweepModel:
 
     def pruned(self, n, sparsity):
         """{'onexn': bytes with onexn metadata (dense weights), 'compact': the same with compact=True}."""
-        import onexn_tf
-
         base = os.path.join(self.key, f"1x{n}-{sparsity_tag(sparsity)}")
         plain = None
 
@@ -168,8 +164,6 @@ class SweepModel:
 
 def pointwise_convs(tflite):
     """Distinct 1x1 stride-1 CONV_2D shapes of a model: list of (op_index, (h, w, cin, cout)), first seen."""
-    from onexn_tf import tflite_graph as graph
-
     model = graph.read_model(tflite)
     subgraph = model.subgraphs[0]
     seen, found = set(), []
@@ -198,9 +192,6 @@ def xnnpack_sparse_probe(seed=0):
     ``(dense_bytes, compact_bytes)``: if the compact file is not faster than the dense one here, the sparse
     path does not engage on this machine at all.
     """
-    import onexn_tf
-    from onexn_tf.keras_compat import keras
-
     layers = keras.layers
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((224, 224, 3))

@@ -1,4 +1,4 @@
-"""onexn_tf.bench_report and benchmarks/run.py's options: targets met/missed, tables, plot."""
+"""benchmarks/report.py and benchmarks/run.py's options: targets met/missed, tables, plot."""
 
 import importlib.util
 import math
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from onexn_tf import bench_report
+from benchmarks import report as bench_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -164,7 +164,7 @@ def test_measure_pairs_times_onexn_and_compact_each_against_its_own_stock_run(mo
     # Never three interpreters interleaved (the third's buffers evict the others'); each ratio uses the
     # stock time of its own pair.
     import numpy as np
-    from onexn_tf import bench
+    from onexn_tf.runtime import bench
 
     run = _run_module()
     calls = []

@@ -1,12 +1,13 @@
-"""onexn_tf.bench_models: pruned variants made by transplanting zeros equal a real conversion."""
+"""benchmarks/models.py: pruned variants made by transplanting zeros equal a real conversion."""
 
 import numpy as np
 import pytest
 
 import onexn_tf
-from onexn_tf import bench, bench_models
-from onexn_tf import tflite_graph as graph
-from onexn_tf.keras_compat import keras
+from benchmarks import models as bench_models
+from onexn_tf.keras.compat import keras
+from onexn_tf.runtime import bench
+from onexn_tf.tflite import graph
 
 
 def _model(seed=0):

@@ -1,18 +1,18 @@
-"""onexn_tf.bench_ops: operators cut out into single-op models compute what they computed in the model."""
+"""onexn_tf.runtime.profile: operators cut out into single-op models compute what they computed in the model."""
 
 import numpy as np
 import pytest
 
 import onexn_tf
-from onexn_tf import bench, bench_ops
-from onexn_tf import tflite_graph as graph
+from onexn_tf.runtime import bench, profile
+from onexn_tf.tflite import graph
 
 DELEGATE_OK, DELEGATE_WHY = bench.delegate_status()
 
 
 def _op_names(data):
     model = graph.read_model(data)
-    return [bench_ops.OP_NAMES[graph.builtin_code(model, op)] for op in model.subgraphs[0].operators]
+    return [graph.OPERATOR_NAMES[graph.builtin_code(model, op)] for op in model.subgraphs[0].operators]
 
 
 def _chain(data, x):
@@ -21,7 +21,7 @@ def _chain(data, x):
     for i, op in enumerate(model.subgraphs[0].operators):
         if graph.builtin_code(model, op) == graph.DENSIFY:
             continue
-        single = bench_ops.single_op_model(model, i)
+        single = profile.single_op_model(model, i)
         x = bench.run_once(single, x.reshape(bench.make_interpreter(single).get_input_details()[0]["shape"]),
                            delegate=False)
     return x
@@ -40,7 +40,7 @@ def test_single_op_model_keeps_the_weight_and_drops_metadata(varied):
     model = graph.read_model(varied["compact"])
     codes = [graph.builtin_code(model, op) for op in model.subgraphs[0].operators]
     conv = codes.index(graph.CONV_2D)
-    single = bench_ops.single_op_model(model, conv)
+    single = profile.single_op_model(model, conv)
     assert _op_names(single) == ["CONV_2D"]
     assert onexn_tf.read_metadata(single) == []
     record = next(r for r in onexn_tf.read_metadata(varied["compact"]) if r.operator == conv)
@@ -54,32 +54,32 @@ def test_single_op_model_errors(varied):
     count = len(model.subgraphs[0].operators)
     for bad in (-1, count, True, "0"):
         with pytest.raises(ValueError, match="op_index"):
-            bench_ops.single_op_model(model, bad)
+            profile.single_op_model(model, bad)
     densify = _op_names(varied["compact"]).index("DENSIFY")
     with pytest.raises(ValueError, match="DENSIFY"):
-        bench_ops.single_op_model(model, densify)
+        profile.single_op_model(model, densify)
 
 
 def test_per_op_stock_only(varied):
-    profile = bench_ops.per_op(varied["plain"], runs=2, warmup=0, delegate=False)
-    assert [r.node for r in profile.rows] == list(range(len(_op_names(varied["plain"]))))
-    assert not any(r.claimed for r in profile.rows) and all(r.stock_ms > 0 for r in profile.rows)
-    assert profile.totals()["kept_nodes"] == len(profile.rows)
+    ops = profile.per_op(varied["plain"], runs=2, warmup=0, delegate=False)
+    assert [r.node for r in ops.rows] == list(range(len(_op_names(varied["plain"]))))
+    assert not any(r.claimed for r in ops.rows) and all(r.stock_ms > 0 for r in ops.rows)
+    assert ops.totals()["kept_nodes"] == len(ops.rows)
     with pytest.raises(ValueError, match="delegate=True"):
-        bench_ops.per_op(varied["plain"], runs=1, delegate=False, kernel="auto")
+        profile.per_op(varied["plain"], runs=1, delegate=False, kernel="auto")
 
 
 @pytest.mark.skipif(not DELEGATE_OK, reason=f"onexn delegate not built: {DELEGATE_WHY}")
 def test_per_op_times_each_claimed_node_with_the_delegate(varied):
     report = onexn_tf.delegate_report(varied["plain"])
-    profile = bench_ops.per_op(varied["plain"], runs=2, warmup=0)
-    claimed = [r.node for r in profile.rows if r.claimed]
+    ops = profile.per_op(varied["plain"], runs=2, warmup=0)
+    claimed = [r.node for r in ops.rows if r.claimed]
     assert claimed == sorted(report["claimed_nodes"])
     by_node = {k["node"]: k["kernel"] for k in report["kernels"]}
-    assert all(r.kernel == by_node[r.node] and r.ratio == r.onexn_ms / r.stock_ms for r in profile.rows if r.claimed)
-    text = profile.format()
+    assert all(r.kernel == by_node[r.node] and r.ratio == r.onexn_ms / r.stock_ms for r in ops.rows if r.claimed)
+    text = ops.format()
     assert "claimed by onexn" in text and "kept on the stock runtime" in text
     # A linear chain: XNNPACK gets one partition per maximal run of consecutive nodes onexn leaves.
-    flags = [r.claimed for r in profile.rows]
+    flags = [r.claimed for r in ops.rows]
     runs = sum(1 for i, c in enumerate(flags) if not c and (i == 0 or flags[i - 1]))
-    assert runs >= 1 and profile.stock_partitions == runs
+    assert runs >= 1 and ops.stock_partitions == runs

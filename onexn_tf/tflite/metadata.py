@@ -1,7 +1,6 @@
-"""The ``onexn_1xn`` metadata entry (docs/FORMAT.md, version 1): encode, parse, and check against weights.
+"""The ``onexn_1xn`` metadata entry (docs/FORMAT.md, version 1): records <-> bytes (numpy only).
 
-``read_metadata(tflite)`` returns the records of a model; ``verify(tflite)`` also checks each record against
-the real weights, which is what a runtime must do before trusting one.
+Checking records against a model's real weights is ``onexn_tf.tflite.verify``.
 """
 
 import warnings
@@ -10,12 +9,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from onexn_tf import blocks
+
 ENTRY_NAME = "onexn_1xn"
 MAGIC = b"ONXN"
 VERSION = 1
 HEADER_BYTES = 32
 RECORD_FIXED_BYTES = 56
-MAX_N = 64
+MAX_N = blocks.MAX_N
 CONV_2D = 3
 FULLY_CONNECTED = 9
 KNOWN_OPS = {CONV_2D: "CONV_2D", FULLY_CONNECTED: "FULLY_CONNECTED"}
@@ -106,22 +107,15 @@ def record_for_weight(weight, n, *, subgraph, operator, builtin_op, weight_tenso
 
     The kept blocks are the blocks holding a non-zero weight.
     """
-    from onexn_tf import tflite_sparse  # keeps `import onexn_tf.metadata` free of TensorFlow
-
     weight = np.asarray(weight, dtype=np.float32)
-    ohwi = weight[:, None, None, :] if weight.ndim == 2 else weight
-    cout, kh, kw, cin = ohwi.shape
-    keep = tflite_sparse.kept_map(ohwi, n)
-    group_ptr, flat = tflite_sparse.csr_index(keep)
+    cout, kh, kw, cin = blocks.to_ohwi(weight).shape
+    keep = blocks.kept_map(weight, n)
+    group_ptr, flat = blocks.csr_index(keep)
     kept = tuple(flat[group_ptr[g]:group_ptr[g + 1]] for g in range(keep.shape[0]))
     return Record(subgraph=subgraph, operator=operator, builtin_op=builtin_op, weight_tensor=weight_tensor,
                   encoding=encoding, n=n, cout=cout, kh=kh, kw=kw, cin=cin, num_groups=keep.shape[0],
                   num_kept=int(flat.size), weight_crc32=weight_crc32(weight), group_ptr=group_ptr,
                   kept_cin=kept)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Bytes <-> records
 
 
 def encode_entry(records):
@@ -219,136 +213,3 @@ def _parse_record(data, offset, index):
                     cout=cout, kh=kh, kw=kw, cin=cin, num_groups=groups, num_kept=kept, weight_crc32=crc,
                     group_ptr=group_ptr, kept_cin=kept_cin)
     return record, offset + size
-
-
-# ---------------------------------------------------------------------------------------------------------
-# In a model
-
-
-def _name(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
-
-
-def entry_bytes(model):
-    """The ``onexn_1xn`` entry of a ModelT as bytes, or None. MetadataError if it is listed twice or empty."""
-    found = [m for m in (model.metadata or []) if _name(m.name) == ENTRY_NAME]
-    if not found:
-        return None
-    if len(found) > 1:
-        raise MetadataError(f"the model has {len(found)} metadata entries named {ENTRY_NAME!r}")
-    if not 0 <= found[0].buffer < len(model.buffers) or model.buffers[found[0].buffer].data is None:
-        raise MetadataError(f"the {ENTRY_NAME!r} metadata entry points to a missing or empty buffer")
-    return np.asarray(model.buffers[found[0].buffer].data, dtype=np.uint8).tobytes()
-
-
-def read_metadata(tflite):
-    """The onexn records of a .tflite model (bytes or path), or [] when it has no onexn entry.
-
-    Raises MetadataError (a ValueError) for a damaged entry or an unknown version, and ValueError when
-    the bytes are not a TFLite model.
-    """
-    from onexn_tf import tflite_graph
-
-    data = entry_bytes(tflite_graph.read_model(tflite))
-    return [] if data is None else parse_entry(data)
-
-
-@dataclass
-class Check:
-    """What ``verify`` found for one record: an empty ``problems`` list means the record matches."""
-
-    record: Record
-    problems: list
-
-    @property
-    def ok(self):
-        return not self.problems
-
-
-def verify(tflite):
-    """Checks every record of a model against its real operators and weights.
-
-    Returns one Check per record (records with an unknown op or encoding included, reported as problems).
-    Raises MetadataError when the entry itself is damaged, ValueError when the bytes are not a model.
-    """
-    from onexn_tf import tflite_graph
-
-    model = tflite_graph.read_model(tflite)
-    data = entry_bytes(model)
-    if data is None:
-        return []
-    return [Check(r, check_record(model, r)) for r in parse_entry(data, keep_unknown=True)]
-
-
-def check_record(model, record):
-    """Problems (list of strings) of one record against a ModelT; empty when it matches."""
-    if not record.known:
-        return [f"unknown builtin_op {record.builtin_op} or encoding {record.encoding}: readers skip this record"]
-    weight, problems = record_weight(model, record)
-    if weight is None:
-        return problems
-    if weight_crc32(weight) != record.weight_crc32:
-        problems.append("weight CRC-32 differs from the record (the weights changed after conversion)")
-    ohwi = weight[:, None, None, :] if weight.ndim == 2 else weight
-    padded = np.pad(np.abs(ohwi), [(0, record.num_groups * record.n - record.cout), (0, 0), (0, 0), (0, 0)])
-    nonzero = padded.reshape(record.num_groups, record.n, -1, record.cin).max(axis=(1, 2)) > 0
-    outside = np.argwhere(nonzero & ~record.kept_blocks().T)
-    if outside.size:
-        g, c = outside[0]
-        problems.append(f"{len(outside)} blocks outside the kept index hold non-zero weights "
-                        f"(first: group {g}, input channel {c})")
-    return problems
-
-
-def record_weight(model, record):
-    """(dense float32 weight the record describes, problems). The weight is None when it cannot be found."""
-    from onexn_tf import tflite_graph as graph
-    from onexn_tf import tflite_sparse
-
-    if record.subgraph >= len(model.subgraphs):
-        return None, [f"subgraph {record.subgraph} does not exist"]
-    subgraph = model.subgraphs[record.subgraph]
-    operators = subgraph.operators or []
-    if record.operator >= len(operators):
-        return None, [f"operator {record.operator} does not exist (the subgraph has {len(operators)})"]
-    op = operators[record.operator]
-    code = graph.builtin_code(model, op)
-    if code != record.builtin_op:
-        return None, [f"operator {record.operator} is builtin {code}, the record says "
-                      f"{KNOWN_OPS[record.builtin_op]}"]
-    if op.inputs is None or len(op.inputs) < 2 or int(op.inputs[1]) != record.weight_tensor:
-        return None, [f"the weight input of operator {record.operator} is not tensor {record.weight_tensor}"]
-    if record.weight_tensor >= len(subgraph.tensors):
-        return None, [f"tensor {record.weight_tensor} does not exist"]
-    tensor = subgraph.tensors[record.weight_tensor]
-    shape = [int(d) for d in (tensor.shape if tensor.shape is not None else [])]
-    if tensor.type != graph.FLOAT32 or shape != record.weight_shape():
-        kind = "float32" if tensor.type == graph.FLOAT32 else f"type {tensor.type}"
-        return None, [f"weight tensor is {kind} {shape}, the record says float32 {record.weight_shape()}"]
-    x = subgraph.tensors[op.inputs[0]] if record.builtin_op == CONV_2D and op.inputs[0] >= 0 else None
-    if x is not None and x.shape is not None and len(x.shape) == 4 and int(x.shape[3]) not in (-1, record.cin):
-        return None, [f"operator {record.operator} is a grouped convolution ({int(x.shape[3])} input channels, "
-                      f"filter cin {record.cin}), which format v1 does not describe"]
-    if record.encoding == ENCODING_DENSE:
-        weight = graph.constant_float32(model, tensor)
-        if weight is None:
-            return None, ["weight tensor is not a dense float32 constant, as encoding 0 requires"]
-        return weight, []
-    producer = graph.producers(subgraph).get(record.weight_tensor)
-    if producer is None or graph.builtin_code(model, operators[producer]) != graph.DENSIFY:
-        return None, ["encoding 1 but the weight tensor is not the output of a DENSIFY operator"]
-    if producer > record.operator:
-        return None, [f"the DENSIFY operator {producer} runs after operator {record.operator}"]
-    source = subgraph.tensors[operators[producer].inputs[0]]
-    values = graph.buffer_bytes(model, source)
-    if source.type != graph.FLOAT32 or source.sparsity is None or values is None:
-        return None, ["the DENSIFY input is not a sparse float32 constant"]
-    try:
-        n, group_ptr, kept_cin = tflite_sparse.layout(source.sparsity, shape)
-        weight = tflite_sparse.decode(values, source.sparsity, shape)
-    except ValueError as e:
-        return None, [f"sparse weight: {e}"]
-    flat = np.concatenate([np.zeros(0, np.int64)] + list(record.kept_cin))
-    if n != record.n or not np.array_equal(group_ptr, record.group_ptr) or not np.array_equal(kept_cin, flat):
-        return weight, [f"the sparse weight's block index (n={n}) differs from the record's (n={record.n})"]
-    return weight, []

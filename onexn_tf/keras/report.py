@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 
 from onexn_tf import blocks
-from onexn_tf.keras_compat import check_is_tf_keras, keras
-from onexn_tf.prune import _walk, layer_kernel
-from onexn_tf.wrapper import PruneLowMagnitude1xN
+from onexn_tf.keras.compat import check_is_tf_keras, keras
+from onexn_tf.keras.layers import layer_kernel, leaf_layers
+from onexn_tf.keras.wrapper import PruneLowMagnitude1xN
 
 
 @dataclasses.dataclass
@@ -72,7 +72,7 @@ def sparsity_report(model, n=None):
     if not isinstance(model, keras.Model):
         raise ValueError(f"sparsity_report expects a tf_keras Model, got {type(model).__name__}")
     rows = []
-    for layer in _walk(model):
+    for layer in leaf_layers(model):
         kernel = layer_kernel(layer)
         if kernel is None:
             continue
@@ -85,8 +85,7 @@ def sparsity_report(model, n=None):
         if block_n is not None:
             kept = blocks.kept_blocks(kernel, block_n)
             total, kept_count = kept.size, int(kept.sum())
-            widths = np.minimum(block_n, cout - block_n * np.arange(kept.shape[1]))  # last group may be short
-            macs_after = positions * kh * kw * int((kept * widths[None, :]).sum())
+            macs_after = positions * kh * kw * int((kept * blocks.group_widths(cout, block_n)[None, :]).sum())
         else:
             total = kept_count = 0
             macs_after = macs

@@ -2,15 +2,16 @@
 
 import warnings
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from onexn_tf import blocks
-from onexn_tf.keras_compat import check_is_tf_keras, keras
-from onexn_tf.policy import Prune1xNPolicy
-from onexn_tf.wrapper import PruneLowMagnitude1xN
+from onexn_tf.keras.compat import check_is_tf_keras, keras
+from onexn_tf.keras.layers import leaf_layers
+from onexn_tf.keras.policy import Prune1xNPolicy, structural_reason
+from onexn_tf.keras.rearrange import rearrange_filters
+from onexn_tf.keras.wrapper import PruneLowMagnitude1xN
 
 _schedules = tfmot.sparsity.keras
 
@@ -45,7 +46,6 @@ def _rejection(policy, layer, n):
     """Why `layer` is not pruned: the 1xN structural limits first, then the policy's own choice."""
     if isinstance(policy, Prune1xNPolicy):
         return policy.reason(layer)
-    from onexn_tf.policy import structural_reason
     why = structural_reason(layer, n)
     if why:
         return why
@@ -85,7 +85,7 @@ def prune_1xn(to_prune, n=4, pruning_schedule=None, pruning_policy=None, rearran
       ValueError: bad n or schedule, an unsupported object, or a layer named for pruning that cannot be
         1xN-pruned (nothing is wrapped then).
     """
-    n = blocks._check_n(n)
+    n = blocks.check_n(n)
     if pruning_schedule is None:
         pruning_schedule = _schedules.ConstantSparsity(0.5, 0)
     if not isinstance(pruning_schedule, _schedules.PruningSchedule):
@@ -119,7 +119,6 @@ def prune_1xn(to_prune, n=4, pruning_schedule=None, pruning_policy=None, rearran
     if isinstance(to_prune, keras.Model):
         policy.ensure_model_supports_pruning(to_prune)
         if rearrange:
-            from onexn_tf.rearrange import rearrange_filters
             to_prune = rearrange_filters(to_prune, n, policy=policy if isinstance(policy, Prune1xNPolicy) else None)
 
         def clone_fn(layer):
@@ -151,7 +150,7 @@ def strip_1xn(model):
         raise ValueError(f"strip_1xn expects a tf_keras Model, got {type(model).__name__}")
     _check_model(model, "model")
     never_pruned = []
-    for layer in _walk(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, pruning_wrapper.PruneLowMagnitude) and layer.built:
             for weight, mask, _ in layer.pruning_vars:
                 weight.assign(weight * mask)
@@ -175,7 +174,7 @@ def apply_1xn(model, n=4, sparsity=0.5, pruning_policy=None, rearrange=False):
       pruning_policy: which layers to prune (default ``Prune1xNPolicy(n)``).
       rearrange: reorder filters by importance first (``rearrange_filters``).
     """
-    n = blocks._check_n(n)
+    n = blocks.check_n(n)
     per_layer = {k: blocks.check_sparsity(v) for k, v in sparsity.items()} if isinstance(sparsity, dict) else None
     default = None if per_layer is not None else blocks.check_sparsity(sparsity)
     _check_model(model, "model")
@@ -184,17 +183,16 @@ def apply_1xn(model, n=4, sparsity=0.5, pruning_policy=None, rearrange=False):
     policy = _resolve_policy(n, pruning_policy)
     policy.ensure_model_supports_pruning(model)
     if per_layer is not None:
-        names = {layer.name for layer in _walk(model)}
+        names = {layer.name for layer in leaf_layers(model)}
         unknown = sorted(set(per_layer) - names)
         if unknown:
             raise ValueError(f"sparsity names layers the model does not have: {unknown}")
     if rearrange:
-        from onexn_tf.rearrange import rearrange_filters
         pruned = rearrange_filters(model, n, policy=policy if isinstance(policy, Prune1xNPolicy) else None)
     else:
         pruned = keras.models.clone_model(model)
         pruned.set_weights(model.get_weights())
-    for layer in _walk(pruned):
+    for layer in leaf_layers(pruned):
         target = per_layer.get(layer.name) if per_layer is not None else default
         if target is None:
             continue
@@ -207,22 +205,3 @@ def apply_1xn(model, n=4, sparsity=0.5, pruning_policy=None, rearrange=False):
         layer.kernel.assign(kernel * blocks.block_mask(kernel, n, target))
     return pruned
 
-
-def _walk(model):
-    """Leaf layers of a model, nested models flattened."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _walk(layer)
-        else:
-            yield layer
-
-
-def layer_kernel(layer):
-    """The kernel of a plain or wrapped Conv2D/Dense layer as numpy (masked if wrapped), else None."""
-    if isinstance(layer, PruneLowMagnitude1xN) and layer.built:
-        return layer.masked_kernel()
-    inner = layer.layer if isinstance(layer, pruning_wrapper.PruneLowMagnitude) else layer
-    kernel = getattr(inner, "kernel", None)
-    if kernel is None or not isinstance(inner, (keras.layers.Conv2D, keras.layers.Dense)):
-        return None
-    return np.asarray(kernel.numpy())

@@ -1,7 +1,7 @@
 """The onexn TFLite delegate from Python: find the library, load it, read what it claimed.
 
-The delegate is the shared library ``libonexn_delegate.so`` built by ``pip install`` (setup.py) next to this
-module, or by Bazel (``bazel build //tflite_delegate:libonexn_delegate.so``; point ``ONEXN_DELEGATE_PATH`` at
+The delegate is the shared library ``libonexn_delegate.so`` built by ``pip install`` (setup.py) into the
+``onexn_tf`` package folder, or by Bazel (``bazel build //tflite_delegate:libonexn_delegate.so``; point ``ONEXN_DELEGATE_PATH`` at
 the result). It is an external delegate: any TFLite runtime loads it with ``load_delegate(path, options)``.
 
 Options (all optional):
@@ -17,8 +17,10 @@ Options (all optional):
   abi_probe: diagnostics for tests/test_abi.py (1 records what the delegate reads through the TFLite ABI
     into the report's "probe"; 2 also makes the delegate's Prepare fail with a test message).
 
-One delegate object serves one interpreter at a time (like XNNPACK's); it must outlive the interpreter,
-which the runtime's Interpreter(experimental_delegates=[...]) takes care of.
+One delegate object may serve several interpreters, created one after another, also while the earlier ones
+are alive; invokes from different threads take turns on its thread pool. Create and prepare interpreters on
+a shared delegate from one thread (docs/RELIABILITY.md). The delegate must outlive its interpreters, which
+the runtime's Interpreter(experimental_delegates=[...]) takes care of.
 """
 
 import ctypes
@@ -46,7 +48,7 @@ def delegate_path():
         if not path.is_file():
             raise FileNotFoundError(f"{PATH_ENV}={override!r} does not name a file; {_BUILD_HINT}")
         return str(path.resolve())
-    path = Path(__file__).resolve().parent / LIBRARY_NAME
+    path = Path(__file__).resolve().parent.parent / LIBRARY_NAME  # onexn_tf/, where setup.py builds it
     if not path.is_file():
         raise FileNotFoundError(f"the onexn delegate library {path} is not built; {_BUILD_HINT}")
     return str(path)

@@ -17,6 +17,9 @@ import time
 
 import numpy as np
 
+from onexn_tf.runtime.delegate import delegate_path, load_delegate, read_report
+from onexn_tf.tflite.graph import as_bytes
+
 
 class DelegateUnavailable(RuntimeError):
     """The onexn delegate library cannot be loaded (not built yet, or built for another machine)."""
@@ -25,9 +28,7 @@ class DelegateUnavailable(RuntimeError):
 def delegate_status():
     """(True, library path) when the onexn delegate can be loaded, else (False, why not)."""
     try:
-        from onexn_tf import delegate
-
-        path = delegate.delegate_path()
+        path = delegate_path()
     except (ImportError, OSError, RuntimeError, ValueError) as e:
         return False, f"{type(e).__name__}: {e}"
     return True, str(path)
@@ -41,28 +42,8 @@ def require_delegate():
                                   "`pip install -e .` (scripts/setup.sh)")
 
 
-def model_bytes(tflite):
-    """bytes / bytearray / memoryview / path of a .tflite model -> bytes; ValueError if it is not one.
-
-    Checks only the flatbuffer file identifier ("TFL3" at offset 4), so that the benchmark does not pay
-    for importing TensorFlow; the interpreter rejects a damaged model with its own ValueError.
-    """
-    if isinstance(tflite, (bytes, bytearray, memoryview)):
-        data = bytes(tflite)
-    elif isinstance(tflite, str) or hasattr(tflite, "__fspath__"):
-        try:
-            with open(tflite, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise ValueError(f"cannot read model {tflite!s}: {e.strerror or e}") from None
-    else:
-        raise ValueError(f"expected the bytes of a .tflite model (or its path), got {type(tflite).__name__}")
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ValueError("not a TFLite model: the flatbuffer file identifier 'TFL3' is missing")
-    return data
-
-
-def _check_int(name, value, minimum):
+def check_int(name, value, minimum):
+    """Returns value as an int, or raises ValueError unless it is an integer >= minimum."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
@@ -84,14 +65,12 @@ def _build(tflite, delegate, threads, delegate_options):
     """(allocated interpreter, the onexn delegate object or None)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    data = model_bytes(tflite)
-    threads = _check_int("threads", threads, 1)
+    data = as_bytes(tflite)
+    threads = check_int("threads", threads, 1)
     onexn = None
     if delegate:
         require_delegate()
-        import onexn_tf
-
-        onexn = onexn_tf.load_delegate(num_threads=threads, **delegate_options)
+        onexn = load_delegate(num_threads=threads, **delegate_options)
     elif delegate_options:
         raise ValueError(f"delegate options {sorted(delegate_options)} need delegate=True")
     interpreter = Interpreter(model_content=data, num_threads=threads,
@@ -196,7 +175,7 @@ class Timing:
 @dataclasses.dataclass
 class Measurement:
     """Result of ``measure``: per variant name its timing, first output and (onexn variants) the
-    delegate's report (``onexn_tf.delegate.read_report``); and the order the runs happened in."""
+    delegate's report (``onexn_tf.runtime.delegate.read_report``); and the order the runs happened in."""
 
     timings: dict
     outputs: dict
@@ -206,8 +185,8 @@ class Measurement:
 
 def interleaved_schedule(num_variants, rounds, seed=0):
     """`rounds` lists, each a random permutation of range(num_variants): round r runs the variants in that order."""
-    num_variants = _check_int("num_variants", num_variants, 1)
-    rounds = _check_int("rounds", rounds, 0)
+    num_variants = check_int("num_variants", num_variants, 1)
+    rounds = check_int("rounds", rounds, 0)
     rng = np.random.default_rng(seed)
     return [[int(i) for i in rng.permutation(num_variants)] for _ in range(rounds)]
 
@@ -230,13 +209,13 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
     """
     variants = list(variants)
     if not variants or not all(isinstance(v, Variant) for v in variants):
-        raise ValueError("variants must be a non-empty list of onexn_tf.bench.Variant")
+        raise ValueError("variants must be a non-empty list of onexn_tf.runtime.bench.Variant")
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ValueError(f"variant names must be distinct, got {names}")
-    threads = _check_int("threads", threads, 1)
-    runs = _check_int("runs", runs, 1)
-    warmup = _check_int("warmup", warmup, 0)
+    threads = check_int("threads", threads, 1)
+    runs = check_int("runs", runs, 1)
+    warmup = check_int("warmup", warmup, 0)
     if build is None:
         def build(v, threads):
             return _build(v.tflite, v.delegate, threads, v.options)
@@ -246,8 +225,6 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
     reports = {}
     for v, (_, delegate) in zip(variants, built):
         if delegate is not None:
-            from onexn_tf.delegate import read_report
-
             reports[v.name] = read_report(delegate)
     if inputs is None:
         inputs = random_inputs(interpreters[0], seed)
@@ -257,7 +234,7 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
     schedule = interleaved_schedule(len(variants), warmup + runs, seed)
     samples = [[] for _ in variants]
     order = []
-    bar = _progress_bar(len(schedule) * len(variants), progress, desc)
+    bar = progress_bar(len(schedule) * len(variants), progress, desc)
     was_enabled = gc.isenabled()
     gc.disable()  # a collection inside a timed invoke would land on one variant only
     try:
@@ -280,7 +257,8 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
     return Measurement(timings=timings, outputs=outputs, order=order, reports=reports)
 
 
-def _progress_bar(total, enabled, desc, unit="run"):
+def progress_bar(total, enabled, desc, unit="run"):
+    """A tqdm bar on stderr (a no-op bar when not `enabled`)."""
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc or "bench", unit=unit, file=sys.stderr, disable=not enabled,
@@ -333,9 +311,7 @@ def result_from(measurement, *, threads, runs, warmup, claimed, isa, baseline="b
 
 
 def delegate_summary(tflite, threads=1, **delegate_options):
-    """The onexn delegate's report for this model: a dict (see ``onexn_tf.delegate.read_report``)."""
-    from onexn_tf.delegate import read_report
-
+    """The onexn delegate's report for this model: a dict (see ``onexn_tf.runtime.delegate.read_report``)."""
     interpreter, delegate = _build(tflite, True, threads, delegate_options)
     report = read_report(delegate)  # while the interpreter that the delegate prepared is alive
     del interpreter
@@ -355,10 +331,10 @@ def compare(tflite_bytes_or_path, threads=1, runs=50, warmup=10, progress=True, 
     Returns:
       a ``BenchResult``. Raises DelegateUnavailable when the delegate library is missing.
     """
-    data = model_bytes(tflite_bytes_or_path)
-    threads = _check_int("threads", threads, 1)
-    runs = _check_int("runs", runs, 1)
-    warmup = _check_int("warmup", warmup, 0)
+    data = as_bytes(tflite_bytes_or_path)
+    threads = check_int("threads", threads, 1)
+    runs = check_int("runs", runs, 1)
+    warmup = check_int("warmup", warmup, 0)
     require_delegate()
     variants = [Variant("baseline", data), Variant("onexn", data, True, dict(delegate_options))]
     m = measure(variants, threads=threads, runs=runs, warmup=warmup, seed=seed, progress=progress,

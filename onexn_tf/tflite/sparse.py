@@ -11,11 +11,10 @@ runtime that knows DENSIFY (TFLite >= 2.2) runs the file.
 """
 
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.python.schema_util import get_builtin_code_from_operator_code
 
 from onexn_tf import blocks
-from onexn_tf import tflite_graph as graph
+from onexn_tf.tflite import graph
+from onexn_tf.tflite.graph import schema
 
 _DENSE = schema.DimensionType.DENSE
 _CSR = schema.DimensionType.SPARSE_CSR
@@ -26,49 +25,35 @@ def traversal_order(rank):
     return [0, 3, 1, 2, 4] if rank == 4 else [0, 1, 2]
 
 
-def kept_map(ohwi, n):
-    """(groups, cin) boolean: True where block (g, c) has a non-zero weight."""
-    return blocks.kept_blocks(graph.ohwi_to_hwio(ohwi), n).T
-
-
-def csr_index(keep):
-    """(groups, cin) keep map -> (group_ptr, kept_cin) as int64 arrays."""
-    group_ptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int64)
-    return group_ptr, np.nonzero(keep)[1].astype(np.int64)
-
-
 def encode(weight, n):
     """Dense float32 weight (OHWI or (cout, cin)) -> (values as little-endian bytes, SparsityParametersT).
 
     Requires cout % n == 0: TFLite blocks must tile the dimension exactly.
     """
-    ohwi = graph.to_ohwi(np.asarray(weight, dtype=np.float32))
+    ohwi = blocks.to_ohwi(np.asarray(weight, dtype=np.float32))
     cout, kh, kw, cin = ohwi.shape
     if cout % n:
         raise ValueError(f"TFLite block sparsity needs cout % n == 0, got cout={cout}, n={n}")
-    keep = kept_map(ohwi, n)
+    keep = blocks.kept_map(ohwi, n)
     # (G, n, kh, kw, cin) -> (G, cin, kh, kw, n): the traversal order, then keep the listed blocks.
     tiles = ohwi.reshape(cout // n, n, kh, kw, cin).transpose(0, 4, 2, 3, 1)
     values = np.ascontiguousarray(tiles[keep]).astype("<f4").tobytes()
-    group_ptr, kept_cin = csr_index(keep)
+    group_ptr, kept_cin = blocks.csr_index(keep)
     (segments_type, segments), (indices_type, indices) = _index_vector(group_ptr), _index_vector(kept_cin)
-    dims = [schema.DimensionMetadataT(format=_DENSE, denseSize=cout // n),
-            schema.DimensionMetadataT(format=_CSR, arraySegmentsType=segments_type, arraySegments=segments,
-                                      arrayIndicesType=indices_type, arrayIndices=indices)]
-    if np.ndim(weight) == 4:
-        dims += [schema.DimensionMetadataT(format=_DENSE, denseSize=kh),
-                 schema.DimensionMetadataT(format=_DENSE, denseSize=kw)]
-    dims.append(schema.DimensionMetadataT(format=_DENSE, denseSize=n))
-    params = schema.SparsityParametersT(traversalOrder=traversal_order(np.ndim(weight)), blockMap=[0],
-                                        dimMetadata=dims)
+    dense = [cout // n] + ([kh, kw] if np.ndim(weight) == 4 else []) + [n]
+    dims = [graph.new(schema.DimensionMetadataT, format=_DENSE, denseSize=size) for size in dense]
+    dims.insert(1, graph.new(schema.DimensionMetadataT, format=_CSR, arraySegmentsType=segments_type,
+                             arraySegments=segments, arrayIndicesType=indices_type, arrayIndices=indices))
+    params = graph.new(schema.SparsityParametersT, traversalOrder=traversal_order(np.ndim(weight)), blockMap=[0],
+                       dimMetadata=dims)
     return values, params
 
 
 def encoded_bytes(weight, n):
     """Bytes the encoding stores: kept values plus the CSR arrays."""
-    ohwi = graph.to_ohwi(np.asarray(weight))
+    ohwi = blocks.to_ohwi(weight)
     cout, kh, kw, cin = ohwi.shape
-    kept = int(kept_map(ohwi, n).sum())
+    kept = int(blocks.kept_map(ohwi, n).sum())
     return 4 * (kept * kh * kw * n) + index_width(kept) * (cout // n + 1) + index_width(cin - 1) * kept
 
 
@@ -148,10 +133,10 @@ def decode(values, params, shape):
 def densify_opcode(model):
     """Index of the DENSIFY operator code, added to the model when missing."""
     for i, code in enumerate(model.operatorCodes):
-        if get_builtin_code_from_operator_code(code) == graph.DENSIFY and not code.customCode:
+        if graph.operator_code(code) == graph.DENSIFY and not code.customCode:
             return i
-    model.operatorCodes.append(schema.OperatorCodeT(deprecatedBuiltinCode=graph.DENSIFY,
-                                                    builtinCode=graph.DENSIFY, version=1))
+    model.operatorCodes.append(graph.new(schema.OperatorCodeT, deprecatedBuiltinCode=graph.DENSIFY,
+                                         builtinCode=graph.DENSIFY, version=1))
     return len(model.operatorCodes) - 1
 
 
@@ -174,7 +159,7 @@ def store_sparse(model, subgraph_index, tensor_index, weight, n):
     sparse.shape = np.asarray(dense.shape, np.int32)
     sparse.type = graph.FLOAT32
     sparse.buffer = len(model.buffers) - 1
-    sparse.name = graph.tensor_name(dense) + "/onexn_1xn_sparse"
+    sparse.name = graph.name_of(dense) + "/onexn_1xn_sparse"
     sparse.sparsity = params
     subgraph.tensors.append(sparse)
     if any(t is not dense and t.buffer == dense.buffer for s in model.subgraphs for t in s.tensors):

@@ -1,10 +1,9 @@
-"""The Keras that onexn works with: tf_keras (Keras 2), the one tfmot 0.8 supports."""
+"""The Keras that onexn works with: tf_keras (Keras 2), the one tfmot 0.8 supports.
 
-import os
+``onexn_tf`` sets TF_USE_LEGACY_KERAS=1 on import, before this module imports tf_keras.
+"""
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tf_keras as keras  # noqa: E402  (the variable must be set before TensorFlow resolves tf.keras)
+import tf_keras as keras  # noqa: F401  (re-exported: `from onexn_tf.keras.compat import keras`)
 
 
 def is_keras3_object(obj):

@@ -19,7 +19,7 @@ import math
 
 import tensorflow as tf
 
-from onexn_tf.keras_compat import keras
+from onexn_tf.keras.compat import keras
 
 L = keras.layers
 

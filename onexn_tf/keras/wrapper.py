@@ -4,7 +4,8 @@ Subclassing tfmot's wrapper (rather than writing a new one) is what makes tfmot'
 unchanged: ``UpdatePruningStep`` and ``PruningSummaries`` find pruned layers with
 ``isinstance(layer, PruneLowMagnitude)``, and the wrapper's ``call`` already applies ``weight * mask``
 before the wrapped layer runs. Only the mask computation differs, so only ``Pruning._update_mask`` is
-replaced.
+replaced, by ``tf_block_mask``: ``onexn_tf.blocks.block_mask`` as TensorFlow ops, with the sparsity a tensor
+of the schedule.
 """
 
 import tensorflow as tf
@@ -13,7 +14,27 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_sch
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from onexn_tf import blocks
-from onexn_tf.keras_compat import keras
+from onexn_tf.keras.compat import keras
+
+
+def tf_block_mask(kernel, n, sparsity):
+    """TensorFlow version of ``blocks.block_mask`` for graph use; `sparsity` may be a scalar tensor."""
+    n = blocks.check_n(n)
+    shape = kernel.shape.as_list()
+    hwio = tf.reshape(kernel, [1, 1] + shape) if len(shape) == 2 else kernel
+    kh, kw, cin, cout = hwio.shape.as_list()
+    groups = blocks.num_groups(cout, n)
+    padded = tf.pad(tf.abs(hwio), [[0, 0], [0, 0], [0, 0], [0, groups * n - cout]])
+    scores = tf.reshape(tf.reduce_sum(tf.reshape(padded, [kh, kw, cin, groups, n]), axis=[0, 1, 4]), [-1])
+    total = cin * groups
+    sparsity = tf.cast(sparsity, tf.float32)
+    pruned = tf.minimum(tf.cast(tf.floor(sparsity * total + 0.5), tf.int32), max(total - 1, 0))
+    # rank[i] = position of block i in ascending score order; the `pruned` lowest ranks are zeroed.
+    rank = tf.argsort(tf.argsort(scores, stable=True), stable=True)
+    keep = tf.reshape(rank >= pruned, [cin, groups])
+    full = tf.broadcast_to(keep[None, None, :, :, None], [kh, kw, cin, groups, n])
+    mask = tf.reshape(full, [kh, kw, cin, groups * n])[..., :cout]
+    return tf.cast(tf.reshape(mask, shape), kernel.dtype)
 
 
 class Pruning1xN(pruning_impl.Pruning):
@@ -27,7 +48,7 @@ class Pruning1xN(pruning_impl.Pruning):
     def _update_mask(self, weights):
         sparsity = self._pruning_schedule(self._step_fn())[1]
         with tf.name_scope("pruning_1xn_ops"):
-            mask = blocks.tf_block_mask(weights, self._n, sparsity)
+            mask = tf_block_mask(weights, self._n, sparsity)
             # tfmot logs a per-layer threshold; the 1xN equivalent is the weakest kept block's L1 norm.
             threshold = tf.reduce_min(tf.where(mask > 0, tf.abs(weights), tf.reduce_max(tf.abs(weights))))
         return tf.cast(threshold, weights.dtype), mask
@@ -45,7 +66,7 @@ class PruneLowMagnitude1xN(pruning_wrapper.PruneLowMagnitude):
     def __init__(self, layer, n=4, pruning_schedule=schedules.ConstantSparsity(0.5, 0), **kwargs):
         kwargs.pop("block_size", None)
         kwargs.pop("block_pooling_type", None)
-        self.n = blocks._check_n(n)
+        self.n = blocks.check_n(n)
         name = kwargs.get("name") or f"prune_1xn_{layer.name}"
         super().__init__(layer, pruning_schedule=pruning_schedule, **kwargs)
         self._name = name  # tfmot derives the name from the class name ("prune_low_magnitude1x_n_...")

@@ -9,6 +9,9 @@ import json
 import os
 import sys
 
+from onexn_tf.runtime import bench, profile
+from onexn_tf.tflite.graph import as_bytes
+
 
 def add_arguments(parser):
     parser.add_argument("model", metavar="MODEL.tflite", help="a .tflite file (from onexn_tf.convert)")
@@ -45,11 +48,9 @@ def _stats_line(label, median, low, p10, p90):
 
 
 def run(args):
-    from onexn_tf import bench
-
     try:
         _check_args(args)
-        data = bench.model_bytes(args.model)
+        data = as_bytes(args.model)
     except ValueError as e:
         return _error(e)
     options = {"kernel": args.kernel}
@@ -67,22 +68,20 @@ def run(args):
             out = {"baseline_ms": t.median_ms, "onexn_ms": None, "ratio": None, "baseline_min_ms": t.min_ms,
                    "baseline_p10_ms": t.p10_ms, "baseline_p90_ms": t.p90_ms, "threads": args.threads,
                    "runs": args.runs, "warmup": args.warmup, "onexn_skipped": why}
-        profile = None
+        per_op = None
         if args.per_op:
-            from onexn_tf import bench_ops
-
-            profile = bench_ops.per_op(data, threads=args.threads, runs=args.runs, warmup=args.warmup,
-                                       seed=args.seed, progress=not args.json, delegate=available,
-                                       **(options if available else {}))
+            per_op = profile.per_op(data, threads=args.threads, runs=args.runs, warmup=args.warmup,
+                                    seed=args.seed, progress=not args.json, delegate=available,
+                                    **(options if available else {}))
     except ValueError as e:
         return _error(e)
     out = dict(out, model=args.model)
-    if profile is not None:
-        out["per_op"] = profile.as_dict()
+    if per_op is not None:
+        out["per_op"] = per_op.as_dict()
     if args.json:
         print(json.dumps(out, separators=(",", ":")))
     else:
-        _print_human(out, profile)
+        _print_human(out, per_op)
     if not available:
         print(f"onexn bench: the onexn side was skipped: the delegate library is not available ({why})",
               file=sys.stderr)
@@ -90,7 +89,7 @@ def run(args):
     return 0
 
 
-def _print_human(out, profile):
+def _print_human(out, per_op):
     print(f"{out['model']}: {out['threads']} thread(s), {out['runs']} interleaved runs per side "
           f"after {out['warmup']} warm-up runs")
     print(f"  {'':18} {'median ms':>9} {'min ms':>9}   p10 - p90 ms")
@@ -102,7 +101,7 @@ def _print_human(out, profile):
         print(f"  ratio onexn / stock (medians): {out['ratio']:.3f}   ({1 / out['ratio']:.2f}x)   "
               f"delegate nodes: {out['claimed']}   max |onexn - stock| = {out['max_abs_diff']:.2e} "
               f"({out['max_rel_diff']:.1e} of max |stock|)")
-    if profile is not None:
+    if per_op is not None:
         print()
-        print(f"per operator, each timed alone (median of {profile.runs} runs, {profile.threads} thread(s)):")
-        print(profile.format())
+        print(f"per operator, each timed alone (median of {per_op.runs} runs, {per_op.threads} thread(s)):")
+        print(per_op.format())

@@ -1,60 +1,115 @@
-"""Read a .tflite model as TFLite's own object tree and find the weights onexn cares about.
+"""Read and write a .tflite model as TFLite's own object tree, and find the weights onexn cares about.
 
-Everything goes through ``tensorflow.lite.tools.flatbuffer_utils`` and the generated schema classes; this
-module only adds the lookups onexn needs (which operator is CONV_2D, what its constant float32 weight is).
+The object tree is the ``ModelT`` of the generated schema that ships with ai-edge-litert
+(``ai_edge_litert.schema_py_generated``, the same code as TensorFlow's copy), packed and unpacked with the
+``flatbuffers`` package as ``flatbuffer_utils`` does. No TensorFlow: ``onexn inspect``, the benchmark and
+the profile run where only ai-edge-litert and numpy are installed. (ai-edge-litert's own
+``tools.flatbuffer_utils`` is not in every release, e.g. not in the aarch64 wheel 1.4.)
 """
 
 from dataclasses import dataclass
 
+import flatbuffers
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.python.schema_util import get_builtin_code_from_operator_code
-from tensorflow.lite.tools import flatbuffer_utils
+from ai_edge_litert import schema_py_generated as schema
 
 CONV_2D = schema.BuiltinOperator.CONV_2D
+DEPTHWISE_CONV_2D = schema.BuiltinOperator.DEPTHWISE_CONV_2D
 FULLY_CONNECTED = schema.BuiltinOperator.FULLY_CONNECTED
 DENSIFY = schema.BuiltinOperator.DENSIFY
+DEQUANTIZE = schema.BuiltinOperator.DEQUANTIZE
 WEIGHT_OPS = {CONV_2D: "CONV_2D", FULLY_CONNECTED: "FULLY_CONNECTED"}
 FLOAT32 = schema.TensorType.FLOAT32
+FILE_IDENTIFIER = b"TFL3"
+
+
+def _enum_names(enum):
+    return {value: name for name, value in vars(enum).items() if not name.startswith("_")}
+
+
+OPERATOR_NAMES = _enum_names(schema.BuiltinOperator)  # builtin code -> "CONV_2D", ...
+TYPE_NAMES = _enum_names(schema.TensorType)  # tensor type -> "FLOAT32", ...
 
 
 def as_bytes(data):
-    """bytes / bytearray / memoryview / path of a .tflite file -> bytes (ValueError on anything else)."""
+    """bytes / bytearray / memoryview / path of a .tflite model -> bytes.
+
+    ValueError when the file cannot be read, for any other type, and when the data lacks the TFLite
+    flatbuffer file identifier ("TFL3" at offset 4). Nothing else is parsed here: a runtime rejects a
+    damaged model with its own error, ``read_model`` with a ValueError.
+    """
     if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    if isinstance(data, str) or hasattr(data, "__fspath__"):
-        with open(data, "rb") as f:
-            return f.read()
-    raise ValueError(f"expected the bytes of a .tflite model (or its path), got {type(data).__name__}")
-
-
-def check_identifier(data):
-    """Raises ValueError unless `data` starts like a TFLite flatbuffer (file identifier TFL3)."""
-    if len(data) < 8 or not schema.Model.ModelBufferHasIdentifier(data, 0):
+        data = bytes(data)
+    elif isinstance(data, str) or hasattr(data, "__fspath__"):
+        try:
+            with open(data, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ValueError(f"cannot read model {data!s}: {e.strerror or e}") from None
+    else:
+        raise ValueError(f"expected the bytes of a .tflite model (or its path), got {type(data).__name__}")
+    if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
         raise ValueError("not a TFLite model: the flatbuffer file identifier 'TFL3' is missing")
+    return data
 
 
 def read_model(data):
     """The model's ``schema.ModelT`` object tree; ValueError if the bytes are not a readable model."""
-    data = as_bytes(data)
-    check_identifier(data)
+    data = bytearray(as_bytes(data))  # writable, as flatbuffer_utils reads it: buffers are numpy views of it
     try:
-        model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+        model = schema.ModelT.InitFromPackedBuf(data, 0)
     except Exception as e:  # a damaged flatbuffer fails anywhere inside the generated reader
         raise ValueError(f"not a readable TFLite model (truncated or damaged flatbuffer): {e}") from None
     if not model.subgraphs:
         raise ValueError("not a usable TFLite model: it has no subgraph")
+    # Models over 2 GB keep buffers and large custom options after the flatbuffer, by offset: bring them
+    # in, so that writing the tree back gives one self-contained flatbuffer (as flatbuffer_utils does).
+    for buffer in model.buffers or []:
+        if buffer.offset:
+            buffer.data = data[buffer.offset:buffer.offset + buffer.size]
+            buffer.offset = buffer.size = 0
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators or []:
+            if op.largeCustomOptionsOffset:
+                start = op.largeCustomOptionsOffset
+                op.customOptions = data[start:start + op.largeCustomOptionsSize]
+                op.largeCustomOptionsOffset = op.largeCustomOptionsSize = 0
     return model
 
 
 def write_model(model):
     """The ``schema.ModelT`` object tree -> .tflite bytes."""
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def new(cls, **fields):
+    """A schema object (``schema.TensorT``, ...) with `fields` set. The constructors of older generated
+    schemas (ai-edge-litert 1.4, the aarch64 wheel) take no arguments."""
+    obj = cls()
+    for key, value in fields.items():
+        if not hasattr(obj, key):
+            raise AttributeError(f"{cls.__name__} has no field {key!r}")
+        setattr(obj, key, value)
+    return obj
+
+
+def name_of(item):
+    """The ``name`` of a tensor, subgraph or metadata entry as str (the tree holds bytes or None)."""
+    name = item.name
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else (name or "")
 
 
 def builtin_code(model, op):
     """The operator's builtin code (resolves the deprecated/extended code fields)."""
-    return get_builtin_code_from_operator_code(model.operatorCodes[op.opcodeIndex])
+    return operator_code(model.operatorCodes[op.opcodeIndex])
+
+
+def operator_code(code):
+    """The builtin code of an ``OperatorCodeT``: codes past 127 live in ``builtinCode``, older files use
+    ``deprecatedBuiltinCode`` (as TensorFlow's ``schema_util`` reads them)."""
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
 
 
 def buffer_bytes(model, tensor):
@@ -76,16 +131,6 @@ def constant_float32(model, tensor):
     if data is None or len(data) != 4 * int(np.prod(shape)):
         return None
     return np.frombuffer(data, dtype="<f4").reshape(shape)
-
-
-def to_ohwi(weight):
-    """A CONV_2D filter (OHWI) or FULLY_CONNECTED weight (cout, cin) as a 4-D OHWI array."""
-    return weight[:, None, None, :] if weight.ndim == 2 else weight
-
-
-def ohwi_to_hwio(ohwi):
-    """OHWI -> the Keras kernel layout HWIO used by onexn_tf.blocks."""
-    return np.transpose(ohwi, (1, 2, 3, 0))
 
 
 def producers(subgraph):
@@ -152,7 +197,3 @@ def grouped_conv(subgraph, wop, weight):
     x = subgraph.tensors[wop.op.inputs[0]]
     return x.shape is not None and len(x.shape) == 4 and int(x.shape[3]) > 0 and int(x.shape[3]) != weight.shape[3]
 
-
-def tensor_name(tensor):
-    name = tensor.name
-    return name.decode("utf-8", "replace") if isinstance(name, bytes) else (name or "")
