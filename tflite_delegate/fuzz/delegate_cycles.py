@@ -16,7 +16,7 @@ process with LeakSanitizer and the ASan-built delegate:
     python tflite_delegate/fuzz/delegate_cycles.py --load DIR [--cycles 1000] [--leak-on-purpose N]
 
 Without --load the models are built in the same process. With --load only ai_edge_litert and
-onexn_tf.delegate are imported (no TensorFlow), which keeps the sanitized process small and its
+onexn_tf.runtime.delegate are imported (no TensorFlow), which keeps the sanitized process small and its
 LeakSanitizer report short.
 
 ``--leak-on-purpose N`` creates N delegates through the C entry point and never destroys them: the
@@ -96,18 +96,18 @@ def load(directory):
 
 
 def _strip(tflite):
-    from onexn_tf import metadata, tflite_graph
+    from onexn_tf.tflite import graph, metadata
 
-    model = tflite_graph.read_model(tflite)
-    model.metadata = [m for m in model.metadata if metadata._name(m.name) != metadata.ENTRY_NAME]
-    return tflite_graph.write_model(model)
+    model = graph.read_model(tflite)
+    model.metadata = [m for m in model.metadata if graph.name_of(m) != metadata.ENTRY_NAME]
+    return graph.write_model(model)
 
 
 def one_cycle(tflite, options, input_shape, expected, delegate_first=False):
     """One create/apply/invoke/destroy cycle; raises AssertionError if the delegate misbehaved."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from onexn_tf.delegate import load_delegate, read_report
+    from onexn_tf.runtime.delegate import load_delegate, read_report
 
     if isinstance(expected, type):
         try:
@@ -153,7 +153,7 @@ def run_cycles(count, cases=None):
 
 def leak_on_purpose(count):
     """Creates `count` delegates through the plugin entry point and drops them without destroying."""
-    from onexn_tf.delegate import delegate_path
+    from onexn_tf.runtime.delegate import delegate_path
 
     lib = ctypes.CDLL(delegate_path())
     lib.tflite_plugin_create_delegate.restype = ctypes.c_void_p

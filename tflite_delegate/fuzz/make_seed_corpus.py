@@ -74,15 +74,15 @@ MODELS = {"convnet": _convnet, "wide": _wide, "mlp": _mlp}
 
 def entry_of(tflite):
     """The onexn_1xn entry bytes of a .tflite model, or None."""
-    from onexn_tf import metadata, tflite_graph
+    from onexn_tf.tflite import graph, verify
 
-    return metadata.entry_bytes(tflite_graph.read_model(tflite))
+    return verify.entry_bytes(graph.read_model(tflite))
 
 
 def generated_entries():
     """{seed name: entry bytes} of the built-in models, plain and compact."""
     from onexn_tf import convert
-    from onexn_tf.keras_compat import keras
+    from onexn_tf.keras.compat import keras
 
     entries = {}
     for name, build in MODELS.items():
