@@ -1,9 +1,9 @@
 """Proves the hand-written TFLite ABI (tflite_delegate/include/onexn_tflite_abi.h) against both runtimes.
 
 These tests load the testing variant of the library (tests/testing_library.py), whose ``abi_probe``
-option records everything the delegate reads through the ABI: the context, every
-tensor and node, the conv / fully-connected parameters, the metadata entry, and, after it replaced
-nodes, the registration the runtime stored for each delegate kernel. Here that record is compared with
+option records everything the delegate reads through the ABI: the context, every tensor and node, the
+conv / fully-connected parameters, the metadata entry, and, after it replaced nodes, the registration
+the runtime stored for each delegate kernel. Here that record is compared with
 what the Python interpreter and the model file say, field by field. Each struct the delegate relies on
 is covered:
 
