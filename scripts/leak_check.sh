@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # LeakSanitizer over 1,000 create/apply/destroy cycles of the delegate in the real runtime
-# (tflite_delegate/fuzz/delegate_cycles.py), with the ASan + UBSan build of libonexn_delegate.so.
+# (tflite_delegate/fuzz/delegate_cycles.py), with the ASan + UBSan build of libonexn_delegate.so (and of
+# its testing variant, for the scenario that makes Prepare fail through a test hook).
 #   scripts/leak_check.sh [--cycles N]
 # CPython and the runtime leave memory behind at exit that is not the delegate's; every leak LSan reports
 # is attributed by its allocation stack, and the check requires 0 bytes whose stack passes through
@@ -35,7 +36,8 @@ mkdir -p "$WORK"
 sanitized() {
   local log="$1"
   shift
-  LD_PRELOAD="$RUNTIME" ONEXN_DELEGATE_PATH="$LIB" TF_CPP_MIN_LOG_LEVEL=3 \
+  LD_PRELOAD="$RUNTIME" ONEXN_DELEGATE_PATH="$LIB" ONEXN_TESTING_DELEGATE_PATH="$(dirname "$LIB")/libonexn_delegate_testing.so" \
+    TF_CPP_MIN_LOG_LEVEL=3 \
     ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_odr_violation=0:alloc_dealloc_mismatch=0:symbolize=0" \
     LSAN_OPTIONS="exitcode=0:max_leaks=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     "$PY" "$DRIVER" --load "$WORK/scenarios" "$@" >"$log" 2>&1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the delegate's Python tests against a libonexn_delegate.so built with AddressSanitizer +
 # UndefinedBehaviorSanitizer (clang), loaded through ONEXN_DELEGATE_PATH into the real runtimes
-# (ai_edge_litert and tf.lite), with the ASan runtime LD_PRELOADed into python.
+# (ai_edge_litert and tf.lite), with the ASan runtime LD_PRELOADed into python; tests/test_abi.py loads
+# the sanitized testing variant through ONEXN_TESTING_DELEGATE_PATH.
 #   scripts/test_delegate_sanitized.sh [extra pytest args]
 # The library goes to build/delegate_asan (rebuilt when a source changes). Any ASan or UBSan report
 # aborts the run (halt_on_error, -fno-sanitize-recover=all), so the exit code is non-zero.
@@ -13,11 +14,14 @@ PY="$(onexn_python)"
 OUT="${ONEXN_ASAN_BUILD_DIR:-$ROOT/build/delegate_asan}"
 
 LIB="$(onexn_build_sanitized_delegate "$OUT")"
+TESTING_LIB="$OUT/libonexn_delegate_testing.so"
 RUNTIME="$(onexn_asan_runtime)"
-# Proof that the library really is instrumented (not a stale plain build).
-nm -D --undefined-only "$LIB" | grep "__asan_report_load" >/dev/null || { echo "sanitized: $LIB has no ASan checks"; exit 1; }
-nm -D --undefined-only "$LIB" | grep "__ubsan_handle_" >/dev/null || { echo "sanitized: $LIB has no UBSan checks"; exit 1; }
-echo "sanitized: $LIB (ASan + UBSan), runtime $RUNTIME"
+# Proof that the libraries really are instrumented (not stale plain builds).
+for lib in "$LIB" "$TESTING_LIB"; do
+  nm -D --undefined-only "$lib" | grep "__asan_report_load" >/dev/null || { echo "sanitized: $lib has no ASan checks"; exit 1; }
+  nm -D --undefined-only "$lib" | grep "__ubsan_handle_" >/dev/null || { echo "sanitized: $lib has no UBSan checks"; exit 1; }
+done
+echo "sanitized: $LIB and $TESTING_LIB (ASan + UBSan), runtime $RUNTIME"
 
 TESTS=(tests/test_delegate.py tests/test_delegate_glue.py tests/test_delegate_metadata.py tests/test_delegate_models.py
        tests/test_delegate_options.py tests/test_abi.py tests/test_reliability_inputs.py
@@ -41,7 +45,7 @@ export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:detect_odr_
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$LOGS/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export TF_CPP_MIN_LOG_LEVEL=3
 status=0
-LD_PRELOAD="$RUNTIME" ONEXN_DELEGATE_PATH="$LIB" "$PY" -m pytest -q -p no:cacheprovider -p no:warnings \
+LD_PRELOAD="$RUNTIME" ONEXN_DELEGATE_PATH="$LIB" ONEXN_TESTING_DELEGATE_PATH="$TESTING_LIB" "$PY" -m pytest -q -p no:cacheprovider -p no:warnings \
   "${TESTS[@]}" "${DESELECT[@]}" "$@" || status=$?
 # The tests above must have run inside an ASan process: the runtime answers from python itself.
 LD_PRELOAD="$RUNTIME" "$PY" -c "import ctypes; ctypes.CDLL(None).__asan_address_is_poisoned" \

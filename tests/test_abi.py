@@ -1,8 +1,9 @@
 """Proves the hand-written TFLite ABI (tflite_delegate/include/onexn_tflite_abi.h) against both runtimes.
 
-The delegate's ``abi_probe`` option records everything it reads through the ABI: the context, every
-tensor and node, the conv / fully-connected parameters, the metadata entry, and, after it replaced
-nodes, the registration the runtime stored for each delegate kernel. Here that record is compared with
+These tests load the testing variant of the library (tests/testing_library.py), whose ``abi_probe``
+option records everything the delegate reads through the ABI: the context, every tensor and node, the
+conv / fully-connected parameters, the metadata entry, and, after it replaced nodes, the registration
+the runtime stored for each delegate kernel. Here that record is compared with
 what the Python interpreter and the model file say, field by field. Each struct the delegate relies on
 is covered:
 
@@ -32,6 +33,7 @@ from onexn_tf.tflite import graph
 
 from test_delegate_models import (GraphBuilder, assert_close, conv_model, fc_model, interpreter_class,
                                   random_inputs, run, sparse_weight, with_metadata)
+import testing_library
 
 RUNTIMES = ["litert", "tf"]
 TFLITE_TYPES = {np.float32: 1, np.int32: 2, np.uint8: 3, np.int64: 4, np.int8: 9}
@@ -57,6 +59,15 @@ def _model():
 
 
 MODEL = _model()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def testing_delegate():
+    """Every test here runs on the testing library (skipped when it was not built)."""
+    if testing_library.path() is None:
+        pytest.skip(f"no testing library of the delegate: {testing_library.BUILD_HINT}")
+    with testing_library.in_use() as library:
+        yield library
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)
@@ -239,6 +250,11 @@ def test_resize_tensor_resizes_the_claimed_output(runtime):
         got = run(tflite, inputs, [delegate], runtime=runtime, resize={0: shape})
         assert read_report(delegate)["claimed"] == 1
         assert_close(got, run(tflite, inputs, runtime=runtime, resize={0: shape}))
+
+
+def test_bad_abi_probe_value_is_a_clear_value_error():
+    with pytest.raises(ValueError, match="onexn delegate: .*abi_probe='3'"):
+        load_delegate(abi_probe=3)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -14,8 +14,10 @@ Options (all optional):
     claimed a 1xN node, so that the claimed nodes join into a few partitions instead of one hand-off to
     the stock runtime per node; "off" takes only the 1xN nodes; "all" takes those operators in any graph
     (to time them alone).
-  abi_probe: diagnostics for tests/test_abi.py (1 records what the delegate reads through the TFLite ABI
-    into the report's "probe"; 2 also makes the delegate's Prepare fail with a test message).
+  fuse: 1 (default) runs a depthwise convolution as one step with the 1x1 convolutions around it; 0 runs
+    them apart.
+The testing build of the library (``libonexn_delegate_testing.so``, tests/test_abi.py) also takes
+``abi_probe``; the production library rejects it as an unknown option.
 
 One delegate object may serve several interpreters, created one after another, also while the earlier ones
 are alive; invokes from different threads take turns on its thread pool. Create and prepare interpreters on

@@ -6,7 +6,8 @@ report, then destroys the interpreter and the delegate (``tflite_plugin_destroy_
 scenarios rotate through every path that allocates in the delegate: claimed dense and compact nodes,
 a thread pool, a kernel re-packed for a resized input, a partition with depthwise/add glue and its
 arena re-planned for a resized input, a dynamic tensor (re-prepared at invoke),
-damaged and lying metadata, a bad option (create fails), a failing Prepare, and a delegate destroyed
+damaged and lying metadata, a bad option (create fails), a failing Prepare (through the abi_probe test
+hook, so that scenario runs on the testing library, tests/testing_library.py), and a delegate destroyed
 before its interpreter (as Python's garbage collector may do).
 
 Used by tests/test_reliability_cycles.py (RSS) and by scripts/leak_check.sh, which runs it in a
@@ -24,6 +25,7 @@ positive control that proves the leak check sees (and attributes) a leak of the 
 """
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -105,6 +107,14 @@ def _strip(tflite):
 
 def one_cycle(tflite, options, input_shape, expected, delegate_first=False):
     """One create/apply/invoke/destroy cycle; raises AssertionError if the delegate misbehaved."""
+    import testing_library
+
+    library = testing_library.in_use() if "abi_probe" in options else contextlib.nullcontext()
+    with library:
+        _cycle(tflite, options, input_shape, expected, delegate_first)
+
+
+def _cycle(tflite, options, input_shape, expected, delegate_first):
     from ai_edge_litert.interpreter import Interpreter
 
     from onexn_tf.runtime.delegate import load_delegate, read_report
@@ -164,8 +174,8 @@ def leak_on_purpose(count):
             raise RuntimeError("tflite_plugin_create_delegate returned NULL")
 
 
-def attributable_leaks(report, module="libonexn_delegate.so"):
-    """(bytes, objects, blocks) of the LeakSanitizer leaks whose allocation stack passes through `module`.
+def attributable_leaks(report, modules=("libonexn_delegate.so", "libonexn_delegate_testing.so")):
+    """(bytes, objects, blocks) of the LeakSanitizer leaks whose allocation stack passes through `modules`.
 
     `report` is the sanitizer's text output. Leaks allocated entirely by CPython or the runtime are left
     out: they are the interpreter's own exit-time leftovers, not the delegate's.
@@ -175,7 +185,7 @@ def attributable_leaks(report, module="libonexn_delegate.so"):
         lines = block.strip().splitlines()
         if not lines or " leak of " not in lines[0]:
             continue
-        if any(module in line or "/tflite_delegate/" in line for line in lines[1:]):
+        if any(any(m in line for m in modules) or "/tflite_delegate/" in line for line in lines[1:]):
             words = lines[0].split()
             total_bytes += int(words[words.index("byte(s)") - 1])
             total_objects += int(words[words.index("object(s)") - 1])

@@ -7,8 +7,8 @@
 // delegate exchange them by pointer (and TfLiteRegistration by value).
 //
 // tests/test_abi.py proves these layouts against both installed runtimes (tf.lite 2.21 and
-// ai_edge_litert 2.3) through the delegate's abi_probe option; the static asserts at the end pin the
-// LP64 offsets that those tests checked.
+// ai_edge_litert 2.3) through the abi_probe option of the testing library (src/testing/); the static
+// asserts at the end pin the LP64 offsets that those tests checked.
 #ifndef ONEXN_TFLITE_ABI_H_
 #define ONEXN_TFLITE_ABI_H_
 

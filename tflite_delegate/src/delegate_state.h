@@ -1,5 +1,5 @@
-// State of one onexn delegate instance: options, thread pool, the nodes it claimed and why it declined
-// others (the report).
+// State of one onexn delegate instance: options, thread pool, the verified nodes waiting for their
+// partition's kernel, and the report.
 #ifndef ONEXN_DELEGATE_DELEGATE_STATE_H_
 #define ONEXN_DELEGATE_DELEGATE_STATE_H_
 
@@ -9,48 +9,16 @@
 #include <utility>
 #include <vector>
 
-#include "glue_ops.h"
-#include "node_plan.h"
 #include "onexn_kernels.h"
 #include "onexn_tflite_abi.h"
 #include "options.h"
+#include "partition_steps.h"
+#include "report.h"
 
 namespace onexn {
 
-struct Declined {
-  int node;
-  std::string op;
-  std::string reason;
-};
-
-// What one Prepare call (one subgraph's TfLiteContext) decided.
-struct GraphReport {
-  const TfLiteContext* context = nullptr;
-  std::string metadata;  // "ok", "absent", or why the entry was rejected
-  int64_t subgraph = 0;  // the metadata subgraph whose records this graph used (see MetadataSubgraph)
-  std::vector<int> claimed;
-  std::map<int, std::string> kernel_names;  // claimed node -> microkernel chosen for its current shapes
-  std::map<int, int> densify_nodes;         // claimed node -> the DENSIFY node its kernel replaced too
-  std::vector<int> glue;                    // DEPTHWISE_CONV_2D / ADD nodes run next to the 1xN nodes
-  int partitions = 0;                       // delegate kernels (partitions) the claimed nodes formed
-  std::map<int, std::vector<int>> fused;    // first node of a fused depthwise block -> all its nodes
-  std::vector<Declined> declined;
-  std::string probe_json;  // abi_probe=1 only: what was read through the ABI
-};
-
-// A verified node waiting for ReplaceNodeSubsetsWithDelegateKernels to call the kernel's init.
-struct PendingKernel {
-  NodePlan plan;
-  onexn_conv* conv = nullptr;  // packed for the shapes seen at delegate Prepare time
-  onexn_conv_shape shape{};
-};
-
-// A verified DEPTHWISE_CONV_2D / ADD waiting for its partition's init.
-struct PendingGlue {
-  GluePlan plan;
-  onexn_dwconv* dw = nullptr;  // depthwise only, packed for `shape`
-  onexn_dwconv_shape shape{};
-};
+// (graph, node index): nodes are numbered per subgraph, and one delegate may prepare several graphs.
+using GraphNode = std::pair<const TfLiteContext*, int>;
 
 struct DelegateState {
   TfLiteDelegate delegate{};  // first member: the runtime's TfLiteDelegate* is this object's address
@@ -58,31 +26,32 @@ struct DelegateState {
   onexn_threadpool* pool = nullptr;
   int num_threads = 1;
   std::vector<GraphReport> graphs;  // in the order the runtime prepared the subgraphs
-  std::map<std::pair<const TfLiteContext*, int>, PendingKernel> pending;
-  std::map<std::pair<const TfLiteContext*, int>, PendingGlue> pending_glue;
-  std::map<std::pair<const TfLiteContext*, int>, int> pending_densify;  // DENSIFY node -> its 1xN node
+  // Verified nodes, packed for the shapes seen at delegate Prepare time, until their partition's init
+  // takes them.
+  std::map<GraphNode, StepKernel> pending;
+  std::map<GraphNode, int> pending_densify;  // DENSIFY node -> its 1xN node, replaced together
   int live_kernels = 0;  // kernel nodes not yet freed
   // The plugin handle plus one per live kernel node. Python may finalize a delegate before the interpreter
   // that uses it (both in one garbage cycle): the state then lives until the last kernel node is freed.
   std::atomic<int> refs{1};
   std::string report_json;  // storage behind onexn_delegate_report_json()
 
-  GraphReport* ReportFor(const TfLiteContext* context) {
-    for (GraphReport& g : graphs) {
-      if (g.context == context) return &g;
-    }
-    return nullptr;
-  }
+  ~DelegateState();
+
+  GraphReport* ReportFor(const TfLiteContext* context);
 };
 
-// Drops one reference (the plugin handle's or a kernel node's); the last one frees the state (delegate.cc).
+// Drops one reference (the plugin handle's or a kernel node's); the last one frees the state.
 void ReleaseState(DelegateState* state);
 
-// The delegate kernel that runs one partition of claimed nodes (partition_kernel.cc).
-TfLiteRegistration KernelRegistration();
+// A fresh report for this graph; `ordinal` is its place among the graphs this delegate prepared.
+GraphReport& BeginGraphReport(DelegateState* state, const TfLiteContext* context, int* ordinal);
 
-// The report as JSON (report.cc).
-std::string BuildReportJson(const DelegateState& state);
+// Sizes the thread pool: the num_threads option, else the interpreter's count.
+void ResolveThreads(DelegateState* state, const TfLiteContext* context);
+
+// Frees what this graph's partitions did not take (only after a failed replacement).
+void ReleasePending(DelegateState* state, const TfLiteContext* context);
 
 }  // namespace onexn
 

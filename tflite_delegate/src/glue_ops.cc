@@ -119,12 +119,6 @@ bool IsGlueOp(int code) {
   return code == kTfLiteBuiltinDepthwiseConv2d || code == kTfLiteBuiltinAdd || code == kTfLiteBuiltinMean;
 }
 
-const char* GlueKernelName(int code, const onexn_dwconv* dw, onexn_isa isa) {
-  if (code == kTfLiteBuiltinAdd) return onexn_add_kernel_name(isa);
-  if (code == kTfLiteBuiltinMean) return "f32-gavgpool";
-  return onexn_dwconv_kernel_name(dw);
-}
-
 std::vector<int> MeanOutputDims(const std::vector<int>& d, bool keep_dims) {
   if (keep_dims) return {d[0], 1, 1, d[3]};
   return {d[0], d[3]};

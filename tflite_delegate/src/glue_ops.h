@@ -31,9 +31,6 @@ struct GluePlan {
 
 bool IsGlueOp(int builtin_code);
 
-// Name of the kernel that runs a glue node (dw: its depthwise object, NULL for the other operators).
-const char* GlueKernelName(int builtin_code, const onexn_dwconv* dw, onexn_isa isa);
-
 // Output dims of a MEAN over axes 1 and 2 of a 4-D input.
 std::vector<int> MeanOutputDims(const std::vector<int>& input_dims, bool keep_dims);
 

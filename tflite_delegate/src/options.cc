@@ -8,6 +8,12 @@
 namespace onexn {
 namespace {
 
+#ifdef ONEXN_TESTING
+constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, abi_probe";
+#else
+constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse";
+#endif
+
 // Strict base-10 integer: no empty string, no trailing characters, no overflow.
 bool ParseInt(const char* s, long* out) {
   if (s == nullptr || *s == '\0') return false;
@@ -78,14 +84,16 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
       } else {
         return "option glue=" + Quote(value) + " must be auto, off or all";
       }
+#ifdef ONEXN_TESTING
     } else if (std::strcmp(key, "abi_probe") == 0) {
       long v = -1;
       if (!ParseInt(value, &v) || v < 0 || v > 2) {
         return "option abi_probe=" + Quote(value) + " must be 0, 1 or 2";
       }
       opts.abi_probe = int(v);
+#endif
     } else {
-      return "unknown option " + Quote(key) + " (known: num_threads, kernel, verbose, glue, fuse, abi_probe)";
+      return "unknown option " + Quote(key) + " (known: " + kKnownOptions + ")";
     }
     if (!err.empty()) return err;
   }

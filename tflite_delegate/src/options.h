@@ -10,9 +10,9 @@ namespace onexn {
 
 // Which other operators the delegate runs next to its 1xN nodes (option glue=...).
 enum class GlueOps {
-  kAuto,  // DEPTHWISE_CONV_2D and ADD, in graphs where at least one 1xN node was claimed
+  kAuto,  // the glue operators (glue_ops.h), in graphs where at least one 1xN node was claimed
   kOff,   // only the 1xN nodes
-  kAll,   // DEPTHWISE_CONV_2D and ADD in any graph (to time them alone)
+  kAll,   // the glue operators in any graph (to time them alone)
 };
 
 struct DelegateOptions {
@@ -25,9 +25,9 @@ struct DelegateOptions {
   // Run a DEPTHWISE_CONV_2D with the 1x1 expansion before it and the 1x1 projection after it as one step
   // (onexn_dwblock), so their intermediate tensors never go to memory. Off (fuse=0) for A/B measurements.
   bool fuse = true;
-  // Diagnostics for tests/test_abi.py. 1: record what the delegate reads through the TFLite ABI into the
-  // report. 2: also fail Prepare with a formatted message through TfLiteContext::ReportError.
-  int abi_probe = 0;
+#ifdef ONEXN_TESTING
+  int abi_probe = 0;  // 0, 1 or 2 (testing/probed_prepare.h)
+#endif
 };
 
 constexpr int kMaxThreads = 256;

@@ -1,4 +1,5 @@
-// JSON report of what the delegate claimed, what it declined and why, and the kernels it chose.
+#include "report.h"
+
 #include <string>
 
 #include "delegate_state.h"
@@ -30,7 +31,7 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
     j.EndObject();
   }
   j.EndArray();
-  // DEPTHWISE_CONV_2D / ADD run next to the 1xN nodes, and the partitions everything formed.
+  // DEPTHWISE_CONV_2D / ADD / MEAN run next to the 1xN nodes, and the partitions everything formed.
   j.Key("glue_nodes").Ints(g.glue);
   j.Key("glue_kernels").BeginArray();
   for (int node : g.glue) {
@@ -44,7 +45,9 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
   j.Key("fused").BeginArray();
   for (const auto& f : g.fused) j.Ints(f.second);
   j.EndArray();
+#ifdef ONEXN_TESTING
   if (!g.probe_json.empty()) j.Key("probe").Raw(g.probe_json);
+#endif
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "abi_probe.h"
+#include "testing/abi_probe.h"
 
 #include <cstdint>
 #include <string>

@@ -1,7 +1,7 @@
-// abi_probe=1: records what the delegate reads through the hand-written TFLite ABI, so that
-// tests/test_abi.py can compare it with what the Python interpreter and the model file say.
-#ifndef ONEXN_DELEGATE_ABI_PROBE_H_
-#define ONEXN_DELEGATE_ABI_PROBE_H_
+// What the delegate reads through the hand-written TFLite ABI, as JSON, so that tests/test_abi.py can
+// compare it with what the Python interpreter and the model file say (testing library only).
+#ifndef ONEXN_DELEGATE_TESTING_ABI_PROBE_H_
+#define ONEXN_DELEGATE_TESTING_ABI_PROBE_H_
 
 #include <string>
 
@@ -19,4 +19,4 @@ std::string ProbeDelegateNodes(TfLiteContext* context, TfLiteDelegate* delegate,
 
 }  // namespace onexn
 
-#endif  // ONEXN_DELEGATE_ABI_PROBE_H_
+#endif  // ONEXN_DELEGATE_TESTING_ABI_PROBE_H_

@@ -1,0 +1,38 @@
+#include "partition_profile.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+
+namespace onexn {
+
+bool ProfilingEnabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("ONEXN_PROFILE");
+    return v != nullptr && v[0] != '\0' && v[0] != '0';
+  }();
+  return enabled;
+}
+
+double NowSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+void PrintProfile(const std::vector<Step>& steps, onexn_isa isa) {
+  double total = 0;
+  for (const Step& s : steps) total += s.runs ? s.seconds / double(s.runs) : 0.0;
+  std::fprintf(stderr, "onexn profile: partition of %zu nodes, %.3f ms per invoke in its steps\n", steps.size(),
+               1e3 * total);
+  for (const Step& s : steps) {
+    if (s.runs == 0) continue;
+    const std::string fused =
+        s.fused.block != nullptr ? " (fused block of " + std::to_string(s.fused.steps) + " nodes)" : "";
+    std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms%s\n", s.node, BuiltinOpName(s.code),
+                 StepKernelName(s.kernel, isa), 1e3 * s.seconds / double(s.runs), fused.c_str());
+  }
+}
+
+}  // namespace onexn

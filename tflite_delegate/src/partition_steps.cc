@@ -1,0 +1,133 @@
+#include "partition_steps.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "conv_geometry.h"
+
+namespace onexn {
+
+std::string ConvStep::Pack(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa) {
+  const onexn_block_index index = {plan.n, int(plan.group_ptr.size()) - 1, plan.group_ptr.data(),
+                                   plan.kept_cin.data()};
+  const float* bias = plan.bias >= 0 ? context->tensors[plan.bias].data.f : nullptr;
+  std::vector<float> scratch;
+  const float* weights = PlanWeights(context, plan, &scratch);
+  char msg[256] = {0};
+  onexn_conv* packed = onexn_conv_create(&for_shape, &index, weights, bias, isa, msg, sizeof(msg));
+  if (packed == nullptr) return msg[0] != '\0' ? msg : "no reason given";
+  conv.reset(packed);
+  shape = for_shape;
+  return "";
+}
+
+std::string ConvStep::Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in,
+                              std::vector<int>* out) {
+  std::vector<int> storage(in[0].size() + 1);  // a TfLiteIntArray: size, then the dims
+  storage[0] = int(in[0].size());
+  std::copy(in[0].begin(), in[0].end(), storage.begin() + 1);
+  Geometry g;
+  const std::string err = ComputeGeometry(plan, reinterpret_cast<const TfLiteIntArray*>(storage.data()), &g);
+  if (!err.empty()) return err;
+  *out = g.output_dims;
+  if (conv != nullptr && SameShape(shape, g.shape)) return "";
+  return Pack(context, g.shape, isa);
+}
+
+void ConvStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* pool) const {
+  onexn_conv_run(conv.get(), in[0], out, pool);
+}
+
+const char* ConvStep::KernelName(onexn_isa /*isa*/) const { return onexn_conv_kernel_name(conv.get()); }
+
+std::string DepthwiseStep::Pack(const TfLiteContext* context, const onexn_dwconv_shape& for_shape, onexn_isa isa) {
+  const float* bias = plan.bias >= 0 ? context->tensors[plan.bias].data.f : nullptr;
+  char msg[256] = {0};
+  onexn_dwconv* packed =
+      onexn_dwconv_create(&for_shape, context->tensors[plan.weights].data.f, bias, isa, msg, sizeof(msg));
+  if (packed == nullptr) return msg[0] != '\0' ? msg : "no reason given";
+  dw.reset(packed);
+  shape = for_shape;
+  return "";
+}
+
+std::string DepthwiseStep::Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in,
+                                   std::vector<int>* out) {
+  onexn_dwconv_shape for_shape;
+  const std::string err = DepthwiseGeometry(plan, in[0], &for_shape, out);
+  if (!err.empty()) return err;
+  if (dw != nullptr && SameDwShape(shape, for_shape)) return "";
+  return Pack(context, for_shape, isa);
+}
+
+void DepthwiseStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* pool) const {
+  onexn_dwconv_run(dw.get(), in[0], out, pool);
+}
+
+const char* DepthwiseStep::KernelName(onexn_isa /*isa*/) const { return onexn_dwconv_kernel_name(dw.get()); }
+
+std::string AddStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
+                             std::vector<int>* out) {
+  if (in[1] != in[0]) return "ADD inputs differ in shape after a resize";
+  count = 1;
+  for (int v : in[0]) count *= size_t(v);
+  if (!ActivationRange(plan.activation, &out_min, &out_max)) return "unsupported fused activation";
+  *out = in[0];
+  return "";
+}
+
+void AddStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const {
+  onexn_add_run(isa, in[0], in[1], out, count, out_min, out_max, pool);
+}
+
+const char* AddStep::KernelName(onexn_isa isa) const { return onexn_add_kernel_name(isa); }
+
+std::string MeanStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
+                              std::vector<int>* out) {
+  const std::vector<int>& d = in[0];
+  if (d.size() != 4) return "MEAN input is not 4-D after a resize";
+  batch = size_t(d[0]);
+  pixels = size_t(d[1]) * size_t(d[2]);
+  channels = size_t(d[3]);
+  *out = MeanOutputDims(d, plan.keep_dims);
+  return "";
+}
+
+void MeanStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
+  onexn_gavgpool_run(in[0], out, batch, pixels, channels);
+}
+
+const char* MeanStep::KernelName(onexn_isa /*isa*/) const { return "f32-gavgpool"; }
+
+namespace {
+
+template <typename Kind>
+StepKernel WithPlan(GluePlan plan) {
+  Kind step;
+  step.plan = std::move(plan);
+  return step;
+}
+
+}  // namespace
+
+StepKernel GlueStep(GluePlan plan) {
+  switch (plan.builtin_code) {
+    case kTfLiteBuiltinAdd: return WithPlan<AddStep>(std::move(plan));
+    case kTfLiteBuiltinMean: return WithPlan<MeanStep>(std::move(plan));
+    default: return WithPlan<DepthwiseStep>(std::move(plan));
+  }
+}
+
+const char* StepKernelName(const StepKernel& k, onexn_isa isa) {
+  return std::visit([isa](const auto& s) { return s.KernelName(isa); }, k);
+}
+
+Step::Step(StepKernel k) : kernel(std::move(k)) {
+  StepNode n = std::visit([](const auto& s) { return s.Node(); }, kernel);
+  node = n.node;
+  code = n.builtin_code;
+  inputs = std::move(n.inputs);
+  output = n.output;
+}
+
+}  // namespace onexn

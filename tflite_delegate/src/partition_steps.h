@@ -1,0 +1,138 @@
+// The steps a partition runs, one per claimed node, tagged by operator. Each step kind owns its packed
+// kernel and knows how to size itself for the current input shapes, run, and name its microkernel.
+#ifndef ONEXN_DELEGATE_PARTITION_STEPS_H_
+#define ONEXN_DELEGATE_PARTITION_STEPS_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "glue_ops.h"
+#include "node_plan.h"
+#include "onexn_kernels.h"
+#include "onexn_tflite_abi.h"
+
+namespace onexn {
+
+struct ConvDeleter {
+  void operator()(onexn_conv* p) const { onexn_conv_destroy(p); }
+};
+struct DwconvDeleter {
+  void operator()(onexn_dwconv* p) const { onexn_dwconv_destroy(p); }
+};
+
+// ADD reads two activation tensors; every other step one.
+constexpr size_t kMaxStepInputs = 2;
+
+// The dims of each activation input of a step, in the order of its inputs.
+using InputDims = std::vector<std::vector<int>>;
+
+// The node a step runs and the activation tensors it reads and writes.
+struct StepNode {
+  int node = -1;
+  int builtin_code = 0;
+  std::vector<int> inputs;
+  int output = -1;
+};
+
+inline StepNode GlueNode(const GluePlan& plan) { return {plan.node, plan.builtin_code, plan.inputs, plan.output}; }
+
+// 1xN CONV_2D / FULLY_CONNECTED.
+struct ConvStep {
+  NodePlan plan;
+  std::unique_ptr<onexn_conv, ConvDeleter> conv;  // packed for `shape`
+  onexn_conv_shape shape{};
+
+  // Packs the weights for `for_shape`: "" or the kernel library's reason (the old kernel then stays).
+  std::string Pack(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa);
+  // Output dims for these input dims; packs again when the shape changed. "" or the reason.
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return {plan.node, plan.builtin_code, {plan.input}, plan.output}; }
+  bool Ready() const { return conv != nullptr; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// DEPTHWISE_CONV_2D with depth multiplier 1.
+struct DepthwiseStep {
+  GluePlan plan;
+  std::unique_ptr<onexn_dwconv, DwconvDeleter> dw;  // packed for `shape`
+  onexn_dwconv_shape shape{};
+
+  std::string Pack(const TfLiteContext* context, const onexn_dwconv_shape& for_shape, onexn_isa isa);
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return dw != nullptr; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// ADD of two tensors of the same shape.
+struct AddStep {
+  GluePlan plan;
+  size_t count = 0;
+  float out_min = 0, out_max = 0;
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return true; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// MEAN over height and width (global average pooling).
+struct MeanStep {
+  GluePlan plan;
+  size_t batch = 0, pixels = 0, channels = 0;
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return true; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+using StepKernel = std::variant<ConvStep, DepthwiseStep, AddStep, MeanStep>;
+
+// A verified glue node as the step that runs it (a depthwise kernel still to be packed).
+StepKernel GlueStep(GluePlan plan);
+
+const char* StepKernelName(const StepKernel& kernel, onexn_isa isa);
+
+struct DwblockDeleter {
+  void operator()(onexn_dwblock* p) const { onexn_dwblock_destroy(p); }
+};
+
+// A depthwise block run as one (option fuse): [1x1 expansion ->] depthwise [-> 1x1 projection], each
+// intermediate read by the next step alone. It borrows the kernels of the steps it covers.
+struct FusedBlock {
+  std::unique_ptr<onexn_dwblock, DwblockDeleter> block;
+  int steps = 0;                  // steps it covers, starting at the one that holds it
+  ptrdiff_t scratch_offset = -1;  // its scratch in the arena (reusing space other steps used: warm)
+  size_t scratch_floats = 0;      // planned for the pool of Prepare time; a bigger pool later gets none
+};
+
+// One node of a partition, where its tensors live, and what it cost (ONEXN_PROFILE=1).
+struct Step {
+  explicit Step(StepKernel k);
+
+  StepKernel kernel;
+  int node = -1;
+  int code = 0;
+  std::vector<int> inputs;  // activation tensors read
+  int output = -1;
+  // Arena offsets (floats) of inputs / output, set by Prepare; -1: a tensor the runtime owns.
+  std::vector<ptrdiff_t> input_offsets;
+  ptrdiff_t output_offset = -1;
+  FusedBlock fused;  // set on the first step of a block; the block's other steps do not run
+  double seconds = 0;  // time spent in this step (or its block) over all invokes
+  long runs = 0;
+
+  int Span() const { return fused.block != nullptr ? fused.steps : 1; }
+};
+
+}  // namespace onexn
+
+#endif  // ONEXN_DELEGATE_PARTITION_STEPS_H_

@@ -1,0 +1,44 @@
+// What the delegate decided for each graph it prepared, and the JSON report built from it.
+#ifndef ONEXN_DELEGATE_REPORT_H_
+#define ONEXN_DELEGATE_REPORT_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "onexn_tflite_abi.h"
+
+namespace onexn {
+
+struct Declined {
+  int node;
+  std::string op;
+  std::string reason;
+};
+
+// What one Prepare call (one subgraph's TfLiteContext) decided.
+struct GraphReport {
+  const TfLiteContext* context = nullptr;
+  std::string metadata;  // "ok", "absent", or why the entry was rejected
+  int64_t subgraph = 0;  // the metadata subgraph whose records this graph used (graph_records.h)
+  std::vector<int> claimed;
+  std::map<int, std::string> kernel_names;  // claimed node -> microkernel chosen for its current shapes
+  std::map<int, int> densify_nodes;         // claimed node -> the DENSIFY node its kernel replaced too
+  std::vector<int> glue;                    // DEPTHWISE_CONV_2D / ADD / MEAN nodes run next to the 1xN nodes
+  int partitions = 0;                       // delegate kernels (partitions) the claimed nodes formed
+  std::map<int, std::vector<int>> fused;    // first node of a fused depthwise block -> all its nodes
+  std::vector<Declined> declined;
+#ifdef ONEXN_TESTING
+  std::string probe_json;  // abi_probe only: what was read through the ABI (testing/abi_probe.h)
+#endif
+};
+
+struct DelegateState;
+
+// The report as JSON: the main graph first, then any other graph the runtime offered.
+std::string BuildReportJson(const DelegateState& state);
+
+}  // namespace onexn
+
+#endif  // ONEXN_DELEGATE_REPORT_H_
