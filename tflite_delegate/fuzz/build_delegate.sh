@@ -1,46 +1,18 @@
 #!/usr/bin/env bash
-# Builds libonexn_delegate.so outside the package, with extra compiler flags (sanitizers), the way
-# setup.py does: kernels with their file-name ISA flags (kernels/build_kernels.sh), the C++ glue, the
-# export list. Sourced by scripts/test_delegate_sanitized.sh and scripts/leak_check.sh.
-#   onexn_build_delegate CC CXX OUTDIR [extra flags for compiling and linking...]
-# Prints the library path on stdout.
+# Shell helpers of the sanitizer scripts (scripts/test_delegate_sanitized.sh, scripts/leak_check.sh):
+# the ASan + UBSan build of libonexn_delegate.so (through tflite_delegate/tools/build_delegate.py, which
+# reads the same source list as setup.py and Bazel), the ASan runtime to preload, and the project's Python.
 
 ONEXN_FUZZ_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-source "$ONEXN_FUZZ_DIR/../kernels/build_kernels.sh"
-
-onexn_build_delegate() {
-  local cc="$1" cxx="$2" out="$3"
-  shift 3
-  local top="$ONEXN_FUZZ_DIR/.."
-  local objs=() src obj
-  mkdir -p "$out/obj"
-  mapfile -t objs < <(onexn_build_kernels "$cc" "$(uname -m)" "$out/obj" -fvisibility=hidden "$@") || return 1
-  ((${#objs[@]})) || return 1
-  for src in "$top"/src/*.cc; do
-    obj="$out/obj/$(basename "${src%.cc}").o"
-    "$cxx" -std=c++17 -O1 -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -Wall "$@" \
-      -I"$top/src" -I"$top/include" -I"$top/kernels" -c "$src" -o "$obj" || return 1
-    objs+=("$obj")
-  done
-  "$cxx" -shared "$@" "${objs[@]}" -o "$out/libonexn_delegate.so" -lpthread -lm \
-    -Wl,--version-script="$top/src/onexn_delegate.lds" || return 1
-  echo "$out/libonexn_delegate.so"
-}
+ONEXN_BUILD_TOOL="$ONEXN_FUZZ_DIR/../tools/build_delegate.py"
 
 # The ASan + UBSan build shared by scripts/test_delegate_sanitized.sh and scripts/leak_check.sh (clang;
 # the ASan runtime stays a shared library that the Python process must LD_PRELOAD). Rebuilt only when
-# a source is newer than the library. Prints the library path.
+# an input is newer than the library. Prints the library path.
 ONEXN_SAN_FLAGS=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -shared-libasan)
 
 onexn_build_sanitized_delegate() {
-  local out="$1" lib="$1/libonexn_delegate.so" top="$ONEXN_FUZZ_DIR/.."
-  if [[ -f "$lib" && -z "$(find "$top/src" "$top/kernels" "$top/include" "$ONEXN_FUZZ_DIR/build_delegate.sh" \
-        -newer "$lib" -type f | head -1)" ]]; then
-    echo "$lib"
-    return 0
-  fi
-  rm -rf "$out"
-  onexn_build_delegate clang clang++ "$out" "${ONEXN_SAN_FLAGS[@]}"
+  python3 "$ONEXN_BUILD_TOOL" library --out "$1" --cc clang --cxx clang++ -- "${ONEXN_SAN_FLAGS[@]}"
 }
 
 # The ASan runtime to LD_PRELOAD into an uninstrumented program (python) that loads the library.
