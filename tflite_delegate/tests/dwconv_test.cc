@@ -27,18 +27,9 @@ using onexn_test::Pad;
 using onexn_test::RandomCaseCount;
 using onexn_test::Runs;
 
-// What a test runs: the kernel an ISA picks (uk == nullptr), or one microkernel of f32-dwconv.inc.
-struct Kernel {
-  std::string label;
-  onexn_isa isa;
-  const onexn_dwconv_ukernel_config* uk;
-};
+using Kernel = onexn_test::Kernel<onexn_dwconv_ukernel_config>;
 
-std::vector<Kernel> Dispatched(const std::vector<onexn_isa>& isas) {
-  std::vector<Kernel> kernels;
-  for (onexn_isa isa : isas) kernels.push_back({onexn_isa_name(isa), isa, nullptr});
-  return kernels;
-}
+constexpr auto Dispatched = &onexn_test::Dispatched<onexn_dwconv_ukernel_config>;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();

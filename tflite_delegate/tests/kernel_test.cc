@@ -25,18 +25,9 @@ using onexn_test::Pad;
 using onexn_test::RandomCaseCount;
 using onexn_test::Runs;
 
-// What a test runs: the kernel an ISA dispatches to (uk == nullptr), or one microkernel of the lists.
-struct Kernel {
-  std::string label;
-  onexn_isa isa;
-  const onexn_ukernel_config* uk;
-};
+using Kernel = onexn_test::Kernel<onexn_ukernel_config>;
 
-std::vector<Kernel> Dispatched(const std::vector<onexn_isa>& isas) {
-  std::vector<Kernel> kernels;
-  for (onexn_isa isa : isas) kernels.push_back({onexn_isa_name(isa), isa, nullptr});
-  return kernels;
-}
+constexpr auto Dispatched = &onexn_test::Dispatched<onexn_ukernel_config>;
 
 onexn_conv* Create(const Kernel& k, const onexn_conv_shape* shape, const onexn_block_index* index,
                    const float* weights, const float* bias, char* err, size_t err_len) {

@@ -25,6 +25,22 @@ inline std::vector<onexn_isa> AvailableIsas() {
   return isas;
 }
 
+// What a test runs: the kernel an ISA dispatches to (uk == nullptr), or one microkernel of a kernel list
+// (Config: the operator's config of a list row, e.g. onexn_ukernel_config).
+template <typename Config>
+struct Kernel {
+  std::string label;
+  onexn_isa isa;
+  const Config* uk;
+};
+
+template <typename Config>
+std::vector<Kernel<Config>> Dispatched(const std::vector<onexn_isa>& isas) {
+  std::vector<Kernel<Config>> kernels;
+  for (onexn_isa isa : isas) kernels.push_back({onexn_isa_name(isa), isa, nullptr});
+  return kernels;
+}
+
 // Random cases per test: ONEXN_TEST_RANDOM_CASES, else `fallback`
 // (bazel test --test_env=ONEXN_TEST_RANDOM_CASES=2000 ... for a longer run).
 inline int RandomCaseCount(int fallback) {
