@@ -1,49 +1,23 @@
 """Builds the onexn_tf package and the TFLite delegate library onexn_tf/libonexn_delegate.so.
 
 The delegate is a plain shared library (not a Python extension), compiled with the machine's C/C++
-compiler (CC/CXX are honoured) on every `pip install .` / `pip install -e .`. Kernel sources take their
-ISA flags from the file name (`*-avx512f.c`, `*-avx2.c`, `*-sse2.c`, `*-neon.c`; see
-tflite_delegate/kernels/build_kernels.sh), so one library dispatches at run time between the ISAs the
-machine's architecture has.
+compiler (CC/CXX are honoured) on every `pip install .` / `pip install -e .`. Its sources and the flags of
+each kernel ISA come from tflite_delegate/sources.json (read through tflite_delegate/tools/build_delegate.py,
+as Bazel and the sanitizer, fuzzer and cross builds do), so one library dispatches at run time between the
+ISAs the machine's architecture has.
 """
 
-import glob
 import os
-import platform
+import sys
 
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tflite_delegate", "tools"))
+import build_delegate  # noqa: E402  (the build description's reader, standard library only)
+
 DELEGATE_MODULE = "onexn_tf.libonexn_delegate"
-DELEGATE_FILE = os.path.join("onexn_tf", "libonexn_delegate.so")
-KERNEL_DIR = os.path.join("tflite_delegate", "kernels")
-GLUE_DIR = os.path.join("tflite_delegate", "src")
-ABI_DIR = os.path.join("tflite_delegate", "include")
-
-AVX512_FLAGS = ["-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw", "-mfma", "-mavx2"]
-
-
-def _arch():
-    machine = platform.machine().lower()
-    if machine in ("x86_64", "amd64"):
-        return "x86_64"
-    if machine in ("aarch64", "arm64"):
-        return "aarch64"
-    return machine
-
-
-def kernel_flags(path, arch):
-    """ISA flags for one kernel source, or None when the file is not built for `arch`."""
-    name = os.path.basename(path)
-    if name.endswith("-avx512f.c"):
-        return AVX512_FLAGS if arch == "x86_64" else None
-    if name.endswith("-avx2.c"):
-        return ["-mavx2", "-mfma"] if arch == "x86_64" else None
-    if name.endswith("-sse2.c"):
-        return ["-msse2"] if arch in ("x86_64", "i686", "i386", "x86") else None
-    if name.endswith("-neon.c"):
-        return [] if arch == "aarch64" else None
-    return []
+DELEGATE_FILE = os.path.join("onexn_tf", build_delegate.LIBRARY)
 
 
 class SharedLibrary(Extension):
@@ -64,28 +38,17 @@ class BuildDelegate(build_ext):
     def build_extension(self, ext):
         if not isinstance(ext, SharedLibrary):
             return super().build_extension(ext)
-        root = os.path.dirname(os.path.abspath(__file__))
-        arch = _arch()
-        common = ["-O2", "-g0", "-fPIC", "-fvisibility=hidden", "-Wall"]
-        includes = [os.path.join(root, d) for d in (KERNEL_DIR, GLUE_DIR, ABI_DIR)]
+        sources = build_delegate.load()
+        includes = [str(d) for d in build_delegate.include_dirs(sources)]
         objects = []
-        for src in sorted(glob.glob(os.path.join(root, KERNEL_DIR, "*.c"))):
-            flags = kernel_flags(src, arch)
-            if flags is None:
-                continue
-            objects += self.compiler.compile(
-                [src], output_dir=self.build_temp, include_dirs=includes,
-                extra_postargs=["-std=c11"] + common + flags)
-        for src in sorted(glob.glob(os.path.join(root, GLUE_DIR, "*.cc"))):
-            objects += self.compiler.compile(
-                [src], output_dir=self.build_temp, include_dirs=includes,
-                extra_postargs=["-std=c++17", "-fvisibility-inlines-hidden"] + common)
+        for src, flags in build_delegate.compile_units(build_delegate.machine_arch(), sources):
+            objects += self.compiler.compile([str(src)], output_dir=self.build_temp, include_dirs=includes,
+                                             extra_postargs=flags)
         output = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(output), exist_ok=True)
         self.compiler.link_shared_object(
             objects, output, libraries=["pthread", "m"], target_lang="c++",
-            extra_postargs=["-Wl,--no-undefined",
-                            "-Wl,--version-script=" + os.path.join(root, GLUE_DIR, "onexn_delegate.lds")])
+            extra_postargs=["-Wl,--no-undefined"] + build_delegate.link_flags(sources))
 
 
 # The runtime: load the delegate, read and check .tflite files, benchmark (`onexn inspect`, `onexn bench`).
@@ -109,7 +72,8 @@ DEMO = TRAIN + ["scikit-learn>=1.3"]  # the digits set behind `onexn demo` and t
 EXTRAS = {
     "train": TRAIN,
     "demo": DEMO,
-    "dev": DEMO + ["pytest>=8", "matplotlib>=3.7", "tensorboard", "atheris>=2.3"],
+    "dev": DEMO + ["pytest>=8", "matplotlib>=3.7", "tensorboard", "atheris>=2.3",
+                   "jinja2>=3.1"],  # jinja2: tflite_delegate/tools/generate_kernels.py
 }
 
 setup(

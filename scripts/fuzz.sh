@@ -26,10 +26,11 @@ OUT="${ONEXN_FUZZ_DIR:-$ROOT/build/fuzz}"
 SRC="$ROOT/tflite_delegate/src"
 FUZZ="$ROOT/tflite_delegate/fuzz"
 mkdir -p "$OUT/artifacts"
+# The fuzzer's sources: tflite_delegate/sources.json, fuzzers.metadata_reader_fuzzer.
+mapfile -t SOURCES < <(python3 "$ROOT/tflite_delegate/tools/build_delegate.py" sources fuzzers.metadata_reader_fuzzer)
 
 "$CXX" -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -fno-omit-frame-pointer -I"$SRC" \
-  "$FUZZ/metadata_reader_fuzzer.cc" "$SRC/metadata_reader.cc" "$SRC/crc32.cc" -o "$OUT/metadata_reader_fuzzer"
+  -fno-omit-frame-pointer -I"$SRC" "${SOURCES[@]}" -o "$OUT/metadata_reader_fuzzer"
 
 if [[ $KEEP == 0 || ! -d "$OUT/corpus" ]]; then
   rm -rf "$OUT/corpus"
@@ -53,7 +54,7 @@ CORPUS=$(find "$OUT/corpus" -type f | wc -l)
 echo "fuzz: ${EXECS:-?} executions in ${SECONDS_TO_RUN}s, corpus $SEEDS -> $CORPUS entries, exit status $status"
 if ((status == 0 && COVERAGE)); then
   "$CXX" -std=c++17 -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping -I"$SRC" \
-    "$FUZZ/metadata_reader_fuzzer.cc" "$SRC/metadata_reader.cc" "$SRC/crc32.cc" -o "$OUT/metadata_reader_cov"
+    "${SOURCES[@]}" -o "$OUT/metadata_reader_cov"
   LLVM_PROFILE_FILE="$OUT/cov.profraw" "$OUT/metadata_reader_cov" -runs=0 "$OUT/corpus" >/dev/null 2>&1
   llvm-profdata merge -sparse "$OUT/cov.profraw" -o "$OUT/cov.profdata"
   llvm-cov report "$OUT/metadata_reader_cov" -instr-profile="$OUT/cov.profdata" "$SRC/metadata_reader.cc" \

@@ -2,7 +2,7 @@
 
 Already covered elsewhere, not repeated here: truncated / bad-CRC / unknown-version / lying metadata and
 wrong N or shapes (test_delegate_metadata.py), bad options (test_delegate_options.py), batch > 1 and
-resized inputs (test_delegate.py), the C++ reader under ASan (test_delegate_reader.py), the Python reader
+resized inputs (test_delegate.py), the C++ reader under ASan (bazel test --config=asan), the Python reader
 (test_metadata.py). Here: a truncated .tflite, random and mutated metadata bytes through the delegate
 (checked against the Python reader and ``verify``), dynamic shapes, int8 and float16 models.
 

@@ -1,21 +1,16 @@
 // The partition arena planner: tensors alive at the same step never share bytes, every tensor is
 // 64-byte aligned and inside the arena, and a chain of layers reuses memory instead of stacking it.
-#include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "arena_plan.h"
+#include "doctest/doctest.h"
 
 namespace {
 
-int failures = 0, checks = 0;
-
 void Check(bool ok, const char* what, int seed) {
-  ++checks;
-  if (!ok) {
-    ++failures;
-    std::printf("FAIL: %s (case %d)\n", what, seed);
-  }
+  CHECK_MESSAGE(ok, (std::string(what) + " (case " + std::to_string(seed) + ")"));
 }
 
 void CheckPlan(const std::vector<onexn::ArenaRequest>& req, int seed) {
@@ -42,8 +37,8 @@ void CheckPlan(const std::vector<onexn::ArenaRequest>& req, int seed) {
 
 }  // namespace
 
-int main() {
-  // A chain: step i produces tensor i, step i+1 reads it. Only neighbours are alive together.
+TEST_CASE("arena: a chain of layers reuses memory") {
+  // Step i produces tensor i, step i+1 reads it. Only neighbours are alive together.
   std::vector<onexn::ArenaRequest> chain;
   for (int i = 0; i < 20; ++i) chain.push_back({size_t(1000 + 160 * (i % 5)), i, i + 1});
   std::vector<size_t> off;
@@ -51,9 +46,15 @@ int main() {
   // Greedy by size is not optimal (two neighbours need 3120), but must stay near it: stacked is 26,400.
   Check(total <= 3 * 1648, "a chain reuses memory (at most three of its largest tensors)", -1);
   CheckPlan(chain, -1);
+}
+
+TEST_CASE("arena: no requests, empty tensors") {
   CheckPlan({}, -2);
   CheckPlan({{0, 0, 0}, {5, 0, 3}}, -3);
-  // Residual connections: long-lived tensors next to short ones, random sizes.
+}
+
+TEST_CASE("arena: random graphs with residual connections") {
+  // Long-lived tensors next to short ones, random sizes.
   std::mt19937 rng(7);
   for (int seed = 0; seed < 500; ++seed) {
     std::vector<onexn::ArenaRequest> req;
@@ -64,6 +65,4 @@ int main() {
     }
     CheckPlan(req, seed);
   }
-  std::printf("%d passed, %d failed\n", checks - failures, failures);
-  return failures == 0 ? 0 : 1;
 }

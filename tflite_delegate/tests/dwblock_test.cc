@@ -3,7 +3,7 @@
 // indices and widths, depthwise strides / dilations / padding, batches, bands from one row to many,
 // thread counts, the object's own scratch and a caller's; nothing written outside the output; layers
 // that do not chain are refused with a message.
-// Build: scripts/test_kernels.sh (which runs it after dwconv_test). Prints "N passed, M failed" last.
+//   bazel test //tflite_delegate:dwblock_test
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,6 +24,7 @@ using onexn_test::AvailableIsas;
 using onexn_test::Axis;
 using onexn_test::Check;
 using onexn_test::Pad;
+using onexn_test::RandomCaseCount;
 
 // 64-byte aligned floats, NaN-filled so a read of scratch before it is written would show.
 float* AlignedFloats(size_t floats) {
@@ -269,10 +270,8 @@ void TestRefused() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const int random_cases = argc > 1 ? std::atoi(argv[1]) : 150;
-  const std::vector<onexn_isa> isas = AvailableIsas();
-  // Fixed cases: MobileNetV2-like shapes (the 112x112x96 band holds few rows), padding and stride variants.
+TEST_CASE("dwblock: fixed cases, bit-identical to the layers apart") {
+  // MobileNetV2-like shapes (the 112x112x96 band holds few rows), padding and stride variants.
   std::vector<Case> fixed;
   {
     Case c;
@@ -293,10 +292,13 @@ int main(int argc, char** argv) {
     g.h = 20; g.w = 120; g.cin = 4; g.mid = 600; g.cout = 8; g.n = 8; g.kh = g.kw = 5; g.dilation = 2; g.seed = 6;
     fixed.push_back(g);
   }
-  for (const Case& c : fixed) TestCase(c, isas);
+  for (const Case& c : fixed) TestCase(c, AvailableIsas());
+}
+
+TEST_CASE("dwblock: random cases, bit-identical to the layers apart") {
   std::mt19937 rng(20261123);
   auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
-  for (int i = 0; i < random_cases; i++) {
+  for (int i = 0; i < RandomCaseCount(150); i++) {
     Case c;
     c.layers = pick({kExpand, kProject, kBoth, kBoth});
     c.batch = pick({1, 1, 2, 3});
@@ -314,8 +316,8 @@ int main(int argc, char** argv) {
     c.same = rng() % 4 != 0;
     c.relu6 = rng() % 2 == 0;
     c.seed = unsigned(100 + i);
-    TestCase(c, isas);
+    TestCase(c, AvailableIsas());
   }
-  TestRefused();
-  return onexn_test::Summary();
 }
+
+TEST_CASE("dwblock: layers that do not chain are refused with a message") { TestRefused(); }

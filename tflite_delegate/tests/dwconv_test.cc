@@ -1,7 +1,8 @@
-// Tests of the onexn depthwise convolution and elementwise add against naive double references: every ISA
-// available here, fixed and random shapes (kernel sizes, strides, dilations, padding modes, channel tails,
+// Tests of the onexn depthwise convolution and elementwise add against naive double references: the kernel
+// of every ISA available here, and every microkernel of f32-dwconv.inc and f32-vadd.inc directly (one test
+// case each); fixed and random shapes (kernel sizes, strides, dilations, padding modes, channel tails,
 // batches), NaN propagation, clamps, guarded outputs, thread-count determinism, argument validation.
-// Build: scripts/test_kernels.sh (which runs it after kernel_test). Prints "N passed, M failed" last.
+//   bazel test //tflite_delegate:dwconv_test [--test_filter='f32-dwconv*']
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "onexn_kernels.h"
+#include "operators/operators.h"
 #include "test_util.h"
 
 namespace {
@@ -22,6 +24,12 @@ using onexn_test::AvailableIsas;
 using onexn_test::Axis;
 using onexn_test::Check;
 using onexn_test::Pad;
+using onexn_test::RandomCaseCount;
+using onexn_test::Runs;
+
+using Kernel = onexn_test::Kernel<onexn_dwconv_ukernel_config>;
+
+constexpr auto Dispatched = &onexn_test::Dispatched<onexn_dwconv_ukernel_config>;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -135,12 +143,18 @@ bool RunGuarded(onexn_dwconv* dw, const Problem& p, onexn_threadpool* pool, std:
   return guards_ok;
 }
 
-onexn_dwconv* Create(const Problem& p, onexn_isa isa, std::string* err_out) {
+onexn_dwconv* Create(const Problem& p, const Kernel& k, std::string* err_out) {
   char err[256] = "";
-  onexn_dwconv* dw =
-      onexn_dwconv_create(&p.shape, p.w.data(), p.bias.empty() ? nullptr : p.bias.data(), isa, err, sizeof(err));
+  const float* bias = p.bias.empty() ? nullptr : p.bias.data();
+  onexn_dwconv* dw = k.uk == nullptr
+                         ? onexn_dwconv_create(&p.shape, p.w.data(), bias, k.isa, err, sizeof(err))
+                         : onexn_dwconv_create_with_ukernel(&p.shape, p.w.data(), bias, k.uk, err, sizeof(err));
   *err_out = err;
   return dw;
+}
+
+onexn_dwconv* Create(const Problem& p, onexn_isa isa, std::string* err_out) {
+  return Create(p, Kernel{onexn_isa_name(isa), isa, nullptr}, err_out);
 }
 
 // Compares out with the reference; returns the number of wrong elements and fills detail.
@@ -161,7 +175,7 @@ size_t CountWrong(const std::vector<float>& out, const std::vector<double>& ref,
   return bad;
 }
 
-void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
+void TestCase(const Case& c, const std::vector<Kernel>& kernels) {
   const Problem p = Build(c);
   if (!p.ok) return;
   std::vector<double> ref, mag;
@@ -169,12 +183,13 @@ void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
   size_t nans = 0;
   for (double r : ref) nans += std::isnan(r);
   if (c.nan_reaches) Check(nans > 0 && nans < ref.size(), "NaN case reaches some outputs, not all: " + c.Describe());
-  for (onexn_isa isa : isas) {
-    const std::string what = std::string(onexn_isa_name(isa)) + " " + c.Describe();
+  for (const Kernel& k : kernels) {
+    const std::string what = k.label + " " + c.Describe();
     std::string err;
-    onexn_dwconv* dw = Create(p, isa, &err);
+    onexn_dwconv* dw = Create(p, k, &err);
     Check(dw != nullptr, what + ": create failed: " + err);
     if (dw == nullptr) continue;
+    if (k.uk != nullptr) Check(onexn_dwconv_kernel_name(dw) == k.label, what + ": runs " + onexn_dwconv_kernel_name(dw));
     std::vector<float> out;
     const bool guards = RunGuarded(dw, p, nullptr, &out);
     std::string detail;
@@ -188,13 +203,13 @@ void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
   }
 }
 
-void TestThreads(const Case& c, const std::vector<onexn_isa>& isas) {
+void TestThreads(const Case& c, const std::vector<Kernel>& kernels) {
   const Problem p = Build(c);
   if (!p.ok) return;
-  for (onexn_isa isa : isas) {
-    const std::string what = std::string("threads ") + onexn_isa_name(isa) + " " + c.Describe();
+  for (const Kernel& k : kernels) {
+    const std::string what = "threads " + k.label + " " + c.Describe();
     std::string err;
-    onexn_dwconv* dw = Create(p, isa, &err);
+    onexn_dwconv* dw = Create(p, k, &err);
     Check(dw != nullptr, what + ": create failed: " + err);
     if (dw == nullptr) continue;
     std::vector<float> single;
@@ -564,36 +579,109 @@ std::vector<Case> RandomCases(int count) {
   return cases;
 }
 
+// The cases of TestThreads: many rows (tasks are runs of rows), then few rows and many channels (tasks
+// split the channels too).
+void TestThreadCases(const std::vector<Kernel>& kernels) {
+  Case c;
+  c.batch = 2;
+  c.in_h = 30;
+  c.in_w = 17;
+  c.channels = 33;
+  c.seed = 7001;
+  TestThreads(c, kernels);
+  c.batch = 1;
+  c.in_h = c.in_w = 8;
+  c.channels = 500;
+  c.stride_h = c.stride_w = 2;
+  c.relu6 = true;
+  c.seed = 7002;
+  TestThreads(c, kernels);
+}
+
+// One depthwise microkernel of the list, forced: every fixed case, a share of the random ones, and channel
+// counts around its tile (a ragged last tile of every width).
+void TestDwconvUkernel(onexn_isa isa, const char* name, int channel_tile) {
+  if (!Runs(isa, name)) return;
+  const onexn_dwconv_ukernel_config* uk = onexn_dwconv_ukernel(name);
+  Check(uk != nullptr && uk->isa == isa, std::string(name) + ": in this build's kernel table");
+  if (uk == nullptr) return;
+  const std::vector<Kernel> kernel = {{name, isa, uk}};
+  for (const Case& c : FixedCases()) TestCase(c, kernel);
+  for (const Case& c : RandomCases(RandomCaseCount(200) / 4)) TestCase(c, kernel);
+  for (int channels = 1; channels <= 2 * channel_tile + 1; channels++) {
+    Case c;
+    c.channels = channels;
+    c.kh = c.kw = 3;
+    c.in_h = 5;
+    c.in_w = 19;  // runs of 8, 4 and 1 pixels
+    c.seed = 7100 + channels;
+    TestCase(c, kernel);
+  }
+  TestThreadCases(kernel);
+}
+
+// One add microkernel of the list, called directly: lengths around its batch tile, NaN, clamps, out
+// aliasing an input.
+void TestVaddUkernel(onexn_isa isa, const char* name, onexn_vadd_ukernel vadd, size_t batch_tile) {
+  if (!Runs(isa, name)) return;
+  std::mt19937 rng(98);
+  std::uniform_real_distribution<float> val(-8.0f, 8.0f);
+  for (size_t n = 1; n <= 3 * batch_tile + 17; n++) {
+    const float lo = n % 2 ? 0.0f : -kInf, hi = n % 2 ? 6.0f : kInf;
+    std::vector<float> a(n), b(n);
+    for (float& x : a) x = val(rng);
+    for (float& x : b) x = val(rng);
+    a[n / 2] = kNaN;
+    std::vector<float> want(n);
+    for (size_t i = 0; i < n; i++) {
+      const float s = a[i] + b[i];
+      want[i] = std::isnan(s) ? s : std::min(std::max(s, lo), hi);
+    }
+    std::vector<float> buf(n + 2 * kGuard, kSentinel);
+    vadd(n, a.data(), b.data(), buf.data() + kGuard, lo, hi);
+    std::vector<float> in_place(a);
+    vadd(n, in_place.data(), b.data(), in_place.data(), lo, hi);
+    bool ok = true;
+    for (size_t i = 0; i < kGuard; i++) ok &= buf[i] == kSentinel && buf[kGuard + n + i] == kSentinel;
+    for (size_t i = 0; i < n; i++) {
+      const float got = buf[kGuard + i];
+      ok &= std::isnan(want[i]) ? std::isnan(got) && std::isnan(in_place[i])
+                                : got == want[i] && in_place[i] == want[i];
+    }
+    Check(ok, std::string(name) + " n=" + std::to_string(n));
+  }
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  int random_count = 200;
-  if (argc > 1) random_count = std::atoi(argv[1]);
-  const std::vector<onexn_isa> isas = AvailableIsas();
-  std::printf("dwconv/add ISAs tested:");
-  for (onexn_isa isa : isas) std::printf(" %s", onexn_isa_name(isa));
-  std::printf(" (auto = %s)\n", onexn_isa_name(onexn_isa_resolve(ONEXN_ISA_AUTO)));
-  for (const Case& c : FixedCases()) TestCase(c, isas);
-  for (const Case& c : RandomCases(random_count)) TestCase(c, isas);
-  {
-    Case c;  // many rows: tasks are runs of rows
-    c.batch = 2;
-    c.in_h = 30;
-    c.in_w = 17;
-    c.channels = 33;
-    c.seed = 7001;
-    TestThreads(c, isas);
-    c.batch = 1;  // few rows, many channels: tasks split the channels too
-    c.in_h = c.in_w = 8;
-    c.channels = 500;
-    c.stride_h = c.stride_w = 2;
-    c.relu6 = true;
-    c.seed = 7002;
-    TestThreads(c, isas);
-  }
-  TestCopiesWeights(isas);
-  TestKernelNames(isas);
-  TestBadArguments();
-  TestAdd(isas);
-  return onexn_test::Summary();
+TEST_CASE("dwconv: fixed cases, the kernel of each ISA") {
+  std::string tested;
+  for (onexn_isa isa : AvailableIsas()) tested += std::string(" ") + onexn_isa_name(isa);
+  MESSAGE(("dwconv/add ISAs tested:" + tested + " (auto = " +
+           onexn_isa_name(onexn_isa_resolve(ONEXN_ISA_AUTO)) + ")"));
+  for (const Case& c : FixedCases()) TestCase(c, Dispatched(AvailableIsas()));
 }
+
+TEST_CASE("dwconv: random cases, the kernel of each ISA") {
+  for (const Case& c : RandomCases(RandomCaseCount(200))) TestCase(c, Dispatched(AvailableIsas()));
+}
+
+TEST_CASE("dwconv: results do not depend on the thread count") { TestThreadCases(Dispatched(AvailableIsas())); }
+
+TEST_CASE("dwconv: weights are copied") { TestCopiesWeights(AvailableIsas()); }
+
+TEST_CASE("dwconv: kernel names per ISA") { TestKernelNames(AvailableIsas()); }
+
+TEST_CASE("dwconv: bad arguments are refused with a message") { TestBadArguments(); }
+
+TEST_CASE("add: every ISA, lengths, clamps, aliasing, threads") { TestAdd(AvailableIsas()); }
+
+// One test case per microkernel of the lists, named like it.
+#define ONEXN_DWCONV_UKERNEL(isa, name, ukernel, channel_tile) \
+  TEST_CASE(name) { TestDwconvUkernel(isa, name, channel_tile); }
+#include "f32-dwconv/f32-dwconv.inc"
+#undef ONEXN_DWCONV_UKERNEL
+#define ONEXN_VADD_UKERNEL(isa, name, ukernel, batch_tile) \
+  TEST_CASE(name) { TestVaddUkernel(isa, name, ukernel, batch_tile); }
+#include "f32-vadd/f32-vadd.inc"
+#undef ONEXN_VADD_UKERNEL

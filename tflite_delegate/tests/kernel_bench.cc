@@ -1,7 +1,7 @@
 // Throughput of the onexn 1xN kernels on MobileNetV2 1x1 shapes, one thread, next to a plain dense
 // 1x1 GEMM-style loop (AVX-512 / AVX2, written here only as a sanity baseline); then the depthwise 3x3
 // layers of MobileNetV2 next to stock TFLite/XNNPACK times measured once on the project machine.
-// Build and run: scripts/test_kernels.sh --bench [--isa=NAME] [--quick] [--dwconv-only]
+// Build and run: bazel run //tflite_delegate:kernel_bench -- [--isa=NAME] [--quick] [--dwconv-only]
 // effective GFLOP/s = dense FLOPs / time; actual GFLOP/s = FLOPs of kept blocks / time.
 #include <algorithm>
 #include <chrono>

@@ -1,6 +1,8 @@
-// Tests of the onexn kernel library against a naive dense convolution: every ISA available on this CPU,
-// many shapes/block widths/sparsities, thread-count determinism, argument validation.
-// Build: scripts/test_kernels.sh. Prints "N passed, M failed" last and exits non-zero on any failure.
+// Tests of the onexn 1xN convolution against a naive dense convolution: the kernel each ISA available on
+// this CPU dispatches to, and every microkernel of the kernel lists (f32-spconv.inc, f32-spconv-pixelvec.inc,
+// f32-pixelvec-gather.inc) directly, one test case each; many shapes/block widths/sparsities, thread-count
+// determinism, tile invariance, argument validation.
+//   bazel test //tflite_delegate:kernel_test [--test_filter='f32-spconv-8x16*']
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "onexn_kernels.h"
+#include "operators/operators.h"
 #include "test_util.h"
 
 namespace {
@@ -19,6 +22,18 @@ namespace {
 using onexn_test::AvailableIsas;
 using onexn_test::Check;
 using onexn_test::Pad;
+using onexn_test::RandomCaseCount;
+using onexn_test::Runs;
+
+using Kernel = onexn_test::Kernel<onexn_ukernel_config>;
+
+constexpr auto Dispatched = &onexn_test::Dispatched<onexn_ukernel_config>;
+
+onexn_conv* Create(const Kernel& k, const onexn_conv_shape* shape, const onexn_block_index* index,
+                   const float* weights, const float* bias, char* err, size_t err_len) {
+  return k.uk == nullptr ? onexn_conv_create(shape, index, weights, bias, k.isa, err, err_len)
+                         : onexn_conv_create_with_ukernel(shape, index, weights, bias, k.uk, err, err_len);
+}
 
 struct Case {
   int batch = 1, in_h = 5, in_w = 5, cin = 8, cout = 8;
@@ -184,20 +199,21 @@ bool RunGuarded(onexn_conv* conv, const Problem& p, onexn_threadpool* pool, std:
   return guards_ok;
 }
 
-void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
+void TestCase(const Case& c, const std::vector<Kernel>& kernels) {
   const Problem p = Build(c);
   if (!p.ok) return;
   std::vector<double> ref, mag;
   Reference(p, &ref, &mag);
   const onexn_block_index index = {c.n, p.num_groups, p.group_ptr.data(),
                                    p.kept_cin.empty() ? nullptr : p.kept_cin.data()};
-  for (onexn_isa isa : isas) {
-    const std::string what = std::string(onexn_isa_name(isa)) + " " + c.Describe();
+  for (const Kernel& k : kernels) {
+    const std::string what = k.label + " " + c.Describe();
     char err[256];
-    onexn_conv* conv = onexn_conv_create(&p.shape, &index, p.w_passed.data(),
-                                         p.bias.empty() ? nullptr : p.bias.data(), isa, err, sizeof(err));
+    onexn_conv* conv = Create(k, &p.shape, &index, p.w_passed.data(), p.bias.empty() ? nullptr : p.bias.data(),
+                              err, sizeof(err));
     Check(conv != nullptr, what + ": create failed: " + err);
     if (conv == nullptr) continue;
+    if (k.uk != nullptr) Check(onexn_conv_kernel_name(conv) == k.label, what + ": runs " + onexn_conv_kernel_name(conv));
     std::vector<float> out;
     const bool guards = RunGuarded(conv, p, nullptr, &out);
     size_t bad = 0, first_bad = 0;
@@ -224,17 +240,16 @@ void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
   }
 }
 
-void TestThreads(const Case& c, const std::vector<onexn_isa>& isas) {
+void TestThreads(const Case& c, const std::vector<Kernel>& kernels) {
   const Problem p = Build(c);
   if (!p.ok) return;
   const onexn_block_index index = {c.n, p.num_groups, p.group_ptr.data(),
                                    p.kept_cin.empty() ? nullptr : p.kept_cin.data()};
-  for (onexn_isa isa : isas) {
-    const std::string what = std::string("threads ") + onexn_isa_name(isa) + " " + c.Describe();
+  for (const Kernel& k : kernels) {
+    const std::string what = "threads " + k.label + " " + c.Describe();
     char err[256];
-    onexn_conv* conv =
-        onexn_conv_create(&p.shape, &index, p.w_passed.data(), p.bias.empty() ? nullptr : p.bias.data(), isa,
-                          err, sizeof(err));
+    onexn_conv* conv = Create(k, &p.shape, &index, p.w_passed.data(), p.bias.empty() ? nullptr : p.bias.data(),
+                              err, sizeof(err));
     Check(conv != nullptr, what + ": create failed: " + err);
     if (conv == nullptr) continue;
     std::vector<float> single;
@@ -641,42 +656,177 @@ std::vector<Case> RandomCases(int count) {
   return cases;
 }
 
+// The cases of TestThreads: enough tiles for every thread, then few tiles (channel chunks split across
+// threads).
+void TestThreadCases(const std::vector<Kernel>& kernels) {
+  Case c;
+  c.in_h = 13;
+  c.in_w = 11;
+  c.cin = 24;
+  c.cout = 40;
+  c.batch = 2;
+  for (int n : {1, 4, 8, 16}) {
+    c.n = n;
+    c.seed = 3000 + n;
+    TestThreads(c, kernels);
+  }
+  c.kh = c.kw = 3;
+  c.in_h = 3;
+  c.in_w = 3;
+  c.batch = 1;
+  for (int n : {2, 4, 16}) {
+    c.n = n;
+    c.seed = 3100 + n;
+    TestThreads(c, kernels);
+  }
+}
+
+// A tile-invariant microkernel (the list's claim, which onexn_dwblock relies on) gives every pixel the same
+// bits whichever range of pixels a call covers.
+void TestTileInvariance(const Kernel& k) {
+  std::mt19937 rng(8000);
+  for (const Case& base : FixedCases()) {
+    if (base.batch != 1) continue;
+    const Problem p = Build(base);
+    if (!p.ok) continue;
+    const onexn_block_index index = {base.n, p.num_groups, p.group_ptr.data(),
+                                     p.kept_cin.empty() ? nullptr : p.kept_cin.data()};
+    onexn_conv* conv = Create(k, &p.shape, &index, p.w_passed.data(), p.bias.empty() ? nullptr : p.bias.data(),
+                              nullptr, 0);
+    Check(conv != nullptr, k.label + " tile invariance: create " + base.Describe());
+    if (conv == nullptr) continue;
+    std::vector<float> whole;
+    RunGuarded(conv, p, nullptr, &whole);
+    const size_t pixels = static_cast<size_t>(p.shape.out_h) * p.shape.out_w, cout = p.shape.cout;
+    std::vector<float> pieces(whole.size(), 0.0f);
+    for (size_t p0 = 0; p0 < pixels;) {
+      const size_t p1 = std::min(pixels, p0 + 1 + rng() % 11);
+      onexn_conv_run_pixels(conv, p.input.data(), p0, p1, pieces.data() + p0 * cout, 0, onexn_conv_num_panels(conv),
+                            0);
+      p0 = p1;
+    }
+    Check(std::memcmp(whole.data(), pieces.data(), whole.size() * sizeof(float)) == 0,
+          k.label + " tile invariance: pixel ranges change the bits, " + base.Describe());
+    onexn_conv_destroy(conv);
+  }
+}
+
+// One microkernel of the lists, forced on every fixed case and a share of the random ones.
+void TestUkernel(onexn_isa isa, const char* name) {
+  if (!Runs(isa, name)) return;
+  const onexn_ukernel_config* uk = onexn_conv_ukernel(name);
+  Check(uk != nullptr && uk->isa == isa, std::string(name) + ": in this build's kernel table");
+  if (uk == nullptr) return;
+  const std::vector<Kernel> kernel = {{name, isa, uk}};
+  for (const Case& c : FixedCases()) TestCase(c, kernel);
+  for (const Case& c : RandomCases(RandomCaseCount(150) / 3)) TestCase(c, kernel);
+  TestThreadCases(kernel);
+  if (uk->tile_invariant) TestTileInvariance(kernel[0]);
+}
+
+// xt[t][c][m] must be pixel m's input row at tap t, channel c (zero for padding taps and pixels past mr).
+void TestGather(onexn_isa isa, const char* name, onexn_xt_gather gather) {
+  if (!Runs(isa, name)) return;
+  std::mt19937 rng(9000);
+  for (int iter = 0; iter < 200; iter++) {
+    const size_t taps = 1 + rng() % 9, cin = 1 + rng() % 40, mr = 1 + rng() % ONEXN_XT_PIXELS, rows = 30;
+    std::vector<float> input(rows * cin), zero(cin, 0.0f);
+    for (float& x : input) x = static_cast<float>(rng() % 1000) - 500.0f;
+    std::vector<ptrdiff_t> ind(ONEXN_XT_PIXELS * taps);
+    for (ptrdiff_t& o : ind) o = rng() % 5 == 0 ? -1 : static_cast<ptrdiff_t>((rng() % rows) * cin);
+    // 64-byte aligned, as the operator's scratch is (the vector gathers use aligned stores).
+    std::vector<float> storage(taps * cin * ONEXN_XT_PIXELS + 16, kSentinel);
+    float* xt = storage.data() + (16 - reinterpret_cast<uintptr_t>(storage.data()) / sizeof(float) % 16) % 16;
+    gather(xt, input.data(), zero.data(), ind.data(), taps, cin, mr);
+    bool ok = true;
+    for (size_t t = 0; t < taps; t++) {
+      for (size_t m = 0; m < ONEXN_XT_PIXELS; m++) {
+        const ptrdiff_t o = m < mr ? ind[m * taps + t] : -1;
+        for (size_t c = 0; c < cin; c++) {
+          ok &= xt[(t * cin + c) * ONEXN_XT_PIXELS + m] == (o < 0 ? 0.0f : input[o + c]);
+        }
+      }
+    }
+    Check(ok, std::string(name) + ": taps " + std::to_string(taps) + " cin " + std::to_string(cin) + " mr " +
+                  std::to_string(mr));
+  }
+}
+
+// "onexn_f32_spconv_8x16_avx512f" -> "f32-spconv-8x16-avx512f".
+std::string NameOf(std::string function) {
+  function.erase(0, std::strlen("onexn_"));
+  std::replace(function.begin(), function.end(), '_', '-');
+  return function;
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  int random_count = 150;
-  if (argc > 1) random_count = std::atoi(argv[1]);
-  const std::vector<onexn_isa> isas = AvailableIsas();
-  std::printf("ISAs tested:");
-  for (onexn_isa isa : isas) std::printf(" %s", onexn_isa_name(isa));
-  std::printf(" (auto = %s)\n", onexn_isa_name(onexn_isa_resolve(ONEXN_ISA_AUTO)));
+TEST_CASE("isa names, detection and the pool's size") {
+  std::string tested;
+  for (onexn_isa isa : AvailableIsas()) tested += std::string(" ") + onexn_isa_name(isa);
+  MESSAGE(("ISAs tested:" + tested + " (auto = " + onexn_isa_name(onexn_isa_resolve(ONEXN_ISA_AUTO)) + ")"));
   TestIsaApi();
-  for (const Case& c : FixedCases()) TestCase(c, isas);
-  for (const Case& c : RandomCases(random_count)) TestCase(c, isas);
-  {
-    Case c;  // enough tiles for every thread
-    c.in_h = 13;
-    c.in_w = 11;
-    c.cin = 24;
-    c.cout = 40;
-    c.batch = 2;
-    for (int n : {1, 4, 8, 16}) {
-      c.n = n;
-      c.seed = 3000 + n;
-      TestThreads(c, isas);
-    }
-    c.kh = c.kw = 3;  // few tiles: channel chunks are split across threads
-    c.in_h = 3;
-    c.in_w = 3;
-    c.batch = 1;
-    for (int n : {2, 4, 16}) {
-      c.n = n;
-      c.seed = 3100 + n;
-      TestThreads(c, isas);
+}
+
+TEST_CASE("conv: fixed cases, the kernel each ISA dispatches to") {
+  for (const Case& c : FixedCases()) TestCase(c, Dispatched(AvailableIsas()));
+}
+
+TEST_CASE("conv: random cases, the kernel each ISA dispatches to") {
+  for (const Case& c : RandomCases(RandomCaseCount(150))) TestCase(c, Dispatched(AvailableIsas()));
+}
+
+TEST_CASE("conv: results do not depend on the thread count") { TestThreadCases(Dispatched(AvailableIsas())); }
+
+TEST_CASE("conv: two callers share a pool") { TestSharedPool(); }
+
+TEST_CASE("conv: layers with few pixels do not run pixel-vector kernels") { TestKernelChoice(AvailableIsas()); }
+
+TEST_CASE("conv: bad arguments are refused with a message") { TestBadArguments(); }
+
+TEST_CASE("conv dispatch: every ISA has a listed kernel for every block width") {
+  for (onexn_isa isa : AvailableIsas()) {
+    for (int n = 1; n <= 70; n++) {
+      for (size_t pixels : {1, 15, 16, 200}) {
+        const onexn_ukernel_config* uk = nullptr;
+        const bool found = onexn_select_ukernel(isa, n, pixels, &uk) == 0;
+        Check(found && uk != nullptr && onexn_isa_supported(uk->isa),
+              std::string("dispatch ") + onexn_isa_name(isa) + " n=" + std::to_string(n) + " pixels=" +
+                  std::to_string(pixels));
+      }
     }
   }
-  TestSharedPool();
-  TestKernelChoice(isas);
-  TestBadArguments();
-  return onexn_test::Summary();
 }
+
+TEST_CASE("kernel lists: names are the function names") {
+#define ONEXN_SPCONV_UKERNEL(isa, name, ukernel, mr, nr, nr_fits_block, tile_invariant) \
+  Check(NameOf(#ukernel) == name, #ukernel);
+#include "f32-spconv/f32-spconv.inc"
+#undef ONEXN_SPCONV_UKERNEL
+#define ONEXN_PIXELVEC_UKERNEL(isa, name, ukernel, nr, gather) Check(NameOf(#ukernel) == name, #ukernel);
+#include "f32-spconv-pixelvec/f32-spconv-pixelvec.inc"
+#undef ONEXN_PIXELVEC_UKERNEL
+#define ONEXN_GATHER_UKERNEL(isa, name, ukernel) Check(NameOf(#ukernel) == name, #ukernel);
+#include "f32-pixelvec-gather/f32-pixelvec-gather.inc"
+#undef ONEXN_GATHER_UKERNEL
+#define ONEXN_DWCONV_UKERNEL(isa, name, ukernel, channel_tile) Check(NameOf(#ukernel) == name, #ukernel);
+#include "f32-dwconv/f32-dwconv.inc"
+#undef ONEXN_DWCONV_UKERNEL
+#define ONEXN_VADD_UKERNEL(isa, name, ukernel, batch_tile) Check(NameOf(#ukernel) == name, #ukernel);
+#include "f32-vadd/f32-vadd.inc"
+#undef ONEXN_VADD_UKERNEL
+}
+
+// One test case per microkernel of the lists, named like it.
+#define ONEXN_SPCONV_UKERNEL(isa, name, ukernel, mr, nr, nr_fits_block, tile_invariant) \
+  TEST_CASE(name) { TestUkernel(isa, name); }
+#include "f32-spconv/f32-spconv.inc"
+#undef ONEXN_SPCONV_UKERNEL
+#define ONEXN_PIXELVEC_UKERNEL(isa, name, ukernel, nr, gather) \
+  TEST_CASE(name) { TestUkernel(isa, name); }
+#include "f32-spconv-pixelvec/f32-spconv-pixelvec.inc"
+#undef ONEXN_PIXELVEC_UKERNEL
+#define ONEXN_GATHER_UKERNEL(isa, name, ukernel) \
+  TEST_CASE(name) { TestGather(isa, name, ukernel); }
+#include "f32-pixelvec-gather/f32-pixelvec-gather.inc"
+#undef ONEXN_GATHER_UKERNEL

@@ -1,30 +1,19 @@
 // Tests of the delegate's C++ reader of the onexn_1xn metadata entry (docs/FORMAT.md) and its CRC-32:
 // valid entries parse, every broken rule is reported as damaged, and no truncation or random corruption
-// can make it crash or read out of bounds (run it under ASan/UBSan: tests/test_delegate_reader.py does).
-// Prints "N passed, M failed" last; exits non-zero on any failure.
+// can make it crash or read out of bounds (bazel test --config=asan runs it under ASan + UBSan).
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "crc32.h"
+#include "doctest/doctest.h"
 #include "metadata_reader.h"
 
 namespace {
 
-int g_passed = 0;
-int g_failed = 0;
-
-void Check(bool ok, const std::string& what) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+void Check(bool ok, const std::string& what) { CHECK_MESSAGE(ok, what); }
 
 struct RecordSpec {
   uint32_t op, builtin, tensor, encoding, n, cout, kh, kw, cin;
@@ -204,11 +193,10 @@ void TestCorruption() {
 
 }  // namespace
 
-int main() {
-  TestCrc32();
-  TestValid();
-  TestRules();
-  TestCorruption();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
-}
+TEST_CASE("metadata: CRC-32") { TestCrc32(); }
+
+TEST_CASE("metadata: valid entries parse") { TestValid(); }
+
+TEST_CASE("metadata: every broken rule is reported as damaged") { TestRules(); }
+
+TEST_CASE("metadata: truncations and random corruptions never crash") { TestCorruption(); }

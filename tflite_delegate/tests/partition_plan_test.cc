@@ -1,28 +1,20 @@
 // Partition planning without TFLite: a scripted runtime answers the previews, and the plan must put each
 // DENSIFY with its 1xN node exactly when the runtime would keep them together (or give them a call of
 // their own), and leave it to the stock runtime otherwise.
-#include <cstdio>
 #include <map>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "doctest/doctest.h"
 #include "partition_plan.h"
 
 namespace {
 
 using Calls = std::vector<std::vector<int>>;
 
-int failures = 0, checks = 0;
-
-void Check(bool ok, const std::string& what) {
-  ++checks;
-  if (!ok) {
-    ++failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+void Check(bool ok, const std::string& what) { CHECK_MESSAGE(ok, what); }
 
 // A runtime that groups the previewed nodes by a fixed partition label per node (a node without one is
 // a partition of its own) and previews a DENSIFY with its 1xN node as one partition when the pair is
@@ -51,7 +43,9 @@ struct ScriptedRuntime {
   }
 };
 
-void NoDensifyIsOneCallWithoutPreview() {
+}  // namespace
+
+TEST_CASE("partition plan: no densify is one call without preview") {
   ScriptedRuntime rt;
   const onexn::PartitionPlan p = rt.Plan({3, 7}, {5}, {});
   Check(p.calls == Calls{{3, 7, 5}}, "1xN nodes then glue in one call");
@@ -59,12 +53,12 @@ void NoDensifyIsOneCallWithoutPreview() {
   Check(rt.previews == 0, "nothing to decide: no preview");
 }
 
-void NothingClaimedIsNoCall() {
+TEST_CASE("partition plan: nothing claimed is no call") {
   ScriptedRuntime rt;
   Check(rt.Plan({}, {}, {}).calls.empty(), "no claimed node: no replacement call");
 }
 
-void DensifyInTheSamePartitionJoins() {
+TEST_CASE("partition plan: densify in the same partition joins") {
   ScriptedRuntime rt;
   rt.label = {{0, 1}, {1, 1}, {3, 1}, {4, 1}, {5, 1}};
   const onexn::PartitionPlan p = rt.Plan({3, 5}, {4}, {{0, 3}, {1, 5}});
@@ -73,7 +67,7 @@ void DensifyInTheSamePartitionJoins() {
   Check(rt.previews == 1, "settled after one preview");
 }
 
-void DensifySeparatedFromABusyPartitionStaysWithTheRuntime() {
+TEST_CASE("partition plan: densify separated from a busy partition stays with the runtime") {
   // DENSIFY 0 runs first, an unclaimed node 2 separates it from 1xN node 3, whose partition holds glue 4.
   ScriptedRuntime rt;
   rt.label = {{0, 1}, {3, 2}, {4, 2}};
@@ -83,7 +77,7 @@ void DensifySeparatedFromABusyPartitionStaysWithTheRuntime() {
   Check(p.joined_densify.empty(), "the DENSIFY stays with the stock runtime");
 }
 
-void DensifyOfALoneNodeGetsACallOfItsOwn() {
+TEST_CASE("partition plan: densify of a lone node gets a call of its own") {
   // 1xN node 5 would be a partition of its own (apart from 1xN node 3 and its DENSIFY 0); with its
   // DENSIFY 1 it previews as one partition, so the pair is replaced by a call of its own.
   ScriptedRuntime rt;
@@ -94,7 +88,7 @@ void DensifyOfALoneNodeGetsACallOfItsOwn() {
   Check(p.joined_densify == std::map<int, int>{{0, 3}, {1, 5}}, "both DENSIFYs join");
 }
 
-void LoneNodeWhosePairSplitsLeavesItsDensify() {
+TEST_CASE("partition plan: lone node whose pair splits leaves its densify") {
   ScriptedRuntime rt;
   rt.label = {{0, 1}, {1, 1}, {3, 1}, {5, 2}};
   const onexn::PartitionPlan p = rt.Plan({3, 5}, {}, {{0, 3}, {1, 5}});
@@ -102,7 +96,7 @@ void LoneNodeWhosePairSplitsLeavesItsDensify() {
   Check(p.joined_densify == std::map<int, int>{{0, 3}}, "only DENSIFY 0 joins");
 }
 
-void NoPreviewKeepsEveryDensifyWithTheRuntime() {
+TEST_CASE("partition plan: no preview keeps every densify with the runtime") {
   ScriptedRuntime rt;
   rt.can_preview = false;
   const onexn::PartitionPlan p = rt.Plan({3, 5}, {4}, {{0, 3}, {1, 5}});
@@ -110,7 +104,7 @@ void NoPreviewKeepsEveryDensifyWithTheRuntime() {
   Check(p.joined_densify.empty(), "no DENSIFY joins when the runtime cannot preview");
 }
 
-void EveryNodeAloneEmptiesTheMainCall() {
+TEST_CASE("partition plan: every node alone empties the main call") {
   // Both 1xN nodes go alone with their DENSIFY, which leaves the main call empty; an empty preview reads
   // as "cannot preview", so both DENSIFYs stay with the runtime (the behaviour this unit was cut from).
   ScriptedRuntime rt;
@@ -121,7 +115,7 @@ void EveryNodeAloneEmptiesTheMainCall() {
   Check(p.joined_densify.empty(), "their DENSIFYs stay with the runtime");
 }
 
-void RoundsAreCapped() {
+TEST_CASE("partition plan: rounds are capped") {
   // A runtime that separates one more DENSIFY (from a busy partition) in every round: the planner stops
   // after eight rounds and keeps the DENSIFYs it has not seen separated.
   std::vector<int> claimed;
@@ -139,20 +133,4 @@ void RoundsAreCapped() {
   });
   Check(rounds == 8, "eight rounds");
   Check(p.joined_densify == std::map<int, int>{{8, 108}, {9, 109}}, "the DENSIFYs of the last two still join");
-}
-
-}  // namespace
-
-int main() {
-  NoDensifyIsOneCallWithoutPreview();
-  NothingClaimedIsNoCall();
-  DensifyInTheSamePartitionJoins();
-  DensifySeparatedFromABusyPartitionStaysWithTheRuntime();
-  DensifyOfALoneNodeGetsACallOfItsOwn();
-  LoneNodeWhosePairSplitsLeavesItsDensify();
-  NoPreviewKeepsEveryDensifyWithTheRuntime();
-  EveryNodeAloneEmptiesTheMainCall();
-  RoundsAreCapped();
-  std::printf("%d passed, %d failed\n", checks - failures, failures);
-  return failures == 0 ? 0 : 1;
 }

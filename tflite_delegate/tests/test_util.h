@@ -1,28 +1,20 @@
-// Shared by the kernel library's test programs: pass / fail counting, the ISAs to test, the summary line,
+// Shared by the kernel library's tests: named checks, the ISAs to test, how many random cases to run,
 // TFLite's output size and padding of one axis.
 #ifndef ONEXN_TESTS_TEST_UTIL_H_
 #define ONEXN_TESTS_TEST_UTIL_H_
 
 #include <algorithm>
-#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "doctest/doctest.h"
 #include "onexn_kernels.h"
 
 namespace onexn_test {
 
-inline int g_passed = 0;
-inline int g_failed = 0;
-
-inline void Check(bool ok, const std::string& what) {
-  if (ok) {
-    g_passed++;
-  } else {
-    g_failed++;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+// One doctest assertion; `what` names the case when it fails.
+inline void Check(bool ok, const std::string& what) { CHECK_MESSAGE(ok, what); }
 
 // Every ISA compiled in and supported by this CPU.
 inline std::vector<onexn_isa> AvailableIsas() {
@@ -33,10 +25,35 @@ inline std::vector<onexn_isa> AvailableIsas() {
   return isas;
 }
 
-// Prints "N passed, M failed" (the scripts read this last line) and returns the exit code.
-inline int Summary() {
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+// What a test runs: the kernel an ISA dispatches to (uk == nullptr), or one microkernel of a kernel list
+// (Config: the operator's config of a list row, e.g. onexn_ukernel_config).
+template <typename Config>
+struct Kernel {
+  std::string label;
+  onexn_isa isa;
+  const Config* uk;
+};
+
+template <typename Config>
+std::vector<Kernel<Config>> Dispatched(const std::vector<onexn_isa>& isas) {
+  std::vector<Kernel<Config>> kernels;
+  for (onexn_isa isa : isas) kernels.push_back({onexn_isa_name(isa), isa, nullptr});
+  return kernels;
+}
+
+// Random cases per test: ONEXN_TEST_RANDOM_CASES, else `fallback`
+// (bazel test --test_env=ONEXN_TEST_RANDOM_CASES=2000 ... for a longer run).
+inline int RandomCaseCount(int fallback) {
+  const char* v = std::getenv("ONEXN_TEST_RANDOM_CASES");
+  return v != nullptr ? std::atoi(v) : fallback;
+}
+
+// The ISA of a kernel list row is available here: MESSAGE says so when it is not (the test case passes
+// empty, as on a CPU without that ISA).
+inline bool Runs(onexn_isa isa, const char* kernel) {
+  if (onexn_isa_supported(isa)) return true;
+  MESSAGE((std::string(kernel) + ": this CPU lacks " + onexn_isa_name(isa) + ", not run"));
+  return false;
 }
 
 enum class Pad { kSame, kValid, kExplicit };

@@ -1,0 +1,172 @@
+// The microkernels' side of the kernel library: their argument structs and signatures, one family per
+// folder (f32-spconv/, f32-spconv-pixelvec/, f32-pixelvec-gather/, f32-dwconv/, f32-vadd/). Every
+// microkernel is declared here from its family's kernel list (<family>/<family>.inc), the same list the
+// operators dispatch from and the kernel tests iterate. Microkernels see neither TFLite nor the operators.
+#ifndef ONEXN_COMMON_MICROKERNELS_H_
+#define ONEXN_COMMON_MICROKERNELS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Pixels per tile of the transposed (pixel-vector) kernels; every ISA uses the same tile so one gather
+// routine serves them all.
+#define ONEXN_XT_PIXELS 16
+
+// A panel is up to nr output channels of one group; all panels of a group share its kept list.
+typedef struct {
+  uint32_t oc;      // first output channel
+  uint32_t nc;      // valid channels (<= nr)
+  uint32_t kept;    // kept input channels
+  size_t kc_off;    // into the kept lists (onexn_ind_args.kc)
+  size_t w_off;     // into the packed weights (onexn_ind_args.w), 64-byte aligned
+} onexn_panel;
+
+// One tile of an indirection microkernel: the vector runs over the NR output channels of one panel and
+// the tile holds up to MR output pixels of one image.
+typedef struct {
+  const float* input;      // this image, NHWC
+  const float* zero;       // cin zeros, read for padding taps and for pixels past mr
+  const ptrdiff_t* ind;    // ind[m * taps + t]: float offset of the input row of pixel m, tap t; < 0 = pad
+  size_t taps;             // kh * kw
+  size_t kept;             // kept input channels of this panel
+  size_t mr;               // valid pixels in this tile (1..MR)
+  size_t nc;               // valid output channels in this panel (1..NR)
+  size_t nr;               // packed channel width of the panel (used by runtime-width kernels)
+  size_t pixel_stride;     // see onexn_ind_args
+  const uint32_t* kc;      // kept input channels, strictly increasing
+  const float* w;          // bias[NR], then [taps][kept][NR]
+  float* out;              // output of pixel 0 of the tile, channel 0 of the panel
+  size_t out_stride;       // floats between consecutive output pixels (cout)
+  float min, max;          // fused activation clamp
+} onexn_ind_tile;
+
+// Arguments of an indirection microkernel: output pixels [0, pixels) of one image, in tiles of MR from
+// pixel 0, times a range of panels (tile by tile, every panel of a tile before the next tile, so each
+// output row is written whole while it is in cache). One call covers the whole run: a call per tile
+// and panel spilled the row pointers and saved registers to the stack, and reloading them right after
+// the tile's output stores cost up to a third of the time of layers that keep few input channels.
+typedef struct {
+  const float* input;         // this image, NHWC
+  const float* zero;          // cin zeros
+  const ptrdiff_t* ind;       // [pixels][taps] input row offsets of the run's pixels; < 0 = pad
+  size_t taps;
+  size_t pixels;
+  const onexn_panel* panels;  // num_panels panels
+  size_t num_panels;
+  size_t nr;
+  // cin when every pixel has one tap and reads input row p * cin (a 1x1 convolution with stride 1 and
+  // no padding): kernels may then address rows as input + (ind[0] + m * cin) without the indirection
+  // buffer. 0 otherwise.
+  size_t pixel_stride;
+  const uint32_t* kc;         // kept lists, indexed by the panels' kc_off
+  const float* w;             // packed weights, indexed by the panels' w_off
+  float* out;                 // output of pixel 0, channel 0
+  size_t out_stride;          // cout
+  float min, max;
+} onexn_ind_args;
+
+// The tile of an indirection run at pixel p (mr_max pixels or what is left of the run), panel i.
+static ONEXN_INLINE void onexn_ind_tile_at(const onexn_ind_args* a, size_t p, size_t mr_max, size_t i,
+                                           onexn_ind_tile* t) {
+  const onexn_panel* pn = &a->panels[i];
+  t->input = a->input;
+  t->zero = a->zero;
+  t->ind = a->ind + p * a->taps;
+  t->taps = a->taps;
+  t->kept = pn->kept;
+  t->mr = a->pixels - p < mr_max ? a->pixels - p : mr_max;
+  t->nc = pn->nc;
+  t->nr = a->nr;
+  t->pixel_stride = a->pixel_stride;
+  t->kc = a->kc + pn->kc_off;
+  t->w = a->w + pn->w_off;
+  t->out = a->out + p * a->out_stride + pn->oc;
+  t->out_stride = a->out_stride;
+  t->min = a->min;
+  t->max = a->max;
+}
+
+typedef void (*onexn_ind_ukernel)(const onexn_ind_args* args);
+
+// Arguments of a transposed-tile microkernel: the vector runs over ONEXN_XT_PIXELS pixels whose inputs
+// were gathered channel-major into xt.
+typedef struct {
+  const float* xt;         // [taps][cin][ONEXN_XT_PIXELS]
+  size_t cin;
+  size_t taps;
+  size_t kept;
+  size_t mr;               // valid pixels (1..ONEXN_XT_PIXELS)
+  size_t nc;               // valid output channels (1..NR)
+  const uint32_t* kc;
+  const float* w;          // bias[NR], then [taps][kept][NR]
+  float* out;
+  size_t out_stride;
+  float min, max;
+} onexn_xt_args;
+typedef void (*onexn_xt_ukernel)(const onexn_xt_args* args);
+
+// Fills xt ([taps][cin][ONEXN_XT_PIXELS]) from the rows of mr pixels; pixels past mr read zero.
+typedef void (*onexn_xt_gather)(float* xt, const float* input, const float* zero, const ptrdiff_t* ind,
+                                size_t taps, size_t cin, size_t mr);
+
+// Arguments of a depthwise microkernel: a run of consecutive output pixels of one output row that all
+// read the same rows x cols window of valid taps (padding taps are skipped, not multiplied by zeros).
+// The window of pixel p starts at input + p * in_pixel_stride; tap (r, k) of it is at
+// + r * in_row_stride + k * in_col_stride and its weights at w + r * w_row_stride + k * w_col_stride.
+typedef struct {
+  const float* input;       // first valid tap of pixel 0, first channel
+  const float* w;           // weights of that tap ([kh][kw][C] rows), first channel
+  const float* bias;        // first channel
+  float* out;               // pixel 0, first channel
+  size_t pixels;            // output pixels in the run (consecutive in x)
+  size_t channels;          // channels to compute (<= C: a thread may take a chunk of them)
+  size_t rows, cols;        // valid taps; either may be 0 (the output is the clamped bias)
+  size_t in_pixel_stride;   // floats between the windows of consecutive pixels (stride_w * C)
+  size_t in_row_stride;     // dilation_h * in_w * C
+  size_t in_col_stride;     // dilation_w * C
+  size_t w_row_stride;      // kw * C
+  size_t w_col_stride;      // C
+  size_t out_pixel_stride;  // C
+  float min, max;           // fused activation clamp
+} onexn_dw_args;
+typedef void (*onexn_dw_ukernel)(const onexn_dw_args* args);
+
+// Elementwise out[i] = min(max(a[i] + b[i], min), max); out may be a or b.
+typedef void (*onexn_vadd_ukernel)(size_t n, const float* a, const float* b, float* out, float min, float max);
+
+// Declarations from the kernel lists (the other columns are for the operators and tests).
+#define ONEXN_SPCONV_UKERNEL(isa, name, ukernel, mr, nr, nr_fits_block, tile_invariant) \
+  void ukernel(const onexn_ind_args* args);
+#include "f32-spconv/f32-spconv.inc"
+#undef ONEXN_SPCONV_UKERNEL
+
+#define ONEXN_PIXELVEC_UKERNEL(isa, name, ukernel, nr, gather) void ukernel(const onexn_xt_args* args);
+#include "f32-spconv-pixelvec/f32-spconv-pixelvec.inc"
+#undef ONEXN_PIXELVEC_UKERNEL
+
+#define ONEXN_GATHER_UKERNEL(isa, name, ukernel)                                                      \
+  void ukernel(float* xt, const float* input, const float* zero, const ptrdiff_t* ind, size_t taps, \
+               size_t cin, size_t mr);
+#include "f32-pixelvec-gather/f32-pixelvec-gather.inc"
+#undef ONEXN_GATHER_UKERNEL
+
+#define ONEXN_DWCONV_UKERNEL(isa, name, ukernel, channel_tile) void ukernel(const onexn_dw_args* args);
+#include "f32-dwconv/f32-dwconv.inc"
+#undef ONEXN_DWCONV_UKERNEL
+
+#define ONEXN_VADD_UKERNEL(isa, name, ukernel, batch_tile) \
+  void ukernel(size_t n, const float* a, const float* b, float* out, float min, float max);
+#include "f32-vadd/f32-vadd.inc"
+#undef ONEXN_VADD_UKERNEL
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
+
+#endif  // ONEXN_COMMON_MICROKERNELS_H_

@@ -1,0 +1,144 @@
+// onexn kernel library: 1xN block-sparse float32 convolution (NHWC), independent of TFLite.
+//
+// The delegate resolves everything TFLite-specific (padding, fused activation, tensor shapes) into an
+// onexn_conv_shape and hands over dense OHWI weights plus the block index from the metadata
+// (docs/FORMAT.md). The library packs the kept blocks once, picks a microkernel for the ISA and runs it.
+#ifndef ONEXN_KERNELS_H_
+#define ONEXN_KERNELS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  ONEXN_ISA_AUTO = 0,  // best supported on this CPU
+  ONEXN_ISA_SCALAR = 1,
+  ONEXN_ISA_AVX2 = 2,    // AVX2 + FMA3
+  ONEXN_ISA_AVX512 = 3,  // AVX-512F (+VL, DQ where used)
+  ONEXN_ISA_NEON = 4,    // aarch64 Advanced SIMD
+} onexn_isa;
+
+// 1 if the ISA's kernels are compiled into this library and the running CPU supports them.
+int onexn_isa_supported(onexn_isa isa);
+// Resolves ONEXN_ISA_AUTO to the best supported ISA; returns other values unchanged.
+onexn_isa onexn_isa_resolve(onexn_isa isa);
+// "auto", "scalar", "avx2", "avx512", "neon".
+const char* onexn_isa_name(onexn_isa isa);
+// Parses a name above; returns 0 on success, -1 for an unknown name.
+int onexn_isa_from_name(const char* name, onexn_isa* out);
+
+// Geometry of one convolution. FULLY_CONNECTED is expressed as batch=1, in_h=out_h=1,
+// in_w=out_w=rows, kh=kw=1, strides and dilations 1, no padding.
+typedef struct {
+  int batch;
+  int in_h, in_w, cin;
+  int out_h, out_w, cout;
+  int kh, kw;
+  int stride_h, stride_w;
+  int dilation_h, dilation_w;
+  int pad_top, pad_left;  // input rows/cols before the image; taps outside the image read zero
+  float out_min, out_max; // fused activation clamp; -INFINITY/+INFINITY when none
+} onexn_conv_shape;
+
+// The 1xN block index (docs/FORMAT.md): group g = output channels [g*n, min((g+1)*n, cout)).
+typedef struct {
+  int n;
+  int num_groups;             // ceil(cout / n)
+  const uint32_t* group_ptr;  // num_groups + 1 entries
+  const uint32_t* kept_cin;   // group_ptr[num_groups] entries
+} onexn_block_index;
+
+typedef struct onexn_conv onexn_conv;
+typedef struct onexn_threadpool onexn_threadpool;
+
+// Packs the kept blocks of dense OHWI weights (cout*kh*kw*cin floats) and bias (cout floats, may be
+// NULL). The caller's buffers may be freed afterwards. Returns NULL and writes a message into err
+// (if err_len > 0) on invalid arguments, an unsupported ISA, or out of memory.
+onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
+                              const float* weights_ohwi, const float* bias, onexn_isa isa,
+                              char* err, size_t err_len);
+// Name of the microkernel chosen, e.g. "f32-spconv-8x16-avx512f".
+const char* onexn_conv_kernel_name(const onexn_conv* conv);
+// input: batch*in_h*in_w*cin floats (NHWC); output: batch*out_h*out_w*cout floats (NHWC).
+// pool may be NULL (runs on the calling thread). Not reentrant for the same conv object.
+void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool);
+void onexn_conv_destroy(onexn_conv* conv);
+
+// Depthwise convolution with depth multiplier 1 (DEPTHWISE_CONV_2D where output channels == input
+// channels), NHWC. Padding, strides, dilations and the activation clamp as in onexn_conv_shape.
+typedef struct {
+  int batch;
+  int in_h, in_w, channels;
+  int out_h, out_w;
+  int kh, kw;
+  int stride_h, stride_w;
+  int dilation_h, dilation_w;
+  int pad_top, pad_left;
+  float out_min, out_max;
+} onexn_dwconv_shape;
+
+typedef struct onexn_dwconv onexn_dwconv;
+
+// weights_hwc: kh*kw*channels floats (TFLite's [1, kh, kw, C] filter); bias: channels floats or NULL.
+// Both are copied. Returns NULL and writes a message into err on invalid arguments, an unsupported ISA
+// or out of memory.
+onexn_dwconv* onexn_dwconv_create(const onexn_dwconv_shape* shape, const float* weights_hwc,
+                                  const float* bias, onexn_isa isa, char* err, size_t err_len);
+const char* onexn_dwconv_kernel_name(const onexn_dwconv* dw);
+// input: batch*in_h*in_w*channels floats; output: batch*out_h*out_w*channels floats (must not alias
+// input). pool may be NULL. Not reentrant for the same object.
+void onexn_dwconv_run(onexn_dwconv* dw, const float* input, float* output, onexn_threadpool* pool);
+void onexn_dwconv_destroy(onexn_dwconv* dw);
+
+// A depthwise convolution and the pointwise convolutions around it (an inverted-residual block's 1x1
+// expansion before it and 1x1 projection after it: onexn_convs with kh = kw = 1, strides 1, no padding;
+// either may be absent), run as one: each thread computes the expansion rows its depthwise rows read
+// into a band buffer, and projects every few depthwise rows at once, so neither intermediate tensor goes
+// to memory. Results are bit-identical to running the layers one after the other.
+typedef struct onexn_dwblock onexn_dwblock;
+
+// Borrows the layers (they must outlive the returned object); expand or project may be NULL, not both.
+// NULL, with a message in err, when a convolution is not such a 1x1 (or its microkernel computes a pixel
+// differently by tile) or the shapes do not chain.
+onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_conv* project, char* err,
+                                    size_t err_len);
+// Runs of depthwise output rows per image that `threads` threads split (1 for a single thread or when
+// the batch alone gives every thread an image). With an expansion, every run after the first recomputes
+// the max(0, (kh - 1) * dilation_h + 1 - stride_h) expansion rows it shares with the previous run.
+size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads);
+// Floats of scratch a run on `threads` threads needs (onexn_dwblock_run's scratch); 0 if that overflows.
+size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, size_t threads);
+// input: the first layer's input (NHWC); output: the last layer's output. scratch: NULL, or 64-byte
+// aligned floats (scratch_floats of them) shared by blocks that run in turn, so they stay in cache; used
+// when they hold onexn_dwblock_scratch_floats(b, onexn_threadpool_size(pool)), else the object's own
+// buffers are (made on first use). pool may be NULL. Not reentrant for the same object. Returns 0, or -1
+// (nothing written) for NULL arguments or when not even one thread's scratch can be allocated.
+int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch, size_t scratch_floats,
+                      onexn_threadpool* pool);
+void onexn_dwblock_destroy(onexn_dwblock* b);
+
+// Elementwise out[i] = min(max(a[i] + b[i], out_min), out_max) for i < count; out may alias a or b.
+// isa is resolved like onexn_conv_create's (ONEXN_ISA_AUTO = best); an unsupported ISA runs the scalar
+// kernel. pool may be NULL.
+void onexn_add_run(onexn_isa isa, const float* a, const float* b, float* out, size_t count, float out_min,
+                   float out_max, onexn_threadpool* pool);
+// Name of the microkernel onexn_add_run uses for isa, e.g. "f32-vadd-minmax-avx512f".
+const char* onexn_add_kernel_name(onexn_isa isa);
+
+// Global average pooling: output[b][c] = mean over the pixels of input[b][pixel][c] (NHWC with
+// pixels = height * width). Runs on the caller.
+void onexn_gavgpool_run(const float* input, float* output, size_t batch, size_t pixels, size_t channels);
+
+// A fixed-size pool; num_threads <= 1 means "run on the caller". The caller thread takes part.
+onexn_threadpool* onexn_threadpool_create(int num_threads);
+int onexn_threadpool_size(const onexn_threadpool* pool);
+void onexn_threadpool_destroy(onexn_threadpool* pool);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
+
+#endif  // ONEXN_KERNELS_H_

@@ -1,0 +1,429 @@
+// onexn_conv: argument checks, weight packing, indirection buffer and the threaded run loop.
+// Portable C; the ISA-specific work happens in the microkernel chosen by conv-dispatch.c.
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/memory.h"
+#include "common/threadpool.h"
+#include "operators/operators.h"
+
+struct onexn_conv {
+  onexn_conv_shape s;
+  int n;
+  onexn_ukernel_config uk;
+  size_t taps;
+  size_t out_pixels;    // per image
+  size_t tiles;         // pixel tiles per image
+  size_t in_image;      // floats per input image
+  size_t out_image;     // floats per output image
+  size_t num_panels;
+  onexn_panel* panels;
+  uint32_t* kc;         // copy of kept_cin
+  float* packed;
+  float* zero;          // cin zeros
+  size_t pixel_stride;  // onexn_ind_args.pixel_stride
+  ptrdiff_t* ind;       // [out_pixels][taps] input row offsets, -1 = padding
+  size_t xt_floats;     // per-thread scratch of the transposed kernels
+  float* xt;            // xt_threads * xt_floats
+  size_t xt_threads;
+};
+
+static int add_size(size_t a, size_t b, size_t* r) {
+  if (b > SIZE_MAX - a) return -1;
+  *r = a + b;
+  return 0;
+}
+
+static int check_args(const onexn_conv_shape* s, const onexn_block_index* ix, const float* weights,
+                      char* err, size_t err_len) {
+  if (s == NULL || ix == NULL || weights == NULL) {
+    onexn_set_err(err, err_len, "onexn_conv_create: shape, index and weights must not be NULL");
+    return -1;
+  }
+  const struct { const char* name; int v; int min; } dims[] = {
+      {"batch", s->batch, 1},           {"in_h", s->in_h, 1},           {"in_w", s->in_w, 1},
+      {"cin", s->cin, 1},               {"out_h", s->out_h, 1},         {"out_w", s->out_w, 1},
+      {"cout", s->cout, 1},             {"kh", s->kh, 1},               {"kw", s->kw, 1},
+      {"stride_h", s->stride_h, 1},     {"stride_w", s->stride_w, 1},   {"dilation_h", s->dilation_h, 1},
+      {"dilation_w", s->dilation_w, 1}, {"pad_top", s->pad_top, 0},     {"pad_left", s->pad_left, 0},
+  };
+  for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) {
+    if (dims[i].v < dims[i].min) {
+      onexn_set_err(err, err_len, "onexn_conv_create: %s = %d, must be >= %d", dims[i].name, dims[i].v,
+              dims[i].min);
+      return -1;
+    }
+  }
+  if (isnan(s->out_min) || isnan(s->out_max) || s->out_min > s->out_max) {
+    onexn_set_err(err, err_len, "onexn_conv_create: activation range [%g, %g] is empty or NaN", (double)s->out_min,
+            (double)s->out_max);
+    return -1;
+  }
+  if (ix->n < 1) {
+    onexn_set_err(err, err_len, "onexn_conv_create: block width n = %d, must be >= 1", ix->n);
+    return -1;
+  }
+  const int groups = s->cout / ix->n + (s->cout % ix->n != 0);
+  if (ix->num_groups != groups) {
+    onexn_set_err(err, err_len, "onexn_conv_create: num_groups = %d, expected ceil(cout %d / n %d) = %d",
+            ix->num_groups, s->cout, ix->n, groups);
+    return -1;
+  }
+  if (ix->group_ptr == NULL) {
+    onexn_set_err(err, err_len, "onexn_conv_create: group_ptr is NULL");
+    return -1;
+  }
+  if (ix->group_ptr[0] != 0) {
+    onexn_set_err(err, err_len, "onexn_conv_create: group_ptr[0] = %u, must be 0", ix->group_ptr[0]);
+    return -1;
+  }
+  for (int g = 0; g < groups; g++) {
+    const uint32_t b = ix->group_ptr[g], e = ix->group_ptr[g + 1];
+    if (e < b) {
+      onexn_set_err(err, err_len, "onexn_conv_create: group_ptr decreases at group %d (%u -> %u)", g, b, e);
+      return -1;
+    }
+    if (e - b > (uint32_t)s->cin) {
+      onexn_set_err(err, err_len, "onexn_conv_create: group %d keeps %u blocks, more than cin = %d", g, e - b,
+              s->cin);
+      return -1;
+    }
+  }
+  if (ix->group_ptr[groups] != 0 && ix->kept_cin == NULL) {
+    onexn_set_err(err, err_len, "onexn_conv_create: kept_cin is NULL but %u blocks are kept", ix->group_ptr[groups]);
+    return -1;
+  }
+  for (int g = 0; g < groups; g++) {
+    for (uint32_t k = ix->group_ptr[g]; k < ix->group_ptr[g + 1]; k++) {
+      const uint32_t c = ix->kept_cin[k];
+      if (c >= (uint32_t)s->cin) {
+        onexn_set_err(err, err_len, "onexn_conv_create: kept_cin[%u] = %u, must be < cin = %d", k, c, s->cin);
+        return -1;
+      }
+      if (k > ix->group_ptr[g] && c <= ix->kept_cin[k - 1]) {
+        onexn_set_err(err, err_len, "onexn_conv_create: kept_cin of group %d not strictly increasing at %u", g, k);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+// Sizes in floats of the buffers; -1 on overflow.
+static int compute_sizes(onexn_conv* conv) {
+  const onexn_conv_shape* s = &conv->s;
+  size_t t;
+  if (onexn_mul_size((size_t)s->kh, (size_t)s->kw, &conv->taps)) return -1;
+  if (onexn_mul_size((size_t)s->out_h, (size_t)s->out_w, &conv->out_pixels)) return -1;
+  if (onexn_mul_size(conv->out_pixels, (size_t)s->cout, &conv->out_image)) return -1;
+  if (onexn_mul_size((size_t)s->in_h, (size_t)s->in_w, &t) || onexn_mul_size(t, (size_t)s->cin, &conv->in_image)) {
+    return -1;
+  }
+  // Whole tensors must be addressable, and offsets are ptrdiff_t.
+  if (onexn_mul_size(conv->in_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX / sizeof(float)) return -1;
+  if (onexn_mul_size(conv->out_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX / sizeof(float)) return -1;
+  if (onexn_mul_size(conv->out_pixels, conv->taps, &t) || t > SIZE_MAX / sizeof(ptrdiff_t)) return -1;
+  // Dense weights cout*kh*kw*cin.
+  if (onexn_mul_size(conv->taps, (size_t)s->cin, &t) || onexn_mul_size(t, (size_t)s->cout, &t)) return -1;
+  if (t > SIZE_MAX / sizeof(float)) return -1;
+  conv->tiles = conv->out_pixels / conv->uk.mr + (conv->out_pixels % conv->uk.mr != 0);
+  return 0;
+}
+
+static size_t round_up16(size_t x) { return (x + 15) & ~(size_t)15; }
+
+static int pack_weights(onexn_conv* conv, const onexn_block_index* ix, const float* w, const float* bias) {
+  const onexn_conv_shape* s = &conv->s;
+  const size_t nr = conv->uk.nr;
+  const size_t n = (size_t)ix->n;
+  const size_t cout = (size_t)s->cout, cin = (size_t)s->cin, taps = conv->taps;
+  const size_t kept_total = ix->group_ptr[ix->num_groups];
+  // Count panels and packed floats.
+  size_t panels = 0, floats = 0;
+  for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
+    const size_t g0 = g * n, g1 = g0 + n < cout ? g0 + n : cout;
+    const size_t kept = ix->group_ptr[g + 1] - ix->group_ptr[g];
+    for (size_t oc = g0; oc < g1; oc += nr) {
+      size_t pf;
+      if (onexn_mul_size(taps, kept, &pf) || add_size(pf, 1, &pf) || onexn_mul_size(pf, nr, &pf) || pf > SIZE_MAX - 16)
+        return -1;
+      if (add_size(floats, round_up16(pf), &floats)) return -1;
+      panels++;
+    }
+  }
+  if (floats > SIZE_MAX / sizeof(float) || panels > SIZE_MAX / sizeof(onexn_panel)) return -1;
+  conv->num_panels = panels;
+  conv->panels = (onexn_panel*)onexn_aligned_alloc(panels * sizeof(onexn_panel));
+  conv->kc = (uint32_t*)onexn_aligned_alloc(kept_total * sizeof(uint32_t));
+  conv->packed = (float*)onexn_aligned_alloc(floats * sizeof(float));
+  if (conv->panels == NULL || conv->kc == NULL || conv->packed == NULL) return -1;
+  if (kept_total != 0) memcpy(conv->kc, ix->kept_cin, kept_total * sizeof(uint32_t));
+  memset(conv->packed, 0, floats * sizeof(float));
+  size_t p = 0, off = 0;
+  for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
+    const size_t g0 = g * n, g1 = g0 + n < cout ? g0 + n : cout;
+    const size_t k0 = ix->group_ptr[g], kept = ix->group_ptr[g + 1] - k0;
+    for (size_t oc = g0; oc < g1; oc += nr) {
+      onexn_panel* pn = &conv->panels[p++];
+      pn->oc = (uint32_t)oc;
+      pn->nc = (uint32_t)(g1 - oc < nr ? g1 - oc : nr);
+      pn->kept = (uint32_t)kept;
+      pn->kc_off = k0;
+      pn->w_off = off;
+      float* dst = conv->packed + off;
+      for (size_t j = 0; j < pn->nc; j++) dst[j] = bias != NULL ? bias[oc + j] : 0.0f;
+      dst += nr;
+      for (size_t t = 0; t < taps; t++) {
+        for (size_t k = 0; k < kept; k++) {
+          const size_t c = ix->kept_cin[k0 + k];
+          for (size_t j = 0; j < pn->nc; j++) dst[j] = w[((oc + j) * taps + t) * cin + c];
+          dst += nr;
+        }
+      }
+      off += round_up16((1 + taps * kept) * nr);
+    }
+  }
+  return 0;
+}
+
+static void build_indirection(onexn_conv* conv) {
+  const onexn_conv_shape* s = &conv->s;
+  ptrdiff_t* ind = conv->ind;
+  for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+      for (ptrdiff_t ky = 0; ky < s->kh; ky++) {
+        const ptrdiff_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
+        for (ptrdiff_t kx = 0; kx < s->kw; kx++) {
+          const ptrdiff_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
+          const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
+          *ind++ = inside ? (iy * s->in_w + ix) * s->cin : -1;
+        }
+      }
+    }
+  }
+}
+
+// 1 if every output pixel p has a single tap reading input row p (1x1, stride 1, no padding).
+static int identity_indirection(const onexn_conv* conv) {
+  if (conv->taps != 1) return 0;
+  for (size_t p = 0; p < conv->out_pixels; p++) {
+    if (conv->ind[p] != (ptrdiff_t)(p * (size_t)conv->s.cin)) return 0;
+  }
+  return 1;
+}
+
+// Checks, the ISA, then the object with its packed weights, indirection buffer and scratch.
+static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index* index, const float* weights_ohwi,
+                          const float* bias, onexn_isa isa, const onexn_ukernel_config* uk, char* err,
+                          size_t err_len) {
+  if (err != NULL && err_len > 0) err[0] = '\0';
+  if (check_args(shape, index, weights_ohwi, err, err_len)) return NULL;
+  if (!onexn_isa_supported(isa)) {
+    onexn_set_err(err, err_len, "onexn_conv_create: ISA '%s' is not supported by this build or CPU",
+            onexn_isa_name(isa));
+    return NULL;
+  }
+  const size_t out_pixels = (size_t)shape->out_h * (size_t)shape->out_w;  // check_args bounded both
+  if (uk == NULL && onexn_select_ukernel(isa, index->n, out_pixels, &uk)) {
+    onexn_set_err(err, err_len, "onexn_conv_create: no microkernel for ISA '%s'", onexn_isa_name(isa));
+    return NULL;
+  }
+  onexn_conv* conv = (onexn_conv*)calloc(1, sizeof(*conv));
+  if (conv == NULL) {
+    onexn_set_err(err, err_len, "onexn_conv_create: out of memory");
+    return NULL;
+  }
+  conv->s = *shape;
+  conv->n = index->n;
+  conv->uk = *uk;
+  if (uk->nr_fits_block && (uint32_t)index->n < uk->nr) conv->uk.nr = (uint32_t)index->n;
+  if (compute_sizes(conv)) {
+    onexn_set_err(err, err_len, "onexn_conv_create: tensor sizes overflow");
+    free(conv);
+    return NULL;
+  }
+  if (pack_weights(conv, index, weights_ohwi, bias)) goto oom;
+  conv->zero = (float*)onexn_aligned_alloc((size_t)shape->cin * sizeof(float));
+  conv->ind = (ptrdiff_t*)onexn_aligned_alloc(conv->out_pixels * conv->taps * sizeof(ptrdiff_t));
+  if (conv->zero == NULL || conv->ind == NULL) goto oom;
+  memset(conv->zero, 0, (size_t)shape->cin * sizeof(float));
+  build_indirection(conv);
+  conv->pixel_stride = identity_indirection(conv) ? (size_t)shape->cin : 0;
+  if (conv->uk.kind == ONEXN_KIND_XT) {
+    if (onexn_mul_size(conv->taps * (size_t)shape->cin, ONEXN_XT_PIXELS, &conv->xt_floats) ||
+        conv->xt_floats > SIZE_MAX / sizeof(float))
+      goto oom;
+    conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
+    if (conv->xt == NULL) goto oom;
+    conv->xt_threads = 1;
+  }
+  return conv;
+oom:
+  onexn_set_err(err, err_len, "onexn_conv_create: out of memory (or packed size overflows)");
+  onexn_conv_destroy(conv);
+  return NULL;
+}
+
+onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
+                              const float* weights_ohwi, const float* bias, onexn_isa isa, char* err,
+                              size_t err_len) {
+  return create(shape, index, weights_ohwi, bias, onexn_isa_resolve(isa), NULL, err, err_len);
+}
+
+onexn_conv* onexn_conv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                           const float* weights_ohwi, const float* bias,
+                                           const onexn_ukernel_config* uk, char* err, size_t err_len) {
+  if (uk == NULL) {
+    onexn_set_err(err, err_len, "onexn_conv_create: no microkernel given");
+    return NULL;
+  }
+  return create(shape, index, weights_ohwi, bias, uk->isa, uk, err, err_len);
+}
+
+const char* onexn_conv_kernel_name(const onexn_conv* conv) { return conv == NULL ? "" : conv->uk.name; }
+
+void onexn_conv_destroy(onexn_conv* conv) {
+  if (conv == NULL) return;
+  onexn_aligned_free(conv->panels);
+  onexn_aligned_free(conv->kc);
+  onexn_aligned_free(conv->packed);
+  onexn_aligned_free(conv->zero);
+  onexn_aligned_free(conv->ind);
+  onexn_aligned_free(conv->xt);
+  free(conv);
+}
+
+typedef struct {
+  onexn_conv* conv;
+  const float* input;
+  float* output;
+  size_t chunks;          // panel chunks per run of tiles
+  size_t panels_per_chunk;
+  size_t tiles_per_task;  // consecutive pixel tiles of one image per task
+  size_t tile_runs;       // runs of tiles per image
+} run_ctx;
+
+// Output pixels [p0, p0 + mr) of one image (mr <= the kernel's tile) of a pixel-vector kernel, panels
+// [pa, pb). out points at pixel p0, channel 0; pixels are cout floats apart.
+static void run_xt_tile(const onexn_conv* conv, const float* input, size_t p0, size_t mr, float* out, size_t pa,
+                        size_t pb, size_t thread) {
+  const onexn_conv_shape* s = &conv->s;
+  float* xt = conv->xt + thread * conv->xt_floats;
+  conv->uk.gather(xt, input, conv->zero, conv->ind + p0 * conv->taps, conv->taps, (size_t)s->cin, mr);
+  onexn_xt_args a;
+  a.xt = xt;
+  a.cin = (size_t)s->cin;
+  a.taps = conv->taps;
+  a.mr = mr;
+  a.out_stride = (size_t)s->cout;
+  a.min = s->out_min;
+  a.max = s->out_max;
+  for (size_t i = pa; i < pb; i++) {
+    const onexn_panel* pn = &conv->panels[i];
+    a.kept = pn->kept;
+    a.nc = pn->nc;
+    a.kc = conv->kc + pn->kc_off;
+    a.w = conv->packed + pn->w_off;
+    a.out = out + pn->oc;
+    conv->uk.xt(&a);
+  }
+}
+
+void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
+                           size_t pa, size_t pb, size_t thread) {
+  const onexn_conv_shape* s = &conv->s;
+  if (p1 <= p0 || pb <= pa) return;
+  if (conv->uk.kind == ONEXN_KIND_IND) {
+    onexn_ind_args a;
+    a.input = input_image;
+    a.zero = conv->zero;
+    a.ind = conv->ind + p0 * conv->taps;
+    a.taps = conv->taps;
+    a.pixels = p1 - p0;
+    a.panels = conv->panels + pa;
+    a.num_panels = pb - pa;
+    a.nr = conv->uk.nr;
+    a.pixel_stride = conv->pixel_stride;
+    a.kc = conv->kc;
+    a.w = conv->packed;
+    a.out = out;
+    a.out_stride = (size_t)s->cout;
+    a.min = s->out_min;
+    a.max = s->out_max;
+    conv->uk.ind(&a);
+    return;
+  }
+  const size_t mr_max = conv->uk.mr, cout = (size_t)s->cout;
+  for (size_t p = p0; p < p1; p += mr_max) {
+    const size_t mr = p1 - p < mr_max ? p1 - p : mr_max;
+    run_xt_tile(conv, input_image, p, mr, out + (p - p0) * cout, pa, pb, thread);
+  }
+}
+
+size_t onexn_conv_num_panels(const onexn_conv* conv) { return conv->num_panels; }
+
+const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv) { return &conv->s; }
+
+int onexn_conv_tile_invariant(const onexn_conv* conv) { return conv->uk.tile_invariant; }
+
+size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads) {
+  if (conv->uk.kind != ONEXN_KIND_XT || threads <= conv->xt_threads) return threads;
+  // Grow the per-thread scratch; if that fails, the caller runs alone (same results).
+  float* xt = threads <= SIZE_MAX / sizeof(float) / conv->xt_floats
+                  ? (float*)onexn_aligned_alloc(threads * conv->xt_floats * sizeof(float))
+                  : NULL;
+  if (xt == NULL) return 1;
+  onexn_aligned_free(conv->xt);
+  conv->xt = xt;
+  conv->xt_threads = threads;
+  return threads;
+}
+
+// A task is a run of consecutive tiles of one image times a chunk of panels. Every output element is
+// computed by the same code whichever thread runs its task, so results do not depend on the pool.
+static void run_task(void* p, size_t task, size_t thread) {
+  const run_ctx* r = (const run_ctx*)p;
+  const onexn_conv* conv = r->conv;
+  const size_t chunk = task % r->chunks;
+  const size_t run = (task / r->chunks) % r->tile_runs;
+  const size_t img = task / r->chunks / r->tile_runs;
+  const size_t pa = chunk * r->panels_per_chunk;
+  const size_t pb = pa + r->panels_per_chunk < conv->num_panels ? pa + r->panels_per_chunk : conv->num_panels;
+  const size_t p0 = run * r->tiles_per_task * conv->uk.mr;  // a run starts at a tile boundary
+  const size_t p1 = p0 + r->tiles_per_task * conv->uk.mr < conv->out_pixels ? p0 + r->tiles_per_task * conv->uk.mr
+                                                                            : conv->out_pixels;
+  onexn_conv_run_pixels(conv, r->input + img * conv->in_image, p0, p1,
+                        r->output + img * conv->out_image + p0 * (size_t)conv->s.cout, pa, pb, thread);
+}
+
+void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool) {
+  if (conv == NULL || input == NULL || output == NULL) return;
+  size_t threads = onexn_conv_reserve_threads(conv, (size_t)onexn_threadpool_size(pool));
+  if (threads <= 1) pool = NULL;
+  run_ctx r;
+  r.conv = conv;
+  r.input = input;
+  r.output = output;
+  r.chunks = 1;
+  r.tiles_per_task = 1;
+  const size_t pixel_tasks = (size_t)conv->s.batch * conv->tiles;
+  if (threads > 1 && pixel_tasks > 16 * threads) {
+    // One tile is ~0.1 us of work: claiming tiles one by one would make the threads fight over the
+    // task counter's cache line. About 16 tasks per thread still balance the load.
+    r.tiles_per_task = pixel_tasks / (16 * threads);
+  } else if (threads > 1 && pixel_tasks < 4 * threads) {
+    // Too few pixel tiles to keep every thread busy: split the output channels as well.
+    r.chunks = (4 * threads + pixel_tasks - 1) / pixel_tasks;
+    if (r.chunks > conv->num_panels) r.chunks = conv->num_panels;
+  }
+  r.panels_per_chunk = (conv->num_panels + r.chunks - 1) / r.chunks;
+  r.chunks = (conv->num_panels + r.panels_per_chunk - 1) / r.panels_per_chunk;
+  if (threads <= 1) r.tiles_per_task = conv->tiles;  // one task per image: no per-tile dispatch
+  r.tile_runs = (conv->tiles + r.tiles_per_task - 1) / r.tiles_per_task;
+  onexn_threadpool_parallelize(threads > 1 ? pool : NULL, (size_t)conv->s.batch * r.tile_runs * r.chunks,
+                               run_task, &r);
+}

@@ -1,0 +1,84 @@
+// Internal interfaces of the operators (conv, dwconv, dwblock, add, gavgpool): which microkernel an
+// operator runs and how it is chosen, the creation with a given microkernel that the kernel tests use to
+// test every microkernel of the lists directly, and the pieces of onexn_conv / onexn_dwconv that
+// onexn_dwblock runs row by row. Not part of the public API (include/onexn_kernels.h).
+#ifndef ONEXN_OPERATORS_OPERATORS_H_
+#define ONEXN_OPERATORS_OPERATORS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/microkernels.h"
+#include "onexn_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { ONEXN_KIND_IND = 1, ONEXN_KIND_XT = 2 } onexn_kernel_kind;
+
+// A 1xN convolution microkernel: a row of f32-spconv.inc (ind) or f32-spconv-pixelvec.inc (xt + gather).
+typedef struct {
+  const char* name;
+  onexn_isa isa;      // the ISA it needs
+  onexn_kernel_kind kind;
+  uint32_t mr;        // pixels per tile
+  uint32_t nr;        // packed output channels per panel (the most, when nr_fits_block)
+  int nr_fits_block;  // panels are min(n, nr) wide
+  onexn_ind_ukernel ind;
+  onexn_xt_ukernel xt;
+  onexn_xt_gather gather;
+  int tile_invariant;
+} onexn_ukernel_config;
+
+// The microkernel for a resolved ISA, block width n and output pixels per image (conv-dispatch.c).
+// Returns 0, or -1 if the ISA has no kernels in this build.
+int onexn_select_ukernel(onexn_isa isa, int n, size_t out_pixels, const onexn_ukernel_config** out);
+// The convolution microkernel of that name in this build, or NULL.
+const onexn_ukernel_config* onexn_conv_ukernel(const char* name);
+// onexn_conv_create with the given microkernel instead of the dispatched one; fails (NULL, message in
+// err) like onexn_conv_create, and when the CPU lacks the microkernel's ISA.
+onexn_conv* onexn_conv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                           const float* weights_ohwi, const float* bias,
+                                           const onexn_ukernel_config* uk, char* err, size_t err_len);
+
+// A depthwise microkernel: a row of f32-dwconv.inc.
+typedef struct {
+  const char* name;
+  onexn_isa isa;
+  onexn_dw_ukernel fn;
+} onexn_dwconv_ukernel_config;
+
+// The depthwise microkernel of that name in this build, or NULL.
+const onexn_dwconv_ukernel_config* onexn_dwconv_ukernel(const char* name);
+// onexn_dwconv_create with the given microkernel; fails like it, and when the CPU lacks its ISA.
+onexn_dwconv* onexn_dwconv_create_with_ukernel(const onexn_dwconv_shape* shape, const float* weights_hwc,
+                                               const float* bias, const onexn_dwconv_ukernel_config* uk, char* err,
+                                               size_t err_len);
+
+// Pieces of onexn_conv / onexn_dwconv that onexn_dwblock runs row by row.
+const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv);
+// The microkernel's tile_invariant: onexn_conv_run_pixels on any range gives onexn_conv_run's bits.
+int onexn_conv_tile_invariant(const onexn_conv* conv);
+// Makes per-thread scratch for `threads` threads; returns how many may run (1 if memory ran out).
+size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads);
+// Output pixels [p0, p1) of one image (input_image: that image's input), panels [pa, pb), into out (pixel
+// p0, channel 0; pixels cout floats apart), as thread `thread` of a reserved count.
+void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
+                           size_t pa, size_t pb, size_t thread);
+size_t onexn_conv_num_panels(const onexn_conv* conv);
+const onexn_dwconv_shape* onexn_dwconv_get_shape(const onexn_dwconv* dw);
+// Input rows [lo, hi) holding every row output row oy reads (lo == hi when all its tap rows are padding);
+// lo and hi never decrease from one output row to the next.
+void onexn_dwconv_row_inputs(const onexn_dwconv* dw, size_t oy, size_t* lo, size_t* hi);
+// Channels [c0, c1) of output row oy of one image into out_row (that row's pixel 0, channel 0). rows holds
+// consecutive input rows of the image from row first_row on, at the image's row stride, covering
+// onexn_dwconv_row_inputs(oy).
+void onexn_dwconv_run_row(const onexn_dwconv* dw, const float* rows, size_t first_row, float* out_row, size_t oy,
+                          size_t c0, size_t c1);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
+
+#endif  // ONEXN_OPERATORS_OPERATORS_H_
