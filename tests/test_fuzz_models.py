@@ -16,7 +16,7 @@ import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 
 # Chosen so that together they exercise every feature below; about 2 minutes on 2 cores (docs/RELIABILITY.md).
-FIXED_SEEDS = list(range(40))
+FIXED_SEEDS = list(range(24)) + [96, 258, 279, 286, 453, 479, 486]
 
 FEATURES = {
     "category convnet", "category mobilenet", "category dense",
@@ -113,7 +113,7 @@ def test_tolerance_catches_a_wrong_block_and_a_wrong_bias():
 
 def test_reproduction_runs_standalone(tmp_path):
     """The script printed for a seed runs in a fresh interpreter, outside tests/, and compares the runtimes."""
-    seed = next(s for s in FIXED_SEEDS if fuzz_models.generate(s).category == "mobilenet")
+    seed = min(FIXED_SEEDS, key=lambda s: len(fuzz_models.generate(s).lines))
     path = tmp_path / "repro.py"
     path.write_text(fuzz_models.script(fuzz_models.generate(seed)))
     result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
