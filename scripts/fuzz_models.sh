@@ -46,12 +46,16 @@ while ((SECONDS < end)); do
     seed=${state#done }
     ((status == 0)) || failed=1
   elif [[ -n $state ]]; then
-    # The process died inside a case: a crash (signal) or the hang watchdog (exit 1 with a traceback).
-    line="FAIL seed=$state crash: the process died with status $status (stderr: $OUT/stderr.log)"
+    # The process died inside a case: the hang watchdog exits with status 1, a crash with 128 + signal.
+    read -r dead category <<<"$state"
+    kind=crash
+    ((status == 1)) && kind=hang
+    line="FAIL seed=$dead $category $kind: the process exited with status $status (stderr: $OUT/stderr.log)"
     echo "$line"
-    { echo "$line"; echo "# full script:"; "$PY" "$ROOT/tests/fuzz_models.py" --script "$state" 2>/dev/null; echo; } >>"$LOG"
-    echo "{\"seed\": $state, \"category\": \"?\", \"kind\": \"crash\", \"message\": \"status $status\", \"worst\": null, \"seconds\": 0, \"tags\": []}" >>"$RESULTS"
-    seed=$((state + 1))
+    { echo "$line"; echo "# full script:"; "$PY" "$ROOT/tests/fuzz_models.py" --script "$dead" 2>/dev/null; echo; } >>"$LOG"
+    echo "{\"seed\": $dead, \"category\": \"$category\", \"kind\": \"$kind\", \"message\": \"status $status\"," \
+      "\"worst\": null, \"seconds\": 0, \"tags\": []}" >>"$RESULTS"
+    seed=$((dead + 1))
     failed=1
   else
     echo "fuzz_models: $PY tests/fuzz_models.py did not start (status $status; $OUT/stderr.log)" >&2

@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import dataclasses
 import faulthandler
+import functools
 import io
 import json
 import logging
@@ -115,10 +116,10 @@ class Case:
         tags.update({f"category {self.category}", f"glue {self.glue}", f"fuse {self.fuse}", f"kernel {self.kernel}",
                      "batch fixed" if self.batch else "batch unknown", f"compact {self.compact}",
                      f"rearrange {self.rearrange}", "N power of two" if self.n & (self.n - 1) == 0 else "N other"})
-        tags.update(t for t, on in (("re-invoke", self.reinvoke), ("resize", self.resize), ("shared delegate",
-                                                                                         self.shared)) if on)
-        if self.resize and tuple(self.resize[1:]) != tuple(self.input_shape):
-            tags.add("resize spatial")
+        steps = {"re-invoke": self.reinvoke is not None, "resize": self.resize is not None,
+                 "resize spatial": self.resize is not None and tuple(self.resize[1:]) != tuple(self.input_shape),
+                 "shared delegate": self.shared}
+        tags.update(tag for tag, on in steps.items() if on)
         return tags
 
 
@@ -214,15 +215,16 @@ class _Graph:
             args += ', padding="same"'
         return args, (oh, ow)
 
-    def conv(self, t, filters=None, kernel=None, act=True, same=False):
+    def conv(self, t, filters=None, same=False):
+        """A Conv2D of random geometry; ``same``: a square kernel that keeps H and W."""
         h, w, _ = t[1]
         filters = self.channels() if filters is None else filters
-        if kernel is None and not same:
-            args, (oh, ow) = self.conv_geometry(h, w)
-        else:
-            k = kernel or int(self.rng.integers(1, 4))
+        if same:
+            k = int(self.rng.integers(1, 4))
             args, (oh, ow) = (f"{k}" + (', padding="same"' if k > 1 else "")), (h, w)
-        fused = self.pick(("relu", "tanh", None), p=(0.3, 0.1, 0.6)) if act else None
+        else:
+            args, (oh, ow) = self.conv_geometry(h, w)
+        fused = self.pick(("relu", "tanh", None), p=(0.3, 0.1, 0.6))
         if fused:
             args += f', activation="{fused}"'
         if self.chance(0.2):
@@ -288,12 +290,13 @@ class _Graph:
         yb = self.emit(layer, b[0], shape, "shared layer")
         return self.emit("keras.layers.Add({name})", [ya, yb], shape)
 
-    def inverted_residual(self, t, stride=None):
-        """MobileNetV2's block: 1x1 expansion -> depthwise 3x3 -> 1x1 projection (+ Add when shapes allow)."""
+    def inverted_residual(self, t):
+        """MobileNetV2's block: 1x1 expansion -> depthwise 3x3 -> 1x1 projection (+ Add when shapes allow), the
+        pattern the delegate fuses into one step."""
         h, w, c = t[1]
         expand = c * int(self.pick((1, 2, 3, 4, 6)))
         expand = -(-expand // self.n) * self.n if expand >= self.n else expand
-        stride = self.pick((1, 1, 2)) if stride is None else stride
+        stride = self.pick((1, 1, 2))
         self.count_prunable(expand, c)
         e = self.emit(f"keras.layers.Conv2D({expand}, 1, use_bias=False, {{name}})", t[0], (h, w, expand),
                       "inverted residual")
@@ -463,21 +466,17 @@ def generate(seed):
         resize=resize, shared=bool(rng.random() < 0.25))
 
 
-_AVAILABLE = None
-
-
+@functools.lru_cache(maxsize=None)
 def available_kernels():
     """The kernel option values the delegate accepts on this machine (an ISA the CPU lacks is an error)."""
-    global _AVAILABLE
-    if _AVAILABLE is None:
-        _AVAILABLE = []
-        for kernel in KERNELS:
-            try:
-                onexn_tf.load_delegate(kernel=kernel)
-                _AVAILABLE.append(kernel)
-            except ValueError:
-                pass
-    return _AVAILABLE
+    available = []
+    for kernel in KERNELS:
+        try:
+            onexn_tf.load_delegate(kernel=kernel)
+            available.append(kernel)
+        except ValueError:
+            pass
+    return tuple(available)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -689,7 +688,14 @@ def _prefixes(case):
 def shrink(result):
     """A smaller case failing the same way: fewer layers, then plainer options, one change at a time."""
     case = result.case
-    fails = lambda c: run_case(c, claims=result.kind == "claims").kind == result.kind  # noqa: E731
+
+    def fails(candidate):
+        """Fails the same way: the same kind, and for an exception the same one (numbers aside)."""
+        again = run_case(candidate, claims=result.kind == "claims")
+        if again.kind != result.kind:
+            return False
+        return result.kind != "error" or re.sub(r"\d+", "#", again.message) == re.sub(r"\d+", "#", result.message)
+
     for shorter in _prefixes(case):
         if fails(shorter):
             case = shorter
@@ -729,10 +735,11 @@ def campaign(seeds, args):
         if time.monotonic() >= deadline:
             next_seed = seed
             break
+        case = generate(seed)
         if args.progress:
-            _write(args.progress, f"{seed}\n", "w")
+            _write(args.progress, f"{seed} {case.category}\n", "w")
         faulthandler.dump_traceback_later(args.hang_seconds, exit=True)
-        result = run_case(generate(seed))
+        result = run_case(case)
         faulthandler.cancel_dump_traceback_later()
         results.append(result)
         if args.verbose:
