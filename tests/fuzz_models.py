@@ -54,7 +54,8 @@ LEGITIMATE_DECLINES = ("fused activation",)
 # checked strictly: with the fix the check reports "fixed?" until the entry goes; without the entry it fails
 # until the fix lands.
 KNOWN_ISSUES = {
-    "item 1": "a Dense on a 3-D/4-D tensor with an unknown batch is never claimed (misleading reason)",
+    "item 1": "a Dense on a 3-D/4-D tensor with an unknown batch and more than one input feature is never "
+              "claimed (misleading reason)",
     "item 2": "an N that is not a power of two is recorded as a smaller N",
 }
 
@@ -606,7 +607,8 @@ def claim_problems(case, tflite, model, report):
     for record, layers in zip(records, _record_layers(tflite, records, model)):
         node = record.operator
         label = f"record of {'/'.join(sorted(layers)) or '?'} (node {node}, N={record.n})"
-        if "item 1" in KNOWN_ISSUES and case.batch is None and layers & case.dense_nd:  # issue 18 item 1
+        # issue 18 item 1 (with one input feature the placeholder size passes the check, and the node is claimed)
+        if "item 1" in KNOWN_ISSUES and case.batch is None and layers & case.dense_nd and record.cin > 1:
             if node in claimed:
                 problems.append(f"{label}: claimed; issue 18 item 1 fixed? remove it from KNOWN_ISSUES")
         elif node not in claimed:
@@ -631,13 +633,18 @@ def claim_problems(case, tflite, model, report):
 @dataclass
 class Result:
     case: Case
-    kind: str               # "ok", "mismatch" (outputs differ), "error" (an exception), "claims"
+    kind: str               # "ok", "mismatch" (outputs differ), "error" (an exception), "claims", or
+                            # "unconvertible": TensorFlow's converter fails on the model itself (not counted)
     message: str = ""
     worst: float = 0.0      # largest |onexn - stock| / scale over the case's outputs and steps
     seconds: float = 0.0
     records: int = 0        # onexn records in the file
     taken: int = 0          # nodes the delegate ran (1xN and glue), per delegate_report with the case's options
     fused: int = 0          # fused expansion -> depthwise -> projection blocks
+
+    @property
+    def failed(self):
+        return self.kind not in ("ok", "unconvertible")
 
     def line(self):
         return f"FAIL seed={self.case.seed} {self.case.category} {self.kind}: {self.message}"
@@ -661,6 +668,8 @@ def run_case(case, claims=True):
         result.kind, result.message, result.worst = "mismatch", str(e), math.inf
     except Exception as e:  # noqa: BLE001 (any exception from the library on a valid model is a finding)
         result.kind, result.message = "error", f"{type(e).__name__}: {e}".splitlines()[0]
+        if "tflite" not in namespace and "model" in namespace and not _tf_converts(namespace["model"]):
+            result.kind = "unconvertible"  # not a case: TensorFlow cannot convert the model before pruning
     if result.kind == "ok":
         result.worst = max(namespace["errors"])
         tflite = namespace["tflite"]
@@ -675,6 +684,18 @@ def run_case(case, claims=True):
     keras.backend.clear_session()
     result.seconds = time.monotonic() - start
     return result
+
+
+def _tf_converts(model):
+    """Whether TensorFlow's own converter converts the (unpruned) Keras model."""
+    import tensorflow as tf
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        return True
+    except Exception:  # noqa: BLE001 (ConverterError and whatever else the converter raises)
+        return False
 
 
 def _prefixes(case):
@@ -745,7 +766,7 @@ def campaign(seeds, args):
         if args.verbose:
             print(f"seed {seed} {result.case.category} {result.kind} {result.seconds:.1f} s, "
                   f"worst difference {result.worst:.2g}", flush=True)
-        if result.kind != "ok":
+        if result.failed:
             print(result.line(), flush=True)
             if args.log:
                 _write(args.log, f"{result.line()}\n# shrunk reproduction:\n{script(shrink(result))}\n")
@@ -754,7 +775,7 @@ def campaign(seeds, args):
     if args.progress:
         _write(args.progress, f"done {next_seed if next_seed is not None else seeds[-1] + 1}\n", "w")
     print(summary([r.record() for r in results], time.monotonic() - start))
-    return 1 if any(r.kind != "ok" for r in results) else 0
+    return 1 if any(r.failed for r in results) else 0
 
 
 def summary(records, seconds=None):
@@ -763,18 +784,21 @@ def summary(records, seconds=None):
         return "fuzz_models: no case run"
     seeds = [r["seed"] for r in records]
     categories = ", ".join(f"{c} {sum(r['category'] == c for r in records)}" for c in CATEGORIES)
-    failures = [r for r in records if r["kind"] != "ok"]
+    failures = sum(r["kind"] not in ("ok", "unconvertible") for r in records)
+    unconvertible = sum(r["kind"] == "unconvertible" for r in records)
     worst = max((r["worst"] for r in records if r["kind"] == "ok"), default=0.0)
     took = f" in {seconds:.0f} s" if seconds is not None else ""
     return (f"fuzz_models: {len(records)} cases (seeds {min(seeds)}-{max(seeds)}){took}: {categories}; "
-            f"{len(failures)} failures; worst passing difference {worst:.2g} of the output scale (rtol {RTOL:g})")
+            f"{failures} failures; {unconvertible} models TensorFlow cannot convert (not counted); "
+            f"worst passing difference {worst:.2g} of the output scale (rtol {RTOL:g})")
 
 
 def report(path):
     """The campaign summary of a --results file: the summary line, failures, differences, what was covered."""
     records = [json.loads(line) for line in open(path) if line.strip()]
     lines = [summary(records)]
-    lines += [f"  FAIL seed={r['seed']} {r['kind']}: {r['message']}" for r in records if r["kind"] != "ok"]
+    lines += [f"  {'FAIL' if r['kind'] != 'unconvertible' else 'unconvertible'} seed={r['seed']} {r['kind']}: "
+              f"{r['message']}" for r in records if r["kind"] != "ok"]
     worst = np.array([r["worst"] for r in records if r["kind"] == "ok"])
     if worst.size:
         lines.append("  passing cases, |onexn - stock| / scale: median %.2g, 99th percentile %.2g, max %.2g; "
@@ -820,8 +844,8 @@ def main(argv=None):
         return 0
     if args.repro is not None:
         result = run_case(generate(args.repro))
-        if result.kind == "ok":
-            print(f"# seed {args.repro} passes")
+        if not result.failed:
+            print(f"# seed {args.repro}: {result.kind}")
             return 0
         print(f"# {result.line()}\n{script(shrink(result))}", end="")
         return 1

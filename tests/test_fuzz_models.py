@@ -39,8 +39,9 @@ def test_fixed_seeds_cover_every_feature():
 @pytest.mark.parametrize("seed", FIXED_SEEDS)
 def test_delegate_matches_stock(seed):
     result = fuzz_models.run_case(fuzz_models.generate(seed))
-    if result.kind != "ok":
+    if result.failed:
         pytest.fail(f"{result.line()}\nshrunk reproduction:\n{fuzz_models.script(fuzz_models.shrink(result))}")
+    assert result.kind == "ok", f"seed {seed} tests nothing ({result.kind}: {result.message}): pick another seed"
 
 
 # ---------------------------------------------------------------------------------------------------------
