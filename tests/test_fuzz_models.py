@@ -16,7 +16,7 @@ import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 
 # Chosen so that together they exercise every feature below; about 2 minutes on 2 cores (docs/RELIABILITY.md).
-FIXED_SEEDS = list(range(24)) + [96, 258, 279, 286, 453, 479, 486]
+FIXED_SEEDS = list(range(32)) + [96, 258, 279, 286, 453, 479, 486]
 
 FEATURES = {
     "category convnet", "category mobilenet", "category dense",
