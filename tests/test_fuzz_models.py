@@ -4,6 +4,7 @@ wrong block and a wrong bias; the known issues are expected explicitly; a failur
 standalone. Longer campaigns: scripts/fuzz_models.sh --minutes M (docs/RELIABILITY.md)."""
 
 import dataclasses
+import functools
 import subprocess
 import sys
 
@@ -48,10 +49,11 @@ def test_delegate_matches_stock(seed):
 # The check itself
 
 
-def _check():
+def _helpers():
+    """The reproduction scripts' own randomize, run and check functions."""
     namespace = {"np": np, "keras": keras, "errors": []}
     exec(fuzz_models.helpers(), namespace)
-    return namespace["check"], namespace["run"]
+    return namespace
 
 
 def _interpreters(tflite, **options):
@@ -69,15 +71,13 @@ def _pruned_conv_model(seed=0):
     x = keras.layers.Conv2D(16, 3, padding="same", name="a")(inputs)
     x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
     model = keras.Model(inputs, keras.layers.Conv2D(16, 1, name="b")(x))
-    namespace = {"np": np, "keras": keras}
-    exec(fuzz_models.helpers(), namespace)
-    namespace["randomize"](model, rng)
+    _helpers()["randomize"](model, rng)
     return onexn_tf.apply_1xn(model, n=4, sparsity=0.5)
 
 
 def test_tolerance_catches_a_wrong_block_and_a_wrong_bias():
     """The delegate passes; outputs with the weakest kept block zeroed, or with one bias dropped, do not."""
-    check, run = _check()
+    check, run = _helpers()["check"], _helpers()["run"]
     model = _pruned_conv_model()
     tflite = onexn_tf.convert(model)
     x = np.random.default_rng(1).standard_normal((2, 9, 7, 8)).astype("f4")
@@ -169,6 +169,9 @@ def test_issue_18_item_1_is_about_the_unknown_batch_only():
     assert result.kind == "ok" and result.taken == 2, result.line()
 
 
+PRUNED_CHANNEL = 5
+
+
 # issue 18 item 3 (documented behaviour): a skipped block never reads its input channel. Where the stock runtime
 # gives NaN because of 0 * NaN (or 0 * Inf) in a fully pruned input channel, onexn gives the finite value of
 # the dense layer with that channel's contribution removed.
@@ -176,7 +179,7 @@ def test_issue_18_item_1_is_about_the_unknown_batch_only():
 @pytest.mark.parametrize("layer", ["conv3x3", "conv1x1", "dense"])
 @pytest.mark.parametrize("n", [4, 16])
 def test_non_finite_input_in_a_fully_pruned_channel(layer, n, kernel):
-    check, run = _check()
+    check, run = _helpers()["check"], _helpers()["run"]
     tflite, x = _pruned_channel_model(layer, n)
     poisoned, clean = x.copy(), x.copy()
     poisoned[0, ..., PRUNED_CHANNEL].flat[0] = np.nan
@@ -194,26 +197,22 @@ def test_non_finite_input_in_a_fully_pruned_channel(layer, n, kernel):
     check("unpoisoned outputs", [np.where(finite, got[0], 0)], [np.where(finite, stock_poisoned, 0)])
 
 
-PRUNED_CHANNEL = 5
-_MODELS = {}
-
-
+@functools.lru_cache(maxsize=None)
 def _pruned_channel_model(layer, n):
-    """One 1xN-pruned layer (12 -> 32 channels) whose input channel 5 lost all its blocks, and an input."""
-    if (layer, n) not in _MODELS:
-        rng = np.random.default_rng(n)
-        shape = (12,) if layer == "dense" else (7, 6, 12)
-        inputs = keras.Input(shape)
-        if layer == "dense":
-            keras_layer = keras.layers.Dense(32)
-        else:
-            keras_layer = keras.layers.Conv2D(32, 3 if layer == "conv3x3" else 1, padding="same")
-        model = keras.Model(inputs, keras_layer(inputs))
-        kernel = rng.standard_normal(keras_layer.get_weights()[0].shape).astype("f4")
-        kernel[..., PRUNED_CHANNEL, :] = 0
-        kernel[..., 0, :n] = 0  # and one more block, elsewhere
-        keras_layer.set_weights([kernel, rng.standard_normal(32).astype("f4")])
-        tflite = onexn_tf.convert(model, n=n)
-        assert [r.n for r in onexn_tf.read_metadata(tflite)] == [n]
-        _MODELS[layer, n] = tflite, rng.standard_normal((2, *shape)).astype("f4")
-    return _MODELS[layer, n]
+    """One 1xN-pruned layer (12 -> 32 channels) whose input channel PRUNED_CHANNEL lost all its blocks, and
+    an input."""
+    rng = np.random.default_rng(n)
+    shape = (12,) if layer == "dense" else (7, 6, 12)
+    inputs = keras.Input(shape)
+    if layer == "dense":
+        keras_layer = keras.layers.Dense(32)
+    else:
+        keras_layer = keras.layers.Conv2D(32, 3 if layer == "conv3x3" else 1, padding="same")
+    model = keras.Model(inputs, keras_layer(inputs))
+    kernel = rng.standard_normal(keras_layer.get_weights()[0].shape).astype("f4")
+    kernel[..., PRUNED_CHANNEL, :] = 0
+    kernel[..., 0, :n] = 0  # and one more block, elsewhere
+    keras_layer.set_weights([kernel, rng.standard_normal(32).astype("f4")])
+    tflite = onexn_tf.convert(model, n=n)
+    assert [r.n for r in onexn_tf.read_metadata(tflite)] == [n]
+    return tflite, rng.standard_normal((2, *shape)).astype("f4")
