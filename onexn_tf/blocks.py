@@ -19,8 +19,9 @@ import numpy as np
 
 # The largest N: the metadata format (docs/FORMAT.md) and the delegate's kernels take N <= 64.
 MAX_N = 64
-# N tried by ``detect_n``, largest first.
-CANDIDATE_N = (64, 32, 16, 8, 4, 2, 1)
+# Share of the weights in kept 1xN blocks that ``detect_n`` lets be zero: trained weights pick up exact zeros
+# inside kept blocks (a block pruned for a while and kept again holds the zeros it had).
+STRAY_ZEROS = 0.02
 
 
 def check_n(n, layer=None):
@@ -153,14 +154,62 @@ def blocks_explain_zeros(kernel, n):
     return int(np.count_nonzero(hwio == 0)) == zeros_in_blocks
 
 
-def detect_n(kernel):
-    """N of a Keras kernel (HWIO or (cin, cout)): the largest candidate N <= cout whose all-zero 1xN blocks
-    account for every zero weight, or None if no block is zero.
+def zero_pairs(kernel):
+    """(cout, cin) boolean of a Keras kernel: True where output channel o reads input channel c only through
+    zero weights (over the whole kh x kw window). 1xN pruning zeroes such pairs N output channels at a time."""
+    return ~np.any(as_hwio(kernel) != 0, axis=(0, 1)).T
 
-    A kernel pruned 1x4 at 50% usually has 1x8 blocks that are only partly zero, so the rule finds 4, not 8.
+
+def _zero_block_pairs(zero, n):
+    """(cout, cin) boolean: True where the pair lies in an all-zero 1xN block; and whether any block is zero."""
+    cout, cin = zero.shape
+    groups = -(-cout // n)
+    padded = np.ones((groups * n, cin), dtype=bool)
+    padded[:cout] = zero
+    block_zero = padded.reshape(groups, n, cin).all(axis=1)
+    return np.repeat(block_zero, n, axis=0)[:cout], bool(block_zero.any())
+
+
+def _structure(zero, n):
+    """(share of the (output, input) pairs in kept 1xN blocks that are zero, counting live output channels
+    only; whether any block is zero; pairs in kept blocks, i.e. the work a kernel does at this N)."""
+    in_blocks, any_zero_block = _zero_block_pairs(zero, n)
+    live = ~zero.all(axis=1)  # dead output channels (all zero: a ReLU that never fires) say nothing about N
+    kept = ~in_blocks[live]
+    share = int(np.count_nonzero(zero[live] & kept)) / max(int(np.count_nonzero(kept)), 1)
+    return share, any_zero_block, int(np.count_nonzero(~in_blocks))
+
+
+def stray_share(kernel, n):
+    """Share of the weight pairs in kept 1xN blocks of a Keras kernel that are zero (0 for a kernel pruned
+    1xN with nothing else zero), not counting dead output channels; and whether any block is zero."""
+    share, any_zero_block, _ = _structure(zero_pairs(kernel), check_n(n))
+    return share, any_zero_block
+
+
+def detect_n(kernel, hint=None):
+    """N of a Keras kernel (HWIO or (cin, cout)), or None if no 1xN block is zero (nothing to describe).
+
+    N must explain the zeros: at most STRAY_ZEROS of the (output, input) weight pairs in its kept blocks are
+    zero (trained weights hold such stray zeros), not counting dead output channels (all zero: a ReLU that
+    never fires). A kernel pruned 1x16 has 1x32 blocks of which many are half zero, so 32 does not explain its
+    zeros. Of the N that explain the zeros, the largest whose kept blocks hold no more weights than those of
+    every smaller N > 1 that explains them too: with dead channels a wider N can explain the zeros as well,
+    only with more work. Any N <= min(cout, MAX_N) is found, not only
+    powers of two. `hint`, the N the layer was pruned with (``strip_1xn`` and ``apply_1xn`` record it on
+    the layer), is taken whenever it explains the zeros.
     """
-    cout = as_hwio(kernel).shape[3]
-    for n in CANDIDATE_N:
-        if n <= cout and not kept_blocks(kernel, n).all() and blocks_explain_zeros(kernel, n):
+    zero = zero_pairs(kernel)
+    cout = zero.shape[0]
+    found = {}
+    for n in range(1, min(cout, MAX_N) + 1):
+        share, any_zero_block, work = _structure(zero, n)
+        if any_zero_block and share <= STRAY_ZEROS:
+            found[n] = work
+    if hint is not None and check_n(hint) in found:
+        return int(hint)
+    for n in sorted(found, reverse=True):
+        # Not against N=1: a dead output channel or a stray zero pair is a zero 1x1 block on its own.
+        if all(found[n] <= (1.0 + STRAY_ZEROS) * found[m] for m in found if 2 <= m < n):
             return n
     return None

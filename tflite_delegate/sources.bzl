@@ -82,6 +82,7 @@ SOURCES = {
                 "kernels/common/threadpool.c",
                 "kernels/operators/add.c",
                 "kernels/operators/conv.c",
+                "kernels/operators/conv-cost.c",
                 "kernels/operators/conv-dispatch.c",
                 "kernels/operators/dwblock.c",
                 "kernels/operators/dwconv.c",

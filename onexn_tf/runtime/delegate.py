@@ -16,6 +16,10 @@ Options (all optional):
     (to time them alone).
   fuse: 1 (default) runs a depthwise convolution as one step with the 1x1 convolutions around it; 0 runs
     them apart.
+  dense: "auto" (default) lets a 1xN node run every block instead of its kept ones (the zeros multiplied)
+    where the kernel library's cost model estimates that faster: N = 1 and 2 at moderate sparsity, layers
+    with few channels; the report's kernel entry then says ``"blocks": "all"`` and why. "never" always runs
+    the kept blocks, "always" every block (for A/B measurements).
 The testing build of the library (``libonexn_delegate_testing.so``, tests/test_abi.py) also takes
 ``abi_probe``; the production library rejects it as an unknown option.
 

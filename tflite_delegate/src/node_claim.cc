@@ -92,6 +92,7 @@ class Claimer {
   std::string TryRecorded(const GraphIndex& graph, int node_index, const TfLiteNode* node, int code,
                           const BlockRecord& record) {
     ConvStep step;
+    step.dense = options_.dense;
     std::string why = CheckNode(context_, graph, node_index, node, code, record, &step.plan);
     if (why.empty()) why = PackForCurrentShapes(context_, options_.isa, &step);
     if (!why.empty()) return why;

@@ -124,6 +124,12 @@ void UpdateReport(const Partition& part, GraphReport* report) {
   for (size_t i = 0; i < part.steps.size(); ++i) {
     const Step& s = part.steps[i];
     report->kernel_names[s.node] = StepKernelName(s.kernel, part.state->options.isa);
+    const ConvStep* conv = std::get_if<ConvStep>(&s.kernel);
+    if (conv != nullptr && !conv->every_block.empty()) {
+      report->every_block[s.node] = conv->every_block;
+    } else {
+      report->every_block.erase(s.node);
+    }
     report->fused.erase(s.node);
     if (s.fused.block == nullptr) continue;
     std::vector<int>& nodes = report->fused[s.node];

@@ -42,8 +42,10 @@ inline StepNode GlueNode(const GluePlan& plan) { return {plan.node, plan.builtin
 // 1xN CONV_2D / FULLY_CONNECTED.
 struct ConvStep {
   NodePlan plan;
+  onexn_dense_policy dense = ONEXN_DENSE_AUTO;    // option dense: may it run every block instead
   std::unique_ptr<onexn_conv, ConvDeleter> conv;  // packed for `shape`
   onexn_conv_shape shape{};
+  std::string every_block;  // why it runs every block instead of the kept ones ("" when it does not)
 
   // Packs the weights for `for_shape`: "" or the kernel library's reason (the old kernel then stays).
   std::string Pack(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa);

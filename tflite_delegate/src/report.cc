@@ -28,6 +28,8 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
     j.BeginObject().Key("node").Int(node).Key("kernel").String(name);
     auto densify = g.densify_nodes.find(node);
     if (densify != g.densify_nodes.end()) j.Key("densify_node").Int(densify->second);
+    auto every = g.every_block.find(node);
+    if (every != g.every_block.end()) j.Key("blocks").String("all").Key("why").String(every->second);
     j.EndObject();
   }
   j.EndArray();

@@ -25,6 +25,7 @@ struct GraphReport {
   std::vector<int> claimed;
   std::map<int, std::string> kernel_names;  // claimed node -> microkernel chosen for its current shapes
   std::map<int, int> densify_nodes;         // claimed node -> the DENSIFY node its kernel replaced too
+  std::map<int, std::string> every_block;   // claimed node that runs every block -> why (option dense)
   std::vector<int> glue;                    // DEPTHWISE_CONV_2D / ADD / MEAN nodes run next to the 1xN nodes
   int partitions = 0;                       // delegate kernels (partitions) the claimed nodes formed
   std::map<int, std::vector<int>> fused;    // first node of a fused depthwise block -> all its nodes

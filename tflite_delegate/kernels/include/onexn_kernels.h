@@ -55,13 +55,43 @@ typedef struct onexn_conv onexn_conv;
 typedef struct onexn_threadpool onexn_threadpool;
 
 // Packs the kept blocks of dense OHWI weights (cout*kh*kw*cin floats) and bias (cout floats, may be
-// NULL). The caller's buffers may be freed afterwards. Returns NULL and writes a message into err
-// (if err_len > 0) on invalid arguments, an unsupported ISA, or out of memory.
+// NULL) for the microkernel the block width dispatches to (onexn_conv_create_planned may choose another
+// way). The caller's buffers may be freed afterwards. Returns NULL and writes a message into err (if
+// err_len > 0) on invalid arguments, an unsupported ISA, or out of memory.
 onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
                               const float* weights_ohwi, const float* bias, onexn_isa isa,
                               char* err, size_t err_len);
 // Name of the microkernel chosen, e.g. "f32-spconv-8x16-avx512f".
 const char* onexn_conv_kernel_name(const onexn_conv* conv);
+
+// Whether onexn_conv_create_planned may run every block instead of the kept ones (same results: the
+// pruned weights are zeros; only a NaN or Inf input in a pruned block's channel then reaches the output,
+// as in a dense convolution).
+typedef enum {
+  ONEXN_DENSE_AUTO = 0,    // a cost model picks the faster of the kept blocks (on the best microkernel for
+                           // the block width) and every block (on the dense microkernel)
+  ONEXN_DENSE_NEVER = 1,   // the kept blocks, on the microkernel the block width dispatches to
+  ONEXN_DENSE_ALWAYS = 2,  // every block
+} onexn_dense_policy;
+
+// Block width of the dense microkernel of an ISA: a dense layer is a 1xN layer of this N with every block
+// kept (16 on AVX-512 and AVX2, 8 on NEON and scalar).
+int onexn_dense_block_width(onexn_isa isa);
+
+// onexn_conv_create, choosing how to run it by `policy`.
+onexn_conv* onexn_conv_create_planned(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                      const float* weights_ohwi, const float* bias, onexn_isa isa,
+                                      onexn_dense_policy policy, char* err, size_t err_len);
+
+// What the cost model estimated (one thread, nanoseconds; negative where it has no estimate for a
+// microkernel) and what was chosen.
+typedef struct {
+  int dense;         // 1: every block runs (the pruned zeros are multiplied)
+  double cost_ns;    // the way chosen
+  double sparse_ns;  // the kept blocks on the microkernel the block width dispatches to
+  double dense_ns;   // every block on the dense microkernel
+} onexn_conv_choice;
+void onexn_conv_get_choice(const onexn_conv* conv, onexn_conv_choice* out);
 // input: batch*in_h*in_w*cin floats (NHWC); output: batch*out_h*out_w*cout floats (NHWC).
 // pool may be NULL (runs on the calling thread). Not reentrant for the same conv object.
 void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool);

@@ -36,6 +36,17 @@ typedef struct {
 int onexn_select_ukernel(onexn_isa isa, int n, size_t out_pixels, const onexn_ukernel_config** out);
 // The convolution microkernel of that name in this build, or NULL.
 const onexn_ukernel_config* onexn_conv_ukernel(const char* name);
+// How onexn_conv_create_planned runs a convolution (conv-cost.c): the microkernel, and with dense_n > 0 an
+// index of every block at that width instead of the kept ones.
+typedef struct {
+  const onexn_ukernel_config* uk;
+  int dense_n;
+  onexn_conv_choice choice;
+} onexn_conv_plan;
+int onexn_conv_plan_for(const onexn_conv_shape* shape, const onexn_block_index* index, onexn_isa isa,
+                        onexn_dense_policy policy, onexn_conv_plan* out);
+// 1 on CPUs that run AVX-512 on 256-bit units (AMD Zen 4): ymm code then does as much per cycle per lane.
+int onexn_cpu_avx512_on_256bit_units(void);
 // onexn_conv_create with the given microkernel instead of the dispatched one; fails (NULL, message in
 // err) like onexn_conv_create, and when the CPU lacks the microkernel's ISA.
 onexn_conv* onexn_conv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
