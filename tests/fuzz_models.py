@@ -56,7 +56,6 @@ LEGITIMATE_DECLINES = ("fused activation",)
 KNOWN_ISSUES = {
     "item 1": "a Dense on a 3-D/4-D tensor with an unknown batch and more than one input feature is never "
               "claimed (misleading reason)",
-    "item 2": "an N that is not a power of two is recorded as a smaller N",
 }
 
 
@@ -618,10 +617,7 @@ def claim_problems(case, tflite, model, report):
             elif not reason.startswith(LEGITIMATE_DECLINES):
                 problems.append(f"{label}: declined: {reason}")
         # A larger N is right when the zeros happen to form larger blocks too (a whole input channel pruned).
-        if "item 2" in KNOWN_ISSUES and case.n & (case.n - 1):  # issue 18 item 2
-            if record.n == case.n:
-                problems.append(f"{label}: pruned with N={case.n}; issue 18 item 2 fixed? remove it from KNOWN_ISSUES")
-        elif record.n < case.n:
+        if record.n < case.n:
             problems.append(f"{label}: pruned with N={case.n}, recorded with the smaller N={record.n}")
     return problems
 

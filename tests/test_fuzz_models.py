@@ -154,9 +154,16 @@ ITEM_2 = _case(['x1 = keras.layers.Conv2D(24, 3, padding="same", name="l1")(x0)'
                ["x2"], (5, 5, 8), n=6, batch=2)
 
 
-@pytest.mark.parametrize("item, case", [("item 1", ITEM_1), ("item 2", ITEM_2)])
+def test_an_n_that_is_not_a_power_of_two_is_recorded():
+    """issue 18 item 2: a layer pruned 1x6 gets a record at N = 6 (it used to be recorded at 2); run_case's
+    claim check reports a record with a smaller N than the layer was pruned with."""
+    result = fuzz_models.run_case(ITEM_2)
+    assert result.kind == "ok" and result.records == 2, result.line()
+
+
+@pytest.mark.parametrize("item, case", [("item 1", ITEM_1)])
 def test_known_issue_is_expected_and_the_expectation_is_live(item, case, monkeypatch):
-    """issue 18 items 1 and 2 pass as expected; without their KNOWN_ISSUES entry the claim check fails."""
+    """issue 18 item 1 passes as expected; without its KNOWN_ISSUES entry the claim check fails."""
     result = fuzz_models.run_case(case)
     assert result.kind == "ok" and result.records == 2, result.line()
     monkeypatch.delitem(fuzz_models.KNOWN_ISSUES, item)
@@ -172,9 +179,10 @@ def test_issue_18_item_1_is_about_the_unknown_batch_only():
 PRUNED_CHANNEL = 5
 
 
-# issue 18 item 3 (documented behaviour): a skipped block never reads its input channel. Where the stock runtime
-# gives NaN because of 0 * NaN (or 0 * Inf) in a fully pruned input channel, onexn gives the finite value of
-# the dense layer with that channel's contribution removed.
+# issue 18 item 3 (documented behaviour): a node that runs its kept blocks never reads a fully pruned input
+# channel. Where the stock runtime gives NaN because of 0 * NaN (or 0 * Inf) there, onexn gives the finite value
+# of the dense layer with that channel's contribution removed. A node that runs every block (option dense, the
+# report's "blocks": "all") computes like the dense layer, NaN included.
 @pytest.mark.parametrize("kernel", [k for k in fuzz_models.available_kernels() if k != "auto"])
 @pytest.mark.parametrize("layer", ["conv3x3", "conv1x1", "dense"])
 @pytest.mark.parametrize("n", [4, 16])
@@ -185,8 +193,9 @@ def test_non_finite_input_in_a_fully_pruned_channel(layer, n, kernel):
     poisoned[0, ..., PRUNED_CHANNEL].flat[0] = np.nan
     poisoned[1, ..., PRUNED_CHANNEL].flat[-1] = np.inf
     clean[..., PRUNED_CHANNEL] = 0
-    stock, onexn = _interpreters(tflite, kernel=kernel)
-    assert onexn_tf.delegate_report(tflite, kernel=kernel)["claimed"] == 1
+    stock, onexn = _interpreters(tflite, kernel=kernel, dense="never")
+    report = onexn_tf.delegate_report(tflite, kernel=kernel, dense="never")
+    assert report["claimed"] == 1 and "blocks" not in report["kernels"][0]
     stock_poisoned = run(stock, poisoned)[0]
     assert np.isnan(stock_poisoned[0]).any() and np.isnan(stock_poisoned[1]).any()  # 0 * NaN, 0 * Inf
     got = run(onexn, poisoned)
@@ -195,6 +204,8 @@ def test_non_finite_input_in_a_fully_pruned_channel(layer, n, kernel):
     check("poisoned pruned channel", got, run(stock, clean))
     finite = np.isfinite(stock_poisoned)  # and where stock is not poisoned, the two agree as usual
     check("unpoisoned outputs", [np.where(finite, got[0], 0)], [np.where(finite, stock_poisoned, 0)])
+    _, every_block = _interpreters(tflite, kernel=kernel, dense="always")
+    np.testing.assert_array_equal(np.isnan(run(every_block, poisoned)[0]), np.isnan(stock_poisoned))
 
 
 @functools.lru_cache(maxsize=None)
