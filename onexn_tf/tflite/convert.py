@@ -14,7 +14,7 @@ from onexn_tf import blocks
 from onexn_tf.keras import flavour
 from onexn_tf.keras.layers import leaf_layers
 from onexn_tf.tflite import graph
-from onexn_tf.tflite.annotate import annotate
+from onexn_tf.tflite.annotate import annotate, choose_n
 
 
 def convert(model, *, compact=False, representative_dataset=None, n=None, **converter_options):
@@ -95,14 +95,18 @@ def _tensor_names_by_kernel(model, tflite, n):
         tensor = converted.subgraphs[wop.subgraph].tensors[wop.weight_tensor]
         weight = graph.constant_float32(converted, tensor)
         if weight is not None:
-            weights.append((graph.name_of(tensor).split(";")[0], blocks.ohwi_to_hwio(blocks.to_ohwi(weight))))
+            weights.append((graph.name_of(tensor).split(";")[0], weight))
     by_tensor = {}
     for name, value in n.items():
+        value = blocks.check_n(value, layer=name)
         kernel = _named_kernel(model, str(name).strip("/"))
-        matches = [tensor for tensor, weight in weights if _same_up_to_channel_scale(weight, kernel)]
+        matches = [(tensor, weight) for tensor, weight in weights
+                   if _same_up_to_channel_scale(blocks.ohwi_to_hwio(blocks.to_ohwi(weight)), kernel)]
         if not matches:
             raise ValueError(f"layer {name!r} matches no float32 CONV_2D / FULLY_CONNECTED weight of the converted model")
-        by_tensor.update({tensor: value for tensor in matches})
+        for tensor, weight in matches:
+            choose_n(weight, value, strict=True, what=name)  # the error names the layer, not the tensor
+            by_tensor[tensor] = value
     return by_tensor
 
 
