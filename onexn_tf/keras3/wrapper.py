@@ -63,7 +63,14 @@ class PruneLowMagnitude1xN(keras.layers.Wrapper):
         return self.layer(inputs)
 
     def _update_mask(self, kernel, sparsity):
-        self.mask.assign(tf_block_mask(kernel, self.n, sparsity))
+        self.mask.assign(self.pruning_mask(kernel, sparsity))
+
+    def pruning_mask(self, kernel, sparsity):
+        """The new mask of `kernel` at `sparsity` (a scalar tensor), as TensorFlow ops: the 1xN block mask.
+
+        A subclass may return another pattern; the rest of the wrapper (schedule, step, masking, stripping)
+        stays as it is. The accuracy study's unstructured and filter baselines do that."""
+        return tf_block_mask(kernel, self.n, sparsity)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
