@@ -403,6 +403,38 @@ def paper_comparison(results, summary):
     return lines
 
 
+def other_run_comparison(results, summary, other):
+    """Markdown comparing this run's top-1 with another run's (its accuracy.json), cell by cell.
+
+    The runs start from different dense models (another Keras initialises differently from the same seed),
+    so the comparison is unpaired: a cell is "within noise" when the means differ by no more than the sum of
+    the two stds or one held-out image, whichever is larger."""
+    theirs = summarize(other)
+    image = 1.0 / results["test_size"]
+    sparsities = results["config"]["sparsities"]
+    lines = ["## Against the " + other.get("keras", "tf_keras") + " run", "",
+             f"`{other['command']}` ({other['date']}) against this run: top-1 mean ± std (%), "
+             f"{other.get('keras', 'tf_keras')} → {results['keras']}. \"within noise\": the means differ by no more "
+             f"than the sum of the two stds or one held-out image ({100 * image:.2f} points).", "",
+             "| method | " + " | ".join(f"{s:.0%}" for s in sparsities) + " |", "|---|" + "---:|" * len(sparsities)]
+    verdicts = {}  # (method, sparsity) -> word; the dense row repeats one cell
+    for m in results["methods"]:
+        keys = [("dense", 0.0)] * len(sparsities) if m["name"] == "dense" else [(m["name"], s) for s in sparsities]
+        cells = []
+        for key in keys:
+            if key not in theirs:
+                cells.append("—")
+                continue
+            (a, sa), (b, sb) = theirs[key]["acc"], summary[key]["acc"]
+            word = verdicts[key] = "within noise" if abs(b - a) <= max(sa + sb, image) + 1e-12 else "differs"
+            cells.append(f"{100 * a:.1f} ± {100 * sa:.1f} → {100 * b:.1f} ± {100 * sb:.1f} ({100 * (b - a):+.1f}, {word})")
+        lines.append(f"| {m['name']} | " + " | ".join(cells) + " |")
+    words = list(verdicts.values())
+    lines += ["", f"{words.count('within noise')} of {len(words)} (method, sparsity) results within noise, "
+              f"{words.count('differs')} differ."]
+    return lines
+
+
 def write_plot(results, summary, path):
     """Top-1 and test loss against sparsity, one line per method, dense as a dashed reference."""
     import matplotlib
@@ -457,7 +489,7 @@ def machine_description():
     return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
-def write_markdown(results, summary, path, command, plot_name):
+def write_markdown(results, summary, path, command, plot_name, other=None):
     cfg = results["config"]
     methods = results["methods"]
     dense = summary[("dense", 0.0)]
@@ -522,6 +554,8 @@ def write_markdown(results, summary, path, command, plot_name):
         worst = max(r["max_abs_diff"] for r in results["rearrange_max_abs_diff"])
         lines += ["", f"`rearrange_filters` preserved the dense model's function: max |logit difference| "
                   f"{worst:.1e} over all seeds and N."]
+    if other is not None:
+        lines += [""] + other_run_comparison(results, summary, other)
     lines += ["", "Caveat: 8×8 digits and a 28k-weight CNN are a far smaller problem than ImageNet; the study "
               "checks the ordering of the patterns, not the paper's absolute numbers.", ""]
     with open(path, "w") as f:
@@ -542,6 +576,8 @@ def parse_args(argv):
     parser.add_argument("--ns", type=int, nargs="+", help="override the block widths N")
     parser.add_argument("--no-rearrange", action="store_true", help="skip the rearrange_filters variants")
     parser.add_argument("--save-kernels", help="also save the first seed's stripped kernels to this .npz")
+    parser.add_argument("--compare-with", metavar="JSON", help="another run's accuracy.json (e.g. the tf_keras "
+                        "run's, docs/accuracy.json): the report then compares the two tables cell by cell")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     overrides = {}
@@ -565,6 +601,10 @@ def parse_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args, cfg = parse_args(argv)
+    other = None
+    if args.compare_with:
+        with open(args.compare_with) as f:
+            other = json.load(f)
     use_flavour(args.keras)
     out_dir = args.out_dir or (tempfile.mkdtemp(prefix="compare_patterns_") if args.quick else
                                os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs"))
@@ -578,7 +618,7 @@ def main(argv=None):
     paths = {ext: os.path.join(out_dir, f"{stem}.{ext}") for ext in ("md", "png", "json")}
     results["keras"] = baselines.NAME
     write_plot(results, summary, paths["png"])
-    write_markdown(results, summary, paths["md"], results["command"], f"{stem}.png")
+    write_markdown(results, summary, paths["md"], results["command"], f"{stem}.png", other)
     with open(paths["json"], "w") as f:
         json.dump(results, f, indent=1)
     log(f"done in {results['runtime_seconds']:.0f} s: " + ", ".join(os.path.normpath(p) for p in paths.values()))

@@ -16,6 +16,7 @@ from onexn_tf.keras.compat import keras
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "examples", "compare_patterns.py")
+COMMITTED = os.path.join(ROOT, "docs", "accuracy.json")
 QUICK_METHODS = ["dense", "unstructured", "filter", "1x4", "1x4 + rearrange", "1x16", "1x16 + rearrange"]
 QUICK_SPARSITY = 0.75
 PRUNED = ["conv1", "conv2", "conv3"]
@@ -47,7 +48,8 @@ def quick(request, tmp_path_factory):
     env = dict(os.environ)
     if flavour == "3":
         env.pop("TF_USE_LEGACY_KERAS", None)
-    extra = ["--keras", "3"] if flavour == "3" else []
+    # The Keras 3 run also compares itself with the committed tf_keras study (docs/accuracy.json).
+    extra = ["--keras", "3", "--compare-with", COMMITTED] if flavour == "3" else []
     proc = subprocess.run([sys.executable, "-c", RUNNER, SCRIPT, "--quick", *extra, "--out-dir", str(out),
                            "--save-kernels", str(kernels)], capture_output=True, text=True, timeout=900, cwd=ROOT,
                           env=env)
@@ -81,6 +83,28 @@ def table_rows(markdown, heading):
             break
         table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
     return table[0], {row[0]: row[1:] for row in table[2:]}
+
+
+def test_the_keras3_report_compares_itself_with_the_tf_keras_study(quick):
+    if quick["flavour"] == "tf_keras":
+        assert "## Against the" not in quick["md"]
+        return
+    header, rows = table_rows(quick["md"], "## Against the tf_keras run")
+    assert header == ["method", "75%"] and list(rows) == QUICK_METHODS
+    with open(COMMITTED) as f:
+        committed = json.load(f)
+    theirs = {(r["method"], r["sparsity"]): [] for r in committed["runs"]}
+    for r in committed["runs"]:
+        theirs[(r["method"], r["sparsity"])].append(r["accuracy"])
+    ours = {(r["method"], r["sparsity"]): r["accuracy"] for r in quick["results"]["runs"]}
+    for method, (cell,) in rows.items():
+        key = (method, 0.0 if method == "dense" else QUICK_SPARSITY)
+        a, b, diff, _ = re.match(r"([\d.]+) ± [\d.]+ → ([\d.]+) ± [\d.]+ \(([+-][\d.]+), (within noise|differs)\)",
+                                    cell).groups()
+        assert float(a) == pytest.approx(100 * np.mean(theirs[key]), abs=0.051)
+        assert float(b) == pytest.approx(100 * ours[key], abs=0.051)
+        assert float(diff) == pytest.approx(float(b) - float(a), abs=0.11)
+    assert re.search(r"\d+ of 7 \(method, sparsity\) results within noise, \d+ differ\.", quick["md"])
 
 
 def test_progress_is_printed_for_every_run(quick):

@@ -47,7 +47,7 @@ def backend_error():
     if backend == "tensorflow":
         return None
     return ValueError(
-        f"this Keras 3 object runs on the {backend!r} backend (KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r}); "
+        f"Keras 3 runs on the {backend!r} backend (KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r}) in this program; "
         "onexn supports Keras 3 on the TensorFlow backend only: its pruning wrapper updates masks with "
         "TensorFlow ops and convert uses TensorFlow's TFLite converter. Set KERAS_BACKEND=tensorflow before "
         "importing keras, or build the model with tf_keras.")
