@@ -113,6 +113,22 @@ def test_forward_pass_uses_the_masked_weights():
     assert block_sparsity(inner.kernel.numpy(), 4) == pytest.approx(0.5)  # the variable itself is sparse again
 
 
+def test_xla_compiled_training_prunes_the_same_way():
+    # The mask update runs inside the compiled train step, so it works with jit_compile=True and with several
+    # steps per execution (where a per-batch callback would be called only once per execution).
+    results = []
+    for options in ({}, {"jit_compile": True, "steps_per_execution": 3}):
+        pruned = onexn_tf.prune_1xn(small_model(keras), n=4, pruning_schedule=onexn_tf.ConstantSparsity(0.75, 2, frequency=2))
+        pruned.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", **options)
+        x, y = data(48)
+        pruned.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[onexn_tf.UpdatePruningStep()])
+        results.append([(int(l.pruning_step.numpy()), l.mask.numpy()) for l in wrappers(pruned)])
+    for (step, mask), (xla_step, xla_mask) in zip(*results):
+        assert step == xla_step == 6
+        assert 1.0 - blocks.kept_blocks(xla_mask, 4).mean() == pytest.approx(expected_block_sparsity(mask.shape, 4, 0.75))
+        np.testing.assert_array_equal(xla_mask, mask)
+
+
 def test_training_without_the_callback_fails_with_advice():
     pruned = onexn_tf.prune_1xn(small_model(keras), n=4)
     pruned.compile("adam", "mse")
