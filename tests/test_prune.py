@@ -274,6 +274,19 @@ def test_keras3_objects_get_the_keras3_wrapper_and_mixed_lists_are_refused():
         onexn_tf.prune_1xn([keras.layers.Dense(4), keras3.layers.Dense(4)], n=4)
 
 
+def test_a_wrapper_refuses_a_layer_of_the_other_keras():
+    import keras as keras3
+
+    from onexn_tf.keras3 import PruneLowMagnitude1xN as Keras3Wrapper
+
+    with pytest.raises(ValueError, match="onexn_tf.PruneLowMagnitude1xN wraps tf_keras layers.*a Keras 3 layer"):
+        onexn_tf.PruneLowMagnitude1xN(keras3.layers.Dense(8), n=4)
+    with pytest.raises(ValueError, match="keras3.PruneLowMagnitude1xN wraps Keras 3 layers.*a tf_keras layer"):
+        Keras3Wrapper(keras.layers.Dense(8), n=4)
+    with pytest.raises(ValueError, match="'dense.*' \\(Keras 3\\), 'dense.*' \\(tf_keras\\)"):
+        onexn_tf.prune_1xn([keras3.layers.Dense(8), keras.layers.Dense(8)], n=4)
+
+
 def test_a_rejected_layer_wraps_nothing():
     good, bad = keras.layers.Dense(8), keras.layers.DepthwiseConv2D(3)
     with pytest.raises(ValueError, match="'depthwise_conv2d.*' cannot be 1x4-pruned"):

@@ -70,6 +70,15 @@ def of(obj, expected):
     return load(name)
 
 
+def check_layer(layer, name, wrapper):
+    """ValueError unless `layer` is a layer of flavour `name`, for the constructor of that flavour's `wrapper`."""
+    found = name_of(layer)
+    if found != name:
+        kind = f"a {found} layer" if found else f"not a Keras layer ({type(layer).__name__})"
+        raise ValueError(f"{wrapper} wraps {name} layers, and {getattr(layer, 'name', layer)!r} is {kind}: "
+                         "onexn_tf.prune_1xn picks the wrapper of the layer's own Keras")
+
+
 def of_all(objects, expected):
     """The one flavour module of a list of Keras layers; ValueError if they mix flavours or hold non-layers."""
     names = [name_of(obj) for obj in objects]

@@ -14,6 +14,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_sch
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from onexn_tf import blocks
+from onexn_tf.keras import flavour
 from onexn_tf.keras.compat import keras
 from onexn_tf.keras.mask import tf_block_mask
 
@@ -46,6 +47,7 @@ class PruneLowMagnitude1xN(pruning_wrapper.PruneLowMagnitude):
     """
 
     def __init__(self, layer, n=4, pruning_schedule=schedules.ConstantSparsity(0.5, 0), **kwargs):
+        flavour.check_layer(layer, flavour.TF_KERAS, "onexn_tf.PruneLowMagnitude1xN")
         kwargs.pop("block_size", None)
         kwargs.pop("block_pooling_type", None)
         self.n = blocks.check_n(n)

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from onexn_tf import blocks
-from onexn_tf.keras import schedules
+from onexn_tf.keras import flavour, schedules
 from onexn_tf.keras.layers import leaf_layers
 from onexn_tf.keras.mask import tf_block_mask
 
@@ -36,6 +36,7 @@ class PruneLowMagnitude1xN(keras.layers.Wrapper):
     """
 
     def __init__(self, layer, n=4, pruning_schedule=None, **kwargs):
+        flavour.check_layer(layer, flavour.KERAS3, "onexn_tf.keras3.PruneLowMagnitude1xN")
         self.n = blocks.check_n(n)
         kwargs.setdefault("name", f"prune_1xn_{layer.name}")
         super().__init__(layer, **kwargs)
