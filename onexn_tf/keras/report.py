@@ -53,6 +53,8 @@ class SparsityReport:
 def _spatial_positions(keras_flavour, layer):
     """Output positions per example (out_h * out_w for a conv, leading dims for a Dense)."""
     shape = keras_flavour.output_shape(layer)
+    if shape is None:
+        return None
     dims = [d for d in shape[1:-1]]
     if any(d is None for d in dims):
         return None

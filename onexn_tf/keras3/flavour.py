@@ -62,4 +62,8 @@ def graph_outputs(model):
 
 
 def output_shape(layer):
-    return layer.output.shape
+    """The layer's output shape in the model graph (its first call), or None if it has not been called there."""
+    try:
+        return layer.output.shape
+    except (AttributeError, ValueError):
+        return None
