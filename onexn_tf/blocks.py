@@ -10,7 +10,7 @@ first, so the result is deterministic).
 
 This module is the one owner of N and of the block layout, for the Keras side, the .tflite format and
 the runtime alike. The TensorFlow version of ``block_mask``, which runs inside the pruning wrapper's
-graph, lives with the wrapper (``onexn_tf.keras.wrapper.tf_block_mask``).
+graph, is ``onexn_tf.keras.mask.tf_block_mask``, shared by the wrappers of both Keras flavours.
 """
 
 import math

@@ -24,4 +24,6 @@ export ONEXN_TESTING_DELEGATE_PATH="$PWD/bazel-bin/tflite_delegate/libonexn_dele
 bazel shutdown
 step "reliability (fuzz, ASan, leaks)";      bash scripts/test_reliability.sh
 # Everything the skipped-unless-available tests need is built above: here a skip fails (tests/conftest.py).
-step "python tests";                         ONEXN_ALL_TESTS=1 python -m pytest -q "$@"
+# The Keras flavour is fixed per process: the tf_keras suite (tests/), then the Keras 3 suite (tests/keras3/).
+step "python tests, tf_keras";               ONEXN_ALL_TESTS=1 python -m pytest -q "$@"
+step "python tests, Keras 3";                ONEXN_ALL_TESTS=1 python -m pytest -q tests/keras3 "$@"

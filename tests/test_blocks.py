@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import onexn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import onexn_tf  # noqa: F401
 import tensorflow as tf
 
 from onexn_tf import blocks
