@@ -24,7 +24,7 @@ QEMU_MIN_VERSION="1:8.1"  # the first qemu-user that emulates /proc/cpuinfo for 
 # Debian 12: qemu-user from bookworm-backports. The suite is added (if no source names it yet) for apt to
 # see; backports are pinned below the release by Debian, so only what is asked for with -t comes from there.
 add_backports() {
-  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  if ! grep -rqsE "^[^#]*bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
     echo "setup: adding the bookworm-backports suite (/etc/apt/sources.list.d/onexn-backports.sources)"
     $SUDO tee /etc/apt/sources.list.d/onexn-backports.sources >/dev/null <<'SOURCES'
 Types: deb
