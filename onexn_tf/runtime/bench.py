@@ -43,6 +43,9 @@ def require_delegate():
                                   "`pip install -e .` (scripts/setup.sh)")
 
 
+_X86 = {"x86_64", "amd64", "i386", "i486", "i586", "i686"}
+
+
 def emulation(kernel_arch_file="/proc/sys/kernel/arch"):
     """"aarch64 code, x86_64 kernel" (say) when this Python runs under a user-mode emulator, else None.
 
@@ -61,9 +64,6 @@ def emulation(kernel_arch_file="/proc/sys/kernel/arch"):
         return "arm" if arch.startswith("arm") or arch == "aarch64" else "x86" if arch in _X86 else arch
 
     return None if family(kernel) == family(machine) else f"{machine} code, {kernel} kernel"
-
-
-_X86 = {"x86_64", "amd64", "i386", "i486", "i586", "i686"}
 
 
 def check_int(name, value, minimum):
