@@ -21,21 +21,29 @@ is covered:
   or nothing would be claimed.
 """
 
+import platform
 import zlib
+from importlib.metadata import version
 
 import numpy as np
 import pytest
 
-from tensorflow.lite.python import schema_py_generated as schema
-
 from onexn_tf.runtime.delegate import load_delegate, read_report
 from onexn_tf.tflite import graph
+from onexn_tf.tflite.graph import schema
 
 from test_delegate_models import (GraphBuilder, assert_close, conv_model, fc_model, interpreter_class,
                                   random_inputs, run, sparse_weight, with_metadata)
 import testing_library
 
 RUNTIMES = ["litert", "tf"]
+# The runtimes these tests have passed against, by machine (also in docs/ARM.md). The aarch64 one is
+# proven under qemu: tests/test_aarch64.py runs this file in the aarch64 Python.
+PROVEN = {
+    ("litert", "x86_64"): ["2.3.0"],
+    ("litert", "aarch64"): ["2.3.0"],
+    ("tf", "x86_64"): ["2.21.0"],
+}
 TFLITE_TYPES = {np.float32: 1, np.int32: 2, np.uint8: 3, np.int64: 4, np.int8: 9}
 PADDING = {schema.Padding.SAME: 1, schema.Padding.VALID: 2}
 SIZEOF = {"TfLiteTensor": 112, "TfLiteNode": 80, "TfLiteRegistration": 88, "TfLiteDelegate": 56}
@@ -301,3 +309,17 @@ def test_sparsity_of_a_compact_weight_matches_the_model(runtime):
     assert node["nodes_to_replace"] == [0, 1]
     assert index in node["input_tensors"]
     assert int(model.subgraphs[0].operators[1].inputs[1]) not in node["input_tensors"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_runtime_version_is_one_the_abi_is_written_down_for(runtime):
+    if runtime == "litert":
+        installed = version("ai-edge-litert")
+    else:
+        import tensorflow as tf
+
+        installed = tf.__version__
+    proven = PROVEN.get((runtime, platform.machine()), [])
+    assert installed in proven, (
+        f"{runtime} {installed} on {platform.machine()} is not in PROVEN ({proven}): when the tests of this "
+        "file pass with it, add it there and to docs/ARM.md's table")

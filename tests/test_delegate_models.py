@@ -5,16 +5,16 @@ what the delegate must handle: padding, strides, dilation, fused activations, FU
 keep_num_dims, odd shapes. The onexn metadata is added by the project's own converter
 (``onexn_tf.tflite.annotate.annotate``) so the delegate is tested against what the converter really writes.
 
-The tests at the bottom check the builders themselves against a numpy reference.
+The tests at the bottom check the builders themselves against a numpy reference. Nothing here imports
+TensorFlow (the schema is ai-edge-litert's, written by onexn_tf.tflite.graph), so the delegate's test files
+also run in the aarch64 Python, where only the runtime side exists (tests/test_aarch64.py).
 """
 
 import numpy as np
 import pytest
 
-from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.tools import flatbuffer_utils
-
 from onexn_tf.tflite import graph, verify
+from onexn_tf.tflite.graph import schema
 from onexn_tf.tflite import metadata as onexn_metadata
 from onexn_tf.tflite.annotate import annotate
 
@@ -187,7 +187,7 @@ class GraphBuilder:
         sg.name = "main"
         model.subgraphs = [sg]
         model.buffers = self.buffers
-        return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+        return graph.write_model(model)
 
 
 def with_metadata(tflite, n):

@@ -6,7 +6,9 @@ SOURCES = {
         "The delegate's C/C++ build, described once: every source file, which ISA's flags compile it and on which",
         "architectures. Paths are relative to tflite_delegate/. Read by tools/build_delegate.py (setup.py, the",
         "sanitized, fuzzer and cross builds) and by BUILD through sources.bzl, which that tool writes from this",
-        "file (`python3 tflite_delegate/tools/build_delegate.py bzl`; `bzl --check` in CI)."
+        "file (`python3 tflite_delegate/tools/build_delegate.py bzl`; `bzl --check` in CI). kernels.linkopts",
+        "says -pthread, not -lpthread: each compiler driver then links what its C library needs (Android's",
+        "bionic has no libpthread)."
     ],
     "isas": {
         "portable": {
@@ -53,7 +55,7 @@ SOURCES = {
             "-Wall"
         ],
         "linkopts": [
-            "-lpthread",
+            "-pthread",
             "-lm"
         ],
         "include_dirs": [
