@@ -1,6 +1,6 @@
 // Tests of the portable operators the delegate runs between its convolutions, against naive references:
-// zero padding (ranks 1..5, padding on every side, empty dims), concatenation (any axis, many inputs,
-// clamps, NaN), softmax (beta, rows, large and equal values, in place), and the dense block width.
+// zero padding (ranks 1..5, padding on every side, empty dims), concatenation (any axis, many inputs),
+// softmax (beta, rows, large and equal values, in place), and the dense block width.
 //   bazel test //tflite_delegate:tensor_ops_test
 #include <algorithm>
 #include <cmath>
@@ -77,10 +77,9 @@ void TestPad(const std::vector<size_t>& in_dims, const std::vector<size_t>& befo
   Check(wrong == 0, what + ": " + std::to_string(wrong) + " wrong values");
 }
 
-void TestConcat(size_t outer, const std::vector<size_t>& sizes, size_t inner, float lo, float hi, unsigned seed) {
+void TestConcat(size_t outer, const std::vector<size_t>& sizes, size_t inner, unsigned seed) {
   const std::string what = "concat outer=" + std::to_string(outer) + " inputs=" + std::to_string(sizes.size()) +
-                           " inner=" + std::to_string(inner) + " clamp=[" + std::to_string(lo) + ", " +
-                           std::to_string(hi) + "]";
+                           " inner=" + std::to_string(inner);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> val(-8.0f, 8.0f);
   std::vector<std::vector<float>> inputs;
@@ -89,23 +88,19 @@ void TestConcat(size_t outer, const std::vector<size_t>& sizes, size_t inner, fl
   for (size_t s : sizes) {
     inputs.emplace_back(outer * s * inner);
     for (float& x : inputs.back()) x = val(rng);
-    if (!inputs.back().empty()) inputs.back()[inputs.back().size() / 2] = kNaN;
     axis += s;
   }
   for (const auto& v : inputs) ptrs.push_back(v.data());
   std::vector<float> out;
   const bool ok = onexn_test::RunGuarded(
       outer * axis * inner,
-      [&](float* o) { onexn_concat_run(sizes.size(), ptrs.data(), sizes.data(), outer, inner, o, lo, hi); }, &out);
+      [&](float* o) { onexn_concat_run(sizes.size(), ptrs.data(), sizes.data(), outer, inner, o); }, &out);
   size_t wrong = 0;
   for (size_t o = 0; o < outer; o++) {
     size_t at = 0;
     for (size_t i = 0; i < sizes.size(); i++) {
       for (size_t k = 0; k < sizes[i] * inner; k++) {
-        const float x = inputs[i][o * sizes[i] * inner + k];
-        const float want = std::isnan(x) ? x : std::min(std::max(x, lo), hi);
-        const float got = out[(o * axis + at) * inner + k];
-        wrong += std::isnan(want) ? !std::isnan(got) : got != want;
+        wrong += out[(o * axis + at) * inner + k] != inputs[i][o * sizes[i] * inner + k];
       }
       at += sizes[i];
     }
@@ -151,15 +146,13 @@ TEST_CASE("pad: ranks 1 to 5, padding before and after every dimension") {
   TestPad({1, 0, 3, 2}, {0, 1, 0, 0}, {0, 1, 1, 0}, 9);  // an empty input dim: all zeros
 }
 
-TEST_CASE("concat: axes, many inputs, clamps, NaN") {
-  TestConcat(1, {5, 3}, 1, -kInf, kInf, 1);
-  TestConcat(4, {2, 7, 1}, 3, -kInf, kInf, 2);    // a middle axis
-  TestConcat(6, {16, 24, 8, 32}, 1, -kInf, kInf, 3);  // channels (the last axis) of NHWC
-  TestConcat(1, {2, 3}, 40, -kInf, kInf, 4);     // the first axis
-  TestConcat(5, {3, 4, 5, 6, 7, 8, 9, 10, 11}, 2, 0.0f, kInf, 5);  // relu
-  TestConcat(3, {9, 1}, 4, 0.0f, 6.0f, 6);         // relu6
-  TestConcat(2, {4, 4}, 5, -1.0f, 1.0f, 7);        // relu_n1_to_1
-  TestConcat(2, {0, 4}, 3, -kInf, kInf, 8);        // an empty input
+TEST_CASE("concat: axes, many inputs, an empty one") {
+  TestConcat(1, {5, 3}, 1, 1);
+  TestConcat(4, {2, 7, 1}, 3, 2);            // a middle axis
+  TestConcat(6, {16, 24, 8, 32}, 1, 3);      // channels (the last axis) of NHWC
+  TestConcat(1, {2, 3}, 40, 4);              // the first axis
+  TestConcat(5, {3, 4, 5, 6, 7, 8, 9, 10, 11}, 2, 5);
+  TestConcat(2, {0, 4}, 3, 6);               // an empty input
 }
 
 TEST_CASE("softmax: beta, rows, channel counts, in place") {

@@ -168,10 +168,9 @@ void onexn_pad_run(const float* input, float* output, size_t rank, const size_t*
 
 // Concatenation along one axis (TFLite's CONCATENATION): input i is [outer][sizes[i]][inner] (the product
 // of its dims before the axis, its dim along it, the product after it), the output is
-// [outer][sum of sizes][inner], every value clamped to [out_min, out_max] (a plain copy when both are
-// infinite). Runs on the caller.
+// [outer][sum of sizes][inner]. Runs on the caller.
 void onexn_concat_run(size_t count, const float* const* inputs, const size_t* sizes, size_t outer, size_t inner,
-                      float* output, float out_min, float out_max);
+                      float* output);
 
 // Softmax of each of `rows` rows of `channels` floats (TFLite's SOFTMAX over the last axis):
 // exp(beta * (x - max of the row)) times 1 / their sum. output may alias input. Runs on the caller.
