@@ -158,6 +158,7 @@ SOURCES = {
             "src/delegate_state.cc",
             "src/depthwise_fusion.cc",
             "src/glue_ops.cc",
+            "src/glue_shapes.cc",
             "src/graph_records.cc",
             "src/metadata_reader.cc",
             "src/node_check.cc",
