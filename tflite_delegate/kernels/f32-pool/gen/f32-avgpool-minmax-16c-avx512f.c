@@ -2,8 +2,9 @@
 // AVX-512 average pooling, 16 channels per vector.
 // Every output pixel of the run is the sum of its valid taps, row by row, times the run's scale (1 / taps:
 // XNNPACK multiplies too), clamped.
-// One channel tile at a time over all taps, so the tile's accumulator stays in a register; the last tile
-// of a ragged channel count loads and stores under a mask.
+// Four channel tiles at a time over all taps, in registers: four independent chains hide the latency of
+// each add; then one tile at a time. The last tile of a ragged channel count
+// loads and stores under a mask.
 #include <immintrin.h>
 
 #include "common/microkernels.h"
@@ -14,19 +15,44 @@ void onexn_f32_avgpool_minmax_16c_avx512f(const onexn_pool_args* a) {
   for (size_t p = 0; p < a->pixels; p++) {
     const float* in = a->input + p * a->in_pixel_stride;
     float* out = a->out + p * a->out_pixel_stride;
-    for (size_t c = 0; c < a->channels; c += 16) {
-      const size_t left = a->channels - c;
-      const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-      __m512 acc = _mm512_setzero_ps();
+    size_t c = 0;
+    for (; c + 64 <= a->channels; c += 64) {
+      __m512 acc0 = _mm512_setzero_ps();
+      __m512 acc1 = _mm512_setzero_ps();
+      __m512 acc2 = _mm512_setzero_ps();
+      __m512 acc3 = _mm512_setzero_ps();
       for (size_t r = 0; r < a->rows; r++) {
         const float* row = in + r * a->in_row_stride + c;
         for (size_t k = 0; k < a->cols; k++) {
-          const __m512 x = _mm512_maskz_loadu_ps(m, row + k * a->in_col_stride);
-          acc = _mm512_add_ps(acc, x);
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = _mm512_add_ps(acc0, _mm512_loadu_ps(tap));
+          acc1 = _mm512_add_ps(acc1, _mm512_loadu_ps(tap + 16));
+          acc2 = _mm512_add_ps(acc2, _mm512_loadu_ps(tap + 32));
+          acc3 = _mm512_add_ps(acc3, _mm512_loadu_ps(tap + 48));
         }
       }
-      acc = _mm512_mul_ps(acc, vscale);
-      _mm512_mask_storeu_ps(out + c, m, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc)));
+      acc0 = _mm512_mul_ps(acc0, vscale);
+      _mm512_storeu_ps(out + c, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc0)));
+      acc1 = _mm512_mul_ps(acc1, vscale);
+      _mm512_storeu_ps(out + c + 16, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc1)));
+      acc2 = _mm512_mul_ps(acc2, vscale);
+      _mm512_storeu_ps(out + c + 32, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc2)));
+      acc3 = _mm512_mul_ps(acc3, vscale);
+      _mm512_storeu_ps(out + c + 48, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc3)));
+    }
+    for (; c < a->channels; c += 16) {
+      const size_t left = a->channels - c;
+      const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+      __m512 acc0 = _mm512_setzero_ps();
+      for (size_t r = 0; r < a->rows; r++) {
+        const float* row = in + r * a->in_row_stride + c;
+        for (size_t k = 0; k < a->cols; k++) {
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = _mm512_add_ps(acc0, _mm512_maskz_loadu_ps(m, tap));
+        }
+      }
+      acc0 = _mm512_mul_ps(acc0, vscale);
+      _mm512_mask_storeu_ps(out + c, m, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc0)));
     }
   }
 }

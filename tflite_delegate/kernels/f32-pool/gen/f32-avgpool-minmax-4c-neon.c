@@ -2,8 +2,9 @@
 // NEON average pooling, 4 channels per vector.
 // Every output pixel of the run is the sum of its valid taps, row by row, times the run's scale (1 / taps:
 // XNNPACK multiplies too), clamped.
-// One channel tile at a time over all taps, so the tile's accumulator stays in a register; the last tile
-// of a ragged channel count runs channel by channel, as the scalar kernel.
+// Four channel tiles at a time over all taps, in registers: four independent chains hide the latency of
+// each add; then one tile at a time. The last tile of a ragged channel count
+// runs channel by channel, as the scalar kernel.
 #include <arm_neon.h>
 
 #include "common/microkernels.h"
@@ -15,17 +16,41 @@ void onexn_f32_avgpool_minmax_4c_neon(const onexn_pool_args* a) {
     const float* in = a->input + p * a->in_pixel_stride;
     float* out = a->out + p * a->out_pixel_stride;
     size_t c = 0;
-    for (; c + 4 <= a->channels; c += 4) {
-      float32x4_t acc = vdupq_n_f32(0.0f);
+    for (; c + 16 <= a->channels; c += 16) {
+      float32x4_t acc0 = vdupq_n_f32(0.0f);
+      float32x4_t acc1 = vdupq_n_f32(0.0f);
+      float32x4_t acc2 = vdupq_n_f32(0.0f);
+      float32x4_t acc3 = vdupq_n_f32(0.0f);
       for (size_t r = 0; r < a->rows; r++) {
         const float* row = in + r * a->in_row_stride + c;
         for (size_t k = 0; k < a->cols; k++) {
-          const float32x4_t x = vld1q_f32(row + k * a->in_col_stride);
-          acc = vaddq_f32(acc, x);
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = vaddq_f32(acc0, vld1q_f32(tap));
+          acc1 = vaddq_f32(acc1, vld1q_f32(tap + 4));
+          acc2 = vaddq_f32(acc2, vld1q_f32(tap + 8));
+          acc3 = vaddq_f32(acc3, vld1q_f32(tap + 12));
         }
       }
-      acc = vmulq_f32(acc, vscale);
-      vst1q_f32(out + c, vminq_f32(vmax, vmaxq_f32(vmin, acc)));
+      acc0 = vmulq_f32(acc0, vscale);
+      vst1q_f32(out + c, vminq_f32(vmax, vmaxq_f32(vmin, acc0)));
+      acc1 = vmulq_f32(acc1, vscale);
+      vst1q_f32(out + c + 4, vminq_f32(vmax, vmaxq_f32(vmin, acc1)));
+      acc2 = vmulq_f32(acc2, vscale);
+      vst1q_f32(out + c + 8, vminq_f32(vmax, vmaxq_f32(vmin, acc2)));
+      acc3 = vmulq_f32(acc3, vscale);
+      vst1q_f32(out + c + 12, vminq_f32(vmax, vmaxq_f32(vmin, acc3)));
+    }
+    for (; c + 4 <= a->channels; c += 4) {
+      float32x4_t acc0 = vdupq_n_f32(0.0f);
+      for (size_t r = 0; r < a->rows; r++) {
+        const float* row = in + r * a->in_row_stride + c;
+        for (size_t k = 0; k < a->cols; k++) {
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = vaddq_f32(acc0, vld1q_f32(tap));
+        }
+      }
+      acc0 = vmulq_f32(acc0, vscale);
+      vst1q_f32(out + c, vminq_f32(vmax, vmaxq_f32(vmin, acc0)));
     }
     for (; c < a->channels; c++) {
       float acc = 0.0f;

@@ -2,8 +2,9 @@
 // AVX2 average pooling, 8 channels per vector.
 // Every output pixel of the run is the sum of its valid taps, row by row, times the run's scale (1 / taps:
 // XNNPACK multiplies too), clamped.
-// One channel tile at a time over all taps, so the tile's accumulator stays in a register; the last tile
-// of a ragged channel count uses maskload/maskstore (masked lanes are never touched).
+// Four channel tiles at a time over all taps, in registers: four independent chains hide the latency of
+// each add; then one tile at a time. The last tile of a ragged channel count
+// uses maskload/maskstore (masked lanes are never touched).
 #include <immintrin.h>
 
 #include "common/microkernels.h"
@@ -15,19 +16,44 @@ void onexn_f32_avgpool_minmax_8c_avx2(const onexn_pool_args* a) {
   for (size_t p = 0; p < a->pixels; p++) {
     const float* in = a->input + p * a->in_pixel_stride;
     float* out = a->out + p * a->out_pixel_stride;
-    for (size_t c = 0; c < a->channels; c += 8) {
-      const size_t left = a->channels - c;
-      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left >= 8 ? 8 : (int)left), lanes);
-      __m256 acc = _mm256_setzero_ps();
+    size_t c = 0;
+    for (; c + 32 <= a->channels; c += 32) {
+      __m256 acc0 = _mm256_setzero_ps();
+      __m256 acc1 = _mm256_setzero_ps();
+      __m256 acc2 = _mm256_setzero_ps();
+      __m256 acc3 = _mm256_setzero_ps();
       for (size_t r = 0; r < a->rows; r++) {
         const float* row = in + r * a->in_row_stride + c;
         for (size_t k = 0; k < a->cols; k++) {
-          const __m256 x = _mm256_maskload_ps(row + k * a->in_col_stride, m);
-          acc = _mm256_add_ps(acc, x);
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = _mm256_add_ps(acc0, _mm256_loadu_ps(tap));
+          acc1 = _mm256_add_ps(acc1, _mm256_loadu_ps(tap + 8));
+          acc2 = _mm256_add_ps(acc2, _mm256_loadu_ps(tap + 16));
+          acc3 = _mm256_add_ps(acc3, _mm256_loadu_ps(tap + 24));
         }
       }
-      acc = _mm256_mul_ps(acc, vscale);
-      _mm256_maskstore_ps(out + c, m, _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc)));
+      acc0 = _mm256_mul_ps(acc0, vscale);
+      _mm256_storeu_ps(out + c, _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc0)));
+      acc1 = _mm256_mul_ps(acc1, vscale);
+      _mm256_storeu_ps(out + c + 8, _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc1)));
+      acc2 = _mm256_mul_ps(acc2, vscale);
+      _mm256_storeu_ps(out + c + 16, _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc2)));
+      acc3 = _mm256_mul_ps(acc3, vscale);
+      _mm256_storeu_ps(out + c + 24, _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc3)));
+    }
+    for (; c < a->channels; c += 8) {
+      const size_t left = a->channels - c;
+      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left >= 8 ? 8 : (int)left), lanes);
+      __m256 acc0 = _mm256_setzero_ps();
+      for (size_t r = 0; r < a->rows; r++) {
+        const float* row = in + r * a->in_row_stride + c;
+        for (size_t k = 0; k < a->cols; k++) {
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = _mm256_add_ps(acc0, _mm256_maskload_ps(tap, m));
+        }
+      }
+      acc0 = _mm256_mul_ps(acc0, vscale);
+      _mm256_maskstore_ps(out + c, m, _mm256_min_ps(vmax, _mm256_max_ps(vmin, acc0)));
     }
   }
 }

@@ -3,8 +3,9 @@
 // Every output pixel of the run is the largest of its valid taps, starting from the first (as XNNPACK
 // does), clamped. A NaN tap is skipped on x86 and in the scalar kernel (max(x, acc) keeps acc) and wins
 // on NEON.
-// One channel tile at a time over all taps, so the tile's accumulator stays in a register; the last tile
-// of a ragged channel count loads and stores under a mask.
+// Four channel tiles at a time over all taps, in registers: four independent chains hide the latency of
+// each max; then one tile at a time. The last tile of a ragged channel count
+// loads and stores under a mask.
 #include <immintrin.h>
 
 #include "common/microkernels.h"
@@ -14,18 +15,39 @@ void onexn_f32_maxpool_minmax_16c_avx512f(const onexn_pool_args* a) {
   for (size_t p = 0; p < a->pixels; p++) {
     const float* in = a->input + p * a->in_pixel_stride;
     float* out = a->out + p * a->out_pixel_stride;
-    for (size_t c = 0; c < a->channels; c += 16) {
-      const size_t left = a->channels - c;
-      const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-      __m512 acc = _mm512_maskz_loadu_ps(m, in + c);
+    size_t c = 0;
+    for (; c + 64 <= a->channels; c += 64) {
+      __m512 acc0 = _mm512_loadu_ps(in + c);
+      __m512 acc1 = _mm512_loadu_ps(in + c + 16);
+      __m512 acc2 = _mm512_loadu_ps(in + c + 32);
+      __m512 acc3 = _mm512_loadu_ps(in + c + 48);
       for (size_t r = 0; r < a->rows; r++) {
         const float* row = in + r * a->in_row_stride + c;
         for (size_t k = 0; k < a->cols; k++) {
-          const __m512 x = _mm512_maskz_loadu_ps(m, row + k * a->in_col_stride);
-          acc = _mm512_max_ps(x, acc);
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = _mm512_max_ps(_mm512_loadu_ps(tap), acc0);
+          acc1 = _mm512_max_ps(_mm512_loadu_ps(tap + 16), acc1);
+          acc2 = _mm512_max_ps(_mm512_loadu_ps(tap + 32), acc2);
+          acc3 = _mm512_max_ps(_mm512_loadu_ps(tap + 48), acc3);
         }
       }
-      _mm512_mask_storeu_ps(out + c, m, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc)));
+      _mm512_storeu_ps(out + c, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc0)));
+      _mm512_storeu_ps(out + c + 16, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc1)));
+      _mm512_storeu_ps(out + c + 32, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc2)));
+      _mm512_storeu_ps(out + c + 48, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc3)));
+    }
+    for (; c < a->channels; c += 16) {
+      const size_t left = a->channels - c;
+      const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+      __m512 acc0 = _mm512_maskz_loadu_ps(m, in + c);
+      for (size_t r = 0; r < a->rows; r++) {
+        const float* row = in + r * a->in_row_stride + c;
+        for (size_t k = 0; k < a->cols; k++) {
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = _mm512_max_ps(_mm512_maskz_loadu_ps(m, tap), acc0);
+        }
+      }
+      _mm512_mask_storeu_ps(out + c, m, _mm512_min_ps(vmax, _mm512_max_ps(vmin, acc0)));
     }
   }
 }

@@ -3,8 +3,9 @@
 // Every output pixel of the run is the largest of its valid taps, starting from the first (as XNNPACK
 // does), clamped. A NaN tap is skipped on x86 and in the scalar kernel (max(x, acc) keeps acc) and wins
 // on NEON.
-// One channel tile at a time over all taps, so the tile's accumulator stays in a register; the last tile
-// of a ragged channel count runs channel by channel, as the scalar kernel.
+// Four channel tiles at a time over all taps, in registers: four independent chains hide the latency of
+// each max; then one tile at a time. The last tile of a ragged channel count
+// runs channel by channel, as the scalar kernel.
 #include <arm_neon.h>
 
 #include "common/microkernels.h"
@@ -15,16 +16,36 @@ void onexn_f32_maxpool_minmax_4c_neon(const onexn_pool_args* a) {
     const float* in = a->input + p * a->in_pixel_stride;
     float* out = a->out + p * a->out_pixel_stride;
     size_t c = 0;
-    for (; c + 4 <= a->channels; c += 4) {
-      float32x4_t acc = vld1q_f32(in + c);
+    for (; c + 16 <= a->channels; c += 16) {
+      float32x4_t acc0 = vld1q_f32(in + c);
+      float32x4_t acc1 = vld1q_f32(in + c + 4);
+      float32x4_t acc2 = vld1q_f32(in + c + 8);
+      float32x4_t acc3 = vld1q_f32(in + c + 12);
       for (size_t r = 0; r < a->rows; r++) {
         const float* row = in + r * a->in_row_stride + c;
         for (size_t k = 0; k < a->cols; k++) {
-          const float32x4_t x = vld1q_f32(row + k * a->in_col_stride);
-          acc = vmaxq_f32(x, acc);
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = vmaxq_f32(vld1q_f32(tap), acc0);
+          acc1 = vmaxq_f32(vld1q_f32(tap + 4), acc1);
+          acc2 = vmaxq_f32(vld1q_f32(tap + 8), acc2);
+          acc3 = vmaxq_f32(vld1q_f32(tap + 12), acc3);
         }
       }
-      vst1q_f32(out + c, vminq_f32(vmax, vmaxq_f32(vmin, acc)));
+      vst1q_f32(out + c, vminq_f32(vmax, vmaxq_f32(vmin, acc0)));
+      vst1q_f32(out + c + 4, vminq_f32(vmax, vmaxq_f32(vmin, acc1)));
+      vst1q_f32(out + c + 8, vminq_f32(vmax, vmaxq_f32(vmin, acc2)));
+      vst1q_f32(out + c + 12, vminq_f32(vmax, vmaxq_f32(vmin, acc3)));
+    }
+    for (; c + 4 <= a->channels; c += 4) {
+      float32x4_t acc0 = vld1q_f32(in + c);
+      for (size_t r = 0; r < a->rows; r++) {
+        const float* row = in + r * a->in_row_stride + c;
+        for (size_t k = 0; k < a->cols; k++) {
+          const float* tap = row + k * a->in_col_stride;
+          acc0 = vmaxq_f32(vld1q_f32(tap), acc0);
+        }
+      }
+      vst1q_f32(out + c, vminq_f32(vmax, vmaxq_f32(vmin, acc0)));
     }
     for (; c < a->channels; c++) {
       float acc = in[c];
