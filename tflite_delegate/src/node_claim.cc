@@ -87,9 +87,11 @@ class Claimer {
     ConvStep checked;
     std::string why = CheckNode(context_, graph, node_index, node, code, record, &checked.plan);
     if (!why.empty()) return why;
-    const NodePlan& plan = checked.plan;
-    if (plan.densify_feeds_only_this_node) result_->densify_candidates[plan.densify_node] = node_index;
-    return TryTake(node_index, std::move(checked), &result_->claimed);
+    const bool joins_densify = checked.plan.densify_feeds_only_this_node;
+    const int densify = checked.plan.densify_node;
+    why = TryTake(node_index, std::move(checked), &result_->claimed);
+    if (why.empty() && joins_densify) result_->densify_candidates[densify] = node_index;
+    return why;
   }
 
   // A CONV_2D / FULLY_CONNECTED without a record, as a 1xN layer with every block kept.
