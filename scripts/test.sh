@@ -21,7 +21,7 @@ mkdir -p build/aarch64/bazel
 install -m 644 bazel-bin/tflite_delegate/libonexn_delegate.so build/aarch64/bazel/
 export ONEXN_AARCH64_BAZEL_DELEGATE_PATH="$PWD/build/aarch64/bazel/libonexn_delegate.so"
 step "C++ kernel tests, Haswell CPU model";  bazel test --config=qemu_haswell //tflite_delegate:kernel_test \
-                                               //tflite_delegate:dwconv_test
+                                               //tflite_delegate:dwconv_test //tflite_delegate:pool_test
 # Native last: bazel-bin/ then holds the host's libonexn_delegate.so, which a Python test loads.
 step "C++ tests, native";                    bazel test //tflite_delegate/...
 # The library with test hooks, for tests/test_abi.py and the cycles test (tests/testing_library.py).

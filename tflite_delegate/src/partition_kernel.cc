@@ -182,18 +182,18 @@ float* TensorData(const Partition& part, TfLiteContext* context, int t, ptrdiff_
 }
 
 // Runs step i, or the block that starts there (reading the step's input, writing its last step's output).
-TfLiteStatus RunStep(TfLiteContext* context, const Partition& part, size_t i) {
-  const Step& s = part.steps[i];
+TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
+  Step& s = part.steps[i];
   const Step& last = part.steps[i + s.Span() - 1];
-  const float* in[kMaxStepInputs] = {};
+  std::vector<const float*>& in = s.input_data;
+  in.resize(s.inputs.size());  // allocates on the first invoke only
   for (size_t k = 0; k < s.inputs.size(); ++k) in[k] = TensorData(part, context, s.inputs[k], s.input_offsets[k]);
   float* out = TensorData(part, context, last.output, last.output_offset);
   const bool ready = std::visit([](const auto& k) { return k.Ready(); }, s.kernel);
-  if (in[0] == nullptr || out == nullptr || !ready) {
+  if (out == nullptr || !ready || std::find(in.begin(), in.end(), nullptr) != in.end()) {
     context->ReportError(context, "onexn: node %d invoked before it was prepared", s.node);
     return kTfLiteError;
   }
-  if (std::find(in, in + s.inputs.size(), nullptr) != in + s.inputs.size()) return kTfLiteError;
   onexn_threadpool* pool = part.state->pool;
   if (s.fused.block != nullptr) {
     float* scratch = s.fused.scratch_offset >= 0 ? part.arena + s.fused.scratch_offset : nullptr;
@@ -204,7 +204,7 @@ TfLiteStatus RunStep(TfLiteContext* context, const Partition& part, size_t i) {
     return kTfLiteOk;
   }
   const onexn_isa isa = part.state->options.isa;
-  std::visit([&](const auto& k) { k.Run(in, out, isa, pool); }, s.kernel);
+  std::visit([&](const auto& k) { k.Run(in.data(), out, isa, pool); }, s.kernel);
   return kTfLiteOk;
 }
 

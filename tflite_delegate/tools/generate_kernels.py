@@ -49,11 +49,20 @@ def f32_vadd():
         yield f"f32-vadd-minmax-{isa}.c", "vadd.c.in", dict(isa=isa)
 
 
+def f32_pool():
+    """Max and average pooling kernels, one of each per ISA (the scalar ones too: they share the template)."""
+    for isa, channels in (("avx512f", 16), ("avx2", 8), ("neon", 4), ("scalar", 1)):
+        tile = f"{channels}c-" if channels > 1 else ""
+        for kind in ("max", "avg"):
+            yield f"f32-{kind}pool-minmax-{tile}{isa}.c", "pool.c.in", dict(isa=isa, kind=kind)
+
+
 FAMILIES = {
     "f32-spconv": f32_spconv,
     "f32-spconv-pixelvec": f32_spconv_pixelvec,
     "f32-dwconv": f32_dwconv,
     "f32-vadd": f32_vadd,
+    "f32-pool": f32_pool,
 }
 
 

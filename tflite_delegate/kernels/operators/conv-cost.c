@@ -81,16 +81,6 @@ static const coefficients* coefficients_of(onexn_isa isa, const char* ukernel, i
   }
 }
 
-int onexn_dense_block_width(onexn_isa isa) {
-  switch (onexn_isa_resolve(isa)) {
-    case ONEXN_ISA_AVX512:
-    case ONEXN_ISA_AVX2:
-      return 16;  // f32-spconv-8x16-avx512f, f32-spconv-4x16-avx2
-    default:
-      return 8;  // f32-spconv-8x8-neon; the scalar kernel's widest panel
-  }
-}
-
 // Estimated nanoseconds of one run on one thread; `index` NULL: every block of width n kept. A negative
 // result: the model has no coefficients for this kernel.
 static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onexn_conv_shape* s, int n,
