@@ -7,6 +7,7 @@ from conftest import VARIED_PLAN, prune_layers, run_tflite
 import onexn_tf
 from onexn_tf import blocks, convert, read_metadata
 from onexn_tf.keras.compat import keras
+from onexn_tf.keras.layers import mark_pruned_n, pruned_n
 from onexn_tf.tflite import graph, metadata
 
 
@@ -95,6 +96,25 @@ def test_int_n_overrides_detection():
     assert (auto.n, forced.n) == (8, 2)
     np.testing.assert_array_equal(forced.kept_blocks(), np.repeat(auto.kept_blocks(), 4, axis=1))
     assert read_metadata(convert(_small_conv(cout=8, n=8), n=16)) == []  # n > cout: no record
+
+
+def test_the_n_a_layer_was_pruned_with_is_preferred_when_it_explains_the_zeros():
+    model = _small_conv(n=8)  # pruned at 8: its zeros also lie in all-zero 1x4 blocks
+    layer = model.get_layer("conv")
+    assert pruned_n(layer) is None  # set by hand here, not by apply_1xn / strip_1xn
+    mark_pruned_n(layer, 4)
+    assert read_metadata(convert(model))[0].n == 4
+    mark_pruned_n(layer, 16)  # its zeros do not lie in all-zero 1x16 blocks: detection decides
+    assert read_metadata(convert(model))[0].n == 8
+
+
+def test_apply_and_strip_note_the_n_on_the_plain_layers():
+    model = _small_conv(sparsity=0.0)
+    applied = onexn_tf.apply_1xn(model, n=4, sparsity=0.75)
+    assert pruned_n(applied.get_layer("conv")) == 4
+    assert pruned_n(model.get_layer("conv")) is None  # apply_1xn works on a copy
+    stripped = onexn_tf.strip_1xn(onexn_tf.prune_1xn(model, n=2))
+    assert pruned_n(stripped.get_layer("conv")) == 2
 
 
 def test_layer_name_mapping(varied):

@@ -24,3 +24,17 @@ def layer_kernel(layer):
     if kernel is None or not isinstance(inner, (keras_flavour.keras.layers.Conv2D, keras_flavour.keras.layers.Dense)):
         return None
     return np.asarray(kernel.numpy())
+
+
+# The N a plain layer was pruned with, set by strip_1xn and apply_1xn so that convert prefers it to guessing.
+# A Python attribute: it does not survive saving, and then convert detects N from the weights alone.
+_PRUNED_N = "_onexn_pruned_n"
+
+
+def mark_pruned_n(layer, n):
+    setattr(layer, _PRUNED_N, int(n))
+
+
+def pruned_n(layer):
+    """The N strip_1xn / apply_1xn recorded on a plain layer, or None."""
+    return getattr(layer, _PRUNED_N, None)

@@ -8,7 +8,7 @@ import warnings
 
 from onexn_tf import blocks
 from onexn_tf.keras import flavour, schedules
-from onexn_tf.keras.layers import leaf_layers
+from onexn_tf.keras.layers import leaf_layers, mark_pruned_n
 from onexn_tf.keras.policy import Prune1xNPolicy, structural_reason
 from onexn_tf.keras.rearrange import rearrange_filters
 
@@ -155,7 +155,11 @@ def strip_1xn(model):
     """
     keras_flavour = _model_flavour(model, "strip_1xn")
     never_pruned = []
+    n_by_name = {}  # inner layer name -> the N it was pruned with (None: two layers of that name disagree)
     for layer in leaf_layers(model):
+        if isinstance(layer, keras_flavour.Wrapper):
+            name = layer.layer.name
+            n_by_name[name] = layer.n if n_by_name.get(name, layer.n) == layer.n else None
         if keras_flavour.is_pruning_wrapper(layer) and layer.built:
             for weight, mask in keras_flavour.masks(layer):
                 weight.assign(weight * mask)
@@ -165,7 +169,11 @@ def strip_1xn(model):
         warnings.warn(f"strip_1xn: the masks of {never_pruned} were never updated, so those layers stay dense. "
                       "Train with the onexn_tf.UpdatePruningStep callback past the schedule's first pruning step "
                       "(ConstantSparsity prunes every `frequency` steps, 100 by default).", stacklevel=2)
-    return keras_flavour.strip(model)
+    stripped = keras_flavour.strip(model)
+    for layer in leaf_layers(stripped):
+        if n_by_name.get(layer.name) is not None:
+            mark_pruned_n(layer, n_by_name[layer.name])
+    return stripped
 
 
 def apply_1xn(model, n=4, sparsity=0.5, pruning_policy=None, rearrange=False):
@@ -206,4 +214,5 @@ def apply_1xn(model, n=4, sparsity=0.5, pruning_policy=None, rearrange=False):
             continue
         kernel = layer.kernel.numpy()
         layer.kernel.assign(kernel * blocks.block_mask(kernel, n, target))
+        mark_pruned_n(layer, n)
     return pruned

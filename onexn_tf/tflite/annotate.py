@@ -11,11 +11,14 @@ from onexn_tf.tflite.graph import schema
 DENSIFY_RUNTIME = "2.2.0"  # first TFLite release with the DENSIFY operator
 
 
-def annotate(tflite, *, compact=False, n=None):
+def annotate(tflite, *, compact=False, n=None, hints=None):
     """Adds the onexn entry (and with ``compact`` the sparse encoding) to float32 .tflite bytes.
 
-    See ``convert`` for ``compact`` and ``n``. ValueError if the model already has an onexn entry.
+    See ``convert`` for ``compact`` and ``n``. ``hints``: {weight tensor name: the N its layer was pruned
+    with}, preferred by detection where it explains the zeros. ValueError if the model already has an onexn
+    entry.
     """
+    hints = hints or {}
     default, by_name = _resolve_n(n)
     model = graph.read_model(tflite)
     names = [graph.name_of(m) for m in (model.metadata or [])]
@@ -33,7 +36,8 @@ def annotate(tflite, *, compact=False, n=None):
         if len({by_name[k] for k in keys}) > 1:
             raise ValueError(f"layer names {keys} all match tensor {graph.name_of(tensor)!r} with different n")
         requested = by_name[keys[0]] if keys else default
-        chosen = choose_n(weight, requested, strict=bool(keys), what=keys[0] if keys else None)
+        chosen = choose_n(weight, requested, strict=bool(keys), what=keys[0] if keys else None,
+                          hint=hints.get(graph.name_of(tensor)))
         if chosen is not None:
             plans.append((wop, weight, chosen))
     missing = sorted(set(by_name) - matched)
@@ -55,15 +59,15 @@ def annotate(tflite, *, compact=False, n=None):
     return graph.write_model(model)
 
 
-def choose_n(weight, requested=None, *, strict=False, what=None):
+def choose_n(weight, requested=None, *, strict=False, what=None, hint=None):
     """The block width to record for a TFLite weight (OHWI or (cout, cin)), or None for no record.
 
-    ``requested`` None: ``blocks.detect_n``. An int: that N if it has an all-zero block. ``strict`` turns
-    "no record" for a requested N into a ValueError about layer ``what``.
+    ``requested`` None: ``blocks.detect_n`` (with ``hint``). An int: that N if it has an all-zero block.
+    ``strict`` turns "no record" for a requested N into a ValueError about layer ``what``.
     """
     hwio = blocks.ohwi_to_hwio(blocks.to_ohwi(weight))
     if requested is None:
-        return blocks.detect_n(hwio)
+        return blocks.detect_n(hwio, hint=hint)
     cout = hwio.shape[3]
     if requested <= cout and not blocks.kept_blocks(hwio, requested).all():
         return requested

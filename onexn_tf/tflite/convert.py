@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from onexn_tf import blocks
 from onexn_tf.keras import flavour
-from onexn_tf.keras.layers import leaf_layers
+from onexn_tf.keras.layers import leaf_layers, pruned_n
 from onexn_tf.tflite import graph
 from onexn_tf.tflite.annotate import annotate, choose_n
 
@@ -37,8 +37,10 @@ def convert(model, *, compact=False, representative_dataset=None, n=None, **conv
         gives an int8 model; onexn format v1 describes float32 weights only, so such a model comes out
         with no onexn records.
       n: block width. None (default) finds it per operator, on the TFLite weight itself (OHWI, block along
-        O, after TensorFlow folded BatchNorm into it): the largest N in 64, 32, ..., 1, N <= cout, such
-        that every zero weight lies in an all-zero 1xN block and at least one block is zero. An int uses
+        O, after TensorFlow folded BatchNorm into it) with ``onexn_tf.blocks.detect_n``: the N whose all-zero
+        blocks hold the zeros, allowing for dead output channels and a few stray zeros in kept blocks. The
+        N a layer was pruned with, which ``strip_1xn`` and ``apply_1xn`` note on the layers they return
+        (not kept by saving), is taken when it explains the zeros. An int uses
         that N for every operator (operators with no all-zero block at that N, or with cout < N, get no
         record). A dict ``{layer_name: n}`` fixes N for the named Keras layers and finds it for the others:
         a name matches an operator when it is a '/'-separated part of the operator's weight tensor name
@@ -63,8 +65,10 @@ def convert(model, *, compact=False, representative_dataset=None, n=None, **conv
         if not isinstance(model, keras_flavour.keras.Model):
             raise ValueError(f"expected a {keras_flavour.NAME} Model or .tflite bytes, got {type(model).__name__}")
         tflite = _tf_convert(keras_flavour, model, representative_dataset, converter_options)
+        hints = _pruned_n_by_tensor(model, tflite)
         if isinstance(n, dict) and keras_flavour.NAME == flavour.KERAS3:
             n = _tensor_names_by_kernel(model, tflite, n)
+        return annotate(tflite, compact=compact, n=n, hints=hints)
     return annotate(tflite, compact=compact, n=n)
 
 
@@ -86,22 +90,47 @@ def _tf_convert(keras_flavour, model, representative_dataset, converter_options)
         return bytes(converter.convert())
 
 
-def _tensor_names_by_kernel(model, tflite, n):
-    """{layer name: n} -> {weight tensor name: n}: the CONV_2D / FULLY_CONNECTED weights that are the layer's
-    kernel, compared by value (OHWI vs HWIO, each output channel up to a scale a folded BatchNorm applies)."""
+def _float_weights(tflite):
+    """[(weight tensor name, numpy weight)] of the float32 CONV_2D / FULLY_CONNECTED operators."""
     converted = graph.read_model(tflite)
     weights = []
     for wop in graph.weight_ops(converted):
         tensor = converted.subgraphs[wop.subgraph].tensors[wop.weight_tensor]
         weight = graph.constant_float32(converted, tensor)
         if weight is not None:
-            weights.append((graph.name_of(tensor).split(";")[0], weight))
+            weights.append((graph.name_of(tensor), weight))
+    return weights
+
+
+def _kernel_matches(weights, kernel):
+    """The (tensor name, weight) pairs that are `kernel` (HWIO), compared by value (OHWI vs HWIO, each output
+    channel up to a scale a folded BatchNorm applies)."""
+    return [(tensor, weight) for tensor, weight in weights
+            if _same_up_to_channel_scale(blocks.ohwi_to_hwio(blocks.to_ohwi(weight)), kernel)]
+
+
+def _pruned_n_by_tensor(model, tflite):
+    """{weight tensor name: N} for the layers strip_1xn / apply_1xn noted an N on (a hint, not a demand)."""
+    noted = [(layer, pruned_n(layer)) for layer in leaf_layers(model) if pruned_n(layer) is not None]
+    if not noted:
+        return {}
+    weights = _float_weights(tflite)
+    hints = {}
+    for layer, value in noted:
+        for tensor, _ in _kernel_matches(weights, blocks.as_hwio(np.asarray(layer.kernel.numpy()))):
+            hints[tensor] = value
+    return hints
+
+
+def _tensor_names_by_kernel(model, tflite, n):
+    """{layer name: n} -> {weight tensor name: n}: the CONV_2D / FULLY_CONNECTED weights that are the layer's
+    kernel (``_kernel_matches``)."""
+    weights = [(tensor.split(";")[0], weight) for tensor, weight in _float_weights(tflite)]
     by_tensor = {}
     for name, value in n.items():
         value = blocks.check_n(value, layer=name)
         kernel = _named_kernel(model, str(name).strip("/"))
-        matches = [(tensor, weight) for tensor, weight in weights
-                   if _same_up_to_channel_scale(blocks.ohwi_to_hwio(blocks.to_ohwi(weight)), kernel)]
+        matches = _kernel_matches(weights, kernel)
         if not matches:
             raise ValueError(f"layer {name!r} matches no float32 CONV_2D / FULLY_CONNECTED weight of the converted model")
         for tensor, weight in matches:

@@ -7,6 +7,7 @@ import pytest
 
 import onexn_tf
 from onexn_tf import blocks
+from onexn_tf.keras.layers import mark_pruned_n, pruned_n
 from onexn_tf.runtime import bench
 from onexn_tf.tflite.metadata import ENCODING_DENSE, ENCODING_SPARSE
 
@@ -53,9 +54,13 @@ def test_gradual_schedule_trains_then_strip_convert_and_the_delegate_claims():
     final = onexn_tf.strip_1xn(pruned)
     report = {r.name: r for r in onexn_tf.sparsity_report(final).layers}
     assert [report[name].block_sparsity for name in ("expand", "project", "head")] == [0.5, 0.5, 0.5]
+    assert [pruned_n(final.get_layer(name)) for name in ("stem", "expand", "project", "head")] == [None, 8, 8, 8]
     tflite = onexn_tf.convert(final)
     records = onexn_tf.read_metadata(tflite)
     assert sorted((r.builtin_op, r.n, r.cout, r.cin) for r in records) == [(3, 8, 16, 32), (3, 8, 32, 16), (9, 8, 16, 16)]
+    mark_pruned_n(final.get_layer("project"), 4)  # explains its zeros too, so convert takes it
+    records = onexn_tf.read_metadata(onexn_tf.convert(final))
+    assert sorted((r.builtin_op, r.n, r.cout, r.cin) for r in records) == [(3, 4, 16, 32), (3, 8, 32, 16), (9, 8, 16, 16)]
     if DELEGATE_OK:
         assert onexn_tf.delegate_report(tflite)["claimed"] == 3
     check_runs(tflite, final, images[:3])
