@@ -150,7 +150,7 @@ class SweepModel:
         def get_plain():
             nonlocal plain
             if plain is None:
-                policy = onexn_tf.Prune1xNPolicy(n, allow_partial_blocks=True)
+                policy = onexn_tf.Prune1xNPolicy(n)
                 pruned = onexn_tf.apply_1xn(self.keras, n=n, sparsity=sparsity, pruning_policy=policy)
                 plain = transplant_zeros(self.dense, pruned)
             return plain

@@ -33,8 +33,8 @@ def test_mobilenet_v2_choices(mobilenet_v2):
 def test_output_channels_not_a_multiple_of_n():
     layer = keras.layers.Dense(10)
     layer.build((None, 8))
-    assert "not a multiple of N=4" in onexn_tf.Prune1xNPolicy(4).reason(layer)
-    assert onexn_tf.Prune1xNPolicy(4, allow_partial_blocks=True).allow_pruning(layer)
+    assert "not a multiple of N=4" in onexn_tf.Prune1xNPolicy(4, allow_partial_blocks=False).reason(layer)
+    assert onexn_tf.Prune1xNPolicy(4).allow_pruning(layer)  # the default: a shorter last block
     assert "fewer than N=16" in onexn_tf.Prune1xNPolicy(16, allow_partial_blocks=True).reason(layer)
 
 

@@ -205,11 +205,12 @@ def test_apply_1xn_per_layer_sparsity():
         onexn_tf.apply_1xn(small_model(), n=4, sparsity={"dw": 0.5})
 
 
-def test_partial_last_block_when_allowed():
+def test_partial_last_block_by_default():
     model = small_model(cout_last=10)
-    assert "conv1x1" not in [l.layer.name for l in wrappers(onexn_tf.prune_1xn(model, n=4))]
-    policy = onexn_tf.Prune1xNPolicy(4, allow_partial_blocks=True)
-    pruned = onexn_tf.apply_1xn(model, n=4, sparsity=0.5, pruning_policy=policy)
+    strict = onexn_tf.Prune1xNPolicy(4, allow_partial_blocks=False)
+    assert "conv1x1" not in [l.layer.name for l in wrappers(onexn_tf.prune_1xn(model, n=4, pruning_policy=strict))]
+    assert "conv1x1" in [l.layer.name for l in wrappers(onexn_tf.prune_1xn(model, n=4))]
+    pruned = onexn_tf.apply_1xn(model, n=4, sparsity=0.5)
     kernel = pruned.get_layer("conv1x1").kernel.numpy()
     assert blocks.kept_blocks(kernel, 4).shape == (32, 3)
     assert block_sparsity(kernel, 4) == pytest.approx(0.5)
@@ -292,7 +293,7 @@ def test_a_rejected_layer_wraps_nothing():
     with pytest.raises(ValueError, match="'depthwise_conv2d.*' cannot be 1x4-pruned"):
         onexn_tf.prune_1xn([good, bad], n=4)
     with pytest.raises(ValueError, match="not a multiple of N=4"):
-        onexn_tf.prune_1xn(keras.layers.Dense(6), n=4)
+        onexn_tf.prune_1xn(keras.layers.Dense(6), n=4, pruning_policy=onexn_tf.Prune1xNPolicy(4, allow_partial_blocks=False))
     with pytest.raises(ValueError, match="needs a model"):
         onexn_tf.prune_1xn(keras.layers.Dense(8), n=4, rearrange=True)
 

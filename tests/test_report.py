@@ -23,7 +23,9 @@ def test_mobilenet_v2_report(mobilenet_v2):
     stem, project = by_name["Conv1"], by_name["block_1_project"]
     assert stem.n is None and stem.block_sparsity == 0.0
     # block_1_project: 1x1, 96 -> 24 channels on a 24x24 map (96x96 input, two stride-2 stages).
-    assert project.kernel_shape == (1, 1, 96, 24) and project.n is None  # 24 % 16 != 0: left dense
+    # 24 % 16 != 0: pruned with a last block of 8 channels (the default policy's partial blocks).
+    assert project.kernel_shape == (1, 1, 96, 24) and project.n == 16
+    assert (project.blocks, project.kept_blocks) == (96 * 2, 96)
     expand = by_name["block_1_expand"]  # 16 -> 96
     assert expand.n == 16 and expand.blocks == 16 * 6 and expand.kept_blocks == 48
     assert expand.macs == 48 * 48 * 16 * 96 and expand.macs_after == expand.macs // 2

@@ -42,7 +42,7 @@ def run(args):
           "(PolynomialDecay + UpdatePruningStep)")
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         0.0, args.sparsity, begin_step=0, end_step=max(args.steps - 1, 1), frequency=max(args.steps // 10, 1))
-    policy = onexn_tf.Prune1xNPolicy(args.n, allow_partial_blocks=True)
+    policy = onexn_tf.Prune1xNPolicy(args.n)
     pruned = onexn_tf.prune_1xn(model, n=args.n, pruning_schedule=schedule, pruning_policy=policy)
     pruned.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                    metrics=["accuracy"])

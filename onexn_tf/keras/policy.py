@@ -52,14 +52,16 @@ class Prune1xNPolicy:
     Wraps Conv2D (groups=1, channels_last) and Dense layers. It declines, with a reason you can read
     through ``reason(layer)``:
       - depthwise / separable / transposed / grouped convolutions and layers without a kernel;
-      - layers whose output channels are not a multiple of N (unless ``allow_partial_blocks=True``:
-        the last block of such a layer is then shorter than N);
+      - with ``allow_partial_blocks=False``, layers whose output channels are not a multiple of N. By
+        default such a layer is pruned too, its last block shorter than N: the sparsity asked for then
+        holds for every layer (MobileNetV2's 24-channel projections at N=16), and the delegate runs the
+        short block as well as the others;
       - the stem: a convolution reading <= 3 input channels (RGB / grayscale), left dense as in the
         paper unless ``prune_stem=True``;
       - layers named in ``exclude``.
     """
 
-    def __init__(self, n=4, prune_stem=False, allow_partial_blocks=False, exclude=()):
+    def __init__(self, n=4, prune_stem=False, allow_partial_blocks=True, exclude=()):
         self.n = blocks.check_n(n)
         self.prune_stem = bool(prune_stem)
         self.allow_partial_blocks = bool(allow_partial_blocks)
@@ -75,7 +77,7 @@ class Prune1xNPolicy:
         cout = output_channels(layer)
         if cout % self.n and not self.allow_partial_blocks:
             return (f"{cout} output channels is not a multiple of N={self.n} "
-                    f"(Prune1xNPolicy(allow_partial_blocks=True) prunes it with a shorter last block)")
+                    f"(allow_partial_blocks=False)")
         cin = input_channels(layer)
         if hasattr(layer, "filters") and cin is not None and cin <= 3 and not self.prune_stem:
             return f"stem convolution (cin={cin}) is kept dense as in the paper; use prune_stem=True to prune it"

@@ -284,7 +284,8 @@ def test_the_policy_reads_keras3_layers():
     assert "no Conv2D/Dense kernel" in policy.reason(model.get_layer("bn"))
     assert "Conv2DTranspose" in policy.reason(keras.layers.Conv2DTranspose(8, 3))
     assert "grouped" in policy.reason(keras.layers.Conv2D(8, 3, groups=2))
-    assert "not a multiple of N=4" in policy.reason(keras.layers.Dense(6))
+    assert policy.allow_pruning(keras.layers.Dense(6))  # a shorter last block, by default
+    assert "not a multiple of N=4" in onexn_tf.Prune1xNPolicy(4, allow_partial_blocks=False).reason(keras.layers.Dense(6))
     assert policy.allow_pruning(model.get_layer("conv3x3"))
 
 
