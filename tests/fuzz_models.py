@@ -50,13 +50,6 @@ ACTIVATIONS = ("relu", "relu6", "hard_swish", "tanh", "leaky_relu", None)
 N_CHOICES = (1, 2, 4, 8, 16, 32, 3, 5, 6, 7, 12, 24)
 # Declines that are legitimate for a model of this generator (the record's node runs on the stock runtime).
 LEGITIMATE_DECLINES = ("fused activation",)
-# Known issues the lead fixes (issue 18), expected by claim_problems instead of the general rule. Each is
-# checked strictly: with the fix the check reports "fixed?" until the entry goes; without the entry it fails
-# until the fix lands.
-KNOWN_ISSUES = {
-    "item 1": "a Dense on a 3-D/4-D tensor with an unknown batch and more than one input feature is never "
-              "claimed (misleading reason)",
-}
 
 
 @dataclass(frozen=True)
@@ -108,7 +101,7 @@ class Case:
             if re.search(pattern, code):
                 tags.add(tag)
         if self.batch is None and self.dense_nd:
-            tags.add("issue 18 item 1")
+            tags.add("Dense shape set at run time")
         if len(self.input_shape) == 3 and self.input_shape[0] * self.input_shape[1] >= 48 * 48:
             tags.add("large input")
         if self.num_threads > 1:
@@ -597,8 +590,7 @@ def _record_layers(tflite, records, model):
 
 def claim_problems(case, tflite, model, report):
     """What the delegate should have claimed (``report``: ``delegate_report`` with the case's options) and
-    did not, and the records' N. Every record's node must be claimed, unless declined for a legitimate reason;
-    the KNOWN_ISSUES are expected instead."""
+    did not, and the records' N. Every record's node must be claimed, unless declined for a legitimate reason."""
     records = onexn_tf.read_metadata(tflite)
     declined = {d["node"]: d["reason"] for d in report["declined"]}
     claimed = set(report["claimed_nodes"])
@@ -606,11 +598,7 @@ def claim_problems(case, tflite, model, report):
     for record, layers in zip(records, _record_layers(tflite, records, model)):
         node = record.operator
         label = f"record of {'/'.join(sorted(layers)) or '?'} (node {node}, N={record.n})"
-        # issue 18 item 1 (with one input feature the placeholder size passes the check, and the node is claimed)
-        if "item 1" in KNOWN_ISSUES and case.batch is None and layers & case.dense_nd and record.cin > 1:
-            if node in claimed:
-                problems.append(f"{label}: claimed; issue 18 item 1 fixed? remove it from KNOWN_ISSUES")
-        elif node not in claimed:
+        if node not in claimed:
             reason = declined.get(node)
             if reason is None:
                 problems.append(f"{label}: neither claimed nor declined")

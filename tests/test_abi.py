@@ -55,7 +55,7 @@ INPLACE_INPUT0_SHARED = 4
 def _model():
     rng = np.random.default_rng(4)
     g = GraphBuilder()
-    x = g.input([1, 7, 6, 8])
+    x = g.input([1, 7, 6, 8], signature=[-1, 7, 6, 8])
     a = g.conv(x, sparse_weight(rng, (16, 3, 3, 8), 4), rng.standard_normal(16), stride=(2, 1),
                dilation=(1, 2), padding="valid", activation="relu6", name="c0")
     b = g.depthwise(a, rng.standard_normal((1, 3, 3, 16)), rng.standard_normal(16), stride=(1, 1),
@@ -119,6 +119,13 @@ def test_tensors_match_the_interpreter_and_the_model(probed):
         assert t["dims"] == [int(d) for d in detail["shape"]]
         assert t["bytes"] == int(np.prod(detail["shape"])) * np.dtype(detail["dtype"]).itemsize
         assert t["is_variable"] is False and t["has_sparsity"] is False
+    for index, tensor in enumerate(model.subgraphs[0].tensors):
+        # A tensor the model gives no shape signature has none at run time either (NULL or empty).
+        if tensor.shapeSignature is None:
+            assert tensors[index]["dims_signature"] in (None, [])
+        else:
+            assert tensors[index]["dims_signature"] == [int(d) for d in tensor.shapeSignature]
+    assert tensors[model.subgraphs[0].inputs[0]]["dims_signature"] == [-1, 7, 6, 8]
     for index, tensor in enumerate(model.subgraphs[0].tensors):
         data = graph.buffer_bytes(model, tensor)
         t = tensors[index]

@@ -72,8 +72,11 @@ class GraphBuilder:
     def shape(self, index):
         return [int(d) for d in self.tensors[index].shape]
 
-    def input(self, shape, name="input"):
+    def input(self, shape, name="input", signature=None):
+        """A graph input; ``signature``: its shape signature (-1 for a dimension set at run time)."""
         index = self._tensor(shape, name)
+        if signature is not None:
+            self.tensors[index].shapeSignature = np.array(signature, np.int32)
         self.inputs.append(index)
         return index
 

@@ -1,7 +1,7 @@
 """keras.applications networks, pruned the way a user prunes them (``apply_1xn(model, 16, 0.5)``, the default
 policy, the 1000-class softmax head), run on the delegate as ONE partition: the dense layers the policy
-leaves (stems, MobileNetV2's 24-channel projections, classifiers) and every operator between the 1xN
-layers included, nothing declined, nothing left to the stock runtime, and the stock runtime's results.
+leaves (stems; with ``allow_partial_blocks=False`` also MobileNetV2's 24-channel projections) and every
+operator between the 1xN layers included, nothing declined, nothing left to the stock runtime, and the stock runtime's results.
 
 Small inputs (64x64) keep the conversions and runs short; the graphs are those of the 224x224 models.
 """
@@ -21,15 +21,17 @@ GLUE_OPS = {
 
 
 @functools.lru_cache(maxsize=None)
-def _converted(name, fixed_batch=False):
+def _converted(name, fixed_batch=False, strict=False):
     """The network pruned and converted as a user does it (``onexn_tf.convert``); with ``fixed_batch`` from
-    a batch-1 conversion (as deployed; benchmarks/models.py converts so)."""
+    a batch-1 conversion (as deployed; benchmarks/models.py converts so); ``strict``: the policy leaves layers
+    whose cout % 16 != 0 dense."""
     import onexn_tf
     from onexn_tf.keras.compat import keras
 
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, name)(weights=None, input_shape=(INPUT, INPUT, 3))
-    pruned = onexn_tf.apply_1xn(model, 16, 0.5)
+    policy = onexn_tf.Prune1xNPolicy(16, allow_partial_blocks=not strict)
+    pruned = onexn_tf.apply_1xn(model, 16, 0.5, pruning_policy=policy)
     if fixed_batch:
         from benchmarks.models import tf_convert
 
@@ -46,11 +48,12 @@ def _stock_delegate_nodes(tflite, delegate):
     return sum(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
 
 
-@pytest.mark.parametrize("name, fixed_batch", [("MobileNetV2", False), ("ResNet50", False), ("MobileNet", True)])
-def test_pruned_network_is_one_partition(name, fixed_batch):
+@pytest.mark.parametrize("name, fixed_batch, strict", [("MobileNetV2", False, False), ("MobileNetV2", False, True),
+                                                        ("ResNet50", False, False), ("MobileNet", True, False)])
+def test_pruned_network_is_one_partition(name, fixed_batch, strict):
     from onexn_tf.runtime.delegate import load_delegate, read_report
 
-    tflite = _converted(name, fixed_batch)
+    tflite = _converted(name, fixed_batch, strict)
     inputs = random_inputs(tflite)
     want = run(tflite, inputs)
     for threads in (1, 2):
@@ -62,7 +65,7 @@ def test_pruned_network_is_one_partition(name, fixed_batch):
         assert {k["op"] for k in report["glue_kernels"]} == GLUE_OPS[name]
         assert_close(got, want)
     assert _stock_delegate_nodes(tflite, load_delegate()) == 1  # onexn's partition, no XNNPACK one
-    if name == "MobileNetV2":  # the policy leaves the 24-channel projections dense at N=16
+    if strict:  # the policy leaves the stem and the 24-channel projections dense at N=16
         assert len(report["dense_nodes"]) >= 3
 
 

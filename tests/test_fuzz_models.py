@@ -1,6 +1,6 @@
 """Differential fuzzing in the default test run (issue 18): a fixed set of seeds of tests/fuzz_models.py, each a
 random tf_keras model whose delegate outputs must equal the stock runtime's; the tolerance is shown to catch a
-wrong block and a wrong bias; the known issues are expected explicitly; a failure's reproduction really runs
+wrong block and a wrong bias; the cases of issue 18's fixed items; a failure's reproduction really runs
 standalone. Longer campaigns: scripts/fuzz_models.sh --minutes M (docs/RELIABILITY.md)."""
 
 import dataclasses
@@ -28,7 +28,7 @@ FEATURES = {
     "shared layer", "inverted residual", "batch fixed", "batch unknown", "N power of two", "N other",
     "compact True", "compact False", "rearrange True", "rearrange False", "glue auto", "glue off", "glue all",
     "fuse 0", "fuse 1", "threads > 1", "re-invoke", "resize", "resize spatial", "shared delegate",
-    "issue 18 item 1",
+    "Dense shape set at run time",
 } | {f"kernel {k}" for k in fuzz_models.available_kernels()}
 
 
@@ -136,7 +136,7 @@ def test_shrink_finds_the_smallest_failing_prefix_and_plainest_options(monkeypat
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Known issues (issue 18): expected explicitly, and the expectations are live
+# The items issue 18 found, fixed
 
 
 def _case(lines, outputs, input_shape, n, batch=None):
@@ -161,19 +161,12 @@ def test_an_n_that_is_not_a_power_of_two_is_recorded():
     assert result.kind == "ok" and result.records == 2, result.line()
 
 
-@pytest.mark.parametrize("item, case", [("item 1", ITEM_1)])
-def test_known_issue_is_expected_and_the_expectation_is_live(item, case, monkeypatch):
-    """issue 18 item 1 passes as expected; without its KNOWN_ISSUES entry the claim check fails."""
-    result = fuzz_models.run_case(case)
-    assert result.kind == "ok" and result.records == 2, result.line()
-    monkeypatch.delitem(fuzz_models.KNOWN_ISSUES, item)
-    result = fuzz_models.run_case(case)
-    assert result.kind == "claims", result.line()
-
-
-def test_issue_18_item_1_is_about_the_unknown_batch_only():
-    result = fuzz_models.run_case(dataclasses.replace(ITEM_1, batch=2))
-    assert result.kind == "ok" and result.taken == 2, result.line()
+@pytest.mark.parametrize("batch", [None, 2])
+def test_dense_on_a_3d_input_is_claimed_whatever_the_batch(batch):
+    """issue 18 item 1: with an unknown batch the input shape of both FULLY_CONNECTED nodes is set only at run
+    time (SHAPE -> PACK -> RESHAPE); the delegate claims them anyway and makes their kernels then."""
+    result = fuzz_models.run_case(dataclasses.replace(ITEM_1, batch=batch))
+    assert result.kind == "ok" and result.records == 2 and result.taken == 2, result.line()
 
 
 PRUNED_CHANNEL = 5

@@ -79,13 +79,11 @@ def test_dense_on_3d_input(batch):
     check_runs(tflite, model, np.random.default_rng(0).standard_normal((2, 5, 24)).astype("f4"))
     if DELEGATE_OK:
         report = onexn_tf.delegate_report(tflite)
-        if batch == 1:
-            assert report["claimed"] == 2
-        else:
-            # A None batch makes TensorFlow's converter reshape around the FULLY_CONNECTED at run time (tf_keras
-            # too): the delegate cannot check the input size when it prepares, so it declines and says why.
-            assert report["claimed"] == 0
-            assert {d["reason"] for d in report["declined"]} == {"input size is not a multiple of the weight's input size"}
+        assert report["claimed"] == 2
+        # A None batch makes TensorFlow's converter reshape around the FULLY_CONNECTED at run time (tf_keras
+        # too): the delegate makes the kernels once the input shape is known.
+        later = {k["kernel"] == "chosen once the input shape is known (run time)" for k in report["kernels"]}
+        assert later == {batch is None}
 
 
 def test_n_by_layer_name_when_keras3_renames_the_tensors():

@@ -17,6 +17,13 @@ namespace {
 
 std::string Str(int64_t v) { return std::to_string(v); }
 
+// The converter left the tensor's last dimension unknown (-1 in its shape signature): its dims are a
+// placeholder until the operator that writes it has run.
+bool ShapeSetAtRunTime(const TfLiteTensor& t) {
+  const TfLiteIntArray* s = t.dims_signature;
+  return s != nullptr && s->size >= 1 && s->data[s->size - 1] == -1;
+}
+
 const TfLiteTensor* TensorAt(const TfLiteContext* context, int index) {
   if (index < 0 || size_t(index) >= context->tensors_size) return nullptr;
   return &context->tensors[index];
@@ -174,6 +181,10 @@ std::string CheckConvParams(const TfLiteContext* context, const TfLiteNode* node
   }
   // Shapes as they are now: static and consistent with the filter. The output shape is recomputed in
   // the kernel's Prepare, after the runtime propagated any input resize.
+  if (p->builtin_code == kTfLiteBuiltinFullyConnected && ShapeSetAtRunTime(context->tensors[p->input])) {
+    p->shape_at_run_time = true;
+    return "";
+  }
   Geometry geometry;
   if (!(err = ComputeGeometry(*p, context->tensors[p->input].dims, &geometry)).empty()) return err;
   const TfLiteIntArray* od = context->tensors[p->output].dims;

@@ -114,9 +114,12 @@ class Claimer {
     result_->declined.push_back({node, op, reason});
   }
 
-  // Takes the node when its kernel can be made for the current shapes; "" or why not.
+  // Takes the node when its kernel can be made for the current shapes (or, for an input shape set only at
+  // run time, when the partition's Prepare learns it); "" or why not.
   std::string TryTake(int node, StepKernel step, std::vector<int>* list) {
-    const std::string why = PrepareForCurrentShapes(context_, options_.isa, &step);
+    const auto* conv = std::get_if<ConvStep>(&step);
+    const std::string why =
+        conv != nullptr && conv->plan.shape_at_run_time ? "" : PrepareForCurrentShapes(context_, options_.isa, &step);
     if (!why.empty()) return why;
     result_->kernel_names[node] = StepKernelName(step, options_.isa);
     result_->op_names[node] = OpName(std::visit([](const auto& k) { return k.Node(); }, step).builtin_code);

@@ -20,6 +20,10 @@ struct NodePlan {
   int dilation_h = 1, dilation_w = 1;
   // FULLY_CONNECTED
   bool keep_num_dims = false;
+  // The input's shape is set only while the graph runs (it comes from a RESHAPE whose shape a stock
+  // SHAPE/PACK computes, as TensorFlow converts a Dense on a 3-D input with an unknown batch): the shape
+  // check and the kernel wait for the partition's Prepare, which the runtime calls once the shape is known.
+  bool shape_at_run_time = false;
   TfLiteFusedActivation activation = kTfLiteActNone;
   // Encoding 1 (docs/FORMAT.md): `weights` is the output of DENSIFY node `densify_node`, which reads the
   // block-sparse constant `sparse_weights`. Both -1 for dense weights (encoding 0).

@@ -37,7 +37,7 @@ std::string ConvStep::Pack(const TfLiteContext* context, const onexn_conv_shape&
     if (dense == ONEXN_DENSE_ALWAYS) {
       std::snprintf(why, sizeof(why), "option dense=always");
     } else {
-      std::snprintf(why, sizeof(why), "faster than the kept 1x%d blocks: estimated %.3f ms against %.3f ms (1 thread)",
+      std::snprintf(why, sizeof(why), "faster than the kept 1x%d blocks: estimated %.3g ms against %.3g ms (1 thread)",
                     plan.n, 1e-6 * choice.dense_ns, 1e-6 * choice.sparse_ns);
     }
     every_block = why;
@@ -62,7 +62,9 @@ void ConvStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_
   onexn_conv_run(conv.get(), in[0], out, pool);
 }
 
-const char* ConvStep::KernelName(onexn_isa /*isa*/) const { return onexn_conv_kernel_name(conv.get()); }
+const char* ConvStep::KernelName(onexn_isa /*isa*/) const {
+  return conv != nullptr ? onexn_conv_kernel_name(conv.get()) : "chosen once the input shape is known (run time)";
+}
 
 std::string DepthwiseStep::Pack(const TfLiteContext* context, const onexn_dwconv_shape& for_shape, onexn_isa isa) {
   const float* bias = plan.bias >= 0 ? context->tensors[plan.bias].data.f : nullptr;

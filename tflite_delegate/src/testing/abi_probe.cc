@@ -33,6 +33,8 @@ void WriteTensor(JsonWriter& j, const TfLiteTensor& t) {
   j.Key("type").Int(t.type);
   j.Key("dims");
   WriteDims(j, t.dims);
+  j.Key("dims_signature");
+  WriteDims(j, t.dims_signature);
   j.Key("allocation_type").Int(t.allocation_type);
   j.Key("bytes").Int(int64_t(t.bytes));
   j.Key("is_variable").Bool(t.is_variable);
