@@ -541,7 +541,7 @@ def script(case):
         f"rearrange={case.rearrange})",
         f"tflite = onexn_tf.convert(pruned, compact={case.compact})",
         f'delegate = onexn_tf.load_delegate(glue="{case.glue}", fuse={case.fuse}, kernel="{case.kernel}", '
-        f"num_threads={case.num_threads})",
+        f'num_threads={case.num_threads}, dense="never")',
         "stock = Interpreter(model_content=tflite)",
         "onexn = Interpreter(model_content=tflite, experimental_delegates=[delegate])",
         "stock.allocate_tensors()",
@@ -658,7 +658,7 @@ def run_case(case, claims=True):
         result.worst = max(namespace["errors"])
         tflite = namespace["tflite"]
         report = onexn_tf.delegate_report(tflite, glue=case.glue, fuse=case.fuse, kernel=case.kernel,
-                                          num_threads=case.num_threads)
+                                          num_threads=case.num_threads, dense="never")
         result.records = len(onexn_tf.read_metadata(tflite))
         result.taken = len(report["claimed_nodes"]) + len(report["glue_nodes"])
         result.fused = len(report["fused"])

@@ -164,7 +164,7 @@ def _make_models(directory):
             path.write_bytes(tflite)
             np.save(inputs, x)
             made[name] = {"path": str(path), "input": str(inputs), "x86_stock": run_tflite(tflite, x),
-                          "x86_report": onexn_tf.delegate_report(tflite)}
+                          "x86_report": onexn_tf.delegate_report(tflite, dense="never")}
     return made
 
 
@@ -178,8 +178,8 @@ def aarch64_run(tmp_path_factory):
         "models": [{"name": name, "path": m["path"], "input": m["input"], "threads": THREADS}
                    for name, m in models.items()],
         "bench": bench_model,
-        "bench_args": [["--runs", "2", "--warmup", "1", "--threads", "2"],
-                       ["--runs", "2", "--warmup", "0", "--json"]],
+        "bench_args": [["--runs", "2", "--warmup", "1", "--threads", "2", "--dense", "never"],
+                       ["--runs", "2", "--warmup", "0", "--json", "--dense", "never"]],
     }
     (directory / "manifest.json").write_text(json.dumps(manifest))
     done = aarch64_python(Path(__file__).with_name("aarch64_run_models.py"), directory / "manifest.json",

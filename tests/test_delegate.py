@@ -21,7 +21,7 @@ ISA_SUFFIXES = {"scalar": ("-scalar",), "avx2": ("-avx2",), "avx512": ("-avx512f
 
 def _available(kernel):
     try:
-        load_delegate(kernel=kernel)
+        load_delegate(dense="never", kernel=kernel)
     except ValueError:
         return False
     return True
@@ -37,7 +37,7 @@ def check(tflite, claimed, *, runtime="litert", resize=None, input_shapes=None, 
         rng = np.random.default_rng(7)
         inputs = [rng.standard_normal(s).astype(np.float32) for s in input_shapes]
     want = run(tflite, inputs, runtime=runtime, resize=resize, num_threads=num_threads)
-    delegate = load_delegate(**options)
+    delegate = load_delegate(**{"dense": "never", **options})
     got = run(tflite, inputs, [delegate], runtime=runtime, resize=resize, num_threads=num_threads)
     report = read_report(delegate)
     assert report["claimed"] == claimed, report
@@ -151,7 +151,7 @@ def test_threads_match_stock_and_follow_the_interpreter():
     assert check(tflite, claimed=1, num_threads=None)["num_threads"] == 1
     # Option unset: the interpreter's thread count.
     inputs = random_inputs(tflite)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     assert_close(run(tflite, inputs, [delegate], num_threads=2), run(tflite, inputs, num_threads=2))
     assert read_report(delegate)["num_threads"] == 2
 
@@ -217,7 +217,7 @@ def test_stock_runtime_applies_xnnpack_to_the_rest():
     # reference ops.
     from ai_edge_litert.interpreter import Interpreter
 
-    delegate = load_delegate(glue="off")
+    delegate = load_delegate(dense="never", glue="off")
     interpreter = Interpreter(model_content=_mixed_model(), experimental_delegates=[delegate])
     interpreter.allocate_tensors()
     delegates = [op for op in interpreter._get_ops_details() if op["op_name"] == "DELEGATE"]
@@ -248,7 +248,7 @@ def test_repeated_invokes_use_fresh_inputs():
     from ai_edge_litert.interpreter import Interpreter
 
     tflite = conv_model(n=4)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     fast = Interpreter(model_content=tflite, experimental_delegates=[delegate])
     stock = Interpreter(model_content=tflite)
     for it in (fast, stock):
@@ -266,7 +266,7 @@ def test_repeated_invokes_use_fresh_inputs():
 
 
 def test_reused_delegate_reports_the_latest_interpreter():
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     first = run(conv_model(n=4), random_inputs(conv_model(n=4)), [delegate])
     assert first and read_report(delegate)["claimed_nodes"] == [0]
     mixed = _mixed_model()
@@ -282,7 +282,7 @@ def test_one_delegate_serves_two_live_interpreters():
     from ai_edge_litert.interpreter import Interpreter
 
     mixed = _mixed_model()
-    delegate = load_delegate(num_threads=2)
+    delegate = load_delegate(dense="never", num_threads=2)
     first = Interpreter(model_content=mixed, experimental_delegates=[delegate], num_threads=2)
     second = Interpreter(model_content=mixed, experimental_delegates=[delegate], num_threads=2)
     stock = Interpreter(model_content=mixed)
@@ -304,7 +304,7 @@ def test_one_delegate_serves_two_live_interpreters():
 
 
 def test_delegate_report_summarises_a_model():
-    report = delegate_report(_mixed_model(), kernel="scalar", num_threads=2)
+    report = delegate_report(_mixed_model(), kernel="scalar", num_threads=2, dense="never")
     assert report["claimed"] == 3 and report["isa"] == "scalar" and report["num_threads"] == 2
     assert report["prepared"] is True
     assert all(k["kernel"].endswith("-scalar") for k in report["kernels"])
@@ -317,11 +317,11 @@ def test_delegate_report_rejects_non_bytes():
 
 
 def test_verbose_prints_decisions(capfd):
-    delegate_report(_mixed_model(), verbose=True, glue="off")
+    delegate_report(_mixed_model(), verbose=True, glue="off", dense="never")
     err = capfd.readouterr().err
     assert "onexn: node 0 claimed" in err
     assert "onexn: node 2 CONV_2D declined: no onexn_1xn record" in err
-    delegate_report(_mixed_model(), verbose=True)
+    delegate_report(_mixed_model(), verbose=True, dense="never")
     err = capfd.readouterr().err
     assert "onexn: node 2 claimed as a dense layer" in err and "onexn: node 1 claimed as glue" in err
     assert "onexn: 3 1xN nodes, 2 dense nodes and 3 glue nodes claimed in 1 partition(s)" in err

@@ -42,7 +42,7 @@ def _check(tflite, dense, *, resize=None, num_threads=None, **options):
     if resize is not None:
         inputs = [np.random.default_rng(2).standard_normal(resize[0]).astype(np.float32)]
     want = run(tflite, inputs, resize=resize, num_threads=num_threads)
-    delegate = load_delegate(**options)
+    delegate = load_delegate(**{"dense": "never", **options})
     got = run(tflite, inputs, [delegate], resize=resize, num_threads=num_threads)
     report = read_report(delegate)
     assert report["claimed_nodes"] == [0] and report["dense_nodes"] == dense, report
@@ -116,13 +116,13 @@ def test_no_records_no_claims_unless_glue_all():
     plain = g.finish(y)
     inputs = random_inputs(plain)
     want = run(plain, inputs)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     assert_close(run(plain, inputs, [delegate]), want)
     report = read_report(delegate)
     assert report["metadata"] == "absent" and report["dense_nodes"] == [] and report["partitions"] == 0
     assert {d["node"]: d["reason"] for d in report["declined"]} == {0: "model has no onexn_1xn metadata",
                                                                      2: "model has no onexn_1xn metadata"}
-    everything = load_delegate(glue="all")
+    everything = load_delegate(dense="never", glue="all")
     assert_close(run(plain, inputs, [everything]), want)
     report = read_report(everything)
     assert report["dense_nodes"] == [0, 2] and report["glue_nodes"] == [1] and report["partitions"] == 1
@@ -141,7 +141,7 @@ def test_weights_that_are_not_constants_are_declined_with_the_reason():
 
     tflite = _with_1xn(build, [1, 12])
     inputs = random_inputs(tflite)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     assert_close(run(tflite, inputs, [delegate]), run(tflite, inputs))
     report = read_report(delegate)
     assert report["claimed_nodes"] == [0] and report["dense_nodes"] == []

@@ -45,7 +45,7 @@ def _compare(tflite, *, resize=None, input_shapes=None, num_threads=None, **opti
         rng = np.random.default_rng(7)
         inputs = [rng.standard_normal(s).astype(np.float32) for s in input_shapes]
     want = run(tflite, inputs, resize=resize, num_threads=num_threads)
-    delegate = load_delegate(**options)
+    delegate = load_delegate(**{"dense": "never", **options})
     got = run(tflite, inputs, [delegate], resize=resize, num_threads=num_threads)
     assert_close(got, want)
     return read_report(delegate), got
@@ -244,8 +244,8 @@ def test_fused_blocks_survive_a_bigger_pool_after_prepare():
     # One delegate following the interpreters' thread counts: applying it to a 3-thread interpreter gives it
     # a 3-thread pool, which the 1-thread interpreter's blocks (scratch planned for one thread) then run on.
     x = random_inputs(MODEL)[0]
-    want = run(MODEL, [x], [load_delegate(fuse="0")], num_threads=1)[0]
-    shared = load_delegate()
+    want = run(MODEL, [x], [load_delegate(dense="never", fuse="0")], num_threads=1)[0]
+    shared = load_delegate(dense="never")
     one = _interpreter(MODEL, shared, 1)
     first = _invoke(one, x)
     _interpreter(MODEL, shared, 3)
@@ -260,7 +260,7 @@ def test_fused_blocks_batches_and_resizes_bit_for_bit(threads):
     # Batch 3 and a resize after the first invoke: every block is planned again and still gives the
     # unfused delegate's bits, invoke after invoke.
     rng = np.random.default_rng(21)
-    fused_d, apart_d = load_delegate(num_threads=threads), load_delegate(num_threads=threads, fuse="0")
+    fused_d, apart_d = load_delegate(dense="never", num_threads=threads), load_delegate(dense="never", num_threads=threads, fuse="0")
     fused, apart = _interpreter(MODEL, fused_d, threads), _interpreter(MODEL, apart_d, threads)
     for shape in ([1, 10, 9, 16], [3, 12, 9, 16], [2, 7, 20, 16]):
         x = rng.standard_normal(shape).astype(np.float32)

@@ -76,7 +76,7 @@ def check(tflite, claimed, **options):
     """Delegate == stock and the claimed nodes; returns {node: reason} of the declined nodes."""
     inputs = random_inputs(tflite)
     want = run(tflite, inputs)
-    delegate = load_delegate(**options)
+    delegate = load_delegate(**{"dense": "never", **options})
     got = run(tflite, inputs, [delegate])
     report = read_report(delegate)
     assert report["claimed_nodes"] == claimed, report
@@ -282,7 +282,7 @@ def test_single_conv_lie_never_gives_a_wrong_answer_across_kernels():
     tflite = _lying_block(conv_model(n=4, cout=16, cin=8))
     for kernel in ("auto", "scalar"):
         inputs = random_inputs(tflite)
-        delegate = load_delegate(kernel=kernel)
+        delegate = load_delegate(dense="never", kernel=kernel)
         assert_close(run(tflite, inputs, [delegate]), run(tflite, inputs))
         assert read_report(delegate)["claimed"] == 0
 

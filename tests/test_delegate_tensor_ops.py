@@ -44,7 +44,7 @@ def _check(tflite, exactness, *, glue_ops, resize=None, num_threads=None, **opti
         rng = np.random.default_rng(5)
         inputs = [rng.standard_normal(resize[i]).astype(np.float32) for i in range(len(inputs))]
     want = run(tflite, inputs, resize=resize, num_threads=num_threads)
-    delegate = load_delegate(glue="all", **options)
+    delegate = load_delegate(dense="never", glue="all", **options)
     got = run(tflite, inputs, [delegate], resize=resize, num_threads=num_threads)
     report = read_report(delegate)
     assert [k["op"] for k in report["glue_kernels"]] == glue_ops, report
@@ -170,7 +170,7 @@ def test_softmax_of_large_logits():
     # exp of logits this large overflows: the row's max must be subtracted first.
     tflite = _single(lambda g, xs: g.softmax(xs[0]), [[2, 50]])
     inputs = [(np.random.default_rng(3).standard_normal((2, 50)) * 40 + 300).astype(np.float32)]
-    delegate = load_delegate(glue="all")
+    delegate = load_delegate(dense="never", glue="all")
     got = run(tflite, inputs, [delegate])
     assert read_report(delegate)["glue_nodes"] == [0]
     _compare(got, run(tflite, inputs), SOFTMAX)
@@ -205,19 +205,19 @@ def test_network_is_one_partition_with_stock_results(shape, threads):
     inputs = [np.random.default_rng(4).standard_normal(shape).astype(np.float32)]
     resize = {0: shape}
     want = run(NETWORK, inputs, resize=resize, num_threads=threads)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     got = run(NETWORK, inputs, [delegate], resize=resize, num_threads=threads)
     report = read_report(delegate)
     assert report["claimed"] == 4 and report["declined"] == [] and report["partitions"] == 1
     assert [k["op"] for k in report["glue_kernels"]] == NETWORK_GLUE
     assert_close(got, want)
-    one = run(NETWORK, inputs, [load_delegate(num_threads=1)], resize=resize)
+    one = run(NETWORK, inputs, [load_delegate(dense="never", num_threads=1)], resize=resize)
     np.testing.assert_array_equal(got[0], one[0])  # any thread count: the same bits
 
 
 def test_network_without_glue_leaves_the_operators_to_the_stock_runtime():
     inputs = random_inputs(NETWORK)
-    delegate = load_delegate(glue="off")
+    delegate = load_delegate(dense="never", glue="off")
     assert_close(run(NETWORK, inputs, [delegate]), run(NETWORK, inputs))
     report = read_report(delegate)
     assert report["claimed"] == 4 and report["glue_nodes"] == [] and report["partitions"] == 4
@@ -259,7 +259,7 @@ def test_unsupported_variants_are_declined_with_reasons(case):
     inputs = random_inputs(tflite)
     if len(inputs) == 2:
         inputs[1] = np.array([6, 80], np.int32)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     assert_close(run(tflite, inputs, [delegate]), run(tflite, inputs))
     report = read_report(delegate)
     assert report["claimed_nodes"] == [0] and report["glue_nodes"] == []
@@ -270,7 +270,7 @@ def test_unsupported_variants_are_declined_with_reasons(case):
 def test_concatenation_with_a_graph_input_is_taken():
     tflite = _after_conv(lambda g, a: g.concat([a, g.input([1, 6, 5, 4], "side")], 3))
     inputs = random_inputs(tflite)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     assert_close(run(tflite, inputs, [delegate]), run(tflite, inputs))
     report = read_report(delegate)
     assert report["glue_nodes"] == [1] and report["declined"] == [] and report["partitions"] == 1

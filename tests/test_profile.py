@@ -75,8 +75,8 @@ def test_per_op_stock_only(varied):
 @pytest.mark.skipif(not DELEGATE_OK, reason=f"onexn delegate not built: {DELEGATE_WHY}")
 def test_per_op_times_each_claimed_node_with_the_delegate(varied):
     # glue="off": the 1xN nodes only, so the stock runtime keeps the Flatten's RESHAPE.
-    report = onexn_tf.delegate_report(varied["plain"], glue="off")
-    ops = profile.per_op(varied["plain"], runs=2, warmup=0, glue="off")
+    report = onexn_tf.delegate_report(varied["plain"], glue="off", dense="never")
+    ops = profile.per_op(varied["plain"], runs=2, warmup=0, glue="off", dense="never")
     claimed = [r.node for r in ops.rows if r.claimed]
     assert claimed == sorted(report["claimed_nodes"])
     by_node = {k["node"]: k["kernel"] for k in report["kernels"]}
@@ -97,8 +97,8 @@ def test_per_op_times_glue_and_dense_nodes_too(varied):
     last_fc = len(names) - 1 - names[::-1].index("FULLY_CONNECTED")
     records = [r for r in onexn_metadata.parse_entry(entry_of(varied["plain"])) if r.operator != last_fc]
     data = replace_entry(varied["plain"], onexn_metadata.encode_entry(records))
-    report = onexn_tf.delegate_report(data)
-    ops = profile.per_op(data, runs=2, warmup=0)
+    report = onexn_tf.delegate_report(data, dense="never")
+    ops = profile.per_op(data, runs=2, warmup=0, dense="never")
     assert all(r.claimed and r.onexn_ms > 0 and r.kernel for r in ops.rows)
     assert [r.node for r in ops.rows if r.glue] == report["glue_nodes"] == [names.index("RESHAPE")]
     assert [r.node for r in ops.rows if r.dense] == report["dense_nodes"] == [last_fc]

@@ -44,7 +44,7 @@ def _reseal(entry):
 
 def test_truncated_tflite_is_a_value_error_not_a_crash():
     tflite = conv_model(n=4)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     Interpreter = interpreter_class("litert")
     cuts = sorted(set(np.linspace(1, len(tflite) - 1, 48).astype(int)))
     for cut in cuts:
@@ -102,7 +102,7 @@ def _run_entries(tflite, entries, claimable):
     outcomes = {"damaged": 0, "claimed_all": 0, "claimed_some": 0, "claimed_none": 0}
     for entry in entries:
         model = replace_entry(tflite, entry)
-        delegate = load_delegate()
+        delegate = load_delegate(dense="never")
         got = run(model, inputs, [delegate])
         report = read_report(delegate)
         assert_close(got, want)
@@ -172,7 +172,7 @@ def test_dynamic_batch_signature_resized_to_several_batches():
     for batch in (1, 3, 5):
         shape = [batch, 9, 9, 8]
         inputs = [rng.standard_normal(shape).astype(np.float32)]
-        delegate = load_delegate()
+        delegate = load_delegate(dense="never")
         got = run(tflite, inputs, [delegate], resize={0: shape})
         assert read_report(delegate)["claimed"] == 1
         assert_close(got, run(tflite, inputs, resize={0: shape}))
@@ -200,7 +200,7 @@ def test_data_dependent_shapes_are_handled(runtime):
     # the stock runtime ran the model.
     tflite = _reshape_then_conv()
     Interpreter = interpreter_class(runtime)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     fast = Interpreter(model_content=tflite, experimental_delegates=[delegate])
     stock = Interpreter(model_content=tflite)
     rng = np.random.default_rng(4)
@@ -228,7 +228,7 @@ def test_dynamic_shape_that_breaks_the_filter_is_an_error_on_both():
     tflite = _reshape_then_conv()
     x = np.ones([1, 648], np.float32)
     shape = np.array([1, 9, 18, 4], np.int32)
-    for delegates in ([], [load_delegate()]):
+    for delegates in ([], [load_delegate(dense="never")]):
         it = interpreter_class("litert")(model_content=tflite, experimental_delegates=delegates)
         it.allocate_tensors()
         it.set_tensor(it.get_input_details()[0]["index"], x)
@@ -247,7 +247,7 @@ def test_resizing_input_channels_after_the_claim_is_a_clear_error():
     x = [np.random.default_rng(0).standard_normal([1, 9, 9, 16]).astype(np.float32)]
     assert run(tflite, x, resize={0: [1, 9, 9, 16]})[0].shape == (1, 9, 9, 16)
     with pytest.raises(RuntimeError, match="input channels 16 != filter input channels 8"):
-        run(tflite, x, [load_delegate()], resize={0: [1, 9, 9, 16]})
+        run(tflite, x, [load_delegate(dense="never")], resize={0: [1, 9, 9, 16]})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ def _records_claiming(tflite, kernels, encoding=onexn_metadata.ENCODING_DENSE):
 
 def _check_declined(tflite, nodes, why):
     inputs = random_inputs(tflite)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")
     got = run(tflite, inputs, [delegate])
     report = read_report(delegate)
     assert report["claimed"] == 0, report

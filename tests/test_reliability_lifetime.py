@@ -25,7 +25,7 @@ MODELS = {
 
 
 def _interpreter(tflite, options):
-    delegate = load_delegate(**options)
+    delegate = load_delegate(**{"dense": "never", **options})
     it = interpreter_class("litert")(model_content=tflite, experimental_delegates=[delegate])
     it.allocate_tensors()
     for d in it.get_input_details():
@@ -42,7 +42,7 @@ def test_delegate_destroyed_before_its_interpreter(name):
     delegate.__del__()  # what the garbage collector may do first: tflite_plugin_destroy_delegate
     del it  # now the runtime frees the kernel nodes of the destroyed delegate
     inputs = random_inputs(tflite)
-    assert_close(run(tflite, inputs, [load_delegate(**options)]), run(tflite, inputs))
+    assert_close(run(tflite, inputs, [load_delegate(**{"dense": "never", **options})]), run(tflite, inputs))
 
 
 def test_interpreter_and_delegate_in_one_garbage_cycle():
@@ -59,4 +59,4 @@ def test_interpreter_and_delegate_in_one_garbage_cycle():
     finally:
         gc.enable()
     inputs = random_inputs(tflite)
-    assert_close(run(tflite, inputs, [load_delegate(**options)]), run(tflite, inputs))
+    assert_close(run(tflite, inputs, [load_delegate(**{"dense": "never", **options})]), run(tflite, inputs))

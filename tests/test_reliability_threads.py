@@ -29,7 +29,7 @@ def _models():
 
 def _worker(tflite, claimed, inputs, wants, options, errors, barrier):
     try:
-        delegate = load_delegate(**options)
+        delegate = load_delegate(**{"dense": "never", **options})
         it = interpreter_class("litert")(model_content=tflite, experimental_delegates=[delegate])
         it.allocate_tensors()
         if read_report(delegate)["claimed"] != claimed:
@@ -79,7 +79,7 @@ def test_interpreters_created_and_destroyed_in_parallel():
     def cycle(seed):
         try:
             for i in range(25):
-                delegate = load_delegate(num_threads=1 + (seed + i) % 3)
+                delegate = load_delegate(dense="never", num_threads=1 + (seed + i) % 3)
                 got = run(tflite, inputs, [delegate])
                 assert read_report(delegate)["claimed"] == 1
                 assert_close(got, want)
@@ -105,7 +105,7 @@ def test_num_threads_1_to_8_give_identical_outputs(kernel):
         inputs = random_inputs(tflite)
         outputs = []
         for threads in range(1, 9):
-            delegate = load_delegate(kernel=kernel, num_threads=threads)
+            delegate = load_delegate(dense="never", kernel=kernel, num_threads=threads)
             outputs.append(run(tflite, inputs, [delegate])[0])
             report = read_report(delegate)
             assert report["claimed"] == 1 and report["num_threads"] == threads

@@ -20,6 +20,10 @@ def add_arguments(parser):
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs per side first (default 10)")
     parser.add_argument("--kernel", default="auto",
                         help="onexn kernel family: auto (default), scalar, avx2, avx512, neon")
+    parser.add_argument("--dense", default="auto", choices=("auto", "never", "always"),
+                        help="the delegate's dense option: auto (default: a cost model picks kept blocks or every "
+                             "block per node, and a graph with nothing to gain is left to the stock runtime), "
+                             "never (always the kept blocks), always (every block)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and the run order")
     parser.add_argument("--per-op", action="store_true",
                         help="also time every operator alone: the delegate's nodes and what the stock runtime kept")
@@ -54,7 +58,7 @@ def run(args):
         data = as_bytes(args.model)
     except ValueError as e:
         return _error(e)
-    options = {"kernel": args.kernel}
+    options = {"kernel": args.kernel, "dense": args.dense}
     available, why = bench.delegate_status()
     try:
         if available:

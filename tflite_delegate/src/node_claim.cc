@@ -128,6 +128,29 @@ class Claimer {
     return "";
   }
 
+ public:
+  // Do no harm for the whole graph: when the cost model has every 1xN node run all its blocks (its kept
+  // blocks would be no faster), the delegate would run the graph densely, at about the stock runtime's speed
+  // and never with a margin. It then leaves the graph to the stock runtime, unless the options ask for it.
+  void DeclineWhenNothingToGain() {
+    if (options_.dense != ONEXN_DENSE_AUTO || options_.glue != GlueOps::kAuto || result_->claimed.empty()) return;
+    for (int node : result_->claimed) {
+      const auto* conv = std::get_if<ConvStep>(&result_->steps.at(node));
+      if (conv == nullptr || conv->every_block.empty()) return;  // kept blocks, or decided at run time
+    }
+    for (int node : result_->claimed) {
+      Decline(node, result_->op_names[node],
+              "no 1xN node of the graph runs faster on its kept blocks than on all of them (cost model): the "
+              "graph is left to the stock runtime (options dense=always or glue=all take it anyway)");
+      result_->steps.erase(node);
+      result_->kernel_names.erase(node);
+      result_->op_names.erase(node);
+    }
+    result_->claimed.clear();
+    result_->densify_candidates.clear();
+  }
+
+ private:
   TfLiteContext* context_;
   const GraphRecords& records_;
   const DelegateOptions& options_;
@@ -141,6 +164,7 @@ TfLiteStatus ClaimNodes(TfLiteContext* context, const std::vector<int>& plan, co
                         const DelegateOptions& options, ClaimResult* result) {
   Claimer claimer(context, records, options, result);
   if (claimer.ClaimRecorded(plan) != kTfLiteOk) return kTfLiteError;
+  claimer.DeclineWhenNothingToGain();
   return claimer.ClaimOthers(plan);
 }
 
