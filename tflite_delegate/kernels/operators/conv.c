@@ -16,7 +16,8 @@ struct onexn_conv {
   int n;
   onexn_conv_choice choice;
   onexn_ukernel_config uk;
-  size_t taps;
+  size_t taps;          // input pointers per output pixel: kh*kw, or kh when a kernel row is one tap
+  size_t tap_cin;       // floats read at each tap: cin, or kw*cin (see rows_as_taps)
   size_t out_pixels;    // per image
   size_t tiles;         // pixel tiles per image
   size_t in_image;      // floats per input image
@@ -117,10 +118,26 @@ static int check_args(const onexn_conv_shape* s, const onexn_block_index* ix, co
 }
 
 // Sizes in floats of the buffers; -1 on overflow.
+// 1 if each kernel row can be read as one tap of kw*cin contiguous floats: in NHWC the kw taps of a row are
+// consecutive pixels when dilation_w is 1, and no output pixel needs horizontal padding. The stems of
+// ResNet-50 (7x7/2 on 3 channels after an explicit PAD) then run 7 taps of 21 channels instead of 49 taps
+// of 3, whose loop overhead made them slower than XNNPACK. OHWI weights already hold a row's kw*cin values
+// in that order, and the sums run in the same order: the results do not change.
+static int rows_as_taps(const onexn_conv_shape* s) {
+  return s->kw > 1 && s->dilation_w == 1 && s->pad_left == 0 &&
+         (int64_t)(s->out_w - 1) * s->stride_w + s->kw <= (int64_t)s->in_w;
+}
+
 static int compute_sizes(onexn_conv* conv) {
   const onexn_conv_shape* s = &conv->s;
   size_t t;
-  if (onexn_mul_size((size_t)s->kh, (size_t)s->kw, &conv->taps)) return -1;
+  if (rows_as_taps(s)) {
+    conv->taps = (size_t)s->kh;
+    conv->tap_cin = (size_t)s->kw * (size_t)s->cin;  // check_args bounded kw * cin
+  } else {
+    if (onexn_mul_size((size_t)s->kh, (size_t)s->kw, &conv->taps)) return -1;
+    conv->tap_cin = (size_t)s->cin;
+  }
   if (onexn_mul_size((size_t)s->out_h, (size_t)s->out_w, &conv->out_pixels)) return -1;
   if (onexn_mul_size(conv->out_pixels, (size_t)s->cout, &conv->out_image)) return -1;
   if (onexn_mul_size((size_t)s->in_h, (size_t)s->in_w, &t) || onexn_mul_size(t, (size_t)s->cin, &conv->in_image)) {
@@ -131,7 +148,7 @@ static int compute_sizes(onexn_conv* conv) {
   if (onexn_mul_size(conv->out_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX / sizeof(float)) return -1;
   if (onexn_mul_size(conv->out_pixels, conv->taps, &t) || t > SIZE_MAX / sizeof(ptrdiff_t)) return -1;
   // Dense weights cout*kh*kw*cin.
-  if (onexn_mul_size(conv->taps, (size_t)s->cin, &t) || onexn_mul_size(t, (size_t)s->cout, &t)) return -1;
+  if (onexn_mul_size(conv->taps, conv->tap_cin, &t) || onexn_mul_size(t, (size_t)s->cout, &t)) return -1;
   if (t > SIZE_MAX / sizeof(float)) return -1;
   conv->tiles = conv->out_pixels / conv->uk.mr + (conv->out_pixels % conv->uk.mr != 0);
   return 0;
@@ -143,7 +160,7 @@ static int pack_weights(onexn_conv* conv, const onexn_block_index* ix, const flo
   const onexn_conv_shape* s = &conv->s;
   const size_t nr = conv->uk.nr;
   const size_t n = (size_t)ix->n;
-  const size_t cout = (size_t)s->cout, cin = (size_t)s->cin, taps = conv->taps;
+  const size_t cout = (size_t)s->cout, cin = conv->tap_cin, taps = conv->taps;
   const size_t kept_total = ix->group_ptr[ix->num_groups];
   // Count panels and packed floats.
   size_t panels = 0, floats = 0;
@@ -194,6 +211,32 @@ static int pack_weights(onexn_conv* conv, const onexn_block_index* ix, const flo
   return 0;
 }
 
+// pack_weights for the taps conv reads: when a kernel row is one tap (rows_as_taps), kept input channel c
+// of a block becomes the row's kw channels kx*cin + c.
+static int pack_row_weights(onexn_conv* conv, const onexn_block_index* ix, const float* w, const float* bias) {
+  const size_t kw = conv->tap_cin / (size_t)conv->s.cin, cin = (size_t)conv->s.cin;
+  if (kw == 1) return pack_weights(conv, ix, w, bias);
+  const size_t kept_total = ix->group_ptr[ix->num_groups];
+  uint32_t* group_ptr = (uint32_t*)malloc(((size_t)ix->num_groups + 1) * sizeof(uint32_t));
+  uint32_t* kept = (uint32_t*)malloc((kept_total * kw + 1) * sizeof(uint32_t));
+  int status = -1;
+  if (group_ptr != NULL && kept != NULL) {
+    size_t k = 0;
+    for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
+      group_ptr[g] = (uint32_t)k;
+      for (size_t kx = 0; kx < kw; kx++) {
+        for (size_t i = ix->group_ptr[g]; i < ix->group_ptr[g + 1]; i++) kept[k++] = (uint32_t)(kx * cin + ix->kept_cin[i]);
+      }
+    }
+    group_ptr[ix->num_groups] = (uint32_t)k;
+    const onexn_block_index rows = {ix->n, ix->num_groups, group_ptr, kept};
+    status = pack_weights(conv, &rows, w, bias);
+  }
+  free(group_ptr);
+  free(kept);
+  return status;
+}
+
 // Panels per microkernel call. A microkernel call runs every panel of a tile before the next tile, so the
 // panels' weights are read once per tile: fine while they stay in cache, but a layer with few pixels and
 // large weights (ResNet-50's 7x7 stage: 4-9 MB of weights, 49 pixels) would stream them from memory once
@@ -203,7 +246,7 @@ enum { kWeightBlockBytes = 256 * 1024 };  // a quarter of Zen 4's L2, an eighth 
 
 static size_t weight_blocking(const onexn_conv* conv) {
   const size_t weight_bytes = conv->packed_floats * sizeof(float);
-  const size_t input_bytes = conv->out_pixels * conv->taps * (size_t)conv->s.cin * sizeof(float);
+  const size_t input_bytes = conv->out_pixels * conv->taps * conv->tap_cin * sizeof(float);
   if (conv->uk.kind != ONEXN_KIND_IND || conv->tiles < 2 || weight_bytes <= 2 * kWeightBlockBytes ||
       input_bytes > 2 * kWeightBlockBytes) {
     return conv->num_panels;
@@ -214,12 +257,13 @@ static size_t weight_blocking(const onexn_conv* conv) {
 
 static void build_indirection(onexn_conv* conv) {
   const onexn_conv_shape* s = &conv->s;
+  const ptrdiff_t kw = rows_as_taps(s) ? 1 : s->kw;
   ptrdiff_t* ind = conv->ind;
   for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
     for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
       for (ptrdiff_t ky = 0; ky < s->kh; ky++) {
         const ptrdiff_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
-        for (ptrdiff_t kx = 0; kx < s->kw; kx++) {
+        for (ptrdiff_t kx = 0; kx < kw; kx++) {
           const ptrdiff_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
           const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
           *ind++ = inside ? (iy * s->in_w + ix) * s->cin : -1;
@@ -233,7 +277,7 @@ static void build_indirection(onexn_conv* conv) {
 static int identity_indirection(const onexn_conv* conv) {
   if (conv->taps != 1) return 0;
   for (size_t p = 0; p < conv->out_pixels; p++) {
-    if (conv->ind[p] != (ptrdiff_t)(p * (size_t)conv->s.cin)) return 0;
+    if (conv->ind[p] != (ptrdiff_t)(p * conv->tap_cin)) return 0;
   }
   return 1;
 }
@@ -268,16 +312,16 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
     free(conv);
     return NULL;
   }
-  if (pack_weights(conv, index, weights_ohwi, bias)) goto oom;
-  conv->zero = (float*)onexn_aligned_alloc((size_t)shape->cin * sizeof(float));
+  if (pack_row_weights(conv, index, weights_ohwi, bias)) goto oom;
+  conv->zero = (float*)onexn_aligned_alloc(conv->tap_cin * sizeof(float));
   conv->ind = (ptrdiff_t*)onexn_aligned_alloc(conv->out_pixels * conv->taps * sizeof(ptrdiff_t));
   if (conv->zero == NULL || conv->ind == NULL) goto oom;
-  memset(conv->zero, 0, (size_t)shape->cin * sizeof(float));
+  memset(conv->zero, 0, conv->tap_cin * sizeof(float));
   build_indirection(conv);
-  conv->pixel_stride = identity_indirection(conv) ? (size_t)shape->cin : 0;
+  conv->pixel_stride = identity_indirection(conv) ? conv->tap_cin : 0;
   conv->panel_block = weight_blocking(conv);
   if (conv->uk.kind == ONEXN_KIND_XT) {
-    if (onexn_mul_size(conv->taps * (size_t)shape->cin, ONEXN_XT_PIXELS, &conv->xt_floats) ||
+    if (onexn_mul_size(conv->taps * conv->tap_cin, ONEXN_XT_PIXELS, &conv->xt_floats) ||
         conv->xt_floats > SIZE_MAX / sizeof(float))
       goto oom;
     conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
@@ -396,10 +440,10 @@ static void run_xt_tile(const onexn_conv* conv, const float* input, size_t p0, s
                         size_t pb, size_t thread) {
   const onexn_conv_shape* s = &conv->s;
   float* xt = conv->xt + thread * conv->xt_floats;
-  conv->uk.gather(xt, input, conv->zero, conv->ind + p0 * conv->taps, conv->taps, (size_t)s->cin, mr);
+  conv->uk.gather(xt, input, conv->zero, conv->ind + p0 * conv->taps, conv->taps, conv->tap_cin, mr);
   onexn_xt_args a;
   a.xt = xt;
-  a.cin = (size_t)s->cin;
+  a.cin = conv->tap_cin;
   a.taps = conv->taps;
   a.mr = mr;
   a.out_stride = (size_t)s->cout;
