@@ -171,8 +171,9 @@ def test_a_graph_with_nothing_to_gain_is_left_to_the_stock_runtime():
     tflite = conv_model(k=(1, 1), n=1, cin=64, cout=96, size=(28, 28))
     inputs = random_inputs(tflite)
     report = read_report_of(tflite)
-    if report["isa"] == "scalar":
-        pytest.skip("the cost model has no estimate for the scalar kernels")
+    if report["isa"] not in ("avx512", "avx2"):
+        # Scalar has no estimates; NEON's coefficients are set by hand, not fitted (no Arm machine here).
+        pytest.skip(f"the cost model is fitted for AVX-512 and AVX2 only, not {report['isa']}")
     assert report["claimed"] == 0 and report["partitions"] == 0, report
     (declined,) = report["declined"]
     assert declined["reason"].startswith(NOTHING_TO_GAIN) and "dense=always or glue=all" in declined["reason"]
