@@ -199,14 +199,18 @@ def trained_like_table(rows):
 def no_harm_lines(rows, layer_rows):
     """Markdown lines: every whole-model case (either median) and every single convolution whose onexn/stock
     ratio is above 1.00, or that there is none."""
+    def verdict(cases, slower):
+        if not cases:
+            return "not measured in this run."
+        return "none is slower with the delegate." if not slower else f"{len(slower)} slower with the delegate:"
+
     slower = [r for r in rows if user_ratio(r) > 1.0 or r["ratio"] > 1.0]
-    lines = [f"Whole models ({len(rows)} cases): " + (
-        "none is slower with the delegate." if not slower else f"{len(slower)} slower with the delegate:")]
+    lines = [f"Whole models ({len(rows)} cases): " + verdict(rows, slower)]
     lines += [f"- {_case_name(r)}" + ("" if weights_of(r) == ONE_SHOT else f", {weights_of(r)}") +
               f": {user_ratio(r):.2f} all passes, {r['ratio']:.2f} undisturbed" for r in slower]
     slow_layers = [r for r in layer_rows if r["ratio"] > 1.0]
-    lines += ["", f"Single 1×1 convolutions ({len(layer_rows)} cases, one measurement each): " + (
-        "none is slower with the delegate." if not slow_layers else f"{len(slow_layers)} slower with the delegate:")]
+    lines += ["", f"Single 1×1 convolutions ({len(layer_rows)} cases, one measurement each): "
+              + verdict(layer_rows, slow_layers)]
     lines += [f"- {r['shape'][0]}x{r['shape'][1]} {r['shape'][2]}→{r['shape'][3]} N={r['n']} {r['sparsity']:.0%} "
               f"{r['threads']}T: {r['ratio']:.2f} (stock {r['dense_ms']:.3f} ms)" for r in slow_layers]
     return lines
@@ -306,7 +310,8 @@ def profile_analysis(profile, row, target=None):
     glue_note = f", {' and '.join(kinds)} among them" if kinds else ""
     lines = [f"- delegate nodes ({t['claimed_nodes']}{glue_note}), each timed alone: stock {t['claimed_stock_ms']:.2f} ms → "
              f"onexn {t['claimed_onexn_ms']:.2f} ms (**{claimed_ratio:.2f}**)",
-             f"- left to the stock runtime ({t['kept_nodes']} nodes): {t['kept_stock_ms']:.2f} ms: {kept}"]
+             f"- left to the stock runtime ({t['kept_nodes']} nodes): {t['kept_stock_ms']:.2f} ms: {kept}"
+             if t["kept_nodes"] else "- nothing left to the stock runtime: the delegate runs the whole graph"]
     if row is not None and row.get("onexn_ms"):
         parts = t["claimed_onexn_ms"] + t["kept_stock_ms"]
         stock_extra = row["dense_ms"] - t["claimed_stock_ms"] - t["kept_stock_ms"]

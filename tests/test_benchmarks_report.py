@@ -70,6 +70,8 @@ def test_do_no_harm_lists_every_slower_case():
     calm = bench_report.no_harm_lines(ROWS[:4], LAYERS)
     assert calm == ["Whole models (4 cases): none is slower with the delegate.", "",
                     "Single 1×1 convolutions (3 cases, one measurement each): none is slower with the delegate."]
+    assert bench_report.no_harm_lines(ROWS[:4], [])[-1] == \
+        "Single 1×1 convolutions (0 cases, one measurement each): not measured in this run."
 
 
 def test_needed_claimed_ratio():
