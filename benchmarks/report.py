@@ -211,8 +211,16 @@ def no_harm_lines(rows, layer_rows):
     slow_layers = [r for r in layer_rows if r["ratio"] > 1.0]
     lines += ["", f"Single 1×1 convolutions ({len(layer_rows)} cases, one measurement each): "
               + verdict(layer_rows, slow_layers)]
-    lines += [f"- {r['shape'][0]}x{r['shape'][1]} {r['shape'][2]}→{r['shape'][3]} N={r['n']} {r['sparsity']:.0%} "
-              f"{r['threads']}T: {r['ratio']:.2f} (stock {r['dense_ms']:.3f} ms)" for r in slow_layers]
+    configs = sorted({(r["n"], r["sparsity"], r["threads"]) for r in slow_layers})
+    if configs:
+        lines += ["", "| N | sparsity | threads | slower | the slower shapes: onexn/stock (stock ms) |",
+                  "|---:|---:|---:|---:|---|"]
+    for n, sparsity, threads in configs:
+        config = [r for r in layer_rows if r["n"] == n and _same(r["sparsity"], sparsity) and r["threads"] == threads]
+        slow = [r for r in config if r["ratio"] > 1.0]
+        shapes = "; ".join(f"{r['shape'][0]}x{r['shape'][1]} {r['shape'][2]}→{r['shape'][3]}: {r['ratio']:.2f} "
+                           f"({r['dense_ms']:.3f})" for r in slow)
+        lines.append(f"| {n} | {sparsity:.0%} | {threads} | {len(slow)} of {len(config)} | {shapes} |")
     return lines
 
 

@@ -66,7 +66,7 @@ def test_do_no_harm_lists_every_slower_case():
     assert "- MobileNetV2 1.0/224 N=1 50% 1T: 1.04 all passes, 0.95 undisturbed" in lines
     assert "- MobileNetV2 1.0/224 N=2 90% 2T: 0.98 all passes, 1.05 undisturbed" in lines
     assert "Single 1×1 convolutions (4 cases, one measurement each): 1 slower with the delegate:" in lines
-    assert "- 112x112 32→16 N=1 50% 2T: 1.30 (stock 0.100 ms)" in lines
+    assert "| 1 | 50% | 2 | 1 of 1 | 112x112 32→16: 1.30 (0.100) |" in lines
     calm = bench_report.no_harm_lines(ROWS[:4], LAYERS)
     assert calm == ["Whole models (4 cases): none is slower with the delegate.", "",
                     "Single 1×1 convolutions (3 cases, one measurement each): none is slower with the delegate."]
