@@ -1,12 +1,17 @@
-"""Models of the benchmark sweep (benchmarks/run.py): Keras applications with random weights, pruned
-one-shot with ``onexn_tf.apply_1xn``, as .tflite files (onexn metadata; and TFLite's compact encoding).
+"""Models of the benchmark sweep (benchmarks/run.py): Keras applications with random weights as a user
+builds them (the 1000-class softmax head), pruned one-shot with ``onexn_tf.apply_1xn`` and its default
+policy, as .tflite files from ``onexn_tf.convert`` with N detected (onexn metadata; and TFLite's compact
+encoding); optionally with the zeros trained weights have (``trained_like``).
 
 TensorFlow's converter takes 20-40 s per full-size model on this machine, so each architecture is
 converted once, dense. A pruned variant is then made by running ``apply_1xn`` on the Keras model and
 writing its zeros into the converted weights (``transplant_zeros``): pruning only zeroes weights, and the
 converter's folding (BatchNorm scale per output channel, Dense transposed to (out, in)) keeps a zero at
 the same place, so the result equals converting the pruned model (tests/test_benchmarks_models.py checks it
-against a real conversion). Files are cached on disk, keyed by the weights' fingerprint.
+against a real conversion). The converter then sees .tflite bytes, not the Keras layers, so it gets no note
+of the N ``apply_1xn`` pruned with and finds every N from the weights alone: a stricter test of the
+detection than a user's ``convert(model)``. Files are cached on disk, keyed by the weights' fingerprint and
+the head.
 """
 
 import hashlib
@@ -19,7 +24,7 @@ import tensorflow as tf
 import onexn_tf
 from onexn_tf import blocks
 from onexn_tf.keras.compat import keras
-from onexn_tf.keras.layers import layer_kernel, leaf_layers
+from onexn_tf.keras.layers import layer_kernel, leaf_layers, pruned_n
 from onexn_tf.tflite import graph
 
 ARCHITECTURES = {
@@ -31,14 +36,13 @@ ARCHITECTURES = {
 
 
 def keras_model(name, seed=0, input_size=224):
-    """A keras.applications model with random weights (weights=None, seeded) that outputs logits."""
+    """A keras.applications model with random weights (weights=None, seeded), as keras.applications builds
+    it: the 1000-class softmax head included (the user's path; the delegate runs the SOFTMAX too)."""
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown model {name!r}; known: {sorted(ARCHITECTURES)}")
     keras.utils.set_random_seed(seed)
     ctor = getattr(keras.applications, ARCHITECTURES[name])
-    # Logits, not softmax: with random weights the softmax is flat to float precision, and logits let the
-    # benchmark compare the runtimes' outputs.
-    return ctor(weights=None, classifier_activation=None, input_shape=(input_size, input_size, 3))
+    return ctor(weights=None, input_shape=(input_size, input_size, 3))
 
 
 def fingerprint(model):
@@ -59,6 +63,30 @@ def tf_convert(model, batch_size=1):
     spec = tf.TensorSpec([batch_size, *model.input_shape[1:]], tf.float32)
     function = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     return bytes(tf.lite.TFLiteConverter.from_concrete_functions([function], model).convert())
+
+
+# Trained weights hold zeros one-shot pruning of random weights never makes: output channels a ReLU never
+# fires for (all zero), and zeros inside kept blocks that gradual pruning left when a block came back.
+DEAD_CHANNELS = 0.02
+STRAY_ZEROS = 0.01
+
+
+def trained_like(pruned, seed, dead=DEAD_CHANNELS, stray=STRAY_ZEROS):
+    """Gives the layers ``apply_1xn`` pruned (those it noted an N on) the zeros of trained weights, in place:
+    in each, a share `dead` of the live output channels (at least one) all zero, and a share `stray` of the
+    remaining non-zero weights (at least one) set to zero. Deterministic in `seed`. Returns `pruned`."""
+    rng = np.random.default_rng(seed)
+    for layer in leaf_layers(pruned):
+        if pruned_n(layer) is None:
+            continue
+        kernel = np.array(layer.kernel.numpy())  # Conv2D HWIO or Dense (in, out): output channels last
+        live = np.flatnonzero(np.any(kernel != 0, axis=tuple(range(kernel.ndim - 1))))
+        dead_channels = rng.choice(live, max(1, round(dead * len(live))), replace=False)
+        kernel[..., dead_channels] = 0
+        kept = np.flatnonzero(kernel)
+        kernel.flat[rng.choice(kept, max(1, round(stray * len(kept))), replace=False)] = 0
+        layer.kernel.assign(kernel)
+    return pruned
 
 
 def _kernel_layers(model):
@@ -132,33 +160,43 @@ def sparsity_tag(sparsity):
     return f"s{int(round(sparsity * 100)):02d}"
 
 
+# The weights of a case: as apply_1xn leaves them, or with trained_like's zeros added.
+ONE_SHOT, TRAINED_LIKE = "one-shot", "trained-like"
+
+
 class SweepModel:
     """One architecture: the Keras model, its dense .tflite, and pruned variants on demand (cached)."""
 
     def __init__(self, name, cache, seed=0):
         self.name = name
         self.cache = cache
+        self.seed = seed
         self.keras = keras_model(name, seed)
-        self.key = f"{name}-{fingerprint(self.keras)}-b1"
+        # The head is in the key: a softmax adds no weight, so the fingerprint alone matches the logits files
+        # of earlier sweeps.
+        self.key = f"{name}-{fingerprint(self.keras)}-b1-softmax"
         self.dense = cache.get(os.path.join(self.key, "dense.tflite"), lambda: tf_convert(self.keras))
 
-    def pruned(self, n, sparsity):
-        """{'onexn': bytes with onexn metadata (dense weights), 'compact': the same with compact=True}."""
-        base = os.path.join(self.key, f"1x{n}-{sparsity_tag(sparsity)}")
+    def pruned(self, n, sparsity, weights=ONE_SHOT):
+        """{'onexn': bytes with onexn metadata (dense weights), 'compact': the same with compact=True}, pruned
+        with apply_1xn's default policy and converted with N detected (no n=)."""
+        if weights not in (ONE_SHOT, TRAINED_LIKE):
+            raise ValueError(f"weights must be {ONE_SHOT!r} or {TRAINED_LIKE!r}, got {weights!r}")
+        base = os.path.join(self.key, f"1x{n}-{sparsity_tag(sparsity)}-{weights}")
         plain = None
 
         def get_plain():
             nonlocal plain
             if plain is None:
-                policy = onexn_tf.Prune1xNPolicy(n)
-                pruned = onexn_tf.apply_1xn(self.keras, n=n, sparsity=sparsity, pruning_policy=policy)
+                pruned = onexn_tf.apply_1xn(self.keras, n, sparsity)
+                if weights == TRAINED_LIKE:
+                    trained_like(pruned, self.seed)
                 plain = transplant_zeros(self.dense, pruned)
             return plain
 
         return {
-            "onexn": self.cache.get(base + ".tflite", lambda: onexn_tf.convert(get_plain(), n=n)),
-            "compact": self.cache.get(base + "-compact.tflite",
-                                      lambda: onexn_tf.convert(get_plain(), n=n, compact=True)),
+            "onexn": self.cache.get(base + ".tflite", lambda: onexn_tf.convert(get_plain())),
+            "compact": self.cache.get(base + "-compact.tflite", lambda: onexn_tf.convert(get_plain(), compact=True)),
         }
 
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """The onexn benchmark sweep (issue 5): stock XNNPACK dense vs compact encoding vs the onexn delegate.
 
-Models: MobileNetV1, MobileNetV2 (1.0/224) and ResNet-50 with random weights (weights=None), pruned one-shot
-with onexn_tf.apply_1xn(Prune1xNPolicy(n, allow_partial_blocks=True)); N in {1, 2, 4, 8, 16}, block sparsity in
-{0.5, 0.75, 0.9}, 1 and 2 threads; plus MobileNetV2's distinct 1x1 convolutions as single-conv models.
+Models, as a user gets them: MobileNetV1, MobileNetV2 (1.0/224) and ResNet-50 from keras.applications with
+random weights (weights=None, the 1000-class softmax head), pruned one-shot with onexn_tf.apply_1xn(model, n,
+sparsity) (the default policy) and converted with onexn_tf.convert (N detected); N in {1, 2, 4, 8, 16}, block
+sparsity in {0.5, 0.75, 0.9}, 1 and 2 threads; MobileNetV2 N=16 and N=4 at 50%, 1 thread, once more with
+trained-like zeros (benchmarks/models.py, trained_like); plus MobileNetV2's distinct 1x1 convolutions as
+single-conv models.
 For each: the stock runtime on the file with dense weights, the stock runtime on the compact file
 (onexn_tf.convert(..., compact=True): TFLite's own block-sparse encoding + DENSIFY), and the onexn delegate
 on the dense-weight file; interleaved in one measurement (onexn_tf.runtime.bench.measure).
@@ -11,9 +14,11 @@ on the dense-weight file; interleaved in one measurement (onexn_tf.runtime.bench
 Writes BENCHMARKS.md and benchmarks/ratio_vs_sparsity.png for the full sweep; a subset (--models, --n,
 --sparsity, --threads, --quick, ...) writes to runs/bench/ instead so it never overwrites the committed
 report. Converted models are cached under runs/bench_cache/ (git ignores runs/). Raw results go to
-runs/bench/results.json; --from-json re-renders the report from such a file without measuring.
+runs/bench/results.json; --from-json re-renders the report from such a file without measuring. Each case
+reports two medians: over every timed pass (what a user sees; the targets use it) and over the passes the
+stock runtime ran undisturbed in.
 
-    python benchmarks/run.py                 # the full sweep: 14 min from an empty cache, 10 min cached (2 cores)
+    python benchmarks/run.py                 # the full sweep: about 15 min from an empty cache (2 cores)
     python benchmarks/run.py --quick         # MobileNetV2, N 4 and 16, 50% and 75%, 1 thread
     python benchmarks/run.py --models resnet50 --n 16 --sparsity 0.5 --threads 1
 """
@@ -25,6 +30,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 
@@ -42,6 +48,9 @@ QUICK = {"models": "mobilenet_v2", "n": "4,16", "sparsity": "0.5,0.75", "threads
 FULL_OUT = (os.path.join(ROOT, "BENCHMARKS.md"), os.path.join(ROOT, "benchmarks", "ratio_vs_sparsity.png"))
 SUBSET_OUT = (os.path.join(ROOT, "runs", "bench", "BENCHMARKS.md"),
               os.path.join(ROOT, "runs", "bench", "ratio_vs_sparsity.png"))
+# (model, n, sparsity, threads) measured again with trained-like zeros when the sweep's lists hold them: one
+# thread is enough to see whether N survives (the records and kernels do not depend on threads).
+TRAINED_LIKE = [("mobilenet_v2", 16, 0.5, 1), ("mobilenet_v2", 4, 0.5, 1)]
 
 
 def parse_args(argv):
@@ -126,6 +135,25 @@ def log(message, started):
     print(f"[{time.time() - started:7.1f} s] {message}", file=sys.stderr, flush=True)
 
 
+def commit():
+    """The commit measured (git rev-parse HEAD), with "+dirty" when the tree has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def lscpu_model():
+    """lscpu's "Model name", or None."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name:")), None)
+
+
 def machine():
     """CPU model, cores, vector extensions, load: what the report states about the machine."""
     info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "family": "", "model": ""}
@@ -146,6 +174,7 @@ def machine():
                     break
     except OSError:
         pass
+    info["cpu"] = lscpu_model() or info["cpu"]
     info["load"] = list(os.getloadavg())
     return info
 
@@ -211,17 +240,19 @@ def wait_for_quiet(args, started):
 
 def measured(args, started, what, measure):
     """Runs measure() -> row; when other processes used more than --max-other-cpu of the machine meanwhile,
-    waits for quiet and measures again (--retries times). Keeps the quietest attempt; records its share.
+    waits for quiet and measures again (--retries times). Keeps the quietest attempt; records its share, and
+    in ``tries`` the times of every attempt (the all-passes medians count them all).
     Measurements too short to tell (single convolutions) are not retried: the caller checks for quiet before
     a batch of them instead."""
-    best = None
+    best, tries = None, []
     for attempt in range(1, args.retries + 2):
         if attempt > 1:
             log(f"{what}: other processes used {best['other_cpu']:.0%} of the CPU; measuring again", started)
             wait_for_quiet(args, started)
         before = cpu_times()
         row = measure()
-        row.update(other_cpu=other_cpu(before, cpu_times()), attempts=attempt)
+        row.update(other_cpu=other_cpu(before, cpu_times()), attempts=attempt, tries=tries)
+        tries.append({k: row[k] for k in ("dense_ms", "onexn_ms", "ratio")})
         if row["other_cpu"] is None:
             return row
         if best is None or row["other_cpu"] < best["other_cpu"]:
@@ -249,6 +280,8 @@ def measure_pairs(dense, compact, threads, runs, warmup, seed, options, delegate
         d, o, report = mo.timings["dense"], mo.timings["onexn"], mo.reports["onexn"]
         row.update(onexn_ms=o.median_ms, onexn_p10_ms=o.p10_ms, onexn_p90_ms=o.p90_ms,
                    ratio=o.median_ms / d.median_ms, claimed=report.get("claimed", 0), isa=report.get("isa", "?"),
+                   dense_nodes=len(report.get("dense_nodes", [])), partitions=report.get("partitions"),
+                   declined=len(report.get("declined", [])),
                    kernels=sorted({k.get("kernel", "") for k in report.get("kernels", [])}),
                    rel_diff=relative_diff(mo.outputs["onexn"], mo.outputs["dense"]))
     row.update(dense_ms=d.median_ms, dense_p10_ms=d.p10_ms, dense_p90_ms=d.p90_ms)
@@ -287,26 +320,47 @@ def needs_makeup(rows, reference):
     return not any(r["dense_ms"] <= DISTURBED * reference for r in rows)
 
 
+def all_pass_medians(ratios, dense_ms, onexn_ms):
+    """{"ratio_all", "dense_ms_all", "onexn_ms_all"}: medians over every timed pass, noisy or not (what a
+    user running the model sees); the ratio is the median per-pass ratio, as for the filtered figure."""
+    out = {"dense_ms_all": statistics.median(dense_ms)}
+    if ratios and None not in ratios:
+        out["ratio_all"] = statistics.median(ratios)
+    if onexn_ms and None not in onexn_ms:
+        out["onexn_ms_all"] = statistics.median(onexn_ms)
+    return out
+
+
 def combine(rows, reference=None):
     """One result row from the passes of a case: medians over the undisturbed passes (ratio: the median
-    per-pass ratio), every pass's ratio and stock time, the worst interference seen."""
+    per-pass ratio), medians over every timed pass (``*_all``: re-measured attempts and make-up passes
+    included), every pass's ratio and stock time, the worst interference seen."""
     keep = [rows[i] for i in undisturbed([r["dense_ms"] for r in rows], reference)]
     ordered = sorted(keep, key=lambda r: r["ratio"] if r["ratio"] is not None else r["dense_ms"])
     out = dict(ordered[len(ordered) // 2])  # claimed nodes, kernels, sizes: the same in every pass
+    out.pop("tries", None)
     for key in ("dense_ms", "compact_ms", "compact_ratio") + (("onexn_ms", "ratio") if out["ratio"] else ()):
         out[key] = statistics.median(r[key] for r in keep)
+    tries = [t for r in rows for t in r.get("tries") or [r]]
     shares = [r["other_cpu"] for r in rows if r.get("other_cpu") is not None]
     out.update(other_cpu=max(shares) if shares else None, passes=len(rows), kept_passes=len(keep),
                pass_ratios=[r["ratio"] for r in rows], pass_dense_ms=[r["dense_ms"] for r in rows],
-               pass_onexn_ms=[r.get("onexn_ms") for r in rows])
+               pass_onexn_ms=[r.get("onexn_ms") for r in rows], all_ratios=[t["ratio"] for t in tries],
+               all_dense_ms=[t["dense_ms"] for t in tries], all_onexn_ms=[t.get("onexn_ms") for t in tries])
+    out.update(all_pass_medians(out["all_ratios"], out["all_dense_ms"], out["all_onexn_ms"]))
     return out
 
 
 def recombine(row, reference=None):
     """A combined row of a results.json again, with the disturbed passes left out (approximate onexn_ms =
-    stock x ratio when the per-pass onexn times were not saved)."""
+    stock x ratio when the per-pass onexn times were not saved); the all-passes medians from the passes
+    when the row has none (results.json files from before they were reported)."""
     ratios, dense = row.get("pass_ratios"), row.get("pass_dense_ms")
-    if not dense or len(dense) < 2 or not ratios or None in ratios:
+    if not dense or not ratios or None in ratios:
+        return row
+    if "ratio_all" not in row:
+        row = dict(row, **all_pass_medians(ratios, dense, row.get("pass_onexn_ms")))
+    if len(dense) < 2:
         return row
     keep = undisturbed(dense, reference)
     out = dict(row, kept_passes=len(keep), dense_ms=statistics.median(dense[i] for i in keep),
@@ -333,17 +387,22 @@ class Sweep:
             self.models[name] = bench_models.SweepModel(name, self.cache, seed=self.args.seed)
         return self.models[name]
 
-    def model_case(self, name, n, s, t, p=0, label=None):
-        """One whole-model case: stock dense, stock compact, onexn; a result row."""
+    def model_case(self, name, n, s, t, weights=bench_models.ONE_SHOT, p=0, label=None):
+        """One whole-model case: stock dense, stock compact, onexn; a result row with the N the converter
+        detected (the set over its records)."""
         a = self.args
-        files = self.model(name).pruned(n, s)
-        row = measured(a, self.started, f"{name} 1x{n} {s:.0%} {t}T", lambda: measure_pairs(
+        files = self.model(name).pruned(n, s, weights)
+        what = f"{name} 1x{n} {s:.0%} {t}T" + ("" if weights == bench_models.ONE_SHOT else f" {weights}")
+        row = measured(a, self.started, what, lambda: measure_pairs(
             files["onexn"], files["compact"], t, a.runs, a.warmup, a.seed, self.options, self.delegate_ok))
-        row.update(model=name, n=n, sparsity=s, file_mb=len(files["onexn"]) / 1e6,
-                   compact_file_mb=len(files["compact"]) / 1e6)
+        records = onexn_tf.read_metadata(files["onexn"])
+        row.update(model=name, n=n, sparsity=s, weights=weights, file_mb=len(files["onexn"]) / 1e6,
+                   compact_file_mb=len(files["compact"]) / 1e6, records=len(records),
+                   detected_n=sorted({r.n for r in records}))
         onexn = f"onexn {row['onexn_ms']:.2f} ms ({row['ratio']:.2f})" if self.delegate_ok else "onexn skipped"
-        log(f"{label or f'pass {p + 1}/{a.passes}'} {name} 1x{n} {s:.0%} {t}T: stock {row['dense_ms']:.2f} ms, compact "
-            f"{row['compact_ms']:.2f} ms ({row['compact_ratio']:.2f}), {onexn}", self.started)
+        log(f"{label or f'pass {p + 1}/{a.passes}'} {what}: stock {row['dense_ms']:.2f} ms, compact "
+            f"{row['compact_ms']:.2f} ms ({row['compact_ratio']:.2f}), {onexn}, N detected {row['detected_n']}",
+            self.started)
         return row
 
     def layer_cases(self, n, s, shapes, threads):
@@ -354,14 +413,24 @@ class Sweep:
         rows = []
         for op_index, shape in shapes:
             single = profile.single_op_model(model, op_index)
-            annotated = onexn_tf.convert(single, n=n)
-            compact = onexn_tf.convert(single, n=n, compact=True)
+            annotated = onexn_tf.convert(single)
+            compact = onexn_tf.convert(single, compact=True)
             for t in threads:
                 row = measured(a, self.started, f"layer {shape} 1x{n} {s:.0%} {t}T", lambda: measure_pairs(
                     annotated, compact, t, a.layer_runs, max(a.warmup, 5), a.seed, self.options, self.delegate_ok))
-                row.update(shape=list(shape), op_index=op_index, n=n, sparsity=s, batch_other_cpu=share)
+                row.update(shape=list(shape), op_index=op_index, n=n, sparsity=s, batch_other_cpu=share,
+                           detected_n=sorted({r.n for r in onexn_tf.read_metadata(annotated)}))
                 rows.append(row)
         return rows
+
+    def cases(self):
+        """(model, n, sparsity, threads, weights) of the whole-model cases, in the order of a pass."""
+        a = self.args
+        grid = [(name, n, s, t, bench_models.ONE_SHOT) for name in a.model_list for n in a.n_list
+                for s in a.sparsity_list for t in a.thread_list]
+        chosen = set(grid)
+        return grid + [case + (bench_models.TRAINED_LIKE,) for case in TRAINED_LIKE
+                       if case + (bench_models.ONE_SHOT,) in chosen]
 
     def run(self):
         a, results = self.args, self.results
@@ -372,16 +441,14 @@ class Sweep:
             return [combine(rows, refs[(k[0], k[3])]) for k, rows in repeats.items()]
 
         for p in range(a.passes):
-            for name in a.model_list:
-                for n in a.n_list:
-                    for s in a.sparsity_list:
-                        for t in a.thread_list:
-                            repeats.setdefault((name, n, s, t), []).append(self.model_case(name, n, s, t, p))
-                            results["models"] = combined()
-                            _save(a, results)
+            for key in self.cases():
+                repeats.setdefault(key, []).append(self.model_case(*key, p=p))
+                results["models"] = combined()
+                _save(a, results)
         if a.passes > 1:
             # Cases whose every pass fell into a disturbed stretch: measured again (the targets' cases first).
-            targets = {(t["model"], t["n"], t["sparsity"], t["threads"]) for t in bench_report.TARGETS}
+            targets = {(t["model"], t["n"], t["sparsity"], t["threads"], bench_models.ONE_SHOT)
+                       for t in bench_report.TARGETS if t["kind"] == "model"}
             for key in sorted(repeats, key=lambda k: k not in targets):
                 for _ in range(MAKEUP_TRIES):
                     refs = stock_references([r for rows in repeats.values() for r in rows])
@@ -459,7 +526,7 @@ def main(argv=None):
             print(f"run.py: load average {load:.2f}: other work is running; the report records it, but run "
                   "the committed sweep on an idle machine", file=sys.stderr)
         results = {"command": "python benchmarks/run.py" + ("" if not sys.argv[1:] else " " + shlex.join(sys.argv[1:])),
-                   "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+                   "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "commit": commit(),
                    "machine": machine(), "versions": versions(), "delegate": why if not delegate_ok else "ok",
                    "settings": {"runs": args.runs, "warmup": args.warmup, "layer_runs": args.layer_runs,
                                 "seed": args.seed, "kernel": args.kernel, "max_other_cpu": args.max_other_cpu,

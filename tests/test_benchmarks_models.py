@@ -1,11 +1,14 @@
-"""benchmarks/models.py: pruned variants made by transplanting zeros equal a real conversion."""
+"""benchmarks/models.py: pruned variants made by transplanting zeros equal a real conversion; trained-like
+zeros keep the N the layers were pruned with."""
 
 import numpy as np
 import pytest
 
 import onexn_tf
 from benchmarks import models as bench_models
+from onexn_tf import blocks
 from onexn_tf.keras.compat import keras
+from onexn_tf.keras.layers import layer_kernel, leaf_layers, pruned_n
 from onexn_tf.runtime import bench
 from onexn_tf.tflite import graph
 
@@ -36,8 +39,7 @@ def _weights(data):
 @pytest.fixture(scope="module")
 def converted():
     model = _model()
-    policy = onexn_tf.Prune1xNPolicy(8, allow_partial_blocks=True)
-    pruned = onexn_tf.apply_1xn(model, n=8, sparsity=0.5, pruning_policy=policy)
+    pruned = onexn_tf.apply_1xn(model, 8, 0.5)  # the default policy, as the sweep prunes
     return model, pruned, bench_models.tf_convert(model), bench_models.tf_convert(pruned)
 
 
@@ -88,3 +90,45 @@ def test_cache_builds_once(tmp_path):
 def test_keras_model_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown model"):
         bench_models.keras_model("vgg16")
+
+
+def _pruned_kernels(model):
+    return {layer.name: layer_kernel(layer) for layer in leaf_layers(model) if pruned_n(layer) is not None}
+
+
+def test_trained_like_adds_dead_channels_and_stray_zeros_and_keeps_n():
+    model = _model()
+    one_shot = _pruned_kernels(onexn_tf.apply_1xn(model, 8, 0.5))
+    trained = _pruned_kernels(bench_models.trained_like(onexn_tf.apply_1xn(model, 8, 0.5), seed=1))
+    assert sorted(trained) == ["expand", "head", "project"]  # the stem (3 input channels) stays dense
+    for name, kernel in trained.items():
+        before, after = one_shot[name], kernel
+        assert not (after[before == 0] != 0).any()  # only zeros were added
+        dead = ~np.any(after != 0, axis=tuple(range(after.ndim - 1)))
+        assert 1 <= dead.sum() < dead.size and not (~np.any(before != 0, axis=tuple(range(before.ndim - 1)))).any()
+        # Stray zeros: inside blocks that stay kept at N=8, on live output channels.
+        kept = np.repeat(blocks.kept_blocks(blocks.as_hwio(after), 8), 8, axis=1)[:, :after.shape[-1]]
+        stray = (after == 0).reshape(-1, after.shape[-2], after.shape[-1]).all(axis=0) & kept & ~dead
+        assert stray.any(), name
+        assert blocks.detect_n(after) == 8, name
+    again = _pruned_kernels(bench_models.trained_like(onexn_tf.apply_1xn(model, 8, 0.5), seed=1))
+    other = _pruned_kernels(bench_models.trained_like(onexn_tf.apply_1xn(model, 8, 0.5), seed=2))
+    assert all(np.array_equal(trained[k], again[k]) for k in trained)
+    assert any(not np.array_equal(trained[k], other[k]) for k in trained)
+
+
+def test_trained_like_model_converts_with_its_n_and_the_delegate_claims_it(converted):
+    model, pruned, dense, _ = converted
+    trained = bench_models.trained_like(onexn_tf.apply_1xn(model, 8, 0.5), seed=0)
+    files = {w: onexn_tf.convert(bench_models.transplant_zeros(dense, m))
+             for w, m in (("one-shot", pruned), ("trained-like", trained))}
+    records = {w: onexn_tf.read_metadata(f) for w, f in files.items()}
+    assert len(records["trained-like"]) == len(records["one-shot"]) == 3
+    assert {r.n for r in records["trained-like"]} == {8}
+    report = onexn_tf.delegate_report(files["trained-like"])
+    assert report["claimed"] == onexn_tf.delegate_report(files["one-shot"])["claimed"] == 3
+
+
+def test_keras_model_has_the_applications_softmax_head():
+    model = bench_models.keras_model("mobilenet_v2", input_size=96)
+    assert model.layers[-1].activation.__name__ == "softmax" and model.output_shape == (None, 1000)

@@ -1,7 +1,7 @@
-"""benchmarks/report.py and benchmarks/run.py's options: targets met/missed, tables, plot."""
+"""benchmarks/report.py and benchmarks/run.py's options: targets met or not on the all-passes median, the
+undisturbed median beside it, trained-like and do-no-harm sections, tables, plot."""
 
 import importlib.util
-import math
 import os
 
 import pytest
@@ -12,9 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def row(model, n, s, t, dense, onexn, **extra):
-    return dict(model=model, n=n, sparsity=s, threads=t, dense_ms=dense, compact_ms=dense, onexn_ms=onexn,
-                ratio=onexn / dense, compact_ratio=1.0, compact_identical=True, claimed=10, isa="avx512",
-                rel_diff=1e-7, **extra)
+    return dict(dict(model=model, n=n, sparsity=s, threads=t, dense_ms=dense, compact_ms=dense, onexn_ms=onexn,
+                     ratio=onexn / dense, compact_ratio=1.0, compact_identical=True, claimed=10, isa="avx512",
+                     rel_diff=1e-7, detected_n=[n], records=35), **extra)
 
 
 def layer(shape, n, s, t, dense, onexn):
@@ -22,8 +22,15 @@ def layer(shape, n, s, t, dense, onexn):
                 ratio=onexn / dense, compact_ratio=1.0, compact_identical=True, isa="avx512")
 
 
-ROWS = [row("mobilenet_v2", 16, 0.5, 1, 10.0, 7.0), row("mobilenet_v2", 16, 0.75, 1, 10.0, 6.0),
-        row("mobilenet_v2", 4, 0.5, 1, 10.0, 8.0), row("mobilenet_v2", 16, 0.5, 2, 6.0, 4.8)]
+# ratio (onexn / dense here) is the undisturbed-passes median, ratio_all the all-passes one.
+ROWS = [row("mobilenet_v2", 16, 0.5, 1, 10.0, 6.0, ratio_all=0.66),   # meets 0.65 only when filtered
+        row("mobilenet_v2", 16, 0.75, 1, 10.0, 4.4, ratio_all=0.44),
+        row("mobilenet_v2", 4, 0.5, 1, 10.0, 8.0),                     # an older row: no all-passes figure
+        row("mobilenet_v2", 16, 0.5, 2, 6.0, 4.8, ratio_all=0.85),
+        row("mobilenet_v2", 1, 0.5, 1, 10.0, 9.5, ratio_all=1.04),    # slower than stock over all passes
+        row("mobilenet_v2", 2, 0.9, 2, 6.0, 6.3, ratio_all=0.98),     # slower in the undisturbed passes only
+        row("mobilenet_v2", 16, 0.5, 1, 10.0, 5.0, ratio_all=0.50, weights="trained-like", detected_n=[1, 16],
+            records=30, claimed=7)]
 LAYERS = [layer((14, 14, 64, 384), 16, 0.5, 1, 1.0, 0.4), layer((7, 7, 960, 160), 16, 0.5, 1, 2.0, 1.6),
           layer((7, 7, 960, 160), 8, 0.5, 1, 2.0, 0.2)]
 
@@ -35,19 +42,36 @@ def test_geomean():
             bench_report.geomean(bad)
 
 
-def test_evaluate_targets():
-    results = {r["case"]: r for r in bench_report.evaluate_targets(ROWS, LAYERS, "avx512")}
-    layers = results["single 1x1 conv, MobileNetV2 shapes, 50%, N = vector width"]
-    assert layers["n"] == 16 and layers["measured"] == pytest.approx(math.sqrt(0.4 * 0.8))
-    assert layers["status"] == "missed" and "1 of 2 meet it" in layers["detail"]
-    assert results["MobileNetV2 end to end, 50%, N=16, 1 thread"]["status"] == "met"        # 0.70 <= 0.72
-    assert results["MobileNetV2 end to end, 75%, N=16, 1 thread"]["status"] == "missed"     # 0.60 > 0.50
-    assert results["MobileNetV2 end to end, 50%, N=4 (the paper's setting), 1 thread"]["status"] == "met"
-    assert results["MobileNetV2 end to end, 50%, N=16, 2 threads"]["measured"] == pytest.approx(0.8)
-    assert results["ResNet-50 end to end, 50%, N=16, 1 thread"]["status"] == "not measured"
-    # On an AVX2 machine the vector width is 8: the N=8 layer row is the one that counts.
-    avx2 = bench_report.evaluate_targets(ROWS, LAYERS, "avx2")[0]
-    assert avx2["n"] == 8 and avx2["measured"] == pytest.approx(0.1) and avx2["status"] == "met"
+def test_evaluate_targets_judges_the_all_passes_median():
+    results = {r["case"]: r for r in bench_report.evaluate_targets(ROWS)}
+    assert len(results) == 6
+    first = results["MobileNetV2, N=16, 50%, 1 thread"]  # the trained-like row (0.50) is not this case
+    assert (first["measured"], first["filtered"], first["status"]) == (0.66, pytest.approx(0.60), "not met")
+    assert results["MobileNetV2, N=16, 75%, 1 thread"]["status"] == "met"                   # 0.44 <= 0.45
+    assert results["MobileNetV2, N=4 (the paper's setting), 50%, 1 thread"]["measured"] == pytest.approx(0.80)
+    assert results["MobileNetV2, N=4 (the paper's setting), 50%, 1 thread"]["status"] == "met"
+    assert results["MobileNetV2, N=16, 50%, 2 threads"]["status"] == "not met"              # 0.85 > 0.70
+    assert results["ResNet-50, N=16, 50%, 1 thread"]["status"] == "not measured"
+    harm = results["every N=1 and N=2 whole-model case (the worst)"]
+    assert harm["measured"] == 1.04 and harm["filtered"] == pytest.approx(1.05) and harm["status"] == "not met"
+    assert "N=1 50% 1T" in harm["detail"] and "1 of 2 cases above 1.00" in harm["detail"]
+    calm = [r for r in ROWS if r["n"] > 2] + [row("resnet50", 2, 0.5, 1, 80.0, 60.0, ratio_all=0.76)]
+    harm = bench_report.evaluate_targets(calm)[-1]
+    assert harm["status"] == "met" and harm["measured"] == 0.76
+
+
+def test_do_no_harm_lists_every_slower_case():
+    lines = bench_report.no_harm_lines(ROWS, LAYERS + [layer((112, 112, 32, 16), 1, 0.5, 2, 0.1, 0.13)])
+    assert "Whole models (7 cases): 2 slower with the delegate:" in lines
+    assert "- MobileNetV2 1.0/224 N=1 50% 1T: 1.04 all passes, 0.95 undisturbed" in lines
+    assert "- MobileNetV2 1.0/224 N=2 90% 2T: 0.98 all passes, 1.05 undisturbed" in lines
+    assert "Single 1×1 convolutions (4 cases, one measurement each): 1 slower with the delegate:" in lines
+    assert "| 1 | 50% | 2 | 1 of 1 | 112x112 32→16: 1.30 (0.100) |" in lines
+    calm = bench_report.no_harm_lines(ROWS[:4], LAYERS)
+    assert calm == ["Whole models (4 cases): none is slower with the delegate.", "",
+                    "Single 1×1 convolutions (3 cases, one measurement each): none is slower with the delegate."]
+    assert bench_report.no_harm_lines(ROWS[:4], [])[-1] == \
+        "Single 1×1 convolutions (0 cases, one measurement each): not measured in this run."
 
 
 def test_needed_claimed_ratio():
@@ -59,6 +83,7 @@ def test_needed_claimed_ratio():
 
 def _results():
     return {"command": "python benchmarks/run.py --quick", "date": "2026-01-01 00:00 UTC", "minutes": 1.0,
+            "commit": "0123abc+dirty",
             "machine": {"cpu": "Test CPU", "cores": 2, "family": "25", "model": "17", "simd": ["avx512f"],
                         "load": [0.1, 0.1, 0.1]},
             "versions": {"python": "3", "tensorflow": "2", "ai-edge-litert": "2", "tf-keras": "2", "onexn": "0"},
@@ -71,8 +96,20 @@ def test_report_and_plot(tmp_path):
     out, png = tmp_path / "B.md", tmp_path / "sub" / "plot.png"
     bench_report.write_report(_results(), str(out), str(png))
     text = out.read_text()
-    assert "| MobileNetV2 end to end, 75%, N=16, 1 thread | ≤ 0.50 | 0.60 | **missed** by 0.10" in text
-    assert "## MobileNetV2 1.0/224, end to end" in text and "| 16 | 50% | 10.00 | 1.00 | 7.00 | **0.70** |" in text
+    assert "- **Commit measured**: `0123abc+dirty`" in text and "- **ISA the delegate used**: avx512" in text
+    assert "- **Command**: `python benchmarks/run.py --quick`" in text and "Test CPU" in text
+    assert text.index("## Targets (issue 14)") < text.index("## Trained-like") < text.index("## Do no harm")
+    assert ("| MobileNetV2, N=16, 50%, 1 thread | ≤ 0.65 | **0.66** | 0.60 | **not met**: over by 0.01 (+2%) |"
+            in text)
+    assert "| MobileNetV2, N=16, 75%, 1 thread | ≤ 0.45 | **0.44** | 0.44 | **met** (0.01 under) |" in text
+    assert "| every N=1 and N=2 whole-model case (the worst) | ≤ 1.00 | **1.04** | 1.05 | **not met**" in text
+    assert "## MobileNetV2 1.0/224, end to end" in text
+    # N, sparsity, N detected, 1xN nodes claimed; per thread: stock ms, compact/stock, onexn ms, all, undisturbed
+    assert ("| 16 | 50% | 16 | 10 | 10.00 | 1.00 | 6.00 | **0.66** | 0.60 | 6.00 | 1.00 | 4.80 | **0.85** | 0.80 |"
+            in text)
+    # The trained-like case lost N on some layer: N detected in bold, the one-shot twin's counts beside.
+    assert "| MobileNetV2 1.0/224 N=16 50% 1T | **1, 16** | 30 (35) | 7 (10) | **0.50** | 0.50 | 0.66 |" in text
+    assert "- MobileNetV2 1.0/224 N=1 50% 1T: 1.04 all passes, 0.95 undisturbed" in text
     assert "![onexn / stock latency ratio vs block sparsity](sub/plot.png)" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -82,7 +119,7 @@ def test_hand_written_analysis_follows_the_targets(tmp_path):
     notes.write_text("## Why targets are missed\n\nbecause of memory\n")
     bench_report.write_report(_results(), str(out), str(png), str(notes))
     text = out.read_text()
-    assert text.index("## Targets (issue 5)") < text.index("## Why targets are missed") < text.index("end to end\n")
+    assert text.index("## Targets (issue 14)") < text.index("## Why targets are missed") < text.index("end to end\n")
     bench_report.write_report(_results(), str(out), str(png), str(tmp_path / "absent.md"))
     assert "Why targets are missed" not in out.read_text()
 
@@ -116,6 +153,7 @@ def test_run_combines_passes_by_median():
     assert combined["ratio"] == pytest.approx(0.8) and combined["dense_ms"] == 10.0 and combined["onexn_ms"] == 8.0
     assert combined["pass_ratios"] == pytest.approx([0.7, 0.9, 0.8]) and combined["passes"] == 3
     assert combined["kept_passes"] == 3 and combined["other_cpu"] == 0.03
+    assert combined["ratio_all"] == pytest.approx(0.8) and combined["onexn_ms_all"] == 8.0
     two = run.combine(passes[:2])
     assert two["ratio"] == pytest.approx(0.8) and two["dense_ms"] == pytest.approx(10.25)
 
@@ -127,11 +165,42 @@ def test_disturbed_passes_are_left_out():
     combined = run.combine(passes)
     assert combined["kept_passes"] == 2 and combined["passes"] == 4
     assert combined["ratio"] == pytest.approx((0.75 + 3.2 / 4.2) / 2) and combined["dense_ms"] == pytest.approx(4.1)
-    # An older results.json (no per-pass filter yet) is recombined the same way when re-rendered.
-    old = dict(combined)
-    del old["kept_passes"]
+    # The all-passes figures keep the disturbed passes: ratios 0.75, 0.657, 0.762, 0.652.
+    assert combined["ratio_all"] == pytest.approx((0.75 + 4.6 / 7.0) / 2)
+    assert combined["dense_ms_all"] == pytest.approx(5.55) and combined["onexn_ms_all"] == pytest.approx(3.85)
+    # An older results.json (no per-pass filter, no all-passes figure yet) is recombined the same way.
+    old = {k: v for k, v in combined.items() if k not in ("kept_passes", "ratio_all", "dense_ms_all", "onexn_ms_all")}
     again = run.recombine(old)
     assert again["kept_passes"] == 2 and again["ratio"] == pytest.approx(combined["ratio"])
+    assert again["ratio_all"] == pytest.approx(combined["ratio_all"])
+
+
+def test_all_passes_count_every_re_measured_attempt(monkeypatch):
+    # measured() keeps the quietest attempt of a noisy case as the pass; the all-passes median still counts
+    # the attempts it put aside.
+    run = _run_module()
+
+    class Args:
+        retries, max_other_cpu, max_wait = 2, 0.05, 0
+
+    shares = iter([0.5, 0.3, 0.01])
+    times = iter([(10.0, 9.0), (10.0, 8.0), (10.0, 6.0)])
+    monkeypatch.setattr(run, "cpu_times", lambda: (0, 0, 0))
+    monkeypatch.setattr(run, "other_cpu", lambda before, after: next(shares))
+    monkeypatch.setattr(run, "wait_for_quiet", lambda args, started: None)
+    monkeypatch.setattr(run, "log", lambda message, started: None)
+
+    def measure():
+        dense, onexn = next(times)
+        return {"dense_ms": dense, "onexn_ms": onexn, "ratio": onexn / dense}
+
+    first = run.measured(Args, 0, "case", measure)
+    assert first["ratio"] == pytest.approx(0.6) and first["attempts"] == 3 and len(first["tries"]) == 3
+    second = dict(row("mobilenet_v2", 16, 0.5, 1, 10.0, 7.0), other_cpu=0.0)
+    combined = run.combine([dict(row("mobilenet_v2", 16, 0.5, 1, 10.0, 6.0), **first), second])
+    assert combined["ratio"] == pytest.approx(0.65)  # the passes: 0.6 and 0.7
+    assert combined["all_ratios"] == pytest.approx([0.9, 0.8, 0.6, 0.7]) and combined["ratio_all"] == pytest.approx(0.75)
+    assert "tries" not in combined
 
 
 def test_disturbed_is_judged_against_the_models_fastest_stock_time():
