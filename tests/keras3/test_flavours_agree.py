@@ -44,9 +44,12 @@ def test_identical_masks(both, run):
         mask = both["masks"][name]
         assert 1.0 - mask.mean() == pytest.approx(0.75, abs=0.02), name  # the schedule really pruned
         np.testing.assert_array_equal(both["tf_keras"][f"{run}|mask|{name}"], mask, err_msg=name)
-        # Adam and BatchNorm round differently in the two Kerases; the weights stay within float noise.
-        np.testing.assert_allclose(both["tf_keras"][f"{run}|kernel|{name}"], both["kernels"][name], atol=1e-4,
-                                   err_msg=name)
+        # Adam and BatchNorm round differently in the two Kerases, and Adam's per-weight normalisation turns a
+        # rounding difference in a near-zero gradient into a step of up to the learning rate (1e-2): after 24
+        # steps the kernels agree to a few percent of their scale (measured: up to 0.016), not to float noise.
+        kernel = both["kernels"][name]
+        np.testing.assert_allclose(both["tf_keras"][f"{run}|kernel|{name}"], kernel,
+                                   atol=0.05 * float(np.abs(kernel).max()), err_msg=name)
 
 
 def test_same_metadata_for_the_same_weights(both):
