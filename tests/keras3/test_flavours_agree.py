@@ -46,10 +46,9 @@ def test_identical_masks(both, run):
         np.testing.assert_array_equal(both["tf_keras"][f"{run}|mask|{name}"], mask, err_msg=name)
         # Adam and BatchNorm round differently in the two Kerases, and Adam's per-weight normalisation turns a
         # rounding difference in a near-zero gradient into a step of up to the learning rate (1e-2): after 24
-        # steps the kernels agree to a few percent of their scale (measured: up to 0.016), not to float noise.
-        kernel = both["kernels"][name]
-        np.testing.assert_allclose(both["tf_keras"][f"{run}|kernel|{name}"], kernel,
-                                   atol=0.05 * float(np.abs(kernel).max()), err_msg=name)
+        # steps single weights differ by up to 0.016; the kernels as a whole agree to 1.3% (3x3), 0.04% (others).
+        kernel, other = both["kernels"][name], both["tf_keras"][f"{run}|kernel|{name}"]
+        assert np.linalg.norm(other - kernel) <= 0.02 * np.linalg.norm(kernel), name
 
 
 def test_same_metadata_for_the_same_weights(both):
