@@ -564,7 +564,8 @@ def script(case):
     """The standalone Python script of a case: build, randomize, prune, convert, run both runtimes, compare."""
     full = (case.run_batch, *case.input_shape)
     body = [
-        f"# onexn fuzz case, seed {case.seed} ({case.category}, {case.keras}): python tests/fuzz_models.py --seeds {case.seed}",
+        f"# onexn fuzz case, seed {case.seed} ({case.category}, {case.keras}): "
+        f"python tests/fuzz_models.py --seeds {case.seed}",
         "import numpy as np",
         "import onexn_tf",
         KERAS_IMPORT[case.keras],
@@ -783,7 +784,7 @@ def _tf_converts(model):
     import tensorflow as tf
 
     try:
-        with contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):  # Keras 3 export
             tf.lite.TFLiteConverter.from_keras_model(model).convert()
         return True
     except Exception:  # noqa: BLE001 (ConverterError and whatever else the converter raises)
@@ -852,7 +853,7 @@ def campaign(seeds, args):
         if args.progress:
             _write(args.progress, f"{seed} {case.category}\n", "w")
         faulthandler.dump_traceback_later(args.hang_seconds, exit=True)
-        result = run_case(case, timeout=args.hang_seconds)
+        result = run_case(case, timeout=0.9 * args.hang_seconds)  # a subprocess's hang, before the watchdog's
         faulthandler.cancel_dump_traceback_later()
         results.append(result)
         if args.verbose:
@@ -876,6 +877,7 @@ def summary(records, seconds=None):
         return "fuzz_models: no case run"
     seeds = [r["seed"] for r in records]
     categories = ", ".join(f"{c} {sum(r['category'] == c for r in records)}" for c in CATEGORIES)
+    categories += f" (Keras 3: {sum('keras keras3' in r['tags'] for r in records)})"
     failures = sum(r["kind"] not in ("ok", "unconvertible") for r in records)
     unconvertible = sum(r["kind"] == "unconvertible" for r in records)
     worst = max((r["worst"] for r in records if r["kind"] == "ok"), default=0.0)
@@ -963,6 +965,7 @@ def main(argv=None):
 
 
 def _set_process_keras(keras):
+    """``tf.keras`` is ``keras``'s in this process and in the subprocesses it starts (read when TensorFlow loads)."""
     if keras == "tf_keras":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
     else:
