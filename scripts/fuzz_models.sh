@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Differential fuzzing campaign (issue 18, tests/fuzz_models.py): random tf_keras models, each run on the onexn
+# Differential fuzzing campaign (issue 18, tests/fuzz_models.py): random Keras models (tf_keras; Keras 3 cases
+# in subprocesses of their own), each run on the onexn
 # delegate and on the stock runtime, which must agree.
 #   scripts/fuzz_models.sh --minutes M [--start SEED] [--out DIR]
 # Runs consecutive seeds from SEED (default: a fresh range from the clock) for M minutes, in processes of

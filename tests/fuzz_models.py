@@ -1,10 +1,14 @@
-"""Differential fuzzing of random tf_keras architectures: the onexn delegate vs the stock runtime (issue 18).
+"""Differential fuzzing of random Keras architectures: the onexn delegate vs the stock runtime (issue 18).
 
 A seed gives a ``Case``, a small description of one model and of how to run it. The case gives a standalone
 Python script that builds the model, prunes it 1xN, converts it and compares the delegate's outputs with the
 stock runtime's (ai_edge_litert with XNNPACK) on the same file and inputs. The runner executes exactly that
 script, so the script printed for a failing seed is its reproduction (shrunk to the fewest layers and
 options that still fail). Only the public API is used: what a user does is what is tested.
+
+A case builds its model with tf_keras or with Keras 3. The Keras flavour is fixed per process (``tf.keras``
+follows TF_USE_LEGACY_KERAS, and tfmot sets it when imported), so a case of the other flavour runs in a
+subprocess; this module imports neither Keras itself (the Keras 3 suite, tests/keras3, must not load tf_keras).
 
     python tests/fuzz_models.py --seeds 0-99             # one line per failure, then a summary
     python tests/fuzz_models.py --minutes 5 --start 1000
@@ -24,6 +28,7 @@ import logging
 import math
 import os
 import re
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -32,8 +37,7 @@ from typing import Optional
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
-import onexn_tf  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-import tf_keras as keras  # noqa: E402
+import onexn_tf  # noqa: E402  (loads nothing of TensorFlow or Keras until a case needs it)
 
 # Delegate vs stock, per output: |onexn - stock| <= RTOL * max|stock|. Both runtimes sum the same float32
 # products in different orders (blocked by N, by pixel tile, FMA or not); each order is within about
@@ -48,14 +52,49 @@ CATEGORIES = ("convnet", "mobilenet", "dense")
 KERNELS = ("auto", "scalar", "avx2", "avx512")
 ACTIVATIONS = ("relu", "relu6", "hard_swish", "tanh", "leaky_relu", None)
 N_CHOICES = (1, 2, 4, 8, 16, 32, 3, 5, 6, 7, 12, 24)
+DENSE = ("never", "auto", "always")
+KERAS = ("tf_keras", "keras3")
+KERAS_IMPORT = {"tf_keras": "import tf_keras as keras", "keras3": "import keras"}
 # Declines that are legitimate for a model of this generator (the record's node runs on the stock runtime).
 LEGITIMATE_DECLINES = ("fused activation",)
+# With dense=auto and glue=auto, the delegate leaves a graph whose every 1xN node would run all its blocks to
+# the stock runtime: every record's node is declined so, and nothing at all is claimed.
+NOTHING_TO_GAIN = "no 1xN node of the graph runs faster on its kept blocks than on all of them"
+
+# The seeds of the default test run, chosen so that the cases of each Keras exercise every feature of FEATURES;
+# each runs in the pytest process of its Keras (tests/test_fuzz_models.py, tests/keras3/test_fuzz_models.py),
+# a few minutes on 2 cores in all (docs/RELIABILITY.md).
+FIXED_SEEDS = list(range(32)) + [96, 258, 279, 286, 453, 479, 486, 578, 1644]
+FEATURES = {
+    "category convnet", "category mobilenet", "category dense",
+    "Conv2D", "non-square kernel", "stride", "dilation", "padding valid", "DepthwiseConv2D", "depth_multiplier 2",
+    "BatchNormalization", "Add", "Concatenate", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D", "Flatten", "Reshape", "Dense on 2-D", "Dense on 3-D", "Dense on 4-D",
+    "activation relu", "activation relu6", "activation hard_swish", "activation tanh", "activation leaky_relu",
+    "shared layer", "inverted residual", "batch fixed", "batch unknown", "N power of two", "N other",
+    "compact True", "compact False", "rearrange True", "rearrange False", "glue auto", "glue off", "glue all",
+    "fuse 0", "fuse 1", "threads > 1", "re-invoke", "resize", "resize spatial", "shared delegate",
+    "Dense shape set at run time", "dense never", "dense auto", "dense always", "keras tf_keras", "keras keras3",
+}
+
+
+def fixed_seeds(keras):
+    """The fixed seeds whose cases build their model with ``keras``."""
+    return [seed for seed in FIXED_SEEDS if generate(seed).keras == keras]
+
+
+def uncovered(keras):
+    """The features (FEATURES, and the kernels this CPU has) that no fixed seed of ``keras`` exercises."""
+    features = {f for f in FEATURES if not f.startswith("keras ")} | {f"keras {keras}"}
+    features |= {f"kernel {k}" for k in available_kernels()}
+    return features - set().union(*(generate(seed).tags() for seed in fixed_seeds(keras)))
 
 
 @dataclass(frozen=True)
 class Case:
-    """One fuzz case. ``lines`` is the tf_keras code that builds the model from ``x0``; the rest says how to
-    prune, convert and run it. Everything in the reproduction script is generated from these fields."""
+    """One fuzz case. ``lines`` is the Keras code that builds the model from ``x0`` (the same in both flavours);
+    the rest says how to prune, convert and run it. Everything in the reproduction script is generated from
+    these fields."""
 
     seed: int
     category: str
@@ -77,6 +116,8 @@ class Case:
     reinvoke: Optional[float]     # invoke again with the inputs scaled by this, without re-allocating
     resize: Optional[tuple]       # then resize the input to this shape (batch included) and allocate again
     shared: bool                  # then a second live interpreter on the same delegate object
+    dense: str = "never"          # the delegate's option dense: never (kept blocks), auto (cost model), always
+    keras: str = "tf_keras"       # the Keras that builds the model: tf_keras or keras3
 
     @property
     def dense_nd(self):
@@ -108,7 +149,8 @@ class Case:
             tags.add("threads > 1")
         tags.update({f"category {self.category}", f"glue {self.glue}", f"fuse {self.fuse}", f"kernel {self.kernel}",
                      "batch fixed" if self.batch else "batch unknown", f"compact {self.compact}",
-                     f"rearrange {self.rearrange}", "N power of two" if self.n & (self.n - 1) == 0 else "N other"})
+                     f"rearrange {self.rearrange}", "N power of two" if self.n & (self.n - 1) == 0 else "N other",
+                     f"dense {self.dense}", f"keras {self.keras}"})
         steps = {"re-invoke": self.reinvoke is not None, "resize": self.resize is not None,
                  "resize spatial": self.resize is not None and tuple(self.resize[1:]) != tuple(self.input_shape),
                  "shared delegate": self.shared}
@@ -456,7 +498,9 @@ def generate(seed):
         fuse=int(rng.random() < 0.75), kernel=kernel if kernel in available_kernels() else "auto",
         num_threads=int(rng.choice((1, 1, 2, 2, 3, 4, 5, 6, 7, 8))),
         reinvoke=float(rng.choice((-3.0, 0.5, 10.0))) if rng.random() < 0.4 else None,
-        resize=resize, shared=bool(rng.random() < 0.25))
+        resize=resize, shared=bool(rng.random() < 0.25),
+        # Drawn last, so that the earlier draws of a seed stay what they were before these fields existed.
+        dense=str(rng.choice(DENSE, p=(0.7, 0.15, 0.15))), keras=KERAS[int(rng.random() < 0.25)])
 
 
 @functools.lru_cache(maxsize=None)
@@ -520,10 +564,11 @@ def script(case):
     """The standalone Python script of a case: build, randomize, prune, convert, run both runtimes, compare."""
     full = (case.run_batch, *case.input_shape)
     body = [
-        f"# onexn fuzz case, seed {case.seed} ({case.category}): python tests/fuzz_models.py --seeds {case.seed}",
+        f"# onexn fuzz case, seed {case.seed} ({case.category}, {case.keras}): "
+        f"python tests/fuzz_models.py --seeds {case.seed}",
         "import numpy as np",
         "import onexn_tf",
-        "import tf_keras as keras",
+        KERAS_IMPORT[case.keras],
         "from ai_edge_litert.interpreter import Interpreter",
         "",
         "",
@@ -541,7 +586,7 @@ def script(case):
         f"rearrange={case.rearrange})",
         f"tflite = onexn_tf.convert(pruned, compact={case.compact})",
         f'delegate = onexn_tf.load_delegate(glue="{case.glue}", fuse={case.fuse}, kernel="{case.kernel}", '
-        f'num_threads={case.num_threads}, dense="never")',
+        f'num_threads={case.num_threads}, dense="{case.dense}")',
         "stock = Interpreter(model_content=tflite)",
         "onexn = Interpreter(model_content=tflite, experimental_delegates=[delegate])",
         "stock.allocate_tensors()",
@@ -576,8 +621,8 @@ def _record_layers(tflite, records, model):
 
     names = {d["index"]: d["name"] for d in Interpreter(model_content=tflite).get_tensor_details()}
     shapes = {}
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D)) and layer.name[:1] in "ls":
+    for layer in model.layers:  # by class name: the model is of either Keras
+        if type(layer).__name__ in ("Dense", "Conv2D") and layer.name[:1] in "ls":
             kernel = layer.get_weights()[0].shape  # HWIO or IO
             key = (1, 1) + kernel if len(kernel) == 2 else kernel
             shapes.setdefault(key, set()).add(layer.name)
@@ -595,6 +640,15 @@ def claim_problems(case, tflite, model, report):
     declined = {d["node"]: d["reason"] for d in report["declined"]}
     claimed = set(report["claimed_nodes"])
     problems = []
+    legitimate = LEGITIMATE_DECLINES
+    if any(reason.startswith(NOTHING_TO_GAIN) for reason in declined.values()):
+        if (case.dense, case.glue) != ("auto", "auto"):
+            problems.append(f"the graph was left to the stock runtime with dense={case.dense}, glue={case.glue} "
+                            "(only dense=auto with glue=auto may)")
+        elif claimed or report["glue_nodes"]:
+            problems.append(f"the graph was left to the stock runtime, yet nodes {sorted(claimed)} and glue nodes "
+                            f"{sorted(report['glue_nodes'])} were taken")
+        legitimate += (NOTHING_TO_GAIN,)
     for record, layers in zip(records, _record_layers(tflite, records, model)):
         node = record.operator
         label = f"record of {'/'.join(sorted(layers)) or '?'} (node {node}, N={record.n})"
@@ -602,7 +656,7 @@ def claim_problems(case, tflite, model, report):
             reason = declined.get(node)
             if reason is None:
                 problems.append(f"{label}: neither claimed nor declined")
-            elif not reason.startswith(LEGITIMATE_DECLINES):
+            elif not reason.startswith(legitimate):
                 problems.append(f"{label}: declined: {reason}")
         # A larger N is right when the zeros happen to form larger blocks too (a whole input channel pruned).
         if record.n < case.n:
@@ -617,8 +671,9 @@ def claim_problems(case, tflite, model, report):
 @dataclass
 class Result:
     case: Case
-    kind: str               # "ok", "mismatch" (outputs differ), "error" (an exception), "claims", or
-                            # "unconvertible": TensorFlow's converter fails on the model itself (not counted)
+    kind: str               # "ok", "mismatch" (outputs differ), "error" (an exception), "claims", "crash" or
+                            # "hang" (of a case's subprocess), or "unconvertible": TensorFlow's converter fails
+                            # on the model itself (not counted)
     message: str = ""
     worst: float = 0.0      # largest |onexn - stock| / scale over the case's outputs and steps
     seconds: float = 0.0
@@ -640,8 +695,18 @@ class Result:
                 "records": self.records, "taken": self.taken, "fused": self.fused, "tags": sorted(self.case.tags())}
 
 
-def run_case(case, claims=True):
-    """Executes the case's script (and, if it passed, the claim checks)."""
+def process_keras():
+    """The Keras flavour of this process: tf_keras once tf_keras or tfmot is loaded or TF_USE_LEGACY_KERAS=1 asks
+    for it (``tf.keras`` is tf_keras then), Keras 3 otherwise."""
+    legacy = os.environ.get("TF_USE_LEGACY_KERAS") == "1"
+    return "tf_keras" if legacy or {"tf_keras", "tensorflow_model_optimization"} & set(sys.modules) else "keras3"
+
+
+def run_case(case, claims=True, timeout=None):
+    """Executes the case's script (and, if it passed, the claim checks): here if the case's Keras is this process's,
+    otherwise in a subprocess of the case's Keras (stopped after ``timeout`` seconds)."""
+    if case.keras != process_keras():
+        return _run_in_subprocess(case, claims, timeout)
     namespace = {"__name__": f"fuzz_seed_{case.seed}"}
     start = time.monotonic()
     result = Result(case, "ok")
@@ -658,16 +723,60 @@ def run_case(case, claims=True):
         result.worst = max(namespace["errors"])
         tflite = namespace["tflite"]
         report = onexn_tf.delegate_report(tflite, glue=case.glue, fuse=case.fuse, kernel=case.kernel,
-                                          num_threads=case.num_threads, dense="never")
+                                          num_threads=case.num_threads, dense=case.dense)
         result.records = len(onexn_tf.read_metadata(tflite))
         result.taken = len(report["claimed_nodes"]) + len(report["glue_nodes"])
         result.fused = len(report["fused"])
         problems = claim_problems(case, tflite, namespace["pruned"], report) if claims else []
         if problems:
             result.kind, result.message = "claims", "; ".join(problems)
-    keras.backend.clear_session()
+    if "keras" in namespace:
+        namespace["keras"].backend.clear_session()
     result.seconds = time.monotonic() - start
     return result
+
+
+_RESULT_FIELDS = ("kind", "message", "worst", "records", "taken", "fused")
+
+
+def _run_in_subprocess(case, claims, timeout):
+    """run_case in a fresh process of the case's Keras (``--run-case``); a crash or a hang is a failure too."""
+    env = dict(os.environ)
+    if case.keras == "tf_keras":
+        env["TF_USE_LEGACY_KERAS"] = "1"
+    else:
+        env.pop("TF_USE_LEGACY_KERAS", None)
+    command = [sys.executable, os.path.abspath(__file__), "--run-case", json.dumps(dataclasses.asdict(case))]
+    if not claims:
+        command.append("--no-claims")
+    start = time.monotonic()
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return Result(case, "hang", f"no result after {timeout:.0f} s", seconds=time.monotonic() - start)
+    fields = None
+    if done.returncode == 0 and done.stdout.strip():
+        fields = json.loads(done.stdout.strip().splitlines()[-1])
+    if fields is None:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        return Result(case, "crash", f"the {case.keras} process exited with status {done.returncode}: {tail}",
+                      seconds=time.monotonic() - start)
+    fields["worst"] = math.inf if fields["worst"] is None else fields["worst"]
+    return Result(case, **fields, seconds=time.monotonic() - start)
+
+
+def _case_of_json(text):
+    """The Case of ``json.dumps(dataclasses.asdict(case))`` (JSON lists back to tuples)."""
+    fields = json.loads(text)
+    return Case(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+def check_seed(seed):
+    """For the test suites: AssertionError with the failure and its shrunk reproduction if the seed's case fails,
+    or if it tests nothing (a model TensorFlow cannot convert)."""
+    result = run_case(generate(seed))
+    assert not result.failed, f"{result.line()}\nshrunk reproduction:\n{script(shrink(result))}"
+    assert result.kind == "ok", f"seed {seed} tests nothing ({result.kind}: {result.message}): pick another seed"
 
 
 def _tf_converts(model):
@@ -675,7 +784,7 @@ def _tf_converts(model):
     import tensorflow as tf
 
     try:
-        with contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):  # Keras 3 export
             tf.lite.TFLiteConverter.from_keras_model(model).convert()
         return True
     except Exception:  # noqa: BLE001 (ConverterError and whatever else the converter raises)
@@ -706,7 +815,7 @@ def shrink(result):
             case = shorter
             break
     plainer = dict(shared=False, resize=None, reinvoke=None, num_threads=1, kernel="auto", glue="auto", fuse=1,
-                   compact=False, rearrange=False, partial=False, prune_stem=False)
+                   dense="never", compact=False, rearrange=False, partial=False, prune_stem=False)
     for field, value in plainer.items():
         if getattr(case, field) != value:
             candidate = dataclasses.replace(case, **{field: value})
@@ -744,7 +853,7 @@ def campaign(seeds, args):
         if args.progress:
             _write(args.progress, f"{seed} {case.category}\n", "w")
         faulthandler.dump_traceback_later(args.hang_seconds, exit=True)
-        result = run_case(case)
+        result = run_case(case, timeout=0.9 * args.hang_seconds)  # a subprocess's hang, before the watchdog's
         faulthandler.cancel_dump_traceback_later()
         results.append(result)
         if args.verbose:
@@ -768,6 +877,7 @@ def summary(records, seconds=None):
         return "fuzz_models: no case run"
     seeds = [r["seed"] for r in records]
     categories = ", ".join(f"{c} {sum(r['category'] == c for r in records)}" for c in CATEGORIES)
+    categories += f" (Keras 3: {sum('keras keras3' in r['tags'] for r in records)})"
     failures = sum(r["kind"] not in ("ok", "unconvertible") for r in records)
     unconvertible = sum(r["kind"] == "unconvertible" for r in records)
     worst = max((r["worst"] for r in records if r["kind"] == "ok"), default=0.0)
@@ -810,6 +920,7 @@ def main(argv=None):
     what.add_argument("--repro", type=int, metavar="SEED", help="run SEED; print its shrunk reproduction if it fails")
     what.add_argument("--script", type=int, metavar="SEED", help="print the script of SEED without running it")
     what.add_argument("--report", metavar="RESULTS", help="summarise a --results file")
+    what.add_argument("--run-case", metavar="JSON", help=argparse.SUPPRESS)  # run_case of another Keras
     parser.add_argument("--start", type=int, default=0, help="first seed with --minutes (default 0)")
     parser.add_argument("--until", type=float, help="with --seeds: stop after this many minutes")
     parser.add_argument("--log", help="append every failure, with its shrunk reproduction, to this file")
@@ -817,8 +928,21 @@ def main(argv=None):
     parser.add_argument("--progress", help="write each seed here before running it (to name a crash's seed)")
     parser.add_argument("--hang-seconds", type=float, default=600, help="abort the process if a case hangs")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per case")
+    parser.add_argument("--no-claims", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.getLogger("onexn_tf").setLevel(logging.ERROR)  # rearrange_filters' notes on unpermuted groups
+
+    # This process's Keras, set before TensorFlow loads: the case's for one case, tf_keras (most cases) for a
+    # campaign; cases of the other Keras run in subprocesses.
+    if args.run_case is not None:
+        case = _case_of_json(args.run_case)
+        _set_process_keras(case.keras)
+        result = run_case(case, claims=not args.no_claims)
+        fields = {field: getattr(result, field) for field in _RESULT_FIELDS}
+        fields["worst"] = fields["worst"] if math.isfinite(fields["worst"]) else None
+        print(json.dumps(fields))
+        return 0
+    _set_process_keras(generate(args.repro).keras if args.repro is not None else "tf_keras")
 
     if args.report:
         print(report(args.report))
@@ -838,6 +962,14 @@ def main(argv=None):
     else:
         args.minutes = args.until
     return campaign(args.seeds, args)
+
+
+def _set_process_keras(keras):
+    """``tf.keras`` is ``keras``'s in this process and in the subprocesses it starts (read when TensorFlow loads)."""
+    if keras == "tf_keras":
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    else:
+        os.environ.pop("TF_USE_LEGACY_KERAS", None)
 
 
 if __name__ == "__main__":

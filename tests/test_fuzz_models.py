@@ -1,7 +1,9 @@
 """Differential fuzzing in the default test run (issue 18): a fixed set of seeds of tests/fuzz_models.py, each a
-random tf_keras model whose delegate outputs must equal the stock runtime's; the tolerance is shown to catch a
-wrong block and a wrong bias; the cases of issue 18's fixed items; a failure's reproduction really runs
-standalone. Longer campaigns: scripts/fuzz_models.sh --minutes M (docs/RELIABILITY.md)."""
+random model whose delegate outputs must equal the stock runtime's (the tf_keras cases here, the Keras 3 ones in
+tests/keras3/test_fuzz_models.py); the tolerance is shown to catch a wrong block and a wrong bias; the claim
+check accepts a graph left to the stock runtime only where the options allow it; the cases of issue 18's fixed
+items; a failure's reproduction really runs standalone. Longer campaigns: scripts/fuzz_models.sh --minutes M
+(docs/RELIABILITY.md)."""
 
 import dataclasses
 import functools
@@ -16,33 +18,18 @@ import onexn_tf
 import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 
-# Chosen so that together they exercise every feature below; about 2 minutes on 2 cores (docs/RELIABILITY.md).
-FIXED_SEEDS = list(range(32)) + [96, 258, 279, 286, 453, 479, 486]
-
-FEATURES = {
-    "category convnet", "category mobilenet", "category dense",
-    "Conv2D", "non-square kernel", "stride", "dilation", "padding valid", "DepthwiseConv2D", "depth_multiplier 2",
-    "BatchNormalization", "Add", "Concatenate", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D", "Flatten", "Reshape", "Dense on 2-D", "Dense on 3-D", "Dense on 4-D",
-    "activation relu", "activation relu6", "activation hard_swish", "activation tanh", "activation leaky_relu",
-    "shared layer", "inverted residual", "batch fixed", "batch unknown", "N power of two", "N other",
-    "compact True", "compact False", "rearrange True", "rearrange False", "glue auto", "glue off", "glue all",
-    "fuse 0", "fuse 1", "threads > 1", "re-invoke", "resize", "resize spatial", "shared delegate",
-    "Dense shape set at run time",
-} | {f"kernel {k}" for k in fuzz_models.available_kernels()}
+TF_KERAS_SEEDS = fuzz_models.fixed_seeds("tf_keras")  # the Keras 3 ones: tests/keras3/test_fuzz_models.py
 
 
-def test_fixed_seeds_cover_every_feature():
-    covered = set().union(*(fuzz_models.generate(seed).tags() for seed in FIXED_SEEDS))
-    assert not FEATURES - covered, f"no fixed seed exercises {sorted(FEATURES - covered)}: add seeds"
+@pytest.mark.parametrize("keras", fuzz_models.KERAS)
+def test_fixed_seeds_cover_every_feature(keras):
+    missing = fuzz_models.uncovered(keras)
+    assert not missing, f"no fixed {keras} seed exercises {sorted(missing)}: add seeds"
 
 
-@pytest.mark.parametrize("seed", FIXED_SEEDS)
+@pytest.mark.parametrize("seed", TF_KERAS_SEEDS)
 def test_delegate_matches_stock(seed):
-    result = fuzz_models.run_case(fuzz_models.generate(seed))
-    if result.failed:
-        pytest.fail(f"{result.line()}\nshrunk reproduction:\n{fuzz_models.script(fuzz_models.shrink(result))}")
-    assert result.kind == "ok", f"seed {seed} tests nothing ({result.kind}: {result.message}): pick another seed"
+    fuzz_models.check_seed(seed)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -114,7 +101,7 @@ def test_tolerance_catches_a_wrong_block_and_a_wrong_bias():
 
 def test_reproduction_runs_standalone(tmp_path):
     """The script printed for a seed runs in a fresh interpreter, outside tests/, and compares the runtimes."""
-    seed = min(FIXED_SEEDS, key=lambda s: len(fuzz_models.generate(s).lines))
+    seed = min(TF_KERAS_SEEDS, key=lambda s: len(fuzz_models.generate(s).lines))
     path = tmp_path / "repro.py"
     path.write_text(fuzz_models.script(fuzz_models.generate(seed)))
     result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -124,26 +111,54 @@ def test_reproduction_runs_standalone(tmp_path):
 
 def test_shrink_finds_the_smallest_failing_prefix_and_plainest_options(monkeypatch):
     """With a tolerance nothing passes, the shrunk case keeps one tensor and default options."""
-    case = next(c for c in map(fuzz_models.generate, FIXED_SEEDS)
+    case = next(c for c in map(fuzz_models.generate, TF_KERAS_SEEDS)
                 if c.category == "convnet" and c.glue != "auto" and len(c.lines) > 4)
     monkeypatch.setattr(fuzz_models, "RTOL", -1.0)
     result = fuzz_models.run_case(case)
     assert result.kind == "mismatch" and "differs from stock" in result.message
     small = fuzz_models.shrink(result)
     assert len(small.lines) < len(case.lines) and small.outputs == (small.lines[-1].split(" = ")[0],)
-    assert (small.glue, small.num_threads, small.resize, small.shared) == ("auto", 1, None, False)
+    assert (small.glue, small.num_threads, small.resize, small.shared, small.dense) == ("auto", 1, None, False, "never")
     assert f"rtol={fuzz_models.RTOL}" in fuzz_models.script(small)
+
+
+# A graph the delegate leaves to the stock runtime with dense=auto and glue=auto: 1x1 blocks at 50% on a 1x1
+# convolution run no faster on their kept blocks (tests/test_delegate_options.py).
+NOTHING_TO_GAIN = dict(lines=('x1 = keras.layers.Conv2D(96, 1, name="l1")(x0)',), outputs=("x1",),
+                       input_shape=(28, 28, 64), n=1)
+
+
+def test_claim_check_accepts_a_graph_left_to_the_stock_runtime_only_with_dense_and_glue_auto():
+    case = _case(**NOTHING_TO_GAIN, dense="auto")
+    namespace = {}
+    exec(fuzz_models.script(case), namespace)
+    tflite, model = namespace["tflite"], namespace["pruned"]
+    report = onexn_tf.delegate_report(tflite, dense="auto", glue="auto")
+    if report["isa"] not in ("avx512", "avx2"):
+        pytest.skip(f"the cost model is fitted for AVX-512 and AVX2 only, not {report['isa']}")
+    assert report["claimed_nodes"] == [] and report["declined"][0]["reason"].startswith(fuzz_models.NOTHING_TO_GAIN)
+    assert fuzz_models.claim_problems(case, tflite, model, report) == []
+    result = fuzz_models.run_case(case)
+    assert (result.kind, result.records, result.taken) == ("ok", 1, 0), result.line()
+    for options in ({"dense": "never"}, {"dense": "always"}, {"glue": "off"}, {"glue": "all"}):
+        (problem,) = fuzz_models.claim_problems(dataclasses.replace(case, **options), tflite, model, report)
+        assert "left to the stock runtime" in problem and "only dense=auto with glue=auto" in problem
+    taken = dict(report, claimed_nodes=[0])
+    (problem,) = fuzz_models.claim_problems(case, tflite, model, taken)
+    assert "yet nodes [0]" in problem
+    # Asked for the kept blocks, the delegate claims the node.
+    assert fuzz_models.run_case(dataclasses.replace(case, dense="never")).taken == 1
 
 
 # ---------------------------------------------------------------------------------------------------------
 # The items issue 18 found, fixed
 
 
-def _case(lines, outputs, input_shape, n, batch=None):
+def _case(lines, outputs, input_shape, n, batch=None, dense="never"):
     return fuzz_models.Case(
         seed=0, category="dense", input_shape=input_shape, batch=batch, run_batch=2, lines=tuple(lines),
         outputs=tuple(outputs), n=n, sparsity=0.5, prune_stem=False, partial=False, rearrange=False, compact=False,
-        glue="auto", fuse=1, kernel="auto", num_threads=1, reinvoke=None, resize=None, shared=False)
+        glue="auto", fuse=1, kernel="auto", num_threads=1, reinvoke=None, resize=None, shared=False, dense=dense)
 
 
 # The issue's repro of item 1: two Dense layers on a 3-D input with an unknown batch.
