@@ -125,9 +125,9 @@ def expand_block_mask(keep, kernel_shape_hwio, n):
 
 
 def kept_blocks(kernel, n):
-    """Keep map of a Keras kernel (HWIO or (cin, cout)): (cin, groups) boolean, True where the block has
-    a non-zero weight."""
-    return np.abs(_grouped(as_hwio(kernel), check_n(n))).max(axis=(0, 1, 4)) > 0
+    """Keep map of a Keras kernel (HWIO or (cin, cout)), float or int8: (cin, groups) boolean, True where
+    the block has a non-zero weight (a NaN counts as non-zero; -0.0 does not)."""
+    return (_grouped(as_hwio(kernel), check_n(n)) != 0).any(axis=(0, 1, 4))
 
 
 def kept_map(weight, n):
@@ -143,24 +143,46 @@ def csr_index(keep):
     return group_ptr, np.nonzero(keep)[1].astype(np.int64)
 
 
+def zeros_in_zero_blocks(kernel, n):
+    """How many weights of a Keras kernel (HWIO or (cin, cout)) lie in all-zero 1xN blocks."""
+    hwio = as_hwio(kernel)
+    kh, kw, _, cout = hwio.shape
+    return int((~kept_blocks(hwio, n) * group_widths(cout, n)[None, :]).sum()) * kh * kw
+
+
 def blocks_explain_zeros(kernel, n):
     """True if every zero weight of a Keras kernel lies in an all-zero 1xN block (the zeros are 1xN
     structured)."""
-    hwio = as_hwio(kernel)
-    kh, kw, _, cout = hwio.shape
-    block_zero = ~kept_blocks(hwio, n)
-    zeros_in_blocks = int((block_zero * group_widths(cout, n)[None, :]).sum()) * kh * kw
-    return int(np.count_nonzero(hwio == 0)) == zeros_in_blocks
+    return int(np.count_nonzero(as_hwio(kernel) == 0)) == zeros_in_zero_blocks(kernel, n)
 
 
-def detect_n(kernel):
+def quantized_rounding_zeros(quantized):
+    """How many zeros of a symmetric int8 weight rounding alone may have made, for ``detect_n``.
+
+    A weight rounds to 0 when it is within half a quantization step of zero, a bucket half as wide as the
+    buckets of -1 and +1 together. Near zero a weight distribution is flat at that scale (a step is about
+    1/127 of the channel's largest weight), so rounding makes about half as many zeros as there are +-1
+    values; twice that, plus 4 for small layers, is the allowance. (Without it, the few zeros rounding
+    leaves inside kept blocks made ``detect_n`` find N = 1 or nothing on int8 weights pruned 1x16, and
+    give unpruned layers N = 1.)
+    """
+    return int(np.count_nonzero(np.abs(np.asarray(quantized, dtype=np.int64)) == 1)) + 4
+
+
+def detect_n(kernel, rounding_zeros=0):
     """N of a Keras kernel (HWIO or (cin, cout)): the largest candidate N <= cout whose all-zero 1xN blocks
-    account for every zero weight, or None if no block is zero.
+    hold every zero weight but at most ``rounding_zeros`` and more than ``rounding_zeros`` of them; None if
+    there is none.
 
+    Float weights: ``rounding_zeros`` = 0, so every zero lies in an all-zero block and one block at least is
+    zero. Quantized weights: ``quantized_rounding_zeros(weight)`` zeros may come from rounding, not from pruning.
     A kernel pruned 1x4 at 50% usually has 1x8 blocks that are only partly zero, so the rule finds 4, not 8.
     """
-    cout = as_hwio(kernel).shape[3]
+    hwio = as_hwio(kernel)
+    zeros = int(np.count_nonzero(hwio == 0))
     for n in CANDIDATE_N:
-        if n <= cout and not kept_blocks(kernel, n).all() and blocks_explain_zeros(kernel, n):
-            return n
+        if n <= hwio.shape[3]:
+            in_blocks = zeros_in_zero_blocks(hwio, n)
+            if in_blocks > rounding_zeros and zeros - in_blocks <= rounding_zeros:
+                return n
     return None
