@@ -38,11 +38,33 @@ SOURCES = {
                 "-mavx2"
             ]
         },
+        "avx512vnni": {
+            "arches": [
+                "x86_64"
+            ],
+            "copts": [
+                "-mavx512f",
+                "-mavx512vl",
+                "-mavx512dq",
+                "-mavx512bw",
+                "-mavx512vnni",
+                "-mfma",
+                "-mavx2"
+            ]
+        },
         "neon": {
             "arches": [
                 "aarch64"
             ],
             "copts": []
+        },
+        "neondot": {
+            "arches": [
+                "aarch64"
+            ],
+            "copts": [
+                "-march=armv8.2-a+dotprod"
+            ]
         }
     },
     "kernels": {
@@ -73,7 +95,9 @@ SOURCES = {
             "kernels/f32-pixelvec-gather/f32-pixelvec-gather.inc",
             "kernels/f32-spconv/f32-spconv.inc",
             "kernels/f32-spconv-pixelvec/f32-spconv-pixelvec.inc",
-            "kernels/f32-vadd/f32-vadd.inc"
+            "kernels/f32-vadd/f32-vadd.inc",
+            "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv.inc",
+            "kernels/x8-pixelvec-gather/x8-pixelvec-gather.inc"
         ],
         "srcs": {
             "portable": [
@@ -82,14 +106,19 @@ SOURCES = {
                 "kernels/common/threadpool.c",
                 "kernels/operators/add.c",
                 "kernels/operators/conv.c",
+                "kernels/operators/conv-args.c",
                 "kernels/operators/conv-dispatch.c",
                 "kernels/operators/dwblock.c",
                 "kernels/operators/dwconv.c",
                 "kernels/operators/gavgpool.c",
+                "kernels/operators/qconv.c",
+                "kernels/operators/qconv-dispatch.c",
                 "kernels/f32-dwconv/f32-dwconv-minmax-scalar.c",
                 "kernels/f32-pixelvec-gather/f32-pixelvec-gather-16-scalar.c",
                 "kernels/f32-spconv/f32-spconv-4xn-scalar.c",
-                "kernels/f32-vadd/f32-vadd-minmax-scalar.c"
+                "kernels/f32-vadd/f32-vadd-minmax-scalar.c",
+                "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-scalar.c",
+                "kernels/x8-pixelvec-gather/x8-pixelvec-gather-16-scalar.c"
             ],
             "avx2": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-8c-avx2.c",
@@ -100,7 +129,9 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-avx2.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx2.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx2.c",
-                "kernels/f32-vadd/gen/f32-vadd-minmax-avx2.c"
+                "kernels/f32-vadd/gen/f32-vadd-minmax-avx2.c",
+                "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-avx2.c",
+                "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx2.c"
             ],
             "avx512f": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-16c-avx512f.c",
@@ -112,13 +143,24 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x8-pixelvec-avx512f.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c"
             ],
+            "avx512vnni": [
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x16-avx512vnni.c",
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x4-avx512vnni.c",
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x8-avx512vnni.c"
+            ],
             "neon": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-4c-neon.c",
                 "kernels/f32-spconv/gen/f32-spconv-8x4-neon.c",
                 "kernels/f32-spconv/gen/f32-spconv-8x8-neon.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-neon.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-neon.c",
-                "kernels/f32-vadd/gen/f32-vadd-minmax-neon.c"
+                "kernels/f32-vadd/gen/f32-vadd-minmax-neon.c",
+                "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-neon.c",
+                "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-neon.c"
+            ],
+            "neondot": [
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x4-neondot.c",
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x8-neondot.c"
             ]
         }
     },
