@@ -141,7 +141,8 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x8-pixelvec-avx512f.c",
-                "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c"
+                "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c",
+                "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx512bw.c"
             ],
             "avx512vnni": [
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x16-avx512vnni.c",

@@ -366,7 +366,7 @@ std::vector<Case> RandomCases(int count) {
     c.batch = pick(1, 2);
     c.in_h = pick(1, 9);
     c.in_w = pick(1, 12);
-    c.cin = pick(1, 70);
+    c.cin = pick(1, 150);
     c.n = ns[pick(0, 11)];
     c.cout = pick(1, 2 * c.n + 5);
     c.kh = kdims[pick(0, 4)];
@@ -516,12 +516,12 @@ void TestBadArguments() {
 
 // xt[t][c][m] must be pixel m's input row at tap t, channel c, xor flip (the zero row for padding taps and
 // pixels past mr).
-void TestGather(onexn_isa isa, const char* name, onexn_x8_gather gather) {
+void TestGather(onexn_isa isa, const char* name, onexn_x8_gather gather, int blocked) {
   if (!Runs(isa, name)) return;
   std::mt19937 rng(9000);
   bool ok = true;
   for (int iter = 0; iter < 300; iter++) {
-    const size_t taps = 1 + rng() % 9, cin = 1 + rng() % 70, mr = 1 + rng() % ONEXN_XT_PIXELS, rows = 30;
+    const size_t taps = 1 + rng() % 9, cin = 1 + rng() % 200, mr = 1 + rng() % ONEXN_XT_PIXELS, rows = 30;
     const uint8_t flip = iter % 2 ? 0x80 : 0x00;
     std::vector<int8_t> input(rows * cin), zero(cin, static_cast<int8_t>(rng() % 256));
     for (int8_t& x : input) x = static_cast<int8_t>(rng() % 256);
@@ -535,7 +535,8 @@ void TestGather(onexn_isa isa, const char* name, onexn_x8_gather gather) {
         const ptrdiff_t o = m < mr ? ind[m * taps + t] : -1;
         for (size_t c = 0; c < cin; c++) {
           const int8_t want = o < 0 ? zero[c] : input[o + c];
-          ok &= xt[(t * cin + c) * ONEXN_XT_PIXELS + m] == (static_cast<uint8_t>(want) ^ flip);
+          const size_t row = onexn_x8_gather_row(c, cin, blocked);
+          ok &= xt[(t * cin + row) * ONEXN_XT_PIXELS + m] == (static_cast<uint8_t>(want) ^ flip);
         }
       }
     }
@@ -638,7 +639,8 @@ TEST_CASE("qconv kernel lists: names are the function names") {
   Check(NameOf(#ukernel) == name, #ukernel);
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
 #undef ONEXN_QS8_SPCONV_UKERNEL
-#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel) Check(NameOf(#ukernel) == name, #ukernel);
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked) \
+  Check(NameOf(#ukernel) == name && onexn_x8_gather_blocked(ukernel) == blocked, #ukernel);
 #include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
 #undef ONEXN_X8_GATHER_UKERNEL
 }
@@ -648,7 +650,7 @@ TEST_CASE("qconv kernel lists: names are the function names") {
   TEST_CASE(name) { TestUkernel(isa, name); }
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
 #undef ONEXN_QS8_SPCONV_UKERNEL
-#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel) \
-  TEST_CASE(name) { TestGather(isa, name, ukernel); }
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked) \
+  TEST_CASE(name) { TestGather(isa, name, ukernel, blocked); }
 #include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
 #undef ONEXN_X8_GATHER_UKERNEL

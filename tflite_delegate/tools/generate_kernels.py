@@ -60,7 +60,7 @@ def qs8_qc8w_spconv():
 
 def x8_pixelvec_gather():
     """int8 tile gathers with an in-register byte transpose (the scalar one is written by hand)."""
-    for isa in ("avx2", "neon"):
+    for isa in ("avx512bw", "avx2", "neon"):
         yield f"x8-pixelvec-gather-16-{isa}.c", "gather.c.in", dict(isa=isa)
 
 

@@ -146,6 +146,14 @@ typedef void (*onexn_vadd_ukernel)(size_t n, const float* a, const float* b, flo
 typedef void (*onexn_x8_gather)(uint8_t* xt, const int8_t* input, const int8_t* zero, const ptrdiff_t* ind,
                                 size_t taps, size_t cin, size_t mr, uint8_t flip);
 
+// The row of the gathered tile that holds channel c: c, or for a blocked gather (an x8-pixelvec-gather.inc
+// column), inside whole 64-channel blocks, the order a zmm byte transpose stores without extracting lanes:
+// channel 64b + 16l + j (j < 16, lane l < 4) in row 64b + 4j + l.
+static inline size_t onexn_x8_gather_row(size_t c, size_t cin, int blocked) {
+  if (!blocked || c >= (cin & ~(size_t)63)) return c;
+  return (c & ~(size_t)63) | (c & 15) << 2 | (c >> 4 & 3);
+}
+
 // Arguments of an int8 1xN microkernel (qs8 activations, qc8w weights): the ONEXN_XT_PIXELS pixels of one
 // tile, whose inputs an x8 gather transposed channel-major into xt, times a range of panels. A panel's kept
 // list is padded to a multiple of the kernel's kr by repeating a kept channel (its weights are 0); its packed
@@ -163,7 +171,7 @@ typedef struct {
   size_t mr;                  // valid pixels (1..ONEXN_XT_PIXELS); the others are computed, not stored
   const onexn_panel* panels;  // num_panels panels; kept = the padded count
   size_t num_panels;
-  const uint32_t* kc;         // padded kept lists, indexed by the panels' kc_off
+  const uint32_t* kc;         // padded kept lists as rows of xt (onexn_x8_gather_row), by the panels' kc_off
   const uint8_t* w;           // packed weights, indexed by the panels' w_off (bytes)
   int8_t* out;                // output of pixel 0, channel 0
   size_t out_stride;          // cout
@@ -198,7 +206,7 @@ typedef void (*onexn_qs8_ukernel)(const onexn_qs8_args* args);
 #include "f32-vadd/f32-vadd.inc"
 #undef ONEXN_VADD_UKERNEL
 
-#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel)                                                     \
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked)                                            \
   void ukernel(uint8_t* xt, const int8_t* input, const int8_t* zero, const ptrdiff_t* ind, size_t taps, \
                size_t cin, size_t mr, uint8_t flip);
 #include "x8-pixelvec-gather/x8-pixelvec-gather.inc"

@@ -85,6 +85,8 @@ typedef struct {
   onexn_x8_gather gather;
 } onexn_qs8_ukernel_config;
 
+// The blocked column of a gather's row in x8-pixelvec-gather.inc (0 for an unknown function).
+int onexn_x8_gather_blocked(onexn_x8_gather gather);
 // The int8 microkernel of that name in this build, or NULL.
 const onexn_qs8_ukernel_config* onexn_qconv_ukernel(const char* name);
 // The int8 microkernel for a resolved ISA (AVX512 and NEON take their dot-product extension when the CPU has

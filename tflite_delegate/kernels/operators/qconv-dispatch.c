@@ -40,6 +40,22 @@ static const rule kRules[] = {
 #endif
 };
 
+static const struct {
+  onexn_x8_gather fn;
+  int blocked;
+} kGathers[] = {
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked) {ukernel, blocked},
+#include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
+#undef ONEXN_X8_GATHER_UKERNEL
+};
+
+int onexn_x8_gather_blocked(onexn_x8_gather gather) {
+  for (size_t i = 0; i < sizeof(kGathers) / sizeof(kGathers[0]); i++) {
+    if (kGathers[i].fn == gather) return kGathers[i].blocked;
+  }
+  return 0;
+}
+
 const onexn_qs8_ukernel_config* onexn_qconv_ukernel(const char* name) {
   for (size_t i = 0; i < sizeof(kUkernels) / sizeof(kUkernels[0]); i++) {
     if (strcmp(kUkernels[i].name, name) == 0) return &kUkernels[i];

@@ -29,7 +29,7 @@ struct onexn_qconv {
   size_t out_image;      // bytes per output image
   size_t num_panels;
   onexn_panel* panels;
-  uint32_t* kc;          // each group's kept list, padded to a multiple of kr
+  uint32_t* kc;          // each group's kept list as rows of the gathered tile, padded to a multiple of kr
   uint8_t* packed;
   int8_t* zero;          // cin bytes of the input zero point: padding taps read it, so x - zero point = 0
   ptrdiff_t* ind;        // [out_pixels][taps] input row offsets, -1 = padding
@@ -149,7 +149,8 @@ static void pack_panel(const onexn_qconv* conv, const onexn_panel* pn, const uin
 static ptrdiff_t pack(onexn_qconv* conv, const onexn_block_index* ix, const int8_t* w, const int32_t* bias,
                       const onexn_qconv_quant* q) {
   const size_t nr = conv->uk.nr, kr = conv->uk.kr, n = (size_t)ix->n, cout = (size_t)conv->s.cout;
-  const size_t wbytes = conv->uk.w_int16 ? 2 : 1;
+  const size_t wbytes = conv->uk.w_int16 ? 2 : 1, cin = (size_t)conv->s.cin;
+  const int blocked = onexn_x8_gather_blocked(conv->uk.gather);
   size_t panels = 0, bytes = 0, kc_total = 0, max_kept = 0;
   for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
     const size_t kept = round_up(ix->group_ptr[g + 1] - ix->group_ptr[g], kr);
@@ -177,7 +178,9 @@ static ptrdiff_t pack(onexn_qconv* conv, const onexn_block_index* ix, const int8
   for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
     const size_t kept = ix->group_ptr[g + 1] - ix->group_ptr[g], padded = round_up(kept, kr);
     const uint32_t* kept_cin = kept != 0 ? ix->kept_cin + ix->group_ptr[g] : NULL;
-    for (size_t k = 0; k < padded; k++) conv->kc[kc_off + k] = kept_cin[k < kept ? k : kept - 1];  // 0 weights
+    for (size_t k = 0; k < padded; k++) {  // the padding repeats a kept channel, with weights 0
+      conv->kc[kc_off + k] = (uint32_t)onexn_x8_gather_row(kept_cin[k < kept ? k : kept - 1], cin, blocked);
+    }
     const size_t g0 = g * n, g1 = g0 + n < cout ? g0 + n : cout;
     for (size_t oc = g0; oc < g1; oc += nr) {
       onexn_panel* pn = &conv->panels[p++];
