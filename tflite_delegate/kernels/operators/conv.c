@@ -1,4 +1,5 @@
-// onexn_conv: argument checks, weight packing, indirection buffer and the threaded run loop.
+// onexn_conv: weight packing and the threaded run loop (argument checks, indirection and task split:
+// conv-args.c).
 // Portable C; the ISA-specific work happens in the microkernel chosen by conv-dispatch.c.
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
