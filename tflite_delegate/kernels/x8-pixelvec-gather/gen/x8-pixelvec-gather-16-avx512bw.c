@@ -79,7 +79,7 @@ void onexn_x8_pixelvec_gather_16_avx512bw(uint8_t* xt, const int8_t* input, cons
       for (int m = 0; m < 16; m++) r[m] = _mm512_xor_si512(_mm512_loadu_si512((const void*)(rows[m] + c)), vflip);
       transpose_zmm(r, v);
       // Whole registers: channel c + 16l + j (lane l of v[j]) goes to row c + 4j + l (onexn_x8_gather_row).
-      for (int j = 0; j < 16; j++) _mm512_store_si512((void*)(dst + (c + 4 * j) * 16), v[j]);
+      for (int j = 0; j < 16; j++) _mm512_storeu_si512((void*)(dst + (c + 4 * j) * 16), v[j]);  // 16-aligned
     }
     for (; c + 16 <= cin; c += 16) {
       const __m128i vflip = _mm_set1_epi8((char)flip);
