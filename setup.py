@@ -47,7 +47,7 @@ class BuildDelegate(build_ext):
         output = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(output), exist_ok=True)
         self.compiler.link_shared_object(
-            objects, output, libraries=["pthread", "m"], target_lang="c++",
+            objects, output, target_lang="c++",
             extra_postargs=["-Wl,--no-undefined"] + build_delegate.link_flags(sources))
 
 

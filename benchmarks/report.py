@@ -244,8 +244,9 @@ def profile_analysis(profile, row, target=None):
     t = profile["totals"]
     claimed_ratio = t["claimed_onexn_ms"] / t["claimed_stock_ms"] if t["claimed_stock_ms"] else float("nan")
     kept = ", ".join(f"{op} {v['ms']:.2f} ms ({v['nodes']})" for op, v in list(t["kept_by_op"].items())[:4])
-    glue = t.get("glue_nodes", 0)
-    glue_note = f", {glue} of them DEPTHWISE_CONV_2D / ADD glue" if glue else ""
+    kinds = [f"{t[k]} {what}" for k, what in (("dense_nodes", "dense layers"), ("glue_nodes", "glue operators"))
+             if t.get(k)]
+    glue_note = f", {' and '.join(kinds)} among them" if kinds else ""
     lines = [f"- delegate nodes ({t['claimed_nodes']}{glue_note}), each timed alone: stock {t['claimed_stock_ms']:.2f} ms → "
              f"onexn {t['claimed_onexn_ms']:.2f} ms (**{claimed_ratio:.2f}**)",
              f"- left to the stock runtime ({t['kept_nodes']} nodes): {t['kept_stock_ms']:.2f} ms: {kept}"]

@@ -31,7 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import onexn_tf  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import onexn_tf  # noqa: E402
 from benchmarks import models as bench_models, report as bench_report  # noqa: E402
 from onexn_tf.runtime import bench, profile  # noqa: E402
 from onexn_tf.tflite import graph  # noqa: E402

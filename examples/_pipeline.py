@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ info
 
 import numpy as np  # noqa: E402
 
-import onexn_tf  # noqa: E402  (sets TF_USE_LEGACY_KERAS=1 before TensorFlow loads)
+import onexn_tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 from onexn_tf import datasets  # noqa: E402
 from onexn_tf.runtime import bench  # noqa: E402

@@ -5,22 +5,27 @@ same layers to the same per-layer weight sparsity with the same fine-tuning budg
 gradual ``PolynomialDecay`` schedule) using:
 
   - dense             no pruning, fine-tuned the same number of epochs (the fair reference);
-  - unstructured      tfmot ``prune_low_magnitude`` (per-weight magnitude);
-  - filter            whole output channels zeroed by L1 norm (a tfmot ``Pruning`` subclass below);
+  - unstructured      per-weight magnitude (tfmot's ``prune_low_magnitude`` under tf_keras);
+  - filter            whole output channels zeroed by L1 norm (_baselines_tf_keras.py / _baselines_keras3.py);
   - 1xN               ``onexn_tf.prune_1xn`` for N in {2, 4, 8, 16};
   - 1xN + rearrange   ``onexn_tf.rearrange_filters`` on the trained dense model, then ``prune_1xn``.
 
 Every method starts from the same dense weights of a seed; results are mean +- std over seeds of top-1
 (and cross-entropy) on a fixed held-out split. Writes ``accuracy.md``, ``accuracy.png`` and
-``accuracy.json`` to ``--out-dir``.
+``accuracy.json`` to ``--out-dir`` (``accuracy_keras3.*`` with ``--keras 3``).
+
+``--keras 3`` runs the whole study on Keras 3 (TensorFlow backend) with no tfmot in the program: every
+method uses onexn's Keras 3 wrapper, schedule and step callback.
 
     python examples/compare_patterns.py             # full study, writes docs/accuracy.{md,png,json}
+    python examples/compare_patterns.py --keras 3   # the same on Keras 3, writes docs/accuracy_keras3.*
     python examples/compare_patterns.py --quick     # 1 seed, 1 sparsity, tiny budget (for the tests)
 """
 
 import argparse
 import dataclasses
 import datetime
+import importlib
 import json
 import math
 import os
@@ -31,16 +36,22 @@ import tempfile
 import time
 
 import numpy as np
-
-import onexn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
-import tensorflow_model_optimization as tfmot
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_impl, pruning_wrapper
 
+import onexn_tf
 from onexn_tf import blocks
-from onexn_tf.keras.compat import keras
 
-sparsity_api = tfmot.sparsity.keras
+FLAVOURS = {"tf_keras": "_baselines_tf_keras", "3": "_baselines_keras3"}
+keras = None      # the run's Keras (tf_keras or Keras 3), set by use_flavour
+baselines = None  # the run's unstructured and filter wrappers (_baselines_tf_keras or _baselines_keras3)
+
+
+def use_flavour(name):
+    """Loads the Keras flavour of the run: "tf_keras" (the baselines use tfmot) or "3" (Keras 3, no tfmot)."""
+    global keras, baselines
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the baselines modules live next to this file
+    baselines = importlib.import_module(FLAVOURS[name])
+    keras = baselines.keras
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,41 +145,6 @@ def evaluate(model, x, y):
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return float(np.mean(logits.argmax(axis=1) == y)), float(-np.mean(log_probs[np.arange(len(y)), y]))
 
-# ------------------------------------------------------------------------------------ L1 filter pruning
-
-
-class FilterPruning(pruning_impl.Pruning):
-    """tfmot's pruning logic, with the mask zeroing whole output channels (filters) of lowest L1 norm.
-
-    At sparsity s, round(s * cout) filters are zeroed (at least one kept), so the weight sparsity of the
-    kernel is the same as the other methods'.
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(block_size=(1, 1), block_pooling_type="AVG", **kwargs)
-
-    def _update_mask(self, weights):
-        sparsity = tf.cast(self._pruning_schedule(self._step_fn())[1], tf.float32)
-        cout = int(weights.shape[-1])
-        scores = tf.reduce_sum(tf.abs(tf.reshape(weights, [-1, cout])), axis=0)
-        pruned = tf.minimum(tf.cast(tf.floor(sparsity * cout + 0.5), tf.int32), cout - 1)
-        rank = tf.argsort(tf.argsort(scores, stable=True), stable=True)  # 0 = weakest filter
-        keep = rank >= pruned
-        mask = tf.cast(tf.broadcast_to(keep, weights.shape), weights.dtype)
-        threshold = tf.reduce_min(tf.where(keep, scores, tf.reduce_max(scores)))
-        return tf.cast(threshold, weights.dtype), mask
-
-
-class PruneLowMagnitudeFilters(pruning_wrapper.PruneLowMagnitude):
-    """tfmot's wrapper with ``FilterPruning``: UpdatePruningStep and strip_pruning work unchanged."""
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.pruning_vars = [v for v in self.pruning_vars if v[0] is self.layer.kernel]
-        step = self.pruning_step
-        self.pruning_obj = FilterPruning(training_step_fn=lambda: step, pruning_vars=self.pruning_vars,
-                                         pruning_schedule=self.pruning_schedule)
-
 # ----------------------------------------------------------------------------------------------- methods
 
 
@@ -199,8 +175,8 @@ def wrap_for(method, base, schedule, names):
         if layer.name not in names:
             return layer
         if method.pattern == "unstructured":
-            return sparsity_api.prune_low_magnitude(layer, pruning_schedule=schedule)
-        return PruneLowMagnitudeFilters(layer, pruning_schedule=schedule)
+            return baselines.unstructured(layer, schedule)
+        return baselines.filters(layer, schedule)
 
     return keras.models.clone_model(base, clone_function=clone_fn)
 
@@ -212,7 +188,7 @@ def schedule_for(cfg, sparsity, steps_per_epoch):
     end = max(freq, int(cfg.ramp_fraction * total) // freq * freq)
     if end > total:
         raise ValueError(f"fine-tuning ({total} steps) is shorter than one pruning interval ({freq} steps)")
-    return sparsity_api.PolynomialDecay(0.0, sparsity, begin_step=0, end_step=end, frequency=freq)
+    return onexn_tf.PolynomialDecay(0.0, sparsity, begin_step=0, end_step=end, frequency=freq)
 
 
 def check_pattern(kernel, method, sparsity):
@@ -272,10 +248,10 @@ def finetune(cfg, method, start, sparsity, seed, data, names):
     if method.pattern != "dense":
         schedule = schedule_for(cfg, sparsity, math.ceil(len(x_train) / cfg.batch_size))
         model = wrap_for(method, model, schedule, names)
-        wrapped = sorted(l.layer.name for l in model.layers if isinstance(l, pruning_wrapper.PruneLowMagnitude))
+        wrapped = sorted(l.layer.name for l in model.layers if baselines.is_wrapper(l))
         if wrapped != sorted(names):
             raise RuntimeError(f"{method.name} wrapped {wrapped}, expected {sorted(names)}")
-        callbacks = [sparsity_api.UpdatePruningStep()]
+        callbacks = [onexn_tf.UpdatePruningStep()]
     keras.utils.set_random_seed(seed + 1000)  # the same batches for every method of a seed
     compile_model(model, cfg.finetune_lr)
     model.fit(x_train, y_train, batch_size=cfg.batch_size, epochs=cfg.finetune_epochs, verbose=0,
@@ -427,6 +403,38 @@ def paper_comparison(results, summary):
     return lines
 
 
+def other_run_comparison(results, summary, other):
+    """Markdown comparing this run's top-1 with another run's (its accuracy.json), cell by cell.
+
+    The runs start from different dense models (another Keras initialises differently from the same seed),
+    so the comparison is unpaired: a cell is "within noise" when the means differ by no more than the sum of
+    the two stds or one held-out image, whichever is larger."""
+    theirs = summarize(other)
+    image = 1.0 / results["test_size"]
+    sparsities = results["config"]["sparsities"]
+    lines = ["## Against the " + other.get("keras", "tf_keras") + " run", "",
+             f"`{other['command']}` ({other['date']}) against this run: top-1 mean ± std (%), "
+             f"{other.get('keras', 'tf_keras')} → {results['keras']}. \"within noise\": the means differ by no more "
+             f"than the sum of the two stds or one held-out image ({100 * image:.2f} points).", "",
+             "| method | " + " | ".join(f"{s:.0%}" for s in sparsities) + " |", "|---|" + "---:|" * len(sparsities)]
+    verdicts = {}  # (method, sparsity) -> word; the dense row repeats one cell
+    for m in results["methods"]:
+        keys = [("dense", 0.0)] * len(sparsities) if m["name"] == "dense" else [(m["name"], s) for s in sparsities]
+        cells = []
+        for key in keys:
+            if key not in theirs:
+                cells.append("—")
+                continue
+            (a, sa), (b, sb) = theirs[key]["acc"], summary[key]["acc"]
+            word = verdicts[key] = "within noise" if abs(b - a) <= max(sa + sb, image) + 1e-12 else "differs"
+            cells.append(f"{100 * a:.1f} ± {100 * sa:.1f} → {100 * b:.1f} ± {100 * sb:.1f} ({100 * (b - a):+.1f}, {word})")
+        lines.append(f"| {m['name']} | " + " | ".join(cells) + " |")
+    words = list(verdicts.values())
+    lines += ["", f"{words.count('within noise')} of {len(words)} (method, sparsity) results within noise, "
+              f"{words.count('differs')} differ."]
+    return lines
+
+
 def write_plot(results, summary, path):
     """Top-1 and test loss against sparsity, one line per method, dense as a dashed reference."""
     import matplotlib
@@ -465,7 +473,7 @@ def write_plot(results, summary, path):
     axes[0].set_ylim(bottom=0)
     axes[1].set_yscale("log")
     axes[1].legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"8×8 digits, held-out split: mean ± std over {len(cfg['seeds'])} seed(s)")
+    fig.suptitle(f"8×8 digits, held-out split: mean ± std over {len(cfg['seeds'])} seed(s), {results['keras']}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -481,20 +489,21 @@ def machine_description():
     return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
-def write_markdown(results, summary, path, command, plot_name):
+def write_markdown(results, summary, path, command, plot_name, other=None):
     cfg = results["config"]
     methods = results["methods"]
     dense = summary[("dense", 0.0)]
     pre = [p["accuracy"] for p in results["dense_pretrained"]]
     cols = [f"{s:.0%}" for s in cfg["sparsities"]]
     lines = [
-        "# Accuracy study: 1×N against unstructured and filter pruning (8×8 digits)",
+        "# Accuracy study: 1×N against unstructured and filter pruning (8×8 digits)"
+        + ("" if results["keras"] == "tf_keras" else f", {results['keras']}"),
         "",
         "Generated by `examples/compare_patterns.py`; do not edit by hand, re-run it.",
         "",
         f"- Command: `{command}`",
         f"- Date: {results['date']}; runtime {results['runtime_seconds']:.0f} s",
-        f"- Machine: {results['machine']}; TensorFlow {tf.__version__}, tfmot {tfmot.__version__}",
+        f"- Machine: {results['machine']}; TensorFlow {tf.__version__}, {baselines.VERSIONS}",
         f"- Data: scikit-learn 8×8 digits, {results['train_size']} training / {results['test_size']} held-out "
         f"images (fixed stratified split, seed {cfg['split_seed']}), pixels scaled to [0, 1].",
         "- Model: stem conv3×3(16) → conv3×3(32) → maxpool → conv3×3(64) → conv1×1(64) → global pool → "
@@ -511,8 +520,8 @@ def write_markdown(results, summary, path, command, plot_name):
         f"- Seeds: {', '.join(map(str, cfg['seeds']))} (initialisation and batch order; every method of a seed "
         "starts from that seed's trained dense model). Numbers are mean ± std (population) over seeds.",
         "- Filter pruning zeros the round(s·cout) output channels of lowest L1 norm (weight sparsity s, like "
-        "the others); 1×N zeros the lowest-L1 1×N blocks (`prune_1xn`); unstructured is tfmot's "
-        "`prune_low_magnitude`. Every stripped kernel is checked for its pattern and exact sparsity.",
+        f"the others); 1×N zeros the lowest-L1 1×N blocks (`prune_1xn`); {baselines.UNSTRUCTURED}. Every "
+        "stripped kernel is checked for its pattern and exact sparsity.",
         "",
         f"Dense model after training, before fine-tuning: top-1 {pct((np.mean(pre), np.std(pre)))}%.",
         "",
@@ -545,6 +554,8 @@ def write_markdown(results, summary, path, command, plot_name):
         worst = max(r["max_abs_diff"] for r in results["rearrange_max_abs_diff"])
         lines += ["", f"`rearrange_filters` preserved the dense model's function: max |logit difference| "
                   f"{worst:.1e} over all seeds and N."]
+    if other is not None:
+        lines += [""] + other_run_comparison(results, summary, other)
     lines += ["", "Caveat: 8×8 digits and a 28k-weight CNN are a far smaller problem than ImageNet; the study "
               "checks the ordering of the patterns, not the paper's absolute numbers.", ""]
     with open(path, "w") as f:
@@ -554,15 +565,19 @@ def write_markdown(results, summary, path, command, plot_name):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keras", choices=sorted(FLAVOURS), default="tf_keras",
+                        help="the Keras of the run: tf_keras (with tfmot, default) or 3 (Keras 3, no tfmot)")
     parser.add_argument("--quick", action="store_true",
                         help="1 seed, 75%% sparsity, N in {4, 16}, tiny budget: a smoke run of every pattern (~1 min)")
-    parser.add_argument("--out-dir", help="where accuracy.{md,png,json} go (default: docs/, or a temporary "
-                        "directory with --quick)")
+    parser.add_argument("--out-dir", help="where accuracy.{md,png,json} (accuracy_keras3.* with --keras 3) go "
+                        "(default: docs/, or a temporary directory with --quick)")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
     parser.add_argument("--sparsities", type=float, nargs="+", help="override the sparsities, each in (0, 1)")
     parser.add_argument("--ns", type=int, nargs="+", help="override the block widths N")
     parser.add_argument("--no-rearrange", action="store_true", help="skip the rearrange_filters variants")
     parser.add_argument("--save-kernels", help="also save the first seed's stripped kernels to this .npz")
+    parser.add_argument("--compare-with", metavar="JSON", help="another run's accuracy.json (e.g. the tf_keras "
+                        "run's, docs/accuracy.json): the report then compares the two tables cell by cell")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     overrides = {}
@@ -586,6 +601,11 @@ def parse_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args, cfg = parse_args(argv)
+    other = None
+    if args.compare_with:
+        with open(args.compare_with) as f:
+            other = json.load(f)
+    use_flavour(args.keras)
     out_dir = args.out_dir or (tempfile.mkdtemp(prefix="compare_patterns_") if args.quick else
                                os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs"))
     os.makedirs(out_dir, exist_ok=True)
@@ -594,9 +614,11 @@ def main(argv=None):
     results["machine"] = machine_description()
     results["command"] = " ".join(["python examples/compare_patterns.py", *map(shlex.quote, argv)])
     summary = summarize(results)
-    paths = {ext: os.path.join(out_dir, f"accuracy.{ext}") for ext in ("md", "png", "json")}
+    stem = "accuracy" if args.keras == "tf_keras" else "accuracy_keras3"
+    paths = {ext: os.path.join(out_dir, f"{stem}.{ext}") for ext in ("md", "png", "json")}
+    results["keras"] = baselines.NAME
     write_plot(results, summary, paths["png"])
-    write_markdown(results, summary, paths["md"], results["command"], "accuracy.png")
+    write_markdown(results, summary, paths["md"], results["command"], f"{stem}.png", other)
     with open(paths["json"], "w") as f:
         json.dump(results, f, indent=1)
     log(f"done in {results['runtime_seconds']:.0f} s: " + ", ".join(os.path.normpath(p) for p in paths.values()))

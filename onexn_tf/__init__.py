@@ -1,25 +1,24 @@
-"""onexn_tf: 1xN block pruning for Keras (tf_keras) and TensorFlow Lite.
+"""onexn_tf: 1xN block pruning for Keras (Keras 3 and tf_keras) and TensorFlow Lite.
 
-tfmot 0.8 only works with Keras 2 (`tf_keras`). Importing onexn_tf sets ``TF_USE_LEGACY_KERAS=1`` when the
-variable is unset, exactly as tfmot does on import, so that ``tf.keras`` means ``tf_keras`` for the rest of
-the program. A value you set yourself is respected; build your models with ``tf_keras`` either way.
-Set it (or import onexn_tf) before importing TensorFlow: once ``tf.keras`` has resolved to Keras 3 it stays so.
+The Keras functions take the flavour from the model or layer handed in: Keras 3 (``import keras``, or
+``tf.keras`` without TF_USE_LEGACY_KERAS; TensorFlow backend) with onexn's own wrapper, or tf_keras (Keras 2,
+``import tf_keras``) with tfmot's pruning machinery. Importing onexn_tf changes nothing in the environment:
+it does not set TF_USE_LEGACY_KERAS, and tf_keras and tfmot are imported only when a tf_keras object is
+handed in (tfmot itself sets TF_USE_LEGACY_KERAS=1 when it is imported). So a Keras 3 program stays Keras 3
+whatever the order of its imports.
 
 Public names are loaded lazily so that ``import onexn_tf`` and the ``onexn`` command start fast, and so
 that the runtime names (``load_delegate``, ``delegate_report``, ``read_metadata``) work with only numpy and
-ai-edge-litert installed; the Keras names and ``convert`` need the ``train`` extra (TensorFlow, tf_keras,
-tfmot).
+ai-edge-litert installed; the Keras names and ``convert`` need the ``train`` extra (TensorFlow; tf_keras and
+tfmot for tf_keras models).
 
-Layout, in the order of the data path: ``onexn_tf.keras`` (pruning), ``onexn_tf.blocks`` (the 1xN block
-geometry every side shares), ``onexn_tf.tflite`` (conversion, the metadata format, model access),
+Layout, in the order of the data path: ``onexn_tf.keras`` (pruning, both flavours; ``onexn_tf.keras3``
+holds what is Keras 3's own), ``onexn_tf.blocks`` (the 1xN block geometry every side shares), ``onexn_tf.tflite`` (conversion, the metadata format, model access),
 ``onexn_tf.runtime`` (the delegate, benchmark, per-operator profile), ``onexn_tf.cli`` (the ``onexn``
 command).
 """
 
 import importlib
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 __version__ = "0.1.0"
 
@@ -30,7 +29,11 @@ _EXPORTS = {
     "apply_1xn": "keras.prune",
     "prune_scope": "keras.prune",
     "Prune1xNPolicy": "keras.policy",
-    "PruneLowMagnitude1xN": "keras.wrapper",
+    "PruneLowMagnitude1xN": "keras.wrapper",  # the tf_keras one; Keras 3's: onexn_tf.keras3.PruneLowMagnitude1xN
+    "ConstantSparsity": "keras.schedules",
+    "PolynomialDecay": "keras.schedules",
+    "PruningSchedule": "keras.schedules",
+    "UpdatePruningStep": "keras.callbacks",
     "rearrange_filters": "keras.rearrange",
     "RearrangeReport": "keras.rearrange",
     "sparsity_report": "keras.report",

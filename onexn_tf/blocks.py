@@ -10,7 +10,7 @@ first, so the result is deterministic).
 
 This module is the one owner of N and of the block layout, for the Keras side, the .tflite format and
 the runtime alike. The TensorFlow version of ``block_mask``, which runs inside the pruning wrapper's
-graph, lives with the wrapper (``onexn_tf.keras.wrapper.tf_block_mask``).
+graph, is ``onexn_tf.keras.mask.tf_block_mask``, shared by the wrappers of both Keras flavours.
 """
 
 import math
@@ -19,8 +19,9 @@ import numpy as np
 
 # The largest N: the metadata format (docs/FORMAT.md) and the delegate's kernels take N <= 64.
 MAX_N = 64
-# N tried by ``detect_n``, largest first.
-CANDIDATE_N = (64, 32, 16, 8, 4, 2, 1)
+# Share of the weights in kept 1xN blocks that ``detect_n`` lets be zero: trained weights pick up exact zeros
+# inside kept blocks (a block pruned for a while and kept again holds the zeros it had).
+STRAY_ZEROS = 0.02
 
 
 def check_n(n, layer=None):
@@ -157,32 +158,81 @@ def blocks_explain_zeros(kernel, n):
 
 
 def quantized_rounding_zeros(quantized):
-    """How many zeros of a symmetric int8 weight rounding alone may have made, for ``detect_n``.
+    """How many zero (output, input) weight pairs of a symmetric int8 Keras kernel (HWIO or (cin, cout))
+    rounding alone may have made, for ``detect_n``.
 
     A weight rounds to 0 when it is within half a quantization step of zero, a bucket half as wide as the
     buckets of -1 and +1 together. Near zero a weight distribution is flat at that scale (a step is about
-    1/127 of the channel's largest weight), so rounding makes about half as many zeros as there are +-1
-    values; twice that, plus 4 for small layers, is the allowance. (Without it, the few zeros rounding
-    leaves inside kept blocks made ``detect_n`` find N = 1 or nothing on int8 weights pruned 1x16, and
-    give unpruned layers N = 1.)
+    1/127 of the channel's largest weight), so rounding zeroes about half as many pairs as there are pairs
+    whose largest weight is +-1; twice that, plus 4 for small layers, is the allowance. (Without it, the
+    zeros rounding leaves inside kept blocks made ``detect_n`` find N = 1 or nothing on int8 weights pruned
+    1x16, and give unpruned layers N = 1.)
     """
-    return int(np.count_nonzero(np.abs(np.asarray(quantized, dtype=np.int64)) == 1)) + 4
+    largest = np.abs(as_hwio(np.asarray(quantized, dtype=np.int64))).max(axis=(0, 1))
+    return int(np.count_nonzero(largest == 1)) + 4
 
 
-def detect_n(kernel, rounding_zeros=0):
-    """N of a Keras kernel (HWIO or (cin, cout)): the largest candidate N <= cout whose all-zero 1xN blocks
-    hold every zero weight but at most ``rounding_zeros`` and more than ``rounding_zeros`` of them; None if
-    there is none.
+def zero_pairs(kernel):
+    """(cout, cin) boolean of a Keras kernel: True where output channel o reads input channel c only through
+    zero weights (over the whole kh x kw window). 1xN pruning zeroes such pairs N output channels at a time."""
+    return ~np.any(as_hwio(kernel) != 0, axis=(0, 1)).T
 
-    Float weights: ``rounding_zeros`` = 0, so every zero lies in an all-zero block and one block at least is
-    zero. Quantized weights: ``quantized_rounding_zeros(weight)`` zeros may come from rounding, not from pruning.
-    A kernel pruned 1x4 at 50% usually has 1x8 blocks that are only partly zero, so the rule finds 4, not 8.
+
+def _zero_block_pairs(zero, n):
+    """(cout, cin) boolean: True where the pair lies in an all-zero 1xN block."""
+    cout, cin = zero.shape
+    groups = -(-cout // n)
+    padded = np.ones((groups * n, cin), dtype=bool)
+    padded[:cout] = zero
+    block_zero = padded.reshape(groups, n, cin).all(axis=1)
+    return np.repeat(block_zero, n, axis=0)[:cout]
+
+
+def _structure(zero, n, rounding_zeros=0):
+    """(share of the (output, input) pairs in kept 1xN blocks that are zero, counting live output channels
+    only and less the ``rounding_zeros`` pairs rounding may have zeroed; whether the all-zero blocks hold
+    more than ``rounding_zeros`` pairs; pairs in kept blocks, i.e. the work a kernel does at this N)."""
+    in_blocks = _zero_block_pairs(zero, n)
+    live = ~zero.all(axis=1)  # dead output channels (all zero: a ReLU that never fires) say nothing about N
+    kept = ~in_blocks[live]
+    stray = max(int(np.count_nonzero(zero[live] & kept)) - rounding_zeros, 0)
+    share = stray / max(int(np.count_nonzero(kept)), 1)
+    return share, int(np.count_nonzero(in_blocks)) > rounding_zeros, int(np.count_nonzero(~in_blocks))
+
+
+def stray_share(kernel, n):
+    """Share of the weight pairs in kept 1xN blocks of a Keras kernel that are zero (0 for a kernel pruned
+    1xN with nothing else zero), not counting dead output channels; and whether any block is zero."""
+    share, any_zero_block, _ = _structure(zero_pairs(kernel), check_n(n))
+    return share, any_zero_block
+
+
+def detect_n(kernel, hint=None, rounding_zeros=0):
+    """N of a Keras kernel (HWIO or (cin, cout)), or None if no 1xN block is zero (nothing to describe).
+
+    N must explain the zeros: at most STRAY_ZEROS of the (output, input) weight pairs in its kept blocks are
+    zero (trained weights hold such stray zeros), not counting dead output channels (all zero: a ReLU that
+    never fires). A kernel pruned 1x16 has 1x32 blocks of which many are half zero, so 32 does not explain its
+    zeros. Of the N that explain the zeros, the largest whose kept blocks hold no more weights than those of
+    every smaller N > 1 that explains them too: with dead channels a wider N can explain the zeros as well,
+    only with more work. Any N <= min(cout, MAX_N) is found, not only
+    powers of two. `hint`, the N the layer was pruned with (``strip_1xn`` and ``apply_1xn`` record it on
+    the layer), is taken whenever it explains the zeros.
+
+    Quantized weights: ``rounding_zeros`` = ``quantized_rounding_zeros(weight)`` zero pairs may come from
+    rounding, not from pruning; they are not stray, and the all-zero blocks must hold more than that many.
     """
-    hwio = as_hwio(kernel)
-    zeros = int(np.count_nonzero(hwio == 0))
-    for n in CANDIDATE_N:
-        if n <= hwio.shape[3]:
-            in_blocks = zeros_in_zero_blocks(hwio, n)
-            if in_blocks > rounding_zeros and zeros - in_blocks <= rounding_zeros:
-                return n
+    zero = zero_pairs(kernel)
+    cout = zero.shape[0]
+    found = {}
+    for n in range(1, min(cout, MAX_N) + 1):
+        share, any_zero_block, work = _structure(zero, n, rounding_zeros)
+        if any_zero_block and share <= STRAY_ZEROS:
+            found[n] = work
+    if hint is not None and check_n(hint) in found:
+        return int(hint)
+    for n in sorted(found, reverse=True):
+        # Not against N=1: a dead output channel or a stray zero pair is a zero 1x1 block on its own.
+        if all(found[n] <= (1.0 + STRAY_ZEROS) * found[m] for m in found if 2 <= m < n):
+            return n
     return None

@@ -1,8 +1,13 @@
-"""Shared test fixtures: small tf_keras models pruned 1xN by hand, converted once per session."""
+"""Shared test fixtures: small tf_keras models pruned 1xN by hand, converted once per session.
+
+This suite runs as a tf_keras process (``tf.keras`` is tf_keras). tests/keras3/ is the Keras 3 suite: it runs
+in a process of its own (``python -m pytest tests/keras3``, as scripts/test.sh does), so it is not collected here.
+"""
 
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+collect_ignore = ["keras3"]
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -13,7 +13,8 @@ is covered:
   message, which must reach Python).
 - TfLiteTensor (and its array stride): name, type, dims (TfLiteIntArray), allocation_type, bytes, data.
 - TfLiteNode: inputs, outputs, builtin_data, delegate; TfLiteDelegateParams of delegate nodes.
-- TfLiteConvParams, TfLiteFullyConnectedParams against the model's options.
+- TfLiteConvParams, TfLiteFullyConnectedParams against the model's options, and the parameters of the
+  other operators the delegate runs (pooling, concatenation, reshape, softmax).
 - TfLiteRegistration: builtin_code, version, custom_name and inplace_operator of builtin nodes; the
   runtime's own sizeof(TfLiteNode) and sizeof(TfLiteRegistration), measured in its node array; and a
   round trip of the registration passed by value.
@@ -21,21 +22,29 @@ is covered:
   or nothing would be claimed.
 """
 
+import platform
 import zlib
+from importlib.metadata import version
 
 import numpy as np
 import pytest
 
-from tensorflow.lite.python import schema_py_generated as schema
-
 from onexn_tf.runtime.delegate import load_delegate, read_report
 from onexn_tf.tflite import graph
+from onexn_tf.tflite.graph import schema
 
 from test_delegate_models import (GraphBuilder, assert_close, conv_model, fc_model, interpreter_class,
                                   random_inputs, run, sparse_weight, with_metadata)
 import testing_library
 
 RUNTIMES = ["litert", "tf"]
+# The runtimes these tests have passed against, by machine (also in docs/ARM.md). The aarch64 one is
+# proven under qemu: tests/test_aarch64.py runs this file in the aarch64 Python.
+PROVEN = {
+    ("litert", "x86_64"): ["2.3.0"],
+    ("litert", "aarch64"): ["2.3.0"],
+    ("tf", "x86_64"): ["2.21.0"],
+}
 TFLITE_TYPES = {np.float32: 1, np.int32: 2, np.uint8: 3, np.int64: 4, np.int8: 9}
 PADDING = {schema.Padding.SAME: 1, schema.Padding.VALID: 2}
 SIZEOF = {"TfLiteTensor": 112, "TfLiteNode": 80, "TfLiteRegistration": 88, "TfLiteDelegate": 56}
@@ -206,20 +215,71 @@ def test_registration_round_trip_and_delegate_nodes(probed):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_glue_joins_nodes_into_one_delegate_node(runtime):
-    # With glue (the default), conv 0 -> depthwise 1 -> add 2 form one delegate node; the add's output is
-    # the only tensor leaving it, and the tensors between the three stay inside (the kernel's own arena).
+    # With glue (the default), conv 0 -> depthwise 1 -> add 2 -> reshape 3 -> fc 4 form one delegate node;
+    # the FC's output is the only tensor leaving it, and the tensors between them stay inside (the kernel's
+    # own arena).
     delegate = load_delegate(abi_probe=1)
     interpreter = interpreter_class(runtime)(model_content=MODEL, experimental_delegates=[delegate])
     interpreter.allocate_tensors()
     after = read_report(delegate)["probe"]["after"]
     model = graph.read_model(MODEL)
     ops = model.subgraphs[0].operators
-    first, last = after["delegate_nodes"]
-    assert first["nodes_to_replace"] == [0, 1, 2] and last["nodes_to_replace"] == [4]
-    assert first["output_tensors"] == [int(ops[2].outputs[0])]
-    inside = {int(ops[0].outputs[0]), int(ops[1].outputs[0])}
-    assert not inside & set(first["input_tensors"])
+    (node,) = after["delegate_nodes"]
+    assert node["nodes_to_replace"] == [0, 1, 2, 3, 4]
+    assert node["output_tensors"] == [int(ops[4].outputs[0])]
+    inside = {int(ops[i].outputs[0]) for i in range(4)}
+    assert not inside & set(node["input_tensors"])
     del interpreter
+
+
+def _glue_model():
+    """The other operators the delegate runs, with options the probe reads back: pools, PAD, CONCATENATION,
+    RESHAPE (options and shape input), SOFTMAX."""
+    g = GraphBuilder()
+    x = g.input([2, 7, 6, 8])
+    a = g.pool(x, "max", (3, 2), (2, 1), "same", "relu6", name="max")
+    b = g.pool(x, "avg", (2, 3), (1, 2), "valid", "relu", name="avg")
+    p = g.pad(b, [[0, 0], [1, 0], [0, 4], [0, 0]])
+    c = g.concat([a, p], -3)
+    r = g.reshape(c, [2, -1, 8], options=True)
+    return g.finish(g.softmax(r, beta=0.625))
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_glue_params_match_the_model(runtime):
+    import struct
+
+    tflite = _glue_model()
+    delegate = load_delegate(abi_probe=1, glue="all")
+    interpreter = interpreter_class(runtime)(model_content=tflite, experimental_delegates=[delegate])
+    report = read_report(delegate)
+    assert report["glue_nodes"] == [0, 1, 2, 3, 4, 5]
+    model = graph.read_model(tflite)
+    nodes = report["probe"]["before"]["nodes"]
+    for node, op in zip(nodes, model.subgraphs[0].operators):
+        options = op.builtinOptions
+        if node["builtin_code"] in (schema.BuiltinOperator.MAX_POOL_2D, schema.BuiltinOperator.AVERAGE_POOL_2D):
+            assert node["pool"] == {
+                "padding": PADDING[options.padding], "stride_width": options.strideW,
+                "stride_height": options.strideH, "filter_width": options.filterWidth,
+                "filter_height": options.filterHeight, "activation": options.fusedActivationFunction}
+        elif node["builtin_code"] == schema.BuiltinOperator.CONCATENATION:
+            assert node["concatenation"] == {"axis": -3, "activation": 0}
+        elif node["builtin_code"] == schema.BuiltinOperator.RESHAPE:
+            assert node["reshape"] == {"num_dimensions": 3, "shape": [2, -1, 8]}
+        elif node["builtin_code"] == schema.BuiltinOperator.SOFTMAX:
+            assert node["softmax"] == {"beta_bits": struct.unpack("<I", struct.pack("<f", 0.625))[0]}
+    assert {n["builtin_code"] for n in nodes} == {schema.BuiltinOperator.MAX_POOL_2D,
+                                                   schema.BuiltinOperator.AVERAGE_POOL_2D, schema.BuiltinOperator.PAD,
+                                                   schema.BuiltinOperator.CONCATENATION,
+                                                   schema.BuiltinOperator.RESHAPE, schema.BuiltinOperator.SOFTMAX}
+    assert nodes[0]["pool"]["filter_height"] == 3 and nodes[1]["pool"]["stride_width"] == 2
+    inputs = random_inputs(tflite, runtime=runtime)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs[0])
+    interpreter.invoke()
+    got = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+    np.testing.assert_allclose(got[0], run(tflite, inputs, runtime=runtime)[0], rtol=0, atol=1e-6)
 
 
 def test_metadata_entry_is_read_byte_for_byte(probed):
@@ -301,3 +361,17 @@ def test_sparsity_of_a_compact_weight_matches_the_model(runtime):
     assert node["nodes_to_replace"] == [0, 1]
     assert index in node["input_tensors"]
     assert int(model.subgraphs[0].operators[1].inputs[1]) not in node["input_tensors"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_runtime_version_is_one_the_abi_is_written_down_for(runtime):
+    if runtime == "litert":
+        installed = version("ai-edge-litert")
+    else:
+        import tensorflow as tf
+
+        installed = tf.__version__
+    proven = PROVEN.get((runtime, platform.machine()), [])
+    assert installed in proven, (
+        f"{runtime} {installed} on {platform.machine()} is not in PROVEN ({proven}): when the tests of this "
+        "file pass with it, add it there and to docs/ARM.md's table")

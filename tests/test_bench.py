@@ -142,6 +142,7 @@ def test_cli_json_is_one_line_with_the_schema(varied, tmp_path, capsys):
     data = json.loads(lines[0])
     assert data["threads"] == 2 and data["runs"] == 4 and data["model"] == path
     assert data["ratio"] == pytest.approx(data["onexn_ms"] / data["baseline_ms"])
+    assert data["emulated"] is None  # this machine runs its own code; tests/test_aarch64.py has the other case
     assert "%|" not in err  # no progress bar with --json
 
 
@@ -151,15 +152,32 @@ def test_cli_per_op_lists_claimed_and_kept_nodes(varied, tmp_path, capsys):
     assert cli.main(["bench", path, "--runs", "3", "--warmup", "0", "--per-op", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     ops = data["per_op"]["ops"]
-    claimed = [o for o in ops if o["claimed"]]
-    assert len(claimed) == data["claimed"] > 0
-    assert all(o["onexn_ms"] > 0 and o["n"] >= 1 and o["kernel"] for o in claimed)
+    claimed = [o for o in ops if o["claimed"]]  # 1xN nodes, dense layers and glue operators
+    one_by_n = [o for o in claimed if not o["glue"] and not o["dense"]]
+    assert len(one_by_n) == data["claimed"] > 0
+    assert all(o["n"] >= 1 for o in one_by_n)
+    assert all(o["onexn_ms"] > 0 and o["kernel"] for o in claimed)
     assert all(o["onexn_ms"] is None for o in ops if not o["claimed"])
     totals = data["per_op"]["totals"]
     assert totals["claimed_stock_ms"] == pytest.approx(sum(o["stock_ms"] for o in claimed))
     assert totals["kept_nodes"] == len(ops) - len(claimed)
     assert cli.main(["bench", path, "--runs", "3", "--warmup", "0", "--per-op"]) == 0
     assert "claimed by onexn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("machine, kernel, expected", [
+    ("aarch64", "x86_64", "aarch64 code, x86_64 kernel"),  # qemu-user on a PC
+    ("x86_64", "aarch64", "x86_64 code, aarch64 kernel"),
+    ("x86_64", "x86_64", None),
+    ("i686", "x86_64", None),  # 32-bit programs on a 64-bit kernel run natively
+    ("armv7l", "aarch64", None),
+])
+def test_emulation_compares_the_program_with_the_kernel(tmp_path, monkeypatch, machine, kernel, expected):
+    arch = tmp_path / "arch"
+    arch.write_text(kernel + "\n")
+    monkeypatch.setattr(bench.platform, "machine", lambda: machine)
+    assert bench.emulation(str(arch)) == expected
+    assert bench.emulation(str(tmp_path / "missing")) is None  # older kernels: no claim either way
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import onexn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import onexn_tf  # noqa: F401
 import tensorflow as tf
 
 from onexn_tf import blocks
@@ -73,7 +73,7 @@ def test_ties_are_broken_deterministically_and_zero_blocks_stay_pruned():
     assert blocks.kept_blocks(kernel * mask, 4).sum() == 4
 
 
-@pytest.mark.parametrize("n", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 64])
 def test_detect_n_finds_the_pruning_n(n):
     rng = np.random.default_rng(n)
     kernel = rng.normal(size=(3, 3, 32, 64)).astype(np.float32)
@@ -83,6 +83,60 @@ def test_detect_n_finds_the_pruning_n(n):
     assert blocks.detect_n(kernel) is None  # dense: nothing to describe
 
 
+def _trained_like(n, sparsity, shape=(1, 1, 64, 96), seed=0):
+    """A kernel pruned 1xN, then damaged the way training damages one: two dead output channels (all zero,
+    one inside a group, one a whole group's first channel) and stray zeros in 1.5% of the kept weights."""
+    rng = np.random.default_rng(seed)
+    kernel = rng.normal(size=shape).astype(np.float32)
+    kernel *= blocks.block_mask(kernel, n, sparsity)
+    kernel[..., 5] = 0.0
+    kernel[..., n * 2] = 0.0
+    kept = np.argwhere(kernel != 0)
+    stray = kept[rng.choice(len(kept), int(0.015 * len(kept)), replace=False)]
+    kernel[tuple(stray.T)] = 0.0
+    return kernel
+
+
+@pytest.mark.parametrize("n", [4, 6, 8, 16])
+@pytest.mark.parametrize("sparsity", [0.3, 0.5, 0.75])
+def test_detect_n_survives_dead_channels_and_stray_zeros(n, sparsity):
+    kernel = _trained_like(n, sparsity)
+    assert not blocks.blocks_explain_zeros(kernel, n)  # the strict rule of before gave up here
+    assert blocks.detect_n(kernel) == n
+    # 3x3: a stray zero is then one tap of a pair, which leaves the pair non-zero.
+    assert blocks.detect_n(_trained_like(n, sparsity, shape=(3, 3, 32, 48))) == n
+
+
+def test_detect_n_does_not_widen_n_at_high_sparsity():
+    rng = np.random.default_rng(7)
+    kernel = rng.normal(size=(1, 1, 256, 64)).astype(np.float32)
+    pruned = kernel * blocks.block_mask(kernel, 8, 0.99)
+    assert blocks.stray_share(pruned, 8) == (0.0, True)
+    assert blocks.stray_share(pruned, 16)[0] > 0.3  # a kept 1x16 block is mostly a kept 1x8 and a zero one
+    assert blocks.detect_n(pruned) == 8
+
+
+def test_detect_n_prefers_the_groups_that_keep_less():
+    # cout = 24 at N = 16 (a short last group): L1 scores prune all 8-wide blocks first at 75%, so
+    # channels 16..23 are dead and N = 24 (one group) explains the zeros as well as 16, with 1.5x the work.
+    rng = np.random.default_rng(1)
+    kernel = rng.normal(size=(1, 1, 96, 24)).astype(np.float32)
+    pruned = kernel * blocks.block_mask(kernel, 16, 0.75)
+    assert not pruned[..., 16:].any()
+    assert blocks.detect_n(pruned) == 16
+
+
+def test_detect_n_takes_a_hint_that_explains_the_zeros():
+    rng = np.random.default_rng(2)
+    kernel = rng.normal(size=(1, 1, 32, 64)).astype(np.float32)
+    pruned = kernel * blocks.block_mask(kernel, 16, 0.5)
+    assert blocks.detect_n(pruned, hint=8) == 8  # every 1x16 zero block is two 1x8 ones
+    assert blocks.detect_n(pruned, hint=32) == 16  # 1x32 does not explain the zeros: detected instead
+    assert blocks.detect_n(kernel, hint=16) is None  # no zero block at all
+    with pytest.raises(ValueError, match="n must be an integer"):
+        blocks.detect_n(pruned, hint=65)
+
+
 def test_unstructured_zeros_are_not_taken_for_1xn():
     rng = np.random.default_rng(3)
     kernel = rng.normal(size=(1, 1, 16, 16)).astype(np.float32)
@@ -90,6 +144,9 @@ def test_unstructured_zeros_are_not_taken_for_1xn():
     for n in (2, 4, 8, 16):
         assert not blocks.blocks_explain_zeros(kernel, n)
     assert blocks.detect_n(kernel) == 1  # only N=1 explains it, on a 1x1 kernel
+    kernel[0, 0, 0, :] = 0.0  # an all-zero input channel is a zero block at every N ...
+    kernel.reshape(16, 16)[rng.random((16, 16)) < 0.05] = 0.0
+    assert blocks.detect_n(kernel) == 1  # ... but 5% scattered zeros still rule out wider blocks
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, float("nan"), "half", None])
@@ -148,11 +205,12 @@ def test_detect_n_on_int8_weights_allows_for_rounding_zeros(n, sparsity):
         quantized = _quantize_per_channel(kernel * blocks.block_mask(kernel, n, sparsity))
         if n > 1:  # (a 1x1 block of N = 1 has no room for a zero inside a kept block)
             zeros_in_kept = int(np.count_nonzero(quantized == 0)) - blocks.zeros_in_zero_blocks(quantized, n)
-            assert zeros_in_kept > 0  # rounding made zeros inside kept blocks ...
-            assert blocks.detect_n(quantized) != n  # ... so the float rule misses N
-        assert blocks.detect_n(quantized, blocks.quantized_rounding_zeros(quantized)) == n
+            assert zeros_in_kept > 0  # rounding made zeros inside kept blocks
+        assert blocks.detect_n(quantized, rounding_zeros=blocks.quantized_rounding_zeros(quantized)) == n
         dense = _quantize_per_channel(kernel)
-        assert blocks.detect_n(dense, blocks.quantized_rounding_zeros(dense)) is None  # no record when unpruned
+        if shape[:2] == (1, 1):  # rounding zeroes single weights, i.e. (output, input) pairs of a 1x1 kernel:
+            assert blocks.detect_n(dense) is not None  # the float rule takes them for blocks ...
+        assert blocks.detect_n(dense, rounding_zeros=blocks.quantized_rounding_zeros(dense)) is None  # ... this not
 
 
 def test_rounding_allowance_and_kept_blocks_of_int8():
@@ -161,6 +219,8 @@ def test_rounding_allowance_and_kept_blocks_of_int8():
     # -128 has no positive int8 counterpart (np.abs keeps it negative): its block is kept all the same.
     assert blocks.kept_blocks(q, 1).tolist() == [[False, False, True], [True, False, False],
                                                  [True, False, False], [True, False, False]]
-    assert blocks.zeros_in_zero_blocks(q, 1) == 8 and blocks.detect_n(q) == 1
-    assert blocks.detect_n(q, blocks.quantized_rounding_zeros(q)) == 1  # 8 zeros in blocks > 6 allowed
+    assert blocks.zeros_in_zero_blocks(q, 1) == 8 and blocks.detect_n(q) == 2  # dead channel 1 says nothing
+    # With the allowance, N = 2's zero blocks (5 pairs) could all be rounding's; N = 1's 8 pairs cannot.
+    assert blocks.detect_n(q, rounding_zeros=blocks.quantized_rounding_zeros(q)) == 1
+    assert blocks.detect_n(q, rounding_zeros=8) is None
     assert blocks.kept_blocks(np.array([[np.nan, 0.0]], np.float32), 1).tolist() == [[True, False]]

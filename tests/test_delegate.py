@@ -184,7 +184,8 @@ def _mixed_model():
 
 
 def test_mixed_model_claims_exactly_the_1xn_nodes():
-    report = check(_mixed_model(), claimed=3)
+    # glue="off": only the nodes with a record; the dense conv and FC are declined for lack of one.
+    report = check(_mixed_model(), claimed=3, glue="off")
     assert report["claimed_nodes"] == [0, 3, 6]
     assert report["metadata"] == "ok"
     declined = {d["node"]: d for d in report["declined"]}
@@ -192,14 +193,31 @@ def test_mixed_model_claims_exactly_the_1xn_nodes():
     assert declined[2]["op"] == "CONV_2D" and declined[7]["op"] == "FULLY_CONNECTED"
     assert all("no onexn_1xn record" in d["reason"] for d in declined.values())
     assert [k["node"] for k in report["kernels"]] == [0, 3, 6]
+    assert report["dense_nodes"] == [] and report["glue_nodes"] == []
+
+
+@pytest.mark.parametrize("kernel", AVAILABLE_KERNELS)
+def test_mixed_model_runs_whole_with_dense_layers(kernel):
+    # By default the dense conv and FC run too, as 1xN layers with every block kept, at the block width of
+    # the ISA's dense kernel; depthwise, add and reshape as glue: one partition, stock results.
+    report = check(_mixed_model(), claimed=3, kernel=kernel)
+    assert report["claimed_nodes"] == [0, 3, 6] and report["declined"] == []
+    assert report["dense_nodes"] == [2, 7] and report["glue_nodes"] == [1, 4, 5]
+    assert report["partitions"] == 1
+    dense = {k["node"]: k for k in report["dense_kernels"]}
+    assert dense[2]["op"] == "CONV_2D" and dense[7]["op"] == "FULLY_CONNECTED"
+    assert all(k["kernel"].startswith("f32-spconv-") and k["kernel"].endswith(ISA_SUFFIXES[kernel])
+               for k in dense.values())
+    assert [k["op"] for k in report["glue_kernels"]] == ["DEPTHWISE_CONV_2D", "ADD", "RESHAPE"]
 
 
 def test_stock_runtime_applies_xnnpack_to_the_rest():
-    # The runtime applies its default XNNPACK delegate after ours: the nodes onexn left (depthwise, the
-    # dense conv, add/reshape, the dense FC) end up in further DELEGATE nodes, not in slow reference ops.
+    # The runtime applies its default XNNPACK delegate after ours: the nodes onexn left (with glue="off":
+    # depthwise, the dense conv, add/reshape, the dense FC) end up in further DELEGATE nodes, not in slow
+    # reference ops.
     from ai_edge_litert.interpreter import Interpreter
 
-    delegate = load_delegate()
+    delegate = load_delegate(glue="off")
     interpreter = Interpreter(model_content=_mixed_model(), experimental_delegates=[delegate])
     interpreter.allocate_tensors()
     delegates = [op for op in interpreter._get_ops_details() if op["op_name"] == "DELEGATE"]
@@ -290,7 +308,7 @@ def test_delegate_report_summarises_a_model():
     assert report["claimed"] == 3 and report["isa"] == "scalar" and report["num_threads"] == 2
     assert report["prepared"] is True
     assert all(k["kernel"].endswith("-scalar") for k in report["kernels"])
-    assert report["version"] and report["metadata_version"] == 1
+    assert report["version"] and report["metadata_version"] == 2  # the newest version the delegate reads
 
 
 def test_delegate_report_rejects_non_bytes():
@@ -299,7 +317,11 @@ def test_delegate_report_rejects_non_bytes():
 
 
 def test_verbose_prints_decisions(capfd):
-    delegate_report(_mixed_model(), verbose=True)
+    delegate_report(_mixed_model(), verbose=True, glue="off")
     err = capfd.readouterr().err
     assert "onexn: node 0 claimed" in err
     assert "onexn: node 2 CONV_2D declined: no onexn_1xn record" in err
+    delegate_report(_mixed_model(), verbose=True)
+    err = capfd.readouterr().err
+    assert "onexn: node 2 claimed as a dense layer" in err and "onexn: node 1 claimed as glue" in err
+    assert "onexn: 3 1xN nodes, 2 dense nodes and 3 glue nodes claimed in 1 partition(s)" in err

@@ -72,11 +72,11 @@ def _with_weight(tflite, op_index, weight):
     return bytes(graph.write_model(model))
 
 
-def check(tflite, claimed):
+def check(tflite, claimed, **options):
     """Delegate == stock and the claimed nodes; returns {node: reason} of the declined nodes."""
     inputs = random_inputs(tflite)
     want = run(tflite, inputs)
-    delegate = load_delegate()
+    delegate = load_delegate(**options)
     got = run(tflite, inputs, [delegate])
     report = read_report(delegate)
     assert report["claimed_nodes"] == claimed, report
@@ -211,6 +211,8 @@ def test_record_for_an_operator_that_does_not_exist():
 def test_record_on_a_depthwise_node_is_declined():
     report, declined = check(_record_on_depthwise(BASE), [0, 4])
     assert "metadata says builtin op 3 but node 1 is op 4" in declined[1]
+    assert 2 not in declined and report["dense_nodes"] == [2]  # its record moved away: it runs dense
+    _, declined = check(_record_on_depthwise(BASE), [0, 4], glue="off")
     assert "no onexn_1xn record" in declined[2]
 
 

@@ -5,16 +5,16 @@ what the delegate must handle: padding, strides, dilation, fused activations, FU
 keep_num_dims, odd shapes. The onexn metadata is added by the project's own converter
 (``onexn_tf.tflite.annotate.annotate``) so the delegate is tested against what the converter really writes.
 
-The tests at the bottom check the builders themselves against a numpy reference.
+The tests at the bottom check the builders themselves against a numpy reference. Nothing here imports
+TensorFlow (the schema is ai-edge-litert's, written by onexn_tf.tflite.graph), so the delegate's test files
+also run in the aarch64 Python, where only the runtime side exists (tests/test_aarch64.py).
 """
 
 import numpy as np
 import pytest
 
-from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.tools import flatbuffer_utils
-
 from onexn_tf.tflite import graph, verify
+from onexn_tf.tflite.graph import schema
 from onexn_tf.tflite import metadata as onexn_metadata
 from onexn_tf.tflite.annotate import annotate
 
@@ -163,10 +163,61 @@ class GraphBuilder:
                  schema.ReducerOptionsT(keepDims=keep_dims))
         return out
 
-    def reshape(self, x, shape, name="reshape"):
-        st = self.const(np.array(shape, np.int32), f"{name}/shape")
-        out = self._tensor(list(shape), f"{name}/out")
-        self._op(schema.BuiltinOperator.RESHAPE, [x, st], [out])
+    def reshape(self, x, shape, name="reshape", shape_input=True, options=False):
+        """RESHAPE to ``shape`` (one -1 allowed): from a constant shape input, from the node's options
+        (``new_shape``, as older converters wrote it), or both."""
+        size = int(np.prod(self.shape(x)))
+        known = int(np.prod([d for d in shape if d != -1]))
+        out = self._tensor([size // known if d == -1 else d for d in shape], f"{name}/out")
+        inputs = [x, self.const(np.array(shape, np.int32), f"{name}/shape")] if shape_input else [x]
+        opts = schema.ReshapeOptionsT(newShape=list(shape)) if options else None
+        self._op(schema.BuiltinOperator.RESHAPE, inputs, [out], schema.BuiltinOptions.ReshapeOptions if options else 0,
+                 opts)
+        return out
+
+    def pool(self, x, kind, filter=(2, 2), stride=(2, 2), padding="same", activation=None, name="pool"):
+        """MAX_POOL_2D (kind "max") or AVERAGE_POOL_2D ("avg")."""
+        b, h, w, c = self.shape(x)
+        oh = conv_output_size(h, filter[0], stride[0], 1, padding)
+        ow = conv_output_size(w, filter[1], stride[1], 1, padding)
+        out = self._tensor([b, oh, ow, c], f"{name}/out")
+        opts = schema.Pool2DOptionsT(
+            padding=schema.Padding.SAME if padding == "same" else schema.Padding.VALID, strideW=stride[1],
+            strideH=stride[0], filterWidth=filter[1], filterHeight=filter[0],
+            fusedActivationFunction=ACTIVATIONS[activation])
+        code = schema.BuiltinOperator.MAX_POOL_2D if kind == "max" else schema.BuiltinOperator.AVERAGE_POOL_2D
+        self._op(code, [x], [out], schema.BuiltinOptions.Pool2DOptions, opts)
+        return out
+
+    def pad(self, x, paddings, value=None, dtype=np.int32, name="pad"):
+        """PAD with zeros, or PADV2 with the constant ``value``; paddings [[before, after], ...]."""
+        paddings = np.array(paddings, dtype)
+        out = self._tensor([d + int(p.sum()) for d, p in zip(self.shape(x), paddings)], f"{name}/out")
+        pt = self._tensor(paddings.shape, f"{name}/paddings", paddings,
+                          schema.TensorType.INT32 if dtype == np.int32 else schema.TensorType.INT64)
+        if value is None:
+            self._op(schema.BuiltinOperator.PAD, [x, pt], [out], schema.BuiltinOptions.PadOptions,
+                     schema.PadOptionsT())
+        else:
+            vt = self.const(np.array([value], np.float32), f"{name}/value")
+            self._op(schema.BuiltinOperator.PADV2, [x, pt, vt], [out], schema.BuiltinOptions.PadV2Options,
+                     schema.PadV2OptionsT())
+        return out
+
+    def concat(self, xs, axis, activation=None, name="concat"):
+        shapes = [self.shape(x) for x in xs]
+        out_shape = list(shapes[0])
+        out_shape[axis] = sum(s[axis] for s in shapes)
+        out = self._tensor(out_shape, f"{name}/out")
+        opts = schema.ConcatenationOptionsT(axis=axis, fusedActivationFunction=ACTIVATIONS[activation])
+        self._op(schema.BuiltinOperator.CONCATENATION, list(xs), [out], schema.BuiltinOptions.ConcatenationOptions,
+                 opts)
+        return out
+
+    def softmax(self, x, beta=1.0, name="softmax"):
+        out = self._tensor(self.shape(x), f"{name}/out")
+        self._op(schema.BuiltinOperator.SOFTMAX, [x], [out], schema.BuiltinOptions.SoftmaxOptions,
+                 schema.SoftmaxOptionsT(beta=beta))
         return out
 
     def finish(self, outputs):
@@ -187,7 +238,7 @@ class GraphBuilder:
         sg.name = "main"
         model.subgraphs = [sg]
         model.buffers = self.buffers
-        return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+        return graph.write_model(model)
 
 
 def with_metadata(tflite, n):

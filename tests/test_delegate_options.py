@@ -10,7 +10,7 @@ import onexn_tf
 from onexn_tf.runtime import delegate as onexn_delegate
 from onexn_tf.runtime.delegate import delegate_path, load_delegate, read_report
 
-from test_delegate_models import assert_close, conv_model, random_inputs, run
+from test_delegate_models import assert_close, conv_model, fc_model, random_inputs, run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +56,7 @@ BAD_OPTIONS = {
     "kernel_case": (dict(kernel="AVX2"), "kernel='AVX2' is unknown"),
     "verbose_two": (dict(verbose=2), "verbose='2' must be 0 or 1"),
     "unknown_key": (dict(threads=2), "unknown option 'threads'"),
+    "dense_unknown": (dict(dense="sometimes"), "dense='sometimes' must be auto, never or always"),
     # A test hook of the testing library only (tests/test_abi.py checks its values there).
     "abi_probe": (dict(abi_probe=1), "unknown option 'abi_probe'"),
 }
@@ -131,3 +132,39 @@ def test_bazel_built_library_works_the_same(monkeypatch):
     assert read_report(delegate)["claimed"] == 1
     assert_close(got, run(tflite, inputs))
     assert os.path.samefile(delegate_path(), library)
+
+
+@pytest.mark.parametrize("case", ["1x1", "3x3_stride2", "fc"])
+def test_dense_option_runs_every_block_with_the_same_outputs(case):
+    """dense=always runs the kept blocks' convolution over every block (the zeros multiplied), dense=never the
+    kept blocks only; auto takes what the cost model says is faster and says why when that is every block."""
+    tflite = {"1x1": lambda: conv_model(k=(1, 1), n=1, cin=32, cout=48, size=(12, 12)),
+              "3x3_stride2": lambda: conv_model(k=(3, 3), stride=(2, 2), n=2, size=(13, 13)),
+              "fc": lambda: fc_model(input_shape=(3, 40), n=1, cout=24)}[case]()
+    inputs = random_inputs(tflite)
+    want = run(tflite, inputs)
+    blocks = {}
+    for dense in ("never", "always", "auto"):
+        delegate = load_delegate(dense=dense)
+        assert_close(run(tflite, inputs, [delegate]), want)
+        (entry,) = read_report(delegate)["kernels"]
+        blocks[dense] = entry.get("blocks", "kept")
+        if dense == "always":
+            assert entry["why"] == "option dense=always"
+        elif blocks[dense] == "all":
+            assert entry["why"].startswith("faster than the kept 1x"), entry
+    assert blocks["never"] == "kept" and blocks["always"] == "all"
+
+
+def test_n1_at_half_sparsity_runs_every_block_by_default():
+    # 1x1 blocks leave no vector of output channels to share an input: at 50% sparsity the pixel-vector
+    # kernels that serve them are slower than running every block (benchmarks/analysis.md).
+    report = read_report_of(conv_model(k=(1, 1), n=1, cin=64, cout=96, size=(28, 28)))
+    (entry,) = report["kernels"]
+    assert entry.get("blocks") == "all" or report["isa"] == "scalar", entry
+
+
+def read_report_of(tflite):
+    delegate = load_delegate()
+    run(tflite, random_inputs(tflite), [delegate])
+    return read_report(delegate)

@@ -6,6 +6,9 @@ import pytest
 import onexn_tf
 from onexn_tf.runtime import bench, profile
 from onexn_tf.tflite import graph
+from onexn_tf.tflite import metadata as onexn_metadata
+
+from test_delegate_models import entry_of, replace_entry
 
 DELEGATE_OK, DELEGATE_WHY = bench.delegate_status()
 
@@ -71,8 +74,9 @@ def test_per_op_stock_only(varied):
 
 @pytest.mark.skipif(not DELEGATE_OK, reason=f"onexn delegate not built: {DELEGATE_WHY}")
 def test_per_op_times_each_claimed_node_with_the_delegate(varied):
-    report = onexn_tf.delegate_report(varied["plain"])
-    ops = profile.per_op(varied["plain"], runs=2, warmup=0)
+    # glue="off": the 1xN nodes only, so the stock runtime keeps the Flatten's RESHAPE.
+    report = onexn_tf.delegate_report(varied["plain"], glue="off")
+    ops = profile.per_op(varied["plain"], runs=2, warmup=0, glue="off")
     claimed = [r.node for r in ops.rows if r.claimed]
     assert claimed == sorted(report["claimed_nodes"])
     by_node = {k["node"]: k["kernel"] for k in report["kernels"]}
@@ -83,3 +87,20 @@ def test_per_op_times_each_claimed_node_with_the_delegate(varied):
     flags = [r.claimed for r in ops.rows]
     runs = sum(1 for i, c in enumerate(flags) if not c and (i == 0 or flags[i - 1]))
     assert runs >= 1 and ops.stock_partitions == runs
+
+
+@pytest.mark.skipif(not DELEGATE_OK, reason=f"onexn delegate not built: {DELEGATE_WHY}")
+def test_per_op_times_glue_and_dense_nodes_too(varied):
+    # By default the delegate runs the whole graph: every row is timed with it, the RESHAPE as glue and the
+    # last FULLY_CONNECTED, whose record is dropped here, as a dense layer.
+    names = _op_names(varied["plain"])
+    last_fc = len(names) - 1 - names[::-1].index("FULLY_CONNECTED")
+    records = [r for r in onexn_metadata.parse_entry(entry_of(varied["plain"])) if r.operator != last_fc]
+    data = replace_entry(varied["plain"], onexn_metadata.encode_entry(records))
+    report = onexn_tf.delegate_report(data)
+    ops = profile.per_op(data, runs=2, warmup=0)
+    assert all(r.claimed and r.onexn_ms > 0 and r.kernel for r in ops.rows)
+    assert [r.node for r in ops.rows if r.glue] == report["glue_nodes"] == [names.index("RESHAPE")]
+    assert [r.node for r in ops.rows if r.dense] == report["dense_nodes"] == [last_fc]
+    assert ops.stock_partitions == 0 and ops.totals()["kept_nodes"] == 0
+    assert "(1 dense layers, 1 glue operators among them)" in ops.format()

@@ -261,13 +261,30 @@ def test_unsupported_objects_raise():
         onexn_tf.prune_1xn(small_model(), n=4, pruning_policy=onexn_tf.Prune1xNPolicy(8))
 
 
-def test_keras3_objects_are_refused_with_advice():
+def test_keras3_objects_get_the_keras3_wrapper_and_mixed_lists_are_refused():
+    # Issue 16: Keras 3 objects, refused before, now get onexn's own Keras 3 wrapper (tests/keras3/ covers
+    # that flavour in a Keras 3 process); a list mixing the two flavours is still refused.
     import keras as keras3  # Keras 3, what tf.keras is without TF_USE_LEGACY_KERAS
 
-    with pytest.raises(ValueError, match="Keras 3 .* tf_keras"):
-        onexn_tf.prune_1xn(keras3.layers.Dense(4), n=4)
-    with pytest.raises(ValueError, match="Keras 3"):
+    from onexn_tf.keras3 import PruneLowMagnitude1xN as Keras3Wrapper
+
+    wrapped = onexn_tf.prune_1xn(keras3.layers.Dense(4), n=4)
+    assert isinstance(wrapped, Keras3Wrapper) and isinstance(wrapped.layer, keras3.layers.Dense)
+    with pytest.raises(ValueError, match="mixes tf_keras and Keras 3"):
         onexn_tf.prune_1xn([keras.layers.Dense(4), keras3.layers.Dense(4)], n=4)
+
+
+def test_a_wrapper_refuses_a_layer_of_the_other_keras():
+    import keras as keras3
+
+    from onexn_tf.keras3 import PruneLowMagnitude1xN as Keras3Wrapper
+
+    with pytest.raises(ValueError, match="onexn_tf.PruneLowMagnitude1xN wraps tf_keras layers.*a Keras 3 layer"):
+        onexn_tf.PruneLowMagnitude1xN(keras3.layers.Dense(8), n=4)
+    with pytest.raises(ValueError, match="keras3.PruneLowMagnitude1xN wraps Keras 3 layers.*a tf_keras layer"):
+        Keras3Wrapper(keras.layers.Dense(8), n=4)
+    with pytest.raises(ValueError, match="'dense.*' \\(Keras 3\\), 'dense.*' \\(tf_keras\\)"):
+        onexn_tf.prune_1xn([keras3.layers.Dense(8), keras.layers.Dense(8)], n=4)
 
 
 def test_a_rejected_layer_wraps_nothing():

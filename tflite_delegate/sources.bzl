@@ -6,7 +6,9 @@ SOURCES = {
         "The delegate's C/C++ build, described once: every source file, which ISA's flags compile it and on which",
         "architectures. Paths are relative to tflite_delegate/. Read by tools/build_delegate.py (setup.py, the",
         "sanitized, fuzzer and cross builds) and by BUILD through sources.bzl, which that tool writes from this",
-        "file (`python3 tflite_delegate/tools/build_delegate.py bzl`; `bzl --check` in CI)."
+        "file (`python3 tflite_delegate/tools/build_delegate.py bzl`; `bzl --check` in CI). kernels.linkopts",
+        "says -pthread, not -lpthread: each compiler driver then links what its C library needs (Android's",
+        "bionic has no libpthread)."
     ],
     "isas": {
         "portable": {
@@ -75,7 +77,7 @@ SOURCES = {
             "-Wall"
         ],
         "linkopts": [
-            "-lpthread",
+            "-pthread",
             "-lm"
         ],
         "include_dirs": [
@@ -93,6 +95,7 @@ SOURCES = {
             "kernels/operators/operators.h",
             "kernels/f32-dwconv/f32-dwconv.inc",
             "kernels/f32-pixelvec-gather/f32-pixelvec-gather.inc",
+            "kernels/f32-pool/f32-pool.inc",
             "kernels/f32-spconv/f32-spconv.inc",
             "kernels/f32-spconv-pixelvec/f32-spconv-pixelvec.inc",
             "kernels/f32-vadd/f32-vadd.inc",
@@ -105,16 +108,23 @@ SOURCES = {
                 "kernels/common/memory.c",
                 "kernels/common/threadpool.c",
                 "kernels/operators/add.c",
+                "kernels/operators/concat.c",
                 "kernels/operators/conv.c",
                 "kernels/operators/conv-args.c",
+                "kernels/operators/conv-cost.c",
                 "kernels/operators/conv-dispatch.c",
                 "kernels/operators/dwblock.c",
                 "kernels/operators/dwconv.c",
                 "kernels/operators/gavgpool.c",
+                "kernels/operators/pad.c",
+                "kernels/operators/pool.c",
                 "kernels/operators/qconv.c",
                 "kernels/operators/qconv-dispatch.c",
+                "kernels/operators/softmax.c",
                 "kernels/f32-dwconv/f32-dwconv-minmax-scalar.c",
                 "kernels/f32-pixelvec-gather/f32-pixelvec-gather-16-scalar.c",
+                "kernels/f32-pool/gen/f32-avgpool-minmax-scalar.c",
+                "kernels/f32-pool/gen/f32-maxpool-minmax-scalar.c",
                 "kernels/f32-spconv/f32-spconv-4xn-scalar.c",
                 "kernels/f32-vadd/f32-vadd-minmax-scalar.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-scalar.c",
@@ -123,6 +133,8 @@ SOURCES = {
             "avx2": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-8c-avx2.c",
                 "kernels/f32-pixelvec-gather/f32-pixelvec-gather-16-avx2.c",
+                "kernels/f32-pool/gen/f32-avgpool-minmax-8c-avx2.c",
+                "kernels/f32-pool/gen/f32-maxpool-minmax-8c-avx2.c",
                 "kernels/f32-spconv/gen/f32-spconv-4x16-avx2.c",
                 "kernels/f32-spconv/gen/f32-spconv-8x4-avx2.c",
                 "kernels/f32-spconv/gen/f32-spconv-8x8-avx2.c",
@@ -136,6 +148,8 @@ SOURCES = {
             "avx512f": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-16c-avx512f.c",
                 "kernels/f32-pixelvec-gather/f32-pixelvec-gather-16-avx512f.c",
+                "kernels/f32-pool/gen/f32-avgpool-minmax-16c-avx512f.c",
+                "kernels/f32-pool/gen/f32-maxpool-minmax-16c-avx512f.c",
                 "kernels/f32-spconv/gen/f32-spconv-8x16-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx512f.c",
@@ -151,6 +165,8 @@ SOURCES = {
             ],
             "neon": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-4c-neon.c",
+                "kernels/f32-pool/gen/f32-avgpool-minmax-4c-neon.c",
+                "kernels/f32-pool/gen/f32-maxpool-minmax-4c-neon.c",
                 "kernels/f32-spconv/gen/f32-spconv-8x4-neon.c",
                 "kernels/f32-spconv/gen/f32-spconv-8x8-neon.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-neon.c",
@@ -188,6 +204,7 @@ SOURCES = {
             "src/delegate_state.cc",
             "src/depthwise_fusion.cc",
             "src/glue_ops.cc",
+            "src/glue_shapes.cc",
             "src/graph_records.cc",
             "src/metadata_reader.cc",
             "src/node_check.cc",

@@ -24,7 +24,8 @@ def add_arguments(parser):
     parser.add_argument("--per-op", action="store_true",
                         help="also time every operator alone: the delegate's nodes and what the stock runtime kept")
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON line (baseline_ms, onexn_ms, ratio, threads, runs, ...), no progress bar")
+                        help="print one JSON line (baseline_ms, onexn_ms, ratio, threads, runs, ..., emulated: "
+                             "null or why the times mean nothing), no progress bar")
 
 
 def _error(message):
@@ -75,7 +76,7 @@ def run(args):
                                     **(options if available else {}))
     except ValueError as e:
         return _error(e)
-    out = dict(out, model=args.model)
+    out = dict(out, model=args.model, emulated=bench.emulation())
     if per_op is not None:
         out["per_op"] = per_op.as_dict()
     if args.json:
@@ -90,6 +91,9 @@ def run(args):
 
 
 def _print_human(out, per_op):
+    if out["emulated"]:
+        print(f"note: this runs emulated ({out['emulated']}, e.g. under qemu-user): the times below mean "
+              "nothing; the outputs and what the delegate claims do")
     print(f"{out['model']}: {out['threads']} thread(s), {out['runs']} interleaved runs per side "
           f"after {out['warmup']} warm-up runs")
     print(f"  {'':18} {'median ms':>9} {'min ms':>9}   p10 - p90 ms")

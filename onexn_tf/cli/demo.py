@@ -72,8 +72,8 @@ def run(args):
     print(f"      max |stock - keras| = {np.abs(stock_out - keras_out).max():.2e}, "
           f"max |onexn - stock| = {np.abs(onexn_out - stock_out).max():.2e}")
     delegate = onexn_tf.delegate_report(tflite)
-    glue = len(delegate.get("glue_nodes", []))
-    print(f"      delegate claimed {delegate['claimed']} 1xN nodes and {glue} depthwise/add/mean nodes between them "
+    glue, dense = len(delegate.get("glue_nodes", [])), len(delegate.get("dense_nodes", []))
+    print(f"      delegate claimed {delegate['claimed']} 1xN nodes, {dense} dense layers and {glue} other operators "
           f"({delegate.get('partitions', '?')} partition(s)), declined {len(delegate['declined'])}; "
           f"{len(delegate.get('fused', []))} depthwise blocks run fused")
 

@@ -1,4 +1,4 @@
-"""Channel spaces of a functional tf_keras model: which channels must be permuted together.
+"""Channel spaces of a functional or Sequential model: which channels must be permuted together.
 
 A *space* is a run of channels that one permutation acts on. A Conv/Dense layer starts a new space (its
 output channels); layers that act channel by channel (BatchNormalization, activations, pooling, a
@@ -12,16 +12,16 @@ A space is *blocked* (never permuted) when permuting it would change the model's
 followed: it reaches a model output, comes from a model input, is read by a layer this module does not
 understand (Reshape, Lambda, TFOpLambda, a nested model, ...), or is merged elementwise with a tensor of
 another layout. The reasons are kept for the report.
+
+Works on tf_keras and Keras 3 models alike: the layer classes and the graph's nodes come from the model's
+flavour module (``onexn_tf.keras.flavour``).
 """
 
 import dataclasses
+import functools
 import math
 
-import tensorflow as tf
-
-from onexn_tf.keras.compat import keras
-
-L = keras.layers
+from onexn_tf.keras import flavour
 
 # Layer kinds. Each says what the layer does to the channel axis.
 INPUT = "input"                # a model input: its channel order is fixed by the caller
@@ -35,22 +35,40 @@ CONCAT = "concat"              # Concatenate on the channel axis
 ELEMENTWISE = "elementwise"    # Add, Subtract, Multiply, Average, Maximum, Minimum; Concatenate on another axis
 OPAQUE = "opaque"              # anything else: its inputs and outputs are blocked
 
-_PASSTHROUGH_TYPES = tuple(t for t in (
-    getattr(L, name, None) for name in (
-        "Activation", "ReLU", "LeakyReLU", "ELU", "ThresholdedReLU", "Softmax", "Identity",
-        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-        "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-        "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
-        "UpSampling1D", "UpSampling2D", "UpSampling3D",
-        "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
-        "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-        "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D"))
-    if t is not None)
-_ELEMENTWISE_TYPES = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
-_TRANSPOSED_TYPES = (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)
-_DEPTHWISE_TYPES = (L.DepthwiseConv1D, L.DepthwiseConv2D)
-_SEPARABLE_TYPES = (L.SeparableConv1D, L.SeparableConv2D)
-_CONV_TYPES = (L.Conv1D, L.Conv2D, L.Conv3D)
+_PASSTHROUGH_NAMES = (
+    "Activation", "ReLU", "LeakyReLU", "ELU", "ThresholdedReLU", "Softmax", "Identity",
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+    "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+    "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerTypes:
+    """The layer classes of one Keras flavour that the analysis tells apart."""
+    L: object  # the flavour's keras.layers
+    passthrough: tuple
+    elementwise: tuple
+    transposed: tuple
+    depthwise: tuple
+    separable: tuple
+    conv: tuple
+
+
+@functools.cache
+def layer_types(layers):
+    """LayerTypes of a flavour's ``keras.layers`` module (names a flavour lacks are skipped)."""
+    def present(*names):
+        return tuple(t for t in (getattr(layers, name, None) for name in names) if t is not None)
+
+    return LayerTypes(layers, present(*_PASSTHROUGH_NAMES),
+                      present("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"),
+                      present("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"),
+                      present("DepthwiseConv1D", "DepthwiseConv2D"), present("SeparableConv1D", "SeparableConv2D"),
+                      present("Conv1D", "Conv2D", "Conv3D"))
 
 
 @dataclasses.dataclass
@@ -123,51 +141,61 @@ def _data_format_reason(layer):
 
 
 def _rank(tensor):
-    return tensor.shape.rank
+    return len(tensor.shape)
 
 
-def classify(layer, inputs):
-    """(kind, reason): what `layer` does to the channel axis of `inputs` (its KerasTensors at one node)."""
+def _axes(layer):
+    """A normalization layer's axis as a list (tf_keras keeps a list, Keras 3 an int or a list)."""
+    return [layer.axis] if isinstance(layer.axis, int) else list(layer.axis)
+
+
+def classify(layer, inputs, types, model_class):
+    """(kind, reason): what `layer` does to the channel axis of `inputs` (its KerasTensors at one node).
+
+    `types` are the flavour's ``LayerTypes``, `model_class` its ``keras.Model``."""
     name = type(layer).__name__
-    if isinstance(layer, keras.Model):
+    L = types.L
+    if isinstance(layer, model_class):
         return OPAQUE, "nested models are not followed"
     if isinstance(layer, L.InputLayer):
         return INPUT, None
     why = _data_format_reason(layer)
     if why:
         return OPAQUE, why
-    if isinstance(layer, _TRANSPOSED_TYPES):
+    if isinstance(layer, types.transposed):
         return OPAQUE, "transposed convolutions are not followed"
-    if isinstance(layer, _DEPTHWISE_TYPES):
+    if isinstance(layer, types.depthwise):
         if layer.depth_multiplier != 1:
             return OPAQUE, f"depthwise multiplier {layer.depth_multiplier} > 1"
         return DEPTHWISE, None
-    if isinstance(layer, _SEPARABLE_TYPES):
+    if isinstance(layer, types.separable):
         return SEPARABLE, None
-    if isinstance(layer, _CONV_TYPES):
+    if isinstance(layer, types.conv):
         if layer.groups != 1:
             return OPAQUE, f"grouped convolution (groups={layer.groups})"
         return PRODUCER, None
     if type(layer) is L.Dense:  # subclasses may compute something else with the kernel
         return PRODUCER, None
-    if isinstance(layer, L.BatchNormalization):
-        axis = list(layer.axis)
-        return (CHANNEL_PARAMS, None) if axis in ([-1], [_rank(inputs[0]) - 1]) else (OPAQUE, f"axis={axis}")
-    if isinstance(layer, L.LayerNormalization):
-        axis = list(layer.axis)
+    if isinstance(layer, (L.BatchNormalization, L.LayerNormalization)):
+        axis = _axes(layer)
         return (CHANNEL_PARAMS, None) if axis in ([-1], [_rank(inputs[0]) - 1]) else (OPAQUE, f"axis={axis}")
     if isinstance(layer, L.PReLU):
         return CHANNEL_PARAMS, None
-    if isinstance(layer, _PASSTHROUGH_TYPES):
+    if isinstance(layer, types.passthrough):
         return (PASSTHROUGH, None) if not layer.weights else (OPAQUE, f"{name} has weights")
     if isinstance(layer, L.Flatten):
         return FLATTEN, None
     if isinstance(layer, L.Concatenate):
         rank = _rank(inputs[0])
         return (CONCAT, None) if layer.axis in (-1, rank - 1) else (ELEMENTWISE, None)
-    if isinstance(layer, _ELEMENTWISE_TYPES):
+    if isinstance(layer, types.elementwise):
         return ELEMENTWISE, None
     return OPAQUE, "not followed by the channel analysis"
+
+
+def _depthwise_kernel(layer):
+    """A depthwise layer's kernel: ``depthwise_kernel`` in tf_keras, ``kernel`` in Keras 3."""
+    return layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel
 
 
 def weight_axes(layer, kind):
@@ -181,7 +209,7 @@ def weight_axes(layer, kind):
                 (layer.pointwise_kernel, "out", -1)]
         return axes + ([(layer.bias, "out", 0)] if layer.use_bias else [])
     if kind == DEPTHWISE:
-        return [(layer.depthwise_kernel, "in", -2)] + ([(layer.bias, "in", 0)] if layer.use_bias else [])
+        return [(_depthwise_kernel(layer), "in", -2)] + ([(layer.bias, "in", 0)] if layer.use_bias else [])
     if kind == CHANNEL_PARAMS:
         return [(w, "in", -1) for w in layer.weights]
     return []
@@ -192,7 +220,9 @@ def _channels(layout):
 
 
 class _Analysis:
-    def __init__(self):
+    def __init__(self, types, model_class):
+        self.types = types
+        self.model_class = model_class
         self.spaces = ChannelSpaces()
         self.kinds = {}
         self.input_layouts = {}
@@ -200,7 +230,7 @@ class _Analysis:
         self.layouts = {}  # tensor id -> layout
 
     def fresh(self, tensor, source, blocked):
-        size = tensor.shape[-1] if tensor.shape.rank else None
+        size = tensor.shape[-1] if len(tensor.shape) else None
         return ((self.spaces.new(size or 0, source, blocked), size or 0),)
 
     def block(self, layout, reason):
@@ -225,17 +255,16 @@ class _Analysis:
         else:
             self.input_layouts[layer.name] = layout
 
-    def visit(self, node):
-        layer = node.layer
-        outputs = tf.nest.flatten(node.outputs)
-        kind, reason = classify(layer, node.keras_inputs)
+    def visit(self, layer, inputs, outputs, input_ids, output_ids):
+        """One call of `layer` in the graph: its input and output KerasTensors and their ids."""
+        kind, reason = classify(layer, inputs, self.types, self.model_class)
         if kind in (PRODUCER, SEPARABLE, DEPTHWISE, CHANNEL_PARAMS):
             covered = {id(v) for v, _, _ in weight_axes(layer, kind)}
             unknown = [w.name for w in layer.weights if id(w) not in covered]
             if unknown:
                 kind, reason = OPAQUE, f"weights onexn cannot permute: {unknown}"
         self.kinds.setdefault(layer.name, kind)
-        ins = [self.layouts[i] for i in node.flat_input_ids]
+        ins = [self.layouts[i] for i in input_ids]
         if kind == INPUT:
             out = self.fresh(outputs[0], layer.name, f"comes from model input '{layer.name}'")
         elif kind in (PRODUCER, SEPARABLE):
@@ -249,7 +278,7 @@ class _Analysis:
         elif kind == PASSTHROUGH:
             out = ins[0]
         elif kind == FLATTEN:
-            out = self.flatten(layer, node.keras_inputs[0], ins[0], outputs[0])
+            out = self.flatten(layer, inputs[0], ins[0], outputs[0])
         elif kind == CONCAT:
             out = tuple(seg for layout in ins for seg in layout)
         elif kind == ELEMENTWISE:
@@ -257,11 +286,11 @@ class _Analysis:
         else:
             for layout in ins:
                 self.block(layout, f"read by {type(layer).__name__} '{layer.name}' ({reason})")
-            for tensor, tid in zip(outputs, node.flat_output_ids):
+            for tensor, tid in zip(outputs, output_ids):
                 self.layouts[tid] = self.fresh(tensor, layer.name, f"written by {type(layer).__name__} "
                                                                    f"'{layer.name}' ({reason})")
             return
-        self.layouts[node.flat_output_ids[0]] = out
+        self.layouts[output_ids[0]] = out
 
     def flatten(self, layer, tensor, layout, output):
         spatial = tensor.shape[1:-1]
@@ -284,13 +313,12 @@ class _Analysis:
 
 
 def analyze(model):
-    """Channel spaces of a functional or Sequential tf_keras model (see the module docstring)."""
-    analysis = _Analysis()
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            if all(i in analysis.layouts for i in node.flat_input_ids):
-                analysis.visit(node)
-    for tensor in model.outputs:
-        layer = tensor._keras_history.layer
-        analysis.block(analysis.layouts[str(id(tensor))], f"reaches model output '{layer.name}'")
+    """Channel spaces of a built functional or Sequential model, tf_keras or Keras 3 (see the module docstring)."""
+    keras_flavour = flavour.of(model, "expected a Keras model")
+    analysis = _Analysis(layer_types(keras_flavour.keras.layers), keras_flavour.keras.Model)
+    for layer, inputs, outputs, input_ids, output_ids in keras_flavour.graph_nodes(model):
+        if all(i in analysis.layouts for i in input_ids):
+            analysis.visit(layer, inputs, outputs, input_ids, output_ids)
+    for tensor_id, layer in keras_flavour.graph_outputs(model):
+        analysis.block(analysis.layouts[tensor_id], f"reaches model output '{layer.name}'")
     return ChannelGraph(analysis.spaces, analysis.kinds, analysis.input_layouts, analysis.output_space)

@@ -1,42 +1,47 @@
-"""prune_1xn / strip_1xn / apply_1xn: the tfmot-style entry points of 1xN pruning."""
+"""prune_1xn / strip_1xn / apply_1xn: the tfmot-style entry points of 1xN pruning, for tf_keras and Keras 3.
+
+The object handed in decides the flavour (``onexn_tf.keras.flavour``); what differs between the two (the
+wrapper, stripping, the model graph) is asked of the flavour module.
+"""
 
 import warnings
 
-import tensorflow as tf
-import tensorflow_model_optimization as tfmot
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
-
 from onexn_tf import blocks
-from onexn_tf.keras.compat import check_is_tf_keras, keras
+from onexn_tf.keras import flavour, schedules
 from onexn_tf.keras.layers import leaf_layers
 from onexn_tf.keras.policy import Prune1xNPolicy, structural_reason
 from onexn_tf.keras.rearrange import rearrange_filters
-from onexn_tf.keras.wrapper import PruneLowMagnitude1xN
 
-_schedules = tfmot.sparsity.keras
+_WHAT = "prune_1xn accepts a tf_keras layer or a Keras 3 layer, a list of layers, or a Sequential/functional model"
 
 
 def prune_scope():
-    """Custom-object scope to load models saved with 1xN (or tfmot) pruning wrappers.
+    """Custom-object scope to load tf_keras models saved with 1xN (or tfmot) pruning wrappers.
 
     ```python
     with onexn_tf.prune_scope():
         model = tf_keras.models.load_model("pruned.keras")
     ```
+
+    Keras 3 needs no scope: ``import onexn_tf.keras3`` registers onexn's Keras 3 classes with Keras.
     """
-    return keras.utils.custom_object_scope({
-        "PruneLowMagnitude1xN": PruneLowMagnitude1xN,
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule, pruning_wrapper
+
+    tf_keras_flavour = flavour.load(flavour.TF_KERAS)
+    return tf_keras_flavour.keras.utils.custom_object_scope({
+        "PruneLowMagnitude1xN": tf_keras_flavour.Wrapper,
         "PruneLowMagnitude": pruning_wrapper.PruneLowMagnitude,
-        "ConstantSparsity": _schedules.ConstantSparsity,
-        "PolynomialDecay": _schedules.PolynomialDecay,
+        "ConstantSparsity": pruning_schedule.ConstantSparsity,
+        "PolynomialDecay": pruning_schedule.PolynomialDecay,
     })
 
 
 def _resolve_policy(n, pruning_policy):
     if pruning_policy is None:
         return Prune1xNPolicy(n)
-    if not isinstance(pruning_policy, _schedules.PruningPolicy):
-        raise ValueError(f"pruning_policy must be a tfmot.sparsity.keras.PruningPolicy, got {pruning_policy!r}")
+    if not all(callable(getattr(pruning_policy, m, None)) for m in ("allow_pruning", "ensure_model_supports_pruning")):
+        raise ValueError("pruning_policy must be a PruningPolicy (onexn_tf.Prune1xNPolicy, a tfmot one, or an object "
+                         f"with allow_pruning(layer) and ensure_model_supports_pruning(model)), got {pruning_policy!r}")
     if isinstance(pruning_policy, Prune1xNPolicy) and pruning_policy.n != n:
         raise ValueError(f"pruning_policy is for N={pruning_policy.n} but n={n}")
     return pruning_policy
@@ -52,13 +57,8 @@ def _rejection(policy, layer, n):
     return None if policy.allow_pruning(layer) else f"rejected by {type(policy).__name__}"
 
 
-def _is_graph_model(model):
-    return isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)
-
-
-def _check_model(model, what="to_prune"):
-    check_is_tf_keras(model, what)
-    if isinstance(model, keras.Model) and not _is_graph_model(model):
+def _check_model(keras_flavour, model, what="to_prune"):
+    if isinstance(model, keras_flavour.keras.Model) and not keras_flavour.is_graph_model(model):
         raise ValueError(f"{what}: subclassed models are not supported; build it with the Sequential or "
                          "functional API (tfmot has the same limit)")
 
@@ -67,76 +67,84 @@ def prune_1xn(to_prune, n=4, pruning_schedule=None, pruning_policy=None, rearran
     """Wraps layers for 1xN block pruning during training, like tfmot's ``prune_low_magnitude``.
 
     Args:
-      to_prune: a tf_keras layer, a list of layers, or a Sequential / functional model.
+      to_prune: a layer, a list of layers, or a Sequential / functional model, of tf_keras or of Keras 3
+        (TensorFlow backend); the result is of the same flavour.
       n: block width (consecutive output channels sharing one input channel).
-      pruning_schedule: any ``tfmot.sparsity.keras.PruningSchedule`` (default ``ConstantSparsity(0.5, 0)``).
-      pruning_policy: a tfmot ``PruningPolicy`` choosing the layers; default ``Prune1xNPolicy(n)``. Layers
-        a policy accepts but that cannot carry a 1xN mask (depthwise, ...) are left as they are.
+      pruning_schedule: ``onexn_tf.ConstantSparsity`` / ``onexn_tf.PolynomialDecay``, tfmot's, or any object
+        called as ``schedule(step) -> (should_prune, sparsity)`` (default ``ConstantSparsity(0.5, 0)``).
+      pruning_policy: which layers to wrap; default ``Prune1xNPolicy(n)``. Layers a policy accepts but that
+        cannot carry a 1xN mask (depthwise, ...) are left as they are.
       rearrange: first reorder output channels by importance (``rearrange_filters``, models only) so
         that strong kernels share blocks; the model computes the same function before pruning.
       **kwargs: passed to the wrapper when `to_prune` is a single layer.
 
     Returns:
-      The layer(s) or a new model with ``PruneLowMagnitude1xN`` wrappers. Train with tfmot's
-      ``UpdatePruningStep`` callback, then call ``strip_1xn``. As in tfmot, a model's unwrapped layers are
-      shared with the input model, and the optimizer is not carried over.
+      The layer(s) or a new model with ``PruneLowMagnitude1xN`` wrappers (tf_keras: ``onexn_tf.keras.wrapper``;
+      Keras 3: ``onexn_tf.keras3.wrapper``). Train with the ``onexn_tf.UpdatePruningStep`` callback (tfmot's
+      works too for tf_keras), then call ``strip_1xn``. As in tfmot, a model's unwrapped layers are shared
+      with the input model, and the optimizer is not carried over.
 
     Raises:
-      ValueError: bad n or schedule, an unsupported object, or a layer named for pruning that cannot be
-        1xN-pruned (nothing is wrapped then).
+      ValueError: bad n or schedule, an unsupported object, a list mixing tf_keras and Keras 3 layers, Keras 3
+        on a backend other than TensorFlow, or a layer named for pruning that cannot be 1xN-pruned (nothing
+        is wrapped then).
     """
     n = blocks.check_n(n)
-    if pruning_schedule is None:
-        pruning_schedule = _schedules.ConstantSparsity(0.5, 0)
-    if not isinstance(pruning_schedule, _schedules.PruningSchedule):
-        raise ValueError(f"pruning_schedule must be a tfmot.sparsity.keras.PruningSchedule, got {pruning_schedule!r}")
+    pruning_schedule = schedules.check(schedules.ConstantSparsity(0.5, 0) if pruning_schedule is None
+                                       else pruning_schedule)
     policy = _resolve_policy(n, pruning_policy)
-    params = {"n": n, "pruning_schedule": pruning_schedule}
-
-    def wrap_named(layer):
-        check_is_tf_keras(layer, "layer")
-        if isinstance(layer, PruneLowMagnitude1xN):
-            return layer
-        if isinstance(layer, keras.layers.InputLayer):
-            return layer.__class__.from_config(layer.get_config())
-        why = _rejection(policy, layer, n)
-        if why:
-            raise ValueError(f"layer {layer.name!r} cannot be 1x{n}-pruned: {why}")
-        return PruneLowMagnitude1xN(layer, **params, **kwargs)
 
     if isinstance(to_prune, (list, tuple)):
+        keras_flavour = flavour.of_all(to_prune, _WHAT)
         for layer in to_prune:  # check everything before wrapping anything: nothing half-wrapped
-            check_is_tf_keras(layer, "layer")
-            if not isinstance(layer, keras.layers.Layer) or isinstance(layer, keras.Model):
-                raise ValueError(f"expected tf_keras layers in the list, got {type(layer).__name__}")
-            if not isinstance(layer, (PruneLowMagnitude1xN, keras.layers.InputLayer)):
+            if isinstance(layer, keras_flavour.keras.Model):
+                raise ValueError(f"expected {keras_flavour.NAME} layers in the list, got {type(layer).__name__}")
+            if not isinstance(layer, (keras_flavour.Wrapper, keras_flavour.keras.layers.InputLayer)):
                 why = _rejection(policy, layer, n)
                 if why:
                     raise ValueError(f"layer {layer.name!r} cannot be 1x{n}-pruned: {why}")
-        return [wrap_named(layer) for layer in to_prune]
+        return [_wrap_named(keras_flavour, layer, policy, n, pruning_schedule, kwargs) for layer in to_prune]
 
-    _check_model(to_prune)
-    if isinstance(to_prune, keras.Model):
+    keras_flavour = flavour.of(to_prune, _WHAT)
+    _check_model(keras_flavour, to_prune)
+    if isinstance(to_prune, keras_flavour.keras.Model):
         policy.ensure_model_supports_pruning(to_prune)
         if rearrange:
             to_prune = rearrange_filters(to_prune, n, policy=policy if isinstance(policy, Prune1xNPolicy) else None)
 
         def clone_fn(layer):
-            if isinstance(layer, keras.Model):
-                _check_model(layer, f"nested model {layer.name!r}")
-                return keras.models.clone_model(layer, clone_function=clone_fn)
-            if isinstance(layer, pruning_wrapper.PruneLowMagnitude) or _rejection(policy, layer, n):
+            if isinstance(layer, keras_flavour.keras.Model):
+                _check_model(keras_flavour, layer, f"nested model {layer.name!r}")
+                return keras_flavour.keras.models.clone_model(layer, clone_function=clone_fn)
+            if keras_flavour.is_pruning_wrapper(layer) or _rejection(policy, layer, n):
                 return layer
-            return PruneLowMagnitude1xN(layer, **params)
+            return keras_flavour.wrap(layer, n, pruning_schedule)
 
-        return keras.models.clone_model(to_prune, clone_function=clone_fn)
+        return keras_flavour.keras.models.clone_model(to_prune, clone_function=clone_fn)
 
-    if isinstance(to_prune, keras.layers.Layer):
-        if rearrange:
-            raise ValueError("rearrange=True needs a model: rearrangement permutes a layer's consumers too")
-        return wrap_named(to_prune)
-    raise ValueError("prune_1xn accepts a tf_keras layer, a list of layers, or a Sequential/functional model; "
-                     f"got {type(to_prune).__name__}")
+    if rearrange:
+        raise ValueError("rearrange=True needs a model: rearrangement permutes a layer's consumers too")
+    return _wrap_named(keras_flavour, to_prune, policy, n, pruning_schedule, kwargs)
+
+
+def _wrap_named(keras_flavour, layer, policy, n, schedule, kwargs):
+    """Wraps a layer the caller named for pruning; ValueError if it cannot be 1xN-pruned."""
+    if isinstance(layer, keras_flavour.Wrapper):
+        return layer
+    if isinstance(layer, keras_flavour.keras.layers.InputLayer):
+        return layer.__class__.from_config(layer.get_config())
+    why = _rejection(policy, layer, n)
+    if why:
+        raise ValueError(f"layer {layer.name!r} cannot be 1x{n}-pruned: {why}")
+    return keras_flavour.wrap(layer, n, schedule, **kwargs)
+
+
+def _model_flavour(model, function):
+    keras_flavour = flavour.of(model, f"{function} expects a tf_keras or Keras 3 Model")
+    if not isinstance(model, keras_flavour.keras.Model):
+        raise ValueError(f"{function} expects a {keras_flavour.NAME} Model, got {type(model).__name__}")
+    _check_model(keras_flavour, model, "model")
+    return keras_flavour
 
 
 def strip_1xn(model):
@@ -145,29 +153,26 @@ def strip_1xn(model):
     The masks are applied once more before stripping, so weights updated by the optimizer after the last
     mask update do not leak non-zeros into pruned blocks.
     """
-    if not isinstance(model, keras.Model):
-        check_is_tf_keras(model, "model")
-        raise ValueError(f"strip_1xn expects a tf_keras Model, got {type(model).__name__}")
-    _check_model(model, "model")
+    keras_flavour = _model_flavour(model, "strip_1xn")
     never_pruned = []
     for layer in leaf_layers(model):
-        if isinstance(layer, pruning_wrapper.PruneLowMagnitude) and layer.built:
-            for weight, mask, _ in layer.pruning_vars:
+        if keras_flavour.is_pruning_wrapper(layer) and layer.built:
+            for weight, mask in keras_flavour.masks(layer):
                 weight.assign(weight * mask)
-                if bool(tf.reduce_all(mask == 1)):
+                if (mask.numpy() == 1).all():
                     never_pruned.append(layer.name)
     if never_pruned:
         warnings.warn(f"strip_1xn: the masks of {never_pruned} were never updated, so those layers stay dense. "
-                      "Train with tfmot's UpdatePruningStep callback past the schedule's first pruning step "
+                      "Train with the onexn_tf.UpdatePruningStep callback past the schedule's first pruning step "
                       "(ConstantSparsity prunes every `frequency` steps, 100 by default).", stacklevel=2)
-    return tfmot.sparsity.keras.strip_pruning(model)
+    return keras_flavour.strip(model)
 
 
 def apply_1xn(model, n=4, sparsity=0.5, pruning_policy=None, rearrange=False):
     """One-shot (post-training) 1xN pruning: a new plain model with the weakest blocks zeroed.
 
     Args:
-      model: a Sequential or functional tf_keras model (not modified).
+      model: a Sequential or functional model, tf_keras or Keras 3 (not modified).
       n: block width.
       sparsity: fraction of blocks zeroed in every pruned layer, in [0, 1); or a dict mapping layer
         names to sparsities (layers not in the dict are left dense).
@@ -177,9 +182,7 @@ def apply_1xn(model, n=4, sparsity=0.5, pruning_policy=None, rearrange=False):
     n = blocks.check_n(n)
     per_layer = {k: blocks.check_sparsity(v) for k, v in sparsity.items()} if isinstance(sparsity, dict) else None
     default = None if per_layer is not None else blocks.check_sparsity(sparsity)
-    _check_model(model, "model")
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"apply_1xn expects a Sequential or functional tf_keras model, got {type(model).__name__}")
+    keras_flavour = _model_flavour(model, "apply_1xn")
     policy = _resolve_policy(n, pruning_policy)
     policy.ensure_model_supports_pruning(model)
     if per_layer is not None:
@@ -190,7 +193,7 @@ def apply_1xn(model, n=4, sparsity=0.5, pruning_policy=None, rearrange=False):
     if rearrange:
         pruned = rearrange_filters(model, n, policy=policy if isinstance(policy, Prune1xNPolicy) else None)
     else:
-        pruned = keras.models.clone_model(model)
+        pruned = keras_flavour.keras.models.clone_model(model)
         pruned.set_weights(model.get_weights())
     for layer in leaf_layers(pruned):
         target = per_layer.get(layer.name) if per_layer is not None else default
@@ -204,4 +207,3 @@ def apply_1xn(model, n=4, sparsity=0.5, pruning_policy=None, rearrange=False):
         kernel = layer.kernel.numpy()
         layer.kernel.assign(kernel * blocks.block_mask(kernel, n, target))
     return pruned
-

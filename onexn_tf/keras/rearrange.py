@@ -13,7 +13,7 @@ import numpy as np
 
 from onexn_tf import blocks
 from onexn_tf.keras import channel_graph as cg
-from onexn_tf.keras.compat import check_is_tf_keras, keras
+from onexn_tf.keras import flavour
 from onexn_tf.keras.policy import Prune1xNPolicy
 
 _log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def rearrange_filters(model, n=4, *, policy=None, return_report=False):
     prunable layer are left unpermuted too (moving them would not help the pruning).
 
     Args:
-      model: a functional or Sequential tf_keras model (built). It is not modified.
+      model: a functional or Sequential model (built), tf_keras or Keras 3. It is not modified.
       n: the 1xN block size, used for the default policy.
       policy: which layers count as prunable (anything with ``allow_pruning(layer)``);
         defaults to ``Prune1xNPolicy(n)``.
@@ -89,7 +89,7 @@ def rearrange_filters(model, n=4, *, policy=None, return_report=False):
       The new model (a clone; not compiled), or ``(model, report)``.
     """
     n = blocks.check_n(n)
-    _check_model(model)
+    keras = _check_model(model)
     policy = Prune1xNPolicy(n) if policy is None else policy
     graph = cg.analyze(model)
     report, perms = _plan(model, graph, policy, n)
@@ -104,15 +104,18 @@ def rearrange_filters(model, n=4, *, policy=None, return_report=False):
 
 
 def _check_model(model):
-    check_is_tf_keras(model, "model")
+    """The model's Keras module, or ValueError if rearrangement cannot follow the model's graph."""
+    needs = "rearrangement permutes a layer's consumers, so it needs the whole graph"
+    keras_flavour = flavour.of(model, f"rearrange_filters needs a tf_keras or Keras 3 Model ({needs})")
+    keras = keras_flavour.keras
     if not isinstance(model, keras.Model):
-        raise ValueError(f"rearrange_filters needs a tf_keras Model, got {type(model).__name__}: "
-                         "rearrangement permutes a layer's consumers, so it needs the whole graph")
-    if not getattr(model, "_is_graph_network", False):
+        raise ValueError(f"rearrange_filters needs a {keras_flavour.NAME} Model, got {type(model).__name__}: {needs}")
+    if not keras_flavour.has_graph(model):
         if isinstance(model, keras.Sequential):
             raise ValueError(f"Sequential model {model.name!r} is not built: give it an input shape first")
         raise ValueError(f"subclassed model {type(model).__name__!r} is not supported: rearrange_filters "
                          "needs the layer graph of a functional or Sequential model")
+    return keras
 
 
 def _prunable(model, names, policy, graph):

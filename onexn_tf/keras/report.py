@@ -5,9 +5,8 @@ import dataclasses
 import numpy as np
 
 from onexn_tf import blocks
-from onexn_tf.keras.compat import check_is_tf_keras, keras
+from onexn_tf.keras import flavour
 from onexn_tf.keras.layers import layer_kernel, leaf_layers
-from onexn_tf.keras.wrapper import PruneLowMagnitude1xN
 
 
 @dataclasses.dataclass
@@ -51,11 +50,11 @@ class SparsityReport:
         return "\n".join(rows)
 
 
-def _spatial_positions(layer):
+def _spatial_positions(keras_flavour, layer):
     """Output positions per example (out_h * out_w for a conv, leading dims for a Dense)."""
-    shape = layer.output_shape
-    if isinstance(shape, list):
-        shape = shape[0]
+    shape = keras_flavour.output_shape(layer)
+    if shape is None:
+        return None
     dims = [d for d in shape[1:-1]]
     if any(d is None for d in dims):
         return None
@@ -63,14 +62,15 @@ def _spatial_positions(layer):
 
 
 def sparsity_report(model, n=None):
-    """Per-layer 1xN sparsity of every Conv2D / Dense layer of a (pruned, stripped or plain) model.
+    """Per-layer 1xN sparsity of every Conv2D / Dense layer of a (pruned, stripped or plain) model, tf_keras or
+    Keras 3.
 
     N is read from the pruning wrapper, else taken from `n`, else detected from the zero pattern
     (``blocks.detect_n``). MACs need known spatial shapes; with unknown ones they are reported as 0.
     """
-    check_is_tf_keras(model, "model")
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"sparsity_report expects a tf_keras Model, got {type(model).__name__}")
+    keras_flavour = flavour.of(model, "sparsity_report expects a tf_keras or Keras 3 Model")
+    if not isinstance(model, keras_flavour.keras.Model):
+        raise ValueError(f"sparsity_report expects a {keras_flavour.NAME} Model, got {type(model).__name__}")
     rows = []
     for layer in leaf_layers(model):
         kernel = layer_kernel(layer)
@@ -79,8 +79,8 @@ def sparsity_report(model, n=None):
         inner = getattr(layer, "layer", layer)
         hwio = kernel if kernel.ndim == 4 else kernel[None, None]
         kh, kw, cin, cout = hwio.shape
-        block_n = layer.n if isinstance(layer, PruneLowMagnitude1xN) else (n or blocks.detect_n(kernel))
-        positions = _spatial_positions(layer) or 0
+        block_n = layer.n if isinstance(layer, keras_flavour.Wrapper) else (n or blocks.detect_n(kernel))
+        positions = _spatial_positions(keras_flavour, layer) or 0
         macs = positions * kh * kw * cin * cout
         if block_n is not None:
             kept = blocks.kept_blocks(kernel, block_n)

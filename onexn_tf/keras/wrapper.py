@@ -1,11 +1,11 @@
-"""The 1xN pruning wrapper: tfmot's PruneLowMagnitude with a 1xN block mask.
+"""The tf_keras 1xN pruning wrapper: tfmot's PruneLowMagnitude with a 1xN block mask.
 
 Subclassing tfmot's wrapper (rather than writing a new one) is what makes tfmot's own machinery work
 unchanged: ``UpdatePruningStep`` and ``PruningSummaries`` find pruned layers with
 ``isinstance(layer, PruneLowMagnitude)``, and the wrapper's ``call`` already applies ``weight * mask``
 before the wrapped layer runs. Only the mask computation differs, so only ``Pruning._update_mask`` is
-replaced, by ``tf_block_mask``: ``onexn_tf.blocks.block_mask`` as TensorFlow ops, with the sparsity a tensor
-of the schedule.
+replaced, by ``tf_block_mask`` (``onexn_tf.keras.mask``, shared with the Keras 3 wrapper), with the sparsity a
+tensor of the schedule.
 """
 
 import tensorflow as tf
@@ -14,27 +14,9 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_sch
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from onexn_tf import blocks
+from onexn_tf.keras import flavour
 from onexn_tf.keras.compat import keras
-
-
-def tf_block_mask(kernel, n, sparsity):
-    """TensorFlow version of ``blocks.block_mask`` for graph use; `sparsity` may be a scalar tensor."""
-    n = blocks.check_n(n)
-    shape = kernel.shape.as_list()
-    hwio = tf.reshape(kernel, [1, 1] + shape) if len(shape) == 2 else kernel
-    kh, kw, cin, cout = hwio.shape.as_list()
-    groups = blocks.num_groups(cout, n)
-    padded = tf.pad(tf.abs(hwio), [[0, 0], [0, 0], [0, 0], [0, groups * n - cout]])
-    scores = tf.reshape(tf.reduce_sum(tf.reshape(padded, [kh, kw, cin, groups, n]), axis=[0, 1, 4]), [-1])
-    total = cin * groups
-    sparsity = tf.cast(sparsity, tf.float32)
-    pruned = tf.minimum(tf.cast(tf.floor(sparsity * total + 0.5), tf.int32), max(total - 1, 0))
-    # rank[i] = position of block i in ascending score order; the `pruned` lowest ranks are zeroed.
-    rank = tf.argsort(tf.argsort(scores, stable=True), stable=True)
-    keep = tf.reshape(rank >= pruned, [cin, groups])
-    full = tf.broadcast_to(keep[None, None, :, :, None], [kh, kw, cin, groups, n])
-    mask = tf.reshape(full, [kh, kw, cin, groups * n])[..., :cout]
-    return tf.cast(tf.reshape(mask, shape), kernel.dtype)
+from onexn_tf.keras.mask import tf_block_mask
 
 
 class Pruning1xN(pruning_impl.Pruning):
@@ -60,10 +42,12 @@ class PruneLowMagnitude1xN(pruning_wrapper.PruneLowMagnitude):
     Args:
       layer: the tf_keras layer to prune (its kernel is HWIO or (cin, cout)).
       n: block width, the number of consecutive output channels that share one input channel.
-      pruning_schedule: any ``tfmot.sparsity.keras.PruningSchedule``.
+      pruning_schedule: ``onexn_tf.ConstantSparsity`` / ``PolynomialDecay``, tfmot's, or any object with their
+        call signature ``schedule(step) -> (should_prune, sparsity)``.
     """
 
     def __init__(self, layer, n=4, pruning_schedule=schedules.ConstantSparsity(0.5, 0), **kwargs):
+        flavour.check_layer(layer, flavour.TF_KERAS, "onexn_tf.PruneLowMagnitude1xN")
         kwargs.pop("block_size", None)
         kwargs.pop("block_pooling_type", None)
         self.n = blocks.check_n(n)

@@ -12,6 +12,7 @@ noise (other processes, frequency changes) hits all variants alike. Only ``invok
 
 import dataclasses
 import gc
+import platform
 import sys
 import time
 
@@ -40,6 +41,29 @@ def require_delegate():
     if not ok:
         raise DelegateUnavailable(f"the onexn delegate library is not available ({why}); build it with "
                                   "`pip install -e .` (scripts/setup.sh)")
+
+
+_X86 = {"x86_64", "amd64", "i386", "i486", "i586", "i686"}
+
+
+def emulation(kernel_arch_file="/proc/sys/kernel/arch"):
+    """"aarch64 code, x86_64 kernel" (say) when this Python runs under a user-mode emulator, else None.
+
+    qemu-user gives the program the emulated machine in uname() but leaves the kernel's own name for its
+    machine (``/proc/sys/kernel/arch``) alone. Times measured there mean nothing. A 32-bit program on a 64-bit
+    kernel of the same family is not emulated; a kernel without that file gives None.
+    """
+    try:
+        with open(kernel_arch_file) as f:
+            kernel = f.read().strip()
+    except OSError:
+        return None
+    machine = platform.machine()
+
+    def family(arch):
+        return "arm" if arch.startswith("arm") or arch == "aarch64" else "x86" if arch in _X86 else arch
+
+    return None if family(kernel) == family(machine) else f"{machine} code, {kernel} kernel"
 
 
 def check_int(name, value, minimum):

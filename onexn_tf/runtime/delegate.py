@@ -10,12 +10,19 @@ Options (all optional):
   kernel: "auto" (default: best ISA of this CPU), "scalar", "avx2", "avx512" or "neon". An ISA this CPU
     (or this build) lacks is an error, not a silent fallback.
   verbose: True/1 prints each claimed/declined node to stderr.
-  glue: "auto" (default) also runs the DEPTHWISE_CONV_2D and same-shape ADD nodes of a graph in which it
-    claimed a 1xN node, so that the claimed nodes join into a few partitions instead of one hand-off to
-    the stock runtime per node; "off" takes only the 1xN nodes; "all" takes those operators in any graph
-    (to time them alone).
+  glue: "auto" (default): in a graph in which it claimed a 1xN node, also run the rest of the float graph
+    it can: CONV_2D / FULLY_CONNECTED nodes without a record as dense layers (every block kept), and
+    DEPTHWISE_CONV_2D (depth multiplier 1), same-shape ADD, MEAN over height and width, MAX_POOL_2D,
+    AVERAGE_POOL_2D, PAD / PADV2 with zeros, CONCATENATION, RESHAPE and SOFTMAX, so that the graph is one
+    partition instead of one hand-off to the stock runtime per node. A model without onexn records is
+    left to the stock runtime. "off" takes only the 1xN nodes; "all" takes the others in any graph (to
+    time them alone).
   fuse: 1 (default) runs a depthwise convolution as one step with the 1x1 convolutions around it; 0 runs
     them apart.
+  dense: "auto" (default) lets a 1xN node run every block instead of its kept ones (the zeros multiplied)
+    where the kernel library's cost model estimates that faster: N = 1 and 2 at moderate sparsity, layers
+    with few channels; the report's kernel entry then says ``"blocks": "all"`` and why. "never" always runs
+    the kept blocks, "always" every block (for A/B measurements).
 The testing build of the library (``libonexn_delegate_testing.so``, tests/test_abi.py) also takes
 ``abi_probe``; the production library rejects it as an unknown option.
 
@@ -83,12 +90,15 @@ def load_delegate(**options):
 def read_report(delegate):
     """The report (dict) of a loaded onexn delegate, as of the last graph it prepared.
 
-    Keys: ``claimed`` (number of 1xN CONV_2D / FULLY_CONNECTED nodes run by onexn kernels), ``claimed_nodes``,
-    ``glue_nodes`` / ``glue_kernels`` (the DEPTHWISE_CONV_2D / ADD nodes it runs too, see ``glue``),
-    ``partitions`` (delegate kernels all claimed nodes formed),
-    ``declined`` (list of ``{"node", "op", "reason"}`` for the CONV_2D / FULLY_CONNECTED (and glue) nodes left to the
-    stock runtime and for records that match no node), ``kernels`` (list of ``{"node", "kernel"}``, plus
+    Keys: ``claimed`` (number of 1xN CONV_2D / FULLY_CONNECTED nodes, those with a verified record, run by
+    onexn kernels), ``claimed_nodes``, ``kernels`` (list of ``{"node", "kernel"}`` for those, plus
     ``"densify_node"`` when the node's compact weight's DENSIFY runs inside the onexn kernel too),
+    ``dense_nodes`` / ``dense_kernels`` (the CONV_2D / FULLY_CONNECTED nodes without a record it runs as
+    dense layers, see ``glue``), ``glue_nodes`` / ``glue_kernels`` (the other operators it runs, see
+    ``glue``); each entry of ``dense_kernels`` and ``glue_kernels`` is ``{"node", "op", "kernel"}`` with the
+    operator's name ("MAX_POOL_2D", ...). ``partitions`` (delegate kernels all those nodes formed),
+    ``declined`` (list of ``{"node", "op", "reason"}`` for the nodes it looked at and left to the stock
+    runtime, and for records that match no node),
     ``metadata`` ("ok", "absent" or why the entry was rejected), ``isa``, ``num_threads``, ``version``,
     ``metadata_version``, ``prepared`` (False until an interpreter used the delegate) and
     ``other_subgraphs`` (the same keys for further graphs the runtime offered: other subgraphs of the model,

@@ -137,7 +137,8 @@ class OpTime:
     block_sparsity: float
     stock_ms: float
     onexn_ms: float  # None when not claimed
-    glue: bool = False  # a DEPTHWISE_CONV_2D / ADD the delegate runs between its 1xN nodes
+    glue: bool = False  # another operator the delegate runs between its 1xN nodes (DEPTHWISE_CONV_2D, ADD, ...)
+    dense: bool = False  # a CONV_2D / FULLY_CONNECTED without a record, which the delegate runs dense
 
     @property
     def ratio(self):
@@ -159,6 +160,7 @@ class PerOpProfile:
         """Sums over the rows: claimed nodes (stock, onexn) and kept nodes per op type (stock)."""
         claimed = [r for r in self.rows if r.claimed]
         glue = [r for r in self.rows if r.glue]
+        dense = [r for r in self.rows if r.dense]
         kept = {}
         for r in self.rows:
             if not r.claimed:
@@ -167,6 +169,7 @@ class PerOpProfile:
         return {
             "claimed_nodes": len(claimed),
             "glue_nodes": len(glue),
+            "dense_nodes": len(dense),
             "claimed_stock_ms": sum(r.stock_ms for r in claimed),
             "claimed_onexn_ms": sum(r.onexn_ms for r in claimed),
             "kept_nodes": sum(c for _, c in kept.values()),
@@ -194,7 +197,9 @@ class PerOpProfile:
         t = self.totals()
         ratio = t["claimed_onexn_ms"] / t["claimed_stock_ms"] if t["claimed_stock_ms"] else float("nan")
         lines.append("")
-        glue = f" ({t['glue_nodes']} of them DEPTHWISE_CONV_2D / ADD glue)" if t["glue_nodes"] else ""
+        kinds = [f"{t[k + '_nodes']} {what}" for k, what in (("dense", "dense layers"), ("glue", "glue operators"))
+                 if t.get(k + "_nodes")]
+        glue = f" ({', '.join(kinds)} among them)" if kinds else ""
         lines.append(f"claimed by onexn: {t['claimed_nodes']} nodes{glue}, stock {t['claimed_stock_ms']:.3f} ms -> "
                      f"onexn {t['claimed_onexn_ms']:.3f} ms (ratio {ratio:.2f})")
         if self.onexn_partitions is not None:
@@ -225,7 +230,9 @@ def per_op(tflite, *, threads=1, runs=20, warmup=5, seed=0, progress=False, dele
     report = bench.delegate_summary(data, threads, **delegate_options) if delegate else {}
     claimed = {int(n) for n in report.get("claimed_nodes", [])}
     glue = {int(n) for n in report.get("glue_nodes", [])}
-    kernels = {int(k["node"]): k.get("kernel", "") for k in report.get("kernels", []) + report.get("glue_kernels", [])}
+    dense = {int(n) for n in report.get("dense_nodes", [])}
+    kernels = {int(k["node"]): k.get("kernel", "")
+               for key in ("kernels", "dense_kernels", "glue_kernels") for k in report.get(key, [])}
     model = graph.read_model(data)
     records = {r.operator: r for r in read_metadata(data) if r.subgraph == 0}
     operators = model.subgraphs[0].operators or []
@@ -247,17 +254,17 @@ def per_op(tflite, *, threads=1, runs=20, warmup=5, seed=0, progress=False, dele
                 if not bench.delegate_summary(annotated, threads, **delegate_options).get("claimed"):
                     raise RuntimeError(f"the delegate claims node {i} in the full model but not alone")
                 variants.append(bench.Variant("onexn", annotated, True, dict(delegate_options)))
-            elif i in glue:
-                # Alone, a glue operator has no 1xN neighbour: glue=all makes the delegate take it anyway.
+            elif i in glue or i in dense:
+                # Alone, a glue operator or dense layer has no 1xN neighbour: glue=all makes the delegate take it.
                 variants.append(bench.Variant("onexn", single, True, dict(delegate_options, glue="all")))
-            run_by_onexn = i in claimed or i in glue
+            run_by_onexn = i in claimed or i in glue or i in dense
             m = bench.measure(variants, threads=threads, runs=runs, warmup=warmup, seed=seed)
             rows.append(OpTime(
                 node=i, op=graph.OPERATOR_NAMES.get(code, str(code)), detail=describe(model, op), claimed=run_by_onexn,
                 kernel=kernels.get(i, ""), n=record.n if record else 0,
                 block_sparsity=record.block_sparsity if record else 0.0,
                 stock_ms=m.timings["stock"].median_ms,
-                onexn_ms=m.timings["onexn"].median_ms if run_by_onexn else None, glue=i in glue))
+                onexn_ms=m.timings["onexn"].median_ms if run_by_onexn else None, glue=i in glue, dense=i in dense))
     finally:
         bar.close()
     return PerOpProfile(rows=rows, declined=list(report.get("declined", [])), threads=threads, runs=runs,

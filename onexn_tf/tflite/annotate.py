@@ -35,7 +35,7 @@ def annotate(tflite, *, compact=False, n=None):
             continue
         rounding = 0
         if weight.dtype == np.int8:
-            rounding = blocks.quantized_rounding_zeros(weight)
+            rounding = blocks.quantized_rounding_zeros(blocks.ohwi_to_hwio(blocks.to_ohwi(weight)))
             why = int8.problems(model, subgraph, wop.op, weight.shape[0])
             if why:
                 if choose_n(weight, rounding_zeros=rounding) is not None:
@@ -76,16 +76,17 @@ def annotate(tflite, *, compact=False, n=None):
 def choose_n(weight, requested=None, *, strict=False, what=None, rounding_zeros=0):
     """The block width to record for a TFLite weight (OHWI or (cout, cin)), or None for no record.
 
-    ``requested`` None: ``blocks.detect_n``. An int: that N if its all-zero blocks hold more zeros than
-    ``rounding_zeros`` (0 for float weights: one all-zero block is enough; for int8 weights
+    ``requested`` None: ``blocks.detect_n``. An int: that N if its all-zero blocks hold more (output, input)
+    weight pairs than ``rounding_zeros`` (0 for float weights: one all-zero block is enough; for int8 weights
     ``blocks.quantized_rounding_zeros``, so that the zeros rounding made do not count). ``strict`` turns
     "no record" for a requested N into a ValueError about layer ``what``.
     """
     hwio = blocks.ohwi_to_hwio(blocks.to_ohwi(weight))
     if requested is None:
-        return blocks.detect_n(hwio, rounding_zeros)
+        return blocks.detect_n(hwio, rounding_zeros=rounding_zeros)
     cout = hwio.shape[3]
-    if requested <= cout and blocks.zeros_in_zero_blocks(hwio, requested) > rounding_zeros:
+    pairs_in_zero_blocks = blocks.zeros_in_zero_blocks(hwio, requested) // (hwio.shape[0] * hwio.shape[1])
+    if requested <= cout and pairs_in_zero_blocks > rounding_zeros:
         return requested
     if strict:
         raise ValueError(f"layer {what!r}: its weight (cout={cout}) has no all-zero 1x{requested} block")

@@ -4,24 +4,31 @@ TensorFlow's converter does the conversion; ``onexn_tf.tflite.annotate`` then ad
 is the one module of the TFLite side that needs TensorFlow.
 """
 
-import tensorflow as tf
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+import contextlib
+import io
 
-from onexn_tf.keras.compat import check_is_tf_keras, keras
-from onexn_tf.tflite.annotate import annotate
+import numpy as np
+import tensorflow as tf
+
+from onexn_tf import blocks
+from onexn_tf.keras import flavour
+from onexn_tf.keras.layers import leaf_layers
+from onexn_tf.tflite import graph
+from onexn_tf.tflite.annotate import annotate, choose_n
 
 
 def convert(model, *, compact=False, representative_dataset=None, n=None, **converter_options):
-    """Converts a stripped 1xN-pruned tf_keras model to .tflite bytes with onexn metadata.
+    """Converts a stripped 1xN-pruned model (tf_keras, or Keras 3 on TensorFlow) to .tflite bytes with onexn metadata.
 
     TensorFlow's own ``tf.lite.TFLiteConverter.from_keras_model`` does the conversion (float32 unless the
-    options say otherwise); the result is then post-processed: every CONV_2D and FULLY_CONNECTED operator
-    whose weight is a constant float32 or int8 tensor with all-zero 1xN blocks gets a record in one metadata
-    entry named ``onexn_1xn``. The stock runtime ignores the entry; the onexn delegate uses it.
+    options say otherwise; a Keras 3 model goes through Keras' ``ExportArchive`` inside it); the result is
+    then post-processed: every CONV_2D and FULLY_CONNECTED operator whose weight is a constant float32 or int8
+    tensor with all-zero 1xN blocks gets a record in one metadata entry named ``onexn_1xn``. The stock
+    runtime ignores the entry; the onexn delegate uses it.
 
     Args:
-      model: a tf_keras model, pruning wrappers already stripped (``onexn_tf.strip_1xn``). The bytes of a
-        float32 .tflite model are accepted too: they are annotated without converting again.
+      model: a tf_keras or Keras 3 model, pruning wrappers already stripped (``onexn_tf.strip_1xn``). The bytes
+        of a float32 .tflite model are accepted too: they are annotated without converting again.
       compact: also store each recorded weight in TFLite's own block-sparse encoding, densified at load
         time by a DENSIFY operator, so the file shrinks by about the block sparsity. A weight stays dense
         (record encoding 0) when cout % n != 0 (TFLite blocks must tile the channels), when the encoding
@@ -42,7 +49,11 @@ def convert(model, *, compact=False, representative_dataset=None, n=None, **conv
         record). A dict ``{layer_name: n}`` fixes N for the named Keras layers and finds it for the others:
         a name matches an operator when it is a '/'-separated part of the operator's weight tensor name
         (TensorFlow names it like ``model/<layer>/Conv2D``; ``"outer/inner"`` paths match too). A name
-        that matches no operator, or whose weight has no all-zero block at its N, raises ValueError.
+        that matches no operator, or whose weight has no all-zero block at its N, raises ValueError. Keras 3
+        names the converted tensors after its layers with suffixes that can collide with other layers'
+        names (layer ``dense`` may become ``dense_1/MatMul``), so for a Keras 3 model a name is matched by
+        weights instead: the operators whose weight is that layer's kernel (each output channel may be
+        scaled, as by a folded BatchNorm).
       **converter_options: set as attributes of the TFLiteConverter (``optimizations=...``,
         ``target_spec=...``); an unknown name raises ValueError.
 
@@ -54,15 +65,17 @@ def convert(model, *, compact=False, representative_dataset=None, n=None, **conv
             raise ValueError("converter options and representative_dataset need a Keras model, not .tflite bytes")
         tflite = bytes(model)
     else:
-        tflite = _tf_convert(model, representative_dataset, converter_options)
+        keras_flavour = flavour.of(model, "expected a Keras 3 Model, a tf_keras Model or .tflite bytes")
+        if not isinstance(model, keras_flavour.keras.Model):
+            raise ValueError(f"expected a {keras_flavour.NAME} Model or .tflite bytes, got {type(model).__name__}")
+        tflite = _tf_convert(keras_flavour, model, representative_dataset, converter_options)
+        if isinstance(n, dict) and keras_flavour.NAME == flavour.KERAS3:
+            n = _tensor_names_by_kernel(model, tflite, n)
     return annotate(tflite, compact=compact, n=n)
 
 
-def _tf_convert(model, representative_dataset, converter_options):
-    check_is_tf_keras(model, "model")
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"expected a tf_keras Model or .tflite bytes, got {type(model).__name__}")
-    wrapped = [layer.name for layer in model.submodules if isinstance(layer, pruning_wrapper.PruneLowMagnitude)]
+def _tf_convert(keras_flavour, model, representative_dataset, converter_options):
+    wrapped = [layer.name for layer in leaf_layers(model) if keras_flavour.is_pruning_wrapper(layer)]
     if wrapped:
         raise ValueError(f"the model still has pruning wrappers ({', '.join(wrapped)}): "
                          "remove them with onexn_tf.strip_1xn(model) before converting")
@@ -73,4 +86,55 @@ def _tf_convert(model, representative_dataset, converter_options):
         setattr(converter, key, value)
     if representative_dataset is not None:
         converter.representative_dataset = representative_dataset
-    return bytes(converter.convert())
+    # For Keras 3 the converter exports the model to a temporary SavedModel first, and Keras prints that
+    # export's endpoints and temporary path: nothing the caller can use.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return bytes(converter.convert())
+
+
+def _tensor_names_by_kernel(model, tflite, n):
+    """{layer name: n} -> {weight tensor name: n}: the CONV_2D / FULLY_CONNECTED weights that are the layer's
+    kernel, compared by value (OHWI vs HWIO, each output channel up to a scale a folded BatchNorm applies)."""
+    converted = graph.read_model(tflite)
+    weights = []
+    for wop in graph.weight_ops(converted):
+        tensor = converted.subgraphs[wop.subgraph].tensors[wop.weight_tensor]
+        weight = graph.constant_float32(converted, tensor)
+        if weight is not None:
+            weights.append((graph.name_of(tensor).split(";")[0], weight))
+    by_tensor = {}
+    for name, value in n.items():
+        value = blocks.check_n(value, layer=name)
+        kernel = _named_kernel(model, str(name).strip("/"))
+        matches = [(tensor, weight) for tensor, weight in weights
+                   if _same_up_to_channel_scale(blocks.ohwi_to_hwio(blocks.to_ohwi(weight)), kernel)]
+        if not matches:
+            raise ValueError(f"layer {name!r} matches no float32 CONV_2D / FULLY_CONNECTED weight of the converted model")
+        for tensor, weight in matches:
+            choose_n(weight, value, strict=True, what=name)  # the error names the layer, not the tensor
+            by_tensor[tensor] = value
+    return by_tensor
+
+
+def _named_kernel(model, path):
+    """The kernel (as HWIO numpy) of the layer at `path` ("layer" or "outer/inner" through nested models)."""
+    layer = model
+    for part in path.split("/"):
+        try:
+            layer = layer.get_layer(part)
+        except (ValueError, AttributeError):
+            raise ValueError(f"n names layer {path!r}, which model {model.name!r} does not have") from None
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None:
+        raise ValueError(f"n names layer {path!r}, which has no Conv2D / Dense kernel")
+    return blocks.as_hwio(np.asarray(kernel.numpy()))
+
+
+def _same_up_to_channel_scale(weight, kernel):
+    if weight.shape != kernel.shape:
+        return False
+    a = weight.reshape(-1, weight.shape[-1]).astype(np.float64)
+    b = kernel.reshape(-1, kernel.shape[-1]).astype(np.float64)
+    norms = (b * b).sum(axis=0)
+    scale = np.divide((a * b).sum(axis=0), norms, out=np.zeros_like(norms), where=norms > 0)
+    return np.allclose(a, b * scale, rtol=1e-4, atol=1e-6 * max(float(np.abs(a).max()), 1e-30))

@@ -5,7 +5,8 @@ runtime calls the delegate's Prepare, which claims or declines nodes), allocates
 report, then destroys the interpreter and the delegate (``tflite_plugin_destroy_delegate``). The
 scenarios rotate through every path that allocates in the delegate: claimed dense and compact nodes,
 a thread pool, a kernel re-packed for a resized input, a partition with depthwise/add glue and its
-arena re-planned for a resized input, a dynamic tensor (re-prepared at invoke),
+arena re-planned for a resized input, one with pooling, pad, concatenation, reshape and softmax steps, a
+dense layer (no record) re-packed for a resized input, a dynamic tensor (re-prepared at invoke),
 damaged and lying metadata, a bad option (create fails), a failing Prepare (through the abi_probe test
 hook, so that scenario runs on the testing library, tests/testing_library.py), and a delegate destroyed
 before its interpreter (as Python's garbage collector may do).
@@ -48,8 +49,10 @@ def scenarios():
     """[(name, tflite bytes, delegate options, input shape or None, expected claimed count or an error)]."""
     from tensorflow.lite.python import schema_py_generated as schema
 
+    from test_delegate_dense import _stem_model
     from test_delegate_glue import MODEL as GLUE_MODEL
     from test_delegate_metadata import BASE, COMPACT, _lying_block
+    from test_delegate_tensor_ops import NETWORK
     from test_delegate_models import GraphBuilder, conv_model, entry_of, replace_entry, sparse_weight, with_metadata
 
     rng = np.random.default_rng(0)
@@ -75,6 +78,8 @@ def scenarios():
         ("prepare_fails", big, {"abi_probe": 2}, None, RuntimeError),
         (DELEGATE_FIRST, COMPACT, {"num_threads": 2}, None, 3),
         ("glue_partition_resized", GLUE_MODEL, {"num_threads": 2}, [2, 10, 9, 16], 4),
+        ("pool_pad_concat_softmax_resized", NETWORK, {"num_threads": 2}, [2, 20, 11, 8], 4),
+        ("dense_layer_resized", _stem_model(), {}, [2, 14, 9, 3], 1),
     ]
 
 

@@ -245,11 +245,18 @@ typedef struct TfLiteDelegate {
 
 typedef enum {
   kTfLiteBuiltinAdd = 0,
+  kTfLiteBuiltinAveragePool2d = 1,
+  kTfLiteBuiltinConcatenation = 2,
   kTfLiteBuiltinConv2d = 3,
   kTfLiteBuiltinDepthwiseConv2d = 4,
   kTfLiteBuiltinFullyConnected = 9,
+  kTfLiteBuiltinMaxPool2d = 17,
+  kTfLiteBuiltinReshape = 22,
+  kTfLiteBuiltinSoftmax = 25,
+  kTfLiteBuiltinPad = 34,
   kTfLiteBuiltinMean = 40,
   kTfLiteBuiltinDelegate = 51,
+  kTfLiteBuiltinPadv2 = 60,
   kTfLiteBuiltinDensify = 124,
 } TfLiteBuiltinOperator;
 
@@ -301,6 +308,42 @@ typedef struct {
   bool keep_dims;
 } TfLiteReducerParams;
 
+typedef struct {
+  int width;
+  int height;
+  int width_offset;
+  int height_offset;
+} TfLitePaddingValues;
+
+// MAX_POOL_2D, AVERAGE_POOL_2D. `computed` is the kernel's own scratch: the delegate computes padding itself.
+typedef struct {
+  TfLitePadding padding;
+  int stride_width;
+  int stride_height;
+  int filter_width;
+  int filter_height;
+  TfLiteFusedActivation activation;
+  struct {
+    TfLitePaddingValues padding;
+  } computed;
+} TfLitePoolParams;
+
+typedef struct {
+  float beta;
+} TfLiteSoftmaxParams;
+
+typedef struct {
+  int axis;
+  TfLiteFusedActivation activation;
+} TfLiteConcatenationParams;
+
+// The new shape of models without a shape input (older converters); the shape input wins when present.
+#define TFLITE_RESHAPE_PARAMS_MAX_DIMENSION_COUNT 8
+typedef struct {
+  int32_t shape[TFLITE_RESHAPE_PARAMS_MAX_DIMENSION_COUNT];
+  int num_dimensions;
+} TfLiteReshapeParams;
+
 typedef enum {
   kTfLiteFullyConnectedWeightsFormatDefault = 0,
   kTfLiteFullyConnectedWeightsFormatShuffled4x16Int8 = 1,
@@ -350,6 +393,10 @@ ONEXN_ABI_ASSERT(offsetof(TfLiteFullyConnectedParams, keep_num_dims) == 8, "keep
 ONEXN_ABI_ASSERT(sizeof(TfLiteDepthwiseConvParams) == 28, "TfLiteDepthwiseConvParams");
 ONEXN_ABI_ASSERT(sizeof(TfLiteAddParams) == 8, "TfLiteAddParams");
 ONEXN_ABI_ASSERT(sizeof(TfLiteReducerParams) == 1, "TfLiteReducerParams");
+ONEXN_ABI_ASSERT(sizeof(TfLitePoolParams) == 40, "TfLitePoolParams");
+ONEXN_ABI_ASSERT(sizeof(TfLiteSoftmaxParams) == 4, "TfLiteSoftmaxParams");
+ONEXN_ABI_ASSERT(sizeof(TfLiteConcatenationParams) == 8, "TfLiteConcatenationParams");
+ONEXN_ABI_ASSERT(offsetof(TfLiteReshapeParams, num_dimensions) == 32, "TfLiteReshapeParams.num_dimensions");
 #undef ONEXN_ABI_ASSERT
 #endif
 

@@ -46,8 +46,10 @@ std::vector<std::vector<int>> PreviewOnRuntime(TfLiteContext* context, const std
 
 void RecordClaims(const ClaimResult& claims, bool verbose, GraphReport* report) {
   report->claimed = claims.claimed;
+  report->dense = claims.dense;
   report->glue = claims.glue;
   report->kernel_names = claims.kernel_names;
+  report->op_names = claims.op_names;
   report->declined = claims.declined;
   if (!verbose) return;
   for (const Declined& d : claims.declined) {
@@ -57,9 +59,10 @@ void RecordClaims(const ClaimResult& claims, bool verbose, GraphReport* report) 
 
 void PrintClaimed(const GraphReport& report) {
   for (int node_index : report.claimed) std::fprintf(stderr, "onexn: node %d claimed\n", node_index);
+  for (int node_index : report.dense) std::fprintf(stderr, "onexn: node %d claimed as a dense layer\n", node_index);
   for (int node_index : report.glue) std::fprintf(stderr, "onexn: node %d claimed as glue\n", node_index);
-  std::fprintf(stderr, "onexn: %zu 1xN nodes and %zu glue nodes claimed in %d partition(s)\n", report.claimed.size(),
-               report.glue.size(), report.partitions);
+  std::fprintf(stderr, "onexn: %zu 1xN nodes, %zu dense nodes and %zu glue nodes claimed in %d partition(s)\n",
+               report.claimed.size(), report.dense.size(), report.glue.size(), report.partitions);
 }
 
 }  // namespace
@@ -85,7 +88,9 @@ TfLiteStatus PrepareDelegate(TfLiteContext* context, TfLiteDelegate* delegate) {
   if (claimed != kTfLiteOk) return claimed;
 
   auto preview = [context](const std::vector<int>& nodes) { return PreviewOnRuntime(context, nodes); };
-  const PartitionPlan partitions = PlanPartitions(claims.claimed, claims.glue, claims.densify_candidates, preview);
+  std::vector<int> others = claims.dense;
+  others.insert(others.end(), claims.glue.begin(), claims.glue.end());
+  const PartitionPlan partitions = PlanPartitions(claims.claimed, others, claims.densify_candidates, preview);
   for (const auto& d : partitions.joined_densify) {
     state->pending_densify[{context, d.first}] = d.second;
     report.densify_nodes[d.second] = d.first;

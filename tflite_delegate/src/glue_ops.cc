@@ -17,28 +17,51 @@ const TfLiteTensor* TensorAt(const TfLiteContext* context, int index) {
 
 bool IsConstant(const TfLiteTensor* t) { return t->allocation_type == kTfLiteMmapRo; }
 
-std::string CheckActivationTensor(const TfLiteTensor* t, const char* what) {
-  if (t == nullptr) return std::string(what) + " tensor index out of range";
-  if (t->type != kTfLiteFloat32) return std::string(what) + " is not float32";
-  if (t->allocation_type == kTfLiteDynamic) return std::string(what) + " has a dynamic shape";
-  if (IsConstant(t)) return std::string(what) + " is a constant (only activations are taken)";
-  if (t->dims == nullptr || t->dims->size < 1) return std::string(what) + " has no shape";
+std::string CheckActivationTensor(const TfLiteTensor* t, const std::string& what) {
+  if (t == nullptr) return what + " tensor index out of range";
+  if (t->type != kTfLiteFloat32) return what + " is not float32";
+  if (t->allocation_type == kTfLiteDynamic) return what + " has a dynamic shape";
+  if (IsConstant(t)) return what + " is a constant (only activations are taken)";
+  if (t->dims == nullptr || t->dims->size < 1) return what + " has no shape";
   for (int i = 0; i < t->dims->size; ++i) {
-    if (t->dims->data[i] <= 0) return std::string(what) + " shape is not static";
+    if (t->dims->data[i] <= 0) return what + " shape is not static";
   }
   return "";
 }
 
-std::vector<int> Dims(const TfLiteTensor* t) { return std::vector<int>(t->dims->data, t->dims->data + t->dims->size); }
+Dims TensorDims(const TfLiteTensor* t) { return Dims(t->dims->data, t->dims->data + t->dims->size); }
+
+// The values of a constant int32 (or, where TFLite allows it, int64) tensor.
+bool ConstantInts(const TfLiteTensor* t, bool allow_int64, std::vector<int64_t>* values) {
+  if (t == nullptr || !IsConstant(t) || t->data.raw == nullptr) return false;
+  const size_t size = t->type == kTfLiteInt32 ? sizeof(int32_t) : allow_int64 && t->type == kTfLiteInt64 ? 8 : 0;
+  if (size == 0) return false;
+  values->resize(t->bytes / size);
+  for (size_t i = 0; i < values->size(); ++i) {
+    const char* at = static_cast<const char*>(t->data.raw) + i * size;
+    if (size == sizeof(int32_t)) {
+      int32_t v;
+      std::memcpy(&v, at, sizeof(v));
+      (*values)[i] = v;
+    } else {
+      int64_t v;
+      std::memcpy(&v, at, sizeof(v));
+      (*values)[i] = v;
+    }
+  }
+  return true;
+}
 
 std::string CheckDepthwise(const TfLiteContext* context, const TfLiteNode* node, GluePlan* p) {
   const TfLiteIntArray* in = node->inputs;
   if (in->size < 2 || in->size > 3) return "unexpected number of inputs";
+  if (node->builtin_data == nullptr) return "node has no parameters";
   p->inputs = {in->data[0]};
   p->weights = in->data[1];
   p->bias = in->size == 3 ? in->data[2] : kTfLiteOptionalTensor;
   const TfLiteTensor* w = TensorAt(context, p->weights);
-  if (w == nullptr || w->type != kTfLiteFloat32 || !IsConstant(w) || w->data.raw == nullptr || w->sparsity != nullptr) {
+  if (w == nullptr || w->type != kTfLiteFloat32 || !IsConstant(w) || w->data.raw == nullptr ||
+      w->sparsity != nullptr) {
     return "filter is not a dense float32 constant";
   }
   const TfLiteIntArray* wd = w->dims;
@@ -48,7 +71,9 @@ std::string CheckDepthwise(const TfLiteContext* context, const TfLiteNode* node,
   p->kh = wd->data[1];
   p->kw = wd->data[2];
   p->channels = wd->data[3];
-  if (w->bytes != size_t(p->kh) * p->kw * p->channels * sizeof(float)) return "filter byte size does not match its shape";
+  if (w->bytes != size_t(p->kh) * p->kw * p->channels * sizeof(float)) {
+    return "filter byte size does not match its shape";
+  }
   if (p->bias != kTfLiteOptionalTensor) {
     const TfLiteTensor* b = TensorAt(context, p->bias);
     if (b == nullptr || b->type != kTfLiteFloat32 || !IsConstant(b) || b->data.raw == nullptr ||
@@ -69,21 +94,23 @@ std::string CheckDepthwise(const TfLiteContext* context, const TfLiteNode* node,
   p->dilation_w = params->dilation_width_factor;
   p->activation = params->activation;
   const TfLiteTensor* input = TensorAt(context, p->inputs[0]);
-  if (input->dims->size != 4) return "input is not 4-D";
-  if (input->dims->data[3] != p->channels) return "depth multiplier != 1 (output channels != input channels)";
+  if (input != nullptr && input->dims != nullptr && input->dims->size == 4 && input->dims->data[3] != p->channels) {
+    return "depth multiplier != 1 (output channels != input channels)";
+  }
   return "";
 }
 
 std::string CheckAdd(const TfLiteContext* context, const TfLiteNode* node, GluePlan* p) {
   const TfLiteIntArray* in = node->inputs;
   if (in->size != 2) return "unexpected number of inputs";
+  if (node->builtin_data == nullptr) return "node has no parameters";
   p->inputs = {in->data[0], in->data[1]};
   const TfLiteTensor* a = TensorAt(context, in->data[0]);
   const TfLiteTensor* b = TensorAt(context, in->data[1]);
   std::string err;
   if (!(err = CheckActivationTensor(a, "input 0")).empty()) return err;
   if (!(err = CheckActivationTensor(b, "input 1")).empty()) return err;
-  if (Dims(a) != Dims(b)) return "inputs differ in shape (broadcasting is left to the stock runtime)";
+  if (TensorDims(a) != TensorDims(b)) return "inputs differ in shape (broadcasting is left to the stock runtime)";
   p->activation = static_cast<const TfLiteAddParams*>(node->builtin_data)->activation;
   return "";
 }
@@ -91,19 +118,13 @@ std::string CheckAdd(const TfLiteContext* context, const TfLiteNode* node, GlueP
 std::string CheckMean(const TfLiteContext* context, const TfLiteNode* node, GluePlan* p) {
   const TfLiteIntArray* in = node->inputs;
   if (in->size != 2) return "unexpected number of inputs";
+  if (node->builtin_data == nullptr) return "node has no parameters";
   p->inputs = {in->data[0]};
-  const TfLiteTensor* input = TensorAt(context, in->data[0]);
-  if (input->dims->size != 4) return "input is not 4-D";
-  const TfLiteTensor* axis = TensorAt(context, in->data[1]);
-  if (axis == nullptr || axis->type != kTfLiteInt32 || !IsConstant(axis) || axis->data.raw == nullptr) {
-    return "axes are not an int32 constant";
-  }
-  const size_t count = axis->bytes / sizeof(int32_t);
+  std::vector<int64_t> axes;
+  if (!ConstantInts(TensorAt(context, in->data[1]), false, &axes)) return "axes are not an int32 constant";
   bool h = false, w = false, other = false;
-  for (size_t i = 0; i < count; ++i) {
-    int32_t v;
-    std::memcpy(&v, static_cast<const char*>(axis->data.raw) + i * sizeof(v), sizeof(v));
-    const int a = v < 0 ? v + 4 : v;
+  for (int64_t v : axes) {
+    const int64_t a = v < 0 ? v + 4 : v;
     h |= a == 1;
     w |= a == 2;
     other |= a != 1 && a != 2;
@@ -113,15 +134,145 @@ std::string CheckMean(const TfLiteContext* context, const TfLiteNode* node, Glue
   return "";
 }
 
+std::string CheckPool(const TfLiteNode* node, GluePlan* p) {
+  if (node->inputs->size != 1) return "unexpected number of inputs";
+  if (node->builtin_data == nullptr) return "node has no parameters";
+  p->inputs = {node->inputs->data[0]};
+  const auto* params = static_cast<const TfLitePoolParams*>(node->builtin_data);
+  if (params->padding != kTfLitePaddingSame && params->padding != kTfLitePaddingValid) return "unknown padding";
+  if (params->stride_height < 1 || params->stride_width < 1) return "stride < 1";
+  if (params->filter_height < 1 || params->filter_width < 1) return "filter size < 1";
+  p->padding = params->padding;
+  p->stride_h = params->stride_height;
+  p->stride_w = params->stride_width;
+  p->kh = params->filter_height;
+  p->kw = params->filter_width;
+  p->activation = params->activation;
+  return "";
+}
+
+// PAD, and PADV2 whose constant is +0.0: TFLite pads with the constant's bits.
+std::string CheckPad(const TfLiteContext* context, const TfLiteNode* node, GluePlan* p) {
+  const TfLiteIntArray* in = node->inputs;
+  if (in->size < 2 || in->size > 3) return "unexpected number of inputs";
+  p->inputs = {in->data[0]};
+  const TfLiteTensor* paddings = TensorAt(context, in->data[1]);
+  std::vector<int64_t> values;
+  if (!ConstantInts(paddings, true, &values)) return "paddings are not an int32/int64 constant";
+  const TfLiteTensor* input = TensorAt(context, in->data[0]);
+  const int rank = input != nullptr && input->dims != nullptr ? input->dims->size : 0;
+  if (paddings->dims == nullptr || paddings->dims->size != 2 || paddings->dims->data[0] != rank ||
+      paddings->dims->data[1] != 2 || values.size() != size_t(2 * rank)) {
+    return "paddings are not [rank, 2]";
+  }
+  if (rank > 5) return "input rank above 5";
+  for (int i = 0; i < rank; ++i) {
+    if (values[2 * i] < 0 || values[2 * i + 1] < 0 || values[2 * i] > INT_MAX || values[2 * i + 1] > INT_MAX) {
+      return "negative or too large padding";
+    }
+    p->pad_before.push_back(int(values[2 * i]));
+    p->pad_after.push_back(int(values[2 * i + 1]));
+  }
+  if (in->size == 3 && in->data[2] != kTfLiteOptionalTensor) {
+    const TfLiteTensor* c = TensorAt(context, in->data[2]);
+    uint32_t bits = 1;
+    if (c != nullptr && c->type == kTfLiteFloat32 && IsConstant(c) && c->data.raw != nullptr && c->bytes == 4) {
+      std::memcpy(&bits, c->data.raw, sizeof(bits));
+    }
+    if (bits != 0) return "the pad value is not a float32 constant +0.0 (only zero padding is taken)";
+  }
+  return "";
+}
+
+std::string CheckConcat(const TfLiteContext* context, const TfLiteNode* node, GluePlan* p) {
+  const TfLiteIntArray* in = node->inputs;
+  if (node->builtin_data == nullptr) return "node has no parameters";
+  p->inputs.assign(in->data, in->data + in->size);
+  const TfLiteTensor* first = TensorAt(context, in->data[0]);
+  const int rank = first != nullptr && first->dims != nullptr ? first->dims->size : 0;
+  const auto* params = static_cast<const TfLiteConcatenationParams*>(node->builtin_data);
+  p->axis = params->axis < 0 ? params->axis + rank : params->axis;
+  if (p->axis < 0 || p->axis >= rank) return "axis " + std::to_string(params->axis) + " out of range";
+  // TFLite's CONCATENATION kernel refuses a fused activation (and XNNPACK ignores it): no result to match.
+  if (params->activation != kTfLiteActNone) return "fused activation on CONCATENATION (TFLite's kernel refuses it)";
+  return "";
+}
+
+// The new shape: the shape input when it is a 1-D int32 tensor, else the node's options (TFLite's order).
+std::string CheckReshape(const TfLiteContext* context, const TfLiteNode* node, GluePlan* p) {
+  const TfLiteIntArray* in = node->inputs;
+  if (in->size < 1 || in->size > 2) return "unexpected number of inputs";
+  p->inputs = {in->data[0]};
+  const TfLiteTensor* shape = in->size == 2 ? TensorAt(context, in->data[1]) : nullptr;
+  std::vector<int64_t> values;
+  if (shape != nullptr && shape->type == kTfLiteInt32 && shape->dims != nullptr && shape->dims->size == 1) {
+    if (!ConstantInts(shape, false, &values)) return "the new shape is computed in the graph, not a constant";
+  } else {
+    const auto* params = static_cast<const TfLiteReshapeParams*>(node->builtin_data);
+    if (params == nullptr || params->num_dimensions < 0 ||
+        params->num_dimensions > TFLITE_RESHAPE_PARAMS_MAX_DIMENSION_COUNT) {
+      return "no new shape (neither a shape input nor options)";
+    }
+    values.assign(params->shape, params->shape + params->num_dimensions);
+    if (values.size() == 1 && values[0] == 0) values.clear();  // TFLite's legacy spelling of a scalar
+  }
+  if (values.empty()) return "reshape to a scalar";
+  int stretch = 0;
+  for (int64_t v : values) {
+    if (v == -1) {
+      stretch++;
+    } else if (v < 1 || v > INT_MAX) {
+      return "new shape has a dimension " + std::to_string(v);
+    }
+    p->new_shape.push_back(int(v));
+  }
+  if (stretch > 1) return "new shape has more than one -1";
+  return "";
+}
+
+std::string CheckSoftmax(const TfLiteNode* node, GluePlan* p) {
+  if (node->inputs->size != 1) return "unexpected number of inputs";
+  if (node->builtin_data == nullptr) return "node has no parameters";
+  p->inputs = {node->inputs->data[0]};
+  p->beta = static_cast<const TfLiteSoftmaxParams*>(node->builtin_data)->beta;
+  if (!(p->beta > 0.0f) || p->beta > 1e30f) return "beta is not a positive finite number";
+  return "";
+}
+
+std::string CheckOp(const TfLiteContext* context, const TfLiteNode* node, GluePlan* p) {
+  switch (p->builtin_code) {
+    case kTfLiteBuiltinDepthwiseConv2d: return CheckDepthwise(context, node, p);
+    case kTfLiteBuiltinAdd: return CheckAdd(context, node, p);
+    case kTfLiteBuiltinMean: return CheckMean(context, node, p);
+    case kTfLiteBuiltinMaxPool2d:
+    case kTfLiteBuiltinAveragePool2d: return CheckPool(node, p);
+    case kTfLiteBuiltinPad:
+    case kTfLiteBuiltinPadv2: return CheckPad(context, node, p);
+    case kTfLiteBuiltinConcatenation: return CheckConcat(context, node, p);
+    case kTfLiteBuiltinReshape: return CheckReshape(context, node, p);
+    case kTfLiteBuiltinSoftmax: return CheckSoftmax(node, p);
+    default: return "not a glue operator";
+  }
+}
+
 }  // namespace
 
 bool IsGlueOp(int code) {
-  return code == kTfLiteBuiltinDepthwiseConv2d || code == kTfLiteBuiltinAdd || code == kTfLiteBuiltinMean;
-}
-
-std::vector<int> MeanOutputDims(const std::vector<int>& d, bool keep_dims) {
-  if (keep_dims) return {d[0], 1, 1, d[3]};
-  return {d[0], d[3]};
+  switch (code) {
+    case kTfLiteBuiltinDepthwiseConv2d:
+    case kTfLiteBuiltinAdd:
+    case kTfLiteBuiltinMean:
+    case kTfLiteBuiltinMaxPool2d:
+    case kTfLiteBuiltinAveragePool2d:
+    case kTfLiteBuiltinPad:
+    case kTfLiteBuiltinPadv2:
+    case kTfLiteBuiltinConcatenation:
+    case kTfLiteBuiltinReshape:
+    case kTfLiteBuiltinSoftmax:
+      return true;
+    default:
+      return false;
+  }
 }
 
 std::string CheckGlueNode(const TfLiteContext* context, int node_index, const TfLiteNode* node, int builtin_code,
@@ -130,7 +281,6 @@ std::string CheckGlueNode(const TfLiteContext* context, int node_index, const Tf
   const TfLiteIntArray* in = node->inputs;
   const TfLiteIntArray* out = node->outputs;
   if (in == nullptr || in->size < 1 || out == nullptr || out->size != 1) return "unexpected number of inputs/outputs";
-  if (node->builtin_data == nullptr) return "node has no parameters";
   GluePlan p;
   p.node = node_index;
   p.builtin_code = builtin_code;
@@ -138,70 +288,25 @@ std::string CheckGlueNode(const TfLiteContext* context, int node_index, const Tf
   std::string err;
   if (!(err = CheckActivationTensor(TensorAt(context, in->data[0]), "input")).empty()) return err;
   if (!(err = CheckActivationTensor(TensorAt(context, p.output), "output")).empty()) return err;
-  if (builtin_code == kTfLiteBuiltinAdd) {
-    err = CheckAdd(context, node, &p);
-  } else if (builtin_code == kTfLiteBuiltinMean) {
-    err = CheckMean(context, node, &p);
-  } else {
-    err = CheckDepthwise(context, node, &p);
+  if (!(err = CheckOp(context, node, &p)).empty()) return err;
+  for (size_t i = 1; i < p.inputs.size(); ++i) {
+    err = CheckActivationTensor(TensorAt(context, p.inputs[i]), "input " + std::to_string(i));
+    if (!err.empty()) return err;
   }
-  if (!err.empty()) return err;
   float lo, hi;
   if (!ActivationRange(p.activation, &lo, &hi)) {
     return "fused activation " + std::to_string(p.activation) + " is not NONE, RELU, RELU6 or RELU_N1_TO_1";
   }
   // Shapes as they are now must be consistent; the kernel recomputes them after any input resize.
-  const std::vector<int> in_dims = Dims(TensorAt(context, p.inputs[0]));
-  std::vector<int> out_dims = in_dims;
-  if (builtin_code == kTfLiteBuiltinDepthwiseConv2d) {
-    onexn_dwconv_shape shape;
-    if (!(err = DepthwiseGeometry(p, in_dims, &shape, &out_dims)).empty()) return err;
-  } else if (builtin_code == kTfLiteBuiltinMean) {
-    out_dims = MeanOutputDims(in_dims, p.keep_dims);
+  std::vector<Dims> in_dims;
+  for (int t : p.inputs) in_dims.push_back(TensorDims(TensorAt(context, t)));
+  Dims out_dims;
+  if (!(err = GlueOutputDims(p, in_dims, &out_dims)).empty()) return err;
+  if (TensorDims(TensorAt(context, p.output)) != out_dims) {
+    return "output shape differs from the one computed from the input";
   }
-  if (Dims(TensorAt(context, p.output)) != out_dims) return "output shape differs from the one computed from the input";
   *plan = std::move(p);
   return "";
-}
-
-std::string DepthwiseGeometry(const GluePlan& p, const std::vector<int>& d, onexn_dwconv_shape* s,
-                              std::vector<int>* output_dims) {
-  if (d.size() != 4) return "DEPTHWISE_CONV_2D input is not 4-D";
-  int64_t elements = 1;
-  for (int v : d) {
-    if (v <= 0) return "input shape is not static";
-    elements *= v;
-    if (elements > INT_MAX) return "input tensor too large";
-  }
-  if (d[3] != p.channels) return "input channels != filter channels (depth multiplier != 1)";
-  onexn_dwconv_shape g{};
-  if (!ActivationRange(p.activation, &g.out_min, &g.out_max)) return "unsupported fused activation";
-  g.batch = d[0];
-  g.in_h = d[1];
-  g.in_w = d[2];
-  g.channels = d[3];
-  g.kh = p.kh;
-  g.kw = p.kw;
-  g.stride_h = p.stride_h;
-  g.stride_w = p.stride_w;
-  g.dilation_h = p.dilation_h;
-  g.dilation_w = p.dilation_w;
-  g.out_h = OutputSize(p.padding, g.in_h, g.kh, g.stride_h, g.dilation_h);
-  g.out_w = OutputSize(p.padding, g.in_w, g.kw, g.stride_w, g.dilation_w);
-  if (g.out_h <= 0 || g.out_w <= 0) return "the filter is larger than the input (empty output)";
-  if (int64_t(g.batch) * g.out_h * g.out_w * g.channels > INT_MAX) return "output tensor too large";
-  g.pad_top = LeadingPadding(g.in_h, g.out_h, g.kh, g.stride_h, g.dilation_h);
-  g.pad_left = LeadingPadding(g.in_w, g.out_w, g.kw, g.stride_w, g.dilation_w);
-  *s = g;
-  *output_dims = {g.batch, g.out_h, g.out_w, g.channels};
-  return "";
-}
-
-bool SameDwShape(const onexn_dwconv_shape& a, const onexn_dwconv_shape& b) {
-  return a.batch == b.batch && a.in_h == b.in_h && a.in_w == b.in_w && a.channels == b.channels &&
-         a.out_h == b.out_h && a.out_w == b.out_w && a.kh == b.kh && a.kw == b.kw && a.stride_h == b.stride_h &&
-         a.stride_w == b.stride_w && a.dilation_h == b.dilation_h && a.dilation_w == b.dilation_w &&
-         a.pad_top == b.pad_top && a.pad_left == b.pad_left && a.out_min == b.out_min && a.out_max == b.out_max;
 }
 
 }  // namespace onexn

@@ -114,16 +114,92 @@ std::string CheckPrunedBlocksAreZero(const float* w, const BlockRecord& r) {
   return "";
 }
 
+// The node's tensors: an activation input and output, a weight, an optional bias.
+std::string CheckConvTensors(const TfLiteContext* context, int node_index, const TfLiteNode* node, int builtin_code,
+                             NodePlan* p) {
+  const TfLiteIntArray* in = node->inputs;
+  const TfLiteIntArray* out = node->outputs;
+  if (in == nullptr || in->size < 2 || in->size > 3 || out == nullptr || out->size != 1) {
+    return "unexpected number of inputs/outputs";
+  }
+  p->node = node_index;
+  p->builtin_code = builtin_code;
+  p->input = in->data[0];
+  p->weights = in->data[1];
+  p->bias = in->size == 3 ? in->data[2] : kTfLiteOptionalTensor;
+  p->output = out->data[0];
+  std::string err;
+  if (!(err = CheckFloatActivation(TensorAt(context, p->input), "input")).empty()) return err;
+  return CheckFloatActivation(TensorAt(context, p->output), "output");
+}
+
+// Bias, parameters, activation and shapes, for the weight geometry (cout, kh, kw, cin) in p.
+std::string CheckConvParams(const TfLiteContext* context, const TfLiteNode* node, NodePlan* p) {
+  std::string err;
+  if (p->builtin_code == kTfLiteBuiltinConv2d && p->bias == kTfLiteOptionalTensor) {
+    return "CONV_2D without a bias input (the stock CONV_2D kernel rejects it too)";
+  }
+  if (p->bias != kTfLiteOptionalTensor) {
+    const TfLiteTensor* b = TensorAt(context, p->bias);
+    if (!(err = CheckConstant(b, "bias")).empty()) return err;
+    if (b->bytes != size_t(p->cout) * sizeof(float)) return "bias size != cout";
+  }
+  if (node->builtin_data == nullptr) return "node has no parameters";
+  if (p->builtin_code == kTfLiteBuiltinConv2d) {
+    const auto* params = static_cast<const TfLiteConvParams*>(node->builtin_data);
+    if (params->padding != kTfLitePaddingSame && params->padding != kTfLitePaddingValid) {
+      return "unknown padding";
+    }
+    if (params->stride_height < 1 || params->stride_width < 1 || params->dilation_height_factor < 1 ||
+        params->dilation_width_factor < 1) {
+      return "stride or dilation < 1";
+    }
+    p->padding = params->padding;
+    p->stride_h = params->stride_height;
+    p->stride_w = params->stride_width;
+    p->dilation_h = params->dilation_height_factor;
+    p->dilation_w = params->dilation_width_factor;
+    p->activation = params->activation;
+  } else {
+    const auto* params = static_cast<const TfLiteFullyConnectedParams*>(node->builtin_data);
+    if (params->weights_format != kTfLiteFullyConnectedWeightsFormatDefault) {
+      return "shuffled FULLY_CONNECTED weights format";
+    }
+    p->keep_num_dims = params->keep_num_dims;
+    p->activation = params->activation;
+  }
+  float lo, hi;
+  if (!ActivationRange(p->activation, &lo, &hi)) {
+    return "fused activation " + Str(p->activation) + " is not NONE, RELU, RELU6 or RELU_N1_TO_1";
+  }
+  // Shapes as they are now: static and consistent with the filter. The output shape is recomputed in
+  // the kernel's Prepare, after the runtime propagated any input resize.
+  Geometry geometry;
+  if (!(err = ComputeGeometry(*p, context->tensors[p->input].dims, &geometry)).empty()) return err;
+  const TfLiteIntArray* od = context->tensors[p->output].dims;
+  if (od == nullptr || od->size < 1 || od->data[od->size - 1] != p->cout) {
+    return "output channels do not match the weight's cout";
+  }
+  return "";
+}
+
 }  // namespace
 
 const char* BuiltinOpName(int code) {
   switch (code) {
     case kTfLiteBuiltinAdd: return "ADD";
+    case kTfLiteBuiltinAveragePool2d: return "AVERAGE_POOL_2D";
+    case kTfLiteBuiltinConcatenation: return "CONCATENATION";
     case kTfLiteBuiltinConv2d: return "CONV_2D";
     case kTfLiteBuiltinDepthwiseConv2d: return "DEPTHWISE_CONV_2D";
     case kTfLiteBuiltinFullyConnected: return "FULLY_CONNECTED";
+    case kTfLiteBuiltinMaxPool2d: return "MAX_POOL_2D";
+    case kTfLiteBuiltinReshape: return "RESHAPE";
+    case kTfLiteBuiltinSoftmax: return "SOFTMAX";
+    case kTfLiteBuiltinPad: return "PAD";
     case kTfLiteBuiltinMean: return "MEAN";
     case kTfLiteBuiltinDelegate: return "DELEGATE";
+    case kTfLiteBuiltinPadv2: return "PADV2";
     case kTfLiteBuiltinDensify: return "DENSIFY";
     default: return nullptr;
   }
@@ -155,25 +231,13 @@ std::string CheckNode(const TfLiteContext* context, const GraphIndex& graph, int
     return "metadata says builtin op " + Str(r.builtin_op) + " but node " + Str(node_index) + " is op " +
            Str(builtin_code);
   }
-  const TfLiteIntArray* in = node->inputs;
-  const TfLiteIntArray* out = node->outputs;
-  if (in == nullptr || in->size < 2 || in->size > 3 || out == nullptr || out->size != 1) {
-    return "unexpected number of inputs/outputs";
-  }
-  if (in->data[1] < 0 || uint32_t(in->data[1]) != r.weight_tensor) {
-    return "metadata weight tensor " + Str(r.weight_tensor) + " is not the node's input 1 (tensor " +
-           Str(in->data[1]) + ")";
-  }
   NodePlan p;
-  p.node = node_index;
-  p.builtin_code = builtin_code;
-  p.input = in->data[0];
-  p.weights = in->data[1];
-  p.bias = in->size == 3 ? in->data[2] : kTfLiteOptionalTensor;
-  p.output = out->data[0];
-  std::string err;
-  if (!(err = CheckFloatActivation(TensorAt(context, p.input), "input")).empty()) return err;
-  if (!(err = CheckFloatActivation(TensorAt(context, p.output), "output")).empty()) return err;
+  std::string err = CheckConvTensors(context, node_index, node, builtin_code, &p);
+  if (!err.empty()) return err;
+  if (p.weights < 0 || uint32_t(p.weights) != r.weight_tensor) {
+    return "metadata weight tensor " + Str(r.weight_tensor) + " is not the node's input 1 (tensor " +
+           Str(p.weights) + ")";
+  }
   const TfLiteTensor* w = TensorAt(context, p.weights);
   p.n = int(r.n);
   p.cout = int(r.cout);
@@ -189,52 +253,7 @@ std::string CheckNode(const TfLiteContext* context, const GraphIndex& graph, int
   }
   if (!err.empty()) return err;
   if (!(err = CheckWeightShape(w, r, builtin_code)).empty()) return err;
-  if (builtin_code == kTfLiteBuiltinConv2d && p.bias == kTfLiteOptionalTensor) {
-    return "CONV_2D without a bias input (the stock CONV_2D kernel rejects it too)";
-  }
-  if (p.bias != kTfLiteOptionalTensor) {
-    const TfLiteTensor* b = TensorAt(context, p.bias);
-    if (!(err = CheckConstant(b, "bias")).empty()) return err;
-    if (b->bytes != size_t(r.cout) * sizeof(float)) return "bias size != cout";
-  }
-
-  if (node->builtin_data == nullptr) return "node has no parameters";
-  if (builtin_code == kTfLiteBuiltinConv2d) {
-    const auto* params = static_cast<const TfLiteConvParams*>(node->builtin_data);
-    if (params->padding != kTfLitePaddingSame && params->padding != kTfLitePaddingValid) {
-      return "unknown padding";
-    }
-    if (params->stride_height < 1 || params->stride_width < 1 || params->dilation_height_factor < 1 ||
-        params->dilation_width_factor < 1) {
-      return "stride or dilation < 1";
-    }
-    p.padding = params->padding;
-    p.stride_h = params->stride_height;
-    p.stride_w = params->stride_width;
-    p.dilation_h = params->dilation_height_factor;
-    p.dilation_w = params->dilation_width_factor;
-    p.activation = params->activation;
-  } else {
-    const auto* params = static_cast<const TfLiteFullyConnectedParams*>(node->builtin_data);
-    if (params->weights_format != kTfLiteFullyConnectedWeightsFormatDefault) {
-      return "shuffled FULLY_CONNECTED weights format";
-    }
-    p.keep_num_dims = params->keep_num_dims;
-    p.activation = params->activation;
-  }
-  float lo, hi;
-  if (!ActivationRange(p.activation, &lo, &hi)) {
-    return "fused activation " + Str(p.activation) + " is not NONE, RELU, RELU6 or RELU_N1_TO_1";
-  }
-
-  // Shapes as they are now: static and consistent with the filter. The output shape is recomputed in
-  // the kernel's Prepare, after the runtime propagated any input resize.
-  Geometry geometry;
-  if (!(err = ComputeGeometry(p, context->tensors[p.input].dims, &geometry)).empty()) return err;
-  const TfLiteIntArray* od = context->tensors[p.output].dims;
-  if (od == nullptr || od->size < 1 || od->data[od->size - 1] != p.cout) {
-    return "output channels do not match the weight's cout";
-  }
+  if (!(err = CheckConvParams(context, node, &p)).empty()) return err;
 
   std::vector<float> scratch;
   const float* weights = PlanWeights(context, p, &scratch);
@@ -246,6 +265,40 @@ std::string CheckNode(const TfLiteContext* context, const GraphIndex& graph, int
     return buf;
   }
   if (!(err = CheckPrunedBlocksAreZero(weights, r)).empty()) return err;
+  *plan = std::move(p);
+  return "";
+}
+
+std::string CheckDenseNode(const TfLiteContext* context, int node_index, const TfLiteNode* node, int builtin_code,
+                           int n, NodePlan* plan) {
+  NodePlan p;
+  std::string err = CheckConvTensors(context, node_index, node, builtin_code, &p);
+  if (!err.empty()) return err;
+  const TfLiteTensor* w = TensorAt(context, p.weights);
+  if (!(err = CheckConstant(w, "weight")).empty()) return err;
+  const TfLiteIntArray* d = w->dims;
+  const int rank = builtin_code == kTfLiteBuiltinConv2d ? 4 : 2;
+  if (d == nullptr || d->size != rank) {
+    return std::string("weight is not ") + (rank == 4 ? "[cout, kh, kw, cin]" : "[cout, cin]");
+  }
+  for (int i = 0; i < rank; ++i) {
+    if (d->data[i] < 1) return "weight has an empty dimension";
+  }
+  p.cout = d->data[0];
+  p.kh = rank == 4 ? d->data[1] : 1;
+  p.kw = rank == 4 ? d->data[2] : 1;
+  p.cin = d->data[rank - 1];
+  if (w->bytes != uint64_t(p.cout) * p.kh * p.kw * p.cin * sizeof(float)) {
+    return "weight byte size does not match its shape";
+  }
+  if (!(err = CheckConvParams(context, node, &p)).empty()) return err;
+  // Every block kept: group g holds all cin input channels.
+  p.n = n;
+  const int groups = (p.cout + n - 1) / n;
+  p.group_ptr.resize(size_t(groups) + 1);
+  p.kept_cin.resize(size_t(groups) * p.cin);
+  for (int g = 0; g <= groups; ++g) p.group_ptr[g] = uint32_t(g) * uint32_t(p.cin);
+  for (size_t k = 0; k < p.kept_cin.size(); ++k) p.kept_cin[k] = uint32_t(k % size_t(p.cin));
   *plan = std::move(p);
   return "";
 }

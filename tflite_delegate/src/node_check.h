@@ -1,4 +1,5 @@
-// Verifies a metadata record against the real node and its tensors before the delegate trusts it.
+// Checks a CONV_2D / FULLY_CONNECTED node for the onexn kernels: against its metadata record before the
+// delegate trusts the record, or as a dense layer (every block kept) when it has none.
 #ifndef ONEXN_DELEGATE_NODE_CHECK_H_
 #define ONEXN_DELEGATE_NODE_CHECK_H_
 
@@ -28,6 +29,12 @@ GraphIndex BuildGraphIndex(TfLiteContext* context, const std::vector<int>& execu
 // zero check), so it costs one pass over them.
 std::string CheckNode(const TfLiteContext* context, const GraphIndex& graph, int node_index,
                       const TfLiteNode* node, int builtin_code, const BlockRecord& record, NodePlan* plan);
+
+// Returns "" and fills `plan` when the node, which has no record, can run on the 1xN kernels as a dense
+// layer: every block of width n kept (onexn_dense_block_width). Its weight must be a dense float32
+// constant; otherwise the reason it stays with the stock runtime.
+std::string CheckDenseNode(const TfLiteContext* context, int node_index, const TfLiteNode* node, int builtin_code,
+                           int n, NodePlan* plan);
 
 }  // namespace onexn
 

@@ -1,9 +1,9 @@
 #include "node_claim.h"
 
+#include <set>
 #include <string>
 #include <utility>
 
-#include "conv_geometry.h"
 #include "glue_ops.h"
 #include "node_check.h"
 
@@ -15,27 +15,16 @@ std::string OpName(int code) {
   return name != nullptr ? name : "BUILTIN_" + std::to_string(code);
 }
 
-std::string Refused(const std::string& msg) {
-  return msg.empty() ? "" : "kernel library refused the node: " + msg;
-}
-
-// Packs the kernel for the current shapes; "" or the reason.
-std::string PackForCurrentShapes(TfLiteContext* context, onexn_isa isa, ConvStep* step) {
-  Geometry g;
-  const std::string err = ComputeGeometry(step->plan, context->tensors[step->plan.input].dims, &g);
-  return err.empty() ? Refused(step->Pack(context, g.shape, isa)) : err;
-}
-
-// Packs a depthwise kernel for the current shapes (ADD and MEAN need nothing); "" or the reason.
-std::string PackForCurrentShapes(TfLiteContext* context, onexn_isa isa, StepKernel* step) {
-  auto* dw = std::get_if<DepthwiseStep>(step);
-  if (dw == nullptr) return "";
-  const TfLiteIntArray* d = context->tensors[dw->plan.inputs[0]].dims;
-  onexn_dwconv_shape shape;
-  std::vector<int> out_dims;
-  const std::string err =
-      DepthwiseGeometry(dw->plan, std::vector<int>(d->data, d->data + d->size), &shape, &out_dims);
-  return err.empty() ? Refused(dw->Pack(context, shape, isa)) : err;
+// Makes the step's kernel for the shapes the tensors have now; "" or the reason.
+std::string PrepareForCurrentShapes(TfLiteContext* context, onexn_isa isa, StepKernel* step) {
+  const StepNode node = std::visit([](const auto& k) { return k.Node(); }, *step);
+  InputDims in;
+  for (int t : node.inputs) {
+    const TfLiteIntArray* d = context->tensors[t].dims;
+    in.push_back(Dims(d->data, d->data + d->size));
+  }
+  Dims out;
+  return std::visit([&](auto& k) { return k.Prepare(context, isa, in, &out); }, *step);
 }
 
 class Claimer {
@@ -58,7 +47,7 @@ class Claimer {
       if (record != nullptr) left.erase(found);
       if (record == nullptr && code != kTfLiteBuiltinConv2d && code != kTfLiteBuiltinFullyConnected) continue;
       if (record == nullptr) {
-        Decline(node_index, OpName(code), records_.missing_reason);
+        unrecorded_.insert(node_index);
         continue;
       }
       const std::string why = TryRecorded(graph, node_index, node, code, *record);
@@ -70,19 +59,23 @@ class Claimer {
     return kTfLiteOk;
   }
 
-  // Glue operators join the claimed nodes into partitions (glue_ops.h).
-  TfLiteStatus ClaimGlue(const std::vector<int>& plan) {
-    if (options_.glue == GlueOps::kOff || (options_.glue == GlueOps::kAuto && result_->claimed.empty())) {
-      return kTfLiteOk;
-    }
+  // Dense CONV_2D / FULLY_CONNECTED nodes and the glue operators (glue_ops.h) join the claimed nodes into
+  // partitions; without them (glue=off, or a graph with no 1xN node) the nodes without a record are declined.
+  TfLiteStatus ClaimOthers(const std::vector<int>& plan) {
+    const bool others =
+        options_.glue == GlueOps::kAll || (options_.glue == GlueOps::kAuto && !result_->claimed.empty());
     for (int node_index : plan) {
       TfLiteNode* node = nullptr;
       TfLiteRegistration* reg = nullptr;
       if (context_->GetNodeAndRegistration(context_, node_index, &node, &reg) != kTfLiteOk) return kTfLiteError;
       const int code = reg->builtin_code;
-      if (!IsGlueOp(code) || result_->steps.count(node_index) != 0) continue;
-      const std::string why = TryGlue(node_index, node, code);
-      if (!why.empty()) Decline(node_index, OpName(code), why);
+      if (unrecorded_.count(node_index) != 0) {
+        const std::string why = others ? TryDense(node_index, node, code) : records_.missing_reason;
+        if (!why.empty()) Decline(node_index, OpName(code), why);
+      } else if (others && IsGlueOp(code) && result_->steps.count(node_index) == 0) {
+        const std::string why = TryGlue(node_index, node, code);
+        if (!why.empty()) Decline(node_index, OpName(code), why);
+      }
     }
     return kTfLiteOk;
   }
@@ -91,40 +84,52 @@ class Claimer {
   // "" when the node was taken, else why not.
   std::string TryRecorded(const GraphIndex& graph, int node_index, const TfLiteNode* node, int code,
                           const BlockRecord& record) {
-    ConvStep step;
-    std::string why = CheckNode(context_, graph, node_index, node, code, record, &step.plan);
-    if (why.empty()) why = PackForCurrentShapes(context_, options_.isa, &step);
+    ConvStep checked;
+    checked.dense = options_.dense;
+    std::string why = CheckNode(context_, graph, node_index, node, code, record, &checked.plan);
     if (!why.empty()) return why;
-    if (step.plan.densify_feeds_only_this_node) result_->densify_candidates[step.plan.densify_node] = node_index;
-    Take(node_index, std::move(step), &result_->claimed);
-    return "";
+    const bool joins_densify = checked.plan.densify_feeds_only_this_node;
+    const int densify = checked.plan.densify_node;
+    why = TryTake(node_index, std::move(checked), &result_->claimed);
+    if (why.empty() && joins_densify) result_->densify_candidates[densify] = node_index;
+    return why;
+  }
+
+  // A CONV_2D / FULLY_CONNECTED without a record, as a 1xN layer with every block kept.
+  std::string TryDense(int node_index, const TfLiteNode* node, int code) {
+    ConvStep checked;
+    const int n = onexn_dense_block_width(options_.isa);
+    std::string why = CheckDenseNode(context_, node_index, node, code, n, &checked.plan);
+    if (why.empty()) why = TryTake(node_index, std::move(checked), &result_->dense);
+    return why.empty() ? "" : records_.missing_reason + "; not run as a dense layer: " + why;
   }
 
   std::string TryGlue(int node_index, const TfLiteNode* node, int code) {
     GluePlan checked;
-    std::string why = CheckGlueNode(context_, node_index, node, code, &checked);
-    if (!why.empty()) return why;
-    StepKernel step = GlueStep(std::move(checked));
-    why = PackForCurrentShapes(context_, options_.isa, &step);
-    if (!why.empty()) return why;
-    Take(node_index, std::move(step), &result_->glue);
-    return "";
+    const std::string why = CheckGlueNode(context_, node_index, node, code, &checked);
+    return why.empty() ? TryTake(node_index, GlueStep(std::move(checked)), &result_->glue) : why;
   }
 
   void Decline(int node, const std::string& op, const std::string& reason) {
     result_->declined.push_back({node, op, reason});
   }
 
-  void Take(int node, StepKernel step, std::vector<int>* list) {
+  // Takes the node when its kernel can be made for the current shapes; "" or why not.
+  std::string TryTake(int node, StepKernel step, std::vector<int>* list) {
+    const std::string why = PrepareForCurrentShapes(context_, options_.isa, &step);
+    if (!why.empty()) return why;
     result_->kernel_names[node] = StepKernelName(step, options_.isa);
+    result_->op_names[node] = OpName(std::visit([](const auto& k) { return k.Node(); }, step).builtin_code);
     result_->steps.emplace(node, std::move(step));
     list->push_back(node);
+    return "";
   }
 
   TfLiteContext* context_;
   const GraphRecords& records_;
   const DelegateOptions& options_;
   ClaimResult* result_;
+  std::set<int> unrecorded_;  // CONV_2D / FULLY_CONNECTED nodes without a record
 };
 
 }  // namespace
@@ -133,7 +138,7 @@ TfLiteStatus ClaimNodes(TfLiteContext* context, const std::vector<int>& plan, co
                         const DelegateOptions& options, ClaimResult* result) {
   Claimer claimer(context, records, options, result);
   if (claimer.ClaimRecorded(plan) != kTfLiteOk) return kTfLiteError;
-  return claimer.ClaimGlue(plan);
+  return claimer.ClaimOthers(plan);
 }
 
 }  // namespace onexn

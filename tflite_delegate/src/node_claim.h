@@ -1,5 +1,7 @@
 // Which nodes of a graph the delegate takes: every node a metadata record describes truthfully
-// (node_check.h) and the onexn kernels accept, then the glue operators between them (glue_ops.h).
+// (node_check.h) and the onexn kernels accept; then, in a graph where it took such a node (or with
+// glue=all), the CONV_2D / FULLY_CONNECTED nodes without a record as dense layers and the glue operators
+// (glue_ops.h), so that the graph becomes one partition.
 #ifndef ONEXN_DELEGATE_NODE_CLAIM_H_
 #define ONEXN_DELEGATE_NODE_CLAIM_H_
 
@@ -17,9 +19,11 @@ namespace onexn {
 
 struct ClaimResult {
   std::vector<int> claimed;                  // 1xN CONV_2D / FULLY_CONNECTED nodes, in execution order
+  std::vector<int> dense;                    // CONV_2D / FULLY_CONNECTED nodes without a record, run dense
   std::vector<int> glue;                     // glue nodes, in execution order
-  std::map<int, StepKernel> steps;           // claimed or glue node -> its verified, packed step
-  std::map<int, std::string> kernel_names;   // claimed or glue node -> its microkernel
+  std::map<int, StepKernel> steps;           // claimed, dense or glue node -> its verified, packed step
+  std::map<int, std::string> kernel_names;   // claimed, dense or glue node -> its microkernel
+  std::map<int, std::string> op_names;       // claimed, dense or glue node -> its operator ("MAX_POOL_2D")
   std::map<int, int> densify_candidates;     // DENSIFY node -> the claimed node that alone reads its output
   std::vector<Declined> declined;            // in the order decided
 };

@@ -9,9 +9,9 @@ namespace onexn {
 namespace {
 
 #ifdef ONEXN_TESTING
-constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, abi_probe";
+constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, dense, abi_probe";
 #else
-constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse";
+constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, dense";
 #endif
 
 // Strict base-10 integer: no empty string, no trailing characters, no overflow.
@@ -74,6 +74,16 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
       err = ParseBool(key, value, &opts.verbose);
     } else if (std::strcmp(key, "fuse") == 0) {
       err = ParseBool(key, value, &opts.fuse);
+    } else if (std::strcmp(key, "dense") == 0) {
+      if (value != nullptr && std::strcmp(value, "auto") == 0) {
+        opts.dense = ONEXN_DENSE_AUTO;
+      } else if (value != nullptr && std::strcmp(value, "never") == 0) {
+        opts.dense = ONEXN_DENSE_NEVER;
+      } else if (value != nullptr && std::strcmp(value, "always") == 0) {
+        opts.dense = ONEXN_DENSE_ALWAYS;
+      } else {
+        return "option dense=" + Quote(value) + " must be auto, never or always";
+      }
     } else if (std::strcmp(key, "glue") == 0) {
       if (value != nullptr && std::strcmp(value, "auto") == 0) {
         opts.glue = GlueOps::kAuto;

@@ -25,6 +25,9 @@ struct DelegateOptions {
   // Run a DEPTHWISE_CONV_2D with the 1x1 expansion before it and the 1x1 projection after it as one step
   // (onexn_dwblock), so their intermediate tensors never go to memory. Off (fuse=0) for A/B measurements.
   bool fuse = true;
+  // Whether a 1xN node may run every block instead of its kept ones where the kernel library's cost model
+  // finds that faster (option dense=auto, the default); never (the kept blocks always) or always.
+  onexn_dense_policy dense = ONEXN_DENSE_AUTO;
 #ifdef ONEXN_TESTING
   int abi_probe = 0;  // 0, 1 or 2 (testing/probed_prepare.h)
 #endif

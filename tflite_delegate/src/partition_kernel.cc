@@ -124,6 +124,12 @@ void UpdateReport(const Partition& part, GraphReport* report) {
   for (size_t i = 0; i < part.steps.size(); ++i) {
     const Step& s = part.steps[i];
     report->kernel_names[s.node] = StepKernelName(s.kernel, part.state->options.isa);
+    const ConvStep* conv = std::get_if<ConvStep>(&s.kernel);
+    if (conv != nullptr && !conv->every_block.empty()) {
+      report->every_block[s.node] = conv->every_block;
+    } else {
+      report->every_block.erase(s.node);
+    }
     report->fused.erase(s.node);
     if (s.fused.block == nullptr) continue;
     std::vector<int>& nodes = report->fused[s.node];
@@ -176,18 +182,18 @@ float* TensorData(const Partition& part, TfLiteContext* context, int t, ptrdiff_
 }
 
 // Runs step i, or the block that starts there (reading the step's input, writing its last step's output).
-TfLiteStatus RunStep(TfLiteContext* context, const Partition& part, size_t i) {
-  const Step& s = part.steps[i];
+TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
+  Step& s = part.steps[i];
   const Step& last = part.steps[i + s.Span() - 1];
-  const float* in[kMaxStepInputs] = {};
+  std::vector<const float*>& in = s.input_data;
+  in.resize(s.inputs.size());  // allocates on the first invoke only
   for (size_t k = 0; k < s.inputs.size(); ++k) in[k] = TensorData(part, context, s.inputs[k], s.input_offsets[k]);
   float* out = TensorData(part, context, last.output, last.output_offset);
   const bool ready = std::visit([](const auto& k) { return k.Ready(); }, s.kernel);
-  if (in[0] == nullptr || out == nullptr || !ready) {
+  if (out == nullptr || !ready || std::find(in.begin(), in.end(), nullptr) != in.end()) {
     context->ReportError(context, "onexn: node %d invoked before it was prepared", s.node);
     return kTfLiteError;
   }
-  if (std::find(in, in + s.inputs.size(), nullptr) != in + s.inputs.size()) return kTfLiteError;
   onexn_threadpool* pool = part.state->pool;
   if (s.fused.block != nullptr) {
     float* scratch = s.fused.scratch_offset >= 0 ? part.arena + s.fused.scratch_offset : nullptr;
@@ -198,7 +204,7 @@ TfLiteStatus RunStep(TfLiteContext* context, const Partition& part, size_t i) {
     return kTfLiteOk;
   }
   const onexn_isa isa = part.state->options.isa;
-  std::visit([&](const auto& k) { k.Run(in, out, isa, pool); }, s.kernel);
+  std::visit([&](const auto& k) { k.Run(in.data(), out, isa, pool); }, s.kernel);
   return kTfLiteOk;
 }
 

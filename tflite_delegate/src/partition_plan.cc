@@ -15,8 +15,8 @@ struct Joining {
   std::set<int> alone;            // 1xN nodes replaced together with their DENSIFY in calls of their own
 };
 
-// The call for everything not alone: joining DENSIFYs, 1xN nodes, glue.
-std::vector<int> MainCall(const Joining& j, const std::vector<int>& claimed, const std::vector<int>& glue) {
+// The call for everything not alone: joining DENSIFYs, 1xN nodes, the others.
+std::vector<int> MainCall(const Joining& j, const std::vector<int>& claimed, const std::vector<int>& others) {
   std::vector<int> nodes;
   for (const auto& d : j.densify_of) {
     if (j.alone.count(d.second) == 0) nodes.push_back(d.first);
@@ -24,7 +24,7 @@ std::vector<int> MainCall(const Joining& j, const std::vector<int>& claimed, con
   for (int n : claimed) {
     if (j.alone.count(n) == 0) nodes.push_back(n);
   }
-  nodes.insert(nodes.end(), glue.begin(), glue.end());
+  nodes.insert(nodes.end(), others.begin(), others.end());
   return nodes;
 }
 
@@ -61,11 +61,11 @@ bool SettleRound(Joining* j, const std::vector<std::vector<int>>& parts, const P
 
 }  // namespace
 
-PartitionPlan PlanPartitions(const std::vector<int>& claimed, const std::vector<int>& glue,
+PartitionPlan PlanPartitions(const std::vector<int>& claimed, const std::vector<int>& others,
                              const std::map<int, int>& densify_candidates, const PreviewPartitions& preview) {
   Joining j{densify_candidates, {}};
   for (int round = 0; round < kMaxRounds && !j.densify_of.empty(); ++round) {
-    const std::vector<std::vector<int>> parts = preview(MainCall(j, claimed, glue));
+    const std::vector<std::vector<int>> parts = preview(MainCall(j, claimed, others));
     if (parts.empty()) {  // the runtime cannot preview: every DENSIFY stays with the stock runtime
       j = Joining();
       break;
@@ -77,7 +77,7 @@ PartitionPlan PlanPartitions(const std::vector<int>& claimed, const std::vector<
   for (const auto& d : j.densify_of) {
     if (j.alone.count(d.second) != 0) plan.calls.push_back({d.first, d.second});
   }
-  std::vector<int> main_call = MainCall(j, claimed, glue);
+  std::vector<int> main_call = MainCall(j, claimed, others);
   if (!main_call.empty()) plan.calls.push_back(std::move(main_call));
   return plan;
 }

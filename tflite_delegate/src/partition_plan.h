@@ -25,9 +25,9 @@ struct PartitionPlan {
   std::map<int, int> joined_densify;    // DENSIFY node -> the 1xN node whose kernel replaces it too
 };
 
-// claimed: 1xN nodes; glue: glue nodes; densify_candidates: DENSIFY node -> the claimed node that alone
-// reads its output.
-PartitionPlan PlanPartitions(const std::vector<int>& claimed, const std::vector<int>& glue,
+// claimed: 1xN nodes; others: the other nodes taken (dense layers, glue); densify_candidates: DENSIFY node
+// -> the claimed node that alone reads its output.
+PartitionPlan PlanPartitions(const std::vector<int>& claimed, const std::vector<int>& others,
                              const std::map<int, int>& densify_candidates, const PreviewPartitions& preview);
 
 }  // namespace onexn

@@ -22,12 +22,12 @@ struct ConvDeleter {
 struct DwconvDeleter {
   void operator()(onexn_dwconv* p) const { onexn_dwconv_destroy(p); }
 };
-
-// ADD reads two activation tensors; every other step one.
-constexpr size_t kMaxStepInputs = 2;
+struct PoolDeleter {
+  void operator()(onexn_pool* p) const { onexn_pool_destroy(p); }
+};
 
 // The dims of each activation input of a step, in the order of its inputs.
-using InputDims = std::vector<std::vector<int>>;
+using InputDims = std::vector<Dims>;
 
 // The node a step runs and the activation tensors it reads and writes.
 struct StepNode {
@@ -39,11 +39,13 @@ struct StepNode {
 
 inline StepNode GlueNode(const GluePlan& plan) { return {plan.node, plan.builtin_code, plan.inputs, plan.output}; }
 
-// 1xN CONV_2D / FULLY_CONNECTED.
+// 1xN CONV_2D / FULLY_CONNECTED, and dense ones as 1xN layers with every block kept.
 struct ConvStep {
   NodePlan plan;
+  onexn_dense_policy dense = ONEXN_DENSE_AUTO;    // option dense: may it run every block instead
   std::unique_ptr<onexn_conv, ConvDeleter> conv;  // packed for `shape`
   onexn_conv_shape shape{};
+  std::string every_block;  // why it runs every block instead of the kept ones ("" when it does not)
 
   // Packs the weights for `for_shape`: "" or the kernel library's reason (the old kernel then stays).
   std::string Pack(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa);
@@ -94,9 +96,72 @@ struct MeanStep {
   const char* KernelName(onexn_isa isa) const;
 };
 
-using StepKernel = std::variant<ConvStep, DepthwiseStep, AddStep, MeanStep>;
+// MAX_POOL_2D / AVERAGE_POOL_2D.
+struct PoolStep {
+  GluePlan plan;
+  std::unique_ptr<onexn_pool, PoolDeleter> pool;  // made for `shape`
+  onexn_pool_shape shape{};
 
-// A verified glue node as the step that runs it (a depthwise kernel still to be packed).
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return pool != nullptr; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* threads) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// PAD / PADV2 with zeros.
+struct PadStep {
+  GluePlan plan;
+  std::vector<size_t> in_dims, before, after;
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return !in_dims.empty(); }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// CONCATENATION: each input as [outer][its size along the axis][inner].
+struct ConcatStep {
+  GluePlan plan;
+  std::vector<size_t> sizes;
+  size_t outer = 0, inner = 0;
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return !sizes.empty(); }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// RESHAPE: a copy into the output tensor (small in the networks that have one: a classifier's output).
+struct ReshapeStep {
+  GluePlan plan;
+  size_t count = 0;
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return true; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// SOFTMAX over the last axis.
+struct SoftmaxStep {
+  GluePlan plan;
+  size_t rows = 0, channels = 0;
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return true; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+using StepKernel =
+    std::variant<ConvStep, DepthwiseStep, AddStep, MeanStep, PoolStep, PadStep, ConcatStep, ReshapeStep, SoftmaxStep>;
+
+// A verified glue node as the step that runs it (made for its shapes by its Prepare).
 StepKernel GlueStep(GluePlan plan);
 
 const char* StepKernelName(const StepKernel& kernel, onexn_isa isa);
@@ -125,6 +190,7 @@ struct Step {
   int output = -1;
   // Arena offsets (floats) of inputs / output, set by Prepare; -1: a tensor the runtime owns.
   std::vector<ptrdiff_t> input_offsets;
+  std::vector<const float*> input_data;  // where the inputs are at Invoke (filled there, sized by Prepare)
   ptrdiff_t output_offset = -1;
   FusedBlock fused;  // set on the first step of a block; the block's other steps do not run
   double seconds = 0;  // time spent in this step (or its block) over all invokes

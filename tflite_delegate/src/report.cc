@@ -11,6 +11,22 @@ namespace {
 
 constexpr char kDelegateVersion[] = "0.1.0";
 
+std::string Lookup(const std::map<int, std::string>& names, int node) {
+  auto it = names.find(node);
+  return it != names.end() ? it->second : "";
+}
+
+// "<kind>_nodes": the nodes; "<kind>_kernels": each with its operator and microkernel.
+void WriteNodes(const GraphReport& g, const std::vector<int>& nodes, const std::string& kind, JsonWriter& j) {
+  j.Key(kind + "_nodes").Ints(nodes);
+  j.Key(kind + "_kernels").BeginArray();
+  for (int node : nodes) {
+    j.BeginObject().Key("node").Int(node).Key("op").String(Lookup(g.op_names, node));
+    j.Key("kernel").String(Lookup(g.kernel_names, node)).EndObject();
+  }
+  j.EndArray();
+}
+
 void WriteGraph(const GraphReport& g, JsonWriter& j) {
   j.Key("claimed").Int(int64_t(g.claimed.size()));
   j.Key("claimed_nodes").Ints(g.claimed);
@@ -23,23 +39,17 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
   j.EndArray();
   j.Key("kernels").BeginArray();
   for (int node : g.claimed) {
-    auto it = g.kernel_names.find(node);
-    const std::string name = it != g.kernel_names.end() ? it->second : "";
-    j.BeginObject().Key("node").Int(node).Key("kernel").String(name);
+    j.BeginObject().Key("node").Int(node).Key("kernel").String(Lookup(g.kernel_names, node));
     auto densify = g.densify_nodes.find(node);
     if (densify != g.densify_nodes.end()) j.Key("densify_node").Int(densify->second);
+    auto every = g.every_block.find(node);
+    if (every != g.every_block.end()) j.Key("blocks").String("all").Key("why").String(every->second);
     j.EndObject();
   }
   j.EndArray();
-  // DEPTHWISE_CONV_2D / ADD / MEAN run next to the 1xN nodes, and the partitions everything formed.
-  j.Key("glue_nodes").Ints(g.glue);
-  j.Key("glue_kernels").BeginArray();
-  for (int node : g.glue) {
-    auto it = g.kernel_names.find(node);
-    j.BeginObject().Key("node").Int(node).Key("kernel").String(it != g.kernel_names.end() ? it->second : "");
-    j.EndObject();
-  }
-  j.EndArray();
+  // The dense layers and the other operators run next to the 1xN nodes, and the partitions all formed.
+  WriteNodes(g, g.dense, "dense", j);
+  WriteNodes(g, g.glue, "glue", j);
   j.Key("partitions").Int(g.partitions);
   // Depthwise blocks run as one step (option fuse), for their current shapes: lists of nodes.
   j.Key("fused").BeginArray();

@@ -22,10 +22,13 @@ struct GraphReport {
   const TfLiteContext* context = nullptr;
   std::string metadata;  // "ok", "absent", or why the entry was rejected
   int64_t subgraph = 0;  // the metadata subgraph whose records this graph used (graph_records.h)
-  std::vector<int> claimed;
-  std::map<int, std::string> kernel_names;  // claimed node -> microkernel chosen for its current shapes
+  std::vector<int> claimed;                 // 1xN nodes: a verified record
+  std::vector<int> dense;                   // CONV_2D / FULLY_CONNECTED nodes without a record, run dense
+  std::vector<int> glue;                    // the other operators run next to them (glue_ops.h)
+  std::map<int, std::string> kernel_names;  // node -> microkernel chosen for its current shapes
+  std::map<int, std::string> op_names;      // dense or glue node -> its operator
   std::map<int, int> densify_nodes;         // claimed node -> the DENSIFY node its kernel replaced too
-  std::vector<int> glue;                    // DEPTHWISE_CONV_2D / ADD / MEAN nodes run next to the 1xN nodes
+  std::map<int, std::string> every_block;   // claimed node that runs every block -> why (option dense)
   int partitions = 0;                       // delegate kernels (partitions) the claimed nodes formed
   std::map<int, std::vector<int>> fused;    // first node of a fused depthwise block -> all its nodes
   std::vector<Declined> declined;

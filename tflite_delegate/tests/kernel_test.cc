@@ -29,10 +29,16 @@ using Kernel = onexn_test::Kernel<onexn_ukernel_config>;
 
 constexpr auto Dispatched = &onexn_test::Dispatched<onexn_ukernel_config>;
 
+// How a dispatched kernel is created: onexn_conv_create's kept blocks (NEVER), or as the cost model or an
+// "always dense" policy says (onexn_conv_create_planned); the planned test cases set it.
+onexn_dense_policy g_dense_policy = ONEXN_DENSE_NEVER;
+
 onexn_conv* Create(const Kernel& k, const onexn_conv_shape* shape, const onexn_block_index* index,
                    const float* weights, const float* bias, char* err, size_t err_len) {
-  return k.uk == nullptr ? onexn_conv_create(shape, index, weights, bias, k.isa, err, err_len)
-                         : onexn_conv_create_with_ukernel(shape, index, weights, bias, k.uk, err, err_len);
+  if (k.uk != nullptr) return onexn_conv_create_with_ukernel(shape, index, weights, bias, k.uk, err, err_len);
+  return g_dense_policy == ONEXN_DENSE_NEVER
+             ? onexn_conv_create(shape, index, weights, bias, k.isa, err, err_len)
+             : onexn_conv_create_planned(shape, index, weights, bias, k.isa, g_dense_policy, err, err_len);
 }
 
 struct Case {
@@ -779,6 +785,48 @@ TEST_CASE("conv: random cases, the kernel each ISA dispatches to") {
 TEST_CASE("conv: results do not depend on the thread count") { TestThreadCases(Dispatched(AvailableIsas())); }
 
 TEST_CASE("conv: two callers share a pool") { TestSharedPool(); }
+
+// Running every block (the zeros multiplied) or another kernel for the block width computes the same
+// convolution; the choice is reported.
+void TestPlannedChoice(const std::vector<onexn_isa>& isas) {
+  Case c;
+  c.in_h = c.in_w = 12;
+  c.cin = 32;
+  c.cout = 48;
+  for (onexn_isa isa : isas) {
+    for (int n : {1, 4, 16}) {
+      c.n = n;
+      const Problem p = Build(c);
+      const onexn_block_index ix = {c.n, p.num_groups, p.group_ptr.data(), p.kept_cin.data()};
+      onexn_conv_choice choice[3];
+      for (onexn_dense_policy policy : {ONEXN_DENSE_AUTO, ONEXN_DENSE_NEVER, ONEXN_DENSE_ALWAYS}) {
+        onexn_conv* conv = onexn_conv_create_planned(&p.shape, &ix, p.w_passed.data(), nullptr, isa, policy, nullptr, 0);
+        Check(conv != nullptr, "planned: create");
+        if (conv == nullptr) return;
+        onexn_conv_get_choice(conv, &choice[policy]);
+        onexn_conv_destroy(conv);
+      }
+      const std::string what = std::string("planned ") + onexn_isa_name(isa) + " n=" + std::to_string(n);
+      Check(choice[ONEXN_DENSE_NEVER].dense == 0, what + ": never runs the kept blocks");
+      Check(choice[ONEXN_DENSE_ALWAYS].dense == 1, what + ": always runs every block");
+      if (isa == ONEXN_ISA_SCALAR) continue;  // no cost model for the scalar kernel: it keeps the kept blocks
+      Check(choice[ONEXN_DENSE_AUTO].cost_ns > 0 && choice[ONEXN_DENSE_AUTO].cost_ns <= choice[ONEXN_DENSE_AUTO].sparse_ns &&
+                choice[ONEXN_DENSE_AUTO].cost_ns <= choice[ONEXN_DENSE_AUTO].dense_ns,
+            what + ": the cost model takes the cheapest estimate");
+    }
+  }
+}
+
+TEST_CASE("conv: planned (cost model, every block) computes the same convolution") {
+  TestPlannedChoice(AvailableIsas());
+  for (onexn_dense_policy policy : {ONEXN_DENSE_AUTO, ONEXN_DENSE_ALWAYS}) {
+    g_dense_policy = policy;
+    for (const Case& c : FixedCases()) TestCase(c, Dispatched(AvailableIsas()));
+    for (const Case& c : RandomCases(RandomCaseCount(150) / 3)) TestCase(c, Dispatched(AvailableIsas()));
+    TestThreadCases(Dispatched(AvailableIsas()));
+  }
+  g_dense_policy = ONEXN_DENSE_NEVER;
+}
 
 TEST_CASE("conv: layers with few pixels do not run pixel-vector kernels") { TestKernelChoice(AvailableIsas()); }
 

@@ -1,10 +1,11 @@
-// Shared by the kernel library's tests: named checks, the ISAs to test, how many random cases to run,
-// TFLite's output size and padding of one axis.
+// Shared by the kernel library's tests: named checks, the ISAs to test, how many random cases to run, runs
+// into guarded buffers, TFLite's output size and padding of one axis.
 #ifndef ONEXN_TESTS_TEST_UTIL_H_
 #define ONEXN_TESTS_TEST_UTIL_H_
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,21 @@ inline bool Runs(onexn_isa isa, const char* kernel) {
   if (onexn_isa_supported(isa)) return true;
   MESSAGE((std::string(kernel) + ": this CPU lacks " + onexn_isa_name(isa) + ", not run"));
   return false;
+}
+
+// Runs run(float* out) into `total` NaNs between guard bands and copies them to *out; false if the run
+// wrote into a guard band.
+template <typename Run>
+bool RunGuarded(size_t total, Run run, std::vector<float>* out) {
+  constexpr size_t kGuard = 64;
+  constexpr float kSentinel = -12345.0f;
+  std::vector<float> buf(total + 2 * kGuard, kSentinel);
+  std::fill(buf.begin() + kGuard, buf.begin() + kGuard + total, std::numeric_limits<float>::quiet_NaN());
+  run(buf.data() + kGuard);
+  bool guards_ok = true;
+  for (size_t i = 0; i < kGuard; i++) guards_ok &= buf[i] == kSentinel && buf[kGuard + total + i] == kSentinel;
+  out->assign(buf.begin() + kGuard, buf.begin() + kGuard + total);
+  return guards_ok;
 }
 
 enum class Pad { kSame, kValid, kExplicit };

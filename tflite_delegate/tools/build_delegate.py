@@ -32,7 +32,6 @@ SOURCES_BZL = ROOT / "sources.bzl"
 LIBRARY = "libonexn_delegate.so"
 # Outside Bazel (which adds its own): position-independent objects for a shared library, no debug info.
 PLAIN_COPTS = ["-fPIC", "-g0"]
-LIBS = ["-lpthread", "-lm"]
 
 
 def load():
@@ -71,13 +70,14 @@ def include_dirs(sources=None):
 
 
 def link_flags(sources=None):
-    """Linker flags of the library: the export list (only the plugin entry points are visible)."""
+    """Linker flags of the library: its libraries (sources.json's kernels.linkopts) and the export list (only
+    the plugin entry points are visible)."""
     sources = sources or load()
-    return [f"-Wl,--version-script={ROOT / sources['delegate']['linker_script']}"]
+    return sources["kernels"]["linkopts"] + [f"-Wl,--version-script={ROOT / sources['delegate']['linker_script']}"]
 
 
-def _inputs(sources):
-    """Every file the library depends on, for the staleness check."""
+def inputs():
+    """Every file the library's build reads: the staleness check's list, and what an sdist must carry."""
     names = [p for p in ("kernels", "src", "include") if (ROOT / p).is_dir()]
     files = [f for name in names for f in (ROOT / name).rglob("*") if f.is_file()]
     return files + [SOURCES_JSON, Path(__file__)]
@@ -94,7 +94,7 @@ def build_library(out, cc="cc", cxx="c++", arch=None, extra=(), jobs=2, testing=
     objdir = out / ("obj_testing" if testing else "obj")
     command = {"cc": cc, "cxx": cxx, "arch": arch, "extra": list(extra)}
     if (library.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == command
-            and all(f.stat().st_mtime <= library.stat().st_mtime for f in _inputs(sources))):
+            and all(f.stat().st_mtime <= library.stat().st_mtime for f in inputs())):
         return library
     objdir.mkdir(parents=True, exist_ok=True)
     includes = [f"-I{d}" for d in include_dirs(sources)]
@@ -108,7 +108,7 @@ def build_library(out, cc="cc", cxx="c++", arch=None, extra=(), jobs=2, testing=
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         objects = list(pool.map(compile_one, compile_units(arch, sources, testing)))
-    subprocess.run([cxx, "-shared", *extra, *objects, "-o", str(library), *LIBS, *link_flags(sources)], check=True)
+    subprocess.run([cxx, "-shared", *extra, *objects, "-o", str(library), *link_flags(sources)], check=True)
     stamp.write_text(json.dumps(command))
     return library
 

@@ -64,6 +64,14 @@ def x8_pixelvec_gather():
         yield f"x8-pixelvec-gather-16-{isa}.c", "gather.c.in", dict(isa=isa)
 
 
+def f32_pool():
+    """Max and average pooling kernels, one of each per ISA (the scalar ones too: they share the template)."""
+    for isa, channels in (("avx512f", 16), ("avx2", 8), ("neon", 4), ("scalar", 1)):
+        tile = f"{channels}c-" if channels > 1 else ""
+        for kind in ("max", "avg"):
+            yield f"f32-{kind}pool-minmax-{tile}{isa}.c", "pool.c.in", dict(isa=isa, kind=kind)
+
+
 FAMILIES = {
     "f32-spconv": f32_spconv,
     "f32-spconv-pixelvec": f32_spconv_pixelvec,
@@ -71,6 +79,7 @@ FAMILIES = {
     "f32-vadd": f32_vadd,
     "qs8-qc8w-spconv": qs8_qc8w_spconv,
     "x8-pixelvec-gather": x8_pixelvec_gather,
+    "f32-pool": f32_pool,
 }
 
 

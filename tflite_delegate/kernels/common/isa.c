@@ -2,6 +2,11 @@
 #include <string.h>
 
 #include "onexn_kernels.h"
+#include "operators/operators.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
@@ -56,6 +61,20 @@ onexn_isa onexn_isa_resolve(onexn_isa isa) {
   if (onexn_isa_supported(ONEXN_ISA_AVX2)) return ONEXN_ISA_AVX2;
   if (onexn_isa_supported(ONEXN_ISA_NEON)) return ONEXN_ISA_NEON;
   return ONEXN_ISA_SCALAR;
+}
+
+int onexn_cpu_avx512_on_256bit_units(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned int eax, ebx, ecx, edx;
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return 0;
+  const int amd = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;  // "AuthenticAMD"
+  if (!amd || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+  const unsigned int base = (eax >> 8) & 0xf, extended = (eax >> 20) & 0xff;
+  // Family 19h: Zen 4 executes 512-bit operations on 256-bit units (Zen 5, family 1Ah, has full width).
+  return base + (base == 0xf ? extended : 0) == 0x19 && onexn_isa_supported(ONEXN_ISA_AVX512);
+#else
+  return 0;
+#endif
 }
 
 static const char* const kIsaNames[] = {"auto", "scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot"};

@@ -1,6 +1,6 @@
 // The microkernels' side of the kernel library: their argument structs and signatures, one family per
-// folder (f32-spconv/, f32-spconv-pixelvec/, f32-pixelvec-gather/, f32-dwconv/, f32-vadd/, qs8-qc8w-spconv/,
-// x8-pixelvec-gather/). Every
+// folder (f32-spconv/, f32-spconv-pixelvec/, f32-pixelvec-gather/, f32-dwconv/, f32-vadd/, f32-pool/,
+// qs8-qc8w-spconv/, x8-pixelvec-gather/). Every
 // microkernel is declared here from its family's kernel list (<family>/<family>.inc), the same list the
 // operators dispatch from and the kernel tests iterate. Microkernels see neither TFLite nor the operators.
 #ifndef ONEXN_COMMON_MICROKERNELS_H_
@@ -181,6 +181,25 @@ typedef struct {
 } onexn_qs8_args;
 typedef void (*onexn_qs8_ukernel)(const onexn_qs8_args* args);
 
+// Arguments of a pooling microkernel: a run of consecutive output pixels of one output row whose windows
+// of valid taps have the same rows x cols shape (padding taps are left out: TFLite's max never sees them
+// and its average divides by the valid taps only). Tap (r, k) of pixel p is at
+// input + p * in_pixel_stride + r * in_row_stride + k * in_col_stride.
+typedef struct {
+  const float* input;       // first valid tap of pixel 0, first channel
+  float* out;               // pixel 0, first channel
+  size_t pixels;            // output pixels in the run (consecutive in x)
+  size_t channels;
+  size_t rows, cols;        // valid taps, both >= 1
+  size_t in_pixel_stride;   // stride_w * C
+  size_t in_row_stride;     // in_w * C
+  size_t in_col_stride;     // C
+  size_t out_pixel_stride;  // C
+  float scale;              // average: 1 / (rows * cols), the sum's multiplier; max: unused
+  float min, max;           // fused activation clamp
+} onexn_pool_args;
+typedef void (*onexn_pooling_ukernel)(const onexn_pool_args* args);
+
 // Declarations from the kernel lists (the other columns are for the operators and tests).
 #define ONEXN_SPCONV_UKERNEL(isa, name, ukernel, mr, nr, nr_fits_block, tile_invariant) \
   void ukernel(const onexn_ind_args* args);
@@ -216,6 +235,10 @@ typedef void (*onexn_qs8_ukernel)(const onexn_qs8_args* args);
   void ukernel(const onexn_qs8_args* args);
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
 #undef ONEXN_QS8_SPCONV_UKERNEL
+
+#define ONEXN_POOL_UKERNEL(isa, name, ukernel, kind, channel_tile) void ukernel(const onexn_pool_args* args);
+#include "f32-pool/f32-pool.inc"
+#undef ONEXN_POOL_UKERNEL
 
 #ifdef __cplusplus
 }  // extern "C"

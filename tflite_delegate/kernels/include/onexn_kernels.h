@@ -1,4 +1,6 @@
-// onexn kernel library: 1xN block-sparse float32 and int8 convolution (NHWC), independent of TFLite.
+// onexn kernel library: 1xN block-sparse float32 and int8 convolution (NHWC), independent of TFLite, and the
+// operators that run between such layers (depthwise convolution, add, pooling, pad, concatenation,
+// softmax), so that a whole network runs on it.
 //
 // The delegate resolves everything TFLite-specific (padding, fused activation, tensor shapes) into an
 // onexn_conv_shape and hands over dense OHWI weights plus the block index from the metadata
@@ -59,17 +61,48 @@ typedef struct onexn_conv onexn_conv;
 typedef struct onexn_threadpool onexn_threadpool;
 
 // Packs the kept blocks of dense OHWI weights (cout*kh*kw*cin floats) and bias (cout floats, may be
-// NULL). The caller's buffers may be freed afterwards. Returns NULL and writes a message into err
-// (if err_len > 0) on invalid arguments, an unsupported ISA, or out of memory.
+// NULL) for the microkernel the block width dispatches to (onexn_conv_create_planned may choose another
+// way). The caller's buffers may be freed afterwards. Returns NULL and writes a message into err (if
+// err_len > 0) on invalid arguments, an unsupported ISA, or out of memory.
 onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
                               const float* weights_ohwi, const float* bias, onexn_isa isa,
                               char* err, size_t err_len);
 // Name of the microkernel chosen, e.g. "f32-spconv-8x16-avx512f".
 const char* onexn_conv_kernel_name(const onexn_conv* conv);
+
+// Whether onexn_conv_create_planned may run every block instead of the kept ones (same results: the
+// pruned weights are zeros; only a NaN or Inf input in a pruned block's channel then reaches the output,
+// as in a dense convolution).
+typedef enum {
+  ONEXN_DENSE_AUTO = 0,    // a cost model picks the faster of the kept blocks (on the best microkernel for
+                           // the block width) and every block (on the dense microkernel)
+  ONEXN_DENSE_NEVER = 1,   // the kept blocks, on the microkernel the block width dispatches to
+  ONEXN_DENSE_ALWAYS = 2,  // every block
+} onexn_dense_policy;
+
+// onexn_conv_create, choosing how to run it by `policy`.
+onexn_conv* onexn_conv_create_planned(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                      const float* weights_ohwi, const float* bias, onexn_isa isa,
+                                      onexn_dense_policy policy, char* err, size_t err_len);
+
+// What the cost model estimated (one thread, nanoseconds; negative where it has no estimate for a
+// microkernel) and what was chosen.
+typedef struct {
+  int dense;         // 1: every block runs (the pruned zeros are multiplied)
+  double cost_ns;    // the way chosen
+  double sparse_ns;  // the kept blocks on the microkernel the block width dispatches to
+  double dense_ns;   // every block on the dense microkernel
+} onexn_conv_choice;
+void onexn_conv_get_choice(const onexn_conv* conv, onexn_conv_choice* out);
 // input: batch*in_h*in_w*cin floats (NHWC); output: batch*out_h*out_w*cout floats (NHWC).
 // pool may be NULL (runs on the calling thread). Not reentrant for the same conv object.
 void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool);
 void onexn_conv_destroy(onexn_conv* conv);
+
+// The block width n at which a dense layer (every block kept) runs best on the ISA's 1xN kernels: the
+// delegate runs CONV_2D / FULLY_CONNECTED nodes without a record as 1xN layers of this n with all blocks
+// kept. ONEXN_ISA_AUTO is resolved first.
+int onexn_dense_block_width(onexn_isa isa);
 
 // int8 1xN block-sparse convolution (TFLite's full integer quantization), NHWC: int8 activations with one
 // scale and zero point, symmetric int8 weights (zero point 0) with a scale per output channel, an int32 bias,
@@ -163,6 +196,47 @@ void onexn_add_run(onexn_isa isa, const float* a, const float* b, float* out, si
                    float out_max, onexn_threadpool* pool);
 // Name of the microkernel onexn_add_run uses for isa, e.g. "f32-vadd-minmax-avx512f".
 const char* onexn_add_kernel_name(onexn_isa isa);
+
+// Max or average pooling over a kh x kw window (TFLite's MAX_POOL_2D / AVERAGE_POOL_2D), NHWC. Taps in the
+// padding are left out: the max is over the valid taps, the average is their sum times 1 / their count.
+typedef enum { ONEXN_POOL_MAX = 1, ONEXN_POOL_AVERAGE = 2 } onexn_pool_kind;
+
+typedef struct {
+  int batch;
+  int in_h, in_w, channels;
+  int out_h, out_w;
+  int kh, kw;
+  int stride_h, stride_w;
+  int pad_top, pad_left;
+  float out_min, out_max;
+} onexn_pool_shape;
+
+typedef struct onexn_pool onexn_pool;
+
+// NULL, with a message in err, on invalid arguments, an output pixel whose window holds no input pixel,
+// an unsupported ISA or out of memory.
+onexn_pool* onexn_pool_create(onexn_pool_kind kind, const onexn_pool_shape* shape, onexn_isa isa, char* err,
+                              size_t err_len);
+const char* onexn_pool_kernel_name(const onexn_pool* pool);
+// input: batch*in_h*in_w*channels floats; output: batch*out_h*out_w*channels floats (must not alias input).
+// pool may be NULL.
+void onexn_pool_run(onexn_pool* op, const float* input, float* output, onexn_threadpool* pool);
+void onexn_pool_destroy(onexn_pool* op);
+
+// Zero padding of a tensor of any rank >= 1 (TFLite's PAD / PADV2 with a zero constant): output dim i is
+// before[i] + in_dims[i] + after[i]. Runs on the caller (a copy: memory-bound).
+void onexn_pad_run(const float* input, float* output, size_t rank, const size_t* in_dims, const size_t* before,
+                   const size_t* after);
+
+// Concatenation along one axis (TFLite's CONCATENATION): input i is [outer][sizes[i]][inner] (the product
+// of its dims before the axis, its dim along it, the product after it), the output is
+// [outer][sum of sizes][inner]. Runs on the caller.
+void onexn_concat_run(size_t count, const float* const* inputs, const size_t* sizes, size_t outer, size_t inner,
+                      float* output);
+
+// Softmax of each of `rows` rows of `channels` floats (TFLite's SOFTMAX over the last axis):
+// exp(beta * (x - max of the row)) times 1 / their sum. output may alias input. Runs on the caller.
+void onexn_softmax_run(const float* input, float* output, size_t rows, size_t channels, float beta);
 
 // Global average pooling: output[b][c] = mean over the pixels of input[b][pixel][c] (NHWC with
 // pixels = height * width). Runs on the caller.

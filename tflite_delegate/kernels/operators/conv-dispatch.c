@@ -77,3 +77,15 @@ int onexn_select_ukernel(onexn_isa isa, int n, size_t out_pixels, const onexn_uk
   }
   return -1;
 }
+
+// A dense layer as a 1xN layer with every block kept: the n whose kernel spans whole vectors of output
+// channels (8x16 on AVX-512, 4x16 on AVX2, 8x8 on NEON, 8-channel panels in scalar code), so no lane idles.
+int onexn_dense_block_width(onexn_isa isa) {
+  switch (onexn_isa_resolve(isa)) {
+    case ONEXN_ISA_AVX512:
+    case ONEXN_ISA_AVX2:
+      return 16;
+    default:
+      return 8;
+  }
+}

@@ -14,6 +14,7 @@
 struct onexn_conv {
   onexn_conv_shape s;
   int n;
+  onexn_conv_choice choice;
   onexn_ukernel_config uk;
   size_t taps;
   size_t out_pixels;    // per image
@@ -24,6 +25,8 @@ struct onexn_conv {
   onexn_panel* panels;
   uint32_t* kc;         // copy of kept_cin
   float* packed;
+  size_t packed_floats;
+  size_t panel_block;   // panels per microkernel call (see weight_blocking)
   float* zero;          // cin zeros
   size_t pixel_stride;  // onexn_ind_args.pixel_stride
   ptrdiff_t* ind;       // [out_pixels][taps] input row offsets, -1 = padding
@@ -85,6 +88,7 @@ static int pack_weights(onexn_conv* conv, const onexn_block_index* ix, const flo
   conv->panels = (onexn_panel*)onexn_aligned_alloc(panels * sizeof(onexn_panel));
   conv->kc = (uint32_t*)onexn_aligned_alloc(kept_total * sizeof(uint32_t));
   conv->packed = (float*)onexn_aligned_alloc(floats * sizeof(float));
+  conv->packed_floats = floats;
   if (conv->panels == NULL || conv->kc == NULL || conv->packed == NULL) return -1;
   if (kept_total != 0) memcpy(conv->kc, ix->kept_cin, kept_total * sizeof(uint32_t));
   memset(conv->packed, 0, floats * sizeof(float));
@@ -113,6 +117,24 @@ static int pack_weights(onexn_conv* conv, const onexn_block_index* ix, const flo
     }
   }
   return 0;
+}
+
+// Panels per microkernel call. A microkernel call runs every panel of a tile before the next tile, so the
+// panels' weights are read once per tile: fine while they stay in cache, but a layer with few pixels and
+// large weights (ResNet-50's 7x7 stage: 4-9 MB of weights, 49 pixels) would stream them from memory once
+// per tile. Such a layer runs blocks of panels whose weights fit in L2, each over all its pixels, whose
+// input rows then stay in L2. Every output element is still computed by the same tile code: same bits.
+enum { kWeightBlockBytes = 256 * 1024 };  // a quarter of Zen 4's L2, an eighth of a Xeon's
+
+static size_t weight_blocking(const onexn_conv* conv) {
+  const size_t weight_bytes = conv->packed_floats * sizeof(float);
+  const size_t input_bytes = conv->out_pixels * conv->taps * (size_t)conv->s.cin * sizeof(float);
+  if (conv->uk.kind != ONEXN_KIND_IND || conv->tiles < 2 || weight_bytes <= 2 * kWeightBlockBytes ||
+      input_bytes > 2 * kWeightBlockBytes) {
+    return conv->num_panels;
+  }
+  const size_t block = kWeightBlockBytes / (weight_bytes / conv->num_panels + 1);
+  return block > 0 ? block : 1;
 }
 
 // 1 if every output pixel p has a single tap reading input row p (1x1, stride 1, no padding).
@@ -161,6 +183,7 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
   memset(conv->zero, 0, (size_t)shape->cin * sizeof(float));
   onexn_conv_build_indirection(&conv->s, conv->ind);
   conv->pixel_stride = identity_indirection(conv) ? (size_t)shape->cin : 0;
+  conv->panel_block = weight_blocking(conv);
   if (conv->uk.kind == ONEXN_KIND_XT) {
     if (onexn_mul_size(conv->taps * (size_t)shape->cin, ONEXN_XT_PIXELS, &conv->xt_floats) ||
         conv->xt_floats > SIZE_MAX / sizeof(float))
@@ -179,8 +202,68 @@ oom:
 onexn_conv* onexn_conv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
                               const float* weights_ohwi, const float* bias, onexn_isa isa, char* err,
                               size_t err_len) {
-  return create(shape, index, weights_ohwi, bias, onexn_isa_resolve(isa), NULL, err, err_len);
+  return onexn_conv_create_planned(shape, index, weights_ohwi, bias, isa, ONEXN_DENSE_NEVER, err, err_len);
 }
+
+// Every block at the dense width: the weights outside the kept blocks, which the caller may not have
+// zeroed (onexn_conv_create ignores them), are zeroed in a copy first, so this is the same convolution.
+static onexn_conv* create_dense(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                const float* weights_ohwi, const float* bias, onexn_isa isa,
+                                const onexn_conv_plan* plan, char* err, size_t err_len) {
+  const size_t cin = (size_t)shape->cin;
+  size_t taps, per_channel, total;
+  if (onexn_mul_size((size_t)shape->kh, (size_t)shape->kw, &taps) || onexn_mul_size(taps, cin, &per_channel) ||
+      onexn_mul_size(per_channel, (size_t)shape->cout, &total)) {
+    onexn_set_err(err, err_len, "onexn_conv_create: tensor sizes overflow");
+    return NULL;
+  }
+  const int groups = (shape->cout + plan->dense_n - 1) / plan->dense_n;
+  float* masked = (float*)calloc(total, sizeof(float));
+  uint32_t* group_ptr = (uint32_t*)malloc(((size_t)groups + 1) * sizeof(uint32_t));
+  uint32_t* kept_cin = (uint32_t*)malloc((size_t)groups * cin * sizeof(uint32_t));
+  onexn_conv* conv = NULL;
+  if (masked == NULL || group_ptr == NULL || kept_cin == NULL) {
+    onexn_set_err(err, err_len, "onexn_conv_create: out of memory");
+  } else {
+    for (int o = 0; o < shape->cout; o++) {
+      const int g = o / index->n;
+      for (uint32_t k = index->group_ptr[g]; k < index->group_ptr[g + 1]; k++) {
+        const size_t c = index->kept_cin[k];
+        for (size_t t = 0; t < taps; t++) masked[o * per_channel + t * cin + c] = weights_ohwi[o * per_channel + t * cin + c];
+      }
+    }
+    for (int g = 0; g <= groups; g++) group_ptr[g] = (uint32_t)((size_t)g * cin);
+    for (size_t k = 0; k < (size_t)groups * cin; k++) kept_cin[k] = (uint32_t)(k % cin);
+    const onexn_block_index all = {plan->dense_n, groups, group_ptr, kept_cin};
+    conv = create(shape, &all, masked, bias, isa, plan->uk, err, err_len);
+  }
+  free(masked);
+  free(group_ptr);
+  free(kept_cin);
+  return conv;
+}
+
+onexn_conv* onexn_conv_create_planned(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                      const float* weights_ohwi, const float* bias, onexn_isa isa,
+                                      onexn_dense_policy policy, char* err, size_t err_len) {
+  isa = onexn_isa_resolve(isa);
+  if (err != NULL && err_len > 0) err[0] = '\0';
+  if (onexn_conv_check_args("onexn_conv_create", shape, index, weights_ohwi, err, err_len)) return NULL;
+  onexn_conv_plan plan;
+  if (!onexn_isa_supported(isa) || onexn_conv_plan_for(shape, index, isa, policy, &plan)) {
+    return create(shape, index, weights_ohwi, bias, isa, NULL, err, err_len);  // says what is wrong
+  }
+  onexn_conv* conv;
+  if (plan.dense_n > 0) {
+    conv = create_dense(shape, index, weights_ohwi, bias, isa, &plan, err, err_len);
+  } else {
+    conv = create(shape, index, weights_ohwi, bias, isa, plan.uk, err, err_len);
+  }
+  if (conv != NULL) conv->choice = plan.choice;
+  return conv;
+}
+
+void onexn_conv_get_choice(const onexn_conv* conv, onexn_conv_choice* out) { *out = conv->choice; }
 
 onexn_conv* onexn_conv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
                                            const float* weights_ohwi, const float* bias,
@@ -249,8 +332,6 @@ void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, siz
     a.ind = conv->ind + p0 * conv->taps;
     a.taps = conv->taps;
     a.pixels = p1 - p0;
-    a.panels = conv->panels + pa;
-    a.num_panels = pb - pa;
     a.nr = conv->uk.nr;
     a.pixel_stride = conv->pixel_stride;
     a.kc = conv->kc;
@@ -259,7 +340,11 @@ void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, siz
     a.out_stride = (size_t)s->cout;
     a.min = s->out_min;
     a.max = s->out_max;
-    conv->uk.ind(&a);
+    for (size_t q = pa; q < pb; q += conv->panel_block) {
+      a.panels = conv->panels + q;
+      a.num_panels = pb - q < conv->panel_block ? pb - q : conv->panel_block;
+      conv->uk.ind(&a);
+    }
     return;
   }
   const size_t mr_max = conv->uk.mr, cout = (size_t)s->cout;

@@ -18,11 +18,6 @@
 #include "common/threadpool.h"
 #include "operators/operators.h"
 
-typedef struct {
-  uint32_t first;  // first valid tap (row ky or column kx)
-  uint32_t count;  // valid taps from there
-} tap_range;
-
 struct onexn_dwconv {
   onexn_dwconv_shape s;
   const onexn_dwconv_ukernel_config* uk;
@@ -30,8 +25,8 @@ struct onexn_dwconv {
   size_t in_image, out_image;  // floats per image
   float* w;                    // [kh][kw][C]
   float* bias;                 // [C]
-  tap_range* rows;             // [out_h]
-  tap_range* cols;             // [out_w]
+  onexn_tap_range* rows;       // [out_h]
+  onexn_tap_range* cols;       // [out_w]
   size_t full_x0, full_x1;     // output columns [full_x0, full_x1) have all kw taps; may be empty
 };
 
@@ -78,27 +73,14 @@ static int compute_sizes(onexn_dwconv* dw) {
   return 0;
 }
 
-// Valid taps of output coordinate o along one axis: k in [first, first + count) with
-// 0 <= o * stride - pad + k * dilation < in.
-static tap_range axis_range(ptrdiff_t o, ptrdiff_t stride, ptrdiff_t pad, ptrdiff_t dilation, ptrdiff_t k_max,
-                            ptrdiff_t in) {
-  const ptrdiff_t base = o * stride - pad;
-  ptrdiff_t k0 = base >= 0 ? 0 : (-base + dilation - 1) / dilation;
-  ptrdiff_t k1 = base > in - 1 ? 0 : (in - 1 - base) / dilation + 1;
-  if (k1 > k_max) k1 = k_max;
-  if (k0 > k_max) k0 = k_max;
-  tap_range r = {(uint32_t)k0, (uint32_t)(k1 > k0 ? k1 - k0 : 0)};
-  return r;
-}
-
 static void build_ranges(onexn_dwconv* dw) {
   const onexn_dwconv_shape* s = &dw->s;
   for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
-    dw->rows[oy] = axis_range(oy, s->stride_h, s->pad_top, s->dilation_h, s->kh, s->in_h);
+    dw->rows[oy] = onexn_axis_taps(oy, s->stride_h, s->pad_top, s->dilation_h, s->kh, s->in_h);
   // Columns with a complete window are contiguous: base >= 0 and base + (kw-1)*dw <= in_w-1.
   dw->full_x0 = dw->full_x1 = (size_t)s->out_w;
   for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-    dw->cols[ox] = axis_range(ox, s->stride_w, s->pad_left, s->dilation_w, s->kw, s->in_w);
+    dw->cols[ox] = onexn_axis_taps(ox, s->stride_w, s->pad_left, s->dilation_w, s->kw, s->in_w);
     if (dw->cols[ox].count == (uint32_t)s->kw) {
       if (dw->full_x0 == (size_t)s->out_w) dw->full_x0 = (size_t)ox;
       dw->full_x1 = (size_t)ox + 1;
@@ -156,8 +138,8 @@ static onexn_dwconv* create(const onexn_dwconv_shape* shape, const float* weight
   const size_t wfloats = (size_t)shape->kh * (size_t)shape->kw * dw->channels;  // compute_sizes bounded it
   dw->w = (float*)onexn_aligned_alloc(wfloats * sizeof(float));
   dw->bias = (float*)onexn_aligned_alloc(dw->channels * sizeof(float));
-  dw->rows = (tap_range*)malloc((size_t)shape->out_h * sizeof(tap_range));
-  dw->cols = (tap_range*)malloc((size_t)shape->out_w * sizeof(tap_range));
+  dw->rows = (onexn_tap_range*)malloc((size_t)shape->out_h * sizeof(onexn_tap_range));
+  dw->cols = (onexn_tap_range*)malloc((size_t)shape->out_w * sizeof(onexn_tap_range));
   if (dw->w == NULL || dw->bias == NULL || dw->rows == NULL || dw->cols == NULL) {
     onexn_set_err(err, err_len, "onexn_dwconv_create: out of memory");
     onexn_dwconv_destroy(dw);
@@ -204,7 +186,7 @@ void onexn_dwconv_destroy(onexn_dwconv* dw) {
 static void run_pixels(const onexn_dwconv* dw, onexn_dw_args* a, const float* row_in, float* row_out, size_t x0,
                        size_t x1) {
   const onexn_dwconv_shape* s = &dw->s;
-  const tap_range cr = dw->cols[x0];
+  const onexn_tap_range cr = dw->cols[x0];
   // First valid column of x0; never negative when cr.count > 0 (and unused otherwise).
   const ptrdiff_t ix = cr.count == 0 ? 0
                                      : (ptrdiff_t)x0 * s->stride_w - s->pad_left + (ptrdiff_t)cr.first * s->dilation_w;
@@ -234,7 +216,7 @@ static void init_args(const onexn_dwconv* dw, onexn_dw_args* a, size_t c0, size_
 // First input row of output row oy's first valid tap (0 when no tap row is valid).
 static size_t first_input_row(const onexn_dwconv* dw, size_t oy) {
   const onexn_dwconv_shape* s = &dw->s;
-  const tap_range rr = dw->rows[oy];
+  const onexn_tap_range rr = dw->rows[oy];
   return rr.count == 0 ? 0
                        : (size_t)((ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)rr.first * s->dilation_h);
 }
@@ -244,7 +226,7 @@ static size_t first_input_row(const onexn_dwconv* dw, size_t oy) {
 static void run_row(const onexn_dwconv* dw, onexn_dw_args* a, const float* row_in, float* row_out, size_t oy,
                     size_t c0) {
   const size_t out_w = (size_t)dw->s.out_w;
-  const tap_range rr = dw->rows[oy];
+  const onexn_tap_range rr = dw->rows[oy];
   const float* w_row = dw->w + (size_t)rr.first * a->w_row_stride + c0;
   a->rows = rr.count;
   for (size_t x = 0; x < dw->full_x0; x++) {

@@ -1,7 +1,8 @@
-// Internal interfaces of the operators (conv, dwconv, dwblock, add, gavgpool): which microkernel an
-// operator runs and how it is chosen, the creation with a given microkernel that the kernel tests use to
-// test every microkernel of the lists directly, and the pieces of onexn_conv / onexn_dwconv that
-// onexn_dwblock runs row by row. Not part of the public API (include/onexn_kernels.h).
+// Internal interfaces of the operators (conv, dwconv, dwblock, pool, ...): which microkernel an operator
+// runs and how it is chosen, the creation with a given microkernel that the kernel tests use to test
+// every microkernel of the lists directly, the tap windows of depthwise convolution and pooling, and the
+// pieces of onexn_conv / onexn_dwconv that onexn_dwblock runs row by row. Not part of the public API
+// (include/onexn_kernels.h).
 #ifndef ONEXN_OPERATORS_OPERATORS_H_
 #define ONEXN_OPERATORS_OPERATORS_H_
 
@@ -36,6 +37,17 @@ typedef struct {
 int onexn_select_ukernel(onexn_isa isa, int n, size_t out_pixels, const onexn_ukernel_config** out);
 // The convolution microkernel of that name in this build, or NULL.
 const onexn_ukernel_config* onexn_conv_ukernel(const char* name);
+// How onexn_conv_create_planned runs a convolution (conv-cost.c): the microkernel, and with dense_n > 0 an
+// index of every block at that width instead of the kept ones.
+typedef struct {
+  const onexn_ukernel_config* uk;
+  int dense_n;
+  onexn_conv_choice choice;
+} onexn_conv_plan;
+int onexn_conv_plan_for(const onexn_conv_shape* shape, const onexn_block_index* index, onexn_isa isa,
+                        onexn_dense_policy policy, onexn_conv_plan* out);
+// 1 on CPUs that run AVX-512 on 256-bit units (AMD Zen 4): ymm code then does as much per cycle per lane.
+int onexn_cpu_avx512_on_256bit_units(void);
 // onexn_conv_create with the given microkernel instead of the dispatched one; fails (NULL, message in
 // err) like onexn_conv_create, and when the CPU lacks the microkernel's ISA.
 onexn_conv* onexn_conv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
@@ -97,6 +109,38 @@ onexn_qconv* onexn_qconv_create_with_ukernel(const onexn_conv_shape* shape, cons
                                              const int8_t* weights_ohwi, const int32_t* bias,
                                              const onexn_qconv_quant* quant, const onexn_qs8_ukernel_config* uk,
                                              char* err, size_t err_len);
+
+// A pooling microkernel: a row of f32-pool.inc.
+typedef struct {
+  const char* name;
+  onexn_isa isa;
+  onexn_pool_kind kind;
+  onexn_pooling_ukernel fn;
+} onexn_pool_ukernel_config;
+
+// The pooling microkernel of that name in this build, or NULL.
+const onexn_pool_ukernel_config* onexn_pool_ukernel(const char* name);
+// onexn_pool_create with the given microkernel (of its kind); fails like it, and when the CPU lacks its ISA.
+onexn_pool* onexn_pool_create_with_ukernel(const onexn_pool_shape* shape, const onexn_pool_ukernel_config* uk,
+                                           char* err, size_t err_len);
+
+// Valid taps of output coordinate o along one axis of a window (depthwise convolution, pooling): k in
+// [first, first + count) with 0 <= o * stride - pad + k * dilation < in.
+typedef struct {
+  uint32_t first;  // first valid tap (row ky or column kx)
+  uint32_t count;  // valid taps from there
+} onexn_tap_range;
+
+static inline onexn_tap_range onexn_axis_taps(ptrdiff_t o, ptrdiff_t stride, ptrdiff_t pad, ptrdiff_t dilation,
+                                              ptrdiff_t k_max, ptrdiff_t in) {
+  const ptrdiff_t base = o * stride - pad;
+  ptrdiff_t k0 = base >= 0 ? 0 : (-base + dilation - 1) / dilation;
+  ptrdiff_t k1 = base > in - 1 ? 0 : (in - 1 - base) / dilation + 1;
+  if (k1 > k_max) k1 = k_max;
+  if (k0 > k_max) k0 = k_max;
+  const onexn_tap_range r = {(uint32_t)k0, (uint32_t)(k1 > k0 ? k1 - k0 : 0)};
+  return r;
+}
 
 // Pieces of onexn_conv / onexn_dwconv that onexn_dwblock runs row by row.
 const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv);

@@ -1,6 +1,8 @@
 #include "testing/abi_probe.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -89,6 +91,25 @@ void WriteParams(JsonWriter& j, int code, const void* data) {
   } else if (code == kTfLiteBuiltinAdd) {
     const auto* p = static_cast<const TfLiteAddParams*>(data);
     j.Key("add").BeginObject().Key("activation").Int(p->activation).EndObject();
+  } else if (code == kTfLiteBuiltinMaxPool2d || code == kTfLiteBuiltinAveragePool2d) {
+    const auto* p = static_cast<const TfLitePoolParams*>(data);
+    j.Key("pool").BeginObject();
+    j.Key("padding").Int(p->padding).Key("stride_width").Int(p->stride_width);
+    j.Key("stride_height").Int(p->stride_height).Key("filter_width").Int(p->filter_width);
+    j.Key("filter_height").Int(p->filter_height).Key("activation").Int(p->activation);
+    j.EndObject();
+  } else if (code == kTfLiteBuiltinSoftmax) {
+    uint32_t bits;  // the float's bits: exact in JSON
+    std::memcpy(&bits, &static_cast<const TfLiteSoftmaxParams*>(data)->beta, sizeof(bits));
+    j.Key("softmax").BeginObject().Key("beta_bits").Int(bits).EndObject();
+  } else if (code == kTfLiteBuiltinConcatenation) {
+    const auto* p = static_cast<const TfLiteConcatenationParams*>(data);
+    j.Key("concatenation").BeginObject().Key("axis").Int(p->axis).Key("activation").Int(p->activation).EndObject();
+  } else if (code == kTfLiteBuiltinReshape) {
+    const auto* p = static_cast<const TfLiteReshapeParams*>(data);
+    const int count = std::min(std::max(p->num_dimensions, 0), TFLITE_RESHAPE_PARAMS_MAX_DIMENSION_COUNT);
+    j.Key("reshape").BeginObject().Key("num_dimensions").Int(p->num_dimensions);
+    j.Key("shape").Ints(p->shape, count).EndObject();
   }
 }
 

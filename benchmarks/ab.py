@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""A/B of two builds of the delegate library on the same models, in one process.
+
+For each model and each library: stock vs that library, interleaved (as ``onexn bench``); and the two
+libraries against each other, interleaved. Prints the medians and ratios. Use it to tell whether a change
+to the delegate moves a ratio: the two builds see the same machine at the same moment, which two sweeps
+minutes apart do not.
+
+    python benchmarks/ab.py --libs OLD.so NEW.so model1.tflite [model2.tflite ...] [--threads 1] [--runs 40]
+    python benchmarks/ab.py --libs OLD.so NEW.so --options fuse=0 ...   (the same options for both builds)
+"""
+
+import argparse
+import statistics
+import sys
+
+from onexn_tf.runtime import bench
+from onexn_tf.tflite import graph
+
+
+def _build_with(options):
+    """A ``measure`` build function: an onexn variant loads the library its options name (not the installed
+    one) with `options`."""
+
+    def build(variant, threads):
+        from ai_edge_litert.interpreter import Interpreter, load_delegate
+
+        delegates = None
+        if variant.delegate:
+            strings = {k: str(v) for k, v in dict(options, num_threads=threads).items()}
+            delegates = [load_delegate(variant.options["library"], strings)]
+        interpreter = Interpreter(model_content=variant.tflite, num_threads=threads, experimental_delegates=delegates)
+        interpreter.allocate_tensors()
+        return interpreter, None
+
+    return build
+
+
+def compare(model, libraries, *, threads, runs, warmup, options):
+    """{"stock/<lib>": ratio, ..., "B/A": ratio} and the medians, for one model."""
+    data = graph.as_bytes(model)
+    out = {}
+    variants = {name: bench.Variant(name, data, True, {"library": path}) for name, path in libraries.items()}
+    stock = bench.Variant("stock", data)
+    for name, variant in variants.items():
+        m = bench.measure([stock, variant], threads=threads, runs=runs, warmup=warmup, build=_build_with(options))
+        out[f"{name} / stock"] = m.timings[name].median_ms / m.timings["stock"].median_ms
+        out[f"stock ms ({name} pair)"] = m.timings["stock"].median_ms
+    a, b = list(variants)
+    m = bench.measure([variants[a], variants[b]], threads=threads, runs=runs, warmup=warmup,
+                      build=_build_with(options))
+    out[f"{b} / {a}"] = m.timings[b].median_ms / m.timings[a].median_ms
+    out[f"{a} ms"], out[f"{b} ms"] = m.timings[a].median_ms, m.timings[b].median_ms
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("models", nargs="+")
+    p.add_argument("--libs", nargs=2, required=True, metavar=("A.so", "B.so"))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--runs", type=int, default=40)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--passes", type=int, default=1, help="repeat everything; the median over passes is printed too")
+    p.add_argument("--options", nargs="*", default=[], help="delegate options key=value, for both builds")
+    args = p.parse_args(argv)
+    options = dict(o.split("=", 1) for o in args.options)
+    libraries = {"A": args.libs[0], "B": args.libs[1]}
+    print(f"A = {args.libs[0]}\nB = {args.libs[1]}\nthreads {args.threads}, {args.runs} runs per variant and pair")
+    for model in args.models:
+        passes = [compare(model, libraries, threads=args.threads, runs=args.runs, warmup=args.warmup, options=options)
+                  for _ in range(args.passes)]
+        keys = passes[0].keys()
+        summary = "  ".join(f"{k} {statistics.median(p[k] for p in passes):.3f}" for k in keys if "/" in k)
+        print(f"{model}: {summary}", flush=True)
+        if args.passes > 1:
+            for k in (k for k in keys if "/" in k):
+                print(f"    {k}: " + " ".join(f"{p[k]:.3f}" for p in passes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+// How a 1xN convolution runs fastest: on the microkernel its block width dispatches to, over the kept
+// blocks; on another microkernel that serves that width; or over every block on the dense kernel (the
+// zeros multiplied), which wins where the kept-block kernels are slower than the work they skip: N = 1 and
+// 2 at moderate sparsity, and layers with few input or output channels, whose pixel-vector tiles spend
+// more on gathering and storing than on multiply-adds.
+//
+// The estimate is a cost model fitted to single-thread timings of every kernel on MobileNetV2 and ResNet-50
+// shapes (N 1-16, 50-90%; the fit is within about 10% median, 30% worst case, on the machine it was fitted
+// on) rather than timing at create: it costs nothing, gives the same choice on every run, and the choice
+// only has to be right where the candidates differ by more than that error. Per tile of MR pixels:
+//   indirection kernels:  sum over panels of (fma * kept channels * taps + panel)
+//   pixel-vector kernels: gather * taps * cin  +  sum over panels of (fma * kept channels * taps + panel)
+// in nanoseconds. The 8x16 AVX-512 kernel runs panels of at most 8 channels in ymm registers; on CPUs that
+// execute AVX-512 on 256-bit units (AMD Zen 4) those run at the zmm rate per channel, so it also competes
+// for N = 5..8 there.
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "operators/operators.h"
+
+typedef struct {
+  const char* ukernel;
+  int ymm_panels;  // the row is for the 8x16 kernel's panels of <= 8 channels
+  double gather, fma, panel;
+} coefficients;
+
+// Fitted on an AMD EPYC (Zen 4), one thread: bazel run //tflite_delegate:conv_cost_bench, then
+// benchmarks/fit_conv_cost.py.
+static const coefficients kAvx512[] = {
+    {"f32-spconv-8x16-avx512f", 0, 0.0, 2.13, 11.3},
+    {"f32-spconv-8x16-avx512f", 1, 0.0, 1.62, 7.6},
+    {"f32-spconv-16x8-pixelvec-avx512f", 0, 3.43, 2.00, 19.9},
+    {"f32-spconv-16x4-pixelvec-avx512f", 0, 3.41, 1.02, 15.0},
+    {"f32-spconv-16x2-pixelvec-avx512f", 0, 3.09, 0.71, 10.5},
+    {"f32-spconv-16x1-pixelvec-avx512f", 0, 3.98, 0.59, 16.4},
+    {"f32-spconv-8x4-avx2", 0, 0.0, 1.51, 12.8},
+};
+
+// Fitted the same way with ONEXN_ISA_AVX2 on that machine.
+static const coefficients kAvx2[] = {
+    {"f32-spconv-4x16-avx2", 0, 0.0, 1.30, 7.3},
+    {"f32-spconv-8x8-avx2", 0, 0.0, 1.82, 12.8},
+    {"f32-spconv-8x4-avx2", 0, 0.0, 1.64, 11.4},
+    {"f32-spconv-16x4-pixelvec-avx2", 0, 3.45, 1.41, 12.7},
+    {"f32-spconv-16x2-pixelvec-avx2", 0, 4.47, 0.85, 8.8},
+    {"f32-spconv-16x1-pixelvec-avx2", 0, 4.78, 0.59, 14.5},
+};
+
+// Not measured on Arm hardware (emulation times mean nothing): the AVX2 fit scaled by vector width (a
+// 128-bit NEON FMA does half the work of a 256-bit AVX2 one). It decides little more than running N = 1 and
+// 2 densely at moderate sparsity.
+static const coefficients kNeon[] = {
+    {"f32-spconv-8x8-neon", 0, 0.0, 3.64, 12.8},
+    {"f32-spconv-8x4-neon", 0, 0.0, 1.82, 11.4},
+    {"f32-spconv-16x2-pixelvec-neon", 0, 8.9, 1.70, 8.8},
+    {"f32-spconv-16x1-pixelvec-neon", 0, 9.6, 1.18, 14.5},
+};
+
+static const coefficients* find(const coefficients* table, size_t count, const char* ukernel, int ymm_panels) {
+  for (size_t i = 0; i < count; i++) {
+    if (strcmp(table[i].ukernel, ukernel) == 0 && table[i].ymm_panels == ymm_panels) return &table[i];
+  }
+  return NULL;
+}
+
+#define FIND(table, ukernel, ymm) find(table, sizeof(table) / sizeof(table[0]), ukernel, ymm)
+
+static const coefficients* coefficients_of(onexn_isa isa, const char* ukernel, int ymm_panels) {
+  switch (isa) {
+    case ONEXN_ISA_AVX512: {
+      const coefficients* c = FIND(kAvx512, ukernel, ymm_panels);
+      return c != NULL || ymm_panels ? c : FIND(kAvx2, ukernel, 0);  // AVX2 kernels serve AVX-512 too
+    }
+    case ONEXN_ISA_AVX2:
+      return FIND(kAvx2, ukernel, 0);
+    case ONEXN_ISA_NEON:
+      return FIND(kNeon, ukernel, 0);
+    default:
+      return NULL;
+  }
+}
+
+// Estimated nanoseconds of one run on one thread; `index` NULL: every block of width n kept. A negative
+// result: the model has no coefficients for this kernel.
+static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onexn_conv_shape* s, int n,
+                       const onexn_block_index* index) {
+  const int xt = uk->kind == ONEXN_KIND_XT;
+  const uint32_t nr = uk->nr_fits_block && (uint32_t)n < uk->nr ? (uint32_t)n : uk->nr;
+  const double taps = (double)s->kh * s->kw;
+  double per_tile = 0.0;
+  if (xt) {
+    const coefficients* c = coefficients_of(isa, uk->name, 0);
+    if (c == NULL) return -1.0;
+    per_tile += c->gather * taps * s->cin;
+  }
+  const int groups = (s->cout + n - 1) / n;
+  for (int g = 0; g < groups; g++) {
+    const uint32_t width = (uint32_t)(s->cout - g * n < n ? s->cout - g * n : n);
+    const double kept = index != NULL ? (double)(index->group_ptr[g + 1] - index->group_ptr[g]) : (double)s->cin;
+    for (uint32_t oc = 0; oc < width; oc += nr) {
+      const uint32_t nc = width - oc < nr ? width - oc : nr;
+      // The 8x16 AVX-512 kernel runs panels of at most 8 channels in ymm registers.
+      const int ymm = !xt && uk->isa == ONEXN_ISA_AVX512 && uk->nr == 16 && nc <= 8;
+      const coefficients* c = coefficients_of(isa, uk->name, ymm);
+      if (c == NULL) return -1.0;
+      per_tile += c->fma * kept * taps + c->panel;
+    }
+  }
+  const double pixels = (double)s->out_h * s->out_w;
+  return per_tile * s->batch * ceil(pixels / uk->mr);
+}
+
+int onexn_conv_plan_for(const onexn_conv_shape* s, const onexn_block_index* index, onexn_isa isa,
+                        onexn_dense_policy policy, onexn_conv_plan* out) {
+  const size_t pixels = (size_t)s->out_h * (size_t)s->out_w;
+  const int dense_n = onexn_dense_block_width(isa);
+  const onexn_ukernel_config *sparse_uk = NULL, *dense_uk = NULL;
+  if (onexn_select_ukernel(isa, index->n, pixels, &sparse_uk) || onexn_select_ukernel(isa, dense_n, pixels, &dense_uk)) {
+    return -1;
+  }
+  memset(out, 0, sizeof(*out));
+  out->uk = sparse_uk;
+  out->choice.sparse_ns = estimate(sparse_uk, isa, s, index->n, index);
+  out->choice.dense_ns = estimate(dense_uk, isa, s, dense_n, NULL);
+  out->choice.cost_ns = out->choice.sparse_ns;
+  if (policy == ONEXN_DENSE_NEVER) return 0;
+  if (policy == ONEXN_DENSE_ALWAYS ||
+      (out->choice.dense_ns >= 0.0 && out->choice.sparse_ns >= 0.0 && out->choice.dense_ns < out->choice.sparse_ns)) {
+    out->uk = dense_uk;
+    out->dense_n = dense_n;
+    out->choice.dense = 1;
+    out->choice.cost_ns = out->choice.dense_ns;
+  }
+  if (policy == ONEXN_DENSE_AUTO && isa == ONEXN_ISA_AVX512 && index->n <= 8 && pixels >= ONEXN_XT_PIXELS &&
+      onexn_cpu_avx512_on_256bit_units()) {
+    const onexn_ukernel_config* wide = onexn_conv_ukernel("f32-spconv-8x16-avx512f");
+    const double ns = wide != NULL ? estimate(wide, isa, s, index->n, index) : -1.0;
+    if (ns >= 0.0 && ns < out->choice.cost_ns) {
+      out->uk = wide;
+      out->dense_n = 0;
+      out->choice.dense = 0;
+      out->choice.cost_ns = ns;
+    }
+  }
+  return 0;
+}
