@@ -142,4 +142,7 @@ def test_this_delegate_reads_both_versions(models, monkeypatch):
     it.allocate_tensors()
     report = read_report(delegate)
     assert report["metadata"] == "ok" and report["metadata_version"] == 2, report
-    assert all("int8 weights are not run" in d["reason"] for d in report["declined"])
+    assert report["claimed_nodes"] == [r.operator for r in read_metadata(models["int8"])], report
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]), run_tflite(models["int8"], x))

@@ -251,7 +251,7 @@ def test_resizing_input_channels_after_the_claim_is_a_clear_error():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# int8 and float16 models: declined until supported (int8 records are read, not run yet)
+# int8 and float16 models: int8 records run (tests/test_delegate_int8.py), float records on them are declined
 
 
 @pytest.fixture(scope="module")
@@ -330,11 +330,15 @@ def test_fp16_model_without_records_is_left_alone(quantized):
     _check_declined(quantized["fp16"], _weight_nodes(quantized["fp16"]), "no onexn_1xn metadata")
 
 
-def test_int8_records_are_declined_until_the_delegate_runs_int8(quantized):
+def test_int8_records_are_claimed(quantized):
     records = verify.read_metadata(quantized["int8"])
     assert [(r.n, r.weight_type) for r in records] == [(4, onexn_metadata.WEIGHT_INT8)] * 2
     assert all(c.ok for c in verify.verify(quantized["int8"]))
-    _check_declined(quantized["int8"], _weight_nodes(quantized["int8"]), "int8 weights are not run")
+    inputs = random_inputs(quantized["int8"])
+    delegate = load_delegate()
+    got = run(quantized["int8"], inputs, [delegate])
+    assert read_report(delegate)["claimed_nodes"] == _weight_nodes(quantized["int8"])
+    np.testing.assert_array_equal(got[0], run(quantized["int8"], inputs)[0])
 
 
 @pytest.mark.parametrize("kind,encoding,why", [

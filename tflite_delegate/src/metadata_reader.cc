@@ -42,7 +42,6 @@ std::string Unusable(const BlockRecord& r) {
   if (r.weight_type == kWeightInt8 && r.encoding != kEncodingDense) {
     return "an int8 weight in the compact encoding, which the format does not define";
   }
-  if (r.weight_type == kWeightInt8) return "int8 weights are not run by this delegate yet";
   return "";
 }
 

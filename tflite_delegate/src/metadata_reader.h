@@ -35,7 +35,7 @@ struct BlockRecord {
   std::vector<uint32_t> group_ptr;  // num_groups + 1
   std::vector<uint32_t> kept_cin;   // num_kept
   // Non-empty when the record is well formed but unusable: an unknown builtin_op, encoding or weight type,
-  // or an int8 weight, which this delegate does not run yet.
+  // or an int8 weight in the compact encoding.
   std::string unusable;
 };
 
