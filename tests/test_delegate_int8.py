@@ -175,6 +175,15 @@ def test_every_kernel_family_and_thread_count(converted, kernel, threads):
     np.testing.assert_array_equal(got, want)
 
 
+def test_resized_batch_repacks_and_matches(converted):
+    tflite = converted("resnet", 8, 0.75)
+    x = [np.random.default_rng(5).integers(-128, 128, (3, 12, 12, 8), dtype=np.int8)]
+    delegate = load_delegate(num_threads=2)
+    got = run(tflite, x, [delegate], resize={0: [3, 12, 12, 8]})
+    assert read_report(delegate)["claimed"] == len(onexn_metadata.parse_entry(entry_of(tflite)))
+    np.testing.assert_array_equal(got[0], run(tflite, x, resize={0: [3, 12, 12, 8]})[0])
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Lying or damaged int8 metadata: the node (or the whole entry) is declined, the outputs stay the stock ones.
 

@@ -9,6 +9,7 @@ resized inputs (test_delegate.py), the C++ reader under ASan (bazel test --confi
 Every case runs the stock runtime too: the delegate either declines (and says why) or answers the same.
 """
 
+import functools
 import os
 import struct
 import zlib
@@ -141,6 +142,7 @@ MUTATED_MODELS = {
     "conv_stride2_n2": lambda: (conv_model(k=(3, 3), stride=(2, 2), n=2, size=(11, 11)), [0]),
     "conv_5x5_valid_n16": lambda: (conv_model(k=(5, 5), n=16, cout=48, padding="valid", size=(11, 11)), [0]),
     "fc_keep_num_dims": lambda: (fc_model(input_shape=(2, 3, 32), n=4, cout=16, keep_num_dims=True), [0]),
+    "int8_conv_fc": lambda: (_quantized_models()["int8"], _weight_nodes(_quantized_models()["int8"])),
 }
 # More cases on demand, e.g. ONEXN_RELIABILITY_MUTATIONS=400 (docs/RELIABILITY.md).
 MUTATIONS = int(os.environ.get("ONEXN_RELIABILITY_MUTATIONS", "60"))
@@ -254,8 +256,8 @@ def test_resizing_input_channels_after_the_claim_is_a_clear_error():
 # int8 and float16 models: int8 records run (tests/test_delegate_int8.py), float records on them are declined
 
 
-@pytest.fixture(scope="module")
-def quantized():
+@functools.lru_cache(maxsize=None)
+def _quantized_models():
     """A 1x4-pruned conv + dense Keras model converted to int8 and to float16 weights."""
     import tensorflow as tf
 
@@ -279,6 +281,11 @@ def quantized():
     fp16 = convert(model, optimizations=[tf.lite.Optimize.DEFAULT],
                    target_spec=tf.lite.TargetSpec(supported_types=[tf.float16]))
     return {"int8": int8, "fp16": fp16, "kernels": kernels}
+
+
+@pytest.fixture(scope="module")
+def quantized():
+    return _quantized_models()
 
 
 def _records_claiming(tflite, kernels, encoding=onexn_metadata.ENCODING_DENSE):
