@@ -1,5 +1,6 @@
 """Models of the benchmark sweep (benchmarks/run.py): Keras applications with random weights, pruned
-one-shot with ``onexn_tf.apply_1xn``, as .tflite files (onexn metadata; and TFLite's compact encoding).
+one-shot with ``onexn_tf.apply_1xn``, as .tflite files (onexn metadata; and TFLite's compact encoding; and
+full integer quantization, converted from the pruned Keras model).
 
 TensorFlow's converter takes 20-40 s per full-size model on this machine, so each architecture is
 converted once, dense. A pruned variant is then made by running ``apply_1xn`` on the Keras model and
@@ -59,6 +60,22 @@ def tf_convert(model, batch_size=1):
     spec = tf.TensorSpec([batch_size, *model.input_shape[1:]], tf.float32)
     function = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     return bytes(tf.lite.TFLiteConverter.from_concrete_functions([function], model).convert())
+
+
+def int8_convert(model, samples=8, seed=0):
+    """Keras model -> .tflite bytes of TensorFlow's full integer quantization (int8 input and output) with
+    onexn's int8 records. Calibrated on `samples` standard normal inputs: random weights have no data of
+    their own."""
+    shape = (1, *model.input_shape[1:])
+
+    def dataset():
+        rng = np.random.default_rng(seed)
+        for _ in range(samples):
+            yield [rng.standard_normal(shape).astype(np.float32)]
+
+    return onexn_tf.convert(model, representative_dataset=dataset, optimizations=[tf.lite.Optimize.DEFAULT],
+                            target_spec=tf.lite.TargetSpec(supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]),
+                            inference_input_type=tf.int8, inference_output_type=tf.int8)
 
 
 def _kernel_layers(model):
@@ -160,6 +177,12 @@ class SweepModel:
             "compact": self.cache.get(base + "-compact.tflite",
                                       lambda: onexn_tf.convert(get_plain(), n=n, compact=True)),
         }
+
+
+    def int8(self, n, sparsity):
+        """The model pruned with the default policy (issue 17's targets), fully int8-quantized (cached)."""
+        return self.cache.get(os.path.join(self.key, f"1x{n}-{sparsity_tag(sparsity)}-int8.tflite"),
+                              lambda: int8_convert(onexn_tf.apply_1xn(self.keras, n=n, sparsity=sparsity)))
 
 
 def pointwise_convs(tflite):

@@ -88,3 +88,17 @@ def test_cache_builds_once(tmp_path):
 def test_keras_model_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown model"):
         bench_models.keras_model("vgg16")
+
+
+def test_int8_convert_gives_int8_records():
+    from onexn_tf.tflite import metadata
+
+    model = onexn_tf.apply_1xn(_model(), n=8, sparsity=0.5)
+    data = bench_models.int8_convert(model)
+    records = onexn_tf.read_metadata(data)
+    # The default policy prunes the two 1x1 convolutions (the stem reads 3 channels, the head has 12 % 8 != 0).
+    assert [r.cout for r in records] == [32, 24] and {r.weight_type for r in records} == {metadata.WEIGHT_INT8}
+    from ai_edge_litert.interpreter import Interpreter
+
+    (detail,) = Interpreter(model_content=data).get_input_details()
+    assert detail["dtype"] == np.int8  # full int8 I/O
