@@ -50,9 +50,10 @@ void CheckRecord(const onexn::BlockRecord& r) {
       FUZZ_CHECK(k == r.group_ptr[g] || r.kept_cin[k] > r.kept_cin[k - 1]);
     }
   }
-  // Usable: a known op, encoding and weight type, and float32 (the delegate does not run int8 weights yet).
-  const bool usable = (r.builtin_op == 3 || r.builtin_op == 9) && (r.encoding == 0 || r.encoding == 1) &&
-                      r.weight_type == onexn::kWeightFloat32;
+  // Usable: a known op, encoding and weight type, and no int8 weight in the compact encoding.
+  const bool usable = (r.builtin_op == 3 || r.builtin_op == 9) &&
+                      ((r.weight_type == onexn::kWeightFloat32 && (r.encoding == 0 || r.encoding == 1)) ||
+                       (r.weight_type == onexn::kWeightInt8 && r.encoding == 0));
   FUZZ_CHECK(usable == r.unusable.empty());
   FUZZ_CHECK(r.builtin_op != 9 || (r.kh == 1 && r.kw == 1));
 }
