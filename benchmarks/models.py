@@ -1,7 +1,8 @@
 """Models of the benchmark sweep (benchmarks/run.py): Keras applications with random weights as a user
 builds them (the 1000-class softmax head), pruned one-shot with ``onexn_tf.apply_1xn`` and its default
 policy, as .tflite files from ``onexn_tf.convert`` with N detected (onexn metadata; and TFLite's compact
-encoding); optionally with the zeros trained weights have (``trained_like``).
+encoding; and full integer quantization, converted from the pruned Keras model); optionally with the zeros
+trained weights have (``trained_like``).
 
 TensorFlow's converter takes 20-40 s per full-size model on this machine, so each architecture is
 converted once, dense. A pruned variant is then made by running ``apply_1xn`` on the Keras model and
@@ -87,6 +88,22 @@ def trained_like(pruned, seed, dead=DEAD_CHANNELS, stray=STRAY_ZEROS):
         kernel.flat[rng.choice(kept, max(1, round(stray * len(kept))), replace=False)] = 0
         layer.kernel.assign(kernel)
     return pruned
+
+
+def int8_convert(model, samples=8, seed=0):
+    """Keras model -> .tflite bytes of TensorFlow's full integer quantization (int8 input and output) with
+    onexn's int8 records. Calibrated on `samples` standard normal inputs: random weights have no data of
+    their own."""
+    shape = (1, *model.input_shape[1:])
+
+    def dataset():
+        rng = np.random.default_rng(seed)
+        for _ in range(samples):
+            yield [rng.standard_normal(shape).astype(np.float32)]
+
+    return onexn_tf.convert(model, representative_dataset=dataset, optimizations=[tf.lite.Optimize.DEFAULT],
+                            target_spec=tf.lite.TargetSpec(supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]),
+                            inference_input_type=tf.int8, inference_output_type=tf.int8)
 
 
 def _kernel_layers(model):
@@ -198,6 +215,12 @@ class SweepModel:
             "onexn": self.cache.get(base + ".tflite", lambda: onexn_tf.convert(get_plain())),
             "compact": self.cache.get(base + "-compact.tflite", lambda: onexn_tf.convert(get_plain(), compact=True)),
         }
+
+
+    def int8(self, n, sparsity):
+        """The model pruned with the default policy (issue 17's targets), fully int8-quantized (cached)."""
+        return self.cache.get(os.path.join(self.key, f"1x{n}-{sparsity_tag(sparsity)}-int8.tflite"),
+                              lambda: int8_convert(onexn_tf.apply_1xn(self.keras, n=n, sparsity=sparsity)))
 
 
 def pointwise_convs(tflite):

@@ -31,6 +31,14 @@ MODEL_TITLES = {"mobilenet_v1": "MobileNetV1 1.0/224", "mobilenet_v2": "MobileNe
                 "resnet50": "ResNet-50"}
 
 
+# Issue 17: onexn / XNNPACK int8 dense on the same fully int8-quantized file, default policy, 1 thread.
+INT8_TARGETS = [
+    {"model": "mobilenet_v2", "n": 16, "sparsity": 0.75, "threads": 1, "target": 0.60},
+    {"model": "mobilenet_v2", "n": 16, "sparsity": 0.5, "threads": 1, "target": 0.85},
+    {"model": "resnet50", "n": 16, "sparsity": 0.5, "threads": 1, "target": 0.70},
+]
+
+
 def geomean(values):
     """Geometric mean of positive numbers; ValueError on an empty list or a non-positive value (a ratio
     of 0 is a broken row, which statistics.geometric_mean accepts from Python 3.13 on)."""
@@ -486,10 +494,33 @@ def markdown(results, plot_relpath, analysis=None):
         for t in sorted({r["threads"] for r in results["layers"]}):
             if any(r["threads"] == t and r.get("ratio") is not None for r in results["layers"]):
                 out += ["", f"### {t} thread{'s' if t > 1 else ''}", "", layer_table(layers, t)]
+    if results.get("int8"):
+        out += ["", "## int8: onexn against XNNPACK's int8 kernels", ""] + \
+            int8_section(results["int8"], s.get("max_other_cpu", 0.05))
     out += ["", "## Does XNNPACK's own sparse path engage?", ""] + xnnpack_section(results)
     if plot_relpath:
         out += ["", "## Plot", "", f"![onexn / stock latency ratio vs block sparsity]({plot_relpath})"]
     return "\n".join(out) + "\n"
+
+
+def int8_section(rows, noisy=0.05):
+    """Markdown lines for the int8 cases (run.py --int8)."""
+    targets = {(t["model"], t["n"], t["sparsity"], t["threads"]): t["target"] for t in INT8_TARGETS}
+    lines = ["Each model pruned with the default policy (`apply_1xn(model, n, sparsity)`), converted with full "
+             "integer quantization (int8 input and output, calibrated on 8 random inputs); **stock** = the stock "
+             "runtime on that file (XNNPACK's int8 kernels, dense weights), **onexn** = the same file with the "
+             "delegate, which runs the int8 1×N convolutions (the int8 operators between them stay with XNNPACK, "
+             "so the graph splits into the partitions counted). One pass; max diff in quantization steps of the "
+             "int8 output.", "",
+             "| model | N | sparsity | threads | stock ms | onexn ms | **onexn/stock** | target (issue 17) | "
+             "delegate nodes | partitions | max diff |", "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (r["model"], r["n"], r["sparsity"], r["threads"])):
+        target = targets.get((r["model"], r["n"], r["sparsity"], r["threads"]))
+        verdict = "-" if target is None else f"≤ {target:.2f}: {'**met**' if r['ratio'] <= target else 'missed'}"
+        lines.append(f"| {MODEL_TITLES.get(r['model'], r['model'])} | {r['n']} | {r['sparsity']:.0%} | {r['threads']} "
+                     f"| {r['dense_ms']:.2f} | {r['onexn_ms']:.2f} | **{r['ratio']:.2f}**{_mark(r, noisy)} | {verdict} "
+                     f"| {r['claimed']} | {r['partitions']} | {r['max_steps']} |")
+    return lines
 
 
 def xnnpack_section(results):

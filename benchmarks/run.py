@@ -21,6 +21,7 @@ stock runtime ran undisturbed in.
     python benchmarks/run.py                 # the full sweep: about 15 min from an empty cache (2 cores)
     python benchmarks/run.py --quick         # MobileNetV2, N 4 and 16, 50% and 75%, 1 thread
     python benchmarks/run.py --models resnet50 --n 16 --sparsity 0.5 --threads 1
+    python benchmarks/run.py --int8 --models mobilenet_v2,resnet50 --n 16 --sparsity 0.5,0.75 --threads 1
 """
 
 import argparse
@@ -63,6 +64,11 @@ def parse_args(argv):
                    help=f"a short check: models {QUICK['models']}, N {QUICK['n']}, sparsity {QUICK['sparsity']}, "
                         f"threads {QUICK['threads']}, fewer runs (options given explicitly still win)")
     p.add_argument("--no-layers", action="store_true", help="skip the MobileNetV2 single 1x1 conv sweep")
+    p.add_argument("--int8", action="store_true",
+                   help="also int8 cases for every model, N, sparsity and thread count selected: the model pruned "
+                        "with the default policy and fully int8-quantized (int8 I/O), stock (XNNPACK's int8 "
+                        "kernels, dense) against onexn on the same file, interleaved; one pass (conversion: "
+                        "30-90 s per case, cached)")
     p.add_argument("--no-profile", action="store_true", help="skip the per-op profiles of the target cases")
     p.add_argument("--runs", type=int, help="timed runs per variant and pass, whole models (default 20, quick 15)")
     p.add_argument("--warmup", type=int, help="warm-up runs per variant, whole models (default 5, quick 3)")
@@ -288,6 +294,19 @@ def measure_pairs(dense, compact, threads, runs, warmup, seed, options, delegate
     return row
 
 
+def measure_int8(data, threads, runs, warmup, seed, options):
+    """Stock (XNNPACK's int8 kernels on dense weights) against onexn on the same int8 file, interleaved."""
+    m = bench.measure([bench.Variant("dense", data), bench.Variant("onexn", data, True, dict(options))],
+                      threads=threads, runs=runs, warmup=warmup, seed=seed)
+    d, o, report = m.timings["dense"], m.timings["onexn"], m.reports["onexn"]
+    diff = m.outputs["onexn"].astype("i4") - m.outputs["dense"].astype("i4")
+    return {"threads": threads, "runs": runs, "dense_ms": d.median_ms, "onexn_ms": o.median_ms,
+            "ratio": o.median_ms / d.median_ms, "claimed": report.get("claimed", 0),
+            "partitions": report.get("partitions", 0), "isa": report.get("isa", "?"),
+            "kernels": sorted({k.get("kernel", "") for k in report.get("kernels", [])}),
+            "max_steps": int(abs(diff).max())}
+
+
 # A pass in which the stock runtime ran this much slower than its fastest time on the same model and thread
 # count (the stock runtime's work does not depend on N or sparsity: dense weights, the same graph) was
 # disturbed: on this shared host another tenant can take a core or the memory bandwidth without showing in
@@ -405,6 +424,23 @@ class Sweep:
             self.started)
         return row
 
+    def int8_cases(self):
+        """The int8 cases (--int8), one pass; result rows in results["int8"]."""
+        a = self.args
+        for name in a.model_list:
+            for n in a.n_list:
+                for s in a.sparsity_list:
+                    data = self.model(name).int8(n, s)
+                    for t in a.thread_list:
+                        row = measured(a, self.started, f"int8 {name} 1x{n} {s:.0%} {t}T", lambda: measure_int8(
+                            data, t, a.runs, a.warmup, a.seed, self.options))
+                        row.update(model=name, n=n, sparsity=s, file_mb=len(data) / 1e6)
+                        self.results["int8"].append(row)
+                        _save(a, self.results)
+                        log(f"int8 {name} 1x{n} {s:.0%} {t}T: stock {row['dense_ms']:.2f} ms, onexn "
+                            f"{row['onexn_ms']:.2f} ms ({row['ratio']:.2f}), {row['partitions']} partitions",
+                            self.started)
+
     def layer_cases(self, n, s, shapes, threads):
         """MobileNetV2 1x1 convolutions cut out of the pruned model as single-conv models; result rows."""
         a = self.args
@@ -457,6 +493,8 @@ class Sweep:
                     repeats[key].append(self.model_case(*key, label="make-up pass"))
                 results["models"] = combined()
                 _save(a, results)
+        if a.int8 and self.delegate_ok:
+            self.int8_cases()
         for name in a.model_list:
             if name == "mobilenet_v2" and not a.no_layers:
                 shapes = bench_models.pointwise_convs(self.model(name).dense)
@@ -531,7 +569,8 @@ def main(argv=None):
                    "settings": {"runs": args.runs, "warmup": args.warmup, "layer_runs": args.layer_runs,
                                 "seed": args.seed, "kernel": args.kernel, "max_other_cpu": args.max_other_cpu,
                                 "passes": args.passes},
-                   "full": not args.subset, "models": [], "layers": [], "profiles": [], "xnnpack_probe": None}
+                   "full": not args.subset, "models": [], "layers": [], "int8": [], "profiles": [],
+                   "xnnpack_probe": None}
         xnnpack_probe(args, results, started)
         sweep = Sweep(args, results, started, delegate_ok, options)
         sweep.run()

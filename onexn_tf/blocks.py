@@ -126,9 +126,9 @@ def expand_block_mask(keep, kernel_shape_hwio, n):
 
 
 def kept_blocks(kernel, n):
-    """Keep map of a Keras kernel (HWIO or (cin, cout)): (cin, groups) boolean, True where the block has
-    a non-zero weight."""
-    return np.abs(_grouped(as_hwio(kernel), check_n(n))).max(axis=(0, 1, 4)) > 0
+    """Keep map of a Keras kernel (HWIO or (cin, cout)), float or int8: (cin, groups) boolean, True where
+    the block has a non-zero weight (a NaN counts as non-zero; -0.0 does not)."""
+    return (_grouped(as_hwio(kernel), check_n(n)) != 0).any(axis=(0, 1, 4))
 
 
 def kept_map(weight, n):
@@ -144,14 +144,32 @@ def csr_index(keep):
     return group_ptr, np.nonzero(keep)[1].astype(np.int64)
 
 
+def zeros_in_zero_blocks(kernel, n):
+    """How many weights of a Keras kernel (HWIO or (cin, cout)) lie in all-zero 1xN blocks."""
+    hwio = as_hwio(kernel)
+    kh, kw, _, cout = hwio.shape
+    return int((~kept_blocks(hwio, n) * group_widths(cout, n)[None, :]).sum()) * kh * kw
+
+
 def blocks_explain_zeros(kernel, n):
     """True if every zero weight of a Keras kernel lies in an all-zero 1xN block (the zeros are 1xN
     structured)."""
-    hwio = as_hwio(kernel)
-    kh, kw, _, cout = hwio.shape
-    block_zero = ~kept_blocks(hwio, n)
-    zeros_in_blocks = int((block_zero * group_widths(cout, n)[None, :]).sum()) * kh * kw
-    return int(np.count_nonzero(hwio == 0)) == zeros_in_blocks
+    return int(np.count_nonzero(as_hwio(kernel) == 0)) == zeros_in_zero_blocks(kernel, n)
+
+
+def quantized_rounding_zeros(quantized):
+    """How many zero (output, input) weight pairs of a symmetric int8 Keras kernel (HWIO or (cin, cout))
+    rounding alone may have made, for ``detect_n``.
+
+    A weight rounds to 0 when it is within half a quantization step of zero, a bucket half as wide as the
+    buckets of -1 and +1 together. Near zero a weight distribution is flat at that scale (a step is about
+    1/127 of the channel's largest weight), so rounding zeroes about half as many pairs as there are pairs
+    whose largest weight is +-1; twice that, plus 4 for small layers, is the allowance. (Without it, the
+    zeros rounding leaves inside kept blocks made ``detect_n`` find N = 1 or nothing on int8 weights pruned
+    1x16, and give unpruned layers N = 1.)
+    """
+    largest = np.abs(as_hwio(np.asarray(quantized, dtype=np.int64))).max(axis=(0, 1))
+    return int(np.count_nonzero(largest == 1)) + 4
 
 
 def zero_pairs(kernel):
@@ -161,23 +179,25 @@ def zero_pairs(kernel):
 
 
 def _zero_block_pairs(zero, n):
-    """(cout, cin) boolean: True where the pair lies in an all-zero 1xN block; and whether any block is zero."""
+    """(cout, cin) boolean: True where the pair lies in an all-zero 1xN block."""
     cout, cin = zero.shape
     groups = -(-cout // n)
     padded = np.ones((groups * n, cin), dtype=bool)
     padded[:cout] = zero
     block_zero = padded.reshape(groups, n, cin).all(axis=1)
-    return np.repeat(block_zero, n, axis=0)[:cout], bool(block_zero.any())
+    return np.repeat(block_zero, n, axis=0)[:cout]
 
 
-def _structure(zero, n):
+def _structure(zero, n, rounding_zeros=0):
     """(share of the (output, input) pairs in kept 1xN blocks that are zero, counting live output channels
-    only; whether any block is zero; pairs in kept blocks, i.e. the work a kernel does at this N)."""
-    in_blocks, any_zero_block = _zero_block_pairs(zero, n)
+    only and less the ``rounding_zeros`` pairs rounding may have zeroed; whether the all-zero blocks hold
+    more than ``rounding_zeros`` pairs; pairs in kept blocks, i.e. the work a kernel does at this N)."""
+    in_blocks = _zero_block_pairs(zero, n)
     live = ~zero.all(axis=1)  # dead output channels (all zero: a ReLU that never fires) say nothing about N
     kept = ~in_blocks[live]
-    share = int(np.count_nonzero(zero[live] & kept)) / max(int(np.count_nonzero(kept)), 1)
-    return share, any_zero_block, int(np.count_nonzero(~in_blocks))
+    stray = max(int(np.count_nonzero(zero[live] & kept)) - rounding_zeros, 0)
+    share = stray / max(int(np.count_nonzero(kept)), 1)
+    return share, int(np.count_nonzero(in_blocks)) > rounding_zeros, int(np.count_nonzero(~in_blocks))
 
 
 def stray_share(kernel, n):
@@ -187,7 +207,7 @@ def stray_share(kernel, n):
     return share, any_zero_block
 
 
-def detect_n(kernel, hint=None):
+def detect_n(kernel, hint=None, rounding_zeros=0):
     """N of a Keras kernel (HWIO or (cin, cout)), or None if no 1xN block is zero (nothing to describe).
 
     N must explain the zeros: at most STRAY_ZEROS of the (output, input) weight pairs in its kept blocks are
@@ -198,12 +218,15 @@ def detect_n(kernel, hint=None):
     only with more work. Any N <= min(cout, MAX_N) is found, not only
     powers of two. `hint`, the N the layer was pruned with (``strip_1xn`` and ``apply_1xn`` record it on
     the layer), is taken whenever it explains the zeros.
+
+    Quantized weights: ``rounding_zeros`` = ``quantized_rounding_zeros(weight)`` zero pairs may come from
+    rounding, not from pruning; they are not stray, and the all-zero blocks must hold more than that many.
     """
     zero = zero_pairs(kernel)
     cout = zero.shape[0]
     found = {}
     for n in range(1, min(cout, MAX_N) + 1):
-        share, any_zero_block, work = _structure(zero, n)
+        share, any_zero_block, work = _structure(zero, n, rounding_zeros)
         if any_zero_block and share <= STRAY_ZEROS:
             found[n] = work
     if hint is not None and check_n(hint) in found:

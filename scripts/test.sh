@@ -15,13 +15,16 @@ python tflite_delegate/tools/generate_kernels.py --check
 python tflite_delegate/tools/build_delegate.py bzl --check
 step "C++ tests, ASan + UBSan";              bazel test --config=asan //tflite_delegate/...
 step "C++ tests, aarch64 under qemu";        bazel test --config=aarch64_linux //tflite_delegate/...
+step "C++ int8 kernel tests, aarch64 without the dot product (Cortex-A53)"
+bazel test --config=aarch64_a53 //tflite_delegate:qconv_test
 # The aarch64 library from Bazel, for tests/test_aarch64.py (copied out: bazel-bin follows the last configuration).
 bazel build --config=aarch64_linux //tflite_delegate:libonexn_delegate.so
 mkdir -p build/aarch64/bazel
 install -m 644 bazel-bin/tflite_delegate/libonexn_delegate.so build/aarch64/bazel/
 export ONEXN_AARCH64_BAZEL_DELEGATE_PATH="$PWD/build/aarch64/bazel/libonexn_delegate.so"
 step "C++ kernel tests, Haswell CPU model";  bazel test --config=qemu_haswell //tflite_delegate:kernel_test \
-                                               //tflite_delegate:dwconv_test //tflite_delegate:pool_test
+                                               //tflite_delegate:dwconv_test //tflite_delegate:pool_test \
+                                               //tflite_delegate:qconv_test
 # Native last: bazel-bin/ then holds the host's libonexn_delegate.so, which a Python test loads.
 step "C++ tests, native";                    bazel test //tflite_delegate/...
 # The library with test hooks, for tests/test_abi.py and the cycles test (tests/testing_library.py).

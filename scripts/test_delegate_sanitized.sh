@@ -26,7 +26,7 @@ echo "sanitized: $LIB and $TESTING_LIB (ASan + UBSan), runtime $RUNTIME"
 TESTS=(tests/test_delegate.py tests/test_delegate_glue.py tests/test_delegate_metadata.py tests/test_delegate_models.py
        tests/test_delegate_dense.py tests/test_delegate_tensor_ops.py
        tests/test_delegate_options.py tests/test_abi.py tests/test_reliability_inputs.py
-       tests/test_reliability_threads.py tests/test_reliability_lifetime.py)
+       tests/test_reliability_threads.py tests/test_reliability_lifetime.py tests/test_delegate_int8.py)
 # Not meaningful here: the first asserts that the library is the pip-installed one; the second swaps in
 # the (uninstrumented) Bazel build. The RSS cycle test is left out because ASan's quarantine holds freed
 # memory on purpose; scripts/leak_check.sh runs those cycles under LeakSanitizer instead.

@@ -1,11 +1,13 @@
 """atheris (libFuzzer for Python) target for the Python reader of the onexn_1xn entry (onexn_tf.tflite.metadata).
 
-Each input is parsed twice, as given and as a copy whose header is made consistent (magic, version 1,
-header_bytes, total_bytes, CRC-32) so that mutations reach the record rules. The contract checked:
+Each input is parsed twice, as given and as a copy whose header is made consistent (magic, the input's
+version when it is 2, else 1, header_bytes, total_bytes, CRC-32) so that mutations reach the record rules of
+both versions. The contract checked:
 
 - the only exception ``parse_entry`` may raise is ``MetadataError`` (a ValueError with a message);
-- an accepted entry re-encodes (``encode_entry``) to the same records bytes, and the records obey
-  docs/FORMAT.md; ``keep_unknown=False`` returns exactly the known records.
+- an accepted entry re-encodes (``encode_entry`` at its version) to the same records bytes, and the records
+  obey docs/FORMAT.md (version 1 records are float32); ``keep_unknown=False`` returns exactly the known
+  records.
 
 Run (not collected by pytest; tests/test_reliability_fuzz.py runs it briefly):
 
@@ -40,7 +42,8 @@ WORK_CORPUS = ROOT / "build" / "fuzz" / "atheris_corpus"
 def consistent_header(data):
     """A copy of `data` (>= 32 bytes) whose header passes every header check."""
     fixed = bytearray(data)
-    fixed[0:16] = metadata.MAGIC + struct.pack("<III", metadata.VERSION, metadata.HEADER_BYTES, len(data))
+    version = 2 if struct.unpack_from("<I", data, 4)[0] == 2 else 1
+    fixed[0:16] = metadata.MAGIC + struct.pack("<III", version, metadata.HEADER_BYTES, len(data))
     fixed[24:28] = struct.pack("<I", zlib.crc32(bytes(fixed[32:])) & 0xFFFFFFFF)
     return bytes(fixed)
 
@@ -66,9 +69,10 @@ def parse_and_check(data):
     assert header[3] == len(data) and header[4] == len(records)
     for r in records:
         check_record(r)
+        assert header[1] >= 2 or r.weight_type == metadata.WEIGHT_FLOAT32, r
     keys = [(r.subgraph, r.operator) for r in records]
     assert keys == sorted(set(keys)), keys
-    again = metadata.encode_entry(records)
+    again = metadata.encode_entry(records, version=header[1])
     assert again[32:] == data[32:], "accepted entry does not re-encode to the same records"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

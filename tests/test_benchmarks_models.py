@@ -132,3 +132,17 @@ def test_trained_like_model_converts_with_its_n_and_the_delegate_claims_it(conve
 def test_keras_model_has_the_applications_softmax_head():
     model = bench_models.keras_model("mobilenet_v2", input_size=96)
     assert model.layers[-1].activation.__name__ == "softmax" and model.output_shape == (None, 1000)
+
+
+def test_int8_convert_gives_int8_records():
+    from onexn_tf.tflite import metadata
+
+    model = onexn_tf.apply_1xn(_model(), n=8, sparsity=0.5)
+    data = bench_models.int8_convert(model)
+    records = onexn_tf.read_metadata(data)
+    # The default policy prunes the two 1x1 convolutions (the stem reads 3 channels, the head has 12 % 8 != 0).
+    assert [r.cout for r in records] == [32, 24] and {r.weight_type for r in records} == {metadata.WEIGHT_INT8}
+    from ai_edge_litert.interpreter import Interpreter
+
+    (detail,) = Interpreter(model_content=data).get_input_details()
+    assert detail["dtype"] == np.int8  # full int8 I/O

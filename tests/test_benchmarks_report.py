@@ -255,3 +255,41 @@ def test_measure_pairs_times_onexn_and_compact_each_against_its_own_stock_run(mo
     calls.clear()
     row = run.measure_pairs(b"dense", b"compact", 1, 5, 1, 0, {}, False)
     assert calls == [("dense", "compact")] and row["ratio"] is None and row["dense_ms"] == 10.0
+
+
+def test_int8_cases_in_the_report(tmp_path):
+    results = _results()
+    results["int8"] = [dict(row("mobilenet_v2", 16, 0.75, 1, 4.0, 2.0), partitions=28, max_steps=0),
+                       dict(row("resnet50", 16, 0.5, 1, 20.0, 16.0), partitions=17, max_steps=1),
+                       dict(row("resnet50", 4, 0.5, 1, 20.0, 19.0), partitions=17, max_steps=0)]
+    out = tmp_path / "B.md"
+    bench_report.write_report(results, str(out), str(tmp_path / "plot.png"))
+    text = out.read_text()
+    assert "## int8: onexn against XNNPACK's int8 kernels" in text
+    assert "| MobileNetV2 1.0/224 | 16 | 75% | 1 | 4.00 | 2.00 | **0.50** | ≤ 0.60: **met** | 10 | 28 | 0 |" in text
+    assert "| ResNet-50 | 16 | 50% | 1 | 20.00 | 16.00 | **0.80** | ≤ 0.70: missed | 10 | 17 | 1 |" in text
+    assert "| ResNet-50 | 4 | 50% | 1 | 20.00 | 19.00 | **0.95** | - |" in text
+    assert "int8" not in (bench_report.markdown(_results(), None))  # no int8 cases, no section
+
+
+def test_measure_int8_times_onexn_against_stock_on_the_same_file(monkeypatch):
+    import numpy as np
+    from onexn_tf.runtime import bench
+
+    run = _run_module()
+    assert run.parse_args(["--int8", "--quick"]).int8 and not run.parse_args([]).int8
+    seen = []
+
+    def fake_measure(variants, **kwargs):
+        seen.append([(v.name, v.tflite, v.delegate) for v in variants])
+        outputs = {"dense": np.array([-128, 5, 127], np.int8), "onexn": np.array([-127, 5, 127], np.int8)}
+        return bench.Measurement(timings={"dense": bench.Timing((8.0,) * 5), "onexn": bench.Timing((6.0,) * 5)},
+                                 outputs=outputs, order=["dense", "onexn"] * 5,
+                                 reports={"onexn": {"claimed": 3, "partitions": 2, "isa": "avx512",
+                                                    "kernels": [{"kernel": "qs8-qc8w-spconv-16x16-avx512vnni"}]}})
+
+    monkeypatch.setattr(run.bench, "measure", fake_measure)
+    row = run.measure_int8(b"int8", 1, 5, 1, 0, {})
+    assert seen == [[("dense", b"int8", False), ("onexn", b"int8", True)]]
+    assert row["ratio"] == pytest.approx(0.75) and row["partitions"] == 2 and row["max_steps"] == 1
+    assert row["kernels"] == ["qs8-qc8w-spconv-16x16-avx512vnni"]

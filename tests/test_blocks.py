@@ -189,3 +189,38 @@ def test_keep_maps_in_both_layouts_and_their_csr_index():
 def test_bad_kernel_rank_raises():
     with pytest.raises(ValueError, match="kernel"):
         blocks.block_mask(np.ones((2, 3, 4), np.float32), 2, 0.5)
+
+
+def _quantize_per_channel(hwio):
+    """Symmetric per-output-channel int8, as TensorFlow's converter quantizes weights (round half to even)."""
+    scale = np.abs(hwio).reshape(-1, hwio.shape[-1]).max(axis=0) / 127.0
+    return np.clip(np.rint(hwio / scale), -127, 127).astype(np.int8)
+
+
+@pytest.mark.parametrize("n,sparsity", [(16, 0.5), (16, 0.75), (8, 0.3), (4, 0.5), (1, 0.5)])
+def test_detect_n_on_int8_weights_allows_for_rounding_zeros(n, sparsity):
+    rng = np.random.default_rng(n)
+    for shape in [(1, 1, 96, 64), (3, 3, 32, 48)]:
+        kernel = rng.laplace(size=shape).astype(np.float32)  # peaked at 0, as trained weights are
+        quantized = _quantize_per_channel(kernel * blocks.block_mask(kernel, n, sparsity))
+        if n > 1:  # (a 1x1 block of N = 1 has no room for a zero inside a kept block)
+            zeros_in_kept = int(np.count_nonzero(quantized == 0)) - blocks.zeros_in_zero_blocks(quantized, n)
+            assert zeros_in_kept > 0  # rounding made zeros inside kept blocks
+        assert blocks.detect_n(quantized, rounding_zeros=blocks.quantized_rounding_zeros(quantized)) == n
+        dense = _quantize_per_channel(kernel)
+        if shape[:2] == (1, 1):  # rounding zeroes single weights, i.e. (output, input) pairs of a 1x1 kernel:
+            assert blocks.detect_n(dense) is not None  # the float rule takes them for blocks ...
+        assert blocks.detect_n(dense, rounding_zeros=blocks.quantized_rounding_zeros(dense)) is None  # ... this not
+
+
+def test_rounding_allowance_and_kept_blocks_of_int8():
+    q = np.array([[0, 1, -1, 5], [0, 0, 0, 0], [-128, 0, 0, 0]], np.int8).T  # (cin 4, cout 3)
+    assert blocks.quantized_rounding_zeros(q) == 2 + 4
+    # -128 has no positive int8 counterpart (np.abs keeps it negative): its block is kept all the same.
+    assert blocks.kept_blocks(q, 1).tolist() == [[False, False, True], [True, False, False],
+                                                 [True, False, False], [True, False, False]]
+    assert blocks.zeros_in_zero_blocks(q, 1) == 8 and blocks.detect_n(q) == 2  # dead channel 1 says nothing
+    # With the allowance, N = 2's zero blocks (5 pairs) could all be rounding's; N = 1's 8 pairs cannot.
+    assert blocks.detect_n(q, rounding_zeros=blocks.quantized_rounding_zeros(q)) == 1
+    assert blocks.detect_n(q, rounding_zeros=8) is None
+    assert blocks.kept_blocks(np.array([[np.nan, 0.0]], np.float32), 1).tolist() == [[True, False]]

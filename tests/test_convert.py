@@ -158,7 +158,7 @@ def test_unstripped_wrappers_and_bad_options_raise():
         convert(object())
 
 
-def test_int8_quantization_passes_through_with_no_records():
+def test_int8_quantization_gets_int8_records():
     import tensorflow as tf
 
     model = _small_conv()
@@ -172,7 +172,8 @@ def test_int8_quantization_passes_through_with_no_records():
     model_obj = graph.read_model(tflite)
     (conv,) = [w for w in graph.weight_ops(model_obj)]
     assert model_obj.subgraphs[0].tensors[conv.weight_tensor].type == graph.schema.TensorType.INT8
-    assert read_metadata(tflite) == []
+    (record,) = read_metadata(tflite)  # tests/test_convert_int8.py has the details
+    assert (record.operator, record.weight_type) == (conv.operator, metadata.WEIGHT_INT8)
 
 
 def test_grouped_conv_gets_no_record():

@@ -308,7 +308,7 @@ def test_delegate_report_summarises_a_model():
     assert report["claimed"] == 3 and report["isa"] == "scalar" and report["num_threads"] == 2
     assert report["prepared"] is True
     assert all(k["kernel"].endswith("-scalar") for k in report["kernels"])
-    assert report["version"] and report["metadata_version"] == 1
+    assert report["version"] and report["metadata_version"] == 2  # the newest version the delegate reads
 
 
 def test_delegate_report_rejects_non_bytes():

@@ -22,6 +22,8 @@ def test_seed_corpus_is_small_valid_and_varied():
     assert sum(p.stat().st_size for p in SEEDS) < 200 * 1024
     records = [r for p in SEEDS for r in onexn_metadata.parse_entry(p.read_bytes(), keep_unknown=True)]
     assert all(r.known for r in records)
+    assert {int.from_bytes(p.read_bytes()[4:8], "little") for p in SEEDS} == {1, 2}  # both format versions
+    assert {r.weight_type for r in records} == {onexn_metadata.WEIGHT_FLOAT32, onexn_metadata.WEIGHT_INT8}
     assert {r.builtin_op for r in records} == {onexn_metadata.CONV_2D, onexn_metadata.FULLY_CONNECTED}
     assert {r.encoding for r in records} == {onexn_metadata.ENCODING_DENSE, onexn_metadata.ENCODING_SPARSE}
     assert {1, 2, 4, 8, 16, 32, 64} <= {r.n for r in records}

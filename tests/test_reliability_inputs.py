@@ -9,6 +9,7 @@ resized inputs (test_delegate.py), the C++ reader under ASan (bazel test --confi
 Every case runs the stock runtime too: the delegate either declines (and says why) or answers the same.
 """
 
+import functools
 import os
 import struct
 import zlib
@@ -141,6 +142,7 @@ MUTATED_MODELS = {
     "conv_stride2_n2": lambda: (conv_model(k=(3, 3), stride=(2, 2), n=2, size=(11, 11)), [0]),
     "conv_5x5_valid_n16": lambda: (conv_model(k=(5, 5), n=16, cout=48, padding="valid", size=(11, 11)), [0]),
     "fc_keep_num_dims": lambda: (fc_model(input_shape=(2, 3, 32), n=4, cout=16, keep_num_dims=True), [0]),
+    "int8_conv_fc": lambda: (_quantized_models()["int8"], _weight_nodes(_quantized_models()["int8"])),
 }
 # More cases on demand, e.g. ONEXN_RELIABILITY_MUTATIONS=400 (docs/RELIABILITY.md).
 MUTATIONS = int(os.environ.get("ONEXN_RELIABILITY_MUTATIONS", "60"))
@@ -251,11 +253,11 @@ def test_resizing_input_channels_after_the_claim_is_a_clear_error():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# int8 and float16 models: declined until supported
+# int8 and float16 models: int8 records run (tests/test_delegate_int8.py), float records on them are declined
 
 
-@pytest.fixture(scope="module")
-def quantized():
+@functools.lru_cache(maxsize=None)
+def _quantized_models():
     """A 1x4-pruned conv + dense Keras model converted to int8 and to float16 weights."""
     import tensorflow as tf
 
@@ -279,6 +281,11 @@ def quantized():
     fp16 = convert(model, optimizations=[tf.lite.Optimize.DEFAULT],
                    target_spec=tf.lite.TargetSpec(supported_types=[tf.float16]))
     return {"int8": int8, "fp16": fp16, "kernels": kernels}
+
+
+@pytest.fixture(scope="module")
+def quantized():
+    return _quantized_models()
 
 
 def _records_claiming(tflite, kernels, encoding=onexn_metadata.ENCODING_DENSE):
@@ -319,13 +326,26 @@ def _check_declined(tflite, nodes, why):
     return declined
 
 
-@pytest.mark.parametrize("kind", ["int8", "fp16"])
-def test_quantized_model_without_records_is_left_alone(quantized, kind):
-    assert verify.read_metadata(quantized[kind]) == []
-    model = graph.read_model(quantized[kind])
-    nodes = [i for i, op in enumerate(model.subgraphs[0].operators)
-             if graph.builtin_code(model, op) in (onexn_metadata.CONV_2D, onexn_metadata.FULLY_CONNECTED)]
-    _check_declined(quantized[kind], nodes, "no onexn_1xn metadata")
+def _weight_nodes(tflite):
+    model = graph.read_model(tflite)
+    return [i for i, op in enumerate(model.subgraphs[0].operators)
+            if graph.builtin_code(model, op) in (onexn_metadata.CONV_2D, onexn_metadata.FULLY_CONNECTED)]
+
+
+def test_fp16_model_without_records_is_left_alone(quantized):
+    assert verify.read_metadata(quantized["fp16"]) == []
+    _check_declined(quantized["fp16"], _weight_nodes(quantized["fp16"]), "no onexn_1xn metadata")
+
+
+def test_int8_records_are_claimed(quantized):
+    records = verify.read_metadata(quantized["int8"])
+    assert [(r.n, r.weight_type) for r in records] == [(4, onexn_metadata.WEIGHT_INT8)] * 2
+    assert all(c.ok for c in verify.verify(quantized["int8"]))
+    inputs = random_inputs(quantized["int8"])
+    delegate = load_delegate()
+    got = run(quantized["int8"], inputs, [delegate])
+    assert read_report(delegate)["claimed_nodes"] == _weight_nodes(quantized["int8"])
+    np.testing.assert_array_equal(got[0], run(quantized["int8"], inputs)[0])
 
 
 @pytest.mark.parametrize("kind,encoding,why", [

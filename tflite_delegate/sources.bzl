@@ -40,11 +40,33 @@ SOURCES = {
                 "-mavx2"
             ]
         },
+        "avx512vnni": {
+            "arches": [
+                "x86_64"
+            ],
+            "copts": [
+                "-mavx512f",
+                "-mavx512vl",
+                "-mavx512dq",
+                "-mavx512bw",
+                "-mavx512vnni",
+                "-mfma",
+                "-mavx2"
+            ]
+        },
         "neon": {
             "arches": [
                 "aarch64"
             ],
             "copts": []
+        },
+        "neondot": {
+            "arches": [
+                "aarch64"
+            ],
+            "copts": [
+                "-march=armv8.2-a+dotprod"
+            ]
         }
     },
     "kernels": {
@@ -76,7 +98,9 @@ SOURCES = {
             "kernels/f32-pool/f32-pool.inc",
             "kernels/f32-spconv/f32-spconv.inc",
             "kernels/f32-spconv-pixelvec/f32-spconv-pixelvec.inc",
-            "kernels/f32-vadd/f32-vadd.inc"
+            "kernels/f32-vadd/f32-vadd.inc",
+            "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv.inc",
+            "kernels/x8-pixelvec-gather/x8-pixelvec-gather.inc"
         ],
         "srcs": {
             "portable": [
@@ -86,6 +110,7 @@ SOURCES = {
                 "kernels/operators/add.c",
                 "kernels/operators/concat.c",
                 "kernels/operators/conv.c",
+                "kernels/operators/conv-args.c",
                 "kernels/operators/conv-cost.c",
                 "kernels/operators/conv-dispatch.c",
                 "kernels/operators/dwblock.c",
@@ -93,13 +118,17 @@ SOURCES = {
                 "kernels/operators/gavgpool.c",
                 "kernels/operators/pad.c",
                 "kernels/operators/pool.c",
+                "kernels/operators/qconv.c",
+                "kernels/operators/qconv-dispatch.c",
                 "kernels/operators/softmax.c",
                 "kernels/f32-dwconv/f32-dwconv-minmax-scalar.c",
                 "kernels/f32-pixelvec-gather/f32-pixelvec-gather-16-scalar.c",
                 "kernels/f32-pool/gen/f32-avgpool-minmax-scalar.c",
                 "kernels/f32-pool/gen/f32-maxpool-minmax-scalar.c",
                 "kernels/f32-spconv/f32-spconv-4xn-scalar.c",
-                "kernels/f32-vadd/f32-vadd-minmax-scalar.c"
+                "kernels/f32-vadd/f32-vadd-minmax-scalar.c",
+                "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-scalar.c",
+                "kernels/x8-pixelvec-gather/x8-pixelvec-gather-16-scalar.c"
             ],
             "avx2": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-8c-avx2.c",
@@ -112,7 +141,9 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-avx2.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx2.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx2.c",
-                "kernels/f32-vadd/gen/f32-vadd-minmax-avx2.c"
+                "kernels/f32-vadd/gen/f32-vadd-minmax-avx2.c",
+                "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-avx2.c",
+                "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx2.c"
             ],
             "avx512f": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-16c-avx512f.c",
@@ -124,7 +155,13 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x8-pixelvec-avx512f.c",
-                "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c"
+                "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c",
+                "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx512bw.c"
+            ],
+            "avx512vnni": [
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x16-avx512vnni.c",
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x4-avx512vnni.c",
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x8-avx512vnni.c"
             ],
             "neon": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-4c-neon.c",
@@ -134,7 +171,13 @@ SOURCES = {
                 "kernels/f32-spconv/gen/f32-spconv-8x8-neon.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-neon.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-neon.c",
-                "kernels/f32-vadd/gen/f32-vadd-minmax-neon.c"
+                "kernels/f32-vadd/gen/f32-vadd-minmax-neon.c",
+                "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-neon.c",
+                "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-neon.c"
+            ],
+            "neondot": [
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x4-neondot.c",
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x8-neondot.c"
             ]
         }
     },
@@ -166,6 +209,7 @@ SOURCES = {
             "src/metadata_reader.cc",
             "src/node_check.cc",
             "src/node_claim.cc",
+            "src/node_quant.cc",
             "src/options.cc",
             "src/partition_arena.cc",
             "src/partition_kernel.cc",
@@ -190,6 +234,7 @@ SOURCES = {
             "src/node_check.h",
             "src/node_claim.h",
             "src/node_plan.h",
+            "src/node_quant.h",
             "src/options.h",
             "src/partition_arena.h",
             "src/partition_kernel.h",

@@ -1,22 +1,26 @@
 """Adds the ``onexn_1xn`` metadata entry (docs/FORMAT.md), and on request TFLite's block-sparse encoding, to
-a float32 .tflite model: the part of ``onexn_tf.convert`` after TensorFlow's converter (no TensorFlow here).
+a float32 or int8 .tflite model: the part of ``onexn_tf.convert`` after TensorFlow's converter (no TensorFlow
+here).
 """
+
+import warnings
 
 import numpy as np
 
 from onexn_tf import blocks
-from onexn_tf.tflite import graph, metadata, sparse
+from onexn_tf.tflite import graph, int8, metadata, sparse
 from onexn_tf.tflite.graph import schema
 
 DENSIFY_RUNTIME = "2.2.0"  # first TFLite release with the DENSIFY operator
 
 
 def annotate(tflite, *, compact=False, n=None, hints=None):
-    """Adds the onexn entry (and with ``compact`` the sparse encoding) to float32 .tflite bytes.
+    """Adds the onexn entry (and with ``compact`` the sparse encoding) to float32 or int8 .tflite bytes.
 
     See ``convert`` for ``compact`` and ``n``. ``hints``: {weight tensor name: the N its layer was pruned
     with}, preferred by detection where it explains the zeros. ValueError if the model already has an onexn
-    entry.
+    entry. Warns about 1xN-sparse int8 weights that get no record because onexn does not run their operator
+    (``onexn_tf.tflite.int8.problems``).
     """
     hints = hints or {}
     default, by_name = _resolve_n(n)
@@ -24,29 +28,41 @@ def annotate(tflite, *, compact=False, n=None, hints=None):
     names = [graph.name_of(m) for m in (model.metadata or [])]
     if any(name.startswith("onexn") for name in names):
         raise ValueError("the model already has onexn metadata; convert the Keras model again instead")
-    plans, matched = [], set()
+    plans, matched, declined = [], set(), {}
     for wop in graph.weight_ops(model):
         subgraph = model.subgraphs[wop.subgraph]
         tensor = subgraph.tensors[wop.weight_tensor]
-        weight = graph.constant_float32(model, tensor)
+        weight = graph.constant(model, tensor)
         if not _describable(subgraph, wop, weight):
             continue
+        rounding = 0
+        if weight.dtype == np.int8:
+            rounding = blocks.quantized_rounding_zeros(blocks.ohwi_to_hwio(blocks.to_ohwi(weight)))
+            why = int8.problems(model, subgraph, wop.op, weight.shape[0])
+            if why:
+                if choose_n(weight, rounding_zeros=rounding) is not None:
+                    declined.setdefault("; ".join(why), []).append(graph.name_of(tensor))
+                continue
         keys = [k for k in by_name if _name_matches(k, graph.name_of(tensor))]
         matched.update(keys)
         if len({by_name[k] for k in keys}) > 1:
             raise ValueError(f"layer names {keys} all match tensor {graph.name_of(tensor)!r} with different n")
         requested = by_name[keys[0]] if keys else default
         chosen = choose_n(weight, requested, strict=bool(keys), what=keys[0] if keys else None,
-                          hint=hints.get(graph.name_of(tensor)))
+                          rounding_zeros=rounding, hint=hints.get(graph.name_of(tensor)))
         if chosen is not None:
             plans.append((wop, weight, chosen))
+    for why, names in declined.items():
+        warnings.warn(f"onexn: {len(names)} 1xN-sparse int8 weight(s) get no record ({', '.join(names)}): {why}",
+                      stacklevel=3)
     missing = sorted(set(by_name) - matched)
     if missing:
-        raise ValueError(f"layer names {missing} match no float32 CONV_2D / FULLY_CONNECTED weight; weight "
-                         f"tensors are: {_weight_names(model)}")
+        raise ValueError(f"layer names {missing} match no CONV_2D / FULLY_CONNECTED weight onexn describes; "
+                         f"weight tensors are: {_weight_names(model)}")
     if not plans:
         return graph.as_bytes(tflite)
-    compacted = _store_compact(model, plans) if compact else {}
+    # TFLite's block-sparse encoding is defined for float32 weights only (docs/FORMAT.md).
+    compacted = _store_compact(model, [p for p in plans if p[1].dtype == np.float32]) if compact else {}
     records = []
     for wop, weight, chosen in plans:
         # A compact weight is described as DENSIFY outputs it (its CRC covers that).
@@ -59,17 +75,20 @@ def annotate(tflite, *, compact=False, n=None, hints=None):
     return graph.write_model(model)
 
 
-def choose_n(weight, requested=None, *, strict=False, what=None, hint=None):
+def choose_n(weight, requested=None, *, strict=False, what=None, rounding_zeros=0, hint=None):
     """The block width to record for a TFLite weight (OHWI or (cout, cin)), or None for no record.
 
-    ``requested`` None: ``blocks.detect_n`` (with ``hint``). An int: that N if it has an all-zero block.
+    ``requested`` None: ``blocks.detect_n`` (with ``hint``). An int: that N if its all-zero blocks hold more
+    (output, input) weight pairs than ``rounding_zeros`` (0 for float weights: one all-zero block is enough;
+    for int8 weights ``blocks.quantized_rounding_zeros``, so that the zeros rounding made do not count).
     ``strict`` turns "no record" for a requested N into a ValueError about layer ``what``.
     """
     hwio = blocks.ohwi_to_hwio(blocks.to_ohwi(weight))
     if requested is None:
-        return blocks.detect_n(hwio, hint=hint)
+        return blocks.detect_n(hwio, rounding_zeros=rounding_zeros, hint=hint)
     cout = hwio.shape[3]
-    if requested <= cout and not blocks.kept_blocks(hwio, requested).all():
+    pairs_in_zero_blocks = blocks.zeros_in_zero_blocks(hwio, requested) // (hwio.shape[0] * hwio.shape[1])
+    if requested <= cout and pairs_in_zero_blocks > rounding_zeros:
         return requested
     if strict:
         raise ValueError(f"layer {what!r}: its weight (cout={cout}) has no all-zero 1x{requested} block")
@@ -99,13 +118,13 @@ def _weight_names(model):
 
 
 def _describable(subgraph, wop, weight):
-    """Format v1 describes plain float32 constant weights of ungrouped convolutions and dense layers."""
-    if weight is None or not graph.weight_shape_ok(wop.builtin_op, weight.shape) or weight.size >= 2 ** 31:
-        return False
-    if graph.grouped_conv(subgraph, wop, weight):
+    """The format describes plain float32 and int8 constant weights of ungrouped convolutions and dense layers
+    (which int8 operators exactly: ``int8.problems``)."""
+    if (weight is None or weight.dtype == np.int32 or not graph.weight_shape_ok(wop.builtin_op, weight.shape)
+            or weight.size >= 2 ** 31 or graph.grouped_conv(subgraph, wop, weight)):
         return False
     options = wop.op.builtinOptions
-    return getattr(options, "weightsFormat", 0) == 0  # FULLY_CONNECTED shuffled int8 formats are not float
+    return getattr(options, "weightsFormat", 0) == 0  # FULLY_CONNECTED's shuffled formats are not (cout, cin)
 
 
 def _store_compact(model, plans):

@@ -21,9 +21,10 @@ def convert(model, *, compact=False, representative_dataset=None, n=None, **conv
     """Converts a stripped 1xN-pruned model (tf_keras, or Keras 3 on TensorFlow) to .tflite bytes with onexn metadata.
 
     TensorFlow's own ``tf.lite.TFLiteConverter.from_keras_model`` does the conversion (float32 unless the
-    options say otherwise; a Keras 3 model goes through Keras' ``ExportArchive`` inside it); the result is then post-processed: every CONV_2D and FULLY_CONNECTED operator
-    whose weight is a constant float32 tensor with all-zero 1xN blocks gets a record in one metadata entry
-    named ``onexn_1xn``. The stock runtime ignores the entry; the onexn delegate uses it.
+    options say otherwise; a Keras 3 model goes through Keras' ``ExportArchive`` inside it); the result is
+    then post-processed: every CONV_2D and FULLY_CONNECTED operator whose weight is a constant float32 or int8
+    tensor with all-zero 1xN blocks gets a record in one metadata entry named ``onexn_1xn``. The stock
+    runtime ignores the entry; the onexn delegate uses it.
 
     Args:
       model: a tf_keras or Keras 3 model, pruning wrappers already stripped (``onexn_tf.strip_1xn``). The bytes
@@ -33,9 +34,14 @@ def convert(model, *, compact=False, representative_dataset=None, n=None, **conv
         (record encoding 0) when cout % n != 0 (TFLite blocks must tile the channels), when the encoding
         would not be smaller, when it is all zero (an empty buffer is not a constant to the runtime), or
         when something other than the recorded operators reads it.
-      representative_dataset: passed to the TF converter. With ``optimizations`` (a converter option) it
-        gives an int8 model; onexn format v1 describes float32 weights only, so such a model comes out
-        with no onexn records.
+      representative_dataset: passed to the TF converter. With ``optimizations=[tf.lite.Optimize.DEFAULT]``
+        it gives an int8 model (full int8 I/O too, with ``target_spec``, ``inference_input_type`` and
+        ``inference_output_type``): its int8 operators get int8 records (format version 2) when they have
+        int8 activations and symmetric per-channel or per-tensor int8 weights (``onexn_tf.tflite.int8``);
+        the others are left out, with a warning when their weight is 1xN-sparse (dynamic-range quantization,
+        ``optimizations`` without a dataset, is one). N is found on the int8 weight, allowing for the zeros
+        that rounding to int8 makes inside kept blocks (``blocks.quantized_rounding_zeros``). Int8 weights
+        stay dense with ``compact``.
       n: block width. None (default) finds it per operator, on the TFLite weight itself (OHWI, block along
         O, after TensorFlow folded BatchNorm into it) with ``onexn_tf.blocks.detect_n``: the N whose all-zero
         blocks hold the zeros, allowing for dead output channels and a few stray zeros in kept blocks. The

@@ -20,6 +20,9 @@ DENSIFY = schema.BuiltinOperator.DENSIFY
 DEQUANTIZE = schema.BuiltinOperator.DEQUANTIZE
 WEIGHT_OPS = {CONV_2D: "CONV_2D", FULLY_CONNECTED: "FULLY_CONNECTED"}
 FLOAT32 = schema.TensorType.FLOAT32
+INT8 = schema.TensorType.INT8
+INT32 = schema.TensorType.INT32
+_NUMPY_TYPES = {FLOAT32: "<f4", INT8: "i1", INT32: "<i4"}
 FILE_IDENTIFIER = b"TFL3"
 
 
@@ -122,15 +125,30 @@ def buffer_bytes(model, tensor):
     return np.asarray(data, dtype=np.uint8).tobytes()
 
 
-def constant_float32(model, tensor):
-    """A dense constant float32 tensor as a numpy array of its shape, else None."""
-    if tensor.type != FLOAT32 or tensor.sparsity is not None or tensor.shape is None:
+def constant(model, tensor):
+    """A dense constant float32, int8 or int32 tensor as a numpy array of its shape, else None."""
+    dtype = _NUMPY_TYPES.get(tensor.type)
+    if dtype is None or tensor.sparsity is not None or tensor.shape is None:
         return None
     data = buffer_bytes(model, tensor)
     shape = [int(d) for d in tensor.shape]
-    if data is None or len(data) != 4 * int(np.prod(shape)):
+    if data is None or len(data) != np.dtype(dtype).itemsize * int(np.prod(shape)):
         return None
-    return np.frombuffer(data, dtype="<f4").reshape(shape)
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def constant_float32(model, tensor):
+    """A dense constant float32 tensor as a numpy array of its shape, else None."""
+    return constant(model, tensor) if tensor.type == FLOAT32 else None
+
+
+def quantization(tensor):
+    """(scales, zero points, quantized dimension) of a tensor as float32 / int64 arrays and an int; empty
+    arrays when it has none."""
+    q = tensor.quantization
+    scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
+    zero_points = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], np.int64)
+    return scales, zero_points, int(q.quantizedDimension) if q is not None else 0
 
 
 def producers(subgraph):

@@ -1,5 +1,7 @@
-"""The ``onexn_1xn`` metadata entry (docs/FORMAT.md, version 1): records <-> bytes (numpy only).
+"""The ``onexn_1xn`` metadata entry (docs/FORMAT.md, versions 1 and 2): records <-> bytes (numpy only).
 
+Version 2 adds the weight type (float32 or int8) to each record; the writer writes version 1 when every
+record is float32, so that delegates that only read version 1 keep running float models.
 Checking records against a model's real weights is ``onexn_tf.tflite.verify``.
 """
 
@@ -13,9 +15,9 @@ from onexn_tf import blocks
 
 ENTRY_NAME = "onexn_1xn"
 MAGIC = b"ONXN"
-VERSION = 1
+VERSION = 2  # the newest version this reader knows
 HEADER_BYTES = 32
-RECORD_FIXED_BYTES = 56
+RECORD_FIXED_BYTES = {1: 56, 2: 60}  # per version
 MAX_N = blocks.MAX_N
 CONV_2D = 3
 FULLY_CONNECTED = 9
@@ -23,6 +25,10 @@ KNOWN_OPS = {CONV_2D: "CONV_2D", FULLY_CONNECTED: "FULLY_CONNECTED"}
 ENCODING_DENSE = 0
 ENCODING_SPARSE = 1
 KNOWN_ENCODINGS = {ENCODING_DENSE: "dense", ENCODING_SPARSE: "sparse"}
+# Weight types: TFLite's TensorType codes (version 1 records are all float32).
+WEIGHT_FLOAT32 = 0
+WEIGHT_INT8 = 9
+KNOWN_WEIGHT_TYPES = {WEIGHT_FLOAT32: "float32", WEIGHT_INT8: "int8"}
 _LIMIT = 2 ** 31
 
 
@@ -53,10 +59,17 @@ class Record:
     weight_crc32: int
     group_ptr: np.ndarray = field(repr=False)
     kept_cin: tuple = field(repr=False)
+    weight_type: int = WEIGHT_FLOAT32
+
+    def record_bytes_in(self, version):
+        """The record's size in an entry of that format version."""
+        return RECORD_FIXED_BYTES[version] + 4 * (self.num_groups + 1) + 4 * self.num_kept
 
     @property
     def record_bytes(self):
-        return RECORD_FIXED_BYTES + 4 * (self.num_groups + 1) + 4 * self.num_kept
+        """The record's size in an entry of the lowest version that holds it (1 for float32, 2 for int8):
+        what ``encode_entry`` writes when the other records share its weight type."""
+        return self.record_bytes_in(lowest_version([self]))
 
     @property
     def block_sparsity(self):
@@ -65,8 +78,16 @@ class Record:
 
     @property
     def known(self):
-        """False when builtin_op or encoding is one this reader does not know (readers skip the record)."""
-        return self.builtin_op in KNOWN_OPS and self.encoding in KNOWN_ENCODINGS
+        """False when builtin_op, encoding or weight_type is one this reader does not know, or the weight is
+        int8 in the compact encoding, which the format does not define (readers skip the record)."""
+        return (self.builtin_op in KNOWN_OPS and self.encoding in KNOWN_ENCODINGS
+                and self.weight_type in KNOWN_WEIGHT_TYPES
+                and not (self.weight_type == WEIGHT_INT8 and self.encoding == ENCODING_SPARSE))
+
+    def unknown_reason(self):
+        """Why ``known`` is False, for messages."""
+        return (f"builtin_op {self.builtin_op}, encoding {self.encoding} and weight_type {self.weight_type}: "
+                "an unknown value or combination")
 
     def kept_blocks(self):
         """(cin, num_groups) boolean map, the layout of ``onexn_tf.blocks.kept_blocks``."""
@@ -90,24 +111,33 @@ class Record:
 
 
 _SCALAR_FIELDS = ("subgraph", "operator", "builtin_op", "weight_tensor", "encoding", "n", "cout", "kh", "kw",
-                  "cin", "num_groups", "num_kept", "weight_crc32")
+                  "cin", "num_groups", "num_kept", "weight_crc32", "weight_type")
 
 
 def _scalars(record):
     return tuple(int(getattr(record, name)) for name in _SCALAR_FIELDS)
 
 
+def weight_type_of(weight):
+    """WEIGHT_INT8 for an int8 array, WEIGHT_FLOAT32 for anything else (stored as float32)."""
+    return WEIGHT_INT8 if np.asarray(weight).dtype == np.int8 else WEIGHT_FLOAT32
+
+
 def weight_crc32(weight):
-    """CRC-32 of the dense float32 weight bytes, little-endian, in the tensor's own (OHWI) order."""
-    return zlib.crc32(np.ascontiguousarray(weight, dtype="<f4").tobytes()) & 0xFFFFFFFF
+    """CRC-32 of the dense weight bytes in the tensor's own (OHWI) order: an int8 array's bytes as they are,
+    anything else as little-endian float32."""
+    dtype = np.int8 if weight_type_of(weight) == WEIGHT_INT8 else "<f4"
+    return zlib.crc32(np.ascontiguousarray(weight, dtype=dtype).tobytes()) & 0xFFFFFFFF
 
 
 def record_for_weight(weight, n, *, subgraph, operator, builtin_op, weight_tensor, encoding=ENCODING_DENSE):
-    """Builds the record of a dense float32 TFLite weight (OHWI filter or (cout, cin)) at block width n.
+    """Builds the record of a dense TFLite weight (OHWI filter or (cout, cin)) at block width n: an int8
+    array gets an int8 record, anything else a float32 one.
 
     The kept blocks are the blocks holding a non-zero weight.
     """
-    weight = np.asarray(weight, dtype=np.float32)
+    weight_type = weight_type_of(weight)
+    weight = np.asarray(weight, dtype=np.int8 if weight_type == WEIGHT_INT8 else np.float32)
     cout, kh, kw, cin = blocks.to_ohwi(weight).shape
     keep = blocks.kept_map(weight, n)
     group_ptr, flat = blocks.csr_index(keep)
@@ -115,23 +145,38 @@ def record_for_weight(weight, n, *, subgraph, operator, builtin_op, weight_tenso
     return Record(subgraph=subgraph, operator=operator, builtin_op=builtin_op, weight_tensor=weight_tensor,
                   encoding=encoding, n=n, cout=cout, kh=kh, kw=kw, cin=cin, num_groups=keep.shape[0],
                   num_kept=int(flat.size), weight_crc32=weight_crc32(weight), group_ptr=group_ptr,
-                  kept_cin=kept)
+                  kept_cin=kept, weight_type=weight_type)
 
 
-def encode_entry(records):
-    """Records -> the entry's bytes (header + records). Sorts by (subgraph, operator)."""
+def lowest_version(records):
+    """The lowest format version that describes the records: 1 when all are float32, else 2."""
+    return 1 if all(r.weight_type == WEIGHT_FLOAT32 for r in records) else 2
+
+
+def encode_entry(records, version=None):
+    """Records -> the entry's bytes (header + records). Sorts by (subgraph, operator).
+
+    ``version`` None writes ``lowest_version(records)``: a model with only float32 weights stays readable by
+    delegates that know version 1 only. ValueError if the given version cannot hold the records.
+    """
     records = sorted(records, key=lambda r: (r.subgraph, r.operator))
-    body = b"".join(_encode_record(r) for r in records)
-    header = np.array([int.from_bytes(MAGIC, "little"), VERSION, HEADER_BYTES, HEADER_BYTES + len(body),
+    version = lowest_version(records) if version is None else version
+    if version not in RECORD_FIXED_BYTES or version < lowest_version(records):
+        raise ValueError(f"format version {version} cannot describe these records (it needs version "
+                         f"{lowest_version(records)} or higher, up to {VERSION})")
+    body = b"".join(_encode_record(r, version) for r in records)
+    header = np.array([int.from_bytes(MAGIC, "little"), version, HEADER_BYTES, HEADER_BYTES + len(body),
                        len(records), 0, zlib.crc32(body) & 0xFFFFFFFF, 0], dtype="<u4")
     data = header.tobytes() + body
     parse_entry(data, keep_unknown=True)  # never write what a reader would reject
     return data
 
 
-def _encode_record(r):
-    fixed = [r.record_bytes, r.subgraph, r.operator, r.builtin_op, r.weight_tensor, r.encoding, r.n, r.cout,
-             r.kh, r.kw, r.cin, r.num_groups, r.num_kept, r.weight_crc32]
+def _encode_record(r, version):
+    fixed = [r.record_bytes_in(version), r.subgraph, r.operator, r.builtin_op, r.weight_tensor, r.encoding, r.n,
+             r.cout, r.kh, r.kw, r.cin, r.num_groups, r.num_kept, r.weight_crc32]
+    if version >= 2:
+        fixed.append(r.weight_type)
     flat = np.concatenate([np.asarray(k, np.int64) for k in r.kept_cin]) if r.kept_cin else np.zeros(0)
     for name, values in (("record", fixed), ("group_ptr", r.group_ptr), ("kept_cin", flat)):
         if np.size(values) and (np.min(values) < 0 or np.max(values) >= 2 ** 32):
@@ -142,8 +187,8 @@ def _encode_record(r):
 def parse_entry(data, *, keep_unknown=False):
     """The entry's bytes -> list of Record. Raises MetadataError naming the first broken rule.
 
-    Records with an unknown builtin_op or encoding are structurally checked, then skipped with a warning
-    (``keep_unknown=True`` returns them instead).
+    Records with an unknown builtin_op, encoding or weight_type are structurally checked, then skipped with a
+    warning (``keep_unknown=True`` returns them instead). Version 1 records are float32.
     """
     data = bytes(data)
     if len(data) < HEADER_BYTES:
@@ -154,8 +199,8 @@ def parse_entry(data, *, keep_unknown=False):
     if version > VERSION:
         raise MetadataError(f"onexn metadata version {version} is unknown (this reader knows version {VERSION}); "
                             "the entry must not be used")
-    if version != VERSION:
-        raise MetadataError(f"onexn metadata version {version} is invalid (expected {VERSION})")
+    if version not in RECORD_FIXED_BYTES:
+        raise MetadataError(f"onexn metadata version {version} is invalid (expected 1..{VERSION})")
     if header_bytes != HEADER_BYTES:
         raise MetadataError(f"onexn metadata header_bytes is {header_bytes}, expected {HEADER_BYTES}")
     if total != len(data):
@@ -165,7 +210,7 @@ def parse_entry(data, *, keep_unknown=False):
         raise MetadataError("onexn metadata CRC-32 does not match its records (the entry is corrupted)")
     records, offset = [], HEADER_BYTES
     for i in range(int(count)):
-        record, offset = _parse_record(data, offset, i)
+        record, offset = _parse_record(data, offset, i, int(version))
         if records and (record.subgraph, record.operator) <= (records[-1].subgraph, records[-1].operator):
             raise MetadataError(f"onexn metadata record {i}: records are not sorted by (subgraph, operator) "
                                 "or an operator appears twice")
@@ -176,18 +221,20 @@ def parse_entry(data, *, keep_unknown=False):
         return records
     for r in records:
         if not r.known:
-            warnings.warn(f"onexn metadata: skipping the record of operator {r.operator} (unknown builtin_op "
-                          f"{r.builtin_op} or encoding {r.encoding})", stacklevel=3)
+            warnings.warn(f"onexn metadata: skipping the record of operator {r.operator} ({r.unknown_reason()})",
+                          stacklevel=3)
     return [r for r in records if r.known]
 
 
-def _parse_record(data, offset, index):
+def _parse_record(data, offset, index, version):
     where = f"onexn metadata record {index}"
-    if offset + RECORD_FIXED_BYTES > len(data):
+    fixed_bytes = RECORD_FIXED_BYTES[version]
+    if offset + fixed_bytes > len(data):
         raise MetadataError(f"{where} is truncated")
-    fixed = [int(v) for v in np.frombuffer(data, "<u4", RECORD_FIXED_BYTES // 4, offset)]
-    size, sub, op, builtin, tensor, encoding, n, cout, kh, kw, cin, groups, kept, crc = fixed
-    if size != RECORD_FIXED_BYTES + 4 * (groups + 1) + 4 * kept:
+    fixed = [int(v) for v in np.frombuffer(data, "<u4", fixed_bytes // 4, offset)]
+    size, sub, op, builtin, tensor, encoding, n, cout, kh, kw, cin, groups, kept, crc = fixed[:14]
+    weight_type = fixed[14] if version >= 2 else WEIGHT_FLOAT32
+    if size != fixed_bytes + 4 * (groups + 1) + 4 * kept:
         raise MetadataError(f"{where}: record_bytes {size} does not match num_groups {groups} and num_kept {kept}")
     if offset + size > len(data):
         raise MetadataError(f"{where} runs past the end of the entry")
@@ -201,7 +248,7 @@ def _parse_record(data, offset, index):
         raise MetadataError(f"{where}: num_groups {groups} is not ceil(cout / n) = {-(-cout // n)}")
     if kept > groups * cin:
         raise MetadataError(f"{where}: num_kept {kept} exceeds num_groups * cin = {groups * cin}")
-    arrays = np.frombuffer(data, "<u4", groups + 1 + kept, offset + RECORD_FIXED_BYTES).astype(np.int64)
+    arrays = np.frombuffer(data, "<u4", groups + 1 + kept, offset + fixed_bytes).astype(np.int64)
     group_ptr, flat = arrays[:groups + 1], arrays[groups + 1:]
     if group_ptr[0] != 0 or group_ptr[-1] != kept or np.any(np.diff(group_ptr) < 0):
         raise MetadataError(f"{where}: group_ptr is not monotone from 0 to num_kept")
@@ -211,5 +258,5 @@ def _parse_record(data, offset, index):
             raise MetadataError(f"{where}: kept_cin of group {g} is not strictly increasing below cin={cin}")
     record = Record(subgraph=sub, operator=op, builtin_op=builtin, weight_tensor=tensor, encoding=encoding, n=n,
                     cout=cout, kh=kh, kw=kw, cin=cin, num_groups=groups, num_kept=kept, weight_crc32=crc,
-                    group_ptr=group_ptr, kept_cin=kept_cin)
+                    group_ptr=group_ptr, kept_cin=kept_cin, weight_type=weight_type)
     return record, offset + size

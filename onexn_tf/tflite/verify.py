@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from onexn_tf import blocks
-from onexn_tf.tflite import graph, sparse
-from onexn_tf.tflite.metadata import (CONV_2D, ENCODING_DENSE, ENTRY_NAME, KNOWN_OPS, MetadataError, Record,
-                                      parse_entry, weight_crc32)
+from onexn_tf.tflite import graph, int8, sparse
+from onexn_tf.tflite.metadata import (CONV_2D, ENCODING_DENSE, ENTRY_NAME, KNOWN_OPS, KNOWN_WEIGHT_TYPES,
+                                      WEIGHT_INT8, MetadataError, Record, parse_entry, weight_crc32)
 
 
 def entry_bytes(model):
@@ -64,7 +64,7 @@ def verify(tflite):
 def check_record(model, record):
     """Problems (list of strings) of one record against a ModelT; empty when it matches."""
     if not record.known:
-        return [f"unknown builtin_op {record.builtin_op} or encoding {record.encoding}: readers skip this record"]
+        return [f"{record.unknown_reason()}: readers skip this record"]
     weight, problems = record_weight(model, record)
     if weight is None:
         return problems
@@ -79,7 +79,8 @@ def check_record(model, record):
 
 
 def record_weight(model, record):
-    """(dense float32 weight the record describes, problems). The weight is None when it cannot be found."""
+    """(dense float32 or int8 weight the record describes, problems). The weight is None when it cannot be
+    found. An int8 record's operator must also be one format v2 describes (``int8.problems``)."""
     if record.subgraph >= len(model.subgraphs):
         return None, [f"subgraph {record.subgraph} does not exist"]
     subgraph = model.subgraphs[record.subgraph]
@@ -97,18 +98,21 @@ def record_weight(model, record):
         return None, [f"tensor {record.weight_tensor} does not exist"]
     tensor = subgraph.tensors[record.weight_tensor]
     shape = [int(d) for d in (tensor.shape if tensor.shape is not None else [])]
-    if tensor.type != graph.FLOAT32 or shape != record.weight_shape():
-        kind = "float32" if tensor.type == graph.FLOAT32 else f"type {tensor.type}"
-        return None, [f"weight tensor is {kind} {shape}, the record says float32 {record.weight_shape()}"]
+    expected = graph.INT8 if record.weight_type == WEIGHT_INT8 else graph.FLOAT32
+    if tensor.type != expected or shape != record.weight_shape():
+        kind = graph.TYPE_NAMES.get(tensor.type, f"type {tensor.type}").lower()
+        return None, [f"weight tensor is {kind} {shape}, the record says "
+                      f"{KNOWN_WEIGHT_TYPES[record.weight_type]} {record.weight_shape()}"]
     x = subgraph.tensors[op.inputs[0]] if record.builtin_op == CONV_2D and op.inputs[0] >= 0 else None
     if x is not None and x.shape is not None and len(x.shape) == 4 and int(x.shape[3]) not in (-1, record.cin):
         return None, [f"operator {record.operator} is a grouped convolution ({int(x.shape[3])} input channels, "
-                      f"filter cin {record.cin}), which format v1 does not describe"]
+                      f"filter cin {record.cin}), which the format does not describe"]
     if record.encoding == ENCODING_DENSE:
-        weight = graph.constant_float32(model, tensor)
+        weight = graph.constant(model, tensor)
         if weight is None:
-            return None, ["weight tensor is not a dense float32 constant, as encoding 0 requires"]
-        return weight, []
+            return None, [f"weight tensor is not a dense {KNOWN_WEIGHT_TYPES[record.weight_type]} constant, as "
+                          "encoding 0 requires"]
+        return weight, int8.problems(model, subgraph, op, record.cout) if record.weight_type == WEIGHT_INT8 else []
     producer = graph.producers(subgraph).get(record.weight_tensor)
     if producer is None or graph.builtin_code(model, operators[producer]) != graph.DENSIFY:
         return None, ["encoding 1 but the weight tensor is not the output of a DENSIFY operator"]

@@ -1,8 +1,8 @@
 """Writes the fuzzers' seed corpus: real ``onexn_1xn`` entries taken from models the onexn converter made.
 
 Small tf_keras models are pruned 1xN by hand (``onexn_tf.blocks.block_mask``), converted with
-``onexn_tf.convert`` (plain and ``compact=True``), and the metadata entry of each .tflite is written as
-one seed file. Further ``.tflite`` files (for example a converted MobileNetV2) can be added with
+``onexn_tf.convert`` (plain and ``compact=True``, format version 1, and full integer quantization, version 2
+with int8 records), and the metadata entry of each .tflite is written as one seed file. Further ``.tflite`` files (for example a converted MobileNetV2) can be added with
 ``--tflite``. Output is deterministic for a given TensorFlow version.
 
     python tflite_delegate/fuzz/make_seed_corpus.py [--out DIR] [--tflite MODEL.tflite ...]
@@ -79,8 +79,24 @@ def entry_of(tflite):
     return verify.entry_bytes(graph.read_model(tflite))
 
 
+def _int8(model):
+    """The model converted with full integer quantization (int8 I/O) and a small representative dataset."""
+    import tensorflow as tf
+
+    from onexn_tf import convert
+
+    def dataset():
+        rng = np.random.default_rng(0)
+        for _ in range(8):
+            yield [rng.normal(size=(1,) + tuple(model.input_shape[1:])).astype("f4")]
+
+    return convert(model, representative_dataset=dataset, optimizations=[tf.lite.Optimize.DEFAULT],
+                   target_spec=tf.lite.TargetSpec(supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]),
+                   inference_input_type=tf.int8, inference_output_type=tf.int8)
+
+
 def generated_entries():
-    """{seed name: entry bytes} of the built-in models, plain and compact."""
+    """{seed name: entry bytes} of the built-in models: plain, compact and int8."""
     from onexn_tf import convert
     from onexn_tf.keras.compat import keras
 
@@ -97,6 +113,7 @@ def generated_entries():
         _prune(model, plan)
         for variant, compact in (("plain", False), ("compact", True)):
             entries[f"{name}-{variant}"] = entry_of(convert(model, compact=compact))
+        entries[f"{name}-int8"] = entry_of(_int8(model))
     return entries
 
 

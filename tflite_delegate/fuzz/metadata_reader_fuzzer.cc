@@ -1,8 +1,8 @@
 // libFuzzer target for the delegate's C++ reader of the onexn_1xn metadata entry (metadata_reader.cc).
 //
 // Each input is parsed twice: as given (header checks, CRC), and as a copy whose header is made
-// consistent (magic, version 1, header_bytes, total_bytes = size, a correct CRC) so that mutations
-// reach the record rules instead of dying at the CRC. Besides ASan/UBSan findings, the target traps
+// consistent (magic, the input's version when it is 2, else 1, header_bytes, total_bytes = size, a correct
+// CRC) so that mutations reach the record rules of both versions instead of dying at the CRC. Besides ASan/UBSan findings, the target traps
 // when a result breaks the reader's contract:
 //   - a damaged or unknown entry carries an error and no records;
 //   - an accepted entry re-encodes to exactly the bytes it was parsed from, and every record obeys
@@ -50,20 +50,24 @@ void CheckRecord(const onexn::BlockRecord& r) {
       FUZZ_CHECK(k == r.group_ptr[g] || r.kept_cin[k] > r.kept_cin[k - 1]);
     }
   }
-  const bool known = (r.builtin_op == 3 || r.builtin_op == 9) && (r.encoding == 0 || r.encoding == 1);
-  FUZZ_CHECK(known == r.unusable.empty());
+  // Usable: a known op, encoding and weight type, and no int8 weight in the compact encoding.
+  const bool usable = (r.builtin_op == 3 || r.builtin_op == 9) &&
+                      ((r.weight_type == onexn::kWeightFloat32 && (r.encoding == 0 || r.encoding == 1)) ||
+                       (r.weight_type == onexn::kWeightInt8 && r.encoding == 0));
+  FUZZ_CHECK(usable == r.unusable.empty());
   FUZZ_CHECK(r.builtin_op != 9 || (r.kh == 1 && r.kw == 1));
 }
 
-// The records body exactly as a writer would encode it.
-std::vector<uint8_t> EncodeBody(const std::vector<onexn::BlockRecord>& records) {
+// The records body exactly as a writer of that version would encode it.
+std::vector<uint8_t> EncodeBody(const std::vector<onexn::BlockRecord>& records, uint32_t version) {
   std::vector<uint8_t> body;
   for (const onexn::BlockRecord& r : records) {
-    Put(&body, uint32_t(56 + 4 * (r.group_ptr.size() + r.kept_cin.size())));
+    Put(&body, uint32_t((version >= 2 ? 60 : 56) + 4 * (r.group_ptr.size() + r.kept_cin.size())));
     for (uint32_t v : {r.subgraph, r.op, r.builtin_op, r.weight_tensor, r.encoding, r.n, r.cout, r.kh, r.kw, r.cin,
                        r.num_groups, r.num_kept, r.weight_crc32}) {
       Put(&body, v);
     }
+    if (version >= 2) Put(&body, r.weight_type);
     for (uint32_t v : r.group_ptr) Put(&body, v);
     for (uint32_t v : r.kept_cin) Put(&body, v);
   }
@@ -74,20 +78,23 @@ void ParseAndCheck(const uint8_t* data, size_t size) {
   const onexn::Metadata m = onexn::ParseMetadata(data, size);
   if (m.status != onexn::MetadataStatus::kOk) {
     FUZZ_CHECK(!m.error.empty() && m.records.empty());
-    FUZZ_CHECK(m.status != onexn::MetadataStatus::kUnknownVersion || (size >= 8 && Load(data + 4) > 1));
+    FUZZ_CHECK(m.status != onexn::MetadataStatus::kUnknownVersion ||
+               (size >= 8 && Load(data + 4) > onexn::kMetadataVersion));
     return;
   }
-  FUZZ_CHECK(m.error.empty() && m.version == 1 && size >= 32 && Load(data + 12) == size);
+  FUZZ_CHECK(m.error.empty() && (m.version == 1 || m.version == 2) && m.version == Load(data + 4));
+  FUZZ_CHECK(size >= 32 && Load(data + 12) == size);
   FUZZ_CHECK(m.records.size() == Load(data + 16));
   for (size_t i = 0; i < m.records.size(); ++i) {
     CheckRecord(m.records[i]);
+    FUZZ_CHECK(m.version >= 2 || m.records[i].weight_type == onexn::kWeightFloat32);
     if (i > 0) {
       const onexn::BlockRecord& a = m.records[i - 1];
       const onexn::BlockRecord& b = m.records[i];
       FUZZ_CHECK(a.subgraph < b.subgraph || (a.subgraph == b.subgraph && a.op < b.op));
     }
   }
-  const std::vector<uint8_t> body = EncodeBody(m.records);
+  const std::vector<uint8_t> body = EncodeBody(m.records, m.version);
   FUZZ_CHECK(body.size() == size - 32);
   FUZZ_CHECK(body.empty() || std::memcmp(body.data(), data + 32, body.size()) == 0);
 }
@@ -100,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 32) return 0;
   std::vector<uint8_t> fixed(data, data + size);
   std::memcpy(fixed.data(), "ONXN", 4);
-  Store(fixed.data() + 4, 1);
+  Store(fixed.data() + 4, Load(data + 4) == 2 ? 2 : 1);
   Store(fixed.data() + 8, 32);
   Store(fixed.data() + 12, uint32_t(size));
   Store(fixed.data() + 24, onexn::Crc32(fixed.data() + 32, size - 32));

@@ -104,8 +104,21 @@ typedef enum TfLiteQuantizationType {
 
 typedef struct TfLiteQuantization {
   TfLiteQuantizationType type;
-  void* params;
+  void* params;  // TfLiteAffineQuantization* for kTfLiteAffineQuantization
 } TfLiteQuantization;
+
+typedef struct TfLiteFloatArray {
+  int size;
+  float data[];
+} TfLiteFloatArray;
+
+// Affine quantization, real = scale * (q - zero_point): one scale and zero point, or one per index of
+// quantized_dimension (a per-channel weight).
+typedef struct TfLiteAffineQuantization {
+  TfLiteFloatArray* scale;
+  TfLiteIntArray* zero_point;
+  int32_t quantized_dimension;
+} TfLiteAffineQuantization;
 
 typedef enum TfLiteDimensionType {
   kTfLiteDimDense = 0,
@@ -370,10 +383,13 @@ typedef struct {
 ONEXN_ABI_ASSERT(sizeof(TfLiteIntArray) == 4, "TfLiteIntArray");
 ONEXN_ABI_ASSERT(offsetof(TfLiteTensor, data) == 8, "TfLiteTensor.data");
 ONEXN_ABI_ASSERT(offsetof(TfLiteTensor, dims) == 16, "TfLiteTensor.dims");
+ONEXN_ABI_ASSERT(offsetof(TfLiteTensor, params) == 24, "TfLiteTensor.params");
 ONEXN_ABI_ASSERT(offsetof(TfLiteTensor, allocation_type) == 32, "TfLiteTensor.allocation_type");
 ONEXN_ABI_ASSERT(offsetof(TfLiteTensor, bytes) == 40, "TfLiteTensor.bytes");
 ONEXN_ABI_ASSERT(offsetof(TfLiteTensor, name) == 56, "TfLiteTensor.name");
+ONEXN_ABI_ASSERT(offsetof(TfLiteTensor, quantization) == 80, "TfLiteTensor.quantization");
 ONEXN_ABI_ASSERT(offsetof(TfLiteTensor, sparsity) == 96, "TfLiteTensor.sparsity");
+ONEXN_ABI_ASSERT(offsetof(TfLiteAffineQuantization, quantized_dimension) == 16, "quantized_dimension");
 ONEXN_ABI_ASSERT(sizeof(TfLiteTensor) == 112, "TfLiteTensor (context->tensors is an array of them)");
 ONEXN_ABI_ASSERT(offsetof(TfLiteNode, builtin_data) == 40, "TfLiteNode.builtin_data");
 ONEXN_ABI_ASSERT(offsetof(TfLiteNode, delegate) == 64, "TfLiteNode.delegate");

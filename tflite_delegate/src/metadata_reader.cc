@@ -10,7 +10,8 @@ namespace onexn {
 namespace {
 
 constexpr uint32_t kHeaderBytes = 32;
-constexpr uint32_t kRecordFixedBytes = 56;
+// The fixed part of a record: version 2 adds weight_type after weight_crc32.
+uint32_t RecordFixedBytes(uint32_t version) { return version >= 2 ? 60 : 56; }
 constexpr uint32_t kMaxN = 64;
 constexpr uint64_t kLimit = uint64_t(1) << 31;
 
@@ -26,6 +27,23 @@ Metadata Damaged(std::string why) {
 }
 
 std::string RecordPrefix(size_t index) { return "record " + std::to_string(index) + ": "; }
+
+// Why a well-formed record cannot be used, or "".
+std::string Unusable(const BlockRecord& r) {
+  if (r.builtin_op != 3 && r.builtin_op != 9) {
+    return "unknown builtin_op " + std::to_string(r.builtin_op) + " in the metadata record";
+  }
+  if (r.encoding != kEncodingDense && r.encoding != kEncodingSparsityParameters) {
+    return "unknown weight encoding " + std::to_string(r.encoding) + " in the metadata record";
+  }
+  if (r.weight_type != kWeightFloat32 && r.weight_type != kWeightInt8) {
+    return "unknown weight type " + std::to_string(r.weight_type) + " in the metadata record";
+  }
+  if (r.weight_type == kWeightInt8 && r.encoding != kEncodingDense) {
+    return "an int8 weight in the compact encoding, which the format does not define";
+  }
+  return "";
+}
 
 // Checks the record's own rules; returns "" when it is well formed.
 std::string CheckRecord(const BlockRecord& r) {
@@ -64,7 +82,7 @@ Metadata ParseMetadata(const void* data, size_t size) {
     Metadata m;
     m.status = MetadataStatus::kUnknownVersion;
     m.version = version;
-    m.error = "unknown format version " + std::to_string(version) + " (this delegate reads version " +
+    m.error = "unknown format version " + std::to_string(version) + " (this delegate reads versions 1 to " +
               std::to_string(kMetadataVersion) + ")";
     return m;
   }
@@ -81,12 +99,13 @@ Metadata ParseMetadata(const void* data, size_t size) {
   if (Crc32(base + kHeaderBytes, size - kHeaderBytes) != crc) return Damaged("header CRC-32 mismatch");
 
   const uint32_t num_records = LoadU32(base + 16);
+  const uint32_t fixed_bytes = RecordFixedBytes(version);
   Metadata m;
   m.version = version;
   size_t offset = kHeaderBytes;
   for (uint32_t i = 0; i < num_records; ++i) {
     const std::string where = RecordPrefix(i);
-    if (size - offset < kRecordFixedBytes) return Damaged(where + "truncated");
+    if (size - offset < fixed_bytes) return Damaged(where + "truncated");
     const unsigned char* p = base + offset;
     BlockRecord r;
     const uint32_t record_bytes = LoadU32(p);
@@ -103,12 +122,13 @@ Metadata ParseMetadata(const void* data, size_t size) {
     r.num_groups = LoadU32(p + 44);
     r.num_kept = LoadU32(p + 48);
     r.weight_crc32 = LoadU32(p + 52);
-    const uint64_t expected = kRecordFixedBytes + 4 * (uint64_t(r.num_groups) + 1) + 4 * uint64_t(r.num_kept);
+    if (version >= 2) r.weight_type = LoadU32(p + 56);
+    const uint64_t expected = fixed_bytes + 4 * (uint64_t(r.num_groups) + 1) + 4 * uint64_t(r.num_kept);
     if (record_bytes != expected) return Damaged(where + "record_bytes does not match its counts");
     if (record_bytes > size - offset) return Damaged(where + "runs past the end of the entry");
     r.group_ptr.resize(size_t(r.num_groups) + 1);
     r.kept_cin.resize(r.num_kept);
-    const unsigned char* q = p + kRecordFixedBytes;
+    const unsigned char* q = p + fixed_bytes;
     for (auto& v : r.group_ptr) v = LoadU32(q), q += 4;
     for (auto& v : r.kept_cin) v = LoadU32(q), q += 4;
     const std::string bad = CheckRecord(r);
@@ -119,11 +139,7 @@ Metadata ParseMetadata(const void* data, size_t size) {
         return Damaged(where + "records not sorted by (subgraph, operator) or operator repeated");
       }
     }
-    if (r.builtin_op != 3 && r.builtin_op != 9) {
-      r.unusable = "unknown builtin_op " + std::to_string(r.builtin_op) + " in the metadata record";
-    } else if (r.encoding != kEncodingDense && r.encoding != kEncodingSparsityParameters) {
-      r.unusable = "unknown weight encoding " + std::to_string(r.encoding) + " in the metadata record";
-    }
+    r.unusable = Unusable(r);
     m.records.push_back(std::move(r));
     offset += record_bytes;
   }

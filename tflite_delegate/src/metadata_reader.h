@@ -1,4 +1,4 @@
-// Reader of the onexn_1xn model metadata entry (docs/FORMAT.md, version 1).
+// Reader of the onexn_1xn model metadata entry (docs/FORMAT.md, versions 1 and 2).
 //
 // Parsing only checks the entry against its own rules; whether a record tells the truth about the model
 // is checked later against the real node and weights (node_check.h).
@@ -13,9 +13,12 @@
 namespace onexn {
 
 constexpr const char* kMetadataName = "onexn_1xn";
-constexpr uint32_t kMetadataVersion = 1;
+constexpr uint32_t kMetadataVersion = 2;  // the newest version this reader knows
 constexpr uint32_t kEncodingDense = 0;
 constexpr uint32_t kEncodingSparsityParameters = 1;
+// Weight types: TFLite's TensorType codes. Version 1 records are float32.
+constexpr uint32_t kWeightFloat32 = 0;
+constexpr uint32_t kWeightInt8 = 9;
 
 struct BlockRecord {
   uint32_t subgraph = 0;
@@ -28,9 +31,11 @@ struct BlockRecord {
   uint32_t num_groups = 0;
   uint32_t num_kept = 0;
   uint32_t weight_crc32 = 0;
+  uint32_t weight_type = kWeightFloat32;
   std::vector<uint32_t> group_ptr;  // num_groups + 1
   std::vector<uint32_t> kept_cin;   // num_kept
-  // Non-empty when the record is well formed but unusable (unknown builtin_op or encoding).
+  // Non-empty when the record is well formed but unusable: an unknown builtin_op, encoding or weight type,
+  // or an int8 weight in the compact encoding.
   std::string unusable;
 };
 

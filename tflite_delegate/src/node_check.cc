@@ -10,6 +10,7 @@
 
 #include "conv_geometry.h"
 #include "crc32.h"
+#include "node_quant.h"
 #include "sparse_weights.h"
 
 namespace onexn {
@@ -29,16 +30,25 @@ const TfLiteTensor* TensorAt(const TfLiteContext* context, int index) {
   return &context->tensors[index];
 }
 
-std::string CheckFloatActivation(const TfLiteTensor* t, const char* what) {
+const char* TypeName(TfLiteType type) {
+  switch (type) {
+    case kTfLiteFloat32: return "float32";
+    case kTfLiteInt8: return "int8";
+    case kTfLiteInt32: return "int32";
+    default: return "?";
+  }
+}
+
+std::string CheckActivation(const TfLiteTensor* t, const char* what, TfLiteType type) {
   if (t == nullptr) return std::string(what) + " tensor index out of range";
-  if (t->type != kTfLiteFloat32) return std::string(what) + " is not float32";
+  if (t->type != type) return std::string(what) + " is not " + TypeName(type);
   if (t->allocation_type == kTfLiteDynamic) return std::string(what) + " has a dynamic shape";
   return "";
 }
 
-std::string CheckConstant(const TfLiteTensor* t, const char* what) {
+std::string CheckConstant(const TfLiteTensor* t, const char* what, TfLiteType type) {
   if (t == nullptr) return std::string(what) + " tensor index out of range";
-  if (t->type != kTfLiteFloat32) return std::string(what) + " is not float32";
+  if (t->type != type) return std::string(what) + " is not " + TypeName(type);
   if (t->allocation_type != kTfLiteMmapRo || t->data.raw == nullptr) {
     return std::string(what) + " is not a constant tensor of the model";
   }
@@ -47,7 +57,7 @@ std::string CheckConstant(const TfLiteTensor* t, const char* what) {
 }
 
 // The weight's dims must be the record's (cout, kh, kw, cin) in TFLite's layout for the op.
-std::string CheckWeightShape(const TfLiteTensor* w, const BlockRecord& r, int builtin_code) {
+std::string CheckWeightShape(const TfLiteTensor* w, const BlockRecord& r, int builtin_code, size_t element_bytes) {
   const TfLiteIntArray* d = w->dims;
   bool ok;
   if (builtin_code == kTfLiteBuiltinConv2d) {
@@ -64,7 +74,7 @@ std::string CheckWeightShape(const TfLiteTensor* w, const BlockRecord& r, int bu
            ", kw=" + Str(r.kw) + ", cin=" + Str(r.cin) + ")";
   }
   const uint64_t count = uint64_t(r.cout) * r.kh * r.kw * r.cin;
-  if (w->bytes != count * sizeof(float)) return "weight byte size does not match its shape";
+  if (w->bytes != count * element_bytes) return "weight byte size does not match its shape";
   return "";
 }
 
@@ -93,8 +103,17 @@ std::string CheckCompactWeight(const TfLiteContext* context, const GraphIndex& g
   return "";
 }
 
-// Every weight outside the kept blocks must be +0.0 or -0.0, otherwise skipping it changes the result.
-std::string CheckPrunedBlocksAreZero(const float* w, const BlockRecord& r) {
+bool IsZero(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return (bits & 0x7FFFFFFFu) == 0;  // +0.0 or -0.0; a NaN is not
+}
+bool IsZero(int8_t v) { return v == 0; }
+
+// Every weight outside the kept blocks must be zero (+0.0 or -0.0 for float32), otherwise skipping it
+// changes the result.
+template <typename T>
+std::string CheckPrunedBlocksAreZero(const T* w, const BlockRecord& r) {
   const size_t taps = size_t(r.kh) * r.kw;
   std::vector<char> kept(r.cin);
   for (uint32_t g = 0; g < r.num_groups; ++g) {
@@ -103,11 +122,9 @@ std::string CheckPrunedBlocksAreZero(const float* w, const BlockRecord& r) {
     const uint32_t o_end = std::min(r.cout, (g + 1) * r.n);
     for (uint32_t o = g * r.n; o < o_end; ++o) {
       for (size_t t = 0; t < taps; ++t) {
-        const float* row = w + (size_t(o) * taps + t) * r.cin;
+        const T* row = w + (size_t(o) * taps + t) * r.cin;
         for (uint32_t c = 0; c < r.cin; ++c) {
-          uint32_t bits;
-          std::memcpy(&bits, &row[c], sizeof(bits));
-          if (!kept[c] && (bits & 0x7FFFFFFFu) != 0) {
+          if (!kept[c] && !IsZero(row[c])) {
             char buf[160];
             std::snprintf(buf, sizeof(buf),
                           "metadata lies: weight [%u, %zu, %zu, %u] = %g is in a pruned block but not zero",
@@ -135,9 +152,10 @@ std::string CheckConvTensors(const TfLiteContext* context, int node_index, const
   p->weights = in->data[1];
   p->bias = in->size == 3 ? in->data[2] : kTfLiteOptionalTensor;
   p->output = out->data[0];
+  const TfLiteType type = p->int8 ? kTfLiteInt8 : kTfLiteFloat32;
   std::string err;
-  if (!(err = CheckFloatActivation(TensorAt(context, p->input), "input")).empty()) return err;
-  return CheckFloatActivation(TensorAt(context, p->output), "output");
+  if (!(err = CheckActivation(TensorAt(context, p->input), "input", type)).empty()) return err;
+  return CheckActivation(TensorAt(context, p->output), "output", type);
 }
 
 // Bias, parameters, activation and shapes, for the weight geometry (cout, kh, kw, cin) in p.
@@ -148,8 +166,8 @@ std::string CheckConvParams(const TfLiteContext* context, const TfLiteNode* node
   }
   if (p->bias != kTfLiteOptionalTensor) {
     const TfLiteTensor* b = TensorAt(context, p->bias);
-    if (!(err = CheckConstant(b, "bias")).empty()) return err;
-    if (b->bytes != size_t(p->cout) * sizeof(float)) return "bias size != cout";
+    if (!(err = CheckConstant(b, "bias", p->int8 ? kTfLiteInt32 : kTfLiteFloat32)).empty()) return err;
+    if (b->bytes != size_t(p->cout) * 4) return "bias size != cout";  // float32 or int32
   }
   if (node->builtin_data == nullptr) return "node has no parameters";
   if (p->builtin_code == kTfLiteBuiltinConv2d) {
@@ -243,6 +261,7 @@ std::string CheckNode(const TfLiteContext* context, const GraphIndex& graph, int
            Str(builtin_code);
   }
   NodePlan p;
+  p.int8 = r.weight_type == kWeightInt8;
   std::string err = CheckConvTensors(context, node_index, node, builtin_code, &p);
   if (!err.empty()) return err;
   if (p.weights < 0 || uint32_t(p.weights) != r.weight_tensor) {
@@ -258,16 +277,17 @@ std::string CheckNode(const TfLiteContext* context, const GraphIndex& graph, int
   p.group_ptr = r.group_ptr;
   p.kept_cin = r.kept_cin;
   if (r.encoding == kEncodingDense) {
-    err = CheckConstant(w, "weight");
+    err = CheckConstant(w, "weight", p.int8 ? kTfLiteInt8 : kTfLiteFloat32);
   } else {
     err = CheckCompactWeight(context, graph, w, r, builtin_code, &p);
   }
   if (!err.empty()) return err;
-  if (!(err = CheckWeightShape(w, r, builtin_code)).empty()) return err;
+  if (!(err = CheckWeightShape(w, r, builtin_code, p.int8 ? 1 : sizeof(float))).empty()) return err;
   if (!(err = CheckConvParams(context, node, &p)).empty()) return err;
+  if (p.int8 && !(err = CheckQuantization(context, &p)).empty()) return err;
 
   std::vector<float> scratch;
-  const float* weights = PlanWeights(context, p, &scratch);
+  const void* weights = p.int8 ? static_cast<const void*>(w->data.raw_const) : PlanWeights(context, p, &scratch);
   const uint32_t crc = Crc32(weights, w->bytes);
   if (crc != r.weight_crc32) {
     char buf[128];
@@ -275,7 +295,9 @@ std::string CheckNode(const TfLiteContext* context, const GraphIndex& graph, int
                   r.weight_crc32, crc);
     return buf;
   }
-  if (!(err = CheckPrunedBlocksAreZero(weights, r)).empty()) return err;
+  err = p.int8 ? CheckPrunedBlocksAreZero(static_cast<const int8_t*>(weights), r)
+               : CheckPrunedBlocksAreZero(static_cast<const float*>(weights), r);
+  if (!err.empty()) return err;
   *plan = std::move(p);
   return "";
 }
@@ -286,7 +308,7 @@ std::string CheckDenseNode(const TfLiteContext* context, int node_index, const T
   std::string err = CheckConvTensors(context, node_index, node, builtin_code, &p);
   if (!err.empty()) return err;
   const TfLiteTensor* w = TensorAt(context, p.weights);
-  if (!(err = CheckConstant(w, "weight")).empty()) return err;
+  if (!(err = CheckConstant(w, "weight", kTfLiteFloat32)).empty()) return err;
   const TfLiteIntArray* d = w->dims;
   const int rank = builtin_code == kTfLiteBuiltinConv2d ? 4 : 2;
   if (d == nullptr || d->size != rank) {

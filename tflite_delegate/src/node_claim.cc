@@ -84,12 +84,19 @@ class Claimer {
   // "" when the node was taken, else why not.
   std::string TryRecorded(const GraphIndex& graph, int node_index, const TfLiteNode* node, int code,
                           const BlockRecord& record) {
+    NodePlan plan;
+    std::string why = CheckNode(context_, graph, node_index, node, code, record, &plan);
+    if (!why.empty()) return why;
+    if (plan.int8) {
+      QConvStep checked;
+      checked.plan = std::move(plan);
+      return TryTake(node_index, std::move(checked), &result_->claimed);
+    }
+    const bool joins_densify = plan.densify_feeds_only_this_node;
+    const int densify = plan.densify_node;
     ConvStep checked;
     checked.dense = options_.dense;
-    std::string why = CheckNode(context_, graph, node_index, node, code, record, &checked.plan);
-    if (!why.empty()) return why;
-    const bool joins_densify = checked.plan.densify_feeds_only_this_node;
-    const int densify = checked.plan.densify_node;
+    checked.plan = std::move(plan);
     why = TryTake(node_index, std::move(checked), &result_->claimed);
     if (why.empty() && joins_densify) result_->densify_candidates[densify] = node_index;
     return why;

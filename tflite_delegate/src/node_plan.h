@@ -34,12 +34,18 @@ struct NodePlan {
   int n = 1, cout = 0, kh = 1, kw = 1, cin = 0;
   std::vector<uint32_t> group_ptr;
   std::vector<uint32_t> kept_cin;
+  // int8 (a record of weight type int8, TFLite's full integer quantization): int8 activations and weights,
+  // int32 bias; the activations' scale and zero point and the weight's scale per output channel.
+  bool int8 = false;
+  float input_scale = 0, output_scale = 0;
+  int input_zero_point = 0, output_zero_point = 0;
+  std::vector<float> weight_scales;  // cout (a per-tensor scale repeated)
 };
 
 const char* BuiltinOpName(int builtin_code);
 
-// The node's dense OHWI weights: the constant weight tensor itself (encoding 0), or the block-sparse
-// constant densified into `scratch` (encoding 1).
+// The node's dense float32 OHWI weights: the constant weight tensor itself (encoding 0), or the block-sparse
+// constant densified into `scratch` (encoding 1). (int8 weights are always the constant itself.)
 const float* PlanWeights(const TfLiteContext* context, const NodePlan& plan, std::vector<float>* scratch);
 
 }  // namespace onexn

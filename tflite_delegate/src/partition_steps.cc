@@ -45,13 +45,22 @@ std::string ConvStep::Pack(const TfLiteContext* context, const onexn_conv_shape&
   return "";
 }
 
+namespace {
+
+// The geometry of a CONV_2D / FULLY_CONNECTED for input dims `dims`; "" or the reason.
+std::string PlanGeometry(const NodePlan& plan, const Dims& dims, Geometry* g) {
+  std::vector<int> storage(dims.size() + 1);  // a TfLiteIntArray: size, then the dims
+  storage[0] = int(dims.size());
+  std::copy(dims.begin(), dims.end(), storage.begin() + 1);
+  return ComputeGeometry(plan, reinterpret_cast<const TfLiteIntArray*>(storage.data()), g);
+}
+
+}  // namespace
+
 std::string ConvStep::Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in,
                               std::vector<int>* out) {
-  std::vector<int> storage(in[0].size() + 1);  // a TfLiteIntArray: size, then the dims
-  storage[0] = int(in[0].size());
-  std::copy(in[0].begin(), in[0].end(), storage.begin() + 1);
   Geometry g;
-  const std::string err = ComputeGeometry(plan, reinterpret_cast<const TfLiteIntArray*>(storage.data()), &g);
+  const std::string err = PlanGeometry(plan, in[0], &g);
   if (!err.empty()) return err;
   *out = g.output_dims;
   if (conv != nullptr && SameShape(shape, g.shape)) return "";
@@ -65,6 +74,33 @@ void ConvStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_
 const char* ConvStep::KernelName(onexn_isa /*isa*/) const {
   return conv != nullptr ? onexn_conv_kernel_name(conv.get()) : "chosen once the input shape is known (run time)";
 }
+
+std::string QConvStep::Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in,
+                               std::vector<int>* out) {
+  Geometry g;
+  const std::string err = PlanGeometry(plan, in[0], &g);
+  if (!err.empty()) return err;
+  *out = g.output_dims;
+  if (conv != nullptr && SameShape(shape, g.shape)) return "";
+  const onexn_block_index index = {plan.n, int(plan.group_ptr.size()) - 1, plan.group_ptr.data(),
+                                   plan.kept_cin.data()};
+  const onexn_qconv_quant quant = {plan.input_scale, plan.input_zero_point, plan.output_scale,
+                                   plan.output_zero_point, plan.weight_scales.data()};
+  const auto* weights = static_cast<const int8_t*>(context->tensors[plan.weights].data.data);
+  const auto* bias = plan.bias >= 0 ? static_cast<const int32_t*>(context->tensors[plan.bias].data.data) : nullptr;
+  char msg[256] = {0};
+  onexn_qconv* packed = onexn_qconv_create(&g.shape, &index, weights, bias, &quant, isa, msg, sizeof(msg));
+  if (packed == nullptr) return msg[0] != '\0' ? msg : "no reason given";
+  conv.reset(packed);
+  shape = g.shape;
+  return "";
+}
+
+void QConvStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* pool) const {
+  onexn_qconv_run(conv.get(), reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<int8_t*>(out), pool);
+}
+
+const char* QConvStep::KernelName(onexn_isa /*isa*/) const { return onexn_qconv_kernel_name(conv.get()); }
 
 std::string DepthwiseStep::Pack(const TfLiteContext* context, const onexn_dwconv_shape& for_shape, onexn_isa isa) {
   const float* bias = plan.bias >= 0 ? context->tensors[plan.bias].data.f : nullptr;

@@ -19,6 +19,9 @@ namespace onexn {
 struct ConvDeleter {
   void operator()(onexn_conv* p) const { onexn_conv_destroy(p); }
 };
+struct QConvDeleter {
+  void operator()(onexn_qconv* p) const { onexn_qconv_destroy(p); }
+};
 struct DwconvDeleter {
   void operator()(onexn_dwconv* p) const { onexn_dwconv_destroy(p); }
 };
@@ -50,6 +53,20 @@ struct ConvStep {
   // Packs the weights for `for_shape`: "" or the kernel library's reason (the old kernel then stays).
   std::string Pack(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa);
   // Output dims for these input dims; packs again when the shape changed. "" or the reason.
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return {plan.node, plan.builtin_code, {plan.input}, plan.output}; }
+  bool Ready() const { return conv != nullptr; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// int8 1xN CONV_2D / FULLY_CONNECTED (a record of weight type int8): int8 tensors behind the step's float
+// pointers.
+struct QConvStep {
+  NodePlan plan;
+  std::unique_ptr<onexn_qconv, QConvDeleter> conv;  // packed for `shape`
+  onexn_conv_shape shape{};
+
   std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
   StepNode Node() const { return {plan.node, plan.builtin_code, {plan.input}, plan.output}; }
   bool Ready() const { return conv != nullptr; }
@@ -158,8 +175,8 @@ struct SoftmaxStep {
   const char* KernelName(onexn_isa isa) const;
 };
 
-using StepKernel =
-    std::variant<ConvStep, DepthwiseStep, AddStep, MeanStep, PoolStep, PadStep, ConcatStep, ReshapeStep, SoftmaxStep>;
+using StepKernel = std::variant<ConvStep, QConvStep, DepthwiseStep, AddStep, MeanStep, PoolStep, PadStep, ConcatStep,
+                                ReshapeStep, SoftmaxStep>;
 
 // A verified glue node as the step that runs it (made for its shapes by its Prepare).
 StepKernel GlueStep(GluePlan plan);

@@ -1,6 +1,7 @@
 // Tests of the delegate's C++ reader of the onexn_1xn metadata entry (docs/FORMAT.md) and its CRC-32:
-// valid entries parse, every broken rule is reported as damaged, and no truncation or random corruption
-// can make it crash or read out of bounds (bazel test --config=asan runs it under ASan + UBSan).
+// valid entries of versions 1 and 2 parse, every broken rule is reported as damaged, and no truncation or
+// random corruption can make it crash or read out of bounds (bazel test --config=asan runs it under
+// ASan + UBSan).
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -18,6 +19,7 @@ void Check(bool ok, const std::string& what) { CHECK_MESSAGE(ok, what); }
 struct RecordSpec {
   uint32_t op, builtin, tensor, encoding, n, cout, kh, kw, cin;
   std::vector<std::vector<uint32_t>> kept;  // per group
+  uint32_t weight_type = onexn::kWeightFloat32;  // written in version 2 only
 };
 
 void Put(std::vector<uint8_t>* out, uint32_t v) {
@@ -30,17 +32,19 @@ void Set(std::vector<uint8_t>* out, size_t offset, uint32_t v) {
 
 void FixCrc(std::vector<uint8_t>* e) { Set(e, 24, onexn::Crc32(e->data() + 32, e->size() - 32)); }
 
-std::vector<uint8_t> Encode(const std::vector<RecordSpec>& records) {
+std::vector<uint8_t> Encode(const std::vector<RecordSpec>& records, uint32_t version = 1) {
+  const uint32_t fixed = version >= 2 ? 60 : 56;
   std::vector<uint8_t> body;
   for (const RecordSpec& r : records) {
     uint32_t kept = 0;
     for (const auto& g : r.kept) kept += uint32_t(g.size());
     const uint32_t groups = uint32_t(r.kept.size());
-    Put(&body, 56 + 4 * (groups + 1) + 4 * kept);
+    Put(&body, fixed + 4 * (groups + 1) + 4 * kept);
     for (uint32_t v : {0u, r.op, r.builtin, r.tensor, r.encoding, r.n, r.cout, r.kh, r.kw, r.cin, groups, kept,
                        0x12345678u}) {
       Put(&body, v);
     }
+    if (version >= 2) Put(&body, r.weight_type);
     uint32_t ptr = 0;
     Put(&body, 0);
     for (const auto& g : r.kept) Put(&body, ptr += uint32_t(g.size()));
@@ -49,7 +53,7 @@ std::vector<uint8_t> Encode(const std::vector<RecordSpec>& records) {
     }
   }
   std::vector<uint8_t> e;
-  for (uint32_t v : {0x4E584E4Fu, 1u, 32u, uint32_t(32 + body.size()), uint32_t(records.size()), 0u, 0u, 0u}) {
+  for (uint32_t v : {0x4E584E4Fu, version, 32u, uint32_t(32 + body.size()), uint32_t(records.size()), 0u, 0u, 0u}) {
     Put(&e, v);
   }
   e.insert(e.end(), body.begin(), body.end());
@@ -144,11 +148,12 @@ void TestRules() {
   Set(&fc, r0 + 56 + 4 * 4 + 4 * 4 + 32, 3);
   FixCrc(&fc);
   Check(Damaged(fc, "FULLY_CONNECTED"), "FC with kh = 3");
-  const std::vector<uint8_t> v2 = patched(4, 2, false);
-  const onexn::Metadata m2 = onexn::ParseMetadata(v2.data(), v2.size());
-  Check(m2.status == onexn::MetadataStatus::kUnknownVersion && m2.records.empty() &&
-            m2.error.find("unknown format version 2") != std::string::npos,
-        "version 2 is unknown");
+  const std::vector<uint8_t> v3 = patched(4, 3, false);
+  const onexn::Metadata m3 = onexn::ParseMetadata(v3.data(), v3.size());
+  Check(m3.status == onexn::MetadataStatus::kUnknownVersion && m3.records.empty() &&
+            m3.error.find("unknown format version 3") != std::string::npos,
+        "version 3 is unknown");
+  Check(Damaged(patched(4, 2, false), "record_bytes"), "a version 1 body read as version 2 is damaged");
   const onexn::Metadata op = onexn::ParseMetadata(patched(r0 + 12, 42).data(), good.size());
   Check(op.status == onexn::MetadataStatus::kOk && op.records[0].unusable.find("builtin_op 42") != std::string::npos &&
             op.records[1].unusable.empty(),
@@ -159,9 +164,49 @@ void TestRules() {
   Check(onexn::ParseMetadata(nullptr, 0).status == onexn::MetadataStatus::kDamaged, "null buffer");
 }
 
+// Version 2: the weight type after weight_crc32; int8 records are usable, unknown weight types and int8 in
+// the compact encoding are not, and the rules of version 1 still apply.
+void TestVersion2() {
+  std::vector<RecordSpec> specs = Valid();
+  specs[1].weight_type = onexn::kWeightInt8;
+  const std::vector<uint8_t> e = Encode(specs, 2);
+  const onexn::Metadata m = onexn::ParseMetadata(e.data(), e.size());
+  Check(m.status == onexn::MetadataStatus::kOk && m.version == 2 && m.records.size() == 2, "v2 parses: " + m.error);
+  if (m.records.size() != 2) return;
+  Check(m.records[0].weight_type == onexn::kWeightFloat32 && m.records[0].unusable.empty(), "v2 float32 record");
+  Check(m.records[1].weight_type == onexn::kWeightInt8 && m.records[1].unusable.empty(), "v2 int8 record");
+  Check((m.records[1].kept_cin == std::vector<uint32_t>{5, 0, 1, 2, 3, 4, 5}), "v2 arrays after weight_type");
+  const size_t r0 = 32;
+  auto patched = [&](size_t offset, uint32_t v) {
+    std::vector<uint8_t> p = e;
+    Set(&p, offset, v);
+    FixCrc(&p);
+    return onexn::ParseMetadata(p.data(), p.size());
+  };
+  const onexn::Metadata odd = patched(r0 + 56, 7);
+  Check(odd.status == onexn::MetadataStatus::kOk && odd.records[0].unusable.find("weight type 7") != std::string::npos &&
+            odd.records[1].weight_type == onexn::kWeightInt8,
+        "unknown weight type: record unusable, others kept");
+  const size_t r1 = r0 + 60 + 4 * 4 + 4 * 4;
+  const onexn::Metadata compact = patched(r1 + 20, onexn::kEncodingSparsityParameters);
+  Check(compact.status == onexn::MetadataStatus::kOk &&
+            compact.records[1].unusable.find("compact encoding") != std::string::npos,
+        "int8 in the compact encoding: unusable");
+  Check(patched(r0 + 24, 65).error.find("> 64") != std::string::npos, "v2 record rules: n > 64");
+  Check(patched(r0 + 44, 2).error.find("record_bytes") != std::string::npos, "v2 record rules: counts");
+  // The same records in a version 1 entry: 4 bytes shorter each, all float32.
+  const std::vector<uint8_t> v1 = Encode(Valid(), 1);
+  const onexn::Metadata m1 = onexn::ParseMetadata(v1.data(), v1.size());
+  Check(m1.status == onexn::MetadataStatus::kOk && v1.size() + 8 == e.size() &&
+            m1.records[1].weight_type == onexn::kWeightFloat32 && m1.records[1].unusable.empty(),
+        "v1 still parses, as float32");
+}
+
 // Every truncation and many random corruptions: never a crash, never records from a damaged entry.
-void TestCorruption() {
-  const std::vector<uint8_t> good = Encode(Valid());
+void TestCorruption(uint32_t version) {
+  std::vector<RecordSpec> specs = Valid();
+  specs[0].weight_type = onexn::kWeightInt8;  // ignored in version 1
+  const std::vector<uint8_t> good = Encode(specs, version);
   bool ok = true;
   for (size_t n = 0; n < good.size(); ++n) {
     std::vector<uint8_t> e(good.begin(), good.begin() + n);  // exact-size copy: ASan sees overreads
@@ -199,4 +244,9 @@ TEST_CASE("metadata: valid entries parse") { TestValid(); }
 
 TEST_CASE("metadata: every broken rule is reported as damaged") { TestRules(); }
 
-TEST_CASE("metadata: truncations and random corruptions never crash") { TestCorruption(); }
+TEST_CASE("metadata: version 2 adds the weight type") { TestVersion2(); }
+
+TEST_CASE("metadata: truncations and random corruptions never crash") {
+  TestCorruption(1);
+  TestCorruption(2);
+}

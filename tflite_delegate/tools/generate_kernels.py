@@ -49,6 +49,21 @@ def f32_vadd():
         yield f"f32-vadd-minmax-{isa}.c", "vadd.c.in", dict(isa=isa)
 
 
+def qs8_qc8w_spconv():
+    """int8 1xN kernels: AVX512-VNNI at three vector widths, NEON dot product at two (the AVX2, NEON and
+    scalar ones are written by hand)."""
+    for nr in (16, 8, 4):
+        yield f"qs8-qc8w-spconv-16x{nr}-avx512vnni.c", "avx512vnni.c.in", dict(nr=nr)
+    for nr in (8, 4):
+        yield f"qs8-qc8w-spconv-16x{nr}-neondot.c", "neondot.c.in", dict(nr=nr)
+
+
+def x8_pixelvec_gather():
+    """int8 tile gathers with an in-register byte transpose (the scalar one is written by hand)."""
+    for isa in ("avx512bw", "avx2", "neon"):
+        yield f"x8-pixelvec-gather-16-{isa}.c", "gather.c.in", dict(isa=isa)
+
+
 def f32_pool():
     """Max and average pooling kernels, one of each per ISA (the scalar ones too: they share the template)."""
     for isa, channels in (("avx512f", 16), ("avx2", 8), ("neon", 4), ("scalar", 1)):
@@ -62,6 +77,8 @@ FAMILIES = {
     "f32-spconv-pixelvec": f32_spconv_pixelvec,
     "f32-dwconv": f32_dwconv,
     "f32-vadd": f32_vadd,
+    "qs8-qc8w-spconv": qs8_qc8w_spconv,
+    "x8-pixelvec-gather": x8_pixelvec_gather,
     "f32-pool": f32_pool,
 }
 

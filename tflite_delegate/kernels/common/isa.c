@@ -8,6 +8,13 @@
 #include <cpuid.h>
 #endif
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)  // the kernel's bit for the dot product instructions (asm/hwcap.h)
+#endif
+#endif
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 // __builtin_cpu_supports also checks that the OS saves the AVX/AVX-512 register state (XCR0).
 static int cpu_has_avx2(void) {
@@ -19,6 +26,7 @@ static int cpu_has_avx512(void) {
   return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
 }
+static int cpu_has_avx512vnni(void) { return cpu_has_avx512() && __builtin_cpu_supports("avx512vnni"); }
 #endif
 
 int onexn_isa_supported(onexn_isa isa) {
@@ -31,10 +39,16 @@ int onexn_isa_supported(onexn_isa isa) {
       return cpu_has_avx2();
     case ONEXN_ISA_AVX512:
       return cpu_has_avx512();
+    case ONEXN_ISA_AVX512VNNI:
+      return cpu_has_avx512vnni();
 #endif
 #if defined(__aarch64__)
     case ONEXN_ISA_NEON:
       return 1;  // Advanced SIMD is mandatory on aarch64
+#if defined(__linux__)
+    case ONEXN_ISA_NEONDOT:
+      return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
 #endif
     default:
       return 0;
@@ -63,7 +77,9 @@ int onexn_cpu_avx512_on_256bit_units(void) {
 #endif
 }
 
-static const char* const kIsaNames[] = {"auto", "scalar", "avx2", "avx512", "neon"};
+static const char* const kIsaNames[] = {"auto", "scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot"};
+// Names onexn_isa_from_name parses: the levels every operator has kernels for.
+#define NUM_LEVELS 5
 
 const char* onexn_isa_name(onexn_isa isa) {
   if ((int)isa < 0 || (size_t)isa >= sizeof(kIsaNames) / sizeof(kIsaNames[0])) return "unknown";
@@ -72,7 +88,7 @@ const char* onexn_isa_name(onexn_isa isa) {
 
 int onexn_isa_from_name(const char* name, onexn_isa* out) {
   if (name == NULL || out == NULL) return -1;
-  for (size_t i = 0; i < sizeof(kIsaNames) / sizeof(kIsaNames[0]); i++) {
+  for (size_t i = 0; i < NUM_LEVELS; i++) {
     if (strcmp(name, kIsaNames[i]) == 0) {
       *out = (onexn_isa)i;
       return 0;

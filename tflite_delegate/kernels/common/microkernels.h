@@ -1,5 +1,6 @@
 // The microkernels' side of the kernel library: their argument structs and signatures, one family per
-// folder (f32-spconv/, f32-spconv-pixelvec/, f32-pixelvec-gather/, f32-dwconv/, f32-vadd/, f32-pool/). Every
+// folder (f32-spconv/, f32-spconv-pixelvec/, f32-pixelvec-gather/, f32-dwconv/, f32-vadd/, f32-pool/,
+// qs8-qc8w-spconv/, x8-pixelvec-gather/). Every
 // microkernel is declared here from its family's kernel list (<family>/<family>.inc), the same list the
 // operators dispatch from and the kernel tests iterate. Microkernels see neither TFLite nor the operators.
 #ifndef ONEXN_COMMON_MICROKERNELS_H_
@@ -140,6 +141,46 @@ typedef void (*onexn_dw_ukernel)(const onexn_dw_args* args);
 // Elementwise out[i] = min(max(a[i] + b[i], min), max); out may be a or b.
 typedef void (*onexn_vadd_ukernel)(size_t n, const float* a, const float* b, float* out, float min, float max);
 
+// Fills xt ([taps][cin][ONEXN_XT_PIXELS] bytes) from the int8 rows of mr pixels, each byte xor flip (0x80 turns
+// int8 into uint8 plus 128); padding taps and pixels past mr read the zero row.
+typedef void (*onexn_x8_gather)(uint8_t* xt, const int8_t* input, const int8_t* zero, const ptrdiff_t* ind,
+                                size_t taps, size_t cin, size_t mr, uint8_t flip);
+
+// The row of the gathered tile that holds channel c: c, or for a blocked gather (an x8-pixelvec-gather.inc
+// column), inside whole 64-channel blocks, the order a zmm byte transpose stores without extracting lanes:
+// channel 64b + 16l + j (j < 16, lane l < 4) in row 64b + 4j + l.
+static inline size_t onexn_x8_gather_row(size_t c, size_t cin, int blocked) {
+  if (!blocked || c >= (cin & ~(size_t)63)) return c;
+  return (c & ~(size_t)63) | (c & 15) << 2 | (c >> 4 & 3);
+}
+
+// Arguments of an int8 1xN microkernel (qs8 activations, qc8w weights): the ONEXN_XT_PIXELS pixels of one
+// tile, whose inputs an x8 gather transposed channel-major into xt, times a range of panels. A panel's kept
+// list is padded to a multiple of the kernel's kr by repeating a kept channel (its weights are 0); its packed
+// weights are, 64-byte aligned,
+//   int32 bias[NR]      the bias minus (input zero point + the kernel's input offset) * the sum of the
+//                       channel's weights, so that sum(x * w) over the kernel's x needs no other correction
+//   float scale[NR]     input_scale * weight_scale / output_scale, XNNPACK's requantization scale
+//   w[taps][kept / kr][NR][kr]   int8, or int16 for kernels that widen (w_int16)
+// Each output is clamp(round_half_even((float)acc * scale), lo, hi) + zero_point, as XNNPACK's qs8-qc8w
+// kernels compute it (fp32 requantization), so results match it bit for bit.
+typedef struct {
+  const uint8_t* xt;          // [taps][cin][ONEXN_XT_PIXELS]
+  size_t cin;
+  size_t taps;
+  size_t mr;                  // valid pixels (1..ONEXN_XT_PIXELS); the others are computed, not stored
+  const onexn_panel* panels;  // num_panels panels; kept = the padded count
+  size_t num_panels;
+  const uint32_t* kc;         // padded kept lists as rows of xt (onexn_x8_gather_row), by the panels' kc_off
+  const uint8_t* w;           // packed weights, indexed by the panels' w_off (bytes)
+  int8_t* out;                // output of pixel 0, channel 0
+  size_t out_stride;          // cout
+  void* scratch;              // the kernel's interleaved activations: taps * kept * x_bytes * 16 bytes
+  int32_t zero_point;         // output zero point
+  float lo, hi;               // output range minus the zero point (integers)
+} onexn_qs8_args;
+typedef void (*onexn_qs8_ukernel)(const onexn_qs8_args* args);
+
 // Arguments of a pooling microkernel: a run of consecutive output pixels of one output row whose windows
 // of valid taps have the same rows x cols shape (padding taps are left out: TFLite's max never sees them
 // and its average divides by the valid taps only). Tap (r, k) of pixel p is at
@@ -183,6 +224,17 @@ typedef void (*onexn_pooling_ukernel)(const onexn_pool_args* args);
   void ukernel(size_t n, const float* a, const float* b, float* out, float min, float max);
 #include "f32-vadd/f32-vadd.inc"
 #undef ONEXN_VADD_UKERNEL
+
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked)                                            \
+  void ukernel(uint8_t* xt, const int8_t* input, const int8_t* zero, const ptrdiff_t* ind, size_t taps, \
+               size_t cin, size_t mr, uint8_t flip);
+#include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
+#undef ONEXN_X8_GATHER_UKERNEL
+
+#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather) \
+  void ukernel(const onexn_qs8_args* args);
+#include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
+#undef ONEXN_QS8_SPCONV_UKERNEL
 
 #define ONEXN_POOL_UKERNEL(isa, name, ukernel, kind, channel_tile) void ukernel(const onexn_pool_args* args);
 #include "f32-pool/f32-pool.inc"

@@ -1,4 +1,4 @@
-// onexn kernel library: 1xN block-sparse float32 convolution (NHWC), independent of TFLite, and the
+// onexn kernel library: 1xN block-sparse float32 and int8 convolution (NHWC), independent of TFLite, and the
 // operators that run between such layers (depthwise convolution, add, pooling, pad, concatenation,
 // softmax), so that a whole network runs on it.
 //
@@ -21,15 +21,19 @@ typedef enum {
   ONEXN_ISA_AVX2 = 2,    // AVX2 + FMA3
   ONEXN_ISA_AVX512 = 3,  // AVX-512F (+VL, DQ where used)
   ONEXN_ISA_NEON = 4,    // aarch64 Advanced SIMD
+  // Extensions that only int8 kernels use (onexn_qconv): an operator asked for AVX512 or NEON runs them when
+  // the CPU has them. onexn_isa_resolve never returns them and onexn_isa_from_name does not parse them.
+  ONEXN_ISA_AVX512VNNI = 5,  // AVX512 + VNNI (vpdpbusd)
+  ONEXN_ISA_NEONDOT = 6,     // NEON + the ARMv8.2 dot product (sdot)
 } onexn_isa;
 
 // 1 if the ISA's kernels are compiled into this library and the running CPU supports them.
 int onexn_isa_supported(onexn_isa isa);
 // Resolves ONEXN_ISA_AUTO to the best supported ISA; returns other values unchanged.
 onexn_isa onexn_isa_resolve(onexn_isa isa);
-// "auto", "scalar", "avx2", "avx512", "neon".
+// "auto", "scalar", "avx2", "avx512", "neon", and the extensions "avx512vnni", "neondot".
 const char* onexn_isa_name(onexn_isa isa);
-// Parses a name above; returns 0 on success, -1 for an unknown name.
+// Parses "auto", "scalar", "avx2", "avx512" or "neon"; returns 0 on success, -1 for any other name.
 int onexn_isa_from_name(const char* name, onexn_isa* out);
 
 // Geometry of one convolution. FULLY_CONNECTED is expressed as batch=1, in_h=out_h=1,
@@ -99,6 +103,38 @@ void onexn_conv_destroy(onexn_conv* conv);
 // delegate runs CONV_2D / FULLY_CONNECTED nodes without a record as 1xN layers of this n with all blocks
 // kept. ONEXN_ISA_AUTO is resolved first.
 int onexn_dense_block_width(onexn_isa isa);
+
+// int8 1xN block-sparse convolution (TFLite's full integer quantization), NHWC: int8 activations with one
+// scale and zero point, symmetric int8 weights (zero point 0) with a scale per output channel, an int32 bias,
+// int32 accumulation and XNNPACK's fp32 requantization, so that outputs equal the stock runtime's (which runs
+// int8 through XNNPACK) bit for bit. The shape is onexn_conv_shape's; out_min / out_max are the fused
+// activation's range in real units (-INFINITY / +INFINITY when none), quantized to int8 as XNNPACK does it
+// (round half to even of out / output_scale + output_zero_point, clamped to [-128, 127]).
+typedef struct {
+  float input_scale;
+  int32_t input_zero_point;     // -128..127
+  float output_scale;
+  int32_t output_zero_point;    // -128..127
+  const float* weight_scales;   // cout scales (a per-tensor scale repeated); copied by create
+} onexn_qconv_quant;
+
+typedef struct onexn_qconv onexn_qconv;
+
+// Packs the kept blocks of dense OHWI int8 weights (cout*kh*kw*cin bytes) with the bias (cout int32, may be
+// NULL) and the requantization scales input_scale * weight_scale / output_scale (float, in that order, as
+// XNNPACK computes them). isa: ONEXN_ISA_AUTO or a level; AVX512 runs the AVX512-VNNI kernels and NEON the
+// dot-product ones when the CPU has them, else AVX2 / NEON ones. Returns NULL with a message in err on invalid
+// arguments (also: a scale that is not positive and normal, a zero point outside int8, a requantization scale
+// of 256 or more, which XNNPACK refuses), an unsupported ISA, or out of memory.
+onexn_qconv* onexn_qconv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                const int8_t* weights_ohwi, const int32_t* bias, const onexn_qconv_quant* quant,
+                                onexn_isa isa, char* err, size_t err_len);
+// Name of the microkernel chosen, e.g. "qs8-qc8w-spconv-16x16-avx512vnni".
+const char* onexn_qconv_kernel_name(const onexn_qconv* conv);
+// input: batch*in_h*in_w*cin int8 (NHWC); output: batch*out_h*out_w*cout int8. pool may be NULL. Not reentrant
+// for the same object.
+void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, onexn_threadpool* pool);
+void onexn_qconv_destroy(onexn_qconv* conv);
 
 // Depthwise convolution with depth multiplier 1 (DEPTHWISE_CONV_2D where output channels == input
 // channels), NHWC. Padding, strides, dilations and the activation clamp as in onexn_conv_shape.

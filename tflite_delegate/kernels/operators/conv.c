@@ -1,9 +1,9 @@
-// onexn_conv: argument checks, weight packing, indirection buffer and the threaded run loop.
+// onexn_conv: weight packing and the threaded run loop (argument checks, indirection and task split:
+// conv-args.c).
 // Portable C; the ISA-specific work happens in the microkernel chosen by conv-dispatch.c.
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,81 +39,6 @@ struct onexn_conv {
 static int add_size(size_t a, size_t b, size_t* r) {
   if (b > SIZE_MAX - a) return -1;
   *r = a + b;
-  return 0;
-}
-
-static int check_args(const onexn_conv_shape* s, const onexn_block_index* ix, const float* weights,
-                      char* err, size_t err_len) {
-  if (s == NULL || ix == NULL || weights == NULL) {
-    onexn_set_err(err, err_len, "onexn_conv_create: shape, index and weights must not be NULL");
-    return -1;
-  }
-  const struct { const char* name; int v; int min; } dims[] = {
-      {"batch", s->batch, 1},           {"in_h", s->in_h, 1},           {"in_w", s->in_w, 1},
-      {"cin", s->cin, 1},               {"out_h", s->out_h, 1},         {"out_w", s->out_w, 1},
-      {"cout", s->cout, 1},             {"kh", s->kh, 1},               {"kw", s->kw, 1},
-      {"stride_h", s->stride_h, 1},     {"stride_w", s->stride_w, 1},   {"dilation_h", s->dilation_h, 1},
-      {"dilation_w", s->dilation_w, 1}, {"pad_top", s->pad_top, 0},     {"pad_left", s->pad_left, 0},
-  };
-  for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) {
-    if (dims[i].v < dims[i].min) {
-      onexn_set_err(err, err_len, "onexn_conv_create: %s = %d, must be >= %d", dims[i].name, dims[i].v,
-              dims[i].min);
-      return -1;
-    }
-  }
-  if (isnan(s->out_min) || isnan(s->out_max) || s->out_min > s->out_max) {
-    onexn_set_err(err, err_len, "onexn_conv_create: activation range [%g, %g] is empty or NaN", (double)s->out_min,
-            (double)s->out_max);
-    return -1;
-  }
-  if (ix->n < 1) {
-    onexn_set_err(err, err_len, "onexn_conv_create: block width n = %d, must be >= 1", ix->n);
-    return -1;
-  }
-  const int groups = s->cout / ix->n + (s->cout % ix->n != 0);
-  if (ix->num_groups != groups) {
-    onexn_set_err(err, err_len, "onexn_conv_create: num_groups = %d, expected ceil(cout %d / n %d) = %d",
-            ix->num_groups, s->cout, ix->n, groups);
-    return -1;
-  }
-  if (ix->group_ptr == NULL) {
-    onexn_set_err(err, err_len, "onexn_conv_create: group_ptr is NULL");
-    return -1;
-  }
-  if (ix->group_ptr[0] != 0) {
-    onexn_set_err(err, err_len, "onexn_conv_create: group_ptr[0] = %u, must be 0", ix->group_ptr[0]);
-    return -1;
-  }
-  for (int g = 0; g < groups; g++) {
-    const uint32_t b = ix->group_ptr[g], e = ix->group_ptr[g + 1];
-    if (e < b) {
-      onexn_set_err(err, err_len, "onexn_conv_create: group_ptr decreases at group %d (%u -> %u)", g, b, e);
-      return -1;
-    }
-    if (e - b > (uint32_t)s->cin) {
-      onexn_set_err(err, err_len, "onexn_conv_create: group %d keeps %u blocks, more than cin = %d", g, e - b,
-              s->cin);
-      return -1;
-    }
-  }
-  if (ix->group_ptr[groups] != 0 && ix->kept_cin == NULL) {
-    onexn_set_err(err, err_len, "onexn_conv_create: kept_cin is NULL but %u blocks are kept", ix->group_ptr[groups]);
-    return -1;
-  }
-  for (int g = 0; g < groups; g++) {
-    for (uint32_t k = ix->group_ptr[g]; k < ix->group_ptr[g + 1]; k++) {
-      const uint32_t c = ix->kept_cin[k];
-      if (c >= (uint32_t)s->cin) {
-        onexn_set_err(err, err_len, "onexn_conv_create: kept_cin[%u] = %u, must be < cin = %d", k, c, s->cin);
-        return -1;
-      }
-      if (k > ix->group_ptr[g] && c <= ix->kept_cin[k - 1]) {
-        onexn_set_err(err, err_len, "onexn_conv_create: kept_cin of group %d not strictly increasing at %u", g, k);
-        return -1;
-      }
-    }
-  }
   return 0;
 }
 
@@ -255,24 +180,6 @@ static size_t weight_blocking(const onexn_conv* conv) {
   return block > 0 ? block : 1;
 }
 
-static void build_indirection(onexn_conv* conv) {
-  const onexn_conv_shape* s = &conv->s;
-  const ptrdiff_t kw = rows_as_taps(s) ? 1 : s->kw;
-  ptrdiff_t* ind = conv->ind;
-  for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
-    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-      for (ptrdiff_t ky = 0; ky < s->kh; ky++) {
-        const ptrdiff_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
-        for (ptrdiff_t kx = 0; kx < kw; kx++) {
-          const ptrdiff_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
-          const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
-          *ind++ = inside ? (iy * s->in_w + ix) * s->cin : -1;
-        }
-      }
-    }
-  }
-}
-
 // 1 if every output pixel p has a single tap reading input row p (1x1, stride 1, no padding).
 static int identity_indirection(const onexn_conv* conv) {
   if (conv->taps != 1) return 0;
@@ -287,7 +194,7 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
                           const float* bias, onexn_isa isa, const onexn_ukernel_config* uk, char* err,
                           size_t err_len) {
   if (err != NULL && err_len > 0) err[0] = '\0';
-  if (check_args(shape, index, weights_ohwi, err, err_len)) return NULL;
+  if (onexn_conv_check_args("onexn_conv_create", shape, index, weights_ohwi, err, err_len)) return NULL;
   if (!onexn_isa_supported(isa)) {
     onexn_set_err(err, err_len, "onexn_conv_create: ISA '%s' is not supported by this build or CPU",
             onexn_isa_name(isa));
@@ -317,7 +224,7 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
   conv->ind = (ptrdiff_t*)onexn_aligned_alloc(conv->out_pixels * conv->taps * sizeof(ptrdiff_t));
   if (conv->zero == NULL || conv->ind == NULL) goto oom;
   memset(conv->zero, 0, conv->tap_cin * sizeof(float));
-  build_indirection(conv);
+  onexn_conv_build_indirection(&conv->s, rows_as_taps(&conv->s) ? 1 : conv->s.kw, conv->ind);
   conv->pixel_stride = identity_indirection(conv) ? conv->tap_cin : 0;
   conv->panel_block = weight_blocking(conv);
   if (conv->uk.kind == ONEXN_KIND_XT) {
@@ -384,7 +291,7 @@ onexn_conv* onexn_conv_create_planned(const onexn_conv_shape* shape, const onexn
                                       onexn_dense_policy policy, char* err, size_t err_len) {
   isa = onexn_isa_resolve(isa);
   if (err != NULL && err_len > 0) err[0] = '\0';
-  if (check_args(shape, index, weights_ohwi, err, err_len)) return NULL;
+  if (onexn_conv_check_args("onexn_conv_create", shape, index, weights_ohwi, err, err_len)) return NULL;
   onexn_conv_plan plan;
   if (!onexn_isa_supported(isa) || onexn_conv_plan_for(shape, index, isa, policy, &plan)) {
     return create(shape, index, weights_ohwi, bias, isa, NULL, err, err_len);  // says what is wrong
@@ -428,10 +335,7 @@ typedef struct {
   onexn_conv* conv;
   const float* input;
   float* output;
-  size_t chunks;          // panel chunks per run of tiles
-  size_t panels_per_chunk;
-  size_t tiles_per_task;  // consecutive pixel tiles of one image per task
-  size_t tile_runs;       // runs of tiles per image
+  onexn_conv_tasks plan;
 } run_ctx;
 
 // Output pixels [p0, p0 + mr) of one image (mr <= the kernel's tile) of a pixel-vector kernel, panels
@@ -517,42 +421,26 @@ size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads) {
 static void run_task(void* p, size_t task, size_t thread) {
   const run_ctx* r = (const run_ctx*)p;
   const onexn_conv* conv = r->conv;
-  const size_t chunk = task % r->chunks;
-  const size_t run = (task / r->chunks) % r->tile_runs;
-  const size_t img = task / r->chunks / r->tile_runs;
-  const size_t pa = chunk * r->panels_per_chunk;
-  const size_t pb = pa + r->panels_per_chunk < conv->num_panels ? pa + r->panels_per_chunk : conv->num_panels;
-  const size_t p0 = run * r->tiles_per_task * conv->uk.mr;  // a run starts at a tile boundary
-  const size_t p1 = p0 + r->tiles_per_task * conv->uk.mr < conv->out_pixels ? p0 + r->tiles_per_task * conv->uk.mr
-                                                                            : conv->out_pixels;
+  const size_t chunk = task % r->plan.chunks;
+  const size_t run = (task / r->plan.chunks) % r->plan.tile_runs;
+  const size_t img = task / r->plan.chunks / r->plan.tile_runs;
+  const size_t pa = chunk * r->plan.panels_per_chunk;
+  const size_t pb = pa + r->plan.panels_per_chunk < conv->num_panels ? pa + r->plan.panels_per_chunk
+                                                                      : conv->num_panels;
+  const size_t run_pixels = r->plan.tiles_per_task * conv->uk.mr;
+  const size_t p0 = run * run_pixels;  // a run starts at a tile boundary
+  const size_t p1 = p0 + run_pixels < conv->out_pixels ? p0 + run_pixels : conv->out_pixels;
   onexn_conv_run_pixels(conv, r->input + img * conv->in_image, p0, p1,
                         r->output + img * conv->out_image + p0 * (size_t)conv->s.cout, pa, pb, thread);
 }
 
 void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool) {
   if (conv == NULL || input == NULL || output == NULL) return;
-  size_t threads = onexn_conv_reserve_threads(conv, (size_t)onexn_threadpool_size(pool));
-  if (threads <= 1) pool = NULL;
+  const size_t threads = onexn_conv_reserve_threads(conv, (size_t)onexn_threadpool_size(pool));
   run_ctx r;
   r.conv = conv;
   r.input = input;
   r.output = output;
-  r.chunks = 1;
-  r.tiles_per_task = 1;
-  const size_t pixel_tasks = (size_t)conv->s.batch * conv->tiles;
-  if (threads > 1 && pixel_tasks > 16 * threads) {
-    // One tile is ~0.1 us of work: claiming tiles one by one would make the threads fight over the
-    // task counter's cache line. About 16 tasks per thread still balance the load.
-    r.tiles_per_task = pixel_tasks / (16 * threads);
-  } else if (threads > 1 && pixel_tasks < 4 * threads) {
-    // Too few pixel tiles to keep every thread busy: split the output channels as well.
-    r.chunks = (4 * threads + pixel_tasks - 1) / pixel_tasks;
-    if (r.chunks > conv->num_panels) r.chunks = conv->num_panels;
-  }
-  r.panels_per_chunk = (conv->num_panels + r.chunks - 1) / r.chunks;
-  r.chunks = (conv->num_panels + r.panels_per_chunk - 1) / r.panels_per_chunk;
-  if (threads <= 1) r.tiles_per_task = conv->tiles;  // one task per image: no per-tile dispatch
-  r.tile_runs = (conv->tiles + r.tiles_per_task - 1) / r.tiles_per_task;
-  onexn_threadpool_parallelize(threads > 1 ? pool : NULL, (size_t)conv->s.batch * r.tile_runs * r.chunks,
-                               run_task, &r);
+  r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels);
+  onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
 }

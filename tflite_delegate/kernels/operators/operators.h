@@ -68,6 +68,48 @@ onexn_dwconv* onexn_dwconv_create_with_ukernel(const onexn_dwconv_shape* shape, 
                                                const float* bias, const onexn_dwconv_ukernel_config* uk, char* err,
                                                size_t err_len);
 
+// The checks of a 1xN convolution's shape, block index and weights pointer (conv-args.c); fn names the
+// create function in the message. Returns 0, or -1 with a message in err.
+int onexn_conv_check_args(const char* fn, const onexn_conv_shape* s, const onexn_block_index* ix,
+                          const void* weights, char* err, size_t err_len);
+// ind[(oy * out_w + ox) * kh * row_taps + ky * row_taps + kx] = element offset of the input row that tap
+// reads, -1 for a padding tap. row_taps: kw, or 1 when each kernel row is read as one tap of kw * cin floats.
+void onexn_conv_build_indirection(const onexn_conv_shape* s, int row_taps, ptrdiff_t* ind);
+// How a run splits into tasks, each a run of consecutive pixel tiles of one image times a chunk of panels:
+// task i is chunk i % chunks of run (i / chunks) % tile_runs of image i / chunks / tile_runs.
+typedef struct {
+  size_t chunks, panels_per_chunk;  // panel chunks per run of tiles
+  size_t tiles_per_task, tile_runs;  // consecutive tiles of one image per task; runs per image
+  size_t tasks;
+} onexn_conv_tasks;
+onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tiles, size_t num_panels);
+
+// An int8 1xN convolution microkernel: a row of qs8-qc8w-spconv.inc.
+typedef struct {
+  const char* name;
+  onexn_isa isa;
+  uint32_t nr;            // packed output channels per panel
+  uint32_t kr;            // kept input channels per weight group
+  int w_int16;            // weights packed as int16
+  int32_t input_offset;   // 128: the kernel reads x + 128 (the gather flips the sign bit)
+  uint32_t x_bytes;       // interleave scratch per tap, padded kept channel and pixel
+  onexn_qs8_ukernel fn;
+  onexn_x8_gather gather;
+} onexn_qs8_ukernel_config;
+
+// The blocked column of a gather's row in x8-pixelvec-gather.inc (0 for an unknown function).
+int onexn_x8_gather_blocked(onexn_x8_gather gather);
+// The int8 microkernel of that name in this build, or NULL.
+const onexn_qs8_ukernel_config* onexn_qconv_ukernel(const char* name);
+// The int8 microkernel for a resolved ISA (AVX512 and NEON take their dot-product extension when the CPU has
+// it) and block width n; -1 if the ISA has none in this build.
+int onexn_qconv_select_ukernel(onexn_isa isa, int n, const onexn_qs8_ukernel_config** out);
+// onexn_qconv_create with the given microkernel; fails like it, and when the CPU lacks the microkernel's ISA.
+onexn_qconv* onexn_qconv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                             const int8_t* weights_ohwi, const int32_t* bias,
+                                             const onexn_qconv_quant* quant, const onexn_qs8_ukernel_config* uk,
+                                             char* err, size_t err_len);
+
 // A pooling microkernel: a row of f32-pool.inc.
 typedef struct {
   const char* name;

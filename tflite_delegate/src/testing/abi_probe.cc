@@ -42,6 +42,18 @@ void WriteTensor(JsonWriter& j, const TfLiteTensor& t) {
   if (t.allocation_type == kTfLiteMmapRo && t.data.raw != nullptr) {
     j.Key("crc32").Int(Crc32(t.data.raw_const, t.bytes));
   }
+  if (t.quantization.type == kTfLiteAffineQuantization && t.quantization.params != nullptr) {
+    const auto& q = *static_cast<const TfLiteAffineQuantization*>(t.quantization.params);
+    j.Key("quantization").BeginObject().Key("scale_bits").BeginArray();  // exact: the floats' bit patterns
+    for (int i = 0; q.scale != nullptr && i < q.scale->size; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &q.scale->data[i], sizeof(bits));
+      j.Int(bits);
+    }
+    j.EndArray().Key("zero_point");
+    WriteDims(j, q.zero_point);
+    j.Key("quantized_dimension").Int(q.quantized_dimension).EndObject();
+  }
   if (t.sparsity != nullptr) {
     const TfLiteSparsity& sp = *t.sparsity;
     j.Key("sparsity").BeginObject();

@@ -1,0 +1,323 @@
+"""The delegate on int8 models (TensorFlow's full integer quantization): int8 1xN CONV_2D / FULLY_CONNECTED
+nodes with an int8 record run on onexn_qconv, with outputs within 1 quantization step of the stock runtime
+(which runs them through XNNPACK; onexn_qconv computes XNNPACK's arithmetic, so they come out equal), on
+every kernel family and thread count; lying or damaged int8 metadata is declined."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from onexn_tf import apply_1xn, convert
+from onexn_tf.runtime.delegate import load_delegate, read_report
+from onexn_tf.tflite import graph
+from onexn_tf.tflite import metadata as onexn_metadata
+
+from test_delegate import AVAILABLE_KERNELS
+from test_delegate_models import entry_of, replace_entry, run
+
+INT8_KERNELS = "qs8-qc8w-spconv-"
+
+
+def _mobilenet_like(seed=0):
+    """Stem 3x3/2, two inverted residual blocks (1x1 expand ReLU6, depthwise 3x3 ReLU6, 1x1 project, one
+    with the residual ADD), 1x1 head, global average pool, dense classifier: MobileNetV2's shapes, small."""
+    from onexn_tf.keras.compat import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    inputs = keras.Input((16, 16, 3))
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu6", name="stem")(inputs)
+    for i, (expand, out, skip) in enumerate([(48, 16, True), (64, 24, False)]):
+        y = layers.Conv2D(expand, 1, activation="relu6", name=f"expand{i}")(x)
+        y = layers.DepthwiseConv2D(3, padding="same", activation="relu6", name=f"dw{i}")(y)
+        y = layers.Conv2D(out, 1, name=f"project{i}")(y)
+        x = layers.Add(name=f"add{i}")([x, y]) if skip else y
+    x = layers.Conv2D(64, 1, activation="relu6", name="head")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(10, name="classifier")(x))
+
+
+def _resnet_like(seed=0):
+    """Stem 3x3, a bottleneck block with a projection shortcut (1x1, 3x3, 1x1 + ADD, ReLU), a second
+    bottleneck with the identity shortcut, global average pool, dense classifier: ResNet-50's shapes, small."""
+    from onexn_tf.keras.compat import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    inputs = keras.Input((12, 12, 8))
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="stem")(inputs)
+    for i, (mid, out) in enumerate([(16, 64), (16, 64)]):
+        y = layers.Conv2D(mid, 1, activation="relu", name=f"reduce{i}")(x)
+        y = layers.Conv2D(mid, 3, padding="same", activation="relu", name=f"conv{i}")(y)
+        y = layers.Conv2D(out, 1, name=f"expand{i}")(y)
+        shortcut = layers.Conv2D(out, 1, name=f"shortcut{i}")(x) if x.shape[-1] != out else x
+        x = layers.ReLU(name=f"relu{i}")(layers.Add(name=f"add{i}")([shortcut, y]))
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(10, name="classifier")(x))
+
+
+MODELS = {"mobilenet": _mobilenet_like, "resnet": _resnet_like}
+
+
+def _int8(model, int8_io=True):
+    """onexn_tf.convert with full integer quantization (a representative dataset of 16 random inputs)."""
+    import tensorflow as tf
+
+    shape = tuple(model.input_shape[1:])
+
+    def dataset():
+        rng = np.random.default_rng(0)
+        for _ in range(16):
+            yield [rng.standard_normal((1,) + shape).astype(np.float32)]
+
+    options = {}
+    if int8_io:
+        options = dict(target_spec=tf.lite.TargetSpec(supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]),
+                       inference_input_type=tf.int8, inference_output_type=tf.int8)
+    return convert(model, optimizations=[tf.lite.Optimize.DEFAULT], representative_dataset=dataset, **options)
+
+
+def _inputs(tflite, seed=1):
+    from ai_edge_litert.interpreter import Interpreter
+
+    (detail,) = Interpreter(model_content=tflite).get_input_details()
+    rng = np.random.default_rng(seed)
+    if detail["dtype"] == np.int8:
+        return [rng.integers(-128, 128, detail["shape"], dtype=np.int8)]
+    return [rng.standard_normal(detail["shape"]).astype(np.float32)]
+
+
+def _steps(got, want, tflite):
+    """|got - want| in quantization steps of the model's output (a float output: of the int8 tensor its
+    DEQUANTIZE reads)."""
+    scale = 1.0
+    if got.dtype == np.float32:
+        subgraph = graph.read_model(tflite).subgraphs[0]
+        (last,) = [op for op in subgraph.operators if subgraph.outputs[0] in list(op.outputs)]
+        scale = float(subgraph.tensors[last.inputs[0]].quantization.scale[0])
+    return np.abs(got.astype(np.float64) - want.astype(np.float64)) / scale
+
+
+def check_claims_and_outputs(tflite, **options):
+    """Every int8 record's node runs on an int8 kernel and the outputs are within 1 step of stock; the report."""
+    inputs = _inputs(tflite)
+    want = run(tflite, inputs)
+    delegate = load_delegate(**options)
+    got = run(tflite, inputs, [delegate])
+    report = read_report(delegate)
+    records = onexn_metadata.parse_entry(entry_of(tflite))
+    assert records and all(r.weight_type == onexn_metadata.WEIGHT_INT8 for r in records)
+    assert report["claimed_nodes"] == [r.operator for r in records], report
+    assert all(k["kernel"].startswith(INT8_KERNELS) for k in report["kernels"]), report
+    assert _steps(got[0], want[0], tflite).max() <= 1.0
+    return report, got[0], want[0]
+
+
+@pytest.fixture(scope="module")
+def converted():
+    """{(model, n, sparsity, int8 I/O): .tflite bytes}, made on first use."""
+    cache = {}
+
+    def get(name, n, sparsity, int8_io=True):
+        key = (name, n, sparsity, int8_io)
+        if key not in cache:
+            cache[key] = _int8(apply_1xn(MODELS[name](), n=n, sparsity=sparsity), int8_io)
+        return cache[key]
+    return get
+
+
+@pytest.mark.parametrize("name,n,sparsity", [
+    ("mobilenet", 16, 0.5), ("mobilenet", 16, 0.75), ("mobilenet", 4, 0.5), ("mobilenet", 1, 0.6),
+    ("resnet", 16, 0.5), ("resnet", 8, 0.75), ("resnet", 2, 0.5)])
+def test_int8_models_match_the_stock_runtime(converted, name, n, sparsity):
+    tflite = converted(name, n, sparsity)
+    report, got, want = check_claims_and_outputs(tflite)
+    assert {r.n for r in onexn_metadata.parse_entry(entry_of(tflite))} >= {n}
+    # XNNPACK's arithmetic, bit for bit: not one output off.
+    np.testing.assert_array_equal(got, want)
+    # The nodes left to the stock runtime say why (int8 glue is not run yet).
+    reasons = {d["reason"] for d in report["declined"]}
+    assert reasons and all("not float32" in why for why in reasons), reasons
+
+
+def test_float_io_int8_model(converted):
+    """Float input and output (QUANTIZE / DEQUANTIZE at the edges, left to the stock runtime)."""
+    tflite = converted("mobilenet", 8, 0.5, int8_io=False)
+    _, got, want = check_claims_and_outputs(tflite)
+    np.testing.assert_array_equal(got, want)
+
+
+def _cpu_has(flag):
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith(("flags", "Features")) and flag in line.split() for line in f)
+    except OSError:
+        return False
+
+
+def _int8_family(kernel):
+    """The suffix of the int8 microkernels an ISA option runs: AVX512 and NEON take their dot-product
+    extension when the CPU has it (kernels/README.md, int8 dispatch)."""
+    if kernel == "avx512":
+        return "-avx512vnni" if _cpu_has("avx512_vnni") else "-avx2"
+    if kernel == "neon":
+        return "-neondot" if _cpu_has("asimddp") else "-neon"
+    return "-" + kernel
+
+
+@pytest.mark.parametrize("kernel", AVAILABLE_KERNELS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_kernel_family_and_thread_count(converted, kernel, threads):
+    tflite = converted("resnet", 16, 0.5)
+    report, got, want = check_claims_and_outputs(tflite, kernel=kernel, num_threads=threads)
+    assert all(k["kernel"].endswith(_int8_family(kernel)) for k in report["kernels"]), report
+    np.testing.assert_array_equal(got, want)
+
+
+def test_resized_batch_repacks_and_matches(converted):
+    tflite = converted("resnet", 8, 0.75)
+    x = [np.random.default_rng(5).integers(-128, 128, (3, 12, 12, 8), dtype=np.int8)]
+    delegate = load_delegate(num_threads=2)
+    got = run(tflite, x, [delegate], resize={0: [3, 12, 12, 8]})
+    assert read_report(delegate)["claimed"] == len(onexn_metadata.parse_entry(entry_of(tflite)))
+    np.testing.assert_array_equal(got[0], run(tflite, x, resize={0: [3, 12, 12, 8]})[0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lying or damaged int8 metadata: the node (or the whole entry) is declined, the outputs stay the stock ones.
+
+
+def _base(converted):
+    return converted("mobilenet", 16, 0.5)
+
+
+def _records(tflite):
+    return onexn_metadata.parse_entry(entry_of(tflite), keep_unknown=True)
+
+
+def _weight_of(model, record):
+    tensor = model.subgraphs[0].tensors[record.weight_tensor]
+    return tensor, np.frombuffer(bytes(model.buffers[tensor.buffer].data), np.int8).reshape(tensor.shape).copy()
+
+
+def _with_weight(tflite, record, weight):
+    model = graph.read_model(tflite)
+    tensor, _ = _weight_of(model, record)
+    model.buffers[tensor.buffer].data = np.frombuffer(weight.tobytes(), np.uint8)
+    return bytes(graph.write_model(model))
+
+
+def _lying_block(tflite):
+    """A pruned block of the first record made non-zero, with a record whose CRC matches the new weight."""
+    records = _records(tflite)
+    _, weight = _weight_of(graph.read_model(tflite), records[0])
+    c, g = np.argwhere(~records[0].kept_blocks())[0]
+    weight.reshape(weight.shape[0], -1, weight.shape[-1])[g * records[0].n, 0, c] = 3
+    records[0].weight_crc32 = onexn_metadata.weight_crc32(weight)
+    return replace_entry(_with_weight(tflite, records[0], weight), onexn_metadata.encode_entry(records))
+
+
+def _changed_weight(tflite):
+    """A kept int8 weight of the first record changed after conversion (record untouched)."""
+    records = _records(tflite)
+    _, weight = _weight_of(graph.read_model(tflite), records[0])
+    flat = weight.reshape(-1)
+    i = int(np.flatnonzero(flat)[0])
+    flat[i] = 1 if flat[i] != 1 else 2
+    return _with_weight(tflite, records[0], weight)
+
+
+def _edited(**fields):
+    def edit(tflite):
+        records = _records(tflite)
+        records[0] = dataclasses.replace(records[0], **fields)
+        return replace_entry(tflite, onexn_metadata.encode_entry(records))
+    return edit
+
+
+LIES = {
+    "nonzero_weight_in_pruned_block": (_lying_block, "metadata lies"),
+    "weight_changed_after_conversion": (_changed_weight, "CRC-32 mismatch"),
+    "says_float32": (_edited(weight_type=onexn_metadata.WEIGHT_FLOAT32), "input is not float32"),
+    "wrong_weight_tensor": (_edited(weight_tensor=0), "not the node's input 1"),
+    "unknown_weight_type": (_edited(weight_type=7), "unknown weight type 7"),
+    "int8_in_compact_encoding": (_edited(encoding=onexn_metadata.ENCODING_SPARSE), "compact encoding"),
+}
+
+
+@pytest.mark.parametrize("case", LIES)
+def test_lying_int8_record_declines_only_its_node(converted, case):
+    make, why = LIES[case]
+    tflite = make(_base(converted))
+    inputs = _inputs(tflite)
+    delegate = load_delegate()
+    got = run(tflite, inputs, [delegate])
+    report = read_report(delegate)
+    first = _records(tflite)[0].operator
+    declined = {d["node"]: d["reason"] for d in report["declined"]}
+    assert why in declined[first], declined
+    assert report["claimed_nodes"] == [r.operator for r in _records(tflite)[1:]], report
+    np.testing.assert_array_equal(got[0], run(tflite, inputs)[0])
+
+
+def test_int8_record_on_a_float_node_is_declined():
+    """An int8 record whose CRC matches the bytes of a float32 weight: the node's tensors are not int8."""
+    model = apply_1xn(_mobilenet_like(), n=8, sparsity=0.5)
+    tflite = convert(model)
+    records = _records(tflite)
+    records[0] = dataclasses.replace(records[0], weight_type=onexn_metadata.WEIGHT_INT8)
+    lie = replace_entry(tflite, onexn_metadata.encode_entry(records))
+    delegate = load_delegate()
+    inputs = _inputs(lie)
+    got = run(lie, inputs, [delegate])
+    declined = {d["node"]: d["reason"] for d in read_report(delegate)["declined"]}
+    assert "input is not int8" in declined[records[0].operator], declined
+    np.testing.assert_allclose(got[0], run(lie, inputs)[0], rtol=1e-4, atol=1e-4)
+
+
+def test_damaged_int8_entry_claims_nothing(converted):
+    tflite = _base(converted)
+    entry = bytearray(entry_of(tflite))
+    entry[-1] ^= 0x40  # a kept_cin byte: the header CRC no longer matches
+    damaged = replace_entry(tflite, bytes(entry))
+    inputs = _inputs(damaged)
+    delegate = load_delegate()
+    got = run(damaged, inputs, [delegate])
+    report = read_report(delegate)
+    assert report["claimed"] == 0 and "CRC" in report["metadata"], report
+    np.testing.assert_array_equal(got[0], run(damaged, inputs)[0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The ABI of quantized tensors (TfLiteQuantization -> TfLiteAffineQuantization), proven like tests/test_abi.py
+# proves the rest (that file runs in the aarch64 Python too, which has no TensorFlow to make an int8 model).
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tf"])
+def test_abi_probe_reads_every_tensors_quantization(converted, runtime):
+    import testing_library
+    from test_delegate_models import interpreter_class
+
+    if testing_library.path() is None:
+        pytest.skip(f"no testing library of the delegate: {testing_library.BUILD_HINT}")
+    tflite = converted("mobilenet", 16, 0.5)
+    with testing_library.in_use():
+        delegate = load_delegate(abi_probe=1)
+        interpreter = interpreter_class(runtime)(model_content=tflite, experimental_delegates=[delegate])
+        report = read_report(delegate)
+    tensors = report["probe"]["before"]["tensors"]
+    checked = 0
+    for detail in interpreter.get_tensor_details():
+        want = detail["quantization_parameters"]
+        got = tensors[detail["index"]].get("quantization")
+        if len(want["scales"]) == 0:
+            assert got is None or got["scale_bits"] == [], got
+            continue
+        assert got["scale_bits"] == [int(b) for b in np.asarray(want["scales"], np.float32).view(np.uint32)]
+        assert got["zero_point"] == [int(z) for z in want["zero_points"]]
+        assert got["quantized_dimension"] == want["quantized_dimension"]
+        checked += 1
+    per_channel = [t for t in tensors if len(t.get("quantization", {}).get("scale_bits", [])) > 1]
+    assert checked > 20 and per_channel  # activations, biases and per-channel weights
+    assert report["claimed"] == len(onexn_metadata.parse_entry(entry_of(tflite)))

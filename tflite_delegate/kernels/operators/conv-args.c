@@ -1,0 +1,115 @@
+// The argument checks of a 1xN convolution (its shape and block index) and its indirection buffer, shared
+// by onexn_conv (float32) and onexn_qconv (int8).
+#include <math.h>
+
+#include "operators/operators.h"
+
+int onexn_conv_check_args(const char* fn, const onexn_conv_shape* s, const onexn_block_index* ix,
+                          const void* weights, char* err, size_t err_len) {
+  if (s == NULL || ix == NULL || weights == NULL) {
+    onexn_set_err(err, err_len, "%s: shape, index and weights must not be NULL", fn);
+    return -1;
+  }
+  const struct { const char* name; int v; int min; } dims[] = {
+      {"batch", s->batch, 1},           {"in_h", s->in_h, 1},           {"in_w", s->in_w, 1},
+      {"cin", s->cin, 1},               {"out_h", s->out_h, 1},         {"out_w", s->out_w, 1},
+      {"cout", s->cout, 1},             {"kh", s->kh, 1},               {"kw", s->kw, 1},
+      {"stride_h", s->stride_h, 1},     {"stride_w", s->stride_w, 1},   {"dilation_h", s->dilation_h, 1},
+      {"dilation_w", s->dilation_w, 1}, {"pad_top", s->pad_top, 0},     {"pad_left", s->pad_left, 0},
+  };
+  for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) {
+    if (dims[i].v < dims[i].min) {
+      onexn_set_err(err, err_len, "%s: %s = %d, must be >= %d", fn, dims[i].name, dims[i].v, dims[i].min);
+      return -1;
+    }
+  }
+  if (isnan(s->out_min) || isnan(s->out_max) || s->out_min > s->out_max) {
+    onexn_set_err(err, err_len, "%s: activation range [%g, %g] is empty or NaN", fn, (double)s->out_min,
+                  (double)s->out_max);
+    return -1;
+  }
+  if (ix->n < 1) {
+    onexn_set_err(err, err_len, "%s: block width n = %d, must be >= 1", fn, ix->n);
+    return -1;
+  }
+  const int groups = s->cout / ix->n + (s->cout % ix->n != 0);
+  if (ix->num_groups != groups) {
+    onexn_set_err(err, err_len, "%s: num_groups = %d, expected ceil(cout %d / n %d) = %d", fn, ix->num_groups,
+                  s->cout, ix->n, groups);
+    return -1;
+  }
+  if (ix->group_ptr == NULL) {
+    onexn_set_err(err, err_len, "%s: group_ptr is NULL", fn);
+    return -1;
+  }
+  if (ix->group_ptr[0] != 0) {
+    onexn_set_err(err, err_len, "%s: group_ptr[0] = %u, must be 0", fn, ix->group_ptr[0]);
+    return -1;
+  }
+  for (int g = 0; g < groups; g++) {
+    const uint32_t b = ix->group_ptr[g], e = ix->group_ptr[g + 1];
+    if (e < b) {
+      onexn_set_err(err, err_len, "%s: group_ptr decreases at group %d (%u -> %u)", fn, g, b, e);
+      return -1;
+    }
+    if (e - b > (uint32_t)s->cin) {
+      onexn_set_err(err, err_len, "%s: group %d keeps %u blocks, more than cin = %d", fn, g, e - b, s->cin);
+      return -1;
+    }
+  }
+  if (ix->group_ptr[groups] != 0 && ix->kept_cin == NULL) {
+    onexn_set_err(err, err_len, "%s: kept_cin is NULL but %u blocks are kept", fn, ix->group_ptr[groups]);
+    return -1;
+  }
+  for (int g = 0; g < groups; g++) {
+    for (uint32_t k = ix->group_ptr[g]; k < ix->group_ptr[g + 1]; k++) {
+      const uint32_t c = ix->kept_cin[k];
+      if (c >= (uint32_t)s->cin) {
+        onexn_set_err(err, err_len, "%s: kept_cin[%u] = %u, must be < cin = %d", fn, k, c, s->cin);
+        return -1;
+      }
+      if (k > ix->group_ptr[g] && c <= ix->kept_cin[k - 1]) {
+        onexn_set_err(err, err_len, "%s: kept_cin of group %d not strictly increasing at %u", fn, g, k);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+void onexn_conv_build_indirection(const onexn_conv_shape* s, int row_taps, ptrdiff_t* ind) {
+  for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+      for (ptrdiff_t ky = 0; ky < s->kh; ky++) {
+        const ptrdiff_t iy = oy * s->stride_h - s->pad_top + ky * s->dilation_h;
+        for (ptrdiff_t kx = 0; kx < row_taps; kx++) {
+          const ptrdiff_t ix = ox * s->stride_w - s->pad_left + kx * s->dilation_w;
+          const int inside = iy >= 0 && iy < s->in_h && ix >= 0 && ix < s->in_w;
+          *ind++ = inside ? (iy * s->in_w + ix) * s->cin : -1;
+        }
+      }
+    }
+  }
+}
+
+onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tiles, size_t num_panels) {
+  onexn_conv_tasks r;
+  r.chunks = 1;
+  r.tiles_per_task = 1;
+  const size_t pixel_tasks = batch * tiles;
+  if (threads > 1 && pixel_tasks > 16 * threads) {
+    // One tile is ~0.1 us of work: claiming tiles one by one would make the threads fight over the
+    // task counter's cache line. About 16 tasks per thread still balance the load.
+    r.tiles_per_task = pixel_tasks / (16 * threads);
+  } else if (threads > 1 && pixel_tasks < 4 * threads) {
+    // Too few pixel tiles to keep every thread busy: split the output channels as well.
+    r.chunks = (4 * threads + pixel_tasks - 1) / pixel_tasks;
+    if (r.chunks > num_panels) r.chunks = num_panels;
+  }
+  r.panels_per_chunk = (num_panels + r.chunks - 1) / r.chunks;
+  r.chunks = (num_panels + r.panels_per_chunk - 1) / r.panels_per_chunk;
+  if (threads <= 1) r.tiles_per_task = tiles;  // one task per image: no per-tile dispatch
+  r.tile_runs = (tiles + r.tiles_per_task - 1) / r.tiles_per_task;
+  r.tasks = batch * r.tile_runs * r.chunks;
+  return r;
+}

@@ -1,0 +1,81 @@
+// Chooses the int8 1xN microkernel for an ISA and block width n. The kernels come from the kernel list
+// (qs8-qc8w-spconv.inc); this file only says which serves which n. Compiled without ISA flags; the list holds
+// only the rows of the architecture being compiled.
+//
+// The vector runs over a panel's output channels, so a block narrower than the vector wastes lanes: the
+// AVX512-VNNI kernels come in zmm, ymm and xmm widths (16, 8, 4 channels; on Zen 4 and Intel cores a ymm
+// vpdpbusd issues twice as often as a zmm one, so 8-channel panels lose nothing), the dot-product NEON ones
+// in 8 and 4.
+#include <limits.h>
+#include <string.h>
+
+#include "operators/operators.h"
+
+static const onexn_qs8_ukernel_config kUkernels[] = {
+#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather) \
+  {name, isa, nr, kr, w_int16, input_offset, x_bytes, ukernel, gather},
+#include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
+#undef ONEXN_QS8_SPCONV_UKERNEL
+};
+
+// The kernel for block widths [n_min, n_max] on an ISA; the first rule of the ISA that matches wins.
+typedef struct {
+  onexn_isa isa;
+  int n_min, n_max;
+  const char* ukernel;
+} rule;
+
+static const rule kRules[] = {
+    {ONEXN_ISA_SCALAR, 1, INT_MAX, "qs8-qc8w-spconv-16x8-scalar"},
+#if ONEXN_ARCH_X86_64
+    {ONEXN_ISA_AVX512VNNI, 9, INT_MAX, "qs8-qc8w-spconv-16x16-avx512vnni"},
+    {ONEXN_ISA_AVX512VNNI, 5, 8, "qs8-qc8w-spconv-16x8-avx512vnni"},
+    {ONEXN_ISA_AVX512VNNI, 1, 4, "qs8-qc8w-spconv-16x4-avx512vnni"},
+    {ONEXN_ISA_AVX2, 1, INT_MAX, "qs8-qc8w-spconv-16x8-avx2"},
+#endif
+#if ONEXN_ARCH_ARM64
+    {ONEXN_ISA_NEONDOT, 5, INT_MAX, "qs8-qc8w-spconv-16x8-neondot"},
+    {ONEXN_ISA_NEONDOT, 1, 4, "qs8-qc8w-spconv-16x4-neondot"},
+    {ONEXN_ISA_NEON, 1, INT_MAX, "qs8-qc8w-spconv-16x8-neon"},
+#endif
+};
+
+static const struct {
+  onexn_x8_gather fn;
+  int blocked;
+} kGathers[] = {
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked) {ukernel, blocked},
+#include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
+#undef ONEXN_X8_GATHER_UKERNEL
+};
+
+int onexn_x8_gather_blocked(onexn_x8_gather gather) {
+  for (size_t i = 0; i < sizeof(kGathers) / sizeof(kGathers[0]); i++) {
+    if (kGathers[i].fn == gather) return kGathers[i].blocked;
+  }
+  return 0;
+}
+
+const onexn_qs8_ukernel_config* onexn_qconv_ukernel(const char* name) {
+  for (size_t i = 0; i < sizeof(kUkernels) / sizeof(kUkernels[0]); i++) {
+    if (strcmp(kUkernels[i].name, name) == 0) return &kUkernels[i];
+  }
+  return NULL;
+}
+
+int onexn_qconv_select_ukernel(onexn_isa isa, int n, const onexn_qs8_ukernel_config** out) {
+  // The levels' int8 kernels: AVX512 without VNNI has none of its own and runs the AVX2 ones.
+  if (isa == ONEXN_ISA_AVX512) {
+    isa = onexn_isa_supported(ONEXN_ISA_AVX512VNNI) ? ONEXN_ISA_AVX512VNNI : ONEXN_ISA_AVX2;
+  } else if (isa == ONEXN_ISA_NEON && onexn_isa_supported(ONEXN_ISA_NEONDOT)) {
+    isa = ONEXN_ISA_NEONDOT;
+  }
+  for (size_t i = 0; i < sizeof(kRules) / sizeof(kRules[0]); i++) {
+    const rule* r = &kRules[i];
+    if (r->isa == isa && n >= r->n_min && n <= r->n_max) {
+      *out = onexn_qconv_ukernel(r->ukernel);
+      return *out == NULL ? -1 : 0;
+    }
+  }
+  return -1;
+}

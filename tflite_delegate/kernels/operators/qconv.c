@@ -1,0 +1,344 @@
+// onexn_qconv: the int8 1xN convolution. Argument checks, weight packing (the bias corrected for the input
+// zero point, XNNPACK's requantization scales, kept lists padded to the microkernel's kr), the indirection
+// buffer, per-thread scratch and the threaded run loop; qconv-dispatch.c chooses the microkernel.
+//
+// A task runs tiles of 16 output pixels: the kernel's gather transposes a tile's inputs channel-major, then
+// the microkernel computes every panel of the task's chunk for it. Every output is computed by one
+// microkernel call, the same whichever thread runs it, and integer sums do not depend on their order: results
+// are bit-identical for any thread count.
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/memory.h"
+#include "common/threadpool.h"
+#include "operators/operators.h"
+
+static const char kCreate[] = "onexn_qconv_create";
+
+struct onexn_qconv {
+  onexn_conv_shape s;
+  onexn_qs8_ukernel_config uk;
+  size_t taps;
+  size_t out_pixels;     // per image
+  size_t tiles;          // tiles of ONEXN_XT_PIXELS output pixels per image
+  size_t in_image;       // bytes per input image
+  size_t out_image;      // bytes per output image
+  size_t num_panels;
+  onexn_panel* panels;
+  uint32_t* kc;          // each group's kept list as rows of the gathered tile, padded to a multiple of kr
+  uint8_t* packed;
+  int8_t* zero;          // cin bytes of the input zero point: padding taps read it, so x - zero point = 0
+  ptrdiff_t* ind;        // [out_pixels][taps] input row offsets, -1 = padding
+  size_t xt_bytes;       // per thread: the gathered tile ...
+  size_t scratch_bytes;  // ... then the microkernel's scratch
+  uint8_t* scratch;      // scratch_threads * scratch_bytes
+  size_t scratch_threads;
+  int32_t zero_point;    // output
+  float lo, hi;          // output range minus the output zero point
+};
+
+static int positive_normal(float v) { return isnormal(v) && v > 0.0f; }
+
+// XNNPACK's checks of the quantization (xnn_create_convolution2d_nhwc_qs8_qc8w): a model it refuses runs
+// on the stock runtime's own kernel, whose rounding differs, so those are refused here too.
+static int check_quant(const onexn_conv_shape* s, const onexn_qconv_quant* q, char* err, size_t err_len) {
+  if (q == NULL || q->weight_scales == NULL) {
+    onexn_set_err(err, err_len, "%s: quantization parameters and weight scales must not be NULL", kCreate);
+    return -1;
+  }
+  if (!positive_normal(q->input_scale) || !positive_normal(q->output_scale)) {
+    onexn_set_err(err, err_len, "%s: input scale %g and output scale %g must be positive normal numbers", kCreate,
+                  (double)q->input_scale, (double)q->output_scale);
+    return -1;
+  }
+  if (q->input_zero_point < -128 || q->input_zero_point > 127 || q->output_zero_point < -128 ||
+      q->output_zero_point > 127) {
+    onexn_set_err(err, err_len, "%s: zero points %d (input) and %d (output) must be in -128..127", kCreate,
+                  (int)q->input_zero_point, (int)q->output_zero_point);
+    return -1;
+  }
+  for (int c = 0; c < s->cout; c++) {
+    if (!positive_normal(q->weight_scales[c])) {
+      onexn_set_err(err, err_len, "%s: weight scale %g of output channel %d must be a positive normal number",
+                    kCreate, (double)q->weight_scales[c], c);
+      return -1;
+    }
+    const float product = q->input_scale * q->weight_scales[c];
+    if (!(product / q->output_scale < 256.0f)) {
+      onexn_set_err(err, err_len, "%s: requantization scale %g of output channel %d is 256 or more", kCreate,
+                    (double)(product / q->output_scale), c);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+// xnn_qs8_quantize: an activation bound in real units -> int8, rounding half to even.
+static int32_t quantize_bound(float v, float scale, int32_t zero_point) {
+  return (int32_t)lrintf(fminf(fmaxf(v / scale + (float)zero_point, -128.0f), 127.0f));
+}
+
+static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+// Sizes in bytes; -1 on overflow.
+static int compute_sizes(onexn_qconv* conv) {
+  const onexn_conv_shape* s = &conv->s;
+  size_t t;
+  if (onexn_mul_size((size_t)s->kh, (size_t)s->kw, &conv->taps)) return -1;
+  if (onexn_mul_size((size_t)s->out_h, (size_t)s->out_w, &conv->out_pixels)) return -1;
+  if (onexn_mul_size(conv->out_pixels, (size_t)s->cout, &conv->out_image)) return -1;
+  if (onexn_mul_size((size_t)s->in_h, (size_t)s->in_w, &t) || onexn_mul_size(t, (size_t)s->cin, &conv->in_image)) {
+    return -1;
+  }
+  // Whole tensors must be addressable, and offsets are ptrdiff_t.
+  if (onexn_mul_size(conv->in_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX) return -1;
+  if (onexn_mul_size(conv->out_image, (size_t)s->batch, &t) || t > (size_t)PTRDIFF_MAX) return -1;
+  if (onexn_mul_size(conv->out_pixels, conv->taps, &t) || t > SIZE_MAX / sizeof(ptrdiff_t)) return -1;
+  if (onexn_mul_size(conv->taps, (size_t)s->cin, &t) || onexn_mul_size(t, (size_t)s->cout, &t)) return -1;
+  if (onexn_mul_size(conv->taps, (size_t)s->cin, &t) || onexn_mul_size(t, ONEXN_XT_PIXELS, &t)) return -1;
+  conv->xt_bytes = round_up(t, 64);
+  conv->tiles = conv->out_pixels / ONEXN_XT_PIXELS + (conv->out_pixels % ONEXN_XT_PIXELS != 0);
+  return 0;
+}
+
+// One panel: bias (corrected), scales, then the weights [taps][kept / kr][nr][kr] of its nc channels.
+static void pack_panel(const onexn_qconv* conv, const onexn_panel* pn, const uint32_t* kept_cin, size_t kept,
+                       const int8_t* w, const int32_t* bias, const onexn_qconv_quant* q) {
+  const size_t nr = conv->uk.nr, kr = conv->uk.kr, taps = conv->taps, cin = (size_t)conv->s.cin;
+  int32_t* pb = (int32_t*)(conv->packed + pn->w_off);
+  float* ps = (float*)(pb + nr);
+  uint8_t* pw = (uint8_t*)(ps + nr);
+  // sum((x + offset - zero point - offset) * w): the kernel's sum minus (zero point + offset) * sum(w), modulo
+  // 2^32 as the int32 sums of the kernels and of XNNPACK's packed bias.
+  const uint32_t shift = (uint32_t)(q->input_zero_point + conv->uk.input_offset);
+  for (size_t j = 0; j < pn->nc; j++) {
+    const size_t oc = pn->oc + j;
+    uint32_t sum = 0;
+    for (size_t t = 0; t < taps; t++) {
+      for (size_t k = 0; k < kept; k++) sum += (uint32_t)(int32_t)w[(oc * taps + t) * cin + kept_cin[k]];
+    }
+    pb[j] = (int32_t)((bias != NULL ? (uint32_t)bias[oc] : 0u) - shift * sum);
+    const float product = q->input_scale * q->weight_scales[oc];  // XNNPACK's order of operations
+    ps[j] = product / q->output_scale;
+  }
+  const size_t groups = pn->kept / kr;
+  for (size_t t = 0; t < taps; t++) {
+    for (size_t g = 0; g < groups; g++) {
+      for (size_t j = 0; j < pn->nc; j++) {
+        for (size_t r = 0; r < kr; r++) {
+          const size_t k = g * kr + r;
+          const int8_t v = k < kept ? w[((pn->oc + j) * taps + t) * cin + kept_cin[k]] : 0;
+          const size_t at = ((t * groups + g) * nr + j) * kr + r;
+          if (conv->uk.w_int16) {
+            ((int16_t*)pw)[at] = v;
+          } else {
+            ((int8_t*)pw)[at] = v;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Panels of nr channels per group, the padded kept lists, the packed weights. Returns the largest padded
+// kept count (for the scratch), or -1 when out of memory or a size overflows.
+static ptrdiff_t pack(onexn_qconv* conv, const onexn_block_index* ix, const int8_t* w, const int32_t* bias,
+                      const onexn_qconv_quant* q) {
+  const size_t nr = conv->uk.nr, kr = conv->uk.kr, n = (size_t)ix->n, cout = (size_t)conv->s.cout;
+  const size_t wbytes = conv->uk.w_int16 ? 2 : 1, cin = (size_t)conv->s.cin;
+  const int blocked = onexn_x8_gather_blocked(conv->uk.gather);
+  size_t panels = 0, bytes = 0, kc_total = 0, max_kept = 0;
+  for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
+    const size_t kept = round_up(ix->group_ptr[g + 1] - ix->group_ptr[g], kr);
+    kc_total += kept;
+    max_kept = kept > max_kept ? kept : max_kept;
+    const size_t g0 = g * n, g1 = g0 + n < cout ? g0 + n : cout;
+    size_t panel_bytes;
+    if (onexn_mul_size(conv->taps, kept, &panel_bytes) || onexn_mul_size(panel_bytes, nr * wbytes, &panel_bytes) ||
+        panel_bytes > SIZE_MAX - 8 * nr - 64)
+      return -1;
+    panel_bytes = round_up(8 * nr + panel_bytes, 64);
+    for (size_t oc = g0; oc < g1; oc += nr) {
+      if (bytes > SIZE_MAX - panel_bytes) return -1;
+      bytes += panel_bytes;
+      panels++;
+    }
+  }
+  conv->num_panels = panels;
+  conv->panels = (onexn_panel*)onexn_aligned_alloc(panels * sizeof(onexn_panel));
+  conv->kc = (uint32_t*)onexn_aligned_alloc((kc_total + 1) * sizeof(uint32_t));
+  conv->packed = (uint8_t*)onexn_aligned_alloc(bytes);
+  if (conv->panels == NULL || conv->kc == NULL || conv->packed == NULL) return -1;
+  memset(conv->packed, 0, bytes);
+  size_t p = 0, off = 0, kc_off = 0;
+  for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
+    const size_t kept = ix->group_ptr[g + 1] - ix->group_ptr[g], padded = round_up(kept, kr);
+    const uint32_t* kept_cin = kept != 0 ? ix->kept_cin + ix->group_ptr[g] : NULL;
+    for (size_t k = 0; k < padded; k++) {  // the padding repeats a kept channel, with weights 0
+      conv->kc[kc_off + k] = (uint32_t)onexn_x8_gather_row(kept_cin[k < kept ? k : kept - 1], cin, blocked);
+    }
+    const size_t g0 = g * n, g1 = g0 + n < cout ? g0 + n : cout;
+    for (size_t oc = g0; oc < g1; oc += nr) {
+      onexn_panel* pn = &conv->panels[p++];
+      pn->oc = (uint32_t)oc;
+      pn->nc = (uint32_t)(g1 - oc < nr ? g1 - oc : nr);
+      pn->kept = (uint32_t)padded;
+      pn->kc_off = kc_off;
+      pn->w_off = off;
+      pack_panel(conv, pn, kept_cin, kept, w, bias, q);
+      off += round_up(8 * nr + conv->taps * padded * nr * wbytes, 64);
+    }
+    kc_off += padded;
+  }
+  return (ptrdiff_t)max_kept;
+}
+
+// Per-thread scratch for `threads` threads; returns how many may run (1 if memory ran out: same results).
+static size_t reserve_threads(onexn_qconv* conv, size_t threads) {
+  if (threads <= conv->scratch_threads) return threads;
+  uint8_t* scratch = threads <= SIZE_MAX / conv->scratch_bytes
+                         ? (uint8_t*)onexn_aligned_alloc(threads * conv->scratch_bytes)
+                         : NULL;
+  if (scratch == NULL) return 1;
+  onexn_aligned_free(conv->scratch);
+  conv->scratch = scratch;
+  conv->scratch_threads = threads;
+  return threads;
+}
+
+static onexn_qconv* create(const onexn_conv_shape* shape, const onexn_block_index* index, const int8_t* weights,
+                           const int32_t* bias, const onexn_qconv_quant* quant, onexn_isa isa,
+                           const onexn_qs8_ukernel_config* uk, char* err, size_t err_len) {
+  if (err != NULL && err_len > 0) err[0] = '\0';
+  if (onexn_conv_check_args(kCreate, shape, index, weights, err, err_len)) return NULL;
+  if (check_quant(shape, quant, err, err_len)) return NULL;
+  if (!onexn_isa_supported(isa)) {
+    onexn_set_err(err, err_len, "%s: ISA '%s' is not supported by this build or CPU", kCreate, onexn_isa_name(isa));
+    return NULL;
+  }
+  if (uk == NULL && onexn_qconv_select_ukernel(isa, index->n, &uk)) {
+    onexn_set_err(err, err_len, "%s: no int8 microkernel for ISA '%s'", kCreate, onexn_isa_name(isa));
+    return NULL;
+  }
+  onexn_qconv* conv = (onexn_qconv*)calloc(1, sizeof(*conv));
+  if (conv == NULL) {
+    onexn_set_err(err, err_len, "%s: out of memory", kCreate);
+    return NULL;
+  }
+  conv->s = *shape;
+  conv->uk = *uk;
+  conv->zero_point = quant->output_zero_point;
+  const int32_t qmin = quantize_bound(shape->out_min, quant->output_scale, quant->output_zero_point);
+  const int32_t qmax = quantize_bound(shape->out_max, quant->output_scale, quant->output_zero_point);
+  conv->lo = (float)(qmin - conv->zero_point);
+  conv->hi = (float)(qmax - conv->zero_point);
+  if (compute_sizes(conv)) {
+    onexn_set_err(err, err_len, "%s: tensor sizes overflow", kCreate);
+    free(conv);
+    return NULL;
+  }
+  const ptrdiff_t max_kept = pack(conv, index, weights, bias, quant);
+  if (max_kept < 0) goto oom;
+  size_t x_bytes;  // the microkernel's scratch
+  if (onexn_mul_size(conv->taps * ONEXN_XT_PIXELS * uk->x_bytes, (size_t)max_kept, &x_bytes) ||
+      x_bytes > SIZE_MAX - 64 - conv->xt_bytes)
+    goto oom;
+  conv->scratch_bytes = conv->xt_bytes + round_up(x_bytes, 64);
+  conv->zero = (int8_t*)onexn_aligned_alloc((size_t)shape->cin);
+  conv->ind = (ptrdiff_t*)onexn_aligned_alloc(conv->out_pixels * conv->taps * sizeof(ptrdiff_t));
+  if (conv->zero == NULL || conv->ind == NULL || reserve_threads(conv, 1) != 1) goto oom;
+  memset(conv->zero, quant->input_zero_point, (size_t)shape->cin);
+  onexn_conv_build_indirection(shape, shape->kw, conv->ind);
+  return conv;
+oom:
+  onexn_set_err(err, err_len, "%s: out of memory (or packed size overflows)", kCreate);
+  onexn_qconv_destroy(conv);
+  return NULL;
+}
+
+onexn_qconv* onexn_qconv_create(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                const int8_t* weights_ohwi, const int32_t* bias, const onexn_qconv_quant* quant,
+                                onexn_isa isa, char* err, size_t err_len) {
+  return create(shape, index, weights_ohwi, bias, quant, onexn_isa_resolve(isa), NULL, err, err_len);
+}
+
+onexn_qconv* onexn_qconv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
+                                             const int8_t* weights_ohwi, const int32_t* bias,
+                                             const onexn_qconv_quant* quant, const onexn_qs8_ukernel_config* uk,
+                                             char* err, size_t err_len) {
+  if (uk == NULL) {
+    onexn_set_err(err, err_len, "%s: no microkernel given", kCreate);
+    return NULL;
+  }
+  return create(shape, index, weights_ohwi, bias, quant, uk->isa, uk, err, err_len);
+}
+
+const char* onexn_qconv_kernel_name(const onexn_qconv* conv) { return conv == NULL ? "" : conv->uk.name; }
+
+void onexn_qconv_destroy(onexn_qconv* conv) {
+  if (conv == NULL) return;
+  onexn_aligned_free(conv->panels);
+  onexn_aligned_free(conv->kc);
+  onexn_aligned_free(conv->packed);
+  onexn_aligned_free(conv->zero);
+  onexn_aligned_free(conv->ind);
+  onexn_aligned_free(conv->scratch);
+  free(conv);
+}
+
+typedef struct {
+  const onexn_qconv* conv;
+  const int8_t* input;
+  int8_t* output;
+  onexn_conv_tasks plan;
+} run_ctx;
+
+static void run_task(void* p, size_t task, size_t thread) {
+  const run_ctx* r = (const run_ctx*)p;
+  const onexn_qconv* conv = r->conv;
+  const size_t chunk = task % r->plan.chunks;
+  const size_t run = (task / r->plan.chunks) % r->plan.tile_runs;
+  const size_t img = task / r->plan.chunks / r->plan.tile_runs;
+  const size_t pa = chunk * r->plan.panels_per_chunk;
+  const size_t pb = pa + r->plan.panels_per_chunk < conv->num_panels ? pa + r->plan.panels_per_chunk : conv->num_panels;
+  const size_t tile0 = run * r->plan.tiles_per_task;
+  const size_t tile1 = tile0 + r->plan.tiles_per_task < conv->tiles ? tile0 + r->plan.tiles_per_task : conv->tiles;
+  const int8_t* input = r->input + img * conv->in_image;
+  uint8_t* xt = conv->scratch + thread * conv->scratch_bytes;
+  onexn_qs8_args a;
+  a.xt = xt;
+  a.cin = (size_t)conv->s.cin;
+  a.taps = conv->taps;
+  a.panels = conv->panels + pa;
+  a.num_panels = pb - pa;
+  a.kc = conv->kc;
+  a.w = conv->packed;
+  a.out_stride = (size_t)conv->s.cout;
+  a.scratch = xt + conv->xt_bytes;
+  a.zero_point = conv->zero_point;
+  a.lo = conv->lo;
+  a.hi = conv->hi;
+  const uint8_t flip = conv->uk.input_offset != 0 ? 0x80 : 0x00;
+  for (size_t tile = tile0; tile < tile1; tile++) {
+    const size_t p = tile * ONEXN_XT_PIXELS;
+    a.mr = conv->out_pixels - p < ONEXN_XT_PIXELS ? conv->out_pixels - p : ONEXN_XT_PIXELS;
+    conv->uk.gather(xt, input, conv->zero, conv->ind + p * conv->taps, conv->taps, a.cin, a.mr, flip);
+    a.out = r->output + img * conv->out_image + p * a.out_stride;
+    conv->uk.fn(&a);
+  }
+}
+
+void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, onexn_threadpool* pool) {
+  if (conv == NULL || input == NULL || output == NULL) return;
+  const size_t threads = reserve_threads(conv, (size_t)onexn_threadpool_size(pool));
+  run_ctx r;
+  r.conv = conv;
+  r.input = input;
+  r.output = output;
+  r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels);
+  onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
+}
