@@ -83,7 +83,7 @@ def testing_delegate():
 def probed(request):
     """(runtime, model object, interpreter, report) with the probe on, interpreter num_threads=3."""
     # glue=off: one delegate node per 1xN node, so each can be checked against its operator.
-    delegate = load_delegate(abi_probe=1, glue="off")
+    delegate = load_delegate(dense="never", abi_probe=1, glue="off")
     interpreter = interpreter_class(request.param)(model_content=MODEL, experimental_delegates=[delegate],
                                                    num_threads=3)
     interpreter.allocate_tensors()
@@ -225,7 +225,7 @@ def test_glue_joins_nodes_into_one_delegate_node(runtime):
     # With glue (the default), conv 0 -> depthwise 1 -> add 2 -> reshape 3 -> fc 4 form one delegate node;
     # the FC's output is the only tensor leaving it, and the tensors between them stay inside (the kernel's
     # own arena).
-    delegate = load_delegate(abi_probe=1)
+    delegate = load_delegate(dense="never", abi_probe=1)
     interpreter = interpreter_class(runtime)(model_content=MODEL, experimental_delegates=[delegate])
     interpreter.allocate_tensors()
     after = read_report(delegate)["probe"]["after"]
@@ -257,7 +257,7 @@ def test_glue_params_match_the_model(runtime):
     import struct
 
     tflite = _glue_model()
-    delegate = load_delegate(abi_probe=1, glue="all")
+    delegate = load_delegate(dense="never", abi_probe=1, glue="all")
     interpreter = interpreter_class(runtime)(model_content=tflite, experimental_delegates=[delegate])
     report = read_report(delegate)
     assert report["glue_nodes"] == [0, 1, 2, 3, 4, 5]
@@ -313,7 +313,7 @@ def test_resize_tensor_resizes_the_claimed_output(runtime):
     for tflite, shape in ((conv_model(n=4, size=(9, 9)), [2, 7, 12, 16]),
                           (fc_model(input_shape=(1, 3, 64), n=4, keep_num_dims=True), [2, 5, 64])):
         inputs = [np.random.default_rng(0).standard_normal(shape).astype(np.float32)]
-        delegate = load_delegate()
+        delegate = load_delegate(dense="never")
         got = run(tflite, inputs, [delegate], runtime=runtime, resize={0: shape})
         assert read_report(delegate)["claimed"] == 1
         assert_close(got, run(tflite, inputs, runtime=runtime, resize={0: shape}))
@@ -321,13 +321,13 @@ def test_resize_tensor_resizes_the_claimed_output(runtime):
 
 def test_bad_abi_probe_value_is_a_clear_value_error():
     with pytest.raises(ValueError, match="onexn delegate: .*abi_probe='3'"):
-        load_delegate(abi_probe=3)
+        load_delegate(dense="never", abi_probe=3)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_report_error_reaches_python(runtime):
     with pytest.raises(RuntimeError, match=r"onexn abi probe: ReportError works \(varargs, 12345\)"):
-        interpreter_class(runtime)(model_content=MODEL, experimental_delegates=[load_delegate(abi_probe=2)])
+        interpreter_class(runtime)(model_content=MODEL, experimental_delegates=[load_delegate(dense="never", abi_probe=2)])
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -340,7 +340,7 @@ def test_sparsity_of_a_compact_weight_matches_the_model(runtime):
     g.conv(x, sparse_weight(rng, (16, 3, 3, 8), 4), rng.standard_normal(16), name="c0")
     tflite = annotate(g.finish(len(g.tensors) - 1), n=4, compact=True)
     model = graph.read_model(tflite)
-    delegate = load_delegate(abi_probe=1)
+    delegate = load_delegate(dense="never", abi_probe=1)
     interpreter_class(runtime)(model_content=tflite, experimental_delegates=[delegate])
     report = read_report(delegate)
     assert report["claimed_nodes"] == [1] and report["kernels"][0]["densify_node"] == 0

@@ -140,8 +140,9 @@ def test_int8_convert_gives_int8_records():
     model = onexn_tf.apply_1xn(_model(), n=8, sparsity=0.5)
     data = bench_models.int8_convert(model)
     records = onexn_tf.read_metadata(data)
-    # The default policy prunes the two 1x1 convolutions (the stem reads 3 channels, the head has 12 % 8 != 0).
-    assert [r.cout for r in records] == [32, 24] and {r.weight_type for r in records} == {metadata.WEIGHT_INT8}
+    # The default policy prunes the two 1x1 convolutions and the head (12 channels: a last block of 4); the
+    # stem reads 3 channels and stays dense.
+    assert [r.cout for r in records] == [32, 24, 12] and {r.weight_type for r in records} == {metadata.WEIGHT_INT8}
     from ai_edge_litert.interpreter import Interpreter
 
     (detail,) = Interpreter(model_content=data).get_input_details()
