@@ -171,17 +171,21 @@ def test_a_graph_with_nothing_to_gain_is_left_to_the_stock_runtime():
     tflite = conv_model(k=(1, 1), n=1, cin=64, cout=96, size=(28, 28))
     inputs = random_inputs(tflite)
     report = read_report_of(tflite)
-    if report["isa"] not in ("avx512", "avx2"):
-        # Scalar has no estimates; NEON's coefficients are set by hand, not fitted (no Arm machine here).
-        pytest.skip(f"the cost model is fitted for AVX-512 and AVX2 only, not {report['isa']}")
-    assert report["claimed"] == 0 and report["partitions"] == 0, report
-    (declined,) = report["declined"]
-    assert declined["reason"].startswith(NOTHING_TO_GAIN) and "dense=always or glue=all" in declined["reason"]
+    handed_back = not report["claimed"]
+    if report["claimed"] or report["isa"] not in ("avx512", "avx2"):
+        # The cost model is fitted for AVX-512 and AVX2; scalar has no estimates and NEON's coefficients are
+        # set by hand (no Arm machine here), so there the kept blocks may be taken.
+        assert report["isa"] not in ("avx512", "avx2"), report
+    else:
+        assert report["partitions"] == 0, report
+        (declined,) = report["declined"]
+        assert declined["reason"].startswith(NOTHING_TO_GAIN) and "dense=always or glue=all" in declined["reason"]
     for options in ({"dense": "always"}, {"glue": "all"}):  # asked for: taken anyway, every block run
         delegate = load_delegate(**options)
         assert_close(run(tflite, inputs, [delegate]), run(tflite, inputs))
         (entry,) = read_report(delegate)["kernels"]
-        assert entry["blocks"] == "all", entry
+        if handed_back or "dense" in options:  # the cost model's choice, or forced
+            assert entry["blocks"] == "all", entry
 
 
 def test_one_node_that_gains_keeps_the_graph():
