@@ -21,7 +21,8 @@ stock runtime ran undisturbed in.
     python benchmarks/run.py                 # the full sweep: about 15 min from an empty cache (2 cores)
     python benchmarks/run.py --quick         # MobileNetV2, N 4 and 16, 50% and 75%, 1 thread
     python benchmarks/run.py --models resnet50 --n 16 --sparsity 0.5 --threads 1
-    python benchmarks/run.py --int8 --models mobilenet_v2,resnet50 --n 16 --sparsity 0.5,0.75 --threads 1
+    python benchmarks/run.py --int8 --models mobilenet_v2,resnet50 --n 16 --sparsity 0.5 --threads 1
+                                             # + issue 17's int8 target cases (--int8 grid: every case selected)
 """
 
 import argparse
@@ -64,11 +65,12 @@ def parse_args(argv):
                    help=f"a short check: models {QUICK['models']}, N {QUICK['n']}, sparsity {QUICK['sparsity']}, "
                         f"threads {QUICK['threads']}, fewer runs (options given explicitly still win)")
     p.add_argument("--no-layers", action="store_true", help="skip the MobileNetV2 single 1x1 conv sweep")
-    p.add_argument("--int8", action="store_true",
-                   help="also int8 cases for every model, N, sparsity and thread count selected: the model pruned "
-                        "with the default policy and fully int8-quantized (int8 I/O), stock (XNNPACK's int8 "
-                        "kernels, dense) against onexn on the same file, interleaved; one pass (conversion: "
-                        "30-90 s per case, cached)")
+    p.add_argument("--int8", nargs="?", const="targets", choices=("targets", "grid"),
+                   help="also int8 cases: the model pruned with the default policy and fully int8-quantized (int8 "
+                        "I/O), stock (XNNPACK's int8 kernels, dense) against onexn on the same file, interleaved, "
+                        "one pass (conversion: 30-90 s per case, cached). 'targets' (the default): issue 17's "
+                        "target cases among the models selected; 'grid': every model, N, sparsity and thread "
+                        "count selected")
     p.add_argument("--no-profile", action="store_true", help="skip the per-op profiles of the target cases")
     p.add_argument("--runs", type=int, help="timed runs per variant and pass, whole models (default 20, quick 15)")
     p.add_argument("--warmup", type=int, help="warm-up runs per variant, whole models (default 5, quick 3)")
@@ -390,6 +392,15 @@ def recombine(row, reference=None):
     return out
 
 
+def int8_case_list(args):
+    """(model, n, sparsity, thread counts) of the int8 cases --int8 asks for, in the order they run."""
+    if args.int8 == "grid":
+        return [(name, n, s, args.thread_list) for name in args.model_list for n in args.n_list
+                for s in args.sparsity_list]
+    return [(t["model"], t["n"], t["sparsity"], [t["threads"]]) for t in bench_report.INT8_TARGETS
+            if t["model"] in args.model_list]
+
+
 class Sweep:
     """Measures the cases: whole models in --passes passes (pass-major, so repeats of a case are minutes
     apart), then MobileNetV2's 1x1 convolutions once."""
@@ -427,19 +438,17 @@ class Sweep:
     def int8_cases(self):
         """The int8 cases (--int8), one pass; result rows in results["int8"]."""
         a = self.args
-        for name in a.model_list:
-            for n in a.n_list:
-                for s in a.sparsity_list:
-                    data = self.model(name).int8(n, s)
-                    for t in a.thread_list:
-                        row = measured(a, self.started, f"int8 {name} 1x{n} {s:.0%} {t}T", lambda: measure_int8(
-                            data, t, a.runs, a.warmup, a.seed, self.options))
-                        row.update(model=name, n=n, sparsity=s, file_mb=len(data) / 1e6)
-                        self.results["int8"].append(row)
-                        _save(a, self.results)
-                        log(f"int8 {name} 1x{n} {s:.0%} {t}T: stock {row['dense_ms']:.2f} ms, onexn "
-                            f"{row['onexn_ms']:.2f} ms ({row['ratio']:.2f}), {row['partitions']} partitions",
-                            self.started)
+        for name, n, s, threads in int8_case_list(a):
+            data = self.model(name).int8(n, s)
+            for t in threads:
+                row = measured(a, self.started, f"int8 {name} 1x{n} {s:.0%} {t}T", lambda: measure_int8(
+                    data, t, a.runs, a.warmup, a.seed, self.options))
+                row.update(model=name, n=n, sparsity=s, file_mb=len(data) / 1e6)
+                self.results["int8"].append(row)
+                _save(a, self.results)
+                log(f"int8 {name} 1x{n} {s:.0%} {t}T: stock {row['dense_ms']:.2f} ms, onexn "
+                    f"{row['onexn_ms']:.2f} ms ({row['ratio']:.2f}), {row['partitions']} partitions",
+                    self.started)
 
     def layer_cases(self, n, s, shapes, threads):
         """MobileNetV2 1x1 convolutions cut out of the pruned model as single-conv models; result rows."""

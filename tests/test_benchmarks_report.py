@@ -293,3 +293,13 @@ def test_measure_int8_times_onexn_against_stock_on_the_same_file(monkeypatch):
     assert seen == [[("dense", b"int8", False), ("onexn", b"int8", True)]]
     assert row["ratio"] == pytest.approx(0.75) and row["partitions"] == 2 and row["max_steps"] == 1
     assert row["kernels"] == ["qs8-qc8w-spconv-16x16-avx512vnni"]
+
+
+def test_int8_cases_are_the_targets_unless_the_grid_is_asked_for():
+    run = _run_module()
+    targets = run.int8_case_list(run.parse_args(["--int8", "--models", "mobilenet_v2", "--n", "4"]))
+    assert targets == [("mobilenet_v2", 16, 0.75, [1]), ("mobilenet_v2", 16, 0.5, [1])]
+    grid = run.int8_case_list(run.parse_args(["--int8", "grid", "--models", "resnet50", "--n", "4,16",
+                                              "--sparsity", "0.5", "--threads", "1,2"]))
+    assert grid == [("resnet50", 4, 0.5, [1, 2]), ("resnet50", 16, 0.5, [1, 2])]
+    assert run.parse_args(["--int8"]).int8 == "targets"
