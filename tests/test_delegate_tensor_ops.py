@@ -1,12 +1,12 @@
-"""MAX_POOL_2D, AVERAGE_POOL_2D, PAD / PADV2, CONCATENATION, RESHAPE and SOFTMAX on the delegate's kernels
-give the stock runtime's results, alone (glue="all") and between 1xN nodes, on every kernel family, after
-resizes and on any number of threads; what they cannot take is declined with its reason.
+"""MAX_POOL_2D, AVERAGE_POOL_2D, MEAN over height and width, PAD / PADV2, CONCATENATION, RESHAPE and SOFTMAX on
+the delegate's kernels give the stock runtime's results, alone (glue="all") and between 1xN nodes, on every
+kernel family, after resizes and on any number of threads; what they cannot take is declined with its reason.
 
 Exactness against the stock runtime (which runs these operators with XNNPACK): max pooling, padding,
-concatenation and reshape copy or compare values, so they are bit for bit equal. Average pooling sums the
-valid taps in another order than XNNPACK: within 1e-6 of the output's magnitude. Softmax uses libm's expf
-where XNNPACK has its own approximation: within 1e-6 absolute (outputs are in [0, 1]).
-"""
+concatenation and reshape copy or compare values, so they are bit for bit equal. Average pooling (and MEAN,
+an average pooling over the whole image) sums the valid taps in another order than XNNPACK: within 1e-6 of
+the output's magnitude. Softmax uses libm's expf
+where XNNPACK has its own approximation: within 1e-6 absolute (outputs are in [0, 1])."""
 
 import numpy as np
 import pytest
@@ -82,6 +82,30 @@ def test_pooling_resized_and_threaded(threads):
                                           "valid"), [[1, 12, 12, 24]])
     for shape in ([1, 12, 12, 24], [3, 31, 17, 24], [2, 5, 4, 24]):
         _check(tflite, CLOSE, glue_ops=["MAX_POOL_2D", "AVERAGE_POOL_2D"], resize={0: shape}, num_threads=threads)
+
+
+MEANS = {
+    "mobilenet_head_7x7x1280": ([1, 7, 7, 1280], False),  # whole four-vector channel tiles
+    "ragged_channels_keep_dims": ([2, 5, 3, 83], True),   # a masked (or channel by channel) last tile
+    "one_pixel": ([3, 1, 1, 20], False),
+}
+
+
+@pytest.mark.parametrize("kernel", AVAILABLE_KERNELS)
+@pytest.mark.parametrize("case", MEANS)
+def test_mean_alone_runs_the_average_pooling_kernel(case, kernel):
+    shape, keep_dims = MEANS[case]
+    tflite = _single(lambda g, xs: g.mean(xs[0], axes=(1, 2), keep_dims=keep_dims), [shape])
+    report = _check(tflite, CLOSE, glue_ops=["MEAN"], kernel=kernel)
+    (k,) = report["glue_kernels"]
+    assert k["kernel"].startswith("f32-avgpool-minmax-") and k["kernel"].endswith(ISA_SUFFIXES[kernel])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mean_resized(threads):
+    tflite = _single(lambda g, xs: g.mean(xs[0], axes=(1, 2), keep_dims=True), [[1, 7, 7, 64]])
+    for shape in ([1, 7, 7, 64], [4, 3, 9, 64], [1, 1, 1, 64]):
+        _check(tflite, CLOSE, glue_ops=["MEAN"], resize={0: shape}, num_threads=threads)
 
 
 PADS = {

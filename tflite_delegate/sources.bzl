@@ -115,7 +115,6 @@ SOURCES = {
                 "kernels/operators/conv-dispatch.c",
                 "kernels/operators/dwblock.c",
                 "kernels/operators/dwconv.c",
-                "kernels/operators/gavgpool.c",
                 "kernels/operators/pad.c",
                 "kernels/operators/pool.c",
                 "kernels/operators/qconv.c",

@@ -238,10 +238,6 @@ void onexn_concat_run(size_t count, const float* const* inputs, const size_t* si
 // exp(beta * (x - max of the row)) times 1 / their sum. output may alias input. Runs on the caller.
 void onexn_softmax_run(const float* input, float* output, size_t rows, size_t channels, float beta);
 
-// Global average pooling: output[b][c] = mean over the pixels of input[b][pixel][c] (NHWC with
-// pixels = height * width). Runs on the caller.
-void onexn_gavgpool_run(const float* input, float* output, size_t batch, size_t pixels, size_t channels);
-
 // A fixed-size pool; num_threads <= 1 means "run on the caller". The caller thread takes part.
 onexn_threadpool* onexn_threadpool_create(int num_threads);
 int onexn_threadpool_size(const onexn_threadpool* pool);
