@@ -248,11 +248,11 @@ std::string SoftmaxStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*i
   return "";
 }
 
-void SoftmaxStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
-  onexn_softmax_run(in[0], out, rows, channels, plan.beta);
+void SoftmaxStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* /*pool*/) const {
+  onexn_softmax_run(isa, in[0], out, rows, channels, plan.beta);
 }
 
-const char* SoftmaxStep::KernelName(onexn_isa /*isa*/) const { return "f32-softmax"; }
+const char* SoftmaxStep::KernelName(onexn_isa isa) const { return onexn_softmax_kernel_name(isa); }
 
 namespace {
 
