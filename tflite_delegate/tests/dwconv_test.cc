@@ -432,7 +432,7 @@ std::vector<Case> FixedCases() {
     for (int stride : {1, 2}) {
       Case c;
       c.in_h = 9;
-      c.in_w = 13;  // 13 pixels per row: runs of 8 + 4 + 1
+      c.in_w = 13;  // complete windows per row: 11 at stride 1 (a run of 8, then 8 overlapping it), 5 at 2 (4 + 1)
       c.channels = ch;
       c.stride_h = c.stride_w = stride;
       c.relu6 = stride == 1;
