@@ -1,12 +1,12 @@
-"""MAX_POOL_2D, AVERAGE_POOL_2D, PAD / PADV2, CONCATENATION, RESHAPE and SOFTMAX on the delegate's kernels
-give the stock runtime's results, alone (glue="all") and between 1xN nodes, on every kernel family, after
-resizes and on any number of threads; what they cannot take is declined with its reason.
+"""MAX_POOL_2D, AVERAGE_POOL_2D, MEAN over height and width, PAD / PADV2, CONCATENATION, RESHAPE and SOFTMAX on
+the delegate's kernels give the stock runtime's results, alone (glue="all") and between 1xN nodes, on every
+kernel family, after resizes and on any number of threads; what they cannot take is declined with its reason.
 
 Exactness against the stock runtime (which runs these operators with XNNPACK): max pooling, padding,
-concatenation and reshape copy or compare values, so they are bit for bit equal. Average pooling sums the
-valid taps in another order than XNNPACK: within 1e-6 of the output's magnitude. Softmax uses libm's expf
-where XNNPACK has its own approximation: within 1e-6 absolute (outputs are in [0, 1]).
-"""
+concatenation and reshape copy or compare values, so they are bit for bit equal. Average pooling (and MEAN,
+an average pooling over the whole image) sums the valid taps in another order than XNNPACK: within 1e-6 of
+the output's magnitude. Softmax computes exp with its own polynomial (libm's expf in the scalar kernel), as
+XNNPACK does with another: within 1e-6 absolute (outputs are in [0, 1])."""
 
 import numpy as np
 import pytest
@@ -84,6 +84,30 @@ def test_pooling_resized_and_threaded(threads):
         _check(tflite, CLOSE, glue_ops=["MAX_POOL_2D", "AVERAGE_POOL_2D"], resize={0: shape}, num_threads=threads)
 
 
+MEANS = {
+    "mobilenet_head_7x7x1280": ([1, 7, 7, 1280], False),  # whole four-vector channel tiles
+    "ragged_channels_keep_dims": ([2, 5, 3, 83], True),   # a masked (or channel by channel) last tile
+    "one_pixel": ([3, 1, 1, 20], False),
+}
+
+
+@pytest.mark.parametrize("kernel", AVAILABLE_KERNELS)
+@pytest.mark.parametrize("case", MEANS)
+def test_mean_alone_runs_the_average_pooling_kernel(case, kernel):
+    shape, keep_dims = MEANS[case]
+    tflite = _single(lambda g, xs: g.mean(xs[0], axes=(1, 2), keep_dims=keep_dims), [shape])
+    report = _check(tflite, CLOSE, glue_ops=["MEAN"], kernel=kernel)
+    (k,) = report["glue_kernels"]
+    assert k["kernel"].startswith("f32-avgpool-minmax-") and k["kernel"].endswith(ISA_SUFFIXES[kernel])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mean_resized(threads):
+    tflite = _single(lambda g, xs: g.mean(xs[0], axes=(1, 2), keep_dims=True), [[1, 7, 7, 64]])
+    for shape in ([1, 7, 7, 64], [4, 3, 9, 64], [1, 1, 1, 64]):
+        _check(tflite, CLOSE, glue_ops=["MEAN"], resize={0: shape}, num_threads=threads)
+
+
 PADS = {
     "resnet_stem_3": ([1, 9, 9, 3], [[0, 0], [3, 3], [3, 3], [0, 0]], None, np.int32),
     "asymmetric_batch_channels": ([2, 5, 6, 7], [[1, 0], [0, 2], [1, 1], [3, 0]], None, np.int32),
@@ -155,15 +179,18 @@ SOFTMAXES = {
     "3d_beta_half": ([2, 3, 17], 0.5),
     "4d_beta_2": ([1, 2, 3, 8], 2.0),
     "one_class": ([3, 1], 1.0),
+    "ragged_tail": ([2, 37], 1.0),
 }
 
 
+@pytest.mark.parametrize("kernel", AVAILABLE_KERNELS)
 @pytest.mark.parametrize("case", SOFTMAXES)
-def test_softmax_alone(case):
+def test_softmax_alone(case, kernel):
     shape, beta = SOFTMAXES[case]
     tflite = _single(lambda g, xs: g.softmax(xs[0], beta), [shape])
-    report = _check(tflite, SOFTMAX, glue_ops=["SOFTMAX"])
-    assert report["glue_kernels"][0]["kernel"] == "f32-softmax"
+    report = _check(tflite, SOFTMAX, glue_ops=["SOFTMAX"], kernel=kernel)
+    (k,) = report["glue_kernels"]
+    assert k["kernel"].startswith("f32-softmax-") and k["kernel"].endswith(ISA_SUFFIXES[kernel])
 
 
 def test_softmax_of_large_logits():

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "conv_geometry.h"
@@ -14,6 +15,18 @@ size_t ElementCount(const std::vector<int>& dims) {
   size_t n = 1;
   for (int v : dims) n *= size_t(v);
   return n;
+}
+
+// Makes *pool for `for_shape` unless it was made for that shape already.
+std::string RemakePool(onexn_pool_kind kind, const onexn_pool_shape& for_shape, onexn_isa isa,
+                       std::unique_ptr<onexn_pool, PoolDeleter>* pool, onexn_pool_shape* shape) {
+  if (*pool != nullptr && SamePoolShape(*shape, for_shape)) return "";
+  char msg[256] = {0};
+  onexn_pool* made = onexn_pool_create(kind, &for_shape, isa, msg, sizeof(msg));
+  if (made == nullptr) return msg[0] != '\0' ? msg : "no reason given";
+  pool->reset(made);
+  *shape = for_shape;
+  return "";
 }
 
 }  // namespace
@@ -142,36 +155,35 @@ void AddStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threa
 
 const char* AddStep::KernelName(onexn_isa isa) const { return onexn_add_kernel_name(isa); }
 
-std::string MeanStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
+std::string MeanStep::Prepare(const TfLiteContext* /*context*/, onexn_isa isa, const InputDims& in,
                               std::vector<int>* out) {
   const std::string err = GlueOutputDims(plan, in, out);
   if (!err.empty()) return err;
   const std::vector<int>& d = in[0];
-  batch = size_t(d[0]);
-  pixels = size_t(d[1]) * size_t(d[2]);
-  channels = size_t(d[3]);
-  return "";
+  onexn_pool_shape whole{};
+  whole.batch = d[0];
+  whole.in_h = whole.kh = d[1];
+  whole.in_w = whole.kw = d[2];
+  whole.channels = d[3];
+  whole.out_h = whole.out_w = whole.stride_h = whole.stride_w = 1;
+  whole.out_min = -std::numeric_limits<float>::infinity();
+  whole.out_max = std::numeric_limits<float>::infinity();
+  return RemakePool(ONEXN_POOL_AVERAGE, whole, isa, &pool, &shape);
 }
 
-void MeanStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
-  onexn_gavgpool_run(in[0], out, batch, pixels, channels);
+void MeanStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* threads) const {
+  onexn_pool_run(pool.get(), in[0], out, threads);
 }
 
-const char* MeanStep::KernelName(onexn_isa /*isa*/) const { return "f32-gavgpool"; }
+const char* MeanStep::KernelName(onexn_isa /*isa*/) const { return onexn_pool_kernel_name(pool.get()); }
 
 std::string PoolStep::Prepare(const TfLiteContext* /*context*/, onexn_isa isa, const InputDims& in,
                               std::vector<int>* out) {
   onexn_pool_shape for_shape;
   const std::string err = PoolGeometry(plan, in[0], &for_shape, out);
   if (!err.empty()) return err;
-  if (pool != nullptr && SamePoolShape(shape, for_shape)) return "";
   const onexn_pool_kind kind = plan.builtin_code == kTfLiteBuiltinMaxPool2d ? ONEXN_POOL_MAX : ONEXN_POOL_AVERAGE;
-  char msg[256] = {0};
-  onexn_pool* made = onexn_pool_create(kind, &for_shape, isa, msg, sizeof(msg));
-  if (made == nullptr) return msg[0] != '\0' ? msg : "no reason given";
-  pool.reset(made);
-  shape = for_shape;
-  return "";
+  return RemakePool(kind, for_shape, isa, &pool, &shape);
 }
 
 void PoolStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* threads) const {
@@ -236,11 +248,11 @@ std::string SoftmaxStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*i
   return "";
 }
 
-void SoftmaxStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
-  onexn_softmax_run(in[0], out, rows, channels, plan.beta);
+void SoftmaxStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* /*pool*/) const {
+  onexn_softmax_run(isa, in[0], out, rows, channels, plan.beta);
 }
 
-const char* SoftmaxStep::KernelName(onexn_isa /*isa*/) const { return "f32-softmax"; }
+const char* SoftmaxStep::KernelName(onexn_isa isa) const { return onexn_softmax_kernel_name(isa); }
 
 namespace {
 

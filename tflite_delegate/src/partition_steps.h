@@ -101,15 +101,17 @@ struct AddStep {
   const char* KernelName(onexn_isa isa) const;
 };
 
-// MEAN over height and width (global average pooling).
+// MEAN over height and width (global average pooling): an average pooling whose window is the whole image,
+// so it runs the f32-pool kernels (four vector chains per channel tile).
 struct MeanStep {
   GluePlan plan;
-  size_t batch = 0, pixels = 0, channels = 0;
+  std::unique_ptr<onexn_pool, PoolDeleter> pool;  // made for `shape`
+  onexn_pool_shape shape{};
 
   std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
   StepNode Node() const { return GlueNode(plan); }
-  bool Ready() const { return true; }
-  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  bool Ready() const { return pool != nullptr; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* threads) const;
   const char* KernelName(onexn_isa isa) const;
 };
 

@@ -427,18 +427,22 @@ std::vector<Case> FixedCases() {
           c.seed = seed++;
           cases.push_back(c);
         }
-  // Channel tails on MobileNet-like 3x3 layers, with and without relu6 / bias.
+  // Channel tails on MobileNet-like 3x3 layers, with and without relu6 / bias. Complete windows per row:
+  // 13 wide, 11 at stride 1 (runs of 8 + 1 + 1 + 1) and 5 at stride 2 (4 + 1); 16 wide, 14 at stride 1 (a
+  // run of 8, then one overlapping it) and 7 at stride 2 (4 + 1 + 1 + 1).
   for (int ch : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100}) {
     for (int stride : {1, 2}) {
-      Case c;
-      c.in_h = 9;
-      c.in_w = 13;  // 13 pixels per row: runs of 8 + 4 + 1
-      c.channels = ch;
-      c.stride_h = c.stride_w = stride;
-      c.relu6 = stride == 1;
-      c.null_bias = ch % 2 == 1;
-      c.seed = seed++;
-      cases.push_back(c);
+      for (int width : {13, 16}) {
+        Case c;
+        c.in_h = 9;
+        c.in_w = width;
+        c.channels = ch;
+        c.stride_h = c.stride_w = stride;
+        c.relu6 = stride == 1;
+        c.null_bias = ch % 2 == 1;
+        c.seed = seed++;
+        cases.push_back(c);
+      }
     }
   }
   // Non-square kernels, strides, dilations.

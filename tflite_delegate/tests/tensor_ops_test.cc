@@ -1,6 +1,7 @@
 // Tests of the portable operators the delegate runs between its convolutions, against naive references:
 // zero padding (ranks 1..5, padding on every side, empty dims), concatenation (any axis, many inputs),
-// softmax (beta, rows, large and equal values, in place), and the dense block width.
+// softmax (every ISA's microkernel: beta, rows, ragged tails, large and equal values, in place), and the
+// dense block width.
 //   bazel test //tflite_delegate:tensor_ops_test
 #include <algorithm>
 #include <cmath>
@@ -108,16 +109,17 @@ void TestConcat(size_t outer, const std::vector<size_t>& sizes, size_t inner, un
   Check(ok && wrong == 0, what + ": " + std::to_string(wrong) + " wrong values" + (ok ? "" : ", wrote outside"));
 }
 
-void TestSoftmax(size_t rows, size_t channels, float beta, float spread, unsigned seed) {
-  const std::string what = "softmax rows=" + std::to_string(rows) + " channels=" + std::to_string(channels) +
-                           " beta=" + std::to_string(beta) + " spread=" + std::to_string(spread);
+void TestSoftmax(onexn_isa isa, size_t rows, size_t channels, float beta, float spread, unsigned seed) {
+  const std::string what = std::string(onexn_softmax_kernel_name(isa)) + " rows=" + std::to_string(rows) +
+                           " channels=" + std::to_string(channels) + " beta=" + std::to_string(beta) +
+                           " spread=" + std::to_string(spread);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> val(-spread, spread);
   std::vector<float> in(rows * channels);
   for (float& x : in) x = val(rng) + 50.0f;  // far from 0: exp without the max would overflow at spread 100
   std::vector<float> out(in.size()), in_place(in);
-  onexn_softmax_run(in.data(), out.data(), rows, channels, beta);
-  onexn_softmax_run(in_place.data(), in_place.data(), rows, channels, beta);
+  onexn_softmax_run(isa, in.data(), out.data(), rows, channels, beta);
+  onexn_softmax_run(isa, in_place.data(), in_place.data(), rows, channels, beta);
   size_t wrong = 0;
   for (size_t r = 0; r < rows; r++) {
     double max = -kInf, sum = 0;
@@ -155,11 +157,23 @@ TEST_CASE("concat: axes, many inputs, an empty one") {
   TestConcat(2, {0, 4}, 3, 6);               // an empty input
 }
 
-TEST_CASE("softmax: beta, rows, channel counts, in place") {
-  for (size_t channels : {1, 2, 10, 1000, 1001}) TestSoftmax(3, channels, 1.0f, 4.0f, unsigned(channels));
-  TestSoftmax(1, 64, 0.5f, 10.0f, 11);
-  TestSoftmax(2, 100, 2.5f, 100.0f, 12);  // exp(x) alone would overflow: the max is subtracted
-  TestSoftmax(4, 16, 1.0f, 0.0f, 13);     // all equal: 1/16 each
+TEST_CASE("softmax: beta, rows, channel counts, in place, every ISA's microkernel") {
+  for (onexn_isa isa : {ONEXN_ISA_SCALAR, ONEXN_ISA_AVX2, ONEXN_ISA_AVX512, ONEXN_ISA_NEON}) {
+    const std::string name = onexn_softmax_kernel_name(isa);
+    Check((name == "f32-softmax-scalar") == (isa == ONEXN_ISA_SCALAR || !onexn_isa_supported(isa)),
+          "the ISA's own softmax kernel, or scalar where it is missing: " + name);
+    if (!onexn_isa_supported(isa)) continue;
+    // Ragged tails of every vector width (4, 8, 16 lanes) and whole vectors only.
+    for (size_t channels : {1, 2, 3, 5, 7, 10, 15, 16, 17, 33, 1000, 1001}) {
+      TestSoftmax(isa, 3, channels, 1.0f, 4.0f, unsigned(channels));
+    }
+    TestSoftmax(isa, 1, 64, 0.5f, 10.0f, 11);
+    TestSoftmax(isa, 2, 100, 2.5f, 100.0f, 12);  // exp(x) alone would overflow; most exps flush to 0
+    TestSoftmax(isa, 4, 16, 1.0f, 0.0f, 13);     // all equal: 1/16 each
+  }
+  Check(std::string(onexn_softmax_kernel_name(ONEXN_ISA_AUTO)) ==
+            onexn_softmax_kernel_name(onexn_isa_resolve(ONEXN_ISA_AUTO)),
+        "auto softmax kernel");
 }
 
 TEST_CASE("dense block width: a whole vector of output channels per panel, every ISA") {

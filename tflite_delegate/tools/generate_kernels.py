@@ -49,6 +49,12 @@ def f32_vadd():
         yield f"f32-vadd-minmax-{isa}.c", "vadd.c.in", dict(isa=isa)
 
 
+def f32_softmax():
+    """Softmax row kernels, one per vector ISA (the scalar one, with libm's expf, is written by hand)."""
+    for isa, channels in (("avx512f", 16), ("avx2", 8), ("neon", 4)):
+        yield f"f32-softmax-{channels}c-{isa}.c", "softmax.c.in", dict(isa=isa)
+
+
 def qs8_qc8w_spconv():
     """int8 1xN kernels: AVX512-VNNI at three vector widths, NEON dot product at two (the AVX2, NEON and
     scalar ones are written by hand)."""
@@ -77,6 +83,7 @@ FAMILIES = {
     "f32-spconv-pixelvec": f32_spconv_pixelvec,
     "f32-dwconv": f32_dwconv,
     "f32-vadd": f32_vadd,
+    "f32-softmax": f32_softmax,
     "qs8-qc8w-spconv": qs8_qc8w_spconv,
     "x8-pixelvec-gather": x8_pixelvec_gather,
     "f32-pool": f32_pool,

@@ -1,6 +1,6 @@
 // The microkernels' side of the kernel library: their argument structs and signatures, one family per
-// folder (f32-spconv/, f32-spconv-pixelvec/, f32-pixelvec-gather/, f32-dwconv/, f32-vadd/, f32-pool/,
-// qs8-qc8w-spconv/, x8-pixelvec-gather/). Every
+// folder (f32-spconv/, f32-spconv-pixelvec/, f32-pixelvec-gather/, f32-dwconv/, f32-vadd/, f32-softmax/,
+// f32-pool/, qs8-qc8w-spconv/, x8-pixelvec-gather/). Every
 // microkernel is declared here from its family's kernel list (<family>/<family>.inc), the same list the
 // operators dispatch from and the kernel tests iterate. Microkernels see neither TFLite nor the operators.
 #ifndef ONEXN_COMMON_MICROKERNELS_H_
@@ -141,6 +141,9 @@ typedef void (*onexn_dw_ukernel)(const onexn_dw_args* args);
 // Elementwise out[i] = min(max(a[i] + b[i], min), max); out may be a or b.
 typedef void (*onexn_vadd_ukernel)(size_t n, const float* a, const float* b, float* out, float min, float max);
 
+// Softmax of one row of n >= 1 floats: exp(beta * (x - max)) times 1 / their sum; output may be input.
+typedef void (*onexn_softmax_ukernel)(size_t n, const float* input, float* output, float beta);
+
 // Fills xt ([taps][cin][ONEXN_XT_PIXELS] bytes) from the int8 rows of mr pixels, each byte xor flip (0x80 turns
 // int8 into uint8 plus 128); padding taps and pixels past mr read the zero row.
 typedef void (*onexn_x8_gather)(uint8_t* xt, const int8_t* input, const int8_t* zero, const ptrdiff_t* ind,
@@ -224,6 +227,11 @@ typedef void (*onexn_pooling_ukernel)(const onexn_pool_args* args);
   void ukernel(size_t n, const float* a, const float* b, float* out, float min, float max);
 #include "f32-vadd/f32-vadd.inc"
 #undef ONEXN_VADD_UKERNEL
+
+#define ONEXN_SOFTMAX_UKERNEL(isa, name, ukernel, channel_tile) \
+  void ukernel(size_t n, const float* input, float* output, float beta);
+#include "f32-softmax/f32-softmax.inc"
+#undef ONEXN_SOFTMAX_UKERNEL
 
 #define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked)                                            \
   void ukernel(uint8_t* xt, const int8_t* input, const int8_t* zero, const ptrdiff_t* ind, size_t taps, \

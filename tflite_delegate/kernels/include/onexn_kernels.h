@@ -235,12 +235,11 @@ void onexn_concat_run(size_t count, const float* const* inputs, const size_t* si
                       float* output);
 
 // Softmax of each of `rows` rows of `channels` floats (TFLite's SOFTMAX over the last axis):
-// exp(beta * (x - max of the row)) times 1 / their sum. output may alias input. Runs on the caller.
-void onexn_softmax_run(const float* input, float* output, size_t rows, size_t channels, float beta);
-
-// Global average pooling: output[b][c] = mean over the pixels of input[b][pixel][c] (NHWC with
-// pixels = height * width). Runs on the caller.
-void onexn_gavgpool_run(const float* input, float* output, size_t batch, size_t pixels, size_t channels);
+// exp(beta * (x - max of the row)) times 1 / their sum. output may alias input. isa is resolved like
+// onexn_add_run's (an unsupported ISA runs the scalar kernel). Runs on the caller.
+void onexn_softmax_run(onexn_isa isa, const float* input, float* output, size_t rows, size_t channels, float beta);
+// Name of the microkernel onexn_softmax_run uses for isa, e.g. "f32-softmax-16c-avx512f".
+const char* onexn_softmax_kernel_name(onexn_isa isa);
 
 // A fixed-size pool; num_threads <= 1 means "run on the caller". The caller thread takes part.
 onexn_threadpool* onexn_threadpool_create(int num_threads);
