@@ -22,7 +22,7 @@ def add_arguments(parser):
                         help="onexn kernel family: auto (default), scalar, avx2, avx512, neon")
     parser.add_argument("--dense", default="auto", choices=("auto", "never", "always"),
                         help="the delegate's dense option: auto (default: a cost model picks kept blocks or every "
-                             "block per node, and a graph with nothing to gain is left to the stock runtime), "
+                             "block per node, and a graph with too little to gain is left to the stock runtime), "
                              "never (always the kept blocks), always (every block)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and the run order")
     parser.add_argument("--per-op", action="store_true",

@@ -251,8 +251,8 @@ def per_op(tflite, *, threads=1, runs=20, warmup=5, seed=0, progress=False, dele
                 if record is None:
                     raise ValueError(f"the delegate claims node {i}, which has no onexn record")
                 annotated = annotate(single, n=record.n)
-                # Alone, a node whose cost model runs every block has nothing to gain and the delegate would
-                # leave its graph to the stock runtime; glue=all keeps it, with the same choice per node.
+                # Alone, a node that gains too little by the cost model (every block, or at several threads a
+                # small saving) would leave its graph to the stock runtime; glue=all keeps it, same choice.
                 alone = dict(delegate_options, glue="all") if delegate_options.get("glue", "auto") == "auto" \
                     else dict(delegate_options)
                 if not bench.delegate_summary(annotated, threads, **alone).get("claimed"):

@@ -83,7 +83,7 @@ TfLiteStatus PrepareDelegate(TfLiteContext* context, TfLiteDelegate* delegate) {
   report.subgraph = records.subgraph;
 
   ClaimResult claims;
-  const TfLiteStatus claimed = ClaimNodes(context, plan, records, state->options, &claims);
+  const TfLiteStatus claimed = ClaimNodes(context, plan, records, state->options, state->num_threads, &claims);
   RecordClaims(claims, state->options.verbose, &report);
   if (claimed != kTfLiteOk) return claimed;
 

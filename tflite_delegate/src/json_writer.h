@@ -27,6 +27,12 @@ class JsonWriter {
   JsonWriter& NullableString(const char* s) { return s ? String(s) : Raw("null"); }
   JsonWriter& Int(int64_t v) { return Raw(std::to_string(v)); }
   JsonWriter& Bool(bool v) { return Raw(v ? "true" : "false"); }
+  // Finite values only (JSON has no NaN or infinity); 4 significant digits.
+  JsonWriter& Double(double v) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.4g", v);
+    return Raw(text);
+  }
   JsonWriter& Ints(const int* data, int size) {
     BeginArray();
     for (int i = 0; i < size; ++i) Int(data[i]);

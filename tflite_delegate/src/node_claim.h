@@ -28,10 +28,10 @@ struct ClaimResult {
   std::vector<Declined> declined;            // in the order decided
 };
 
-// Claims the nodes of the execution plan `plan` as `options` allow (glue, isa). Fails only when the
-// runtime cannot give a node of its own plan.
+// Claims the nodes of the execution plan `plan` as `options` allow (glue, isa, dense), for a delegate that
+// runs them on `threads` threads. Fails only when the runtime cannot give a node of its own plan.
 TfLiteStatus ClaimNodes(TfLiteContext* context, const std::vector<int>& plan, const GraphRecords& records,
-                        const DelegateOptions& options, ClaimResult* result);
+                        const DelegateOptions& options, int threads, ClaimResult* result);
 
 }  // namespace onexn
 

@@ -130,6 +130,11 @@ void UpdateReport(const Partition& part, GraphReport* report) {
     } else {
       report->every_block.erase(s.node);
     }
+    if (conv != nullptr && conv->choice.sparse_ns >= 0.0 && conv->choice.dense_ns >= 0.0) {
+      report->estimates[s.node] = conv->choice;
+    } else {
+      report->estimates.erase(s.node);
+    }
     report->fused.erase(s.node);
     if (s.fused.block == nullptr) continue;
     std::vector<int>& nodes = report->fused[s.node];

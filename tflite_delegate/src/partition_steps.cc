@@ -42,7 +42,6 @@ std::string ConvStep::Pack(const TfLiteContext* context, const onexn_conv_shape&
   if (packed == nullptr) return msg[0] != '\0' ? msg : "no reason given";
   conv.reset(packed);
   shape = for_shape;
-  onexn_conv_choice choice;
   onexn_conv_get_choice(packed, &choice);
   every_block.clear();
   if (choice.dense) {

@@ -49,6 +49,7 @@ struct ConvStep {
   std::unique_ptr<onexn_conv, ConvDeleter> conv;  // packed for `shape`
   onexn_conv_shape shape{};
   std::string every_block;  // why it runs every block instead of the kept ones ("" when it does not)
+  onexn_conv_choice choice{};  // the cost model's estimates for `shape`, and what it chose
 
   // Packs the weights for `for_shape`: "" or the kernel library's reason (the old kernel then stays).
   std::string Pack(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa);

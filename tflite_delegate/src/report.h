@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "onexn_kernels.h"
 #include "onexn_tflite_abi.h"
 
 namespace onexn {
@@ -29,6 +30,7 @@ struct GraphReport {
   std::map<int, std::string> op_names;      // dense or glue node -> its operator
   std::map<int, int> densify_nodes;         // claimed node -> the DENSIFY node its kernel replaced too
   std::map<int, std::string> every_block;   // claimed node that runs every block -> why (option dense)
+  std::map<int, onexn_conv_choice> estimates;  // claimed node -> the cost model's (one thread) choice
   int partitions = 0;                       // delegate kernels (partitions) the claimed nodes formed
   std::map<int, std::vector<int>> fused;    // first node of a fused depthwise block -> all its nodes
   std::vector<Declined> declined;

@@ -1,8 +1,9 @@
 // The timings the conv cost model (kernels/operators/conv-cost.c) is fitted to: every 1xN microkernel
 // that can serve a block width, on MobileNetV2 and ResNet-50 layer shapes, N 1-16 at 50/75/90% sparsity,
-// next to the dense kernel with every block kept. One thread, fastest of many calls (robust against other
-// processes sharing the machine). benchmarks/fit_conv_cost.py fits the coefficients from its output.
-//   bazel run //tflite_delegate:conv_cost_bench -- [--isa=avx2] [--seconds=0.05] > timings.txt
+// next to the dense kernel with every block kept. Fastest of many calls (robust against other processes
+// sharing the machine), on one thread or on a pool of --threads. benchmarks/fit_conv_cost.py fits the
+// coefficients from its output.
+//   bazel run //tflite_delegate:conv_cost_bench -- [--isa=avx2] [--seconds=0.05] [--threads=2] > timings.txt
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -80,16 +81,20 @@ Pruned Prune(const Layer& l, int n, double sparsity, const std::vector<float>& d
 int main(int argc, char** argv) {
   onexn_isa isa = ONEXN_ISA_AUTO;
   double seconds = 0.05;
+  int threads = 1;
   for (int i = 1; i < argc; i++) {
     if (std::strncmp(argv[i], "--isa=", 6) == 0 && onexn_isa_from_name(argv[i] + 6, &isa) != 0) return 2;
     if (std::strncmp(argv[i], "--seconds=", 10) == 0) seconds = std::atof(argv[i] + 10);
+    if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
   }
+  onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
   isa = onexn_isa_resolve(isa);
   const char* candidates[] = {"f32-spconv-8x16-avx512f", "f32-spconv-4x16-avx2", "f32-spconv-8x8-avx2",
                               "f32-spconv-8x4-avx2",     "f32-spconv-8x8-neon",  "f32-spconv-8x4-neon"};
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> val(-1, 1);
-  std::printf("# isa=%s; columns: h w cin cout k n sparsity kernel ms dense_ms kept_fraction\n", onexn_isa_name(isa));
+  std::printf("# isa=%s threads=%d; columns: h w cin cout k n sparsity kernel ms dense_ms kept_fraction\n",
+              onexn_isa_name(isa), onexn_threadpool_size(pool));
   for (const Layer& l : kLayers) {
     onexn_conv_shape s = {};
     s.batch = 1;
@@ -109,7 +114,7 @@ int main(int argc, char** argv) {
     for (float& x : in) x = val(rng);
     const Pruned all = Prune(l, onexn_dense_block_width(isa), 0.0, w, rng);
     onexn_conv* dense = onexn_conv_create(&s, &all.index, all.weights.data(), bias.data(), isa, nullptr, 0);
-    const double dense_s = Fastest([&] { onexn_conv_run(dense, in.data(), out.data(), nullptr); }, seconds);
+    const double dense_s = Fastest([&] { onexn_conv_run(dense, in.data(), out.data(), pool); }, seconds);
     onexn_conv_destroy(dense);
     for (int n : {1, 2, 4, 8, 16}) {
       for (double sparsity : {0.5, 0.75, 0.9}) {
@@ -127,7 +132,7 @@ int main(int argc, char** argv) {
         for (const onexn_ukernel_config* uk : kernels) {
           onexn_conv* conv = onexn_conv_create_with_ukernel(&s, &p.index, p.weights.data(), bias.data(), uk, nullptr, 0);
           if (conv == nullptr) continue;
-          const double t = Fastest([&] { onexn_conv_run(conv, in.data(), out.data(), nullptr); }, seconds);
+          const double t = Fastest([&] { onexn_conv_run(conv, in.data(), out.data(), pool); }, seconds);
           std::printf("%d %d %d %d %d %d %.2f %s %.4f %.4f %.3f\n", l.h, l.w, l.cin, l.cout, l.k, n, sparsity, uk->name,
                       t * 1e3, dense_s * 1e3, p.kept_fraction);
           onexn_conv_destroy(conv);
@@ -135,5 +140,6 @@ int main(int argc, char** argv) {
       }
     }
   }
+  onexn_threadpool_destroy(pool);
   return 0;
 }
