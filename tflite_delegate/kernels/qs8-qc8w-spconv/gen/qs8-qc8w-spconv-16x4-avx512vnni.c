@@ -33,6 +33,30 @@ static void interleave(uint8_t* x, const onexn_qs8_args* a, const uint32_t* kc, 
   }
 }
 
+// XNNPACK's requantization of four pixels at once, as its qs8 gemm kernels do it: the scale and the upper
+// bound in float, then the rounding conversion, saturating packs to int16 (adding the zero point) and int8,
+// and the lower bound in int8 (the bounds are integers, so this equals clamping before rounding). Per
+// 128-bit lane l, dword p of the result holds pixel p's channels 4l..4l+3.
+static ONEXN_INLINE __m128i requantize_quad(__m128i a0, __m128i a1, __m128i a2, __m128i a3, __m128 vscale,
+                                         __m128 vhi, __m128i vzero_point, __m128i vmin) {
+  const __m128i q0 = _mm_cvtps_epi32(_mm_min_ps(_mm_mul_ps(_mm_cvtepi32_ps(a0), vscale), vhi));
+  const __m128i q1 = _mm_cvtps_epi32(_mm_min_ps(_mm_mul_ps(_mm_cvtepi32_ps(a1), vscale), vhi));
+  const __m128i q2 = _mm_cvtps_epi32(_mm_min_ps(_mm_mul_ps(_mm_cvtepi32_ps(a2), vscale), vhi));
+  const __m128i q3 = _mm_cvtps_epi32(_mm_min_ps(_mm_mul_ps(_mm_cvtepi32_ps(a3), vscale), vhi));
+  const __m128i q01 = _mm_adds_epi16(_mm_packs_epi32(q0, q1), vzero_point);
+  const __m128i q23 = _mm_adds_epi16(_mm_packs_epi32(q2, q3), vzero_point);
+  return _mm_max_epi8(_mm_packs_epi16(q01, q23), vmin);
+}
+
+// Stores the first `rows` (at least 1) of the four pixels requantize_quad packed, the nc channels in `mask`.
+static ONEXN_INLINE void store_quad(int8_t* out, size_t stride, size_t rows, __mmask16 mask, __m128i v) {
+  // Pixel p's 4 channels are dword p already.
+  _mm_mask_storeu_epi8(out, mask, v);
+  if (rows > 1) _mm_mask_storeu_epi8(out + stride, mask, _mm_bsrli_si128(v, 4));
+  if (rows > 2) _mm_mask_storeu_epi8(out + 2 * stride, mask, _mm_bsrli_si128(v, 8));
+  if (rows > 3) _mm_mask_storeu_epi8(out + 3 * stride, mask, _mm_bsrli_si128(v, 12));
+}
+
 static void panel(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
   const uint8_t* w = a->w + pn->w_off;
   const __m128i vbias = _mm_load_si128((const __m128i*)(w));
@@ -75,34 +99,22 @@ static void panel(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t*
     acc15 = _mm_dpbusd_epi32(acc15, _mm_set1_epi32(x[15]), vw);
     x += 16;
   }
-  const __m128 vlo = _mm_set1_ps(a->lo), vhi = _mm_set1_ps(a->hi);
-  const __m128i vzero_point = _mm_set1_epi32(a->zero_point);
-  const __mmask16 store_mask = (__mmask16)((1u << pn->nc) - 1u);
-  const __m128i acc[16] = {
-      acc0,
-      acc1,
-      acc2,
-      acc3,
-      acc4,
-      acc5,
-      acc6,
-      acc7,
-      acc8,
-      acc9,
-      acc10,
-      acc11,
-      acc12,
-      acc13,
-      acc14,
-      acc15,
-  };
+  const __m128 vhi = _mm_set1_ps(a->hi);
+  const __m128i vzero_point = _mm_set1_epi16((short)a->zero_point);
+  const __m128i vmin = _mm_set1_epi8((char)((int32_t)a->lo + a->zero_point));
+  const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  for (size_t m = 0; m < a->mr; m++) {
-    __m128 f = _mm_mul_ps(_mm_cvtepi32_ps(acc[m]), vscale);
-    f = _mm_min_ps(_mm_max_ps(f, vlo), vhi);
-    const __m128i q = _mm_add_epi32(_mm_cvtps_epi32(f), vzero_point);
-    _mm_mask_storeu_epi8(out + m * a->out_stride, store_mask, _mm_cvtepi32_epi8(q));
-  }
+  store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
+             requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 4) return;
+  store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
+             requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 8) return;
+  store_quad(out + 8 * a->out_stride, a->out_stride, a->mr - 8, mask,
+             requantize_quad(acc8, acc9, acc10, acc11, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 12) return;
+  store_quad(out + 12 * a->out_stride, a->out_stride, a->mr - 12, mask,
+             requantize_quad(acc12, acc13, acc14, acc15, vscale, vhi, vzero_point, vmin));
 }
 
 void onexn_qs8_qc8w_spconv_16x4_avx512vnni(const onexn_qs8_args* a) {

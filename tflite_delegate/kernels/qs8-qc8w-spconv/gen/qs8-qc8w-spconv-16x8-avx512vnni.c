@@ -33,6 +33,32 @@ static void interleave(uint8_t* x, const onexn_qs8_args* a, const uint32_t* kc, 
   }
 }
 
+// XNNPACK's requantization of four pixels at once, as its qs8 gemm kernels do it: the scale and the upper
+// bound in float, then the rounding conversion, saturating packs to int16 (adding the zero point) and int8,
+// and the lower bound in int8 (the bounds are integers, so this equals clamping before rounding). Per
+// 128-bit lane l, dword p of the result holds pixel p's channels 4l..4l+3.
+static ONEXN_INLINE __m256i requantize_quad(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256 vscale,
+                                         __m256 vhi, __m256i vzero_point, __m256i vmin) {
+  const __m256i q0 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a0), vscale), vhi));
+  const __m256i q1 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a1), vscale), vhi));
+  const __m256i q2 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a2), vscale), vhi));
+  const __m256i q3 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(a3), vscale), vhi));
+  const __m256i q01 = _mm256_adds_epi16(_mm256_packs_epi32(q0, q1), vzero_point);
+  const __m256i q23 = _mm256_adds_epi16(_mm256_packs_epi32(q2, q3), vzero_point);
+  return _mm256_max_epi8(_mm256_packs_epi16(q01, q23), vmin);
+}
+
+// Stores the first `rows` (at least 1) of the four pixels requantize_quad packed, the nc channels in `mask`.
+static ONEXN_INLINE void store_quad(int8_t* out, size_t stride, size_t rows, __mmask16 mask, __m256i v) {
+  // Pixel p's 8 channels into qword p.
+  v = _mm256_permutevar8x32_epi32(v, _mm256_set_epi32(7, 3, 6, 2, 5, 1, 4, 0));
+  const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+  _mm_mask_storeu_epi8(out, mask, lo);
+  if (rows > 1) _mm_mask_storeu_epi8(out + stride, mask, _mm_unpackhi_epi64(lo, lo));
+  if (rows > 2) _mm_mask_storeu_epi8(out + 2 * stride, mask, hi);
+  if (rows > 3) _mm_mask_storeu_epi8(out + 3 * stride, mask, _mm_unpackhi_epi64(hi, hi));
+}
+
 static void panel(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
   const uint8_t* w = a->w + pn->w_off;
   const __m256i vbias = _mm256_load_si256((const __m256i*)(w));
@@ -75,34 +101,22 @@ static void panel(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t*
     acc15 = _mm256_dpbusd_epi32(acc15, _mm256_set1_epi32(x[15]), vw);
     x += 16;
   }
-  const __m256 vlo = _mm256_set1_ps(a->lo), vhi = _mm256_set1_ps(a->hi);
-  const __m256i vzero_point = _mm256_set1_epi32(a->zero_point);
-  const __mmask16 store_mask = (__mmask16)((1u << pn->nc) - 1u);
-  const __m256i acc[16] = {
-      acc0,
-      acc1,
-      acc2,
-      acc3,
-      acc4,
-      acc5,
-      acc6,
-      acc7,
-      acc8,
-      acc9,
-      acc10,
-      acc11,
-      acc12,
-      acc13,
-      acc14,
-      acc15,
-  };
+  const __m256 vhi = _mm256_set1_ps(a->hi);
+  const __m256i vzero_point = _mm256_set1_epi16((short)a->zero_point);
+  const __m256i vmin = _mm256_set1_epi8((char)((int32_t)a->lo + a->zero_point));
+  const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  for (size_t m = 0; m < a->mr; m++) {
-    __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[m]), vscale);
-    f = _mm256_min_ps(_mm256_max_ps(f, vlo), vhi);
-    const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(f), vzero_point);
-    _mm_mask_storeu_epi8(out + m * a->out_stride, store_mask, _mm256_cvtepi32_epi8(q));
-  }
+  store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
+             requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 4) return;
+  store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
+             requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 8) return;
+  store_quad(out + 8 * a->out_stride, a->out_stride, a->mr - 8, mask,
+             requantize_quad(acc8, acc9, acc10, acc11, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 12) return;
+  store_quad(out + 12 * a->out_stride, a->out_stride, a->mr - 12, mask,
+             requantize_quad(acc12, acc13, acc14, acc15, vscale, vhi, vzero_point, vmin));
 }
 
 void onexn_qs8_qc8w_spconv_16x8_avx512vnni(const onexn_qs8_args* a) {
