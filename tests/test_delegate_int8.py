@@ -157,13 +157,16 @@ def _cpu_has(flag):
 
 
 def _int8_family(kernel):
-    """The suffix of the int8 microkernels an ISA option runs: AVX512 and NEON take their dot-product
-    extension when the CPU has it (kernels/README.md, int8 dispatch)."""
+    """The suffixes of the int8 microkernels an ISA option runs: AVX512 and NEON take their dot-product
+    extension when the CPU has it, AVX512 also VBMI's twin of the 16-channel kernel on layers it suits
+    (kernels/README.md, int8 dispatch)."""
     if kernel == "avx512":
-        return "-avx512vnni" if _cpu_has("avx512_vnni") else "-avx2"
+        if not _cpu_has("avx512_vnni"):
+            return ("-avx2",)
+        return ("-avx512vnni", "-avx512vnnivbmi") if _cpu_has("avx512_vbmi") else ("-avx512vnni",)
     if kernel == "neon":
-        return "-neondot" if _cpu_has("asimddp") else "-neon"
-    return "-" + kernel
+        return ("-neondot",) if _cpu_has("asimddp") else ("-neon",)
+    return ("-" + kernel,)
 
 
 @pytest.mark.parametrize("kernel", AVAILABLE_KERNELS)
