@@ -41,23 +41,35 @@ static void compact(uint8_t* x, const onexn_qs8_args* a, const uint32_t* kc, siz
         const ptrdiff_t off = m < a->mr ? a->ind[m * taps + t] : -1;
         rows[m] = off < 0 ? a->zero : a->input + off;
       }
-      __m512i v[16];
-      for (size_t m = 0; m < 16; m++) v[m] = vflip;
-      for (size_t j = j0; j <= j1; j++) {
-        __mmask64 sel = 0;  // the kept channels in input chunk j
-        for (size_t i = 0; i < 4; i++) {
-          const __mmask16 in_j = _mm512_cmpeq_epi32_mask(_mm512_srli_epi32(vc[i], 6), _mm512_set1_epi32((int)j));
-          sel |= (__mmask64)in_j << (16 * i);
+      uint8_t* dst = x + (t * chunks + o) * 1024;
+      for (size_t jb = j0; jb <= j1; jb += 8) {  // up to 8 input chunks at a time, their masks in registers
+        const size_t nj = j1 - jb < 8 ? j1 - jb + 1 : 8;
+        __mmask64 sel[8];  // the kept channels in input chunk jb + i
+        for (size_t i = 0; i < nj; i++) {
+          const __m512i vj = _mm512_set1_epi32((int)(jb + i));
+          sel[i] = valid & ((__mmask64)_mm512_cmpeq_epi32_mask(_mm512_srli_epi32(vc[0], 6), vj) |
+                            (__mmask64)_mm512_cmpeq_epi32_mask(_mm512_srli_epi32(vc[1], 6), vj) << 16 |
+                            (__mmask64)_mm512_cmpeq_epi32_mask(_mm512_srli_epi32(vc[2], 6), vj) << 32 |
+                            (__mmask64)_mm512_cmpeq_epi32_mask(_mm512_srli_epi32(vc[3], 6), vj) << 48);
         }
-        sel &= valid;
-        const __mmask64 load = j == last ? tail : _cvtu64_mask64(~0ull);
-        for (size_t m = 0; m < 16; m++) {
-          const __m512i r = _mm512_xor_si512(_mm512_maskz_loadu_epi8(load, rows[m] + 64 * j), vflip);
-          v[m] = _mm512_mask_permutexvar_epi8(v[m], sel, idx, r);
+        const __m512i flip = j1 - jb < 8 ? vflip : _mm512_setzero_si512();  // once, in the last round
+        for (size_t i = 0; i < nj; i++) {
+          const __mmask64 load = jb + i == last ? tail : _cvtu64_mask64(~0ull);
+          const size_t at = 64 * (jb + i);
+          if (nj == 1) {  // the common case: one input chunk holds the kept channels
+            for (size_t m = 0; m < 16; m++) {
+              const __m512i v = _mm512_maskz_permutexvar_epi8(sel[0], idx, _mm512_maskz_loadu_epi8(load, rows[m] + at));
+              _mm512_store_si512((void*)(dst + 64 * m), _mm512_xor_si512(v, flip));
+            }
+            break;
+          }
+          for (size_t m = 0; m < 16; m++) {
+            const __m512i v = jb == j0 && i == 0 ? _mm512_setzero_si512() : _mm512_load_si512((const void*)(dst + 64 * m));
+            const __m512i r = _mm512_mask_permutexvar_epi8(v, sel[i], idx, _mm512_maskz_loadu_epi8(load, rows[m] + at));
+            _mm512_store_si512((void*)(dst + 64 * m), i + 1 == nj ? _mm512_xor_si512(r, flip) : r);
+          }
         }
       }
-      uint8_t* dst = x + (t * chunks + o) * 1024;
-      for (size_t m = 0; m < 16; m++) _mm512_store_si512((void*)(dst + 64 * m), v[m]);
     }
   }
 }
