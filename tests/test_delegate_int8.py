@@ -100,10 +100,11 @@ def _steps(got, want, tflite):
 
 
 def check_claims_and_outputs(tflite, **options):
-    """Every int8 record's node runs on an int8 kernel and the outputs are within 1 step of stock; the report."""
+    """Every int8 record's node runs on an int8 kernel (the kept blocks, dense=never: the do-no-harm rule
+    would leave some to the stock runtime) and the outputs are within 1 step of stock; the report."""
     inputs = _inputs(tflite)
     want = run(tflite, inputs)
-    delegate = load_delegate(**options)
+    delegate = load_delegate(**{"dense": "never", **options})
     got = run(tflite, inputs, [delegate])
     report = read_report(delegate)
     records = onexn_metadata.parse_entry(entry_of(tflite))
@@ -157,13 +158,16 @@ def _cpu_has(flag):
 
 
 def _int8_family(kernel):
-    """The suffix of the int8 microkernels an ISA option runs: AVX512 and NEON take their dot-product
-    extension when the CPU has it (kernels/README.md, int8 dispatch)."""
+    """The suffixes of the int8 microkernels an ISA option runs: AVX512 and NEON take their dot-product
+    extension when the CPU has it, AVX512 also VBMI's twin of the 16-channel kernel on layers it suits
+    (kernels/README.md, int8 dispatch)."""
     if kernel == "avx512":
-        return "-avx512vnni" if _cpu_has("avx512_vnni") else "-avx2"
+        if not _cpu_has("avx512_vnni"):
+            return ("-avx2",)
+        return ("-avx512vnni", "-avx512vnnivbmi") if _cpu_has("avx512vbmi") else ("-avx512vnni",)
     if kernel == "neon":
-        return "-neondot" if _cpu_has("asimddp") else "-neon"
-    return "-" + kernel
+        return ("-neondot",) if _cpu_has("asimddp") else ("-neon",)
+    return ("-" + kernel,)
 
 
 @pytest.mark.parametrize("kernel", AVAILABLE_KERNELS)
@@ -175,10 +179,27 @@ def test_every_kernel_family_and_thread_count(converted, kernel, threads):
     np.testing.assert_array_equal(got, want)
 
 
+def test_do_no_harm_leaves_slow_int8_nodes_to_the_stock_runtime(converted):
+    """By default (dense=auto) the int8 nodes the kernels would run slower than XNNPACK's dense int8 ones are
+    declined with the reason: 4-channel panels (N <= 4), outputs of fewer than 16 pixels (the classifier);
+    the other recorded nodes are claimed, and the outputs stay XNNPACK's, bit for bit."""
+    for n, rule in ((4, "4-channel panels"), (16, "pixels: the 16-pixel tiles")):
+        tflite = converted("mobilenet", n, 0.5)
+        recorded = {r.operator for r in onexn_metadata.parse_entry(entry_of(tflite))}
+        inputs = _inputs(tflite)
+        delegate = load_delegate()
+        got = run(tflite, inputs, [delegate])
+        report = read_report(delegate)
+        slow = {d["node"] for d in report["declined"] if rule in d["reason"]}
+        assert slow and slow <= recorded, report["declined"]
+        assert set(report["claimed_nodes"]) == recorded - slow, report
+        np.testing.assert_array_equal(got[0], run(tflite, inputs)[0])
+
+
 def test_resized_batch_repacks_and_matches(converted):
     tflite = converted("resnet", 8, 0.75)
     x = [np.random.default_rng(5).integers(-128, 128, (3, 12, 12, 8), dtype=np.int8)]
-    delegate = load_delegate(num_threads=2)
+    delegate = load_delegate(num_threads=2, dense="never")
     got = run(tflite, x, [delegate], resize={0: [3, 12, 12, 8]})
     assert read_report(delegate)["claimed"] == len(onexn_metadata.parse_entry(entry_of(tflite)))
     np.testing.assert_array_equal(got[0], run(tflite, x, resize={0: [3, 12, 12, 8]})[0])

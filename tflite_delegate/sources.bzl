@@ -54,6 +54,21 @@ SOURCES = {
                 "-mavx2"
             ]
         },
+        "avx512vnnivbmi": {
+            "arches": [
+                "x86_64"
+            ],
+            "copts": [
+                "-mavx512f",
+                "-mavx512vl",
+                "-mavx512dq",
+                "-mavx512bw",
+                "-mavx512vnni",
+                "-mavx512vbmi",
+                "-mfma",
+                "-mavx2"
+            ]
+        },
         "neon": {
             "arches": [
                 "aarch64"
@@ -165,6 +180,9 @@ SOURCES = {
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x16-avx512vnni.c",
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x4-avx512vnni.c",
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x8-avx512vnni.c"
+            ],
+            "avx512vnnivbmi": [
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x16-avx512vnnivbmi.c"
             ],
             "neon": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-4c-neon.c",

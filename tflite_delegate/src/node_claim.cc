@@ -7,6 +7,7 @@
 
 #include "glue_ops.h"
 #include "node_check.h"
+#include "node_quant.h"
 
 namespace onexn {
 namespace {
@@ -97,6 +98,8 @@ class Claimer {
     std::string why = CheckNode(context_, graph, node_index, node, code, record, &plan);
     if (!why.empty()) return why;
     if (plan.int8) {
+      if (options_.dense == ONEXN_DENSE_AUTO) why = Int8SlowerThanStock(context_, plan);
+      if (!why.empty()) return why;
       QConvStep checked;
       checked.plan = std::move(plan);
       return TryTake(node_index, std::move(checked), &result_->claimed);

@@ -61,4 +61,26 @@ std::string CheckQuantization(const TfLiteContext* context, NodePlan* p) {
   return err;
 }
 
+std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& p) {
+  if (p.n <= 4) {
+    return "int8 blocks of N = " + std::to_string(p.n) +
+           " run on 4-channel panels, slower than the stock runtime's dense int8 kernels (options dense=never "
+           "takes the node anyway)";
+  }
+  if (p.shape_at_run_time) return "";
+  const TfLiteIntArray* dims = context->tensors[p.output].dims;
+  if (dims == nullptr || dims->size < 1 || p.cout <= 0) return "";
+  size_t elements = 1;
+  for (int i = 0; i < dims->size; ++i) elements *= size_t(dims->data[i] > 0 ? dims->data[i] : 0);
+  // Pixels of one image for a convolution (NHWC), rows for a fully connected layer.
+  const size_t batch = p.builtin_code == kTfLiteBuiltinConv2d && dims->data[0] > 0 ? size_t(dims->data[0]) : 1;
+  const size_t pixels = elements / size_t(p.cout) / batch;
+  if (pixels < 16) {
+    return "int8 output of " + std::to_string(pixels) +
+           " pixels: the 16-pixel tiles would be mostly padding, slower than the stock runtime's dense int8 "
+           "kernels (options dense=never takes the node anyway)";
+  }
+  return "";
+}
+
 }  // namespace onexn

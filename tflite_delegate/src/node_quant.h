@@ -15,6 +15,13 @@ namespace onexn {
 // otherwise the reason. Every scale must be a positive normal float.
 std::string CheckQuantization(const TfLiteContext* context, NodePlan* plan);
 
+// Do no harm for int8 (the delegate's dense=auto): "" when the int8 1xN kernels should beat XNNPACK's dense
+// int8 kernels on this node, else why not. A rule from per-operator timings (onexn bench --per-op, Zen 4)
+// rather than a cost model: the kernels' 16-pixel tiles waste most of their work on outputs of fewer than 16
+// pixels (a classifier's FULLY_CONNECTED ran 3-9x slower than stock), and their 4-channel panels (N <= 4)
+// ran 1.9-2.6x slower on MobileNetV2 N=4 50%.
+std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& plan);
+
 }  // namespace onexn
 
 #endif  // ONEXN_DELEGATE_NODE_QUANT_H_

@@ -23,7 +23,7 @@ struct Layer {
 };
 
 // MobileNetV2 1.0 at 224: expansions and projections of each resolution.
-const Layer kLayers[] = {{56, 24, 144}, {56, 144, 24}, {28, 32, 192}, {28, 192, 32}, {14, 64, 384},
+const Layer kLayers[] = {{112, 32, 16}, {112, 16, 96}, {56, 24, 144}, {56, 144, 24}, {28, 32, 192}, {28, 192, 32}, {14, 64, 384},
                          {14, 384, 64}, {14, 96, 576}, {14, 576, 96}, {7, 160, 960}, {7, 960, 160}};
 
 struct Setup {

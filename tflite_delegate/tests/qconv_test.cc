@@ -634,6 +634,26 @@ TEST_CASE("qconv dispatch: every ISA has a listed kernel for every block width, 
            ", neondot " + (onexn_isa_supported(ONEXN_ISA_NEONDOT) ? "present" : "absent")));
 }
 
+TEST_CASE("qconv dispatch: VBMI's twin takes the 16-channel layers where the gather is not shared") {
+  if (!onexn_isa_supported(ONEXN_ISA_AVX512VNNIVBMI)) {
+    MESSAGE("avx512vnnivbmi absent: nothing to choose");
+    return;
+  }
+  auto chosen = [](int cin, int cout) {
+    Case c;
+    c.cin = cin;
+    c.cout = cout;
+    c.n = 16;
+    const Problem p = Build(c);
+    const onexn_block_index index = p.Index();
+    const onexn_qs8_ukernel_config* uk = nullptr;
+    Check(onexn_qconv_choose_ukernel(ONEXN_ISA_AVX512, &p.shape, &index, &uk) == 0 && uk != nullptr, "choose");
+    return std::string(uk != nullptr ? uk->name : "");
+  };
+  Check(chosen(32, 16) == "qs8-qc8w-spconv-16x16-avx512vnnivbmi", "one group: " + chosen(32, 16));
+  Check(chosen(16, 96) == "qs8-qc8w-spconv-16x16-avx512vnni", "six groups of 16 channels: " + chosen(16, 96));
+}
+
 TEST_CASE("qconv kernel lists: names are the function names") {
 #define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather) \
   Check(NameOf(#ukernel) == name, #ukernel);

@@ -27,6 +27,7 @@ static int cpu_has_avx512(void) {
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
 }
 static int cpu_has_avx512vnni(void) { return cpu_has_avx512() && __builtin_cpu_supports("avx512vnni"); }
+static int cpu_has_avx512vnnivbmi(void) { return cpu_has_avx512vnni() && __builtin_cpu_supports("avx512vbmi"); }
 #endif
 
 int onexn_isa_supported(onexn_isa isa) {
@@ -41,6 +42,8 @@ int onexn_isa_supported(onexn_isa isa) {
       return cpu_has_avx512();
     case ONEXN_ISA_AVX512VNNI:
       return cpu_has_avx512vnni();
+    case ONEXN_ISA_AVX512VNNIVBMI:
+      return cpu_has_avx512vnnivbmi();
 #endif
 #if defined(__aarch64__)
     case ONEXN_ISA_NEON:
@@ -77,7 +80,8 @@ int onexn_cpu_avx512_on_256bit_units(void) {
 #endif
 }
 
-static const char* const kIsaNames[] = {"auto", "scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot"};
+static const char* const kIsaNames[] = {"auto", "scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot",
+                                         "avx512vnnivbmi"};
 // Names onexn_isa_from_name parses: the levels every operator has kernels for.
 #define NUM_LEVELS 5
 

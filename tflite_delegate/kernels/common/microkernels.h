@@ -168,7 +168,10 @@ static inline size_t onexn_x8_gather_row(size_t c, size_t cin, int blocked) {
 // Each output is clamp(round_half_even((float)acc * scale), lo, hi) + zero_point, as XNNPACK's qs8-qc8w
 // kernels compute it (fp32 requantization), so results match it bit for bit.
 typedef struct {
-  const uint8_t* xt;          // [taps][cin][ONEXN_XT_PIXELS]
+  const uint8_t* xt;          // [taps][cin][ONEXN_XT_PIXELS], from the kernel's gather (if it has one)
+  const int8_t* input;        // the image's input, the zero row (cin bytes of the input zero point) and the
+  const int8_t* zero;         // tile's indirection, [pixel][tap] row offsets in input (-1 = padding), for
+  const ptrdiff_t* ind;       // kernels without a gather
   size_t cin;
   size_t taps;
   size_t mr;                  // valid pixels (1..ONEXN_XT_PIXELS); the others are computed, not stored
@@ -178,7 +181,7 @@ typedef struct {
   const uint8_t* w;           // packed weights, indexed by the panels' w_off (bytes)
   int8_t* out;                // output of pixel 0, channel 0
   size_t out_stride;          // cout
-  void* scratch;              // the kernel's interleaved activations: taps * kept * x_bytes * 16 bytes
+  void* scratch;              // the kernel's activations: taps * (kept rounded up to 64) * x_bytes * 16 bytes
   int32_t zero_point;         // output zero point
   float lo, hi;               // output range minus the zero point (integers)
 } onexn_qs8_args;

@@ -25,13 +25,14 @@ typedef enum {
   // the CPU has them. onexn_isa_resolve never returns them and onexn_isa_from_name does not parse them.
   ONEXN_ISA_AVX512VNNI = 5,  // AVX512 + VNNI (vpdpbusd)
   ONEXN_ISA_NEONDOT = 6,     // NEON + the ARMv8.2 dot product (sdot)
+  ONEXN_ISA_AVX512VNNIVBMI = 7,  // AVX512VNNI + VBMI (vpermb)
 } onexn_isa;
 
 // 1 if the ISA's kernels are compiled into this library and the running CPU supports them.
 int onexn_isa_supported(onexn_isa isa);
 // Resolves ONEXN_ISA_AUTO to the best supported ISA; returns other values unchanged.
 onexn_isa onexn_isa_resolve(onexn_isa isa);
-// "auto", "scalar", "avx2", "avx512", "neon", and the extensions "avx512vnni", "neondot".
+// "auto", "scalar", "avx2", "avx512", "neon", and the extensions "avx512vnni", "neondot", "avx512vnnivbmi".
 const char* onexn_isa_name(onexn_isa isa);
 // Parses "auto", "scalar", "avx2", "avx512" or "neon"; returns 0 on success, -1 for any other name.
 int onexn_isa_from_name(const char* name, onexn_isa* out);

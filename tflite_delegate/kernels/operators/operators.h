@@ -104,6 +104,10 @@ const onexn_qs8_ukernel_config* onexn_qconv_ukernel(const char* name);
 // The int8 microkernel for a resolved ISA (AVX512 and NEON take their dot-product extension when the CPU has
 // it) and block width n; -1 if the ISA has none in this build.
 int onexn_qconv_select_ukernel(onexn_isa isa, int n, const onexn_qs8_ukernel_config** out);
+// The microkernel for a layer: onexn_qconv_select_ukernel's, or a faster twin for this layer's shape and kept
+// lists where the CPU has one. 0, or -1 if the ISA has none.
+int onexn_qconv_choose_ukernel(onexn_isa isa, const onexn_conv_shape* shape, const onexn_block_index* index,
+                               const onexn_qs8_ukernel_config** out);
 // onexn_qconv_create with the given microkernel; fails like it, and when the CPU lacks the microkernel's ISA.
 onexn_qconv* onexn_qconv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
                                              const int8_t* weights_ohwi, const int32_t* bias,

@@ -2,8 +2,9 @@
 // zero point, XNNPACK's requantization scales, kept lists padded to the microkernel's kr), the indirection
 // buffer, per-thread scratch and the threaded run loop; qconv-dispatch.c chooses the microkernel.
 //
-// A task runs tiles of 16 output pixels: the kernel's gather transposes a tile's inputs channel-major, then
-// the microkernel computes every panel of the task's chunk for it. Every output is computed by one
+// A task runs tiles of 16 output pixels: the kernel's gather transposes a tile's inputs channel-major (a
+// kernel without one reads the tile's input rows itself), then the microkernel computes every panel of the
+// task's chunk for it. Every output is computed by one
 // microkernel call, the same whichever thread runs it, and integer sums do not depend on their order: results
 // are bit-identical for any thread count.
 #ifndef _POSIX_C_SOURCE
@@ -100,7 +101,7 @@ static int compute_sizes(onexn_qconv* conv) {
   if (onexn_mul_size(conv->out_pixels, conv->taps, &t) || t > SIZE_MAX / sizeof(ptrdiff_t)) return -1;
   if (onexn_mul_size(conv->taps, (size_t)s->cin, &t) || onexn_mul_size(t, (size_t)s->cout, &t)) return -1;
   if (onexn_mul_size(conv->taps, (size_t)s->cin, &t) || onexn_mul_size(t, ONEXN_XT_PIXELS, &t)) return -1;
-  conv->xt_bytes = round_up(t, 64);
+  conv->xt_bytes = conv->uk.gather != NULL ? round_up(t, 64) : 0;
   conv->tiles = conv->out_pixels / ONEXN_XT_PIXELS + (conv->out_pixels % ONEXN_XT_PIXELS != 0);
   return 0;
 }
@@ -220,7 +221,7 @@ static onexn_qconv* create(const onexn_conv_shape* shape, const onexn_block_inde
     onexn_set_err(err, err_len, "%s: ISA '%s' is not supported by this build or CPU", kCreate, onexn_isa_name(isa));
     return NULL;
   }
-  if (uk == NULL && onexn_qconv_select_ukernel(isa, index->n, &uk)) {
+  if (uk == NULL && onexn_qconv_choose_ukernel(isa, shape, index, &uk)) {
     onexn_set_err(err, err_len, "%s: no int8 microkernel for ISA '%s'", kCreate, onexn_isa_name(isa));
     return NULL;
   }
@@ -244,7 +245,7 @@ static onexn_qconv* create(const onexn_conv_shape* shape, const onexn_block_inde
   const ptrdiff_t max_kept = pack(conv, index, weights, bias, quant);
   if (max_kept < 0) goto oom;
   size_t x_bytes;  // the microkernel's scratch
-  if (onexn_mul_size(conv->taps * ONEXN_XT_PIXELS * uk->x_bytes, (size_t)max_kept, &x_bytes) ||
+  if (onexn_mul_size(conv->taps * ONEXN_XT_PIXELS * uk->x_bytes, round_up((size_t)max_kept, 64), &x_bytes) ||
       x_bytes > SIZE_MAX - 64 - conv->xt_bytes)
     goto oom;
   conv->scratch_bytes = conv->xt_bytes + round_up(x_bytes, 64);
@@ -311,6 +312,8 @@ static void run_task(void* p, size_t task, size_t thread) {
   uint8_t* xt = conv->scratch + thread * conv->scratch_bytes;
   onexn_qs8_args a;
   a.xt = xt;
+  a.input = input;
+  a.zero = conv->zero;
   a.cin = (size_t)conv->s.cin;
   a.taps = conv->taps;
   a.panels = conv->panels + pa;
@@ -326,7 +329,8 @@ static void run_task(void* p, size_t task, size_t thread) {
   for (size_t tile = tile0; tile < tile1; tile++) {
     const size_t p = tile * ONEXN_XT_PIXELS;
     a.mr = conv->out_pixels - p < ONEXN_XT_PIXELS ? conv->out_pixels - p : ONEXN_XT_PIXELS;
-    conv->uk.gather(xt, input, conv->zero, conv->ind + p * conv->taps, conv->taps, a.cin, a.mr, flip);
+    a.ind = conv->ind + p * conv->taps;
+    if (conv->uk.gather != NULL) conv->uk.gather(xt, input, conv->zero, a.ind, conv->taps, a.cin, a.mr, flip);
     a.out = r->output + img * conv->out_image + p * a.out_stride;
     conv->uk.fn(&a);
   }
