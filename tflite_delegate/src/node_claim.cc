@@ -104,10 +104,18 @@ class Claimer {
 
   // A CONV_2D / FULLY_CONNECTED without a record, as a 1xN layer with every block kept.
   std::string TryDense(int node_index, const TfLiteNode* node, int code) {
-    ConvStep checked;
+    NodePlan plan;
     const int n = onexn_dense_block_width(options_.isa);
-    std::string why = CheckDenseNode(context_, node_index, node, code, n, &checked.plan);
-    if (why.empty()) why = TryTake(node_index, std::move(checked), &result_->dense);
+    std::string why = CheckDenseNode(context_, node_index, node, code, n, &plan);
+    if (why.empty() && plan.int8) {
+      QConvStep checked;
+      checked.plan = std::move(plan);
+      why = TryTake(node_index, std::move(checked), &result_->dense);
+    } else if (why.empty()) {
+      ConvStep checked;
+      checked.plan = std::move(plan);
+      why = TryTake(node_index, std::move(checked), &result_->dense);
+    }
     return why.empty() ? "" : records_.missing_reason + "; not run as a dense layer: " + why;
   }
 
