@@ -124,6 +124,7 @@ SOURCES = {
                 "kernels/operators/qconv-dispatch.c",
                 "kernels/operators/qdwconv.c",
                 "kernels/operators/qgavgpool.c",
+                "kernels/operators/qmaxpool.c",
                 "kernels/operators/softmax.c",
                 "kernels/f32-dwconv/f32-dwconv-minmax-scalar.c",
                 "kernels/f32-pixelvec-gather/f32-pixelvec-gather-16-scalar.c",

@@ -264,10 +264,11 @@ std::string CheckOp(const TfLiteContext* context, const TfLiteNode* node, GluePl
 
 bool IsInt8GlueOp(int code) {
   return code == kTfLiteBuiltinDepthwiseConv2d || code == kTfLiteBuiltinAdd || code == kTfLiteBuiltinMean ||
-         code == kTfLiteBuiltinReshape;
+         code == kTfLiteBuiltinReshape || code == kTfLiteBuiltinPad || code == kTfLiteBuiltinPadv2 ||
+         code == kTfLiteBuiltinMaxPool2d;
 }
 
-// Each activation's one scale and zero point; RESHAPE must keep them (it copies the bytes).
+// Each activation's one scale and zero point; RESHAPE, PAD and MAX_POOL_2D must keep them (they move bytes).
 std::string CheckInt8Quantization(const TfLiteContext* context, GluePlan* p) {
   for (size_t i = 0; i < p->inputs.size(); ++i) {
     float scale;
@@ -281,9 +282,10 @@ std::string CheckInt8Quantization(const TfLiteContext* context, GluePlan* p) {
   std::string err = PerTensorQuantization(context->tensors[p->output], "output", &p->output_scale,
                                           &p->output_zero_point);
   if (!err.empty()) return err;
-  if (p->builtin_code == kTfLiteBuiltinReshape &&
-      (p->input_scales[0] != p->output_scale || p->input_zero_points[0] != p->output_zero_point)) {
-    return "int8 RESHAPE changes the quantization";
+  const bool moves_bytes = p->builtin_code != kTfLiteBuiltinDepthwiseConv2d && p->builtin_code != kTfLiteBuiltinAdd &&
+                           p->builtin_code != kTfLiteBuiltinMean;
+  if (moves_bytes && (p->input_scales[0] != p->output_scale || p->input_zero_points[0] != p->output_zero_point)) {
+    return "int8 input and output quantization differ (the operator would have to rescale)";
   }
   return "";
 }

@@ -1,8 +1,8 @@
 // The operators the delegate runs between its 1xN nodes so that a network becomes one partition instead of
 // dozens: DEPTHWISE_CONV_2D (depth multiplier 1), same-shape ADD, MEAN over height and width (global
 // average pooling), MAX_POOL_2D, AVERAGE_POOL_2D, PAD / PADV2 with zeros, CONCATENATION, RESHAPE and
-// SOFTMAX over the last axis on float32 activations; DEPTHWISE_CONV_2D, ADD, MEAN and RESHAPE on int8 ones
-// (TFLite's full integer quantization, computed as XNNPACK computes them).
+// SOFTMAX over the last axis on float32 activations; DEPTHWISE_CONV_2D, ADD, MEAN, RESHAPE, PAD and MAX_POOL_2D
+// on int8 ones (TFLite's full integer quantization, computed as XNNPACK computes them).
 // Each hand-off between the delegate and the stock runtime costs a thread wake-up and cold caches on
 // both sides; on MobileNetV2 the 1xN nodes alone cut the graph into ~30 XNNPACK partitions.
 #ifndef ONEXN_DELEGATE_GLUE_OPS_H_

@@ -249,6 +249,18 @@ void PoolStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_
 
 const char* PoolStep::KernelName(onexn_isa /*isa*/) const { return onexn_pool_kernel_name(pool.get()); }
 
+std::string QMaxPoolStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
+                                  std::vector<int>* out) {
+  return PoolGeometry(plan, in[0], &shape, out);
+}
+
+void QMaxPoolStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*threads*/) const {
+  onexn_maxpool_x8_run(&shape, plan.output_scale, plan.output_zero_point, reinterpret_cast<const int8_t*>(in[0]),
+                       reinterpret_cast<int8_t*>(out));
+}
+
+const char* QMaxPoolStep::KernelName(onexn_isa /*isa*/) const { return "s8-maxpool-minmax-scalar"; }
+
 std::string PadStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
                              std::vector<int>* out) {
   const std::string err = GlueOutputDims(plan, in, out);
@@ -260,10 +272,15 @@ std::string PadStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/
 }
 
 void PadStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
-  onexn_pad_run(in[0], out, in_dims.size(), in_dims.data(), before.data(), after.data());
+  if (plan.int8) {
+    onexn_pad_x8_run(reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<int8_t*>(out), in_dims.size(),
+                     in_dims.data(), before.data(), after.data(), int8_t(plan.output_zero_point));
+  } else {
+    onexn_pad_run(in[0], out, in_dims.size(), in_dims.data(), before.data(), after.data());
+  }
 }
 
-const char* PadStep::KernelName(onexn_isa /*isa*/) const { return "f32-pad"; }
+const char* PadStep::KernelName(onexn_isa /*isa*/) const { return plan.int8 ? "x8-pad" : "f32-pad"; }
 
 std::string ConcatStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
                                 std::vector<int>* out) {
@@ -328,6 +345,9 @@ StepKernel GlueStep(GluePlan plan) {
       case kTfLiteBuiltinDepthwiseConv2d: return WithPlan<QDepthwiseStep>(std::move(plan));
       case kTfLiteBuiltinAdd: return WithPlan<QAddStep>(std::move(plan));
       case kTfLiteBuiltinMean: return WithPlan<QMeanStep>(std::move(plan));
+      case kTfLiteBuiltinMaxPool2d: return WithPlan<QMaxPoolStep>(std::move(plan));
+      case kTfLiteBuiltinPad:
+      case kTfLiteBuiltinPadv2: return WithPlan<PadStep>(std::move(plan));
       default: return WithPlan<ReshapeStep>(std::move(plan));  // the int8 glue ops are IsInt8GlueOp's
     }
   }

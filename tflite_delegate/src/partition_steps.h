@@ -169,7 +169,19 @@ struct PoolStep {
   const char* KernelName(onexn_isa isa) const;
 };
 
-// PAD / PADV2 with zeros.
+// int8 MAX_POOL_2D (the same quantization in and out).
+struct QMaxPoolStep {
+  GluePlan plan;
+  onexn_pool_shape shape{};
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return shape.batch > 0; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* threads) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// PAD / PADV2 with zeros (float32), PAD with the zero point (int8).
 struct PadStep {
   GluePlan plan;
   std::vector<size_t> in_dims, before, after;
@@ -219,7 +231,7 @@ struct SoftmaxStep {
 };
 
 using StepKernel = std::variant<ConvStep, QConvStep, DepthwiseStep, QDepthwiseStep, AddStep, QAddStep, MeanStep,
-                                QMeanStep, PoolStep, PadStep, ConcatStep, ReshapeStep, SoftmaxStep>;
+                                QMeanStep, PoolStep, QMaxPoolStep, PadStep, ConcatStep, ReshapeStep, SoftmaxStep>;
 
 // A verified glue node as the step that runs it (made for its shapes by its Prepare).
 StepKernel GlueStep(GluePlan plan);

@@ -227,6 +227,9 @@ void onexn_pool_destroy(onexn_pool* op);
 // before[i] + in_dims[i] + after[i]. Runs on the caller (a copy: memory-bound).
 void onexn_pad_run(const float* input, float* output, size_t rank, const size_t* in_dims, const size_t* before,
                    const size_t* after);
+// The same on int8 (TFLite's PAD on int8, which pads with the zero point): the padding bytes are `value`.
+void onexn_pad_x8_run(const int8_t* input, int8_t* output, size_t rank, const size_t* in_dims, const size_t* before,
+                      const size_t* after, int8_t value);
 
 // Concatenation along one axis (TFLite's CONCATENATION): input i is [outer][sizes[i]][inner] (the product
 // of its dims before the axis, its dim along it, the product after it), the output is
@@ -261,6 +264,12 @@ const char* onexn_qdwconv_kernel_name(const onexn_qdwconv* dw);
 // may be NULL.
 void onexn_qdwconv_run(const onexn_qdwconv* dw, const int8_t* input, int8_t* output, onexn_threadpool* pool);
 void onexn_qdwconv_destroy(onexn_qdwconv* dw);
+
+// Max pooling on int8 (MAX_POOL_2D with the same quantization, scale and zero_point, in and out): the max of
+// the valid taps, clamped to shape's out_min / out_max quantized as onexn_qconv quantizes them. Runs on the
+// caller.
+void onexn_maxpool_x8_run(const onexn_pool_shape* shape, float scale, int32_t zero_point, const int8_t* input,
+                          int8_t* output);
 
 // ADD of two int8 tensors with their own scales and zero points (XNNPACK's qs8 vadd: fixed-point
 // multipliers of 21 bits for a_scale / out_scale and b_scale / out_scale, a rounding arithmetic shift).
