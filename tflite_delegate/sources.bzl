@@ -100,7 +100,11 @@ SOURCES = {
             "kernels/f32-spconv/f32-spconv.inc",
             "kernels/f32-spconv-pixelvec/f32-spconv-pixelvec.inc",
             "kernels/f32-vadd/f32-vadd.inc",
+            "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv.inc",
+            "kernels/qs8-qc8w-dwconv/qs8-dw-channel.h",
             "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv.inc",
+            "kernels/qs8-vadd/qs8-vadd.inc",
+            "kernels/qs8-vadd/qs8-vadd-element.h",
             "kernels/x8-pixelvec-gather/x8-pixelvec-gather.inc"
         ],
         "srcs": {
@@ -132,7 +136,9 @@ SOURCES = {
                 "kernels/f32-pool/gen/f32-maxpool-minmax-scalar.c",
                 "kernels/f32-spconv/f32-spconv-4xn-scalar.c",
                 "kernels/f32-vadd/f32-vadd-minmax-scalar.c",
+                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-scalar.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-scalar.c",
+                "kernels/qs8-vadd/qs8-vadd-minmax-scalar.c",
                 "kernels/x8-pixelvec-gather/x8-pixelvec-gather-16-scalar.c"
             ],
             "avx2": [
@@ -147,7 +153,9 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx2.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx2.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx2.c",
+                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-16c-avx2.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-avx2.c",
+                "kernels/qs8-vadd/qs8-vadd-minmax-16-avx2.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx2.c"
             ],
             "avx512f": [
@@ -161,6 +169,8 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x8-pixelvec-avx512f.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c",
+                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-16c-avx512.c",
+                "kernels/qs8-vadd/qs8-vadd-minmax-16-avx512.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx512bw.c"
             ],
             "avx512vnni": [
@@ -177,6 +187,7 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-neon.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-neon.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-neon.c",
+                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-8c-neon.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-neon.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-neon.c"
             ],

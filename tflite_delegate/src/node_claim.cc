@@ -10,6 +10,13 @@
 namespace onexn {
 namespace {
 
+// The int8 glue and int8 layers without a record make an int8 graph one partition, but their kernels are
+// still slower than XNNPACK's int8 ones (depthwise, the dense layers): together slower than the hand-offs they
+// save (kernels/README.md, the int8 glue). So they are taken on request only, never by default.
+const char kInt8GlueOptIn[] =
+    "int8 operator exactly runnable by onexn's int8 glue, taken with option glue=all only (slower than the stock "
+    "runtime's int8 kernels so far)";
+
 std::string OpName(int code) {
   const char* name = BuiltinOpName(code);
   return name != nullptr ? name : "BUILTIN_" + std::to_string(code);
@@ -107,6 +114,7 @@ class Claimer {
     NodePlan plan;
     const int n = onexn_dense_block_width(options_.isa);
     std::string why = CheckDenseNode(context_, node_index, node, code, n, &plan);
+    if (why.empty() && plan.int8 && options_.glue != GlueOps::kAll) why = kInt8GlueOptIn;
     if (why.empty() && plan.int8) {
       QConvStep checked;
       checked.plan = std::move(plan);
@@ -121,7 +129,8 @@ class Claimer {
 
   std::string TryGlue(int node_index, const TfLiteNode* node, int code) {
     GluePlan checked;
-    const std::string why = CheckGlueNode(context_, node_index, node, code, &checked);
+    std::string why = CheckGlueNode(context_, node_index, node, code, &checked);
+    if (why.empty() && checked.int8 && options_.glue != GlueOps::kAll) why = kInt8GlueOptIn;
     return why.empty() ? TryTake(node_index, GlueStep(std::move(checked)), &result_->glue) : why;
   }
 

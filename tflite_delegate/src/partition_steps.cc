@@ -128,7 +128,7 @@ void DepthwiseStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, o
 
 const char* DepthwiseStep::KernelName(onexn_isa /*isa*/) const { return onexn_dwconv_kernel_name(dw.get()); }
 
-std::string QDepthwiseStep::Prepare(const TfLiteContext* context, onexn_isa /*isa*/, const InputDims& in,
+std::string QDepthwiseStep::Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in,
                                     std::vector<int>* out) {
   onexn_dwconv_shape for_shape;
   const std::string err = DepthwiseGeometry(plan, in[0], &for_shape, out);
@@ -139,7 +139,7 @@ std::string QDepthwiseStep::Prepare(const TfLiteContext* context, onexn_isa /*is
   const auto* weights = static_cast<const int8_t*>(context->tensors[plan.weights].data.data);
   const auto* bias = plan.bias >= 0 ? static_cast<const int32_t*>(context->tensors[plan.bias].data.data) : nullptr;
   char msg[256] = {0};
-  onexn_qdwconv* made = onexn_qdwconv_create(&for_shape, weights, bias, &quant, msg, sizeof(msg));
+  onexn_qdwconv* made = onexn_qdwconv_create(&for_shape, weights, bias, &quant, isa, msg, sizeof(msg));
   if (made == nullptr) return msg[0] != '\0' ? msg : "no reason given";
   dw.reset(made);
   shape = for_shape;
@@ -182,12 +182,12 @@ std::string QAddStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*
   return "";
 }
 
-void QAddStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
-  onexn_qadd_run(&params, reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<const int8_t*>(in[1]),
+void QAddStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* /*pool*/) const {
+  onexn_qadd_run(isa, &params, reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<const int8_t*>(in[1]),
                  reinterpret_cast<int8_t*>(out), count);
 }
 
-const char* QAddStep::KernelName(onexn_isa /*isa*/) const { return "qs8-vadd-minmax-scalar"; }
+const char* QAddStep::KernelName(onexn_isa isa) const { return onexn_qadd_kernel_name(isa); }
 
 std::string QMeanStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
                                std::vector<int>* out) {

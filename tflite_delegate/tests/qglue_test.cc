@@ -3,6 +3,7 @@
 // written out directly, and the same bits for any thread count), ADD with rescaling and the int8 mean (within
 // 1 step of the exact real-number result), max pooling and padding (exact), bad arguments refused.
 //   bazel test //tflite_delegate:qglue_test
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "onexn_kernels.h"
+#include "operators/operators.h"
 #include "test_util.h"
 
 namespace {
@@ -103,9 +105,26 @@ DwCase RandomDwCase(std::mt19937* rng, bool saturate) {
   return c;
 }
 
-void TestDwCase(const DwCase& c, const std::string& what, onexn_threadpool* pool) {
+// Every microkernel of the list this CPU runs.
+std::vector<const onexn_qdwconv_ukernel_config*> DwUkernels() {
+  std::vector<const onexn_qdwconv_ukernel_config*> list;
+  for (const char* name : {
+#define ONEXN_QS8_DWCONV_UKERNEL(isa, name, ukernel, channel_tile) name,
+#include "qs8-qc8w-dwconv/qs8-qc8w-dwconv.inc"
+#undef ONEXN_QS8_DWCONV_UKERNEL
+       }) {
+    const onexn_qdwconv_ukernel_config* uk = onexn_qdwconv_ukernel(name);
+    Check(uk != nullptr, std::string("kernel list row ") + name);
+    if (uk != nullptr && onexn_test::Runs(uk->isa, name)) list.push_back(uk);
+  }
+  return list;
+}
+
+void TestDwCase(const DwCase& c, const std::string& what, onexn_threadpool* pool,
+                const onexn_qdwconv_ukernel_config* uk) {
   char err[256];
-  onexn_qdwconv* dw = onexn_qdwconv_create(&c.s, c.w.data(), c.bias.data(), &c.q, err, sizeof(err));
+  onexn_qdwconv* dw =
+      onexn_qdwconv_create_with_ukernel(&c.s, c.w.data(), c.bias.data(), &c.q, uk, err, sizeof(err));
   Check(dw != nullptr, what + ": " + err);
   if (dw == nullptr) return;
   const std::vector<int8_t> want = ReferenceDw(c);
@@ -114,8 +133,8 @@ void TestDwCase(const DwCase& c, const std::string& what, onexn_threadpool* pool
   bool guard = true;
   for (size_t i = want.size(); i < got.size(); i++) guard &= got[i] == 0x55;
   got.resize(want.size());
-  Check(got == want, what + ": output differs from the reference");
-  Check(guard, what + ": wrote past the output");
+  Check(got == want, what + ", " + uk->name + ": output differs from the reference");
+  Check(guard, what + ", " + uk->name + ": wrote past the output");
   onexn_qdwconv_destroy(dw);
 }
 
@@ -123,18 +142,25 @@ TEST_CASE("qdwconv: random shapes, zero points and activations, bit for bit, 1 a
   std::mt19937 rng(17);
   onexn_threadpool* pool = onexn_threadpool_create(2);
   const int cases = onexn_test::RandomCaseCount(300);
+  const auto kernels = DwUkernels();
   for (int i = 0; i < cases; i++) {
     const DwCase c = RandomDwCase(&rng, false);
-    TestDwCase(c, "case " + std::to_string(i), nullptr);
-    TestDwCase(c, "case " + std::to_string(i) + ", 2 threads", pool);
+    for (const onexn_qdwconv_ukernel_config* uk : kernels) {
+      TestDwCase(c, "case " + std::to_string(i), nullptr, uk);
+      TestDwCase(c, "case " + std::to_string(i) + ", 2 threads", pool, uk);
+    }
   }
   onexn_threadpool_destroy(pool);
 }
 
 TEST_CASE("qdwconv: saturating inputs and weights clamp to int8") {
   std::mt19937 rng(5);
+  const auto kernels = DwUkernels();
   for (int i = 0; i < onexn_test::RandomCaseCount(100); i++) {
-    TestDwCase(RandomDwCase(&rng, true), "saturating case " + std::to_string(i), nullptr);
+    const DwCase c = RandomDwCase(&rng, true);
+    for (const onexn_qdwconv_ukernel_config* uk : kernels) {
+      TestDwCase(c, "saturating case " + std::to_string(i), nullptr, uk);
+    }
   }
 }
 
@@ -144,7 +170,8 @@ TEST_CASE("qdwconv: bad arguments are refused with a message") {
   char err[256];
   auto refused = [&](const std::string& what) {
     err[0] = '\0';
-    onexn_qdwconv* dw = onexn_qdwconv_create(&c.s, c.w.data(), c.bias.data(), &c.q, err, sizeof(err));
+    onexn_qdwconv* dw =
+        onexn_qdwconv_create(&c.s, c.w.data(), c.bias.data(), &c.q, ONEXN_ISA_AUTO, err, sizeof(err));
     Check(dw == nullptr && std::string(err).find("onexn_qdwconv_create") == 0, what + ": " + err);
     onexn_qdwconv_destroy(dw);
   };
@@ -162,7 +189,8 @@ TEST_CASE("qdwconv: bad arguments are refused with a message") {
   c.weight_scales[0] = 0.01f;
   c.s.kh = 0;
   refused("kh = 0");
-  Check(onexn_qdwconv_create(&c.s, nullptr, nullptr, &good, err, sizeof(err)) == nullptr, "NULL weights");
+  Check(onexn_qdwconv_create(&c.s, nullptr, nullptr, &good, ONEXN_ISA_AUTO, err, sizeof(err)) == nullptr,
+        "NULL weights");
 }
 
 TEST_CASE("qadd: within 1 step of the real sum, for random scales, zero points and activations") {
@@ -181,15 +209,24 @@ TEST_CASE("qadd: within 1 step of the real sum, for random scales, zero points a
       x[k] = int8_t(k < 4 ? (k & 1 ? 127 : -128) : pick(-128, 127));
       y[k] = int8_t(k < 4 ? (k & 2 ? 127 : -128) : pick(-128, 127));
     }
-    onexn_qadd_run(&p, x.data(), y.data(), out.data(), x.size());
+    const size_t count = size_t(pick(1, int(x.size())));  // the kernels' tails too
+    std::vector<int8_t> scalar(count);
+    onexn_qadd_run(ONEXN_ISA_SCALAR, &p, x.data(), y.data(), scalar.data(), count);
     const int lo = Bound(bounds[b][0], so, zo), hi = Bound(bounds[b][1], so, zo);
     bool ok = true;
-    for (size_t k = 0; k < x.size(); k++) {
+    for (size_t k = 0; k < count; k++) {
       const double real = (double(x[k]) - za) * sa + (double(y[k]) - zb) * sb;
       const double want = std::fmin(std::fmax(real / so + zo, lo), hi);
-      ok &= std::fabs(double(out[k]) - want) <= 1.0 && out[k] >= lo && out[k] <= hi;
+      ok &= std::fabs(double(scalar[k]) - want) <= 1.0 && scalar[k] >= lo && scalar[k] <= hi;
     }
     Check(ok, "qadd case " + std::to_string(i));
+    for (onexn_isa isa : onexn_test::AvailableIsas()) {  // every kernel: the scalar reference's bits
+      std::fill(out.begin(), out.end(), int8_t(0x55));
+      onexn_qadd_run(isa, &p, x.data(), y.data(), out.data(), count);
+      Check(std::vector<int8_t>(out.begin(), out.begin() + count) == scalar &&
+                (count == out.size() || out[count] == 0x55),
+            "qadd case " + std::to_string(i) + ", " + onexn_qadd_kernel_name(isa));
+    }
   }
   onexn_qadd_params p;
   char err[256];

@@ -255,10 +255,12 @@ typedef struct onexn_qdwconv onexn_qdwconv;
 // kh*kw*channels symmetric int8 with the scale quant->weight_scales[c] per channel, bias channels int32 or
 // NULL (both copied). Output = round_half_even(clamp(acc * input_scale * weight_scale / output_scale)) + output
 // zero point with acc = bias + sum of (x - input zero point) * w over the taps inside the image: XNNPACK's
-// qs8-qc8w dwconv bit for bit. NULL with a message in err on invalid arguments (as onexn_qconv_create's
-// quantization checks) or out of memory.
+// qs8-qc8w dwconv bit for bit. isa: ONEXN_ISA_AUTO or a level (one the CPU lacks runs the scalar kernel).
+// NULL with a message in err on invalid arguments (as onexn_qconv_create's quantization checks) or out of
+// memory.
 onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
-                                    const onexn_qconv_quant* quant, char* err, size_t err_len);
+                                    const onexn_qconv_quant* quant, onexn_isa isa, char* err, size_t err_len);
+// Name of the microkernel chosen, e.g. "qs8-qc8w-dwconv-minmax-fp32-16c-avx512".
 const char* onexn_qdwconv_kernel_name(const onexn_qdwconv* dw);
 // input: batch*in_h*in_w*channels int8; output: batch*out_h*out_w*channels int8 (must not alias input). pool
 // may be NULL.
@@ -284,8 +286,11 @@ typedef struct {
 int onexn_qadd_init(onexn_qadd_params* p, float a_scale, int32_t a_zero_point, float b_scale, int32_t b_zero_point,
                     float out_scale, int32_t out_zero_point, float out_min, float out_max, char* err,
                     size_t err_len);
-// out[i] = a[i] (+) b[i] for i < count; out may alias a or b. Runs on the caller.
-void onexn_qadd_run(const onexn_qadd_params* p, const int8_t* a, const int8_t* b, int8_t* out, size_t count);
+// out[i] = a[i] (+) b[i] for i < count; out may alias a or b. isa as onexn_add_run's. Runs on the caller.
+void onexn_qadd_run(onexn_isa isa, const onexn_qadd_params* p, const int8_t* a, const int8_t* b, int8_t* out,
+                    size_t count);
+// Name of the microkernel onexn_qadd_run uses for isa, e.g. "qs8-vadd-minmax-16-avx512".
+const char* onexn_qadd_kernel_name(onexn_isa isa);
 
 // Global average pooling on int8 (MEAN over height and width): the int32 sum of each channel less
 // pixels * input zero point, times input_scale / output_scale / pixels in fp32, rounded half to even, clamped.

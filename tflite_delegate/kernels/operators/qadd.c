@@ -1,10 +1,11 @@
 // onexn_qadd: int8 ADD with rescaling, XNNPACK's qs8 vadd arithmetic (fixed-point multipliers of 21 bits and a
-// rounding shift, no float), so the stock runtime's XNNPACK path gives the same bits. Portable C: the loop
-// is plain integer arithmetic the compiler vectorizes.
+// rounding shift, no float), so the stock runtime's XNNPACK path gives the same bits: the parameters, and the
+// qs8-vadd microkernel of the ISA.
 #include <math.h>
 #include <string.h>
 
 #include "common/common.h"
+#include "common/microkernels.h"
 #include "onexn_kernels.h"
 #include "operators/qs8-requant.h"
 
@@ -54,15 +55,33 @@ int onexn_qadd_init(onexn_qadd_params* p, float a_scale, int32_t a_zero_point, f
   return 0;
 }
 
-void onexn_qadd_run(const onexn_qadd_params* p, const int8_t* a, const int8_t* b, int8_t* out, size_t count) {
-  if (p == NULL || a == NULL || b == NULL || out == NULL) return;
-  const int32_t lo = p->qmin - p->zero_point, hi = p->qmax - p->zero_point;
-  for (size_t i = 0; i < count; i++) {
-    // |acc| < 1.5 * 2^30: two products below 2^28 each, a bias below 2^30 in magnitude.
-    const int32_t acc = p->bias + (int32_t)a[i] * p->a_multiplier + (int32_t)b[i] * p->b_multiplier;
-    int32_t v = acc >> p->shift;  // arithmetic shift; with the bias's rounding term: round half up
-    v = v < lo ? lo : v;
-    v = v > hi ? hi : v;
-    out[i] = (int8_t)(v + p->zero_point);
+typedef struct {
+  const char* name;
+  onexn_isa isa;
+  onexn_qs8_vadd_ukernel fn;
+} qs8_vadd_kernel;
+
+static const qs8_vadd_kernel kUkernels[] = {
+#define ONEXN_QS8_VADD_UKERNEL(isa, name, ukernel, batch_tile) {name, isa, ukernel},
+#include "qs8-vadd/qs8-vadd.inc"
+#undef ONEXN_QS8_VADD_UKERNEL
+};
+
+// The row of the resolved ISA; the scalar one when the CPU or this build lacks it.
+static const qs8_vadd_kernel* select_kernel(onexn_isa isa) {
+  const onexn_isa resolved = onexn_isa_resolve(isa);
+  for (size_t i = 0; i < sizeof(kUkernels) / sizeof(kUkernels[0]); i++) {
+    if (kUkernels[i].isa == resolved && onexn_isa_supported(resolved)) return &kUkernels[i];
   }
+  return &kUkernels[0];
+}
+
+const char* onexn_qadd_kernel_name(onexn_isa isa) { return select_kernel(isa)->name; }
+
+void onexn_qadd_run(onexn_isa isa, const onexn_qadd_params* p, const int8_t* a, const int8_t* b, int8_t* out,
+                    size_t count) {
+  if (p == NULL || a == NULL || b == NULL || out == NULL) return;
+  const onexn_qs8_vadd_args args = {p->bias, p->a_multiplier, p->b_multiplier, p->shift,
+                                    p->qmin - p->zero_point, p->qmax - p->zero_point, p->zero_point};
+  select_kernel(isa)->fn(&args, count, a, b, out);
 }

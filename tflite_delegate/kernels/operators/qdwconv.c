@@ -1,7 +1,8 @@
 // onexn_qdwconv: depthwise convolution (depth multiplier 1) on int8 with per-channel weight scales, the int8
-// glue between int8 1xN layers. Portable C over blocks of channels that the compiler vectorizes. Padding taps
-// are left out of the sum; XNNPACK reads its zero buffer of input zero points there, whose (x - zero point)
-// terms are 0, so the int32 sums and hence the results are the same.
+// glue between int8 1xN layers: per output pixel, the pointers of its valid taps, then the qs8-qc8w-dwconv
+// microkernel of the ISA over every channel. Padding taps are left out of the sum; XNNPACK reads its zero
+// buffer of input zero points there, whose (x - zero point) terms are 0, so the int32 sums and hence the
+// results are the same.
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,17 +12,17 @@
 #include "operators/operators.h"
 #include "operators/qs8-requant.h"
 
-#define BLOCK 32
-
 static const char kCreate[] = "onexn_qdwconv_create";
 
 struct onexn_qdwconv {
   onexn_dwconv_shape s;
+  const onexn_qdwconv_ukernel_config* uk;
   int8_t* w;       // kh * kw * channels
   int32_t* bias;   // channels
   float* scale;    // channels: input_scale * weight_scale / output_scale
   int32_t input_zero_point, zero_point;
   float lo, hi;    // the activation's int8 bounds less the output zero point
+  size_t full_x0, full_x1;  // output columns whose window lies inside the image (contiguous; empty: equal)
 };
 
 static int check_args(const onexn_dwconv_shape* s, const int8_t* w, const onexn_qconv_quant* q, char* err,
@@ -60,8 +61,30 @@ static int check_args(const onexn_dwconv_shape* s, const int8_t* w, const onexn_
   return 0;
 }
 
-onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
-                                    const onexn_qconv_quant* q, char* err, size_t err_len) {
+static const onexn_qdwconv_ukernel_config kUkernels[] = {
+#define ONEXN_QS8_DWCONV_UKERNEL(isa, name, ukernel, channel_tile) {name, isa, ukernel},
+#include "qs8-qc8w-dwconv/qs8-qc8w-dwconv.inc"
+#undef ONEXN_QS8_DWCONV_UKERNEL
+};
+
+const onexn_qdwconv_ukernel_config* onexn_qdwconv_ukernel(const char* name) {
+  for (size_t i = 0; i < sizeof(kUkernels) / sizeof(kUkernels[0]); i++) {
+    if (strcmp(kUkernels[i].name, name) == 0) return &kUkernels[i];
+  }
+  return NULL;
+}
+
+// The row of the ISA; the scalar one when the CPU or this build lacks it (the int8 glue runs everywhere).
+static const onexn_qdwconv_ukernel_config* select_ukernel(onexn_isa isa) {
+  for (size_t i = 0; i < sizeof(kUkernels) / sizeof(kUkernels[0]); i++) {
+    if (kUkernels[i].isa == isa && onexn_isa_supported(isa)) return &kUkernels[i];
+  }
+  return &kUkernels[0];
+}
+
+static onexn_qdwconv* create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
+                             const onexn_qconv_quant* q, const onexn_qdwconv_ukernel_config* uk, char* err,
+                             size_t err_len) {
   if (err != NULL && err_len > 0) err[0] = '\0';
   if (check_args(shape, weights_hwc, q, err, err_len)) return NULL;
   const size_t C = (size_t)shape->channels;
@@ -80,6 +103,7 @@ onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_
     return NULL;
   }
   dw->s = *shape;
+  dw->uk = uk;
   dw->w = (int8_t*)onexn_aligned_alloc(taps * C);
   dw->bias = (int32_t*)onexn_aligned_alloc(C * sizeof(int32_t));
   dw->scale = (float*)onexn_aligned_alloc(C * sizeof(float));
@@ -96,14 +120,35 @@ onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_
   }
   dw->input_zero_point = q->input_zero_point;
   dw->zero_point = q->output_zero_point;
+  dw->full_x0 = dw->full_x1 = (size_t)shape->out_w;
+  for (ptrdiff_t ox = 0; ox < shape->out_w; ox++) {
+    const onexn_tap_range cr = onexn_axis_taps(ox, shape->stride_w, shape->pad_left, shape->dilation_w, shape->kw,
+                                               shape->in_w);
+    if (cr.count != (uint32_t)shape->kw) continue;
+    if (dw->full_x0 == (size_t)shape->out_w) dw->full_x0 = (size_t)ox;
+    dw->full_x1 = (size_t)ox + 1;
+  }
   dw->lo = (float)(onexn_qs8_quantize(shape->out_min, q->output_scale, q->output_zero_point) - dw->zero_point);
   dw->hi = (float)(onexn_qs8_quantize(shape->out_max, q->output_scale, q->output_zero_point) - dw->zero_point);
   return dw;
 }
 
-const char* onexn_qdwconv_kernel_name(const onexn_qdwconv* dw) {
-  return dw == NULL ? "" : "qs8-qc8w-dwconv-minmax-fp32-scalar";
+onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
+                                    const onexn_qconv_quant* quant, onexn_isa isa, char* err, size_t err_len) {
+  return create(shape, weights_hwc, bias, quant, select_ukernel(onexn_isa_resolve(isa)), err, err_len);
 }
+
+onexn_qdwconv* onexn_qdwconv_create_with_ukernel(const onexn_dwconv_shape* shape, const int8_t* weights_hwc,
+                                                 const int32_t* bias, const onexn_qconv_quant* quant,
+                                                 const onexn_qdwconv_ukernel_config* uk, char* err, size_t err_len) {
+  if (uk == NULL || !onexn_isa_supported(uk->isa)) {
+    onexn_set_err(err, err_len, "%s: no microkernel given, or the CPU lacks its ISA", kCreate);
+    return NULL;
+  }
+  return create(shape, weights_hwc, bias, quant, uk, err, err_len);
+}
+
+const char* onexn_qdwconv_kernel_name(const onexn_qdwconv* dw) { return dw == NULL ? "" : dw->uk->name; }
 
 void onexn_qdwconv_destroy(onexn_qdwconv* dw) {
   if (dw == NULL) return;
@@ -113,52 +158,67 @@ void onexn_qdwconv_destroy(onexn_qdwconv* dw) {
   free(dw);
 }
 
-// Output pixel (oy, ox) of one image, channels [c0, c0 + nc), nc <= BLOCK. The sums wrap modulo 2^32 like
-// XNNPACK's int32 ones (uint32: no signed overflow in C).
-static void run_pixel(const onexn_qdwconv* dw, const int8_t* image, int8_t* out, size_t oy, size_t ox, size_t c0,
-                      size_t nc) {
-  const onexn_dwconv_shape* s = &dw->s;
-  const size_t C = (size_t)s->channels;
-  const onexn_tap_range rr = onexn_axis_taps((ptrdiff_t)oy, s->stride_h, s->pad_top, s->dilation_h, s->kh, s->in_h);
-  const onexn_tap_range cr = onexn_axis_taps((ptrdiff_t)ox, s->stride_w, s->pad_left, s->dilation_w, s->kw, s->in_w);
-  uint32_t acc[BLOCK];
-  for (size_t j = 0; j < nc; j++) acc[j] = (uint32_t)dw->bias[c0 + j];
-  const int32_t zp = dw->input_zero_point;
-  for (uint32_t ky = rr.first; ky < rr.first + rr.count; ky++) {
-    const ptrdiff_t iy = (ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)ky * s->dilation_h;
-    for (uint32_t kx = cr.first; kx < cr.first + cr.count; kx++) {
-      const ptrdiff_t ix = (ptrdiff_t)ox * s->stride_w - s->pad_left + (ptrdiff_t)kx * s->dilation_w;
-      const int8_t* x = image + ((size_t)iy * (size_t)s->in_w + (size_t)ix) * C + c0;
-      const int8_t* w = dw->w + ((size_t)ky * (size_t)s->kw + kx) * C + c0;
-      for (size_t j = 0; j < nc; j++) acc[j] += (uint32_t)(((int32_t)x[j] - zp) * (int32_t)w[j]);
-    }
-  }
-  for (size_t j = 0; j < nc; j++) {
-    out[j] = onexn_qs8_requantize((int32_t)acc[j], dw->scale[c0 + j], dw->lo, dw->hi, dw->zero_point);
-  }
-}
-
 typedef struct {
   const onexn_qdwconv* dw;
   const int8_t* input;
   int8_t* output;
 } run_ctx;
 
-// Task r: output row r of the flattened batch * out_h rows. Each output is computed alone, the same way by
-// any thread: results do not depend on the thread count.
+// Output pixels [x0, x1) of row oy, which all have the column window of x0 (one pixel, or the run of complete
+// windows): their valid taps' pointers into `a`, then one microkernel call.
+static void run_pixels(const onexn_qdwconv* dw, onexn_qs8_dw_args* a, const int8_t** taps, const int8_t* image,
+                       int8_t* row_out, size_t oy, size_t x0, size_t x1) {
+  const onexn_dwconv_shape* s = &dw->s;
+  const size_t C = (size_t)s->channels, kw = (size_t)s->kw;
+  const int8_t** weights = taps + (size_t)s->kh * kw;
+  const onexn_tap_range rr = onexn_axis_taps((ptrdiff_t)oy, s->stride_h, s->pad_top, s->dilation_h, s->kh, s->in_h);
+  const onexn_tap_range cr = onexn_axis_taps((ptrdiff_t)x0, s->stride_w, s->pad_left, s->dilation_w, s->kw, s->in_w);
+  size_t n = 0;
+  for (uint32_t ky = rr.first; ky < rr.first + rr.count; ky++) {
+    const size_t iy = (size_t)((ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)ky * s->dilation_h);
+    for (uint32_t kx = cr.first; kx < cr.first + cr.count; kx++, n++) {
+      const size_t ix = (size_t)((ptrdiff_t)x0 * s->stride_w - s->pad_left + (ptrdiff_t)kx * s->dilation_w);
+      taps[n] = image + (iy * (size_t)s->in_w + ix) * C;
+      weights[n] = dw->w + ((size_t)ky * kw + kx) * C;
+    }
+  }
+  a->x = taps;
+  a->w = weights;
+  a->taps = n;
+  a->pixels = x1 - x0;
+  a->out = row_out + x0 * C;
+  dw->uk->fn(a);
+}
+
+// Task r: output row r of the flattened batch * out_h rows: the left border pixels one by one, the complete
+// windows in one call, the right border pixels. Each output is computed alone, the same way by any thread:
+// results do not depend on the thread count.
 static void run_row(void* p, size_t r, size_t thread) {
   (void)thread;
   const run_ctx* ctx = (const run_ctx*)p;
-  const onexn_dwconv_shape* s = &ctx->dw->s;
+  const onexn_qdwconv* dw = ctx->dw;
+  const onexn_dwconv_shape* s = &dw->s;
   const size_t C = (size_t)s->channels, out_w = (size_t)s->out_w;
   const size_t img = r / (size_t)s->out_h, oy = r % (size_t)s->out_h;
   const int8_t* image = ctx->input + img * (size_t)s->in_h * (size_t)s->in_w * C;
-  int8_t* row = ctx->output + r * out_w * C;
-  for (size_t ox = 0; ox < out_w; ox++) {
-    for (size_t c0 = 0; c0 < C; c0 += BLOCK) {
-      run_pixel(ctx->dw, image, row + ox * C + c0, oy, ox, c0, C - c0 < BLOCK ? C - c0 : BLOCK);
-    }
+  int8_t* row_out = ctx->output + r * out_w * C;
+  const int8_t** taps = (const int8_t**)malloc(2 * (size_t)s->kh * (size_t)s->kw * sizeof(*taps));
+  if (taps == NULL) return;  // create bounded kh * kw; a failed small malloc leaves the row unwritten
+  onexn_qs8_dw_args a;
+  a.channels = C;
+  a.x_stride = (size_t)s->stride_w * C;
+  a.bias = dw->bias;
+  a.scale = dw->scale;
+  a.input_zero_point = dw->input_zero_point;
+  a.zero_point = dw->zero_point;
+  a.lo = dw->lo;
+  a.hi = dw->hi;
+  for (size_t x = 0; x < dw->full_x0; x++) run_pixels(dw, &a, taps, image, row_out, oy, x, x + 1);
+  if (dw->full_x0 < dw->full_x1) run_pixels(dw, &a, taps, image, row_out, oy, dw->full_x0, dw->full_x1);
+  for (size_t x = dw->full_x1 > dw->full_x0 ? dw->full_x1 : out_w; x < out_w; x++) {
+    run_pixels(dw, &a, taps, image, row_out, oy, x, x + 1);
   }
+  free(taps);
 }
 
 void onexn_qdwconv_run(const onexn_qdwconv* dw, const int8_t* input, int8_t* output, onexn_threadpool* pool) {
