@@ -218,6 +218,14 @@ def test_every_kernel_family_and_thread_count(converted, kernel, threads):
     report, got, want = check_claims_and_outputs(tflite, kernel=kernel, num_threads=threads)
     assert all(k["kernel"].endswith(_int8_family(kernel)) for k in report["kernels"]), report
     np.testing.assert_array_equal(got, want)
+    # The int8 glue on the same ISA: its depthwise and add microkernels (qs8-vadd has no NEON row: scalar).
+    suffix = {"DEPTHWISE_CONV_2D": "-" + kernel, "ADD": "-scalar" if kernel == "neon" else "-" + kernel}
+    for name in ("mobilenet", "resnet"):
+        tflite = converted(name, 16, 0.5)
+        report, got, want = check_claims_and_outputs(tflite, kernel=kernel, num_threads=threads, glue="all")
+        np.testing.assert_array_equal(got, want)
+        simd = [k for k in report["glue_kernels"] if k["op"] in suffix]
+        assert simd and all(k["kernel"].endswith(suffix[k["op"]]) for k in simd), report["glue_kernels"]
 
 
 def test_resized_batch_repacks_and_matches(converted):
