@@ -1,7 +1,9 @@
 """The delegate on int8 models (TensorFlow's full integer quantization): int8 1xN CONV_2D / FULLY_CONNECTED
-nodes with an int8 record run on onexn_qconv, with outputs within 1 quantization step of the stock runtime
-(which runs them through XNNPACK; onexn_qconv computes XNNPACK's arithmetic, so they come out equal), on
-every kernel family and thread count; lying or damaged int8 metadata is declined."""
+nodes with an int8 record run on onexn_qconv, and with glue=all the int8 operators between them (depthwise
+convolution, ADD, MEAN, PAD, MAX_POOL_2D, RESHAPE, layers without a record) on onexn's int8 glue, so that the
+network is one partition; outputs are within 1 quantization step of the stock runtime (which runs them through XNNPACK;
+onexn computes XNNPACK's arithmetic, so they come out equal), on every kernel family and thread count; lying
+or damaged int8 metadata is declined."""
 
 import dataclasses
 
@@ -39,14 +41,16 @@ def _mobilenet_like(seed=0):
 
 
 def _resnet_like(seed=0):
-    """Stem 3x3, a bottleneck block with a projection shortcut (1x1, 3x3, 1x1 + ADD, ReLU), a second
-    bottleneck with the identity shortcut, global average pool, dense classifier: ResNet-50's shapes, small."""
+    """Stem 3x3 then zero padding and a 3x3/2 max pool, a bottleneck block with a projection shortcut (1x1,
+    3x3, 1x1 + ADD, ReLU), a second bottleneck with the identity shortcut, global average pool, dense
+    classifier: ResNet-50's shapes, small."""
     from onexn_tf.keras.compat import keras
 
     keras.utils.set_random_seed(seed)
     layers = keras.layers
     inputs = keras.Input((12, 12, 8))
     x = layers.Conv2D(32, 3, padding="same", activation="relu", name="stem")(inputs)
+    x = layers.MaxPooling2D(3, strides=2, name="pool")(layers.ZeroPadding2D(1, name="pad")(x))
     for i, (mid, out) in enumerate([(16, 64), (16, 64)]):
         y = layers.Conv2D(mid, 1, activation="relu", name=f"reduce{i}")(x)
         y = layers.Conv2D(mid, 3, padding="same", activation="relu", name=f"conv{i}")(y)
@@ -58,6 +62,7 @@ def _resnet_like(seed=0):
 
 
 MODELS = {"mobilenet": _mobilenet_like, "resnet": _resnet_like}
+INT8_GLUE_OPS = {"mobilenet": {"DEPTHWISE_CONV_2D", "ADD", "MEAN"}, "resnet": {"PAD", "MAX_POOL_2D", "ADD", "MEAN"}}
 
 
 def _int8(model, int8_io=True):
@@ -137,16 +142,56 @@ def test_int8_models_match_the_stock_runtime(converted, name, n, sparsity):
     assert {r.n for r in onexn_metadata.parse_entry(entry_of(tflite))} >= {n}
     # XNNPACK's arithmetic, bit for bit: not one output off.
     np.testing.assert_array_equal(got, want)
-    # The nodes left to the stock runtime say why (int8 glue is not run yet).
+    # By default the int8 glue is left to the stock runtime (slower so far), each node saying so.
     reasons = {d["reason"] for d in report["declined"]}
-    assert reasons and all("not float32" in why for why in reasons), reasons
+    assert reasons and all("glue=all" in why for why in reasons), reasons
+    # With glue=all, one partition: every other node runs on the int8 glue or as a dense int8 layer.
+    report, got, want = check_claims_and_outputs(tflite, glue="all")
+    np.testing.assert_array_equal(got, want)
+    assert report["partitions"] == 1 and report["declined"] == [], report["declined"]
+    assert {k["op"] for k in report["glue_kernels"]} == INT8_GLUE_OPS[name], report["glue_kernels"]
+    assert all(k["kernel"].startswith(INT8_KERNELS) for k in report["dense_kernels"]), report["dense_kernels"]
 
 
 def test_float_io_int8_model(converted):
-    """Float input and output (QUANTIZE / DEQUANTIZE at the edges, left to the stock runtime)."""
+    """Float input and output: the QUANTIZE / DEQUANTIZE at the edges are left to the stock runtime (they do
+    not split the int8 graph)."""
     tflite = converted("mobilenet", 8, 0.5, int8_io=False)
-    _, got, want = check_claims_and_outputs(tflite)
+    report, got, want = check_claims_and_outputs(tflite, glue="all")
     np.testing.assert_array_equal(got, want)
+    assert report["partitions"] == 1 and report["declined"] == [], report["declined"]
+
+
+def test_int8_operator_without_an_int8_kernel_is_declined_with_a_reason():
+    """An int8 SOFTMAX head: onexn has no int8 softmax (XNNPACK's and TFLite's differ), the stock runtime
+    runs it after onexn's partition."""
+    from onexn_tf.keras.compat import keras
+
+    base = _mobilenet_like()
+    model = keras.Model(base.input, keras.layers.Softmax()(base.output))
+    tflite = _int8(apply_1xn(model, n=16, sparsity=0.5))
+    report, got, want = check_claims_and_outputs(tflite, glue="all")
+    np.testing.assert_array_equal(got, want)
+    (declined,) = report["declined"]
+    assert declined["op"] == "SOFTMAX" and "no int8 kernel" in declined["reason"], declined
+    assert report["partitions"] == 1
+
+
+@pytest.mark.parametrize("name", ["MobileNetV2", "ResNet50"])
+def test_int8_network_is_one_partition(name):
+    """keras.applications networks pruned as a user prunes them (16, 0.5, the default policy), fully int8
+    (int8 I/O), at 64x64 (the graph of the 224x224 one) without the softmax, with glue=all: one partition,
+    nothing declined, the stock runtime's outputs."""
+    from onexn_tf.keras.compat import keras
+
+    keras.utils.set_random_seed(0)
+    model = getattr(keras.applications, name)(weights=None, input_shape=(64, 64, 3), classifier_activation=None)
+    tflite = _int8(apply_1xn(model, 16, 0.5))
+    for threads in (1, 2):
+        report, got, want = check_claims_and_outputs(tflite, num_threads=threads, glue="all")
+        np.testing.assert_array_equal(got, want)
+        assert report["partitions"] == 1 and report["declined"] == [], report["declined"]
+        assert report["claimed"] > 10 and report["dense_nodes"], report
 
 
 def _cpu_has(flag):
@@ -177,6 +222,14 @@ def test_every_kernel_family_and_thread_count(converted, kernel, threads):
     report, got, want = check_claims_and_outputs(tflite, kernel=kernel, num_threads=threads)
     assert all(k["kernel"].endswith(_int8_family(kernel)) for k in report["kernels"]), report
     np.testing.assert_array_equal(got, want)
+    # The int8 glue on the same ISA: its depthwise and add microkernels (qs8-vadd has no NEON row: scalar).
+    suffix = {"DEPTHWISE_CONV_2D": "-" + kernel, "ADD": "-scalar" if kernel == "neon" else "-" + kernel}
+    for name in ("mobilenet", "resnet"):
+        tflite = converted(name, 16, 0.5)
+        report, got, want = check_claims_and_outputs(tflite, kernel=kernel, num_threads=threads, glue="all")
+        np.testing.assert_array_equal(got, want)
+        simd = [k for k in report["glue_kernels"] if k["op"] in suffix]
+        assert simd and all(k["kernel"].endswith(suffix[k["op"]]) for k in simd), report["glue_kernels"]
 
 
 def test_do_no_harm_leaves_slow_int8_nodes_to_the_stock_runtime(converted):

@@ -108,6 +108,7 @@ SOURCES = {
             "kernels/common/microkernels.h",
             "kernels/common/threadpool.h",
             "kernels/operators/operators.h",
+            "kernels/operators/qs8-requant.h",
             "kernels/f32-dwconv/f32-dwconv.inc",
             "kernels/f32-pixelvec-gather/f32-pixelvec-gather.inc",
             "kernels/f32-pool/f32-pool.inc",
@@ -115,7 +116,11 @@ SOURCES = {
             "kernels/f32-spconv/f32-spconv.inc",
             "kernels/f32-spconv-pixelvec/f32-spconv-pixelvec.inc",
             "kernels/f32-vadd/f32-vadd.inc",
+            "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv.inc",
+            "kernels/qs8-qc8w-dwconv/qs8-dw-channel.h",
             "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv.inc",
+            "kernels/qs8-vadd/qs8-vadd.inc",
+            "kernels/qs8-vadd/qs8-vadd-element.h",
             "kernels/x8-pixelvec-gather/x8-pixelvec-gather.inc"
         ],
         "srcs": {
@@ -133,8 +138,12 @@ SOURCES = {
                 "kernels/operators/dwconv.c",
                 "kernels/operators/pad.c",
                 "kernels/operators/pool.c",
+                "kernels/operators/qadd.c",
                 "kernels/operators/qconv.c",
                 "kernels/operators/qconv-dispatch.c",
+                "kernels/operators/qdwconv.c",
+                "kernels/operators/qgavgpool.c",
+                "kernels/operators/qmaxpool.c",
                 "kernels/operators/softmax.c",
                 "kernels/f32-dwconv/f32-dwconv-minmax-scalar.c",
                 "kernels/f32-pixelvec-gather/f32-pixelvec-gather-16-scalar.c",
@@ -143,7 +152,9 @@ SOURCES = {
                 "kernels/f32-softmax/f32-softmax-scalar.c",
                 "kernels/f32-spconv/f32-spconv-4xn-scalar.c",
                 "kernels/f32-vadd/f32-vadd-minmax-scalar.c",
+                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-scalar.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-scalar.c",
+                "kernels/qs8-vadd/qs8-vadd-minmax-scalar.c",
                 "kernels/x8-pixelvec-gather/x8-pixelvec-gather-16-scalar.c"
             ],
             "avx2": [
@@ -159,7 +170,9 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx2.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx2.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx2.c",
+                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-16c-avx2.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-avx2.c",
+                "kernels/qs8-vadd/qs8-vadd-minmax-16-avx2.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx2.c"
             ],
             "avx512f": [
@@ -174,6 +187,8 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x8-pixelvec-avx512f.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c",
+                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-16c-avx512.c",
+                "kernels/qs8-vadd/qs8-vadd-minmax-16-avx512.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx512bw.c"
             ],
             "avx512vnni": [
@@ -194,6 +209,7 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-neon.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-neon.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-neon.c",
+                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-8c-neon.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-neon.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-neon.c"
             ],

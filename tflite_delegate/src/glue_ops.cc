@@ -6,6 +6,7 @@
 #include <string>
 
 #include "conv_geometry.h"
+#include "node_quant.h"
 
 namespace onexn {
 namespace {
@@ -17,9 +18,9 @@ const TfLiteTensor* TensorAt(const TfLiteContext* context, int index) {
 
 bool IsConstant(const TfLiteTensor* t) { return t->allocation_type == kTfLiteMmapRo; }
 
-std::string CheckActivationTensor(const TfLiteTensor* t, const std::string& what) {
+std::string CheckActivationTensor(const TfLiteTensor* t, const std::string& what, bool int8) {
   if (t == nullptr) return what + " tensor index out of range";
-  if (t->type != kTfLiteFloat32) return what + " is not float32";
+  if (t->type != (int8 ? kTfLiteInt8 : kTfLiteFloat32)) return what + (int8 ? " is not int8" : " is not float32");
   if (t->allocation_type == kTfLiteDynamic) return what + " has a dynamic shape";
   if (IsConstant(t)) return what + " is a constant (only activations are taken)";
   if (t->dims == nullptr || t->dims->size < 1) return what + " has no shape";
@@ -60,9 +61,11 @@ std::string CheckDepthwise(const TfLiteContext* context, const TfLiteNode* node,
   p->weights = in->data[1];
   p->bias = in->size == 3 ? in->data[2] : kTfLiteOptionalTensor;
   const TfLiteTensor* w = TensorAt(context, p->weights);
-  if (w == nullptr || w->type != kTfLiteFloat32 || !IsConstant(w) || w->data.raw == nullptr ||
-      w->sparsity != nullptr) {
-    return "filter is not a dense float32 constant";
+  const TfLiteType weight_type = p->int8 ? kTfLiteInt8 : kTfLiteFloat32;
+  const TfLiteType bias_type = p->int8 ? kTfLiteInt32 : kTfLiteFloat32;
+  const size_t weight_bytes = p->int8 ? 1 : sizeof(float);
+  if (w == nullptr || w->type != weight_type || !IsConstant(w) || w->data.raw == nullptr || w->sparsity != nullptr) {
+    return p->int8 ? "filter is not a dense int8 constant" : "filter is not a dense float32 constant";
   }
   const TfLiteIntArray* wd = w->dims;
   if (wd == nullptr || wd->size != 4 || wd->data[0] != 1 || wd->data[1] < 1 || wd->data[2] < 1 || wd->data[3] < 1) {
@@ -71,15 +74,19 @@ std::string CheckDepthwise(const TfLiteContext* context, const TfLiteNode* node,
   p->kh = wd->data[1];
   p->kw = wd->data[2];
   p->channels = wd->data[3];
-  if (w->bytes != size_t(p->kh) * p->kw * p->channels * sizeof(float)) {
+  if (w->bytes != size_t(p->kh) * p->kw * p->channels * weight_bytes) {
     return "filter byte size does not match its shape";
   }
   if (p->bias != kTfLiteOptionalTensor) {
     const TfLiteTensor* b = TensorAt(context, p->bias);
-    if (b == nullptr || b->type != kTfLiteFloat32 || !IsConstant(b) || b->data.raw == nullptr ||
-        b->bytes != size_t(p->channels) * sizeof(float)) {
-      return "bias is not a float32 constant of C values";
+    if (b == nullptr || b->type != bias_type || !IsConstant(b) || b->data.raw == nullptr ||
+        b->bytes != size_t(p->channels) * 4) {
+      return p->int8 ? "bias is not an int32 constant of C values" : "bias is not a float32 constant of C values";
     }
+  }
+  if (p->int8) {
+    const std::string err = WeightScales(*w, p->channels, 3, &p->weight_scales);
+    if (!err.empty()) return err;
   }
   const auto* params = static_cast<const TfLiteDepthwiseConvParams*>(node->builtin_data);
   if (params->padding != kTfLitePaddingSame && params->padding != kTfLitePaddingValid) return "unknown padding";
@@ -108,8 +115,8 @@ std::string CheckAdd(const TfLiteContext* context, const TfLiteNode* node, GlueP
   const TfLiteTensor* a = TensorAt(context, in->data[0]);
   const TfLiteTensor* b = TensorAt(context, in->data[1]);
   std::string err;
-  if (!(err = CheckActivationTensor(a, "input 0")).empty()) return err;
-  if (!(err = CheckActivationTensor(b, "input 1")).empty()) return err;
+  if (!(err = CheckActivationTensor(a, "input 0", p->int8)).empty()) return err;
+  if (!(err = CheckActivationTensor(b, "input 1", p->int8)).empty()) return err;
   if (TensorDims(a) != TensorDims(b)) return "inputs differ in shape (broadcasting is left to the stock runtime)";
   p->activation = static_cast<const TfLiteAddParams*>(node->builtin_data)->activation;
   return "";
@@ -255,6 +262,34 @@ std::string CheckOp(const TfLiteContext* context, const TfLiteNode* node, GluePl
   }
 }
 
+bool IsInt8GlueOp(int code) {
+  return code == kTfLiteBuiltinDepthwiseConv2d || code == kTfLiteBuiltinAdd || code == kTfLiteBuiltinMean ||
+         code == kTfLiteBuiltinReshape || code == kTfLiteBuiltinPad || code == kTfLiteBuiltinPadv2 ||
+         code == kTfLiteBuiltinMaxPool2d;
+}
+
+// Each activation's one scale and zero point; RESHAPE, PAD and MAX_POOL_2D must keep them (they move bytes).
+std::string CheckInt8Quantization(const TfLiteContext* context, GluePlan* p) {
+  for (size_t i = 0; i < p->inputs.size(); ++i) {
+    float scale;
+    int zero_point;
+    const std::string what = "input " + std::to_string(i);
+    const std::string err = PerTensorQuantization(context->tensors[p->inputs[i]], what.c_str(), &scale, &zero_point);
+    if (!err.empty()) return err;
+    p->input_scales.push_back(scale);
+    p->input_zero_points.push_back(zero_point);
+  }
+  std::string err = PerTensorQuantization(context->tensors[p->output], "output", &p->output_scale,
+                                          &p->output_zero_point);
+  if (!err.empty()) return err;
+  const bool moves_bytes = p->builtin_code != kTfLiteBuiltinDepthwiseConv2d && p->builtin_code != kTfLiteBuiltinAdd &&
+                           p->builtin_code != kTfLiteBuiltinMean;
+  if (moves_bytes && (p->input_scales[0] != p->output_scale || p->input_zero_points[0] != p->output_zero_point)) {
+    return "int8 input and output quantization differ (the operator would have to rescale)";
+  }
+  return "";
+}
+
 }  // namespace
 
 bool IsGlueOp(int code) {
@@ -285,14 +320,18 @@ std::string CheckGlueNode(const TfLiteContext* context, int node_index, const Tf
   p.node = node_index;
   p.builtin_code = builtin_code;
   p.output = out->data[0];
+  const TfLiteTensor* first = TensorAt(context, in->data[0]);
+  p.int8 = first != nullptr && first->type == kTfLiteInt8;
   std::string err;
-  if (!(err = CheckActivationTensor(TensorAt(context, in->data[0]), "input")).empty()) return err;
-  if (!(err = CheckActivationTensor(TensorAt(context, p.output), "output")).empty()) return err;
+  if (p.int8 && !IsInt8GlueOp(builtin_code)) return "int8 activations (onexn has no int8 kernel for this operator)";
+  if (!(err = CheckActivationTensor(first, "input", p.int8)).empty()) return err;
+  if (!(err = CheckActivationTensor(TensorAt(context, p.output), "output", p.int8)).empty()) return err;
   if (!(err = CheckOp(context, node, &p)).empty()) return err;
   for (size_t i = 1; i < p.inputs.size(); ++i) {
-    err = CheckActivationTensor(TensorAt(context, p.inputs[i]), "input " + std::to_string(i));
+    err = CheckActivationTensor(TensorAt(context, p.inputs[i]), "input " + std::to_string(i), p.int8);
     if (!err.empty()) return err;
   }
+  if (p.int8 && !(err = CheckInt8Quantization(context, &p)).empty()) return err;
   float lo, hi;
   if (!ActivationRange(p.activation, &lo, &hi)) {
     return "fused activation " + std::to_string(p.activation) + " is not NONE, RELU, RELU6 or RELU_N1_TO_1";

@@ -1,7 +1,8 @@
 // The operators the delegate runs between its 1xN nodes so that a network becomes one partition instead of
 // dozens: DEPTHWISE_CONV_2D (depth multiplier 1), same-shape ADD, MEAN over height and width (global
 // average pooling), MAX_POOL_2D, AVERAGE_POOL_2D, PAD / PADV2 with zeros, CONCATENATION, RESHAPE and
-// SOFTMAX over the last axis; float32 activations only.
+// SOFTMAX over the last axis on float32 activations; DEPTHWISE_CONV_2D, ADD, MEAN, RESHAPE, PAD and MAX_POOL_2D
+// on int8 ones (TFLite's full integer quantization, computed as XNNPACK computes them).
 // Each hand-off between the delegate and the stock runtime costs a thread wake-up and cold caches on
 // both sides; on MobileNetV2 the 1xN nodes alone cut the graph into ~30 XNNPACK partitions.
 #ifndef ONEXN_DELEGATE_GLUE_OPS_H_
@@ -38,6 +39,13 @@ struct GluePlan {
   Dims new_shape;
   // SOFTMAX
   float beta = 1.0f;
+  // int8 activations: each input's and the output's scale and zero point; DEPTHWISE_CONV_2D's weight scales
+  bool int8 = false;
+  std::vector<float> input_scales;
+  std::vector<int> input_zero_points;
+  float output_scale = 0;
+  int output_zero_point = 0;
+  std::vector<float> weight_scales;
 };
 
 bool IsGlueOp(int builtin_code);

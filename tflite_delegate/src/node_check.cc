@@ -305,10 +305,14 @@ std::string CheckNode(const TfLiteContext* context, const GraphIndex& graph, int
 std::string CheckDenseNode(const TfLiteContext* context, int node_index, const TfLiteNode* node, int builtin_code,
                            int n, NodePlan* plan) {
   NodePlan p;
+  // int8 activations (full integer quantization): an int8 layer on onexn_qconv with every block kept.
+  const TfLiteTensor* input = node->inputs != nullptr && node->inputs->size > 0 ? TensorAt(context, node->inputs->data[0])
+                                                                               : nullptr;
+  p.int8 = input != nullptr && input->type == kTfLiteInt8;
   std::string err = CheckConvTensors(context, node_index, node, builtin_code, &p);
   if (!err.empty()) return err;
   const TfLiteTensor* w = TensorAt(context, p.weights);
-  if (!(err = CheckConstant(w, "weight", kTfLiteFloat32)).empty()) return err;
+  if (!(err = CheckConstant(w, "weight", p.int8 ? kTfLiteInt8 : kTfLiteFloat32)).empty()) return err;
   const TfLiteIntArray* d = w->dims;
   const int rank = builtin_code == kTfLiteBuiltinConv2d ? 4 : 2;
   if (d == nullptr || d->size != rank) {
@@ -321,10 +325,11 @@ std::string CheckDenseNode(const TfLiteContext* context, int node_index, const T
   p.kh = rank == 4 ? d->data[1] : 1;
   p.kw = rank == 4 ? d->data[2] : 1;
   p.cin = d->data[rank - 1];
-  if (w->bytes != uint64_t(p.cout) * p.kh * p.kw * p.cin * sizeof(float)) {
+  if (w->bytes != uint64_t(p.cout) * p.kh * p.kw * p.cin * (p.int8 ? 1 : sizeof(float))) {
     return "weight byte size does not match its shape";
   }
   if (!(err = CheckConvParams(context, node, &p)).empty()) return err;
+  if (p.int8 && !(err = CheckQuantization(context, &p)).empty()) return err;
   // Every block kept: group g holds all cin input channels.
   p.n = n;
   const int groups = (p.cout + n - 1) / n;

@@ -32,7 +32,8 @@ std::string CheckNode(const TfLiteContext* context, const GraphIndex& graph, int
 
 // Returns "" and fills `plan` when the node, which has no record, can run on the 1xN kernels as a dense
 // layer: every block of width n kept (onexn_dense_block_width). Its weight must be a dense float32
-// constant; otherwise the reason it stays with the stock runtime.
+// constant, or an int8 one (per-channel symmetric) on int8 activations; otherwise the reason it stays with
+// the stock runtime.
 std::string CheckDenseNode(const TfLiteContext* context, int node_index, const TfLiteNode* node, int builtin_code,
                            int n, NodePlan* plan);
 

@@ -20,6 +20,13 @@ constexpr char kTooLittleToGain[] = "the 1xN nodes of the graph gain too little"
 // threads, those above 21% 0.59-1.00x. Not measured beyond 2 threads: the same margin.
 double MinimumSaving(int threads) { return threads <= 1 ? 0.0 : 0.21; }
 
+// The int8 glue and int8 layers without a record make an int8 graph one partition, but their kernels are
+// still slower than XNNPACK's int8 ones (depthwise, the dense layers): together slower than the hand-offs they
+// save (kernels/README.md, the int8 glue). So they are taken on request only, never by default.
+const char kInt8GlueOptIn[] =
+    "int8 operator exactly runnable by onexn's int8 glue, taken with option glue=all only (slower than the stock "
+    "runtime's int8 kernels so far)";
+
 std::string OpName(int code) {
   const char* name = BuiltinOpName(code);
   return name != nullptr ? name : "BUILTIN_" + std::to_string(code);
@@ -116,16 +123,26 @@ class Claimer {
 
   // A CONV_2D / FULLY_CONNECTED without a record, as a 1xN layer with every block kept.
   std::string TryDense(int node_index, const TfLiteNode* node, int code) {
-    ConvStep checked;
+    NodePlan plan;
     const int n = onexn_dense_block_width(options_.isa);
-    std::string why = CheckDenseNode(context_, node_index, node, code, n, &checked.plan);
-    if (why.empty()) why = TryTake(node_index, std::move(checked), &result_->dense);
+    std::string why = CheckDenseNode(context_, node_index, node, code, n, &plan);
+    if (why.empty() && plan.int8 && options_.glue != GlueOps::kAll) why = kInt8GlueOptIn;
+    if (why.empty() && plan.int8) {
+      QConvStep checked;
+      checked.plan = std::move(plan);
+      why = TryTake(node_index, std::move(checked), &result_->dense);
+    } else if (why.empty()) {
+      ConvStep checked;
+      checked.plan = std::move(plan);
+      why = TryTake(node_index, std::move(checked), &result_->dense);
+    }
     return why.empty() ? "" : records_.missing_reason + "; not run as a dense layer: " + why;
   }
 
   std::string TryGlue(int node_index, const TfLiteNode* node, int code) {
     GluePlan checked;
-    const std::string why = CheckGlueNode(context_, node_index, node, code, &checked);
+    std::string why = CheckGlueNode(context_, node_index, node, code, &checked);
+    if (why.empty() && checked.int8 && options_.glue != GlueOps::kAll) why = kInt8GlueOptIn;
     return why.empty() ? TryTake(node_index, GlueStep(std::move(checked)), &result_->glue) : why;
   }
 

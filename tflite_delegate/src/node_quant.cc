@@ -15,8 +15,9 @@ const TfLiteAffineQuantization* Affine(const TfLiteTensor& t) {
 
 bool GoodScale(float s) { return std::isnormal(s) && s > 0.0f; }
 
-// One scale and one int8 zero point.
-std::string PerTensor(const TfLiteTensor& t, const char* what, float* scale, int* zero_point) {
+}  // namespace
+
+std::string PerTensorQuantization(const TfLiteTensor& t, const char* what, float* scale, int* zero_point) {
   const TfLiteAffineQuantization* q = Affine(t);
   if (q == nullptr) return std::string(what) + " is not quantized (no affine quantization)";
   if (q->scale->size != 1 || q->zero_point->size != 1) {
@@ -30,12 +31,11 @@ std::string PerTensor(const TfLiteTensor& t, const char* what, float* scale, int
   return "";
 }
 
-// Symmetric int8 weight: zero points 0, one scale or one per output channel (dimension 0).
-std::string WeightScales(const TfLiteTensor& w, int cout, std::vector<float>* scales) {
+std::string WeightScales(const TfLiteTensor& w, int cout, int dimension, std::vector<float>* scales) {
   const TfLiteAffineQuantization* q = Affine(w);
   if (q == nullptr) return "weight is not quantized (no affine quantization)";
   const int n = q->scale->size;
-  if (n != 1 && (n != cout || q->quantized_dimension != 0)) {
+  if (n != 1 && (n != cout || q->quantized_dimension != dimension)) {
     return "weight has " + std::to_string(n) + " scales along dimension " + std::to_string(q->quantized_dimension) +
            "; one, or one per output channel, is taken";
   }
@@ -52,12 +52,13 @@ std::string WeightScales(const TfLiteTensor& w, int cout, std::vector<float>* sc
   return "";
 }
 
-}  // namespace
-
 std::string CheckQuantization(const TfLiteContext* context, NodePlan* p) {
-  std::string err = PerTensor(context->tensors[p->input], "input", &p->input_scale, &p->input_zero_point);
-  if (err.empty()) err = PerTensor(context->tensors[p->output], "output", &p->output_scale, &p->output_zero_point);
-  if (err.empty()) err = WeightScales(context->tensors[p->weights], p->cout, &p->weight_scales);
+  std::string err =
+      PerTensorQuantization(context->tensors[p->input], "input", &p->input_scale, &p->input_zero_point);
+  if (err.empty()) {
+    err = PerTensorQuantization(context->tensors[p->output], "output", &p->output_scale, &p->output_zero_point);
+  }
+  if (err.empty()) err = WeightScales(context->tensors[p->weights], p->cout, 0, &p->weight_scales);
   return err;
 }
 

@@ -12,7 +12,7 @@ namespace onexn {
 enum class GlueOps {
   kAuto,  // the glue operators (glue_ops.h), in graphs where at least one 1xN node was claimed
   kOff,   // only the 1xN nodes
-  kAll,   // the glue operators in any graph (to time them alone)
+  kAll,   // the glue operators in any graph (to time them alone), and the int8 glue
 };
 
 struct DelegateOptions {

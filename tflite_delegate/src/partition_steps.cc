@@ -140,6 +140,30 @@ void DepthwiseStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, o
 
 const char* DepthwiseStep::KernelName(onexn_isa /*isa*/) const { return onexn_dwconv_kernel_name(dw.get()); }
 
+std::string QDepthwiseStep::Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in,
+                                    std::vector<int>* out) {
+  onexn_dwconv_shape for_shape;
+  const std::string err = DepthwiseGeometry(plan, in[0], &for_shape, out);
+  if (!err.empty()) return err;
+  if (dw != nullptr && SameDwShape(shape, for_shape)) return "";
+  const onexn_qconv_quant quant = {plan.input_scales[0], plan.input_zero_points[0], plan.output_scale,
+                                   plan.output_zero_point, plan.weight_scales.data()};
+  const auto* weights = static_cast<const int8_t*>(context->tensors[plan.weights].data.data);
+  const auto* bias = plan.bias >= 0 ? static_cast<const int32_t*>(context->tensors[plan.bias].data.data) : nullptr;
+  char msg[256] = {0};
+  onexn_qdwconv* made = onexn_qdwconv_create(&for_shape, weights, bias, &quant, isa, msg, sizeof(msg));
+  if (made == nullptr) return msg[0] != '\0' ? msg : "no reason given";
+  dw.reset(made);
+  shape = for_shape;
+  return "";
+}
+
+void QDepthwiseStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* pool) const {
+  onexn_qdwconv_run(dw.get(), reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<int8_t*>(out), pool);
+}
+
+const char* QDepthwiseStep::KernelName(onexn_isa /*isa*/) const { return onexn_qdwconv_kernel_name(dw.get()); }
+
 std::string AddStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
                              std::vector<int>* out) {
   const std::string err = GlueOutputDims(plan, in, out);
@@ -153,6 +177,51 @@ void AddStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threa
 }
 
 const char* AddStep::KernelName(onexn_isa isa) const { return onexn_add_kernel_name(isa); }
+
+std::string QAddStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
+                              std::vector<int>* out) {
+  const std::string err = GlueOutputDims(plan, in, out);
+  if (!err.empty()) return err;
+  count = ElementCount(*out);
+  float lo, hi;
+  if (!ActivationRange(plan.activation, &lo, &hi)) return "unsupported fused activation";
+  char msg[256] = {0};
+  if (onexn_qadd_init(&params, plan.input_scales[0], plan.input_zero_points[0], plan.input_scales[1],
+                      plan.input_zero_points[1], plan.output_scale, plan.output_zero_point, lo, hi, msg,
+                      sizeof(msg)) != 0) {
+    return msg;
+  }
+  return "";
+}
+
+void QAddStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* /*pool*/) const {
+  onexn_qadd_run(isa, &params, reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<const int8_t*>(in[1]),
+                 reinterpret_cast<int8_t*>(out), count);
+}
+
+const char* QAddStep::KernelName(onexn_isa isa) const { return onexn_qadd_kernel_name(isa); }
+
+std::string QMeanStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
+                               std::vector<int>* out) {
+  const std::string err = GlueOutputDims(plan, in, out);
+  if (!err.empty()) return err;
+  const std::vector<int>& d = in[0];
+  batch = size_t(d[0]);
+  channels = size_t(d[3]);
+  char msg[256] = {0};
+  if (onexn_qgavgpool_init(&params, plan.input_scales[0], plan.input_zero_points[0], plan.output_scale,
+                           plan.output_zero_point, size_t(d[1]) * size_t(d[2]), msg, sizeof(msg)) != 0) {
+    return msg;
+  }
+  return "";
+}
+
+void QMeanStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
+  onexn_qgavgpool_run(&params, reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<int8_t*>(out), batch,
+                      channels);
+}
+
+const char* QMeanStep::KernelName(onexn_isa /*isa*/) const { return "qs8-gavgpool-scalar"; }
 
 std::string MeanStep::Prepare(const TfLiteContext* /*context*/, onexn_isa isa, const InputDims& in,
                               std::vector<int>* out) {
@@ -191,6 +260,18 @@ void PoolStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_
 
 const char* PoolStep::KernelName(onexn_isa /*isa*/) const { return onexn_pool_kernel_name(pool.get()); }
 
+std::string QMaxPoolStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
+                                  std::vector<int>* out) {
+  return PoolGeometry(plan, in[0], &shape, out);
+}
+
+void QMaxPoolStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*threads*/) const {
+  onexn_maxpool_x8_run(&shape, plan.output_scale, plan.output_zero_point, reinterpret_cast<const int8_t*>(in[0]),
+                       reinterpret_cast<int8_t*>(out));
+}
+
+const char* QMaxPoolStep::KernelName(onexn_isa /*isa*/) const { return "s8-maxpool-minmax-scalar"; }
+
 std::string PadStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
                              std::vector<int>* out) {
   const std::string err = GlueOutputDims(plan, in, out);
@@ -202,10 +283,15 @@ std::string PadStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/
 }
 
 void PadStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
-  onexn_pad_run(in[0], out, in_dims.size(), in_dims.data(), before.data(), after.data());
+  if (plan.int8) {
+    onexn_pad_x8_run(reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<int8_t*>(out), in_dims.size(),
+                     in_dims.data(), before.data(), after.data(), int8_t(plan.output_zero_point));
+  } else {
+    onexn_pad_run(in[0], out, in_dims.size(), in_dims.data(), before.data(), after.data());
+  }
 }
 
-const char* PadStep::KernelName(onexn_isa /*isa*/) const { return "f32-pad"; }
+const char* PadStep::KernelName(onexn_isa /*isa*/) const { return plan.int8 ? "x8-pad" : "f32-pad"; }
 
 std::string ConcatStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
                                 std::vector<int>* out) {
@@ -228,15 +314,15 @@ const char* ConcatStep::KernelName(onexn_isa /*isa*/) const { return "f32-concat
 std::string ReshapeStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
                                  std::vector<int>* out) {
   const std::string err = GlueOutputDims(plan, in, out);
-  count = ElementCount(in[0]);
+  bytes = ElementCount(in[0]) * (plan.int8 ? 1 : sizeof(float));
   return err;
 }
 
 void ReshapeStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
-  std::memcpy(out, in[0], count * sizeof(float));
+  std::memcpy(out, in[0], bytes);
 }
 
-const char* ReshapeStep::KernelName(onexn_isa /*isa*/) const { return "f32-copy"; }
+const char* ReshapeStep::KernelName(onexn_isa /*isa*/) const { return plan.int8 ? "x8-copy" : "f32-copy"; }
 
 std::string SoftmaxStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
                                  std::vector<int>* out) {
@@ -265,6 +351,17 @@ StepKernel WithPlan(GluePlan plan) {
 }  // namespace
 
 StepKernel GlueStep(GluePlan plan) {
+  if (plan.int8) {
+    switch (plan.builtin_code) {
+      case kTfLiteBuiltinDepthwiseConv2d: return WithPlan<QDepthwiseStep>(std::move(plan));
+      case kTfLiteBuiltinAdd: return WithPlan<QAddStep>(std::move(plan));
+      case kTfLiteBuiltinMean: return WithPlan<QMeanStep>(std::move(plan));
+      case kTfLiteBuiltinMaxPool2d: return WithPlan<QMaxPoolStep>(std::move(plan));
+      case kTfLiteBuiltinPad:
+      case kTfLiteBuiltinPadv2: return WithPlan<PadStep>(std::move(plan));
+      default: return WithPlan<ReshapeStep>(std::move(plan));  // the int8 glue ops are IsInt8GlueOp's
+    }
+  }
   switch (plan.builtin_code) {
     case kTfLiteBuiltinAdd: return WithPlan<AddStep>(std::move(plan));
     case kTfLiteBuiltinMean: return WithPlan<MeanStep>(std::move(plan));

@@ -25,6 +25,9 @@ struct QConvDeleter {
 struct DwconvDeleter {
   void operator()(onexn_dwconv* p) const { onexn_dwconv_destroy(p); }
 };
+struct QDwconvDeleter {
+  void operator()(onexn_qdwconv* p) const { onexn_qdwconv_destroy(p); }
+};
 struct PoolDeleter {
   void operator()(onexn_pool* p) const { onexn_pool_destroy(p); }
 };
@@ -89,11 +92,51 @@ struct DepthwiseStep {
   const char* KernelName(onexn_isa isa) const;
 };
 
+// int8 DEPTHWISE_CONV_2D with depth multiplier 1 and per-channel weight scales: int8 tensors behind the
+// step's float pointers.
+struct QDepthwiseStep {
+  GluePlan plan;
+  std::unique_ptr<onexn_qdwconv, QDwconvDeleter> dw;  // made for `shape`
+  onexn_dwconv_shape shape{};
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return dw != nullptr; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
 // ADD of two tensors of the same shape.
 struct AddStep {
   GluePlan plan;
   size_t count = 0;
   float out_min = 0, out_max = 0;
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return true; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// int8 ADD of two tensors of the same shape, each with its own scale and zero point.
+struct QAddStep {
+  GluePlan plan;
+  size_t count = 0;
+  onexn_qadd_params params{};
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return true; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// int8 MEAN over height and width.
+struct QMeanStep {
+  GluePlan plan;
+  size_t batch = 0, channels = 0;
+  onexn_qgavgpool_params params{};
 
   std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
   StepNode Node() const { return GlueNode(plan); }
@@ -129,7 +172,19 @@ struct PoolStep {
   const char* KernelName(onexn_isa isa) const;
 };
 
-// PAD / PADV2 with zeros.
+// int8 MAX_POOL_2D (the same quantization in and out).
+struct QMaxPoolStep {
+  GluePlan plan;
+  onexn_pool_shape shape{};
+
+  std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
+  StepNode Node() const { return GlueNode(plan); }
+  bool Ready() const { return shape.batch > 0; }
+  void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* threads) const;
+  const char* KernelName(onexn_isa isa) const;
+};
+
+// PAD / PADV2 with zeros (float32), PAD with the zero point (int8).
 struct PadStep {
   GluePlan plan;
   std::vector<size_t> in_dims, before, after;
@@ -157,7 +212,7 @@ struct ConcatStep {
 // RESHAPE: a copy into the output tensor (small in the networks that have one: a classifier's output).
 struct ReshapeStep {
   GluePlan plan;
-  size_t count = 0;
+  size_t bytes = 0;
 
   std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
   StepNode Node() const { return GlueNode(plan); }
@@ -178,8 +233,8 @@ struct SoftmaxStep {
   const char* KernelName(onexn_isa isa) const;
 };
 
-using StepKernel = std::variant<ConvStep, QConvStep, DepthwiseStep, AddStep, MeanStep, PoolStep, PadStep, ConcatStep,
-                                ReshapeStep, SoftmaxStep>;
+using StepKernel = std::variant<ConvStep, QConvStep, DepthwiseStep, QDepthwiseStep, AddStep, QAddStep, MeanStep,
+                                QMeanStep, PoolStep, QMaxPoolStep, PadStep, ConcatStep, ReshapeStep, SoftmaxStep>;
 
 // A verified glue node as the step that runs it (made for its shapes by its Prepare).
 StepKernel GlueStep(GluePlan plan);

@@ -1,6 +1,6 @@
 // The microkernels' side of the kernel library: their argument structs and signatures, one family per
 // folder (f32-spconv/, f32-spconv-pixelvec/, f32-pixelvec-gather/, f32-dwconv/, f32-vadd/, f32-softmax/,
-// f32-pool/, qs8-qc8w-spconv/, x8-pixelvec-gather/). Every
+// f32-pool/, qs8-qc8w-spconv/, qs8-qc8w-dwconv/, qs8-vadd/, x8-pixelvec-gather/). Every
 // microkernel is declared here from its family's kernel list (<family>/<family>.inc), the same list the
 // operators dispatch from and the kernel tests iterate. Microkernels see neither TFLite nor the operators.
 #ifndef ONEXN_COMMON_MICROKERNELS_H_
@@ -187,6 +187,35 @@ typedef struct {
 } onexn_qs8_args;
 typedef void (*onexn_qs8_ukernel)(const onexn_qs8_args* args);
 
+// Arguments of an int8 depthwise microkernel: a run of output pixels with the same valid taps (those inside
+// the image), every channel. The taps are given as pointers to channel 0 of the first pixel's input and of
+// their weights; pixel p reads p * x_stride bytes further and writes p * channels further. Each output is
+// round_half_even(clamp((float)acc * scale[c], lo, hi)) + zero_point with acc = bias[c] + the sum over the taps
+// of (x - input_zero_point) * w, as XNNPACK's qs8-qc8w dwconv computes it (its padding taps add 0).
+typedef struct {
+  const int8_t* const* x;  // taps
+  const int8_t* const* w;  // taps
+  size_t taps, channels;
+  size_t pixels, x_stride;
+  const int32_t* bias;     // channels
+  const float* scale;      // channels
+  int32_t input_zero_point, zero_point;
+  float lo, hi;            // the activation's int8 bounds less zero_point
+  int8_t* out;             // pixels * channels
+} onexn_qs8_dw_args;
+typedef void (*onexn_qs8_dw_ukernel)(const onexn_qs8_dw_args* args);
+
+// Parameters of an int8 ADD microkernel (XNNPACK's qs8 vadd): out = clamp((bias + a * a_multiplier + b *
+// b_multiplier) >> shift, lo, hi) + zero_point, the shift arithmetic.
+typedef struct {
+  int32_t bias, a_multiplier, b_multiplier;
+  uint32_t shift;
+  int32_t lo, hi;  // the activation's int8 bounds less zero_point
+  int32_t zero_point;
+} onexn_qs8_vadd_args;
+typedef void (*onexn_qs8_vadd_ukernel)(const onexn_qs8_vadd_args* p, size_t n, const int8_t* a, const int8_t* b,
+                                       int8_t* out);
+
 // Arguments of a pooling microkernel: a run of consecutive output pixels of one output row whose windows
 // of valid taps have the same rows x cols shape (padding taps are left out: TFLite's max never sees them
 // and its average divides by the valid taps only). Tap (r, k) of pixel p is at
@@ -246,6 +275,15 @@ typedef void (*onexn_pooling_ukernel)(const onexn_pool_args* args);
   void ukernel(const onexn_qs8_args* args);
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
 #undef ONEXN_QS8_SPCONV_UKERNEL
+
+#define ONEXN_QS8_DWCONV_UKERNEL(isa, name, ukernel, channel_tile) void ukernel(const onexn_qs8_dw_args* args);
+#include "qs8-qc8w-dwconv/qs8-qc8w-dwconv.inc"
+#undef ONEXN_QS8_DWCONV_UKERNEL
+
+#define ONEXN_QS8_VADD_UKERNEL(isa, name, ukernel, batch_tile) \
+  void ukernel(const onexn_qs8_vadd_args* p, size_t n, const int8_t* a, const int8_t* b, int8_t* out);
+#include "qs8-vadd/qs8-vadd.inc"
+#undef ONEXN_QS8_VADD_UKERNEL
 
 #define ONEXN_POOL_UKERNEL(isa, name, ukernel, kind, channel_tile) void ukernel(const onexn_pool_args* args);
 #include "f32-pool/f32-pool.inc"

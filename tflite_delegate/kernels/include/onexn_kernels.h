@@ -228,6 +228,9 @@ void onexn_pool_destroy(onexn_pool* op);
 // before[i] + in_dims[i] + after[i]. Runs on the caller (a copy: memory-bound).
 void onexn_pad_run(const float* input, float* output, size_t rank, const size_t* in_dims, const size_t* before,
                    const size_t* after);
+// The same on int8 (TFLite's PAD on int8, which pads with the zero point): the padding bytes are `value`.
+void onexn_pad_x8_run(const int8_t* input, int8_t* output, size_t rank, const size_t* in_dims, const size_t* before,
+                      const size_t* after, int8_t value);
 
 // Concatenation along one axis (TFLite's CONCATENATION): input i is [outer][sizes[i]][inner] (the product
 // of its dims before the axis, its dim along it, the product after it), the output is
@@ -241,6 +244,70 @@ void onexn_concat_run(size_t count, const float* const* inputs, const size_t* si
 void onexn_softmax_run(onexn_isa isa, const float* input, float* output, size_t rows, size_t channels, float beta);
 // Name of the microkernel onexn_softmax_run uses for isa, e.g. "f32-softmax-16c-avx512f".
 const char* onexn_softmax_kernel_name(onexn_isa isa);
+
+// int8 operators between int8 1xN layers (TFLite's full integer quantization), computed as XNNPACK computes
+// them, since the stock runtime runs int8 through XNNPACK. Activation bounds (out_min / out_max, real units,
+// +-INFINITY for none) are quantized as onexn_qconv quantizes them.
+
+typedef struct onexn_qdwconv onexn_qdwconv;
+
+// Depthwise convolution with depth multiplier 1 on int8 (shape as onexn_dwconv_create's): weights_hwc
+// kh*kw*channels symmetric int8 with the scale quant->weight_scales[c] per channel, bias channels int32 or
+// NULL (both copied). Output = round_half_even(clamp(acc * input_scale * weight_scale / output_scale)) + output
+// zero point with acc = bias + sum of (x - input zero point) * w over the taps inside the image: XNNPACK's
+// qs8-qc8w dwconv bit for bit. isa: ONEXN_ISA_AUTO or a level (one the CPU lacks runs the scalar kernel).
+// NULL with a message in err on invalid arguments (as onexn_qconv_create's quantization checks) or out of
+// memory.
+onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
+                                    const onexn_qconv_quant* quant, onexn_isa isa, char* err, size_t err_len);
+// Name of the microkernel chosen, e.g. "qs8-qc8w-dwconv-minmax-fp32-16c-avx512".
+const char* onexn_qdwconv_kernel_name(const onexn_qdwconv* dw);
+// input: batch*in_h*in_w*channels int8; output: batch*out_h*out_w*channels int8 (must not alias input). pool
+// may be NULL.
+void onexn_qdwconv_run(const onexn_qdwconv* dw, const int8_t* input, int8_t* output, onexn_threadpool* pool);
+void onexn_qdwconv_destroy(onexn_qdwconv* dw);
+
+// Max pooling on int8 (MAX_POOL_2D with the same quantization, scale and zero_point, in and out): the max of
+// the valid taps, clamped to shape's out_min / out_max quantized as onexn_qconv quantizes them. Runs on the
+// caller.
+void onexn_maxpool_x8_run(const onexn_pool_shape* shape, float scale, int32_t zero_point, const int8_t* input,
+                          int8_t* output);
+
+// ADD of two int8 tensors with their own scales and zero points (XNNPACK's qs8 vadd: fixed-point
+// multipliers of 21 bits for a_scale / out_scale and b_scale / out_scale, a rounding arithmetic shift).
+typedef struct {
+  int32_t bias, a_multiplier, b_multiplier;
+  uint32_t shift;
+  int32_t zero_point, qmin, qmax;  // output zero point; the activation's bounds, int8
+} onexn_qadd_params;
+
+// Returns 0, or -1 with a message in err when a scale is not a positive normal number, a zero point is not
+// int8, or an input-to-output scale ratio is outside [2^-10, 2^8) (XNNPACK refuses those).
+int onexn_qadd_init(onexn_qadd_params* p, float a_scale, int32_t a_zero_point, float b_scale, int32_t b_zero_point,
+                    float out_scale, int32_t out_zero_point, float out_min, float out_max, char* err,
+                    size_t err_len);
+// out[i] = a[i] (+) b[i] for i < count; out may alias a or b. isa as onexn_add_run's. Runs on the caller.
+void onexn_qadd_run(onexn_isa isa, const onexn_qadd_params* p, const int8_t* a, const int8_t* b, int8_t* out,
+                    size_t count);
+// Name of the microkernel onexn_qadd_run uses for isa, e.g. "qs8-vadd-minmax-16-avx512".
+const char* onexn_qadd_kernel_name(onexn_isa isa);
+
+// Global average pooling on int8 (MEAN over height and width): the int32 sum of each channel less
+// pixels * input zero point, times input_scale / output_scale / pixels in fp32, rounded half to even, clamped.
+typedef struct {
+  float scale;
+  int32_t bias;             // -pixels * input zero point
+  int32_t zero_point;       // output
+  size_t pixels;
+} onexn_qgavgpool_params;
+
+// Returns 0, or -1 with a message in err for a bad scale or zero point, no pixels, or more pixels than an
+// int32 sum holds.
+int onexn_qgavgpool_init(onexn_qgavgpool_params* p, float in_scale, int32_t in_zero_point, float out_scale,
+                         int32_t out_zero_point, size_t pixels, char* err, size_t err_len);
+// input: batch*pixels*channels int8; output: batch*channels int8. Runs on the caller.
+void onexn_qgavgpool_run(const onexn_qgavgpool_params* p, const int8_t* input, int8_t* output, size_t batch,
+                         size_t channels);
 
 // A fixed-size pool; num_threads <= 1 means "run on the caller". The caller thread takes part.
 onexn_threadpool* onexn_threadpool_create(int num_threads);

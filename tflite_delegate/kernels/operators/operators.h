@@ -114,6 +114,20 @@ onexn_qconv* onexn_qconv_create_with_ukernel(const onexn_conv_shape* shape, cons
                                              const onexn_qconv_quant* quant, const onexn_qs8_ukernel_config* uk,
                                              char* err, size_t err_len);
 
+// An int8 depthwise microkernel: a row of qs8-qc8w-dwconv.inc.
+typedef struct {
+  const char* name;
+  onexn_isa isa;
+  onexn_qs8_dw_ukernel fn;
+} onexn_qdwconv_ukernel_config;
+
+// The int8 depthwise microkernel of that name in this build, or NULL.
+const onexn_qdwconv_ukernel_config* onexn_qdwconv_ukernel(const char* name);
+// onexn_qdwconv_create with the given microkernel; fails like it, and when the CPU lacks its ISA.
+onexn_qdwconv* onexn_qdwconv_create_with_ukernel(const onexn_dwconv_shape* shape, const int8_t* weights_hwc,
+                                                 const int32_t* bias, const onexn_qconv_quant* quant,
+                                                 const onexn_qdwconv_ukernel_config* uk, char* err, size_t err_len);
+
 // A pooling microkernel: a row of f32-pool.inc.
 typedef struct {
   const char* name;

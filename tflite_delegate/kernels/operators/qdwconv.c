@@ -1,0 +1,228 @@
+// onexn_qdwconv: depthwise convolution (depth multiplier 1) on int8 with per-channel weight scales, the int8
+// glue between int8 1xN layers: per output pixel, the pointers of its valid taps, then the qs8-qc8w-dwconv
+// microkernel of the ISA over every channel. Padding taps are left out of the sum; XNNPACK reads its zero
+// buffer of input zero points there, whose (x - zero point) terms are 0, so the int32 sums and hence the
+// results are the same.
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "common/memory.h"
+#include "common/threadpool.h"
+#include "operators/operators.h"
+#include "operators/qs8-requant.h"
+
+static const char kCreate[] = "onexn_qdwconv_create";
+
+struct onexn_qdwconv {
+  onexn_dwconv_shape s;
+  const onexn_qdwconv_ukernel_config* uk;
+  int8_t* w;       // kh * kw * channels
+  int32_t* bias;   // channels
+  float* scale;    // channels: input_scale * weight_scale / output_scale
+  int32_t input_zero_point, zero_point;
+  float lo, hi;    // the activation's int8 bounds less the output zero point
+  size_t full_x0, full_x1;  // output columns whose window lies inside the image (contiguous; empty: equal)
+};
+
+static int check_args(const onexn_dwconv_shape* s, const int8_t* w, const onexn_qconv_quant* q, char* err,
+                      size_t err_len) {
+  if (s == NULL || w == NULL || q == NULL || q->weight_scales == NULL) {
+    onexn_set_err(err, err_len, "%s: shape, weights, quantization and weight scales must not be NULL", kCreate);
+    return -1;
+  }
+  const int at_least_one[] = {s->batch, s->in_h, s->in_w, s->channels, s->out_h, s->out_w, s->kh, s->kw,
+                              s->stride_h, s->stride_w, s->dilation_h, s->dilation_w};
+  for (size_t i = 0; i < sizeof(at_least_one) / sizeof(at_least_one[0]); i++) {
+    if (at_least_one[i] < 1) {
+      onexn_set_err(err, err_len, "%s: a dimension, stride or dilation is below 1", kCreate);
+      return -1;
+    }
+  }
+  if (s->pad_top < 0 || s->pad_left < 0 || isnan(s->out_min) || isnan(s->out_max) || s->out_min > s->out_max) {
+    onexn_set_err(err, err_len, "%s: negative padding or an empty activation range", kCreate);
+    return -1;
+  }
+  if (!onexn_qs8_positive_normal(q->input_scale) || !onexn_qs8_positive_normal(q->output_scale) ||
+      !onexn_qs8_zero_point_ok(q->input_zero_point) || !onexn_qs8_zero_point_ok(q->output_zero_point)) {
+    onexn_set_err(err, err_len, "%s: scales must be positive normal numbers and zero points in -128..127",
+                  kCreate);
+    return -1;
+  }
+  for (int c = 0; c < s->channels; c++) {
+    // XNNPACK refuses a requantization scale of 256 or more; the stock runtime's own kernel rounds differently.
+    if (!onexn_qs8_positive_normal(q->weight_scales[c]) ||
+        !(q->input_scale * q->weight_scales[c] / q->output_scale < 256.0f)) {
+      onexn_set_err(err, err_len, "%s: weight scale %g of channel %d is not positive normal or gives a "
+                    "requantization scale of 256 or more", kCreate, (double)q->weight_scales[c], c);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static const onexn_qdwconv_ukernel_config kUkernels[] = {
+#define ONEXN_QS8_DWCONV_UKERNEL(isa, name, ukernel, channel_tile) {name, isa, ukernel},
+#include "qs8-qc8w-dwconv/qs8-qc8w-dwconv.inc"
+#undef ONEXN_QS8_DWCONV_UKERNEL
+};
+
+const onexn_qdwconv_ukernel_config* onexn_qdwconv_ukernel(const char* name) {
+  for (size_t i = 0; i < sizeof(kUkernels) / sizeof(kUkernels[0]); i++) {
+    if (strcmp(kUkernels[i].name, name) == 0) return &kUkernels[i];
+  }
+  return NULL;
+}
+
+// The row of the ISA; the scalar one when the CPU or this build lacks it (the int8 glue runs everywhere).
+static const onexn_qdwconv_ukernel_config* select_ukernel(onexn_isa isa) {
+  for (size_t i = 0; i < sizeof(kUkernels) / sizeof(kUkernels[0]); i++) {
+    if (kUkernels[i].isa == isa && onexn_isa_supported(isa)) return &kUkernels[i];
+  }
+  return &kUkernels[0];
+}
+
+static onexn_qdwconv* create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
+                             const onexn_qconv_quant* q, const onexn_qdwconv_ukernel_config* uk, char* err,
+                             size_t err_len) {
+  if (err != NULL && err_len > 0) err[0] = '\0';
+  if (check_args(shape, weights_hwc, q, err, err_len)) return NULL;
+  const size_t C = (size_t)shape->channels;
+  size_t taps, t;
+  if (onexn_mul_size((size_t)shape->kh, (size_t)shape->kw, &taps) || onexn_mul_size(taps, C, &t) ||
+      onexn_mul_size((size_t)shape->in_h, (size_t)shape->in_w, &t) || onexn_mul_size(t, C, &t) ||
+      onexn_mul_size(t, (size_t)shape->batch, &t) || t > (size_t)PTRDIFF_MAX ||
+      onexn_mul_size((size_t)shape->out_h, (size_t)shape->out_w, &t) || onexn_mul_size(t, C, &t) ||
+      onexn_mul_size(t, (size_t)shape->batch, &t) || t > (size_t)PTRDIFF_MAX) {
+    onexn_set_err(err, err_len, "%s: tensor sizes overflow", kCreate);
+    return NULL;
+  }
+  onexn_qdwconv* dw = (onexn_qdwconv*)calloc(1, sizeof(*dw));
+  if (dw == NULL) {
+    onexn_set_err(err, err_len, "%s: out of memory", kCreate);
+    return NULL;
+  }
+  dw->s = *shape;
+  dw->uk = uk;
+  dw->w = (int8_t*)onexn_aligned_alloc(taps * C);
+  dw->bias = (int32_t*)onexn_aligned_alloc(C * sizeof(int32_t));
+  dw->scale = (float*)onexn_aligned_alloc(C * sizeof(float));
+  if (dw->w == NULL || dw->bias == NULL || dw->scale == NULL) {
+    onexn_set_err(err, err_len, "%s: out of memory", kCreate);
+    onexn_qdwconv_destroy(dw);
+    return NULL;
+  }
+  memcpy(dw->w, weights_hwc, taps * C);
+  for (size_t c = 0; c < C; c++) {
+    dw->bias[c] = bias != NULL ? bias[c] : 0;
+    const float product = q->input_scale * q->weight_scales[c];  // XNNPACK's order of operations
+    dw->scale[c] = product / q->output_scale;
+  }
+  dw->input_zero_point = q->input_zero_point;
+  dw->zero_point = q->output_zero_point;
+  dw->full_x0 = dw->full_x1 = (size_t)shape->out_w;
+  for (ptrdiff_t ox = 0; ox < shape->out_w; ox++) {
+    const onexn_tap_range cr = onexn_axis_taps(ox, shape->stride_w, shape->pad_left, shape->dilation_w, shape->kw,
+                                               shape->in_w);
+    if (cr.count != (uint32_t)shape->kw) continue;
+    if (dw->full_x0 == (size_t)shape->out_w) dw->full_x0 = (size_t)ox;
+    dw->full_x1 = (size_t)ox + 1;
+  }
+  dw->lo = (float)(onexn_qs8_quantize(shape->out_min, q->output_scale, q->output_zero_point) - dw->zero_point);
+  dw->hi = (float)(onexn_qs8_quantize(shape->out_max, q->output_scale, q->output_zero_point) - dw->zero_point);
+  return dw;
+}
+
+onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
+                                    const onexn_qconv_quant* quant, onexn_isa isa, char* err, size_t err_len) {
+  return create(shape, weights_hwc, bias, quant, select_ukernel(onexn_isa_resolve(isa)), err, err_len);
+}
+
+onexn_qdwconv* onexn_qdwconv_create_with_ukernel(const onexn_dwconv_shape* shape, const int8_t* weights_hwc,
+                                                 const int32_t* bias, const onexn_qconv_quant* quant,
+                                                 const onexn_qdwconv_ukernel_config* uk, char* err, size_t err_len) {
+  if (uk == NULL || !onexn_isa_supported(uk->isa)) {
+    onexn_set_err(err, err_len, "%s: no microkernel given, or the CPU lacks its ISA", kCreate);
+    return NULL;
+  }
+  return create(shape, weights_hwc, bias, quant, uk, err, err_len);
+}
+
+const char* onexn_qdwconv_kernel_name(const onexn_qdwconv* dw) { return dw == NULL ? "" : dw->uk->name; }
+
+void onexn_qdwconv_destroy(onexn_qdwconv* dw) {
+  if (dw == NULL) return;
+  onexn_aligned_free(dw->w);
+  onexn_aligned_free(dw->bias);
+  onexn_aligned_free(dw->scale);
+  free(dw);
+}
+
+typedef struct {
+  const onexn_qdwconv* dw;
+  const int8_t* input;
+  int8_t* output;
+} run_ctx;
+
+// Output pixels [x0, x1) of row oy, which all have the column window of x0 (one pixel, or the run of complete
+// windows): their valid taps' pointers into `a`, then one microkernel call.
+static void run_pixels(const onexn_qdwconv* dw, onexn_qs8_dw_args* a, const int8_t** taps, const int8_t* image,
+                       int8_t* row_out, size_t oy, size_t x0, size_t x1) {
+  const onexn_dwconv_shape* s = &dw->s;
+  const size_t C = (size_t)s->channels, kw = (size_t)s->kw;
+  const int8_t** weights = taps + (size_t)s->kh * kw;
+  const onexn_tap_range rr = onexn_axis_taps((ptrdiff_t)oy, s->stride_h, s->pad_top, s->dilation_h, s->kh, s->in_h);
+  const onexn_tap_range cr = onexn_axis_taps((ptrdiff_t)x0, s->stride_w, s->pad_left, s->dilation_w, s->kw, s->in_w);
+  size_t n = 0;
+  for (uint32_t ky = rr.first; ky < rr.first + rr.count; ky++) {
+    const size_t iy = (size_t)((ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)ky * s->dilation_h);
+    for (uint32_t kx = cr.first; kx < cr.first + cr.count; kx++, n++) {
+      const size_t ix = (size_t)((ptrdiff_t)x0 * s->stride_w - s->pad_left + (ptrdiff_t)kx * s->dilation_w);
+      taps[n] = image + (iy * (size_t)s->in_w + ix) * C;
+      weights[n] = dw->w + ((size_t)ky * kw + kx) * C;
+    }
+  }
+  a->x = taps;
+  a->w = weights;
+  a->taps = n;
+  a->pixels = x1 - x0;
+  a->out = row_out + x0 * C;
+  dw->uk->fn(a);
+}
+
+// Task r: output row r of the flattened batch * out_h rows: the left border pixels one by one, the complete
+// windows in one call, the right border pixels. Each output is computed alone, the same way by any thread:
+// results do not depend on the thread count.
+static void run_row(void* p, size_t r, size_t thread) {
+  (void)thread;
+  const run_ctx* ctx = (const run_ctx*)p;
+  const onexn_qdwconv* dw = ctx->dw;
+  const onexn_dwconv_shape* s = &dw->s;
+  const size_t C = (size_t)s->channels, out_w = (size_t)s->out_w;
+  const size_t img = r / (size_t)s->out_h, oy = r % (size_t)s->out_h;
+  const int8_t* image = ctx->input + img * (size_t)s->in_h * (size_t)s->in_w * C;
+  int8_t* row_out = ctx->output + r * out_w * C;
+  const int8_t** taps = (const int8_t**)malloc(2 * (size_t)s->kh * (size_t)s->kw * sizeof(*taps));
+  if (taps == NULL) return;  // create bounded kh * kw; a failed small malloc leaves the row unwritten
+  onexn_qs8_dw_args a;
+  a.channels = C;
+  a.x_stride = (size_t)s->stride_w * C;
+  a.bias = dw->bias;
+  a.scale = dw->scale;
+  a.input_zero_point = dw->input_zero_point;
+  a.zero_point = dw->zero_point;
+  a.lo = dw->lo;
+  a.hi = dw->hi;
+  for (size_t x = 0; x < dw->full_x0; x++) run_pixels(dw, &a, taps, image, row_out, oy, x, x + 1);
+  if (dw->full_x0 < dw->full_x1) run_pixels(dw, &a, taps, image, row_out, oy, dw->full_x0, dw->full_x1);
+  for (size_t x = dw->full_x1 > dw->full_x0 ? dw->full_x1 : out_w; x < out_w; x++) {
+    run_pixels(dw, &a, taps, image, row_out, oy, x, x + 1);
+  }
+  free(taps);
+}
+
+void onexn_qdwconv_run(const onexn_qdwconv* dw, const int8_t* input, int8_t* output, onexn_threadpool* pool) {
+  if (dw == NULL || input == NULL || output == NULL) return;
+  run_ctx ctx = {dw, input, output};
+  onexn_threadpool_parallelize(pool, (size_t)dw->s.batch * (size_t)dw->s.out_h, run_row, &ctx);
+}
