@@ -351,6 +351,21 @@ std::vector<Case> FixedCases() {
     e.seed = seed++;
     cases.push_back(e);
   }
+  // Kept channels spread over 9 and 17 input chunks of 64: the VBMI twin compacts them in rounds of 8 chunks,
+  // the last round holding a single chunk (MobileNetV2's 576->96 and wider layers at high sparsity).
+  for (int cin : {576, 1088}) {
+    for (double sparsity : {0.9, 0.99}) {
+      Case c;
+      c.n = 16;
+      c.cout = 32;
+      c.cin = cin;
+      c.in_h = 4;
+      c.in_w = 5;
+      c.sparsity = sparsity;
+      c.seed = seed++;
+      cases.push_back(c);
+    }
+  }
   return cases;
 }
 

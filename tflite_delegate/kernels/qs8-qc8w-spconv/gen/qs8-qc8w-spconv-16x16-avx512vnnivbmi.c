@@ -56,7 +56,7 @@ static void compact(uint8_t* x, const onexn_qs8_args* a, const uint32_t* kc, siz
         for (size_t i = 0; i < nj; i++) {
           const __mmask64 load = jb + i == last ? tail : _cvtu64_mask64(~0ull);
           const size_t at = 64 * (jb + i);
-          if (nj == 1) {  // the common case: one input chunk holds the kept channels
+          if (j0 == j1) {  // the common case: one input chunk holds the kept channels (not the last round of many)
             for (size_t m = 0; m < 16; m++) {
               const __m512i v = _mm512_maskz_permutexvar_epi8(sel[0], idx, _mm512_maskz_loadu_epi8(load, rows[m] + at));
               _mm512_store_si512((void*)(dst + 64 * m), _mm512_xor_si512(v, flip));
