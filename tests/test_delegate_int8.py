@@ -249,6 +249,31 @@ def test_do_no_harm_leaves_slow_int8_nodes_to_the_stock_runtime(converted):
         np.testing.assert_array_equal(got[0], run(tflite, inputs)[0])
 
 
+def test_with_amx_a_layer_xnnpack_runs_faster_on_tiles_is_left_to_it():
+    """On a CPU with AMX-INT8 (the stock runtime's XNNPACK runs dense int8 on the tiles) a large int8 layer at
+    50% is declined with the estimate; a small-cin one at 75% is taken. Without AMX both are taken. The
+    outputs are the stock ones either way."""
+    from onexn_tf.keras.compat import keras
+
+    amx = _cpu_has("amx_int8") and _cpu_has("amx_tile")
+    for shape, cout, sparsity, slow_with_amx in (((14, 14, 1024), 256, 0.5, True), ((28, 28, 32), 192, 0.75, False)):
+        keras.utils.set_random_seed(3)
+        inputs = keras.Input(shape)
+        model = keras.Model(inputs, keras.layers.Conv2D(cout, 1, name="conv")(inputs))
+        tflite = _int8(apply_1xn(model, n=16, sparsity=sparsity))
+        x = _inputs(tflite)
+        delegate = load_delegate()
+        got = run(tflite, x, [delegate])
+        report = read_report(delegate)
+        np.testing.assert_array_equal(got[0], run(tflite, x)[0])
+        if amx and slow_with_amx:
+            (declined,) = report["declined"]
+            assert "AMX" in declined["reason"] and "ns" in declined["reason"], declined
+            assert report["claimed"] == 0, report
+        else:
+            assert report["claimed"] == 1, report
+
+
 def test_resized_batch_repacks_and_matches(converted):
     tflite = converted("resnet", 8, 0.75)
     x = [np.random.default_rng(5).integers(-128, 128, (3, 12, 12, 8), dtype=np.int8)]

@@ -196,42 +196,42 @@ def test_one_node_that_gains_keeps_the_graph(threads):
     assert report["claimed"] == 1 and report["kernels"][0].get("blocks", "kept") == "kept", report
 
 
-MIN_SAVING_THREADED = 0.21  # node_claim.cc MinimumSaving
+MIN_SAVING = 0.21  # node_claim.cc MinimumSaving, at every thread count
 
 
-def test_a_small_saving_is_taken_at_one_thread_and_left_to_the_stock_runtime_at_two():
+def test_a_small_saving_is_left_to_the_stock_runtime_at_one_thread_and_at_two():
     # N=2 at 50% on a 14x14 1x1 layer of MobileNetV2: the kept blocks are estimated a little faster than every
-    # block (12% on AVX-512, 17% on AVX2). At one thread that pays; at two the delegate's kernels scale worse
-    # than XNNPACK's (the sweep's MobileNetV2 N=2 50% ran 1.07x stock), so the graph is left to the stock runtime.
+    # block (12% on AVX-512, 17% on AVX2), too little to pay for what the cost model does not see (the sweep's
+    # MobileNetV2 N=2 50% ran 1.07x stock at 2 threads on Zen 4, 1.10x at 1 thread on a Xeon), so the graph
+    # is left to the stock runtime; glue=all takes it anyway, and its estimate is the one the decline gave.
     tflite = conv_model(k=(1, 1), n=2, cin=96, cout=576, size=(14, 14))
     inputs = random_inputs(tflite)
     for kernel in ("auto", "avx2") if platform.machine().lower() in ("x86_64", "amd64") else ("auto",):
-        reports = {}
         for threads in (1, 2):
             delegate = load_delegate(num_threads=threads, kernel=kernel)
             got = run(tflite, inputs, [delegate], num_threads=threads)
             assert_close(got, run(tflite, inputs, num_threads=threads))
-            reports[threads] = read_report(delegate)
-        check_threaded_margin(*reports.values())
+            taken = load_delegate(num_threads=threads, kernel=kernel, glue="all")
+            assert_close(run(tflite, inputs, [taken], num_threads=threads), run(tflite, inputs, num_threads=threads))
+            check_margin(read_report(delegate), read_report(taken), threads)
 
 
-def check_threaded_margin(one, two):
-    """The same graph's reports at one thread and at two."""
-    assert two["num_threads"] == 2
-    estimate = one["kernels"][0].get("estimated_ms") if one["claimed"] else None
+def check_margin(report, taken, threads):
+    """The graph's report with the default options and with glue=all (which takes it whatever the saving)."""
+    assert taken["claimed"] >= 1, taken
+    estimate = taken["kernels"][0].get("estimated_ms")
     saving = 1 - estimate["chosen"] / estimate["all"] if estimate else None
-    if one["isa"] in ("avx512", "avx2"):  # the fitted cost model puts this layer in the band
-        assert one["claimed"] == 1 and estimate["chosen"] == estimate["kept"] < estimate["all"], one
-        assert 0 < saving < MIN_SAVING_THREADED, estimate
-    if saving is None:  # no estimate (scalar), or nothing saved at one thread either: no change with threads
-        assert two["claimed"] == one["claimed"], (one, two)
-    else:  # NEON's hand-set coefficients may put the layer on either side of the margin
-        assert two["claimed"] == (1 if saving > MIN_SAVING_THREADED else 0), (estimate, two)
-    if not two["claimed"] and saving is not None:
-        assert two["partitions"] == 0, two
-        (declined,) = two["declined"]
-        reason = declined["reason"]
-        assert reason.startswith(TOO_LITTLE_TO_GAIN) and "2 thread(s)" in reason and "more than 21%" in reason, reason
+    if report["isa"] in ("avx512", "avx2"):  # the fitted cost model puts this layer in the band
+        assert estimate["chosen"] == estimate["kept"] < estimate["all"], estimate
+        assert 0 < saving < MIN_SAVING, estimate
+    if saving is None or saving > MIN_SAVING:  # no estimate (scalar), or NEON's hand-set coefficients above it
+        assert report["claimed"] == 1, report
+        return
+    assert report["claimed"] == 0 and report["partitions"] == 0, report
+    (declined,) = report["declined"]
+    reason = declined["reason"]
+    assert reason.startswith(TOO_LITTLE_TO_GAIN) and f"{threads} thread(s)" in reason, reason
+    assert f"{100 * saving:.0f}% saved" in reason and "more than 21%" in reason, (reason, estimate)
 
 
 def test_the_report_gives_each_nodes_estimates():

@@ -1,6 +1,9 @@
 #include "node_quant.h"
 
+#include "onexn_kernels.h"
+
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,29 @@ const TfLiteAffineQuantization* Affine(const TfLiteTensor& t) {
 }
 
 bool GoodScale(float s) { return std::isnormal(s) && s > 0.0f; }
+
+// With AMX-INT8, XNNPACK's dense int8 convolutions run on tiles at about 1 multiply-add per picosecond, and
+// the VNNI 1xN kernels win only where XNNPACK pays per output more than per multiply-add: few input
+// channels, or sparse enough layers. Both are estimated in nanoseconds per output pixel, fitted to onexn
+// bench --per-op on an Intel Xeon with AMX (MobileNetV2 N=16 75%, ResNet-50 N=16 50%, 1 thread): XNNPACK
+// 10 + 0.19 a channel out + 0.97e-3 a multiply-add; onexn 2 + 0.05 a channel out + 6e-3 a kept multiply-add.
+// The node is taken only when its estimate is under 0.9 of XNNPACK's (the fit is within ~25%).
+std::string SlowerThanAmx(const NodePlan& p) {
+  const double taps = double(p.kh) * double(p.kw);
+  const double kept_pairs = p.group_ptr.empty() ? 0.0 : double(p.group_ptr.back());
+  const double kept_macs = kept_pairs * double(p.n) * taps;
+  const double dense_macs = double(p.cout) * double(p.cin) * taps;
+  const double onexn_ns = 2.0 + 0.05 * double(p.cout) + 6e-3 * kept_macs;
+  const double stock_ns = 10.0 + 0.19 * double(p.cout) + 0.97e-3 * dense_macs;
+  if (onexn_ns < 0.9 * stock_ns) return "";
+  char why[360];
+  std::snprintf(why, sizeof(why),
+                "int8 on a CPU with AMX, where the stock runtime's dense int8 kernels use the tiles: estimated %.0f ns "
+                "a pixel for the kept blocks against %.0f ns for XNNPACK (taken under 0.9 of it; options "
+                "dense=never takes the node anyway)",
+                onexn_ns, stock_ns);
+  return why;
+}
 
 }  // namespace
 
@@ -81,6 +107,7 @@ std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& p)
            " pixels: the 16-pixel tiles would be mostly padding, slower than the stock runtime's dense int8 "
            "kernels (options dense=never takes the node anyway)";
   }
+  if (onexn_cpu_has_amx_int8()) return SlowerThanAmx(p);
   return "";
 }
 

@@ -80,6 +80,21 @@ int onexn_cpu_avx512_on_256bit_units(void) {
 #endif
 }
 
+int onexn_cpu_has_amx_int8(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned int eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return 0;  // OSXSAVE: xgetbv works
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+  if (!(edx & (1u << 24)) || !(edx & (1u << 25))) return 0;  // AMX-TILE, AMX-INT8
+  unsigned int xcr0_lo, xcr0_hi;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  (void)xcr0_hi;
+  return (xcr0_lo & (3u << 17)) == (3u << 17);  // the OS has the tile state on (XTILECFG, XTILEDATA)
+#else
+  return 0;
+#endif
+}
+
 static const char* const kIsaNames[] = {"auto", "scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot",
                                          "avx512vnnivbmi"};
 // Names onexn_isa_from_name parses: the levels every operator has kernels for.

@@ -30,6 +30,9 @@ typedef enum {
 
 // 1 if the ISA's kernels are compiled into this library and the running CPU supports them.
 int onexn_isa_supported(onexn_isa isa);
+// 1 when the CPU has AMX-INT8 tiles the OS lets programs use (Intel Sapphire Rapids and later): the stock
+// runtime's XNNPACK then runs dense int8 convolutions on them, several times faster than with VNNI.
+int onexn_cpu_has_amx_int8(void);
 // Resolves ONEXN_ISA_AUTO to the best supported ISA; returns other values unchanged.
 onexn_isa onexn_isa_resolve(onexn_isa isa);
 // "auto", "scalar", "avx2", "avx512", "neon", and the extensions "avx512vnni", "neondot", "avx512vnnivbmi".
