@@ -274,6 +274,36 @@ def test_with_amx_a_layer_xnnpack_runs_faster_on_tiles_is_left_to_it():
             assert report["claimed"] == 1, report
 
 
+def test_with_amx_a_graph_whose_int8_nodes_save_too_little_is_left_to_the_stock_runtime():
+    """On a CPU with AMX-INT8: a small layer that gains (28x28x32->16) next to a large one declined as slower
+    than XNNPACK on the tiles saves too little of the graph's int8 time to pay for the hand-offs, so the graph
+    is left to the stock runtime, with the reason; dense=never still takes all three. Without AMX all three
+    are taken by default. Outputs are the stock ones."""
+    from onexn_tf.keras.compat import keras
+
+    amx = _cpu_has("amx_int8") and _cpu_has("amx_tile")
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((28, 28, 32))
+    x = keras.layers.Conv2D(16, 1, name="small")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(1024, 1, name="large")(keras.layers.Conv2D(1024, 1)(x)))
+    tflite = _int8(apply_1xn(model, n=16, sparsity=0.5))
+    x = _inputs(tflite)
+    want = run(tflite, x)[0]
+    delegate = load_delegate()
+    np.testing.assert_array_equal(run(tflite, x, [delegate])[0], want)
+    report = read_report(delegate)
+    if not amx:  # no estimates: each node by the N and pixel rules, all three taken
+        assert report["claimed"] == 3, report
+        return
+    assert report["claimed"] == 0 and report["partitions"] == 0, report
+    reasons = [d["reason"] for d in report["declined"]]
+    assert any("gain too little (int8 against XNNPACK on AMX tiles)" in r for r in reasons), reasons
+    assert any("AMX" in r and "ns" in r and "gain too little" not in r for r in reasons), reasons
+    forced = load_delegate(dense="never")
+    np.testing.assert_array_equal(run(tflite, x, [forced])[0], want)
+    assert read_report(forced)["claimed"] == 3, read_report(forced)
+
+
 def test_resized_batch_repacks_and_matches(converted):
     tflite = converted("resnet", 8, 0.75)
     x = [np.random.default_rng(5).integers(-128, 128, (3, 12, 12, 8), dtype=np.int8)]

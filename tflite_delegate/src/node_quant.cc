@@ -20,17 +20,21 @@ bool GoodScale(float s) { return std::isnormal(s) && s > 0.0f; }
 
 // With AMX-INT8, XNNPACK's dense int8 convolutions run on tiles at about 1 multiply-add per picosecond, and
 // the VNNI 1xN kernels win only where XNNPACK pays per output more than per multiply-add: few input
-// channels, or sparse enough layers. Both are estimated in nanoseconds per output pixel, fitted to onexn
-// bench --per-op on an Intel Xeon with AMX (MobileNetV2 N=16 75%, ResNet-50 N=16 50%, 1 thread): XNNPACK
-// 10 + 0.19 a channel out + 0.97e-3 a multiply-add; onexn 2 + 0.05 a channel out + 6e-3 a kept multiply-add.
-// The node is taken only when its estimate is under 0.9 of XNNPACK's (the fit is within ~25%).
-std::string SlowerThanAmx(const NodePlan& p) {
+// channels, or sparse enough layers. Both are estimated in nanoseconds per output pixel, a least-squares
+// fit (relative error: median 13% and 9%, worst 43% and 32%) to onexn bench --per-op --dense never on an
+// Intel Xeon with AMX (MobileNetV2 N=16 50% and 75%, ResNet-50 N=16 50%, 1 thread, 120 layers, 2026-12-03):
+// XNNPACK 10.5 + 0.129 a channel out + 0.867e-3 a multiply-add; onexn 0.2 + 0.097 a channel out + 4.64e-3 a
+// kept multiply-add + 0.047 a channel in per tap (its gather). Taken under 0.9 of XNNPACK's estimate: on
+// those layers 23 were, one of them slower than stock (1.02), and the convolutions took 0.880 of stock's
+// time where picking each layer's faster side would give 0.873.
+std::string SlowerThanAmx(const NodePlan& p, size_t pixels, Int8Estimate* estimate) {
   const double taps = double(p.kh) * double(p.kw);
   const double kept_pairs = p.group_ptr.empty() ? 0.0 : double(p.group_ptr.back());
   const double kept_macs = kept_pairs * double(p.n) * taps;
   const double dense_macs = double(p.cout) * double(p.cin) * taps;
-  const double onexn_ns = 2.0 + 0.05 * double(p.cout) + 6e-3 * kept_macs;
-  const double stock_ns = 10.0 + 0.19 * double(p.cout) + 0.97e-3 * dense_macs;
+  const double onexn_ns = 0.2 + 0.097 * double(p.cout) + 4.64e-3 * kept_macs + 0.047 * double(p.cin) * taps;
+  const double stock_ns = 10.5 + 0.129 * double(p.cout) + 0.867e-3 * dense_macs;
+  if (estimate != nullptr) *estimate = {onexn_ns * double(pixels), stock_ns * double(pixels)};
   if (onexn_ns < 0.9 * stock_ns) return "";
   char why[360];
   std::snprintf(why, sizeof(why),
@@ -88,7 +92,7 @@ std::string CheckQuantization(const TfLiteContext* context, NodePlan* p) {
   return err;
 }
 
-std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& p) {
+std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& p, Int8Estimate* estimate) {
   if (p.n <= 4) {
     return "int8 blocks of N = " + std::to_string(p.n) +
            " run on 4-channel panels, slower than the stock runtime's dense int8 kernels (options dense=never "
@@ -107,7 +111,7 @@ std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& p)
            " pixels: the 16-pixel tiles would be mostly padding, slower than the stock runtime's dense int8 "
            "kernels (options dense=never takes the node anyway)";
   }
-  if (onexn_cpu_has_amx_int8()) return SlowerThanAmx(p);
+  if (onexn_cpu_has_amx_int8()) return SlowerThanAmx(p, pixels, estimate);
   return "";
 }
 

@@ -28,7 +28,12 @@ std::string CheckQuantization(const TfLiteContext* context, NodePlan* plan);
 // rather than a cost model: the kernels' 16-pixel tiles waste most of their work on outputs of fewer than 16
 // pixels (a classifier's FULLY_CONNECTED ran 3-9x slower than stock), and their 4-channel panels (N <= 4)
 // ran 1.9-2.6x slower on MobileNetV2 N=4 50%.
-std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& plan);
+// On a CPU with AMX the node is also estimated against XNNPACK's dense int8 on the tiles; `estimate` (may be
+// null) then gets both estimates for one image, in nanoseconds, whether the node is taken or not.
+struct Int8Estimate {
+  double onexn_ns = -1.0, stock_ns = -1.0;  // -1: not estimated
+};
+std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& plan, Int8Estimate* estimate);
 
 }  // namespace onexn
 
