@@ -236,7 +236,7 @@ def test_do_no_harm_leaves_slow_int8_nodes_to_the_stock_runtime(converted):
     """By default (dense=auto) the int8 nodes the kernels would run slower than XNNPACK's dense int8 ones are
     declined with the reason: 4-channel panels (N <= 4), outputs of fewer than 16 pixels (the classifier);
     the other recorded nodes are claimed, and the outputs stay XNNPACK's, bit for bit."""
-    for n, rule in ((4, "4-channel panels"), (8, "pixels: the 16-pixel tiles")):  # at 8 the 10-class head is 1xN
+    for n, rule in ((4, "are too narrow"), (8, "pixels: the 16-pixel tiles")):  # at 8 the 10-class head is 1xN
         tflite = converted("mobilenet", n, 0.5)
         recorded = {r.operator for r in onexn_metadata.parse_entry(entry_of(tflite))}
         inputs = _inputs(tflite)

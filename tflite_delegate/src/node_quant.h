@@ -27,7 +27,8 @@ std::string CheckQuantization(const TfLiteContext* context, NodePlan* plan);
 // int8 kernels on this node, else why not. A rule from per-operator timings (onexn bench --per-op, Zen 4)
 // rather than a cost model: the kernels' 16-pixel tiles waste most of their work on outputs of fewer than 16
 // pixels (a classifier's FULLY_CONNECTED ran 3-9x slower than stock), and their 4-channel panels (N <= 4)
-// ran 1.9-2.6x slower on MobileNetV2 N=4 50%.
+// ran 1.9-2.6x slower on MobileNetV2 N=4 50% (AVX2 and baseline NEON run such blocks on 8-channel panels,
+// wasting more: the same rule).
 // On a CPU with AMX the node is also estimated against XNNPACK's dense int8 on the tiles; `estimate` (may be
 // null) then gets both estimates for one image, in nanoseconds, whether the node is taken or not.
 struct Int8Estimate {
