@@ -249,6 +249,7 @@ static onexn_qconv* create(const onexn_conv_shape* shape, const onexn_block_inde
       x_bytes > SIZE_MAX - 64 - conv->xt_bytes)
     goto oom;
   conv->scratch_bytes = conv->xt_bytes + round_up(x_bytes, 64);
+  if (conv->scratch_bytes == 0) conv->scratch_bytes = 64;  // the VBMI twin on an empty layer: no gather, nothing kept
   conv->zero = (int8_t*)onexn_aligned_alloc((size_t)shape->cin);
   conv->ind = (ptrdiff_t*)onexn_aligned_alloc(conv->out_pixels * conv->taps * sizeof(ptrdiff_t));
   if (conv->zero == NULL || conv->ind == NULL || reserve_threads(conv, 1) != 1) goto oom;
