@@ -186,7 +186,9 @@ def test_a_graph_with_nothing_to_gain_is_left_to_the_stock_runtime():
         delegate = load_delegate(**options)
         assert_close(run(tflite, inputs, [delegate]), run(tflite, inputs))
         (entry,) = read_report(delegate)["kernels"]
-        if handed_back or "dense" in options:  # the cost model's choice, or forced
+        # Forced, or the fitted cost model's choice (NEON's may keep the blocks and hand the graph back for
+        # saving 21% or less).
+        if "dense" in options or (handed_back and report["isa"] in ("avx512", "avx2")):
             assert entry["blocks"] == "all", entry
 
 
