@@ -125,8 +125,9 @@ def test_trained_like_model_converts_with_its_n_and_the_delegate_claims_it(conve
     records = {w: onexn_tf.read_metadata(f) for w, f in files.items()}
     assert len(records["trained-like"]) == len(records["one-shot"]) == 3
     assert {r.n for r in records["trained-like"]} == {8}
-    report = onexn_tf.delegate_report(files["trained-like"])
-    assert report["claimed"] == onexn_tf.delegate_report(files["one-shot"])["claimed"] == 3
+    # dense=never: the records' kept blocks (by default this small graph saves too little to be taken).
+    report = onexn_tf.delegate_report(files["trained-like"], dense="never")
+    assert report["claimed"] == onexn_tf.delegate_report(files["one-shot"], dense="never")["claimed"] == 3
 
 
 def test_keras_model_has_the_applications_softmax_head():
