@@ -58,7 +58,10 @@ MOBILENET_CASES = {
     "mobilenet_n16_s75_partial": (16, 0.75, {"allow_partial_blocks": True}),
 }
 RESNET_CASES = {"resnet_n8_s50": (8, 0.5, {})}
-CASES = {**MOBILENET_CASES, **RESNET_CASES}
+# The MobileNetV2-like model fully int8-quantized (int8 I/O, TensorFlow's converter): the int8 1xN kernels,
+# 16x8 (N=16) and 16x4 (N=4) with the dot product where the CPU has it, as qemu's does.
+INT8_CASES = {"int8_mobilenet_n16_s50": (16, 0.5, {"int8": True}), "int8_mobilenet_n4_s75": (4, 0.75, {"int8": True})}
+CASES = {**MOBILENET_CASES, **RESNET_CASES, **INT8_CASES}
 
 
 def _unavailable():
@@ -147,10 +150,10 @@ def _resnet():
 
 def _make_models(directory):
     """{name: {"path", "input", "x86_stock", "x86_report"}} for every case, written under `directory`."""
-    from benchmarks.models import tf_convert, transplant_zeros
+    from benchmarks.models import int8_convert, tf_convert, transplant_zeros
 
     made = {}
-    for build, cases in ((_mobilenet, MOBILENET_CASES), (_resnet, RESNET_CASES)):
+    for build, cases in ((_mobilenet, MOBILENET_CASES), (_resnet, RESNET_CASES), (_mobilenet, INT8_CASES)):
         model = build()
         x = np.random.default_rng(1).standard_normal((1, *model.input_shape[1:])).astype(np.float32)
         _calibrate_batchnorm(model, np.random.default_rng(2).standard_normal((16, *model.input_shape[1:]))
@@ -159,11 +162,16 @@ def _make_models(directory):
         for name, (n, sparsity, extra) in cases.items():
             policy = onexn_tf.Prune1xNPolicy(n, allow_partial_blocks=extra.get("allow_partial_blocks", False))
             pruned = onexn_tf.apply_1xn(model, n=n, sparsity=sparsity, pruning_policy=policy)
-            tflite = onexn_tf.convert(transplant_zeros(dense, pruned), n=n, compact=extra.get("compact", False))
+            if extra.get("int8"):
+                tflite = int8_convert(pruned)
+                x_case = np.random.default_rng(1).integers(-128, 128, x.shape, dtype=np.int8)
+            else:
+                tflite = onexn_tf.convert(transplant_zeros(dense, pruned), n=n, compact=extra.get("compact", False))
+                x_case = x
             path, inputs = directory / f"{name}.tflite", directory / f"{name}-input.npy"
             path.write_bytes(tflite)
-            np.save(inputs, x)
-            made[name] = {"path": str(path), "input": str(inputs), "x86_stock": run_tflite(tflite, x),
+            np.save(inputs, x_case)
+            made[name] = {"path": str(path), "input": str(inputs), "x86_stock": run_tflite(tflite, x_case),
                           "x86_report": onexn_tf.delegate_report(tflite, dense="never")}
     return made
 
@@ -240,12 +248,22 @@ def test_claims_what_it_claims_on_x86_with_neon_kernels(aarch64_run, name):
         def same(k):
             return dict(k, kernel=None, estimated_ms=None)
         assert [same(k) for k in report["kernels"]] == [same(k) for k in x86["kernels"]]
-        assert all(k["kernel"].endswith("-neon") for k in report["kernels"]), report["kernels"]
+        neon = ("-neondot", "-neon") if name in INT8_CASES else ("-neon",)
+        assert all(k["kernel"].endswith(neon) for k in report["kernels"]), report["kernels"]
+        if name in INT8_CASES:
+            assert all(k["kernel"].startswith("qs8-qc8w-spconv-") for k in report["kernels"]), report["kernels"]
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_outputs_equal_stock(aarch64_run, name):
     stock = _guest_output(aarch64_run, name, "stock")
+    if name in INT8_CASES:  # XNNPACK's fp32 requantization on both machines: equal, or within 1 step
+        assert stock.dtype == np.int8 and int(np.abs(stock.astype(int)).max()) > 1
+        steps = lambda a, b: int(np.abs(a.astype(int) - b.astype(int)).max())  # noqa: E731
+        assert steps(stock, aarch64_run["models"][name]["x86_stock"]) <= 1
+        for threads in THREADS:
+            assert steps(_guest_output(aarch64_run, name, f"onexn-{threads}"), stock) <= 1
+        return
     assert_close([stock], [aarch64_run["models"][name]["x86_stock"]])  # the two stock runtimes agree
     assert float(np.abs(stock).max()) > 1e-2  # calibrated: real activations, not vanishing ones
     for threads in THREADS:

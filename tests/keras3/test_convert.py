@@ -62,7 +62,8 @@ def test_gradual_schedule_trains_then_strip_convert_and_the_delegate_claims():
     records = onexn_tf.read_metadata(onexn_tf.convert(final))
     assert sorted((r.builtin_op, r.n, r.cout, r.cin) for r in records) == [(3, 4, 16, 32), (3, 8, 32, 16), (9, 8, 16, 16)]
     if DELEGATE_OK:
-        assert onexn_tf.delegate_report(tflite)["claimed"] == 3
+        # dense=never: the kept blocks (by default this small graph saves too little to be taken).
+        assert onexn_tf.delegate_report(tflite, dense="never")["claimed"] == 3
     check_runs(tflite, final, images[:3])
 
 
