@@ -186,6 +186,26 @@ def test_fused_bands_on_a_tall_image(threads):
     np.testing.assert_array_equal(fused[0], apart[0])
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_depthwise_and_a_heavy_projection_fuse_at_one_thread_only(threads):
+    # Without an expansion, a block of a depthwise convolution and a projection of more than 64 x 64 weights
+    # runs apart at several threads (faster there, depthwise_fusion.cc); a small projection still fuses.
+    rng = np.random.default_rng(21)
+    models = {}
+    for cout in (96, 16):
+        g = GraphBuilder()
+        x = g.input([1, 12, 12, 96])
+        a = g.depthwise(x, rng.standard_normal((1, 3, 3, 96)), rng.standard_normal(96), name="dw")
+        y = g.conv(a, sparse_weight(rng, (cout, 1, 1, 96), 16), rng.standard_normal(cout), name="p")
+        models[cout] = with_metadata(g.finish(y), 16)
+    heavy_report, heavy = _compare(models[96], num_threads=threads)
+    _, heavy_apart = _compare(models[96], num_threads=threads, fuse="0")
+    assert heavy_report["fused"] == ([[0, 1]] if threads == 1 else []), heavy_report["fused"]
+    np.testing.assert_array_equal(heavy[0], heavy_apart[0])
+    small_report, _ = _compare(models[16], num_threads=threads)
+    assert small_report["fused"] == [[0, 1]], small_report["fused"]
+
+
 def test_resized_input_fuses_again():
     report, _ = _compare(MODEL, resize={0: [2, 33, 7, 16]}, input_shapes=[[2, 33, 7, 16]])
     assert report["fused"] == FUSED
