@@ -54,7 +54,7 @@ def test_evaluate_targets_judges_the_all_passes_median():
     assert results["ResNet-50, N=16, 50%, 1 thread"]["status"] == "not measured"
     harm = results["every N=1 and N=2 whole-model case (the worst)"]
     assert harm["measured"] == 1.04 and harm["filtered"] == pytest.approx(1.05) and harm["status"] == "not met"
-    assert "N=1 50% 1T" in harm["detail"] and "1 of 2 cases above 1.00" in harm["detail"]
+    assert "N=1 50% 1T" in harm["detail"] and "1 of 2 cases the delegate ran above 1.00" in harm["detail"]
     calm = [r for r in ROWS if r["n"] > 2] + [row("resnet50", 2, 0.5, 1, 80.0, 60.0, ratio_all=0.76)]
     harm = bench_report.evaluate_targets(calm)[-1]
     assert harm["status"] == "met" and harm["measured"] == 0.76
@@ -72,6 +72,21 @@ def test_do_no_harm_lists_every_slower_case():
                     "Single 1×1 convolutions (3 cases, one measurement each): none is slower with the delegate."]
     assert bench_report.no_harm_lines(ROWS[:4], [])[-1] == \
         "Single 1×1 convolutions (0 cases, one measurement each): not measured in this run."
+
+
+def test_a_graph_handed_back_counts_as_the_stock_runtime():
+    # The delegate claimed nothing: both sides ran the stock graph, so the pair's 1.01 is noise, counted 1.00.
+    rows = [row("mobilenet_v2", 2, 0.5, 2, 6.0, 6.06, ratio_all=1.01, claimed=0),
+            row("mobilenet_v2", 2, 0.75, 2, 6.0, 5.4, ratio_all=0.90)]
+    harm = bench_report.evaluate_targets(rows)[-1]
+    assert harm["status"] == "met" and harm["measured"] == 1.0 and harm["filtered"] == 1.0, harm
+    assert "1 handed back to the stock runtime, counted as 1.00 (stock against itself measured 1.01–1.01)" \
+        in harm["detail"]
+    lines = bench_report.no_harm_lines(rows, [])
+    assert lines[0] == "Whole models (2 cases): none is slower with the delegate."
+    assert any("measured above 1.00 by noise: MobileNetV2 1.0/224 N=2 50% 2T 1.01 / 1.01." in x for x in lines)
+    slow = bench_report.evaluate_targets(rows + [row("resnet50", 1, 0.75, 2, 40.0, 41.2, ratio_all=1.03)])[-1]
+    assert slow["status"] == "not met" and slow["measured"] == 1.03 and "ResNet-50 N=1 75% 2T" in slow["detail"]
 
 
 def test_needed_claimed_ratio():
