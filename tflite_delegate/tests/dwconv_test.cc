@@ -429,10 +429,11 @@ std::vector<Case> FixedCases() {
         }
   // Channel tails on MobileNet-like 3x3 layers, with and without relu6 / bias. Complete windows per row:
   // 13 wide, 11 at stride 1 (runs of 8 + 1 + 1 + 1) and 5 at stride 2 (4 + 1); 16 wide, 14 at stride 1 (a
-  // run of 8, then one overlapping it) and 7 at stride 2 (4 + 1 + 1 + 1).
+  // run of 8, then one overlapping it) and 7 at stride 2 (4 + 1 + 1 + 1). Rows of 40 and 59 are cut into
+  // chunks of 16 pixels, the last one taking what is left under 24 (38 = 16 + 22, 57 = 16 + 16 + 16 + 9).
   for (int ch : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100}) {
     for (int stride : {1, 2}) {
-      for (int width : {13, 16}) {
+      for (int width : {13, 16, 40, 59}) {
         Case c;
         c.in_h = 9;
         c.in_w = width;

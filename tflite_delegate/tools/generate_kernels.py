@@ -37,10 +37,15 @@ def f32_spconv_pixelvec():
             yield f"f32-spconv-16x{nr}-pixelvec-{isa}.c", "pixelvec.c.in", dict(isa=isa, nr=nr)
 
 
+# Output pixels per chunk in the depthwise kernels (dwconv.c.in): 8, 16 and 32 measured the same on an Intel
+# Xeon (MobileNetV1/V2 1-2% faster than whole rows per channel tile).
+DW_CHUNK = 16
+
+
 def f32_dwconv():
     """Depthwise kernels, one per vector ISA (the scalar one is written by hand)."""
     for isa, channels in (("avx512f", 16), ("avx2", 8), ("neon", 4)):
-        yield f"f32-dwconv-minmax-{channels}c-{isa}.c", "dwconv.c.in", dict(isa=isa)
+        yield f"f32-dwconv-minmax-{channels}c-{isa}.c", "dwconv.c.in", dict(isa=isa, chunk=DW_CHUNK)
 
 
 def f32_vadd():
