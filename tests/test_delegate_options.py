@@ -129,7 +129,7 @@ def test_bazel_built_library_works_the_same(monkeypatch):
     monkeypatch.setenv("ONEXN_DELEGATE_PATH", str(library))
     tflite = conv_model(n=8, k=(3, 3), stride=(2, 2))
     inputs = random_inputs(tflite)
-    delegate = load_delegate()
+    delegate = load_delegate(dense="never")  # the kept blocks: this small graph saves too little by default
     got = run(tflite, inputs, [delegate])
     assert read_report(delegate)["claimed"] == 1
     assert_close(got, run(tflite, inputs))
