@@ -199,7 +199,7 @@ def test_one_node_that_gains_keeps_the_graph(threads):
     assert report["claimed"] == 1 and report["kernels"][0].get("blocks", "kept") == "kept", report
 
 
-MIN_SAVING = 0.21  # node_claim.cc MinimumSaving, at every thread count
+MIN_SAVING = 0.21  # node_claim.cc kMinimumSaving, at every thread count
 
 
 def test_a_small_saving_is_left_to_the_stock_runtime_at_one_thread_and_at_two():

@@ -20,7 +20,7 @@ constexpr char kTooLittleToGain[] = "the 1xN nodes of the graph gain too little"
 // was 5-20% ran 1.01-1.21x the stock runtime's time, those above 21% 0.59-1.00x. At one thread on an Intel
 // Xeon (AVX-512, AMX), MobileNetV2 estimated at 8% saved ran 1.10x, at 24% 0.93x, at 46% 0.74x (2026-12-03).
 // Not measured beyond 2 threads: the same margin.
-double MinimumSaving(int /*threads*/) { return 0.21; }
+constexpr double kMinimumSaving = 0.21;
 
 // The int8 glue and int8 layers without a record make an int8 graph one partition, but their kernels are
 // still slower than XNNPACK's int8 ones (depthwise, the dense layers): together slower than the hand-offs they
@@ -194,14 +194,14 @@ class Claimer {
       every_block_ns += conv->choice.dense_ns;
     }
     const double saving = every_block_ns > 0.0 ? 1.0 - chosen_ns / every_block_ns : 0.0;
-    const double margin = MinimumSaving(threads);
-    if (saving > margin) return;
+    if (saving > kMinimumSaving) return;
     char why[480];
     std::snprintf(why, sizeof(why),
                   "%s (cost model, %d thread(s)): as chosen they are estimated at %.3g ms against %.3g ms with "
                   "every block, %.0f%% saved where the graph needs more than %.0f%% to beat the stock runtime: the "
                   "graph is left to the stock runtime (options dense=always or glue=all take it anyway)",
-                  kTooLittleToGain, threads, 1e-6 * chosen_ns, 1e-6 * every_block_ns, 100.0 * saving, 100.0 * margin);
+                  kTooLittleToGain, threads, 1e-6 * chosen_ns, 1e-6 * every_block_ns, 100.0 * saving,
+                  100.0 * kMinimumSaving);
     DeclineClaimed(why);
   }
 

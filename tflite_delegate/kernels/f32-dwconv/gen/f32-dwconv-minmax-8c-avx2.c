@@ -113,7 +113,7 @@ static inline __attribute__((always_inline)) void tile(const onexn_dw_args* a, s
 // not change: every pixel is the same FMA chain in any run.
 #define CHUNK 16
 
-static void channels(const onexn_dw_args* a) {
+static void channel_tiles(const onexn_dw_args* a) {
   const size_t channels = a->channels;
   size_t c = 0;
   for (; c + 8 <= channels; c += 8) tile(a, c, _mm256_set1_epi32(-1), 1);
@@ -131,6 +131,6 @@ void onexn_f32_dwconv_minmax_8c_avx2(const onexn_dw_args* a) {
     chunk.pixels = left < CHUNK + 8 ? left : CHUNK;
     chunk.input = a->input + p * a->in_pixel_stride;
     chunk.out = a->out + p * a->out_pixel_stride;
-    channels(&chunk);
+    channel_tiles(&chunk);
   }
 }
