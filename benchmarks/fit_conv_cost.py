@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Fits the conv cost model's coefficients (tflite_delegate/kernels/operators/conv-cost.c) to the timings
-of ``bazel run //tflite_delegate:conv_cost_bench`` (one file per ISA), by least squares on relative error.
+of ``bazel run //tflite_delegate:conv_cost_bench`` (one file per ISA), by non-negative least squares on relative error.
 
     python benchmarks/fit_conv_cost.py timings.txt
 
@@ -20,6 +20,7 @@ import statistics
 from collections import defaultdict
 
 import numpy as np
+import scipy.optimize
 
 
 def tile_of(kernel):
@@ -45,13 +46,16 @@ def main(argv=None):
     isa = None
     for line in open(args.timings):
         if line.startswith("# isa="):
-            isa = line[len("# isa="):].split(";")[0]
+            isa = line[len("# isa="):].split(";")[0].split()[0]
         if line.startswith("#") or not line.strip():
             continue
         h, w, cin, cout, k, n, sparsity, kernel, ms, dense_ms, kept = line.split()
         h, w, cin, cout, k, n = map(int, (h, w, cin, cout, k, n))
         if h * w < SMALL_PIXELS:
-            if kernel == SMALL_KERNEL:
+            # Fitted at 50%, where the choice against the dense kernel is close (N = 2: 1.17 of the dense
+            # time, N = 4: 0.54 on an Intel Xeon); at 75% every N >= 2 wins by far, and at 90% the kept
+            # weights fit in L2 across this benchmark's repeated calls, unlike in a graph.
+            if kernel == SMALL_KERNEL and float(sparsity) == 0.5:
                 small[kernel].append(((cin, cout, k, n, float(kept)), float(ms) / float(dense_ms)))
             continue
         key = kernel + (" (ymm panels)" if kernel.endswith("8x16-avx512f") and n <= 8 else "")
@@ -84,9 +88,10 @@ DENSE_KERNEL = {"avx512": "f32-spconv-8x16-avx512f", "avx2": "f32-spconv-4x16-av
 
 
 def fit(key, x, y):
-    """Least squares on relative error; prints and returns (gather, fma, panel)."""
+    """Non-negative least squares on relative error; prints and returns (gather, fma, panel)."""
     cols = [i for i in range(3) if x[:, i].any()]
-    coef, *_ = np.linalg.lstsq(x[:, cols] / y[:, None], np.ones_like(y), rcond=None)
+    # Non-negative: a negative per-panel cost would make small layers' estimates negative (no model).
+    coef, _ = scipy.optimize.nnls(x[:, cols] / y[:, None], np.ones_like(y))
     err = np.abs(x[:, cols] @ coef / y - 1)
     named = dict(zip([["gather", "fma", "panel"][i] for i in cols], coef))
     print(f"{key:42s} " + " ".join(f"{k}={v:.2f}" for k, v in named.items())

@@ -356,3 +356,24 @@ def test_int8_records_are_claimed(quantized):
 def test_records_claiming_quantized_nodes_are_declined(quantized, kind, encoding, why):
     tflite, nodes = _records_claiming(quantized[kind], quantized["kernels"], encoding)
     _check_declined(tflite, nodes, why)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_denormal_inputs_flush_to_zero_as_on_the_stock_runtime(threads):
+    # XNNPACK runs every operator with denormals flushed to zero (FTZ + DAZ on x86): inputs below float32's
+    # smallest normal number count as zero there, so a layer without bias gives exact zeros. The delegate
+    # runs in the same mode (kernels/common/fpu.c); without it, it gave ~1e-39 instead, and x86 cores take a
+    # microcode assist per denormal operand (a MobileNetV2 fed such values ran 15-20x slower than stock).
+    tflite = conv_model(k=(1, 1), n=16, cin=32, cout=32, size=(8, 8), bias=False)
+    inputs = [x * np.float32(1e-39) for x in random_inputs(tflite)]
+    assert np.count_nonzero(inputs[0]) == inputs[0].size and np.abs(inputs[0]).max() < np.finfo(np.float32).tiny
+    want = run(tflite, inputs, num_threads=threads)
+    assert not np.any(want[0]), "the stock runtime no longer flushes denormals"
+    delegate = load_delegate(dense="never", num_threads=threads)
+    got = run(tflite, inputs, [delegate], num_threads=threads)
+    assert read_report(delegate)["claimed"] == 1
+    np.testing.assert_array_equal(got[0], want[0])
+    # The caller's mode is put back: this thread still computes with denormals.
+    assert np.multiply(np.float32(1e-39), np.float32(2.0)) == np.float32(2e-39)
+    normal = random_inputs(tflite)
+    assert_close(run(tflite, normal, [delegate], num_threads=threads), run(tflite, normal, num_threads=threads))

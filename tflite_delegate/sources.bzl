@@ -125,6 +125,7 @@ SOURCES = {
         ],
         "srcs": {
             "portable": [
+                "kernels/common/fpu.c",
                 "kernels/common/isa.c",
                 "kernels/common/memory.c",
                 "kernels/common/threadpool.c",
@@ -185,7 +186,9 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx512f.c",
+                "kernels/f32-spconv-pixelvec/gen/f32-spconv-32x4-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x8-pixelvec-avx512f.c",
+                "kernels/f32-spconv-pixelvec/gen/f32-spconv-32x8-pixelvec-avx512f.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c",
                 "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-16c-avx512.c",
                 "kernels/qs8-vadd/qs8-vadd-minmax-16-avx512.c",

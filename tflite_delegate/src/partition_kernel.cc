@@ -216,15 +216,18 @@ TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
 TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
   auto* part = static_cast<Partition*>(node->user_data);
   const bool profile = ProfilingEnabled();
-  for (size_t i = 0; i < part->steps.size(); i += part->steps[i].Span()) {
+  const onexn_fpu_state fpu = onexn_fpu_flush_denormals();  // as XNNPACK does (kernels/common/fpu.c)
+  TfLiteStatus status = kTfLiteOk;
+  for (size_t i = 0; i < part->steps.size() && status == kTfLiteOk; i += part->steps[i].Span()) {
     const double start = profile ? NowSeconds() : 0.0;
-    if (RunStep(context, *part, i) != kTfLiteOk) return kTfLiteError;
+    status = RunStep(context, *part, i);
     if (profile) {
       part->steps[i].seconds += NowSeconds() - start;
       part->steps[i].runs++;
     }
   }
-  return kTfLiteOk;
+  onexn_fpu_restore(fpu);
+  return status;
 }
 
 const char* ProfilingString(const TfLiteContext* /*context*/, const TfLiteNode* node) {

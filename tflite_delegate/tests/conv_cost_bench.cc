@@ -89,8 +89,10 @@ int main(int argc, char** argv) {
   }
   onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
   isa = onexn_isa_resolve(isa);
-  const char* candidates[] = {"f32-spconv-8x16-avx512f", "f32-spconv-4x16-avx2", "f32-spconv-8x8-avx2",
-                              "f32-spconv-8x4-avx2",     "f32-spconv-8x8-neon",  "f32-spconv-8x4-neon"};
+  const char* candidates[] = {"f32-spconv-8x16-avx512f",          "f32-spconv-4x16-avx2",
+                              "f32-spconv-8x8-avx2",              "f32-spconv-8x4-avx2",
+                              "f32-spconv-32x8-pixelvec-avx512f", "f32-spconv-32x4-pixelvec-avx512f",
+                              "f32-spconv-8x8-neon",              "f32-spconv-8x4-neon"};
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> val(-1, 1);
   std::printf("# isa=%s threads=%d; columns: h w cin cout k n sparsity kernel ms dense_ms kept_fraction\n",

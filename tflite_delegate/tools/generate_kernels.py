@@ -20,9 +20,13 @@ KERNELS = Path(__file__).resolve().parents[1] / "kernels"
 TOOL = "tflite_delegate/tools/generate_kernels.py"
 
 
+# Most pixels of one tile of the 8x16 AVX-512 kernel where rows are at a fixed stride (direct addressing).
+DIRECT_MR = 16
+
+
 def f32_spconv():
     """Indirection kernels: (output, template, variables) per file."""
-    yield "f32-spconv-8x16-avx512f.c", "8x16-avx512f.c.in", dict(rows=(4, 5, 6, 7, 8))
+    yield "f32-spconv-8x16-avx512f.c", "8x16-avx512f.c.in", dict(rows=(4, 5, 6, 7, 8), direct_mr=DIRECT_MR)
     yield "f32-spconv-8x8-avx2.c", "avx2.c.in", dict(mr=8, nr=8, tiles=(8,))
     yield "f32-spconv-8x4-avx2.c", "avx2.c.in", dict(mr=8, nr=4, tiles=(4, 8))  # plus a 1-pixel tail
     yield "f32-spconv-4x16-avx2.c", "avx2.c.in", dict(mr=4, nr=16, tiles=(4,))
@@ -31,10 +35,13 @@ def f32_spconv():
 
 
 def f32_spconv_pixelvec():
-    """Pixel-vector kernels (16 output pixels x nr channels)."""
+    """Pixel-vector kernels (16 or 32 output pixels x nr channels)."""
     for isa, widths in (("avx512f", (1, 2, 4, 8)), ("avx2", (1, 2, 4)), ("neon", (1, 2))):
         for nr in widths:
             yield f"f32-spconv-16x{nr}-pixelvec-{isa}.c", "pixelvec.c.in", dict(isa=isa, nr=nr)
+    # Two 16-pixel tiles per call: each broadcast weight feeds two FMAs (see the template).
+    for nr in (4, 8):
+        yield f"f32-spconv-32x{nr}-pixelvec-avx512f.c", "pixelvec.c.in", dict(isa="avx512f", nr=nr, tiles=2)
 
 
 # Output pixels per chunk in the depthwise kernels (dwconv.c.in): 8, 16 and 32 measured the same on an Intel

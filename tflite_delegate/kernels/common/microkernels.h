@@ -96,13 +96,13 @@ static ONEXN_INLINE void onexn_ind_tile_at(const onexn_ind_args* a, size_t p, si
 typedef void (*onexn_ind_ukernel)(const onexn_ind_args* args);
 
 // Arguments of a transposed-tile microkernel: the vector runs over ONEXN_XT_PIXELS pixels whose inputs
-// were gathered channel-major into xt.
+// were gathered channel-major into xt; a 32-pixel kernel reads a second such tile right after the first.
 typedef struct {
   const float* xt;         // [taps][cin][ONEXN_XT_PIXELS]
   size_t cin;
   size_t taps;
   size_t kept;
-  size_t mr;               // valid pixels (1..ONEXN_XT_PIXELS)
+  size_t mr;               // valid pixels (1..the kernel's tile: 16 or 32)
   size_t nc;               // valid output channels (1..NR)
   const uint32_t* kc;
   const float* w;          // bias[NR], then [taps][kept][NR]
@@ -241,7 +241,7 @@ typedef void (*onexn_pooling_ukernel)(const onexn_pool_args* args);
 #include "f32-spconv/f32-spconv.inc"
 #undef ONEXN_SPCONV_UKERNEL
 
-#define ONEXN_PIXELVEC_UKERNEL(isa, name, ukernel, nr, gather) void ukernel(const onexn_xt_args* args);
+#define ONEXN_PIXELVEC_UKERNEL(isa, name, ukernel, mr, nr, gather) void ukernel(const onexn_xt_args* args);
 #include "f32-spconv-pixelvec/f32-spconv-pixelvec.inc"
 #undef ONEXN_PIXELVEC_UKERNEL
 

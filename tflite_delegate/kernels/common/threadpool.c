@@ -21,6 +21,7 @@
 
 #include "common/memory.h"
 #include "common/threadpool.h"
+#include "onexn_kernels.h"
 
 struct onexn_threadpool {
   int size;                 // threads including the caller
@@ -109,6 +110,7 @@ static void* worker_main(void* p) {
   free(p);
   onexn_threadpool* pool = arg.pool;
   unsigned long seen = 0;
+  onexn_fpu_flush_denormals();  // this thread runs only onexn's tasks (common/fpu.c)
   for (;;) {
     if (!spin_until(pool, new_work, seen)) {
       pthread_mutex_lock(&pool->lock);

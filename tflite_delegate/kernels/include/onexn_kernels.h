@@ -33,6 +33,14 @@ int onexn_isa_supported(onexn_isa isa);
 // 1 when the CPU has AMX-INT8 tiles the OS lets programs use (Intel Sapphire Rapids and later): the stock
 // runtime's XNNPACK then runs dense int8 convolutions on them, several times faster than with VNNI.
 int onexn_cpu_has_amx_int8(void);
+// Flushes denormals to zero on the calling thread (x86 FTZ+DAZ, Arm FZ), as XNNPACK does around every
+// operator it runs; returns the previous state, which onexn_fpu_restore puts back. The delegate runs every
+// partition, and its pool threads every task, in this mode.
+typedef struct {
+  uint64_t saved;
+} onexn_fpu_state;
+onexn_fpu_state onexn_fpu_flush_denormals(void);
+void onexn_fpu_restore(onexn_fpu_state state);
 // Resolves ONEXN_ISA_AUTO to the best supported ISA; returns other values unchanged.
 onexn_isa onexn_isa_resolve(onexn_isa isa);
 // "auto", "scalar", "avx2", "avx512", "neon", and the extensions "avx512vnni", "neondot", "avx512vnnivbmi".

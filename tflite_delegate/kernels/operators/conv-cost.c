@@ -10,9 +10,10 @@
 // only has to be right where the candidates differ by more than that error. Per tile of MR pixels:
 //   indirection kernels:  sum over panels of (fma * kept channels * taps + panel)
 //   pixel-vector kernels: gather * taps * cin  +  sum over panels of (fma * kept channels * taps + panel)
-// in nanoseconds. The 8x16 AVX-512 kernel runs panels of at most 8 channels in ymm registers; on CPUs that
-// execute AVX-512 on 256-bit units (AMD Zen 4) those run at the zmm rate per channel, so it also competes
-// for N = 5..8 there.
+// in nanoseconds. AVX-512 has two tables, one per kind of core: the relative speeds differ (AMD Zen 4
+// executes 512-bit operations on 256-bit units, so the 8x16 kernel's ymm panels run at the zmm rate per
+// channel there; an Intel Xeon loads at most two 512-bit vectors per cycle, so the 32-pixel kernels, whose
+// broadcasts each feed two FMAs, win on wide layers). Other CPUs with full-width AVX-512 use the Xeon's.
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -25,14 +26,28 @@ typedef struct {
   double gather, fma, panel;
 } coefficients;
 
-// Fitted on an AMD EPYC (Zen 4), one thread: bazel run //tflite_delegate:conv_cost_bench, then
-// benchmarks/fit_conv_cost.py.
+// Fitted on an Intel Xeon with full-width AVX-512 units (family 6 model 167: AVX-512, VNNI, AMX), one
+// thread: bazel run //tflite_delegate:conv_cost_bench, then benchmarks/fit_conv_cost.py.
 // The 8x4 AVX2 kernel serves only layers under 16 output pixels on x86 (FULLY_CONNECTED at batch 1), where
 // this model prices a one-pixel tile of the dense kernel as a full one; such layers wait on the weights they
 // stream. Its rows are fitted to those layers' timings as ratios to the dense kernel's estimate, so that the
-// kept blocks win where they stream fewer weights fast enough (1280->1000 at N=4 50%: 0.71 of the dense
-// time; at N=2 50%: 1.4).
+// kept blocks win where they stream fewer weights fast enough (1280->1000 at N=4 50%: 0.54 of the dense
+// time on that Xeon, 0.71 on Zen 4; at N=2 50% 1.4 on Zen 4).
 static const coefficients kAvx512[] = {
+    {"f32-spconv-8x16-avx512f", 0, 0.0, 1.68, 15.07},
+    {"f32-spconv-8x16-avx512f", 1, 0.0, 1.46, 7.05},
+    {"f32-spconv-32x8-pixelvec-avx512f", 0, 5.58, 2.80, 34.21},
+    {"f32-spconv-32x4-pixelvec-avx512f", 0, 5.32, 1.65, 20.59},
+    {"f32-spconv-16x8-pixelvec-avx512f", 0, 2.62, 1.68, 16.31},
+    {"f32-spconv-16x4-pixelvec-avx512f", 0, 2.66, 0.95, 9.70},
+    {"f32-spconv-16x2-pixelvec-avx512f", 0, 2.47, 0.61, 8.43},
+    {"f32-spconv-16x1-pixelvec-avx512f", 0, 2.51, 0.44, 10.92},
+    {"f32-spconv-8x4-avx2", 0, 0.0, 0.45, 0.0},  // layers under 16 pixels, see above
+};
+
+// Fitted the same way on an AMD EPYC (Zen 4), which executes AVX-512 on 256-bit units. Without rows for
+// the 32-pixel kernels: they were measured only on the Xeon, so Zen 4 keeps the kernels it was fitted on.
+static const coefficients kAvx512On256BitUnits[] = {
     {"f32-spconv-8x16-avx512f", 0, 0.0, 2.13, 11.3},
     {"f32-spconv-8x16-avx512f", 1, 0.0, 1.62, 7.6},
     {"f32-spconv-16x8-pixelvec-avx512f", 0, 3.43, 2.00, 19.9},
@@ -42,7 +57,7 @@ static const coefficients kAvx512[] = {
     {"f32-spconv-8x4-avx2", 0, 0.0, 0.75, 4.6},  // layers under 16 pixels, see above
 };
 
-// Fitted the same way with ONEXN_ISA_AVX2 on that machine.
+// Fitted the same way with ONEXN_ISA_AVX2 on the Zen 4 machine.
 static const coefficients kAvx2[] = {
     {"f32-spconv-4x16-avx2", 0, 0.0, 1.30, 7.3},
     {"f32-spconv-8x8-avx2", 0, 0.0, 1.82, 12.8},
@@ -74,7 +89,8 @@ static const coefficients* find(const coefficients* table, size_t count, const c
 static const coefficients* coefficients_of(onexn_isa isa, const char* ukernel, int ymm_panels) {
   switch (isa) {
     case ONEXN_ISA_AVX512: {
-      const coefficients* c = FIND(kAvx512, ukernel, ymm_panels);
+      const coefficients* c = onexn_cpu_avx512_on_256bit_units() ? FIND(kAvx512On256BitUnits, ukernel, ymm_panels)
+                                                                  : FIND(kAvx512, ukernel, ymm_panels);
       return c != NULL || ymm_panels ? c : FIND(kAvx2, ukernel, 0);  // AVX2 kernels serve AVX-512 too
     }
     case ONEXN_ISA_AVX2:
@@ -116,6 +132,13 @@ static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onex
   return per_tile * s->batch * ceil(pixels / uk->mr);
 }
 
+// Kernels that serve every block width on AVX-512, tried on the kept blocks against the dispatched one
+// where the active table has their coefficients: the 8x16 kernel for narrow blocks on Zen 4 (it runs
+// panels of <= 8 channels at the zmm rate per channel there), the 32-pixel kernels on the Xeon (e.g.
+// MobileNetV2's expansions at N = 16: 14x14 96->576 50% 0.079 ms against 0.088 on the 8x16 kernel).
+static const char* const kAvx512Alternatives[] = {"f32-spconv-8x16-avx512f", "f32-spconv-32x8-pixelvec-avx512f",
+                                                  "f32-spconv-32x4-pixelvec-avx512f"};
+
 int onexn_conv_plan_for(const onexn_conv_shape* s, const onexn_block_index* index, onexn_isa isa,
                         onexn_dense_policy policy, onexn_conv_plan* out) {
   const size_t pixels = (size_t)s->out_h * (size_t)s->out_w;
@@ -137,15 +160,16 @@ int onexn_conv_plan_for(const onexn_conv_shape* s, const onexn_block_index* inde
     out->choice.dense = 1;
     out->choice.cost_ns = out->choice.dense_ns;
   }
-  if (policy == ONEXN_DENSE_AUTO && isa == ONEXN_ISA_AVX512 && index->n <= 8 && pixels >= ONEXN_XT_PIXELS &&
-      onexn_cpu_avx512_on_256bit_units()) {
-    const onexn_ukernel_config* wide = onexn_conv_ukernel("f32-spconv-8x16-avx512f");
-    const double ns = wide != NULL ? estimate(wide, isa, s, index->n, index) : -1.0;
-    if (ns >= 0.0 && ns < out->choice.cost_ns) {
-      out->uk = wide;
-      out->dense_n = 0;
-      out->choice.dense = 0;
-      out->choice.cost_ns = ns;
+  if (policy == ONEXN_DENSE_AUTO && isa == ONEXN_ISA_AVX512 && pixels >= ONEXN_XT_PIXELS) {
+    for (size_t i = 0; i < sizeof(kAvx512Alternatives) / sizeof(kAvx512Alternatives[0]); i++) {
+      const onexn_ukernel_config* alt = onexn_conv_ukernel(kAvx512Alternatives[i]);
+      const double ns = alt != NULL && alt != out->uk ? estimate(alt, isa, s, index->n, index) : -1.0;
+      if (ns >= 0.0 && ns < out->choice.cost_ns) {
+        out->uk = alt;
+        out->dense_n = 0;
+        out->choice.dense = 0;
+        out->choice.cost_ns = ns;
+      }
     }
   }
   return 0;

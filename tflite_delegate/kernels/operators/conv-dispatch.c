@@ -19,8 +19,8 @@ static const onexn_ukernel_config kUkernels[] = {
   {name, isa, ONEXN_KIND_IND, mr, nr, nr_fits_block, ukernel, NULL, NULL, tile_invariant},
 #include "f32-spconv/f32-spconv.inc"
 #undef ONEXN_SPCONV_UKERNEL
-#define ONEXN_PIXELVEC_UKERNEL(isa, name, ukernel, nr, gather) \
-  {name, isa, ONEXN_KIND_XT, ONEXN_XT_PIXELS, nr, 0, NULL, ukernel, gather, 1},
+#define ONEXN_PIXELVEC_UKERNEL(isa, name, ukernel, mr, nr, gather) \
+  {name, isa, ONEXN_KIND_XT, mr, nr, 0, NULL, ukernel, gather, 1},
 #include "f32-spconv-pixelvec/f32-spconv-pixelvec.inc"
 #undef ONEXN_PIXELVEC_UKERNEL
 };

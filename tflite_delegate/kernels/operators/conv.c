@@ -228,7 +228,7 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
   conv->pixel_stride = identity_indirection(conv) ? conv->tap_cin : 0;
   conv->panel_block = weight_blocking(conv);
   if (conv->uk.kind == ONEXN_KIND_XT) {
-    if (onexn_mul_size(conv->taps * conv->tap_cin, ONEXN_XT_PIXELS, &conv->xt_floats) ||
+    if (onexn_mul_size(conv->taps * conv->tap_cin, conv->uk.mr, &conv->xt_floats) ||
         conv->xt_floats > SIZE_MAX / sizeof(float))
       goto oom;
     conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
@@ -344,7 +344,12 @@ static void run_xt_tile(const onexn_conv* conv, const float* input, size_t p0, s
                         size_t pb, size_t thread) {
   const onexn_conv_shape* s = &conv->s;
   float* xt = conv->xt + thread * conv->xt_floats;
-  conv->uk.gather(xt, input, conv->zero, conv->ind + p0 * conv->taps, conv->taps, conv->tap_cin, mr);
+  // One gathered tile per 16 pixels, one after the other (a 32-pixel kernel reads the second at
+  // xt + taps * cin * 16); a 32-pixel kernel handed at most 16 pixels reads only the first.
+  for (size_t q = 0; q < mr; q += ONEXN_XT_PIXELS) {
+    conv->uk.gather(xt + q * conv->taps * conv->tap_cin, input, conv->zero, conv->ind + (p0 + q) * conv->taps,
+                    conv->taps, conv->tap_cin, mr - q < ONEXN_XT_PIXELS ? mr - q : ONEXN_XT_PIXELS);
+  }
   onexn_xt_args a;
   a.xt = xt;
   a.cin = conv->tap_cin;
