@@ -31,9 +31,10 @@ struct onexn_conv {
   float* zero;          // cin zeros
   size_t pixel_stride;  // onexn_ind_args.pixel_stride
   ptrdiff_t* ind;       // [out_pixels][taps] input row offsets, -1 = padding
-  size_t xt_floats;     // per-thread scratch of the transposed kernels
+  size_t xt_floats;     // per-thread scratch of the transposed kernels, or of the widened rows
   float* xt;            // xt_threads * xt_floats
   size_t xt_threads;
+  size_t wide_w;        // 0, or the width of the input copy with its horizontal padding (see widen_rows)
 };
 
 static int add_size(size_t a, size_t b, size_t* r) {
@@ -53,10 +54,35 @@ static int rows_as_taps(const onexn_conv_shape* s) {
          (int64_t)(s->out_w - 1) * s->stride_w + s->kw <= (int64_t)s->in_w;
 }
 
+// 1 if the input rows are copied with their horizontal padding first, so that kernel rows can be taps
+// (rows_as_taps) where padding on the right (TensorFlow's SAME, e.g. MobileNetV2's 3x3/2 stem) rules them
+// out: 9 taps of 3 floats per pixel left the indirection kernel more time in per-tap overhead than in FMAs
+// (the stem at 1.31x XNNPACK's time); 3 taps of 9 do not. Only for few input channels: a wider layer's
+// taps already amortize that overhead, and its copy would cost more. Same products, same order per pixel.
+static int widen_rows(const onexn_conv* conv) {
+  const onexn_conv_shape* s = &conv->s;
+  return conv->uk.kind == ONEXN_KIND_IND && s->cin < 16 && s->kw > 1 && s->dilation_w == 1 && !rows_as_taps(s);
+}
+
+// The shape the indirection reads when the rows are widened: rows of wide_w pixels, no padding on the left.
+static onexn_conv_shape row_shape(const onexn_conv* conv) {
+  onexn_conv_shape r = conv->s;
+  if (conv->wide_w != 0) {
+    r.in_w = (int)conv->wide_w;
+    r.pad_left = 0;
+  }
+  return r;
+}
+
 static int compute_sizes(onexn_conv* conv) {
   const onexn_conv_shape* s = &conv->s;
   size_t t;
-  if (rows_as_taps(s)) {
+  if (widen_rows(conv)) {
+    const int64_t need = (int64_t)(s->out_w - 1) * s->stride_w + s->kw, have = (int64_t)s->pad_left + s->in_w;
+    conv->wide_w = (size_t)(need > have ? need : have);  // check_args bounded the shape's sizes
+  }
+  const onexn_conv_shape rows = row_shape(conv);
+  if (rows_as_taps(&rows)) {
     conv->taps = (size_t)s->kh;
     conv->tap_cin = (size_t)s->kw * (size_t)s->cin;  // check_args bounded kw * cin
   } else {
@@ -224,9 +250,19 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
   conv->ind = (ptrdiff_t*)onexn_aligned_alloc(conv->out_pixels * conv->taps * sizeof(ptrdiff_t));
   if (conv->zero == NULL || conv->ind == NULL) goto oom;
   memset(conv->zero, 0, conv->tap_cin * sizeof(float));
-  onexn_conv_build_indirection(&conv->s, rows_as_taps(&conv->s) ? 1 : conv->s.kw, conv->ind);
+  const onexn_conv_shape rows = row_shape(conv);
+  onexn_conv_build_indirection(&rows, rows_as_taps(&rows) ? 1 : conv->s.kw, conv->ind);
   conv->pixel_stride = identity_indirection(conv) ? conv->tap_cin : 0;
   conv->panel_block = weight_blocking(conv);
+  if (conv->wide_w != 0) {  // one widened image per thread, its padding columns zero (see widen_rows)
+    if (onexn_mul_size((size_t)conv->s.in_h * conv->wide_w, (size_t)conv->s.cin, &conv->xt_floats) ||
+        conv->xt_floats > SIZE_MAX / sizeof(float))
+      goto oom;
+    conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
+    if (conv->xt == NULL) goto oom;
+    memset(conv->xt, 0, conv->xt_floats * sizeof(float));
+    conv->xt_threads = 1;
+  }
   if (conv->uk.kind == ONEXN_KIND_XT) {
     if (onexn_mul_size(conv->taps * conv->tap_cin, conv->uk.mr, &conv->xt_floats) ||
         conv->xt_floats > SIZE_MAX / sizeof(float))
@@ -369,10 +405,27 @@ static void run_xt_tile(const onexn_conv* conv, const float* input, size_t p0, s
   }
 }
 
+// Copies the input rows that output pixels [p0, p1) read into the thread's widened image (see widen_rows),
+// at the columns after the left padding; the padding columns stay zero. Returns the widened image.
+static const float* widened_rows(const onexn_conv* conv, const float* input, size_t p0, size_t p1, size_t thread) {
+  const onexn_conv_shape* s = &conv->s;
+  float* wide = conv->xt + thread * conv->xt_floats;
+  const size_t cin = (size_t)s->cin, row = (size_t)s->in_w * cin, out_w = (size_t)s->out_w;
+  const ptrdiff_t first = (ptrdiff_t)(p0 / out_w) * s->stride_h - s->pad_top;
+  const ptrdiff_t last =
+      (ptrdiff_t)((p1 - 1) / out_w) * s->stride_h - s->pad_top + (ptrdiff_t)(s->kh - 1) * s->dilation_h;
+  for (ptrdiff_t iy = first < 0 ? 0 : first; iy <= last && iy < s->in_h; iy++) {
+    memcpy(wide + ((size_t)iy * conv->wide_w + (size_t)s->pad_left) * cin, input + (size_t)iy * row,
+           row * sizeof(float));
+  }
+  return wide;
+}
+
 void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
                            size_t pa, size_t pb, size_t thread) {
   const onexn_conv_shape* s = &conv->s;
   if (p1 <= p0 || pb <= pa) return;
+  if (conv->wide_w != 0) input_image = widened_rows(conv, input_image, p0, p1, thread);
   if (conv->uk.kind == ONEXN_KIND_IND) {
     onexn_ind_args a;
     a.input = input_image;
@@ -409,12 +462,13 @@ const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv) { return &c
 int onexn_conv_tile_invariant(const onexn_conv* conv) { return conv->uk.tile_invariant; }
 
 size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads) {
-  if (conv->uk.kind != ONEXN_KIND_XT || threads <= conv->xt_threads) return threads;
+  if (conv->xt_floats == 0 || threads <= conv->xt_threads) return threads;
   // Grow the per-thread scratch; if that fails, the caller runs alone (same results).
   float* xt = threads <= SIZE_MAX / sizeof(float) / conv->xt_floats
                   ? (float*)onexn_aligned_alloc(threads * conv->xt_floats * sizeof(float))
                   : NULL;
   if (xt == NULL) return 1;
+  if (conv->wide_w != 0) memset(xt, 0, threads * conv->xt_floats * sizeof(float));
   onexn_aligned_free(conv->xt);
   conv->xt = xt;
   conv->xt_threads = threads;
