@@ -254,21 +254,19 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
   onexn_conv_build_indirection(&rows, rows_as_taps(&rows) ? 1 : conv->s.kw, conv->ind);
   conv->pixel_stride = identity_indirection(conv) ? conv->tap_cin : 0;
   conv->panel_block = weight_blocking(conv);
-  if (conv->wide_w != 0) {  // one widened image per thread, its padding columns zero (see widen_rows)
-    if (onexn_mul_size((size_t)conv->s.in_h * conv->wide_w, (size_t)conv->s.cin, &conv->xt_floats) ||
-        conv->xt_floats > SIZE_MAX / sizeof(float))
-      goto oom;
+  // Per-thread scratch: the pixel-vector kernels' gathered tiles, or one widened image whose padding
+  // columns stay zero (see widen_rows); grown by onexn_conv_reserve_threads.
+  int scratch = 0;
+  if (conv->wide_w != 0) {
+    scratch = onexn_mul_size((size_t)conv->s.in_h * conv->wide_w, (size_t)conv->s.cin, &conv->xt_floats) ? -1 : 1;
+  } else if (conv->uk.kind == ONEXN_KIND_XT) {
+    scratch = onexn_mul_size(conv->taps * conv->tap_cin, conv->uk.mr, &conv->xt_floats) ? -1 : 1;
+  }
+  if (scratch < 0 || (scratch > 0 && conv->xt_floats > SIZE_MAX / sizeof(float))) goto oom;
+  if (scratch > 0) {
     conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
     if (conv->xt == NULL) goto oom;
     memset(conv->xt, 0, conv->xt_floats * sizeof(float));
-    conv->xt_threads = 1;
-  }
-  if (conv->uk.kind == ONEXN_KIND_XT) {
-    if (onexn_mul_size(conv->taps * conv->tap_cin, conv->uk.mr, &conv->xt_floats) ||
-        conv->xt_floats > SIZE_MAX / sizeof(float))
-      goto oom;
-    conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
-    if (conv->xt == NULL) goto oom;
     conv->xt_threads = 1;
   }
   return conv;
