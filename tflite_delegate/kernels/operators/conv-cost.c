@@ -10,10 +10,11 @@
 // only has to be right where the candidates differ by more than that error. Per tile of MR pixels:
 //   indirection kernels:  sum over panels of (fma * kept channels * taps + panel)
 //   pixel-vector kernels: gather * taps * cin  +  sum over panels of (fma * kept channels * taps + panel)
-// in nanoseconds. AVX-512 has two tables, one per kind of core: the relative speeds differ (AMD Zen 4
-// executes 512-bit operations on 256-bit units, so the 8x16 kernel's ymm panels run at the zmm rate per
-// channel there; an Intel Xeon loads at most two 512-bit vectors per cycle, so the 32-pixel kernels, whose
-// broadcasts each feed two FMAs, win on wide layers). Other CPUs with full-width AVX-512 use the Xeon's.
+// in nanoseconds, plus a cost per byte of weights read again for every tile where they outgrow L2.
+// AVX-512 has two tables, one per kind of core: the relative speeds differ (AMD Zen 4 executes 512-bit
+// operations on 256-bit units, so the 8x16 kernel's ymm panels run at the zmm rate per channel there; an
+// Intel Xeon loads at most two 512-bit vectors per cycle, so the 32-pixel kernels, whose broadcasts each
+// feed two FMAs, win on wide layers). Other CPUs with full-width AVX-512 use the Xeon's.
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -77,6 +78,11 @@ static const coefficients kNeon[] = {
     {"f32-spconv-16x1-pixelvec-neon", 0, 9.6, 1.18, 14.5},
 };
 
+// Nanoseconds per byte of weights read from beyond L2, measured in the graph on the Xeon: ResNet-50's
+// 7x7x512->2048 N=16 50% (2 MB of kept weights) on the 32x8 pixel-vector kernel, 2 tiles: 0.73 ms against
+// 0.42 warm.
+static const double kStreamNsPerByte = 0.1;
+
 static const coefficients* find(const coefficients* table, size_t count, const char* ukernel, int ymm_panels) {
   for (size_t i = 0; i < count; i++) {
     if (strcmp(table[i].ukernel, ukernel) == 0 && table[i].ymm_panels == ymm_panels) return &table[i];
@@ -116,6 +122,7 @@ static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onex
     per_tile += c->gather * taps * s->cin;
   }
   const int groups = (s->cout + n - 1) / n;
+  double weight_bytes = 0.0;
   for (int g = 0; g < groups; g++) {
     const uint32_t width = (uint32_t)(s->cout - g * n < n ? s->cout - g * n : n);
     const double kept = index != NULL ? (double)(index->group_ptr[g + 1] - index->group_ptr[g]) : (double)s->cin;
@@ -126,10 +133,18 @@ static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onex
       const coefficients* c = coefficients_of(isa, uk->name, ymm);
       if (c == NULL) return -1.0;
       per_tile += c->fma * kept * taps + c->panel;
+      weight_bytes += (kept * taps + 1.0) * uk->nr * sizeof(float);
     }
   }
-  const double pixels = (double)s->out_h * s->out_w;
-  return per_tile * s->batch * ceil(pixels / uk->mr);
+  const double pixels = (double)s->out_h * s->out_w, tiles = ceil(pixels / uk->mr);
+  // Weights read again for every tile come from beyond L2 once they outgrow it (the fit timed warm
+  // caches); an indirection kernel that blocks its panels reads them once (conv.c, weight_blocking).
+  double stream = 0.0;
+  if (weight_bytes > 2.0 * ONEXN_WEIGHT_BLOCK_BYTES &&
+      (xt || !onexn_conv_blocks_weights((size_t)weight_bytes, onexn_conv_input_bytes(s), (size_t)tiles))) {
+    stream = (tiles - 1.0) * weight_bytes * kStreamNsPerByte;
+  }
+  return (per_tile * tiles + stream) * s->batch;
 }
 
 // Kernels that serve every block width on AVX-512, tried on the kept blocks against the dispatched one
