@@ -183,6 +183,7 @@ SOURCES = {
                 "kernels/f32-pool/gen/f32-maxpool-minmax-16c-avx512f.c",
                 "kernels/f32-softmax/gen/f32-softmax-16c-avx512f.c",
                 "kernels/f32-spconv/gen/f32-spconv-8x16-avx512f.c",
+                "kernels/f32-spconv/gen/f32-spconv-8x32-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx512f.c",

@@ -96,7 +96,9 @@ def read_report(delegate):
     onexn kernels), ``claimed_nodes``, ``kernels`` (list of ``{"node", "kernel"}`` for those, plus
     ``"densify_node"`` when the node's compact weight's DENSIFY runs inside the onexn kernel too,
     ``"blocks": "all"`` and ``"why"`` when it runs every block, and ``"estimated_ms"``: the cost model's
-    one-thread estimates ``{"chosen", "kept", "all"}`` where it has coefficients for the kernels),
+    one-thread estimates ``{"chosen", "kept", "all", "stock"}`` where it has coefficients for the kernels:
+    ``"all"`` every block on the fastest dense kernel, ``"stock"`` every block at the dense block width,
+    about the stock runtime's time and the whole-graph margin's yardstick),
     ``dense_nodes`` / ``dense_kernels`` (the CONV_2D / FULLY_CONNECTED nodes without a record it runs as
     dense layers, see ``glue``), ``glue_nodes`` / ``glue_kernels`` (the other operators it runs, see
     ``glue``); each entry of ``dense_kernels`` and ``glue_kernels`` is ``{"node", "op", "kernel"}`` with the

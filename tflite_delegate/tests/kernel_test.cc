@@ -889,6 +889,42 @@ void TestStreamedWeightsChoice(const std::vector<onexn_isa>& isas) {
   }
 }
 
+// A dense layer (every block kept) on full-width AVX-512 units runs on the 8x32 kernel: two FMAs per
+// broadcast (0.75-0.92 of the 8x16 kernel's time on the Xeon). Zen 4's table has no row for it: 8x16 there.
+// A classifier head (one pixel) keeps its few-pixel kernel. stock_ns stays the 8x16 estimate.
+void TestDense32Choice(const std::vector<onexn_isa>& isas) {
+  for (onexn_isa isa : isas) {
+    if (isa != ONEXN_ISA_AVX512) continue;
+    for (int rows : {1, 28}) {
+      Case c;
+      c.in_h = c.in_w = rows;
+      c.cin = 48;
+      c.cout = 64;
+      c.n = 16;
+      c.sparsity = 0.0;
+      const Problem p = Build(c);
+      const onexn_block_index ix = {c.n, p.num_groups, p.group_ptr.data(), p.kept_cin.data()};
+      onexn_conv* conv = onexn_conv_create_planned(&p.shape, &ix, p.w_passed.data(), nullptr, isa,
+                                                   ONEXN_DENSE_AUTO, nullptr, 0);
+      Check(conv != nullptr, "dense 8x32 choice: create");
+      if (conv == nullptr) continue;
+      const std::string name = onexn_conv_kernel_name(conv);
+      const bool want32 = rows > 1 && !onexn_cpu_avx512_on_256bit_units();
+      Check((name == "f32-spconv-8x32-avx512f") == want32, "dense " + std::to_string(rows) + "x" +
+                                                               std::to_string(rows) + "x48->64 runs " + name);
+      onexn_conv_choice choice;
+      onexn_conv_get_choice(conv, &choice);
+      if (want32) {
+        Check(choice.dense == 1 && choice.cost_ns == choice.dense_ns && choice.dense_ns < choice.stock_ns,
+              "dense 8x32 choice: estimates");
+      }
+      onexn_conv_destroy(conv);
+    }
+  }
+}
+
+TEST_CASE("conv: dense layers run two FMAs per broadcast on full-width AVX-512") { TestDense32Choice(AvailableIsas()); }
+
 TEST_CASE("conv: weights past L2 over few pixels run on the kernel that reads them once") {
   TestStreamedWeightsChoice(AvailableIsas());
 }

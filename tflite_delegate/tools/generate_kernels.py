@@ -27,6 +27,7 @@ DIRECT_MR = 16
 def f32_spconv():
     """Indirection kernels: (output, template, variables) per file."""
     yield "f32-spconv-8x16-avx512f.c", "8x16-avx512f.c.in", dict(rows=(4, 5, 6, 7, 8), direct_mr=DIRECT_MR)
+    yield "f32-spconv-8x32-avx512f.c", "8x32-avx512f.c.in", dict(mr=8)
     yield "f32-spconv-8x8-avx2.c", "avx2.c.in", dict(mr=8, nr=8, tiles=(8,))
     yield "f32-spconv-8x4-avx2.c", "avx2.c.in", dict(mr=8, nr=4, tiles=(4, 8))  # plus a 1-pixel tail
     yield "f32-spconv-4x16-avx2.c", "avx2.c.in", dict(mr=4, nr=16, tiles=(4,))

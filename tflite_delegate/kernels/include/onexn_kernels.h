@@ -103,7 +103,9 @@ typedef struct {
   int dense;         // 1: every block runs (the pruned zeros are multiplied)
   double cost_ns;    // the way chosen
   double sparse_ns;  // the kept blocks on the microkernel the block width dispatches to
-  double dense_ns;   // every block on the dense microkernel
+  double dense_ns;   // every block, on the fastest dense microkernel (AVX-512: 8x32 where it has coefficients)
+  double stock_ns;   // every block on the microkernel of onexn_dense_block_width: about what the stock runtime
+                     // takes, the yardstick of the delegate's whole-graph margin (src/node_claim.cc)
 } onexn_conv_choice;
 void onexn_conv_get_choice(const onexn_conv* conv, onexn_conv_choice* out);
 // input: batch*in_h*in_w*cin floats (NHWC); output: batch*out_h*out_w*cout floats (NHWC).

@@ -37,6 +37,9 @@ typedef struct {
 static const coefficients kAvx512[] = {
     {"f32-spconv-8x16-avx512f", 0, 0.0, 1.68, 15.07},
     {"f32-spconv-8x16-avx512f", 1, 0.0, 1.46, 7.05},
+    // Fitted by hand to dense layers timed against the 8x16 kernel (112x112x32->64 1x1, 28x28x192->32 1x1;
+    // checked on 14x14x96->576, 7x7x960->160 and the stems): 0.75-0.92 of the 8x16 kernel's time.
+    {"f32-spconv-8x32-avx512f", 0, 0.0, 2.73, 28.3},
     {"f32-spconv-32x8-pixelvec-avx512f", 0, 5.58, 2.80, 34.21},
     {"f32-spconv-32x4-pixelvec-avx512f", 0, 5.32, 1.65, 20.59},
     {"f32-spconv-16x8-pixelvec-avx512f", 0, 2.62, 1.68, 16.31},
@@ -80,7 +83,8 @@ static const coefficients kNeon[] = {
 
 // Nanoseconds per byte of weights read from beyond L2, measured in the graph on the Xeon: ResNet-50's
 // 7x7x512->2048 N=16 50% (2 MB of kept weights) on the 32x8 pixel-vector kernel, 2 tiles: 0.73 ms against
-// 0.42 warm.
+// 0.42 warm; MobileNetV2's 7x7x320->1280 N=4 50% with every block on the 8x32 kernel (1.6 MB): 0.37 ms
+// against 0.25 estimated warm.
 static const double kStreamNsPerByte = 0.1;
 
 static const coefficients* find(const coefficients* table, size_t count, const char* ukernel, int ymm_panels) {
@@ -137,12 +141,14 @@ static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onex
     }
   }
   const double pixels = (double)s->out_h * s->out_w, tiles = ceil(pixels / uk->mr);
-  // Weights read again for every tile come from beyond L2 once they outgrow it (the fit timed warm
-  // caches); an indirection kernel that blocks its panels reads them once (conv.c, weight_blocking).
+  // Weights that outgrow L2 come from beyond it on every pass over them (the fit timed warm caches, and a
+  // graph's layers evict each other's weights): once for an indirection kernel that blocks its panels
+  // (conv.c, weight_blocking), once per tile otherwise. Every block kept reads more of them than the kept
+  // blocks do.
   double stream = 0.0;
-  if (weight_bytes > 2.0 * ONEXN_WEIGHT_BLOCK_BYTES &&
-      (xt || !onexn_conv_blocks_weights((size_t)weight_bytes, onexn_conv_input_bytes(s), (size_t)tiles))) {
-    stream = (tiles - 1.0) * weight_bytes * kStreamNsPerByte;
+  if (weight_bytes > 2.0 * ONEXN_WEIGHT_BLOCK_BYTES) {
+    const int once = !xt && onexn_conv_blocks_weights((size_t)weight_bytes, onexn_conv_input_bytes(s), (size_t)tiles);
+    stream = (once ? 1.0 : tiles) * weight_bytes * kStreamNsPerByte;
   }
   return (per_tile * tiles + stream) * s->batch;
 }
@@ -153,11 +159,13 @@ static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onex
 // MobileNetV2's expansions at N = 16: 14x14 96->576 50% 0.079 ms against 0.088 on the 8x16 kernel).
 static const char* const kAvx512Alternatives[] = {"f32-spconv-8x16-avx512f", "f32-spconv-32x8-pixelvec-avx512f",
                                                   "f32-spconv-32x4-pixelvec-avx512f"};
+// The dense layers' kernel on AVX-512 (blocks of 32, one kept list); also tried on blocks of a multiple of 32.
+static const char* const kDense32 = "f32-spconv-8x32-avx512f";
 
 int onexn_conv_plan_for(const onexn_conv_shape* s, const onexn_block_index* index, onexn_isa isa,
                         onexn_dense_policy policy, onexn_conv_plan* out) {
   const size_t pixels = (size_t)s->out_h * (size_t)s->out_w;
-  const int dense_n = onexn_dense_block_width(isa);
+  int dense_n = onexn_dense_block_width(isa);
   const onexn_ukernel_config *sparse_uk = NULL, *dense_uk = NULL;
   if (onexn_select_ukernel(isa, index->n, pixels, &sparse_uk) || onexn_select_ukernel(isa, dense_n, pixels, &dense_uk)) {
     return -1;
@@ -166,6 +174,18 @@ int onexn_conv_plan_for(const onexn_conv_shape* s, const onexn_block_index* inde
   out->uk = sparse_uk;
   out->choice.sparse_ns = estimate(sparse_uk, isa, s, index->n, index);
   out->choice.dense_ns = estimate(dense_uk, isa, s, dense_n, NULL);
+  out->choice.stock_ns = out->choice.dense_ns;
+  // Every block kept, one kept list spans 32 channels: where the table has its row (full-width AVX-512
+  // units), the 8x32 kernel feeds two FMAs per broadcast. Not for a few pixels (classifier heads), whose
+  // two FMA chains per pixel wait on each other.
+  const onexn_ukernel_config* dense32 =
+      isa == ONEXN_ISA_AVX512 && pixels >= ONEXN_XT_PIXELS ? onexn_conv_ukernel(kDense32) : NULL;
+  const double dense32_ns = dense32 != NULL ? estimate(dense32, isa, s, 32, NULL) : -1.0;
+  if (dense32_ns >= 0.0 && (out->choice.dense_ns < 0.0 || dense32_ns < out->choice.dense_ns)) {
+    dense_uk = dense32;
+    dense_n = 32;
+    out->choice.dense_ns = dense32_ns;
+  }
   out->choice.cost_ns = out->choice.sparse_ns;
   if (policy == ONEXN_DENSE_NEVER) return 0;
   if (policy == ONEXN_DENSE_ALWAYS ||
@@ -176,8 +196,10 @@ int onexn_conv_plan_for(const onexn_conv_shape* s, const onexn_block_index* inde
     out->choice.cost_ns = out->choice.dense_ns;
   }
   if (policy == ONEXN_DENSE_AUTO && isa == ONEXN_ISA_AVX512 && pixels >= ONEXN_XT_PIXELS) {
-    for (size_t i = 0; i < sizeof(kAvx512Alternatives) / sizeof(kAvx512Alternatives[0]); i++) {
-      const onexn_ukernel_config* alt = onexn_conv_ukernel(kAvx512Alternatives[i]);
+    const size_t count = sizeof(kAvx512Alternatives) / sizeof(kAvx512Alternatives[0]);
+    for (size_t i = 0; i <= count; i++) {
+      if (i == count && index->n % 32 != 0) break;
+      const onexn_ukernel_config* alt = onexn_conv_ukernel(i < count ? kAvx512Alternatives[i] : kDense32);
       const double ns = alt != NULL && alt != out->uk ? estimate(alt, isa, s, index->n, index) : -1.0;
       if (ns >= 0.0 && ns < out->choice.cost_ns) {
         out->uk = alt;
