@@ -703,6 +703,15 @@ void TestThreadCases(const std::vector<Kernel>& kernels) {
     c.seed = 3100 + n;
     TestThreads(c, kernels);
   }
+  // Weights past 512 KB over few pixels, two images: the threads split the panels, each task every pixel
+  // of an image (conv.c, weight_blocking).
+  Case w;
+  w.in_h = w.in_w = 3;
+  w.cin = w.cout = 512;
+  w.n = 16;
+  w.batch = 2;
+  w.seed = 3200;
+  TestThreads(w, kernels);
 }
 
 // A tile-invariant microkernel (the list's claim, which onexn_dwblock relies on) gives every pixel the same
