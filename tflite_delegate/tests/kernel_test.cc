@@ -844,6 +844,26 @@ void TestPlannedChoice(const std::vector<onexn_isa>& isas) {
   }
 }
 
+// What the cost model (policy auto) chose for a case: the kernel's name ("" if create failed) and the estimates.
+struct Planned {
+  std::string kernel;
+  onexn_conv_choice choice{};
+};
+
+Planned PlanCase(const Case& c, onexn_isa isa) {
+  Planned r;
+  const Problem p = Build(c);
+  const onexn_block_index ix = {c.n, p.num_groups, p.group_ptr.data(), p.kept_cin.data()};
+  onexn_conv* conv =
+      onexn_conv_create_planned(&p.shape, &ix, p.w_passed.data(), nullptr, isa, ONEXN_DENSE_AUTO, nullptr, 0);
+  Check(conv != nullptr, "planned " + c.Describe() + ": create");
+  if (conv == nullptr) return r;
+  r.kernel = onexn_conv_kernel_name(conv);
+  onexn_conv_get_choice(conv, &r.choice);
+  onexn_conv_destroy(conv);
+  return r;
+}
+
 // A classifier head (FULLY_CONNECTED at batch 1: one pixel) waits on the weights it streams: the cost model
 // keeps the blocks where that streams half of them in 1xN blocks of 4 (measured 0.71 of the dense time on
 // AVX-512 on Zen 4, 0.54 on an Intel Xeon, 0.65 on AVX2, 1280->1000), and runs every block where N = 2 at
@@ -858,17 +878,11 @@ void TestHeadChoice(const std::vector<onexn_isa>& isas) {
     if (isa != ONEXN_ISA_AVX512 && isa != ONEXN_ISA_AVX2) continue;
     for (int n : {2, 4}) {
       c.n = n;
-      const Problem p = Build(c);
-      const onexn_block_index ix = {c.n, p.num_groups, p.group_ptr.data(), p.kept_cin.data()};
-      onexn_conv* conv = onexn_conv_create_planned(&p.shape, &ix, p.w_passed.data(), nullptr, isa, ONEXN_DENSE_AUTO,
-                                                   nullptr, 0);
-      Check(conv != nullptr, "head choice: create");
-      if (conv == nullptr) continue;
-      onexn_conv_choice choice;
-      onexn_conv_get_choice(conv, &choice);
-      Check(choice.dense == (n == 2), std::string("head choice ") + onexn_isa_name(isa) + " n=" + std::to_string(n) +
-                                          (choice.dense ? ": runs every block" : ": runs the kept blocks"));
-      onexn_conv_destroy(conv);
+      const Planned r = PlanCase(c, isa);
+      if (r.kernel.empty()) continue;
+      Check(r.choice.dense == (n == 2), std::string("head choice ") + onexn_isa_name(isa) + " n=" +
+                                            std::to_string(n) +
+                                            (r.choice.dense ? ": runs every block" : ": runs the kept blocks"));
     }
   }
 }
@@ -886,15 +900,8 @@ void TestStreamedWeightsChoice(const std::vector<onexn_isa>& isas) {
   c.n = 16;
   for (onexn_isa isa : isas) {
     if (isa != ONEXN_ISA_AVX512) continue;
-    const Problem p = Build(c);
-    const onexn_block_index ix = {c.n, p.num_groups, p.group_ptr.data(), p.kept_cin.data()};
-    onexn_conv* conv = onexn_conv_create_planned(&p.shape, &ix, p.w_passed.data(), nullptr, isa, ONEXN_DENSE_AUTO,
-                                                 nullptr, 0);
-    Check(conv != nullptr, "streamed weights choice: create");
-    if (conv == nullptr) continue;
-    const std::string name = onexn_conv_kernel_name(conv);
-    Check(name == "f32-spconv-8x16-avx512f", "7x7x512->2048 N=16 50% runs " + name);
-    onexn_conv_destroy(conv);
+    const Planned r = PlanCase(c, isa);
+    Check(r.kernel == "f32-spconv-8x16-avx512f", "7x7x512->2048 N=16 50% runs " + r.kernel);
   }
 }
 
@@ -911,23 +918,15 @@ void TestDense32Choice(const std::vector<onexn_isa>& isas) {
       c.cout = 64;
       c.n = 16;
       c.sparsity = 0.0;
-      const Problem p = Build(c);
-      const onexn_block_index ix = {c.n, p.num_groups, p.group_ptr.data(), p.kept_cin.data()};
-      onexn_conv* conv = onexn_conv_create_planned(&p.shape, &ix, p.w_passed.data(), nullptr, isa,
-                                                   ONEXN_DENSE_AUTO, nullptr, 0);
-      Check(conv != nullptr, "dense 8x32 choice: create");
-      if (conv == nullptr) continue;
-      const std::string name = onexn_conv_kernel_name(conv);
+      const Planned r = PlanCase(c, isa);
+      if (r.kernel.empty()) continue;
       const bool want32 = rows > 1 && !onexn_cpu_avx512_on_256bit_units();
-      Check((name == "f32-spconv-8x32-avx512f") == want32, "dense " + std::to_string(rows) + "x" +
-                                                               std::to_string(rows) + "x48->64 runs " + name);
-      onexn_conv_choice choice;
-      onexn_conv_get_choice(conv, &choice);
+      Check((r.kernel == "f32-spconv-8x32-avx512f") == want32,
+            "dense " + std::to_string(rows) + "x" + std::to_string(rows) + "x48->64 runs " + r.kernel);
       if (want32) {
-        Check(choice.dense == 1 && choice.cost_ns == choice.dense_ns && choice.dense_ns < choice.stock_ns,
+        Check(r.choice.dense == 1 && r.choice.cost_ns == r.choice.dense_ns && r.choice.dense_ns < r.choice.stock_ns,
               "dense 8x32 choice: estimates");
       }
-      onexn_conv_destroy(conv);
     }
   }
 }

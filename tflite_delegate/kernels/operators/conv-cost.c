@@ -10,7 +10,8 @@
 // only has to be right where the candidates differ by more than that error. Per tile of MR pixels:
 //   indirection kernels:  sum over panels of (fma * kept channels * taps + panel)
 //   pixel-vector kernels: gather * taps * cin  +  sum over panels of (fma * kept channels * taps + panel)
-// in nanoseconds, plus a cost per byte of weights read again for every tile where they outgrow L2.
+// in nanoseconds, plus a cost per byte of weights past L2 for every pass over them (once per tile, or
+// once where the panels run in blocks).
 // AVX-512 has two tables, one per kind of core: the relative speeds differ (AMD Zen 4 executes 512-bit
 // operations on 256-bit units, so the 8x16 kernel's ymm panels run at the zmm rate per channel there; an
 // Intel Xeon loads at most two 512-bit vectors per cycle, so the 32-pixel kernels, whose broadcasts each

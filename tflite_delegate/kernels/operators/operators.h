@@ -46,10 +46,6 @@ typedef struct {
 } onexn_conv_plan;
 int onexn_conv_plan_for(const onexn_conv_shape* shape, const onexn_block_index* index, onexn_isa isa,
                         onexn_dense_policy policy, onexn_conv_plan* out);
-// Whether an indirection-kernel convolution runs blocks of panels, each over all its pixels, so that its
-// weights are read once per run rather than once per tile (conv.c): the weights are larger than a share of
-// L2 and the input rows its pixels read fit in one. weight_bytes: packed weights; input_bytes: the input a
-// run reads; tiles: pixel tiles per image.
 // Bytes of input one image's output pixels read: the image, or each pixel's taps where that is less.
 static inline size_t onexn_conv_input_bytes(const onexn_conv_shape* s) {
   const size_t image = (size_t)s->in_h * (size_t)s->in_w * (size_t)s->cin;
@@ -57,6 +53,10 @@ static inline size_t onexn_conv_input_bytes(const onexn_conv_shape* s) {
   return (image < taps ? image : taps) * sizeof(float);
 }
 enum { ONEXN_WEIGHT_BLOCK_BYTES = 256 * 1024 };  // a quarter of Zen 4's L2, an eighth of a Xeon's
+// Whether an indirection-kernel convolution runs blocks of panels, each over all its pixels, so that its
+// weights are read once per run rather than once per tile (conv.c): the weights are larger than a share of
+// L2 and the input rows its pixels read fit in one. weight_bytes: packed weights; input_bytes: the input a
+// run reads; tiles: pixel tiles per image.
 static inline int onexn_conv_blocks_weights(size_t weight_bytes, size_t input_bytes, size_t tiles) {
   return tiles >= 2 && weight_bytes > 2 * ONEXN_WEIGHT_BLOCK_BYTES && input_bytes <= 2 * ONEXN_WEIGHT_BLOCK_BYTES;
 }
