@@ -498,17 +498,8 @@ void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_t
   r.conv = conv;
   r.input = input;
   r.output = output;
-  r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels);
-  if (threads > 1 && conv->panel_block < conv->num_panels) {
-    // Weights past L2 over few pixels (see weight_blocking): each task runs every pixel of an image over a
-    // chunk of the panels, so the threads read their shares of the weights once; tasks of a few tiles
-    // would each read every block of them again (ResNet-50 N=1 50% at 2 threads: 1.17x stock).
-    r.plan.tiles_per_task = r.plan.tile_runs * r.plan.tiles_per_task;
-    r.plan.tile_runs = 1;
-    r.plan.chunks = conv->num_panels < 4 * threads ? conv->num_panels : 4 * threads;
-    r.plan.panels_per_chunk = (conv->num_panels + r.plan.chunks - 1) / r.plan.chunks;
-    r.plan.chunks = (conv->num_panels + r.plan.panels_per_chunk - 1) / r.plan.panels_per_chunk;
-    r.plan.tasks = (size_t)conv->s.batch * r.plan.chunks;
-  }
+  // A layer whose panels run in blocks (weight_blocking) runs whole images per task.
+  r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels,
+                                 conv->panel_block < conv->num_panels);
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
 }

@@ -344,6 +344,6 @@ void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, one
   r.conv = conv;
   r.input = input;
   r.output = output;
-  r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels);
+  r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels, 0);
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
 }
