@@ -1,5 +1,6 @@
 // ISA names and runtime CPU detection. Compiled without ISA flags on every architecture.
 #include <string.h>
+#include <unistd.h>
 
 #include "onexn_kernels.h"
 #include "operators/operators.h"
@@ -90,6 +91,15 @@ int onexn_cpu_has_amx_int8(void) {
   __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
   (void)xcr0_hi;
   return (xcr0_lo & (3u << 17)) == (3u << 17);  // the OS has the tile state on (XTILECFG, XTILEDATA)
+#else
+  return 0;
+#endif
+}
+
+size_t onexn_cpu_l2_bytes(void) {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+  const long bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  return bytes > 0 ? (size_t)bytes : 0;
 #else
   return 0;
 #endif

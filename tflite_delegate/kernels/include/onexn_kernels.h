@@ -33,6 +33,8 @@ int onexn_isa_supported(onexn_isa isa);
 // 1 when the CPU has AMX-INT8 tiles the OS lets programs use (Intel Sapphire Rapids and later): the stock
 // runtime's XNNPACK then runs dense int8 convolutions on them, several times faster than with VNNI.
 int onexn_cpu_has_amx_int8(void);
+// Bytes of L2 cache per core as the C library reports it (sysconf); 0 where it does not say.
+size_t onexn_cpu_l2_bytes(void);
 // Flushes denormals to zero on the calling thread (x86 FTZ+DAZ, Arm FZ), as XNNPACK does around every
 // operator it runs; returns the previous state, which onexn_fpu_restore puts back. The delegate runs every
 // partition, and its pool threads every task, in this mode.
