@@ -336,7 +336,7 @@ void TestKernelNames(const std::vector<onexn_isa>& isas) {
 void TestAdd(const std::vector<onexn_isa>& isas) {
   std::mt19937 rng(99);
   std::uniform_real_distribution<float> val(-8.0f, 8.0f);
-  const size_t counts[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 1000, 65536 + 17, 300001};
+  const size_t counts[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 1000, 4096 + 17, 65536 + 17, 300001};
   std::vector<onexn_isa> all(isas);
   all.push_back(ONEXN_ISA_AUTO);
   onexn_threadpool* pool3 = onexn_threadpool_create(3);
