@@ -222,8 +222,11 @@ def test_every_kernel_family_and_thread_count(converted, kernel, threads):
     report, got, want = check_claims_and_outputs(tflite, kernel=kernel, num_threads=threads)
     assert all(k["kernel"].endswith(_int8_family(kernel)) for k in report["kernels"]), report
     np.testing.assert_array_equal(got, want)
-    # The int8 glue on the same ISA: its depthwise and add microkernels (qs8-vadd has no NEON row: scalar).
-    suffix = {"DEPTHWISE_CONV_2D": "-" + kernel, "ADD": "-scalar" if kernel == "neon" else "-" + kernel}
+    # The int8 glue on the same ISA: its depthwise and add microkernels (qs8-vadd has no NEON row: scalar;
+    # the AVX512 depthwise takes its VNNI row where the CPU has it).
+    vnni = kernel == "avx512" and _cpu_has("avx512_vnni")
+    suffix = {"DEPTHWISE_CONV_2D": "-avx512vnni" if vnni else "-" + kernel,
+              "ADD": "-scalar" if kernel == "neon" else "-" + kernel}
     for name in ("mobilenet", "resnet"):
         tflite = converted(name, 16, 0.5)
         report, got, want = check_claims_and_outputs(tflite, kernel=kernel, num_threads=threads, glue="all")

@@ -191,11 +191,12 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x8-pixelvec-avx512f.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-32x8-pixelvec-avx512f.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c",
-                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-16c-avx512.c",
+                "kernels/qs8-qc8w-dwconv/gen/qs8-qc8w-dwconv-minmax-fp32-16c-avx512.c",
                 "kernels/qs8-vadd/qs8-vadd-minmax-16-avx512.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx512bw.c"
             ],
             "avx512vnni": [
+                "kernels/qs8-qc8w-dwconv/gen/qs8-qc8w-dwconv-minmax-fp32-16c-avx512vnni.c",
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x16-avx512vnni.c",
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x4-avx512vnni.c",
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x8-avx512vnni.c"

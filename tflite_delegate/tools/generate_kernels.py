@@ -79,6 +79,11 @@ def qs8_qc8w_spconv():
         yield f"qs8-qc8w-spconv-16x{nr}-neondot.c", "neondot.c.in", dict(nr=nr)
 
 
+def qs8_qc8w_dwconv():
+    for vnni in (False, True):
+        yield f"qs8-qc8w-dwconv-minmax-fp32-16c-avx512{'vnni' if vnni else ''}.c", "avx512.c.in", dict(vnni=vnni)
+
+
 def x8_pixelvec_gather():
     """int8 tile gathers with an in-register byte transpose (the scalar one is written by hand)."""
     for isa in ("avx512bw", "avx2", "neon"):
@@ -100,6 +105,7 @@ FAMILIES = {
     "f32-vadd": f32_vadd,
     "f32-softmax": f32_softmax,
     "qs8-qc8w-spconv": qs8_qc8w_spconv,
+    "qs8-qc8w-dwconv": qs8_qc8w_dwconv,
     "x8-pixelvec-gather": x8_pixelvec_gather,
     "f32-pool": f32_pool,
 }

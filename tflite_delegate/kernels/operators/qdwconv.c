@@ -75,7 +75,9 @@ const onexn_qdwconv_ukernel_config* onexn_qdwconv_ukernel(const char* name) {
 }
 
 // The row of the ISA; the scalar one when the CPU or this build lacks it (the int8 glue runs everywhere).
+// The AVX512 level runs the VNNI row where the CPU has it, as the int8 1xN convolutions do.
 static const onexn_qdwconv_ukernel_config* select_ukernel(onexn_isa isa) {
+  if (isa == ONEXN_ISA_AVX512 && onexn_isa_supported(ONEXN_ISA_AVX512VNNI)) isa = ONEXN_ISA_AVX512VNNI;
   for (size_t i = 0; i < sizeof(kUkernels) / sizeof(kUkernels[0]); i++) {
     if (kUkernels[i].isa == isa && onexn_isa_supported(isa)) return &kUkernels[i];
   }
