@@ -528,8 +528,9 @@ def int8_section(rows, noisy=0.05):
     lines = ["Each model pruned with the default policy (`apply_1xn(model, n, sparsity)`), converted with full "
              "integer quantization (int8 input and output, calibrated on 8 random inputs); **stock** = the stock "
              "runtime on that file (XNNPACK's int8 kernels, dense weights), **onexn** = the same file with the "
-             "delegate, which runs the int8 1×N convolutions (the int8 operators between them stay with XNNPACK, "
-             "so the graph splits into the partitions counted). One pass; max diff in quantization steps of the "
+             "delegate, which runs the int8 1×N convolutions it estimates faster and the int8 depthwise, ADD, "
+             "MEAN, PAD and RESHAPE nodes next to them (the rest stays with XNNPACK, so the graph splits into the "
+             "partitions counted). One pass; max diff in quantization steps of the "
              "int8 output.", "",
              "| model | N | sparsity | threads | stock ms | onexn ms | **onexn/stock** | target (issue 17) | "
              "delegate nodes | partitions | max diff |", "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]

@@ -1,16 +1,17 @@
 """The delegate on int8 models (TensorFlow's full integer quantization): int8 1xN CONV_2D / FULLY_CONNECTED
-nodes with an int8 record run on onexn_qconv, and with glue=all the int8 operators between them (depthwise
-convolution, ADD, MEAN, PAD, MAX_POOL_2D, RESHAPE, layers without a record) on onexn's int8 glue, so that the
-network is one partition; outputs are within 1 quantization step of the stock runtime (which runs them through XNNPACK;
-onexn computes XNNPACK's arithmetic, so they come out equal), on every kernel family and thread count; lying
-or damaged int8 metadata is declined."""
+nodes with an int8 record run on onexn_qconv, by default the int8 glue next to them (depthwise convolution,
+ADD, MEAN, PAD, RESHAPE), with glue=all every int8 operator between them (also MAX_POOL_2D and layers
+without a record) on onexn's int8 glue, so that the network is one partition; outputs are within 1
+quantization step of the stock runtime (which runs them through XNNPACK; onexn computes XNNPACK's
+arithmetic, so they come out equal), on every kernel family and thread count; lying or damaged int8 metadata
+is declined."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from onexn_tf import apply_1xn, convert
+from onexn_tf import Prune1xNPolicy, apply_1xn, convert
 from onexn_tf.runtime.delegate import load_delegate, read_report
 from onexn_tf.tflite import graph
 from onexn_tf.tflite import metadata as onexn_metadata
@@ -63,6 +64,8 @@ def _resnet_like(seed=0):
 
 MODELS = {"mobilenet": _mobilenet_like, "resnet": _resnet_like}
 INT8_GLUE_OPS = {"mobilenet": {"DEPTHWISE_CONV_2D", "ADD", "MEAN"}, "resnet": {"PAD", "MAX_POOL_2D", "ADD", "MEAN"}}
+# Taken by default (glue=auto): all but the resnet's MAX_POOL_2D.
+INT8_DEFAULT_GLUE_OPS = {"mobilenet": {"DEPTHWISE_CONV_2D", "ADD", "MEAN"}, "resnet": {"PAD", "ADD", "MEAN"}}
 
 
 def _int8(model, int8_io=True):
@@ -142,15 +145,42 @@ def test_int8_models_match_the_stock_runtime(converted, name, n, sparsity):
     assert {r.n for r in onexn_metadata.parse_entry(entry_of(tflite))} >= {n}
     # XNNPACK's arithmetic, bit for bit: not one output off.
     np.testing.assert_array_equal(got, want)
-    # By default the int8 glue is left to the stock runtime (slower so far), each node saying so.
-    reasons = {d["reason"] for d in report["declined"]}
-    assert reasons and all("glue=all" in why for why in reasons), reasons
+    # By default the int8 glue that touches the claimed nodes runs on onexn; the rest stays with the stock
+    # runtime, each node saying why (layers without a record, MAX_POOL_2D).
+    assert {k["op"] for k in report["glue_kernels"]} == INT8_DEFAULT_GLUE_OPS[name], report["glue_kernels"]
+    reasons = {d["op"]: d["reason"] for d in report["declined"]}
+    assert reasons and all("glue=all" in why for why in reasons.values()), reasons
+    if name == "resnet":
+        assert "portable int8 max pool" in reasons["MAX_POOL_2D"], reasons
     # With glue=all, one partition: every other node runs on the int8 glue or as a dense int8 layer.
     report, got, want = check_claims_and_outputs(tflite, glue="all")
     np.testing.assert_array_equal(got, want)
     assert report["partitions"] == 1 and report["declined"] == [], report["declined"]
     assert {k["op"] for k in report["glue_kernels"]} == INT8_GLUE_OPS[name], report["glue_kernels"]
     assert all(k["kernel"].startswith(INT8_KERNELS) for k in report["dense_kernels"]), report["dense_kernels"]
+
+
+def test_int8_glue_apart_from_the_claimed_nodes_stays_with_the_stock_runtime():
+    """By default an int8 depthwise convolution that neither reads a delegate node's output nor feeds a
+    claimed node (here between the input and a layer left dense) would only add hand-offs: declined with the
+    reason; glue=all takes it. The outputs are the stock runtime's either way."""
+    from onexn_tf.keras.compat import keras
+
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    inputs = keras.Input((8, 8, 16))
+    x = layers.DepthwiseConv2D(3, padding="same", name="apart")(inputs)
+    x = layers.Conv2D(24, 1, activation="relu", name="left_dense")(x)  # no record: left to the stock runtime
+    x = layers.Conv2D(32, 1, name="pruned")(x)
+    policy = Prune1xNPolicy(16, exclude=("left_dense",))
+    tflite = _int8(apply_1xn(keras.Model(inputs, x), n=16, sparsity=0.5, pruning_policy=policy))
+    report, got, want = check_claims_and_outputs(tflite)
+    np.testing.assert_array_equal(got, want)
+    reasons = {d["op"]: d["reason"] for d in report["declined"]}
+    assert report["glue_nodes"] == [] and "neither reads" in reasons["DEPTHWISE_CONV_2D"], report
+    report, got, want = check_claims_and_outputs(tflite, glue="all")
+    np.testing.assert_array_equal(got, want)
+    assert {k["op"] for k in report["glue_kernels"]} == {"DEPTHWISE_CONV_2D"} and report["partitions"] == 1, report
 
 
 def test_float_io_int8_model(converted):

@@ -24,12 +24,19 @@ constexpr char kTooLittleToGain[] = "the 1xN nodes of the graph gain too little"
 constexpr double kMinimumSaving = 0.21;
 constexpr double kMinimumSavingThreaded = 0.26;
 
-// The int8 glue and int8 layers without a record make an int8 graph one partition, but their kernels are
-// still slower than XNNPACK's int8 ones (depthwise, the dense layers): together slower than the hand-offs they
-// save (kernels/README.md, the int8 glue). So they are taken on request only, never by default.
-const char kInt8GlueOptIn[] =
-    "int8 operator exactly runnable by onexn's int8 glue, taken with option glue=all only (slower than the stock "
-    "runtime's int8 kernels so far)";
+// int8 layers without a record run on the int8 1xN kernels with every block kept, 1.6-7x the time of XNNPACK's
+// dense int8 ones, and int8 MAX_POOL_2D on portable C: taken on request only (kernels/README.md, the int8 glue).
+const char kInt8DenseOptIn[] =
+    "int8 layer without a record: runnable as a dense int8 layer, taken with option glue=all only (slower than "
+    "the stock runtime's int8 kernels)";
+const char kInt8MaxPoolOptIn[] =
+    "int8 MAX_POOL_2D: runnable by onexn's portable int8 max pool, taken with option glue=all only (slower than "
+    "the stock runtime's)";
+// The other int8 glue (depthwise, ADD, MEAN, PAD, RESHAPE) is taken by default where it touches the delegate's
+// nodes: it joins them into fewer partitions. Away from them it would only add hand-offs.
+const char kInt8GlueApart[] =
+    "int8 operator neither reads what a node onexn runs writes nor writes what one reads: left to the stock "
+    "runtime (option glue=all takes it anyway)";
 
 std::string OpName(int code) {
   const char* name = BuiltinOpName(code);
@@ -134,7 +141,7 @@ class Claimer {
     NodePlan plan;
     const int n = onexn_dense_block_width(options_.isa);
     std::string why = CheckDenseNode(context_, node_index, node, code, n, &plan);
-    if (why.empty() && plan.int8 && options_.glue != GlueOps::kAll) why = kInt8GlueOptIn;
+    if (why.empty() && plan.int8 && options_.glue != GlueOps::kAll) why = kInt8DenseOptIn;
     if (why.empty() && plan.int8) {
       QConvStep checked;
       checked.plan = std::move(plan);
@@ -150,8 +157,27 @@ class Claimer {
   std::string TryGlue(int node_index, const TfLiteNode* node, int code) {
     GluePlan checked;
     std::string why = CheckGlueNode(context_, node_index, node, code, &checked);
-    if (why.empty() && checked.int8 && options_.glue != GlueOps::kAll) why = kInt8GlueOptIn;
+    if (why.empty() && checked.int8 && options_.glue != GlueOps::kAll) why = Int8GlueByDefault(checked);
     return why.empty() ? TryTake(node_index, GlueStep(std::move(checked)), &result_->glue) : why;
+  }
+
+  // "" when the default (glue=auto) takes this int8 glue node: not a max pool, and an input written by a node
+  // the delegate runs (taken so far, in execution order) or the output read by a claimed 1xN node.
+  std::string Int8GlueByDefault(const GluePlan& plan) const {
+    if (plan.builtin_code == kTfLiteBuiltinMaxPool2d) return kInt8MaxPoolOptIn;
+    std::set<int> written, read_by_claimed;
+    for (const auto& entry : result_->steps) {
+      const StepNode n = std::visit([](const auto& k) { return k.Node(); }, entry.second);
+      written.insert(n.output);
+    }
+    for (int node : result_->claimed) {
+      const StepNode n = std::visit([](const auto& k) { return k.Node(); }, result_->steps.at(node));
+      read_by_claimed.insert(n.inputs.begin(), n.inputs.end());
+    }
+    for (int t : plan.inputs) {
+      if (written.count(t) != 0) return "";
+    }
+    return read_by_claimed.count(plan.output) != 0 ? "" : kInt8GlueApart;
   }
 
   void Decline(int node, const std::string& op, const std::string& reason) {
