@@ -171,7 +171,7 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-avx2.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x4-pixelvec-avx2.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx2.c",
-                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-8c-avx2.c",
+                "kernels/qs8-qc8w-dwconv/gen/qs8-qc8w-dwconv-minmax-fp32-8c-avx2.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-avx2.c",
                 "kernels/qs8-vadd/qs8-vadd-minmax-16-avx2.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx2.c"
@@ -214,7 +214,7 @@ SOURCES = {
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x1-pixelvec-neon.c",
                 "kernels/f32-spconv-pixelvec/gen/f32-spconv-16x2-pixelvec-neon.c",
                 "kernels/f32-vadd/gen/f32-vadd-minmax-neon.c",
-                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-8c-neon.c",
+                "kernels/qs8-qc8w-dwconv/gen/qs8-qc8w-dwconv-minmax-fp32-8c-neon.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-neon.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-neon.c"
             ],

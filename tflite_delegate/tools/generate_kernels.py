@@ -80,8 +80,8 @@ def qs8_qc8w_spconv():
 
 
 def qs8_qc8w_dwconv():
-    for vnni in (False, True):
-        yield f"qs8-qc8w-dwconv-minmax-fp32-16c-avx512{'vnni' if vnni else ''}.c", "avx512.c.in", dict(vnni=vnni)
+    for isa, channels in (("avx512vnni", 16), ("avx512", 16), ("avx2", 8), ("neon", 8)):
+        yield f"qs8-qc8w-dwconv-minmax-fp32-{channels}c-{isa}.c", "dwconv.c.in", dict(isa=isa)
 
 
 def x8_pixelvec_gather():
