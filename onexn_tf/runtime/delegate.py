@@ -17,10 +17,11 @@ Options (all optional):
     partition instead of one hand-off to the stock runtime per node. A model without onexn records is
     left to the stock runtime. In an int8 graph with claimed int8 1xN nodes it runs the int8
     DEPTHWISE_CONV_2D, ADD, MEAN, PAD and RESHAPE nodes that read what a delegate node writes or write what
-    a claimed node reads (apart from them they would only add hand-offs). "off" takes only the 1xN nodes;
-    "all" takes the others in any graph (to time them alone), in int8 graphs also int8 MAX_POOL_2D and
-    int8 layers without a record (so an int8 MobileNetV2 or ResNet-50 is one partition; not by default:
-    those int8 kernels are still slower than the stock runtime's).
+    a claimed node reads (apart from them they would only add hand-offs), and on a CPU with AMX the int8
+    layers without a record its estimate finds faster than XNNPACK on the tiles. "off" takes only the 1xN
+    nodes; "all" takes the others in any graph (to time them alone), in int8 graphs also int8 MAX_POOL_2D
+    and every int8 layer without a record (so an int8 MobileNetV2 or ResNet-50 is one partition; not by
+    default: those int8 kernels are still slower than the stock runtime's).
   fuse: 1 (default) runs a depthwise convolution as one step with the 1x1 convolutions around it; 0 runs
     them apart.
   dense: "auto" (default) lets a 1xN node run every block instead of its kept ones (the zeros multiplied)

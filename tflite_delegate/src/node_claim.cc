@@ -25,7 +25,10 @@ constexpr double kMinimumSaving = 0.21;
 constexpr double kMinimumSavingThreaded = 0.26;
 
 // int8 layers without a record run on the int8 1xN kernels with every block kept, 1.6-7x the time of XNNPACK's
-// dense int8 ones, and int8 MAX_POOL_2D on portable C: taken on request only (kernels/README.md, the int8 glue).
+// dense int8 ones on Zen 4: taken on request only, except on a CPU with AMX with dense=auto, where each is
+// estimated against XNNPACK on the tiles like a recorded node (MobileNetV2's stem, 3 input channels, is taken
+// there; dense=never, which turns the estimates off, leaves it opt-in as elsewhere). int8
+// MAX_POOL_2D runs on portable C: on request only (kernels/README.md, the int8 glue).
 const char kInt8DenseOptIn[] =
     "int8 layer without a record: runnable as a dense int8 layer, taken with option glue=all only (slower than "
     "the stock runtime's int8 kernels)";
@@ -117,7 +120,7 @@ class Claimer {
     if (!why.empty()) return why;
     if (plan.int8) {
       Int8Estimate estimate;
-      if (options_.dense == ONEXN_DENSE_AUTO) why = Int8SlowerThanStock(context_, plan, &estimate);
+      if (options_.dense == ONEXN_DENSE_AUTO) why = Int8SlowerThanStock(context_, plan, &estimate, "dense=never");
       if (estimate.stock_ns >= 0.0) int8_stock_ns_ += estimate.stock_ns;
       if (!why.empty()) return why;
       QConvStep checked;
@@ -141,7 +144,10 @@ class Claimer {
     NodePlan plan;
     const int n = onexn_dense_block_width(options_.isa);
     std::string why = CheckDenseNode(context_, node_index, node, code, n, &plan);
-    if (why.empty() && plan.int8 && options_.glue != GlueOps::kAll) why = kInt8DenseOptIn;
+    if (why.empty() && plan.int8 && options_.glue != GlueOps::kAll) {
+      const bool estimated = onexn_cpu_has_amx_int8() && options_.dense == ONEXN_DENSE_AUTO;
+      why = estimated ? Int8SlowerThanStock(context_, plan, nullptr, "glue=all") : kInt8DenseOptIn;
+    }
     if (why.empty() && plan.int8) {
       QConvStep checked;
       checked.plan = std::move(plan);

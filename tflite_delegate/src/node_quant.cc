@@ -27,7 +27,7 @@ bool GoodScale(float s) { return std::isnormal(s) && s > 0.0f; }
 // kept multiply-add + 0.047 a channel in per tap (its gather). Taken under 0.9 of XNNPACK's estimate: on
 // those layers 23 were, one of them slower than stock (1.02), and the convolutions took 0.880 of stock's
 // time where picking each layer's faster side would give 0.873.
-std::string SlowerThanAmx(const NodePlan& p, size_t pixels, Int8Estimate* estimate) {
+std::string SlowerThanAmx(const NodePlan& p, size_t pixels, Int8Estimate* estimate, const char* option) {
   const double taps = double(p.kh) * double(p.kw);
   const double kept_pairs = p.group_ptr.empty() ? 0.0 : double(p.group_ptr.back());
   const double kept_macs = kept_pairs * double(p.n) * taps;
@@ -40,8 +40,8 @@ std::string SlowerThanAmx(const NodePlan& p, size_t pixels, Int8Estimate* estima
   std::snprintf(why, sizeof(why),
                 "int8 on a CPU with AMX, where the stock runtime's dense int8 kernels use the tiles: estimated %.0f ns "
                 "a pixel for the kept blocks against %.0f ns for XNNPACK (taken under 0.9 of it; options "
-                "dense=never takes the node anyway)",
-                onexn_ns, stock_ns);
+                "%s takes the node anyway)",
+                onexn_ns, stock_ns, option);
   return why;
 }
 
@@ -92,12 +92,13 @@ std::string CheckQuantization(const TfLiteContext* context, NodePlan* p) {
   return err;
 }
 
-std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& p, Int8Estimate* estimate) {
+std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& p, Int8Estimate* estimate,
+                                const char* option) {
   if (p.n <= 4) {
     return "int8 blocks of N = " + std::to_string(p.n) +
            " are too narrow: the int8 kernels ran them slower than the stock runtime's dense int8 kernels "
-           "(4-channel panels with VNNI or the dot product, 8 with AVX2 and NEON; options dense=never takes "
-           "the node anyway)";
+           "(4-channel panels with VNNI or the dot product, 8 with AVX2 and NEON; options " + option +
+           " takes the node anyway)";
   }
   if (p.shape_at_run_time) return "";
   const TfLiteIntArray* dims = context->tensors[p.output].dims;
@@ -110,9 +111,9 @@ std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& p,
   if (pixels < 16) {
     return "int8 output of " + std::to_string(pixels) +
            " pixels: the 16-pixel tiles would be mostly padding, slower than the stock runtime's dense int8 "
-           "kernels (options dense=never takes the node anyway)";
+           "kernels (options " + option + " takes the node anyway)";
   }
-  if (onexn_cpu_has_amx_int8()) return SlowerThanAmx(p, pixels, estimate);
+  if (onexn_cpu_has_amx_int8()) return SlowerThanAmx(p, pixels, estimate, option);
   return "";
 }
 

@@ -30,11 +30,13 @@ std::string CheckQuantization(const TfLiteContext* context, NodePlan* plan);
 // ran 1.9-2.6x slower on MobileNetV2 N=4 50% (AVX2 and baseline NEON run such blocks on 8-channel panels,
 // wasting more: the same rule).
 // On a CPU with AMX the node is also estimated against XNNPACK's dense int8 on the tiles; `estimate` (may be
-// null) then gets both estimates for one image, in nanoseconds, whether the node is taken or not.
+// null) then gets both estimates for one image, in nanoseconds, whether the node is taken or not. `option` is
+// the delegate option that takes the node anyway, for the reason's text.
 struct Int8Estimate {
   double onexn_ns = -1.0, stock_ns = -1.0;  // -1: not estimated
 };
-std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& plan, Int8Estimate* estimate);
+std::string Int8SlowerThanStock(const TfLiteContext* context, const NodePlan& plan, Int8Estimate* estimate,
+                                const char* option);
 
 }  // namespace onexn
 
