@@ -95,6 +95,18 @@ class Claimer {
   TfLiteStatus ClaimOthers(const std::vector<int>& plan) {
     const bool others =
         options_.glue == GlueOps::kAll || (options_.glue == GlueOps::kAuto && !result_->claimed.empty());
+    // What the int8 glue rule looks at: the tensors the nodes taken so far write (TryTake adds the others'
+    // as they are taken, in execution order) and those the claimed 1xN nodes read.
+    written_.clear();
+    read_by_claimed_.clear();
+    for (const auto& entry : result_->steps) {
+      const StepNode n = std::visit([](const auto& k) { return k.Node(); }, entry.second);
+      written_.insert(n.output);
+    }
+    for (int node : result_->claimed) {
+      const StepNode n = std::visit([](const auto& k) { return k.Node(); }, result_->steps.at(node));
+      read_by_claimed_.insert(n.inputs.begin(), n.inputs.end());
+    }
     for (int node_index : plan) {
       TfLiteNode* node = nullptr;
       TfLiteRegistration* reg = nullptr;
@@ -171,19 +183,10 @@ class Claimer {
   // the delegate runs (taken so far, in execution order) or the output read by a claimed 1xN node.
   std::string Int8GlueByDefault(const GluePlan& plan) const {
     if (plan.builtin_code == kTfLiteBuiltinMaxPool2d) return kInt8MaxPoolOptIn;
-    std::set<int> written, read_by_claimed;
-    for (const auto& entry : result_->steps) {
-      const StepNode n = std::visit([](const auto& k) { return k.Node(); }, entry.second);
-      written.insert(n.output);
-    }
-    for (int node : result_->claimed) {
-      const StepNode n = std::visit([](const auto& k) { return k.Node(); }, result_->steps.at(node));
-      read_by_claimed.insert(n.inputs.begin(), n.inputs.end());
-    }
     for (int t : plan.inputs) {
-      if (written.count(t) != 0) return "";
+      if (written_.count(t) != 0) return "";
     }
-    return read_by_claimed.count(plan.output) != 0 ? "" : kInt8GlueApart;
+    return read_by_claimed_.count(plan.output) != 0 ? "" : kInt8GlueApart;
   }
 
   void Decline(int node, const std::string& op, const std::string& reason) {
@@ -197,8 +200,10 @@ class Claimer {
     const std::string why =
         conv != nullptr && conv->plan.shape_at_run_time ? "" : PrepareForCurrentShapes(context_, options_.isa, &step);
     if (!why.empty()) return why;
+    const StepNode taken = std::visit([](const auto& k) { return k.Node(); }, step);
     result_->kernel_names[node] = StepKernelName(step, options_.isa);
-    result_->op_names[node] = OpName(std::visit([](const auto& k) { return k.Node(); }, step).builtin_code);
+    result_->op_names[node] = OpName(taken.builtin_code);
+    written_.insert(taken.output);
     result_->steps.emplace(node, std::move(step));
     list->push_back(node);
     return "";
@@ -277,6 +282,8 @@ class Claimer {
   const DelegateOptions& options_;
   ClaimResult* result_;
   std::set<int> unrecorded_;  // CONV_2D / FULLY_CONNECTED nodes without a record
+  std::set<int> written_;          // tensors written by the nodes taken (set up by ClaimOthers)
+  std::set<int> read_by_claimed_;  // tensors the claimed 1xN nodes read (set up by ClaimOthers)
   double int8_stock_ns_ = 0.0;  // AMX: the stock runtime's estimate for every recorded int8 node
   double int8_saved_ns_ = 0.0;  // what the int8 nodes taken save by their estimates
 };
