@@ -193,7 +193,8 @@ SOURCES = {
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c",
                 "kernels/qs8-qc8w-dwconv/gen/qs8-qc8w-dwconv-minmax-fp32-16c-avx512.c",
                 "kernels/qs8-vadd/qs8-vadd-minmax-16-avx512.c",
-                "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx512bw.c"
+                "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx512bw.c",
+                "kernels/x8-pixelvec-gather/x8-pixelvec-gather-16-c4-avx512bw.c"
             ],
             "avx512vnni": [
                 "kernels/qs8-qc8w-dwconv/gen/qs8-qc8w-dwconv-minmax-fp32-16c-avx512vnni.c",

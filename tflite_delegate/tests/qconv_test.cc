@@ -313,6 +313,26 @@ std::vector<Case> FixedCases() {
       cases.push_back(c);
     }
   }
+  // Stems of 1-4 input channels (the narrow gather, one 4-byte read a pixel, on the tiles where every row has
+  // 4 readable bytes; the full gather on the rest), batch 2 so rows of the first image end at the second.
+  for (int cin : {1, 2, 3, 4}) {
+    for (int n : {4, 16}) {
+      Case c;
+      c.batch = 2;
+      c.in_h = 23;
+      c.in_w = 21;
+      c.cin = cin;
+      c.cout = 2 * n;
+      c.kh = c.kw = 3;
+      c.stride = 2;
+      c.pad = Pad::kSame;
+      c.n = n;
+      c.act = Act::kRelu6;
+      c.input_zero_point = seed % 2 ? -128 : 5;
+      c.seed = seed++;
+      cases.push_back(c);
+    }
+  }
   // Saturation: extreme inputs, weights and biases, small output scales: most outputs clamp.
   for (int n : {1, 4, 16}) {
     for (Act act : {Act::kNone, Act::kRelu, Act::kRelu6}) {
@@ -530,15 +550,17 @@ void TestBadArguments() {
 }
 
 // xt[t][c][m] must be pixel m's input row at tap t, channel c, xor flip (the zero row for padding taps and
-// pixels past mr).
-void TestGather(onexn_isa isa, const char* name, onexn_x8_gather gather, int blocked) {
+// pixels past mr); a narrow gather (max_cin) gets layers of at most max_cin channels and rows with 4
+// readable bytes, and must not store past the tile.
+void TestGather(onexn_isa isa, const char* name, onexn_x8_gather gather, int blocked, int max_cin) {
   if (!Runs(isa, name)) return;
   std::mt19937 rng(9000);
   bool ok = true;
   for (int iter = 0; iter < 300; iter++) {
-    const size_t taps = 1 + rng() % 9, cin = 1 + rng() % 200, mr = 1 + rng() % ONEXN_XT_PIXELS, rows = 30;
+    const size_t cin = 1 + rng() % (max_cin != 0 ? max_cin : 200);
+    const size_t taps = 1 + rng() % 9, mr = 1 + rng() % ONEXN_XT_PIXELS, rows = 30;
     const uint8_t flip = iter % 2 ? 0x80 : 0x00;
-    std::vector<int8_t> input(rows * cin), zero(cin, static_cast<int8_t>(rng() % 256));
+    std::vector<int8_t> input(rows * cin + 4), zero(cin + 4, static_cast<int8_t>(rng() % 256));
     for (int8_t& x : input) x = static_cast<int8_t>(rng() % 256);
     std::vector<ptrdiff_t> ind(ONEXN_XT_PIXELS * taps);
     for (ptrdiff_t& o : ind) o = rng() % 5 == 0 ? -1 : static_cast<ptrdiff_t>((rng() % rows) * cin);
@@ -555,6 +577,8 @@ void TestGather(onexn_isa isa, const char* name, onexn_x8_gather gather, int blo
         }
       }
     }
+    uint8_t* end = xt + taps * cin * ONEXN_XT_PIXELS;
+    ok &= std::all_of(end, storage.data() + storage.size(), [](uint8_t b) { return b == 0xEE; });
   }
   Check(ok, std::string(name) + ": gathered tile");
 }
@@ -674,10 +698,34 @@ TEST_CASE("qconv kernel lists: names are the function names") {
   Check(NameOf(#ukernel) == name, #ukernel);
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
 #undef ONEXN_QS8_SPCONV_UKERNEL
-#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked) \
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked, max_cin) \
   Check(NameOf(#ukernel) == name && onexn_x8_gather_blocked(ukernel) == blocked, #ukernel);
 #include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
 #undef ONEXN_X8_GATHER_UKERNEL
+}
+
+TEST_CASE("qconv dispatch: a narrow gather stands in for its ISA's full gather up to its max_cin only") {
+  struct Row { onexn_isa isa; onexn_x8_gather fn; int max_cin; };
+  const Row rows[] = {
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked, max_cin) {isa, ukernel, max_cin},
+#include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
+#undef ONEXN_X8_GATHER_UKERNEL
+  };
+  for (const Row& full : rows) {
+    if (full.max_cin != 0) {
+      Check(onexn_x8_gather_narrow(full.fn, 1) == nullptr, "a narrow gather has no narrow twin");
+      continue;
+    }
+    const Row* narrow = nullptr;
+    for (const Row& r : rows) {
+      if (r.isa == full.isa && r.max_cin != 0) narrow = &r;
+    }
+    for (size_t cin : {1, 3, 4, 5, 64}) {
+      const bool fits = narrow != nullptr && cin <= static_cast<size_t>(narrow->max_cin);
+      Check(onexn_x8_gather_narrow(full.fn, cin) == (fits ? narrow->fn : nullptr),
+            "narrow twin for cin " + std::to_string(cin));
+    }
+  }
 }
 
 // One test case per microkernel of the lists, named like it.
@@ -685,7 +733,7 @@ TEST_CASE("qconv kernel lists: names are the function names") {
   TEST_CASE(name) { TestUkernel(isa, name); }
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
 #undef ONEXN_QS8_SPCONV_UKERNEL
-#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked) \
-  TEST_CASE(name) { TestGather(isa, name, ukernel, blocked); }
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked, max_cin) \
+  TEST_CASE(name) { TestGather(isa, name, ukernel, blocked, max_cin); }
 #include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
 #undef ONEXN_X8_GATHER_UKERNEL

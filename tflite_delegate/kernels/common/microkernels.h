@@ -265,7 +265,7 @@ typedef void (*onexn_pooling_ukernel)(const onexn_pool_args* args);
 #include "f32-softmax/f32-softmax.inc"
 #undef ONEXN_SOFTMAX_UKERNEL
 
-#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked)                                            \
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked, max_cin)                                   \
   void ukernel(uint8_t* xt, const int8_t* input, const int8_t* zero, const ptrdiff_t* ind, size_t taps, \
                size_t cin, size_t mr, uint8_t flip);
 #include "x8-pixelvec-gather/x8-pixelvec-gather.inc"

@@ -115,6 +115,9 @@ typedef struct {
 
 // The blocked column of a gather's row in x8-pixelvec-gather.inc (0 for an unknown function).
 int onexn_x8_gather_blocked(onexn_x8_gather gather);
+// The narrow gather (max_cin column) that can stand in for a full gather on a layer of cin input channels, or
+// NULL. It reads 4 bytes at every row: only for tiles whose rows all have them.
+onexn_x8_gather onexn_x8_gather_narrow(onexn_x8_gather gather, size_t cin);
 // The int8 microkernel of that name in this build, or NULL.
 const onexn_qs8_ukernel_config* onexn_qconv_ukernel(const char* name);
 // The int8 microkernel for a resolved ISA (AVX512 and NEON take their dot-product extension when the CPU has

@@ -41,10 +41,11 @@ static const rule kRules[] = {
 };
 
 static const struct {
+  onexn_isa isa;
   onexn_x8_gather fn;
-  int blocked;
+  int blocked, max_cin;
 } kGathers[] = {
-#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked) {ukernel, blocked},
+#define ONEXN_X8_GATHER_UKERNEL(isa, name, ukernel, blocked, max_cin) {isa, ukernel, blocked, max_cin},
 #include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
 #undef ONEXN_X8_GATHER_UKERNEL
 };
@@ -54,6 +55,18 @@ int onexn_x8_gather_blocked(onexn_x8_gather gather) {
     if (kGathers[i].fn == gather) return kGathers[i].blocked;
   }
   return 0;
+}
+
+onexn_x8_gather onexn_x8_gather_narrow(onexn_x8_gather gather, size_t cin) {
+  for (size_t i = 0; i < sizeof(kGathers) / sizeof(kGathers[0]); i++) {
+    if (kGathers[i].fn != gather || kGathers[i].max_cin != 0) continue;
+    for (size_t j = 0; j < sizeof(kGathers) / sizeof(kGathers[0]); j++) {
+      if (kGathers[j].isa == kGathers[i].isa && kGathers[j].max_cin != 0 && cin <= (size_t)kGathers[j].max_cin) {
+        return kGathers[j].fn;
+      }
+    }
+  }
+  return NULL;
 }
 
 const onexn_qs8_ukernel_config* onexn_qconv_ukernel(const char* name) {

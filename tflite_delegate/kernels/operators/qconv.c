@@ -24,22 +24,24 @@ struct onexn_qconv {
   onexn_conv_shape s;
   onexn_qs8_ukernel_config uk;
   size_t taps;
-  size_t out_pixels;     // per image
-  size_t tiles;          // tiles of ONEXN_XT_PIXELS output pixels per image
-  size_t in_image;       // bytes per input image
-  size_t out_image;      // bytes per output image
+  size_t out_pixels;      // per image
+  size_t tiles;           // tiles of ONEXN_XT_PIXELS output pixels per image
+  size_t in_image;        // bytes per input image
+  size_t out_image;       // bytes per output image
   size_t num_panels;
   onexn_panel* panels;
-  uint32_t* kc;          // each group's kept list as rows of the gathered tile, padded to a multiple of kr
+  uint32_t* kc;           // each group's kept list as rows of the gathered tile, padded to a multiple of kr
   uint8_t* packed;
-  int8_t* zero;          // cin bytes of the input zero point: padding taps read it, so x - zero point = 0
-  ptrdiff_t* ind;        // [out_pixels][taps] input row offsets, -1 = padding
-  size_t xt_bytes;       // per thread: the gathered tile ...
-  size_t scratch_bytes;  // ... then the microkernel's scratch
-  uint8_t* scratch;      // scratch_threads * scratch_bytes
+  int8_t* zero;           // max(cin, 4) bytes of the input zero point: padding taps read it, so x - zero point = 0
+  ptrdiff_t* ind;         // [out_pixels][taps] input row offsets, -1 = padding
+  onexn_x8_gather narrow; // the ISA's gather for at most 4 channels (one 4-byte read a pixel), or NULL ...
+  size_t narrow_tiles;    // ... for the tiles before the first that reads a row within 4 bytes of the image's end
+  size_t xt_bytes;        // per thread: the gathered tile ...
+  size_t scratch_bytes;   // ... then the microkernel's scratch
+  uint8_t* scratch;       // scratch_threads * scratch_bytes
   size_t scratch_threads;
-  int32_t zero_point;    // output
-  float lo, hi;          // output range minus the output zero point
+  int32_t zero_point;     // output
+  float lo, hi;           // output range minus the output zero point
 };
 
 static int positive_normal(float v) { return isnormal(v) && v > 0.0f; }
@@ -198,6 +200,23 @@ static ptrdiff_t pack(onexn_qconv* conv, const onexn_block_index* ix, const int8
   return (ptrdiff_t)max_kept;
 }
 
+// Layers of at most 4 input channels (RGB stems) read each pixel's channels as one 4-byte word where the ISA
+// has a narrow gather (the full ones copy such rows byte by byte: 60% of MobileNetV2's int8 stem). The word
+// may run past the image's last pixel, so tiles from the first that reads within 4 bytes of the end keep
+// the full gather; both fill the tile alike.
+static void plan_narrow_gather(onexn_qconv* conv) {
+  conv->narrow = conv->uk.gather != NULL ? onexn_x8_gather_narrow(conv->uk.gather, (size_t)conv->s.cin) : NULL;
+  conv->narrow_tiles = conv->narrow != NULL ? conv->tiles : 0;
+  if (conv->narrow == NULL) return;
+  for (size_t i = 0; i < conv->out_pixels * conv->taps; i++) {
+    const ptrdiff_t o = conv->ind[i];
+    if (o >= 0 && (size_t)o + 4 > conv->in_image) {
+      conv->narrow_tiles = i / conv->taps / ONEXN_XT_PIXELS;
+      return;
+    }
+  }
+}
+
 // Per-thread scratch for `threads` threads; returns how many may run (1 if memory ran out: same results).
 static size_t reserve_threads(onexn_qconv* conv, size_t threads) {
   if (threads <= conv->scratch_threads) return threads;
@@ -250,11 +269,13 @@ static onexn_qconv* create(const onexn_conv_shape* shape, const onexn_block_inde
     goto oom;
   conv->scratch_bytes = conv->xt_bytes + round_up(x_bytes, 64);
   if (conv->scratch_bytes == 0) conv->scratch_bytes = 64;  // the VBMI twin on an empty layer: no gather, nothing kept
-  conv->zero = (int8_t*)onexn_aligned_alloc((size_t)shape->cin);
+  const size_t zero_bytes = shape->cin < 4 ? 4 : (size_t)shape->cin;
+  conv->zero = (int8_t*)onexn_aligned_alloc(zero_bytes);
   conv->ind = (ptrdiff_t*)onexn_aligned_alloc(conv->out_pixels * conv->taps * sizeof(ptrdiff_t));
   if (conv->zero == NULL || conv->ind == NULL || reserve_threads(conv, 1) != 1) goto oom;
-  memset(conv->zero, quant->input_zero_point, (size_t)shape->cin);
+  memset(conv->zero, quant->input_zero_point, zero_bytes);
   onexn_conv_build_indirection(shape, shape->kw, conv->ind);
+  plan_narrow_gather(conv);
   return conv;
 oom:
   onexn_set_err(err, err_len, "%s: out of memory (or packed size overflows)", kCreate);
@@ -331,7 +352,8 @@ static void run_task(void* p, size_t task, size_t thread) {
     const size_t p = tile * ONEXN_XT_PIXELS;
     a.mr = conv->out_pixels - p < ONEXN_XT_PIXELS ? conv->out_pixels - p : ONEXN_XT_PIXELS;
     a.ind = conv->ind + p * conv->taps;
-    if (conv->uk.gather != NULL) conv->uk.gather(xt, input, conv->zero, a.ind, conv->taps, a.cin, a.mr, flip);
+    const onexn_x8_gather gather = tile < conv->narrow_tiles ? conv->narrow : conv->uk.gather;
+    if (gather != NULL) gather(xt, input, conv->zero, a.ind, conv->taps, a.cin, a.mr, flip);
     a.out = r->output + img * conv->out_image + p * a.out_stride;
     conv->uk.fn(&a);
   }
