@@ -176,7 +176,9 @@ def test_int8_models_match_the_stock_runtime(converted, name, n, sparsity):
 def test_int8_glue_apart_from_the_claimed_nodes_stays_with_the_stock_runtime():
     """By default an int8 depthwise convolution that neither reads a delegate node's output nor feeds a
     claimed node (here between the input and a layer left dense) would only add hand-offs: declined with the
-    reason; glue=all takes it. The outputs are the stock runtime's either way."""
+    reason; glue=all takes it. Except at 1 thread with dense=auto on a CPU with AVX512-VNNI and VBMI, where
+    onexn runs a 3x3 depthwise on its complete-window kernel at twice XNNPACK's speed: taken there, not at 2
+    threads (the hand-offs cost more). The outputs are the stock runtime's in every case."""
     from onexn_tf.keras.compat import keras
 
     keras.utils.set_random_seed(0)
@@ -194,6 +196,17 @@ def test_int8_glue_apart_from_the_claimed_nodes_stays_with_the_stock_runtime():
     report, got, want = check_claims_and_outputs(tflite, glue="all")
     np.testing.assert_array_equal(got, want)
     assert {k["op"] for k in report["glue_kernels"]} == {"DEPTHWISE_CONV_2D"} and report["partitions"] == 1, report
+    complete_window_kernel = _cpu_has("avx512_vnni") and _cpu_has("avx512vbmi")
+    for threads in (1, 2):
+        delegate = load_delegate()  # dense=auto
+        np.testing.assert_array_equal(run(tflite, _inputs(tflite), [delegate], num_threads=threads)[0], want)
+        report = read_report(delegate)
+        taken = [k["kernel"] for k in report["glue_kernels"] if k["op"] == "DEPTHWISE_CONV_2D"]
+        if complete_window_kernel and threads == 1:
+            assert taken == ["qs8-qc8w-dwconv-minmax-fp32-3x3-16c-avx512vnnivbmi"], report
+        else:
+            assert taken == [], report
+            assert any(d["op"] == "DEPTHWISE_CONV_2D" and "neither reads" in d["reason"] for d in report["declined"])
 
 
 def test_float_io_int8_model(converted):
@@ -266,10 +279,11 @@ def test_every_kernel_family_and_thread_count(converted, kernel, threads):
     assert all(k["kernel"].endswith(_int8_family(kernel)) for k in report["kernels"]), report
     np.testing.assert_array_equal(got, want)
     # The int8 glue on the same ISA: its depthwise and add microkernels (qs8-vadd has no NEON row: scalar;
-    # the AVX512 depthwise takes its VNNI row where the CPU has it).
+    # the AVX512 depthwise takes its VNNI row where the CPU has it, and with VBMI too its row for complete
+    # 3x3 windows, on these 3x3 layers).
     vnni = kernel == "avx512" and _cpu_has("avx512_vnni")
-    suffix = {"DEPTHWISE_CONV_2D": "-avx512vnni" if vnni else "-" + kernel,
-              "ADD": "-scalar" if kernel == "neon" else "-" + kernel}
+    dw = ("3x3-16c-avx512vnnivbmi" if _cpu_has("avx512vbmi") else "-avx512vnni") if vnni else "-" + kernel
+    suffix = {"DEPTHWISE_CONV_2D": dw, "ADD": "-scalar" if kernel == "neon" else "-" + kernel}
     for name in ("mobilenet", "resnet"):
         tflite = converted(name, 16, 0.5)
         report, got, want = check_claims_and_outputs(tflite, kernel=kernel, num_threads=threads, glue="all")

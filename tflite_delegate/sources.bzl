@@ -203,6 +203,7 @@ SOURCES = {
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x8-avx512vnni.c"
             ],
             "avx512vnnivbmi": [
+                "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-3x3-16c-avx512vnnivbmi.c",
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x16-avx512vnnivbmi.c"
             ],
             "neon": [

@@ -17,8 +17,9 @@ Options (all optional):
     partition instead of one hand-off to the stock runtime per node. A model without onexn records is
     left to the stock runtime. In an int8 graph with claimed int8 1xN nodes it runs the int8
     DEPTHWISE_CONV_2D, ADD, MEAN, PAD and RESHAPE nodes that read what a delegate node writes or write what
-    a claimed node reads (apart from them they would only add hand-offs), and on a CPU with AMX the int8
-    layers without a record its estimate finds faster than XNNPACK on the tiles. "off" takes only the 1xN
+    a claimed node reads (apart from them they would only add hand-offs; with dense="auto" at 1 thread a
+    3x3 depthwise is taken apart too where AVX512-VNNI and VBMI run it at twice XNNPACK's speed), and on a
+    CPU with AMX the int8 layers without a record its estimate finds faster than XNNPACK on the tiles. "off" takes only the 1xN
     nodes; "all" takes the others in any graph (to time them alone), in int8 graphs also int8 MAX_POOL_2D
     and every int8 layer without a record (so an int8 MobileNetV2 or ResNet-50 is one partition; not by
     default: those int8 kernels are still slower than the stock runtime's).

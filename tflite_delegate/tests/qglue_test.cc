@@ -64,20 +64,22 @@ std::vector<int8_t> ReferenceDw(const DwCase& c) {
   return out;
 }
 
-DwCase RandomDwCase(std::mt19937* rng, bool saturate) {
+// window3: a 3x3 window of dilation 1 on images up to 20 wide and strides up to 3 (the complete-window
+// kernels' runs, with their borders).
+DwCase RandomDwCase(std::mt19937* rng, bool saturate, bool window3 = false) {
   auto pick = [rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(*rng); };
   DwCase c;
   onexn_dwconv_shape& s = c.s;
   s.batch = pick(1, 2);
   s.in_h = pick(1, 9);
-  s.in_w = pick(1, 9);
+  s.in_w = pick(1, window3 ? 20 : 9);
   s.channels = pick(1, 70);
-  s.kh = pick(1, 5);
-  s.kw = pick(1, 5);
+  s.kh = window3 ? 3 : pick(1, 5);
+  s.kw = window3 ? 3 : pick(1, 5);
   s.stride_h = pick(1, 2);
-  s.stride_w = pick(1, 2);
-  s.dilation_h = pick(1, 2);
-  s.dilation_w = pick(1, 2);
+  s.stride_w = pick(1, window3 ? 3 : 2);
+  s.dilation_h = window3 ? 1 : pick(1, 2);
+  s.dilation_w = window3 ? 1 : pick(1, 2);
   s.pad_top = pick(0, (s.kh - 1) * s.dilation_h);
   s.pad_left = pick(0, (s.kw - 1) * s.dilation_w);
   const int pad_bottom = pick(0, (s.kh - 1) * s.dilation_h), pad_right = pick(0, (s.kw - 1) * s.dilation_w);
@@ -85,7 +87,7 @@ DwCase RandomDwCase(std::mt19937* rng, bool saturate) {
                         &s.out_h, &s.pad_top) ||
       !onexn_test::Axis(onexn_test::Pad::kExplicit, s.in_w, s.kw, s.stride_w, s.dilation_w, s.pad_left, pad_right,
                         &s.out_w, &s.pad_left)) {
-    return RandomDwCase(rng, saturate);  // an empty output: draw again
+    return RandomDwCase(rng, saturate, window3);  // an empty output: draw again
   }
   const float bounds[][2] = {{-kInf, kInf}, {0.0f, kInf}, {0.0f, 6.0f}, {-1.0f, 1.0f}};
   const int b = pick(0, 3);
@@ -151,6 +153,42 @@ TEST_CASE("qdwconv: random shapes, zero points and activations, bit for bit, 1 a
     }
   }
   onexn_threadpool_destroy(pool);
+}
+
+TEST_CASE("qdwconv: 3x3 windows of dilation 1, strides 1-3, bit for bit") {
+  std::mt19937 rng(23);
+  const auto kernels = DwUkernels();
+  for (int i = 0; i < onexn_test::RandomCaseCount(300); i++) {
+    const DwCase c = RandomDwCase(&rng, i % 4 == 0, true);
+    for (const onexn_qdwconv_ukernel_config* uk : kernels) {
+      TestDwCase(c, "3x3 case " + std::to_string(i), nullptr, uk);
+    }
+  }
+}
+
+TEST_CASE("qdwconv: a 3x3 layer of dilation 1 takes the 3x3 row where the CPU has it") {
+  std::mt19937 rng(29);
+  DwCase c = RandomDwCase(&rng, false, true);
+  char err[256];
+  onexn_qdwconv* dw =
+      onexn_qdwconv_create(&c.s, c.w.data(), c.bias.data(), &c.q, ONEXN_ISA_AVX512, err, sizeof(err));
+  Check(dw != nullptr, std::string("3x3 layer: ") + err);
+  const std::string name = onexn_qdwconv_kernel_name(dw);
+  if (onexn_isa_supported(ONEXN_ISA_AVX512VNNIVBMI)) {
+    Check(name == "qs8-qc8w-dwconv-minmax-fp32-3x3-16c-avx512vnnivbmi", "3x3 layer: " + name);
+  } else {
+    Check(name.find("3x3") == std::string::npos, "3x3 layer without VBMI: " + name);
+  }
+  onexn_qdwconv_destroy(dw);
+  c.s.dilation_w = 2;
+  c.s.pad_left = 0;
+  c.s.out_w = (c.s.in_w - 5) / c.s.stride_w + 1;
+  if (c.s.out_w >= 1) {
+    dw = onexn_qdwconv_create(&c.s, c.w.data(), c.bias.data(), &c.q, ONEXN_ISA_AVX512, err, sizeof(err));
+    Check(dw != nullptr && std::string(onexn_qdwconv_kernel_name(dw)).find("3x3") == std::string::npos,
+          std::string("dilation 2 keeps the generic row ") + err);
+    onexn_qdwconv_destroy(dw);
+  }
 }
 
 TEST_CASE("qdwconv: saturating inputs and weights clamp to int8") {

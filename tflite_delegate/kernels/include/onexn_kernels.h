@@ -275,6 +275,9 @@ typedef struct onexn_qdwconv onexn_qdwconv;
 // memory.
 onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
                                     const onexn_qconv_quant* quant, onexn_isa isa, char* err, size_t err_len);
+// 1 when onexn_qdwconv_create runs a layer of this window on the kernel for complete 3x3 windows (AVX512-VNNI
+// with VBMI: about twice XNNPACK's int8 depthwise speed on an Intel Xeon), else 0.
+int onexn_qdwconv_has_3x3_kernel(int kh, int kw, int dilation_h, int dilation_w, onexn_isa isa);
 // Name of the microkernel chosen, e.g. "qs8-qc8w-dwconv-minmax-fp32-16c-avx512".
 const char* onexn_qdwconv_kernel_name(const onexn_qdwconv* dw);
 // input: batch*in_h*in_w*channels int8; output: batch*out_h*out_w*channels int8 (must not alias input). pool

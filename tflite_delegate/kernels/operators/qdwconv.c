@@ -75,9 +75,14 @@ const onexn_qdwconv_ukernel_config* onexn_qdwconv_ukernel(const char* name) {
 }
 
 // The row of the ISA; the scalar one when the CPU or this build lacks it (the int8 glue runs everywhere).
-// The AVX512 level runs the VNNI row where the CPU has it, as the int8 1xN convolutions do.
-static const onexn_qdwconv_ukernel_config* select_ukernel(onexn_isa isa) {
+// The AVX512 level runs the VNNI row where the CPU has it, as the int8 1xN convolutions do, and the
+// VNNI + VBMI row (3x3 windows; it hands other runs to the VNNI row) on a 3x3 layer of dilation 1.
+static const onexn_qdwconv_ukernel_config* select_ukernel(onexn_isa isa, const onexn_dwconv_shape* s) {
   if (isa == ONEXN_ISA_AVX512 && onexn_isa_supported(ONEXN_ISA_AVX512VNNI)) isa = ONEXN_ISA_AVX512VNNI;
+  if (isa == ONEXN_ISA_AVX512VNNI && onexn_isa_supported(ONEXN_ISA_AVX512VNNIVBMI) && s != NULL && s->kh == 3 &&
+      s->kw == 3 && s->dilation_h == 1 && s->dilation_w == 1) {
+    isa = ONEXN_ISA_AVX512VNNIVBMI;
+  }
   for (size_t i = 0; i < sizeof(kUkernels) / sizeof(kUkernels[0]); i++) {
     if (kUkernels[i].isa == isa && onexn_isa_supported(isa)) return &kUkernels[i];
   }
@@ -137,7 +142,7 @@ static onexn_qdwconv* create(const onexn_dwconv_shape* shape, const int8_t* weig
 
 onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
                                     const onexn_qconv_quant* quant, onexn_isa isa, char* err, size_t err_len) {
-  return create(shape, weights_hwc, bias, quant, select_ukernel(onexn_isa_resolve(isa)), err, err_len);
+  return create(shape, weights_hwc, bias, quant, select_ukernel(onexn_isa_resolve(isa), shape), err, err_len);
 }
 
 onexn_qdwconv* onexn_qdwconv_create_with_ukernel(const onexn_dwconv_shape* shape, const int8_t* weights_hwc,
@@ -148,6 +153,16 @@ onexn_qdwconv* onexn_qdwconv_create_with_ukernel(const onexn_dwconv_shape* shape
     return NULL;
   }
   return create(shape, weights_hwc, bias, quant, uk, err, err_len);
+}
+
+int onexn_qdwconv_has_3x3_kernel(int kh, int kw, int dilation_h, int dilation_w, onexn_isa isa) {
+  onexn_dwconv_shape s;
+  memset(&s, 0, sizeof(s));
+  s.kh = kh;
+  s.kw = kw;
+  s.dilation_h = dilation_h;
+  s.dilation_w = dilation_w;
+  return select_ukernel(onexn_isa_resolve(isa), &s)->isa == ONEXN_ISA_AVX512VNNIVBMI;
 }
 
 const char* onexn_qdwconv_kernel_name(const onexn_qdwconv* dw) { return dw == NULL ? "" : dw->uk->name; }
