@@ -515,6 +515,18 @@ std::vector<Case> FixedCases() {
     c.seed = 73;
     cases.push_back(c);
   }
+  // 1x1 over rows a multiple of 4 KB apart (cin 1024 and 2048, ResNet-50's projections): the 16-pixel
+  // direct tiles of 8x16-avx512f run as tiles of 8 there; 21 pixels give tiles of 7 and 8 rows.
+  for (int cin : {1024, 2048}) {
+    Case c;
+    c.cin = cin;
+    c.cout = 32;
+    c.n = 16;
+    c.in_h = 3;
+    c.in_w = 7;
+    c.seed = static_cast<unsigned>(cin + 5);
+    cases.push_back(c);
+  }
   // Weights past 512 KB over at least two tiles of pixels that read little input: the panels run in blocks,
   // each over every tile (conv.c, weight_blocking; ResNet-50's 7x7 stage). 1x1 and 3x3.
   {
