@@ -50,15 +50,18 @@ static const coefficients kAvx512[] = {
     {"f32-spconv-8x4-avx2", 0, 0.0, 0.45, 0.0},  // layers under 16 pixels, see above
 };
 
-// Fitted the same way on an AMD EPYC (Zen 4), which executes AVX-512 on 256-bit units. Without rows for
-// the 32-pixel kernels: they were measured only on the Xeon, so Zen 4 keeps the kernels it was fitted on.
+// Fitted the same way on an AMD EPYC (Zen 4), which executes AVX-512 on 256-bit units; refitted there on
+// 2026-12-04 after the 8x16 kernel's 8-pixel tiles for rows 4 KB apart (the old rows priced MobileNetV2's
+// 112x112x16->96 at N = 4 50% at 0.48 ms on the 16x4 pixel-vector kernel, timed at 0.38, and ran it on
+// every block instead, 0.47). Without rows for the 32-pixel kernels: the fit prices them near the others
+// with larger errors (worst 60%), so Zen 4 keeps the kernels it was fitted on.
 static const coefficients kAvx512On256BitUnits[] = {
-    {"f32-spconv-8x16-avx512f", 0, 0.0, 2.13, 11.3},
-    {"f32-spconv-8x16-avx512f", 1, 0.0, 1.62, 7.6},
-    {"f32-spconv-16x8-pixelvec-avx512f", 0, 3.43, 2.00, 19.9},
-    {"f32-spconv-16x4-pixelvec-avx512f", 0, 3.41, 1.02, 15.0},
-    {"f32-spconv-16x2-pixelvec-avx512f", 0, 3.09, 0.71, 10.5},
-    {"f32-spconv-16x1-pixelvec-avx512f", 0, 3.98, 0.59, 16.4},
+    {"f32-spconv-8x16-avx512f", 0, 0.0, 2.08, 11.05},
+    {"f32-spconv-8x16-avx512f", 1, 0.0, 1.46, 6.26},
+    {"f32-spconv-16x8-pixelvec-avx512f", 0, 3.06, 2.01, 15.90},
+    {"f32-spconv-16x4-pixelvec-avx512f", 0, 2.95, 0.98, 10.87},
+    {"f32-spconv-16x2-pixelvec-avx512f", 0, 2.93, 0.67, 9.21},
+    {"f32-spconv-16x1-pixelvec-avx512f", 0, 2.91, 0.54, 14.27},
     {"f32-spconv-8x4-avx2", 0, 0.0, 0.75, 4.6},  // layers under 16 pixels, see above
 };
 
