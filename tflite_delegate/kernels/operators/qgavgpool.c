@@ -6,7 +6,11 @@
 #include "onexn_kernels.h"
 #include "operators/qs8-requant.h"
 
-#define BLOCK 16
+// Channels summed at once. A whole block runs loops of constant length into int16 partial sums over at
+// most 256 pixels (|sum| <= 128 * 256 fits), which the compiler vectorizes with the sums in registers: a
+// loop over nc channels into int32 stayed scalar (MobileNetV2's 7x7x1280: 0.031 ms, XNNPACK 0.004).
+#define BLOCK 64
+#define PART_PIXELS 256
 
 int onexn_qgavgpool_init(onexn_qgavgpool_params* p, float in_scale, int32_t in_zero_point, float out_scale,
                          int32_t out_zero_point, size_t pixels, char* err, size_t err_len) {
@@ -43,9 +47,21 @@ void onexn_qgavgpool_run(const onexn_qgavgpool_params* p, const int8_t* input, i
       const size_t nc = channels - c0 < BLOCK ? channels - c0 : BLOCK;
       int32_t acc[BLOCK];
       for (size_t j = 0; j < BLOCK; j++) acc[j] = p->bias;
-      for (size_t q = 0; q < p->pixels; q++) {
-        const int8_t* row = in + q * channels + c0;
-        for (size_t j = 0; j < nc; j++) acc[j] += row[j];
+      if (nc == BLOCK) {
+        for (size_t q0 = 0; q0 < p->pixels; q0 += PART_PIXELS) {
+          const size_t nq = p->pixels - q0 < PART_PIXELS ? p->pixels - q0 : PART_PIXELS;
+          int16_t part[BLOCK] = {0};
+          for (size_t q = q0; q < q0 + nq; q++) {
+            const int8_t* row = in + q * channels + c0;
+            for (size_t j = 0; j < BLOCK; j++) part[j] = (int16_t)(part[j] + row[j]);
+          }
+          for (size_t j = 0; j < BLOCK; j++) acc[j] += part[j];
+        }
+      } else {
+        for (size_t q = 0; q < p->pixels; q++) {
+          const int8_t* row = in + q * channels + c0;
+          for (size_t j = 0; j < nc; j++) acc[j] += row[j];
+        }
       }
       for (size_t j = 0; j < nc; j++) out[c0 + j] = onexn_qs8_requantize(acc[j], p->scale, lo, hi, p->zero_point);
     }
