@@ -60,7 +60,10 @@ static ONEXN_INLINE void store_quad(int8_t* out, size_t stride, size_t rows, __m
   if (rows > 3) _mm_mask_storeu_epi8(out + 3 * stride, mask, _mm_unpackhi_epi64(hi, hi));
 }
 
-static void panel(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
+// One panel over the tile's first MR pixels (16, 8 or 4: the smallest that holds a->mr), so that a short last
+// tile (49 pixels: 16 + 16 + 16 + 1; 196: 12 x 16 + 4) does not multiply-add 16 pixels' worth. Each pixel's
+// sums are the same in every version.
+static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
   const uint8_t* w = a->w + pn->w_off;
   const __m256i vbias = _mm256_load_si256((const __m256i*)(w));
   const __m256 vscale = _mm256_load_ps((const float*)(w + 32));
@@ -120,12 +123,84 @@ static void panel(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t*
              requantize_quad(acc12, acc13, acc14, acc15, vscale, vhi, vzero_point, vmin));
 }
 
+static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
+  const uint8_t* w = a->w + pn->w_off;
+  const __m256i vbias = _mm256_load_si256((const __m256i*)(w));
+  const __m256 vscale = _mm256_load_ps((const float*)(w + 32));
+  w += 64;
+  __m256i acc0 = vbias;
+  __m256i acc1 = vbias;
+  __m256i acc2 = vbias;
+  __m256i acc3 = vbias;
+  __m256i acc4 = vbias;
+  __m256i acc5 = vbias;
+  __m256i acc6 = vbias;
+  __m256i acc7 = vbias;
+  for (size_t q = a->taps * (pn->kept / 4); q != 0; q--) {
+    const __m256i vw = _mm256_load_si256((const __m256i*)(w));
+    w += 32;
+    acc0 = _mm256_dpbusd_epi32(acc0, _mm256_set1_epi32(x[0]), vw);
+    acc1 = _mm256_dpbusd_epi32(acc1, _mm256_set1_epi32(x[1]), vw);
+    acc2 = _mm256_dpbusd_epi32(acc2, _mm256_set1_epi32(x[2]), vw);
+    acc3 = _mm256_dpbusd_epi32(acc3, _mm256_set1_epi32(x[3]), vw);
+    acc4 = _mm256_dpbusd_epi32(acc4, _mm256_set1_epi32(x[4]), vw);
+    acc5 = _mm256_dpbusd_epi32(acc5, _mm256_set1_epi32(x[5]), vw);
+    acc6 = _mm256_dpbusd_epi32(acc6, _mm256_set1_epi32(x[6]), vw);
+    acc7 = _mm256_dpbusd_epi32(acc7, _mm256_set1_epi32(x[7]), vw);
+    x += 16;
+  }
+  const __m256 vhi = _mm256_set1_ps(a->hi);
+  const __m256i vzero_point = _mm256_set1_epi16((short)a->zero_point);
+  const __m256i vmin = _mm256_set1_epi8((char)((int32_t)a->lo + a->zero_point));
+  const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
+  int8_t* out = a->out + pn->oc;
+  store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
+             requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 4) return;
+  store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
+             requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin));
+}
+
+static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
+  const uint8_t* w = a->w + pn->w_off;
+  const __m256i vbias = _mm256_load_si256((const __m256i*)(w));
+  const __m256 vscale = _mm256_load_ps((const float*)(w + 32));
+  w += 64;
+  __m256i acc0 = vbias;
+  __m256i acc1 = vbias;
+  __m256i acc2 = vbias;
+  __m256i acc3 = vbias;
+  for (size_t q = a->taps * (pn->kept / 4); q != 0; q--) {
+    const __m256i vw = _mm256_load_si256((const __m256i*)(w));
+    w += 32;
+    acc0 = _mm256_dpbusd_epi32(acc0, _mm256_set1_epi32(x[0]), vw);
+    acc1 = _mm256_dpbusd_epi32(acc1, _mm256_set1_epi32(x[1]), vw);
+    acc2 = _mm256_dpbusd_epi32(acc2, _mm256_set1_epi32(x[2]), vw);
+    acc3 = _mm256_dpbusd_epi32(acc3, _mm256_set1_epi32(x[3]), vw);
+    x += 16;
+  }
+  const __m256 vhi = _mm256_set1_ps(a->hi);
+  const __m256i vzero_point = _mm256_set1_epi16((short)a->zero_point);
+  const __m256i vmin = _mm256_set1_epi8((char)((int32_t)a->lo + a->zero_point));
+  const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
+  int8_t* out = a->out + pn->oc;
+  store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
+             requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin));
+}
+
 void onexn_qs8_qc8w_spconv_16x8_avx512vnni(const onexn_qs8_args* a) {
   for (size_t i = 0; i < a->num_panels; i++) {
     const onexn_panel* pn = &a->panels[i];
     if (i == 0 || pn->kc_off != pn[-1].kc_off || pn->kept != pn[-1].kept) {  // a new group
       interleave((uint8_t*)a->scratch, a, a->kc + pn->kc_off, pn->kept);
     }
-    panel(a, pn, (const int32_t*)a->scratch);
+    const int32_t* x = (const int32_t*)a->scratch;
+    if (a->mr > 8) {
+      panel16(a, pn, x);
+    } else if (a->mr > 4) {
+      panel8(a, pn, x);
+    } else {
+      panel4(a, pn, x);
+    }
   }
 }
