@@ -1,6 +1,7 @@
-// Times the int8 1xN microkernels against each other on MobileNetV2's 1x1 layers (224x224 input), 1 thread:
-// every microkernel of qs8-qc8w-spconv.inc this CPU runs, at the given block width and sparsities, plus the
-// dispatched kernel on the dense layer (every block kept) as a yardstick. A tool for kernel design, not a
+// Times the int8 1xN microkernels against each other on MobileNetV2's 1x1 layers and ResNet-50's 3x3 and
+// widest 1x1 layers (224x224 input), 1 thread:
+// every microkernel of qs8-qc8w-spconv.inc this CPU runs, at the given block width and sparsities, the kernel
+// the operator dispatches to, and that kernel on the dense layer (every block kept) as a yardstick. A tool for kernel design, not a
 // test: timings mean something only on a quiet machine, and against the stock runtime only in the benchmark.
 //   bazel run //tflite_delegate:qconv_bench -- [--n=16] [--reps=20] [--kernel=SUBSTRING] [--layer=SUBSTRING]
 #include <algorithm>
@@ -19,12 +20,15 @@
 namespace {
 
 struct Layer {
-  int hw, cin, cout;
+  int hw, cin, cout, k = 1;  // k: a k x k kernel, stride 1, SAME padding
 };
 
 // MobileNetV2 1.0 at 224: expansions and projections of each resolution.
 const Layer kLayers[] = {{112, 32, 16}, {112, 16, 96}, {56, 24, 144}, {56, 144, 24}, {28, 32, 192}, {28, 192, 32}, {14, 64, 384},
-                         {14, 384, 64}, {14, 96, 576}, {14, 576, 96}, {7, 160, 960}, {7, 960, 160}};
+                         {14, 384, 64}, {14, 96, 576}, {14, 576, 96}, {7, 160, 960}, {7, 960, 160},
+                         // ResNet-50's 3x3 layers and its widest 1x1 layers of each stage
+                         {56, 64, 64, 3}, {56, 64, 256}, {56, 256, 64}, {28, 128, 128, 3}, {28, 512, 128},
+                         {14, 256, 256, 3}, {14, 1024, 256}, {7, 512, 512, 3}, {7, 2048, 512}};
 
 struct Setup {
   onexn_conv_shape shape{};
@@ -38,18 +42,21 @@ struct Setup {
 
 Setup Make(const Layer& l, int n, double sparsity) {
   Setup s;
-  s.shape = {1, l.hw, l.hw, l.cin, l.hw, l.hw, l.cout, 1, 1, 1, 1, 1, 1, 0, 0, 0.0f, 6.0f};
+  s.shape = {1, l.hw, l.hw, l.cin, l.hw, l.hw, l.cout, l.k, l.k, 1, 1, 1, 1, l.k / 2, l.k / 2, 0.0f, 6.0f};
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> coin(0.0, 1.0);
   const int groups = (l.cout + n - 1) / n;
   s.group_ptr.push_back(0);
-  s.weights.assign(static_cast<size_t>(l.cout) * l.cin, 0);
+  const size_t taps = static_cast<size_t>(l.k) * l.k;
+  s.weights.assign(static_cast<size_t>(l.cout) * taps * l.cin, 0);
   for (int g = 0; g < groups; g++) {
     for (int c = 0; c < l.cin; c++) {
       if (coin(rng) < sparsity) continue;
       s.kept_cin.push_back(static_cast<uint32_t>(c));
       for (int o = g * n; o < std::min(l.cout, (g + 1) * n); o++) {
-        s.weights[static_cast<size_t>(o) * l.cin + c] = static_cast<int8_t>(rng() % 255 - 127);
+        for (size_t t = 0; t < taps; t++) {
+          s.weights[(static_cast<size_t>(o) * taps + t) * l.cin + c] = static_cast<int8_t>(rng() % 255 - 127);
+        }
       }
     }
     s.group_ptr.push_back(static_cast<uint32_t>(s.kept_cin.size()));
@@ -103,12 +110,12 @@ int main(int argc, char** argv) {
   std::printf("int8 1xN, n=%d, 1 thread, median of %d runs, microseconds (dense-equivalent GMAC/s)\n", n, reps);
   std::printf("%-16s %-8s", "layer", "sparsity");
   for (const auto* uk : kernels) std::printf(" %24s", uk->name + std::strlen("qs8-qc8w-spconv-"));
-  std::printf(" %24s\n", "dispatched, dense");
+  std::printf(" %24s %24s\n", "dispatched", "dispatched, dense");
   for (const Layer& l : kLayers) {
     char name[32];
-    std::snprintf(name, sizeof(name), "%dx%dx%d->%d", l.hw, l.hw, l.cin, l.cout);
+    std::snprintf(name, sizeof(name), "%s%dx%dx%d->%d", l.k == 3 ? "3x3 " : "", l.hw, l.hw, l.cin, l.cout);
     if (std::string(name).find(layer_filter) == std::string::npos) continue;
-    const double macs = static_cast<double>(l.hw) * l.hw * l.cin * l.cout;
+    const double macs = static_cast<double>(l.hw) * l.hw * l.cin * l.cout * l.k * l.k;
     Setup dense = Make(l, n, 0.0);
     const double dense_us = Time(dense, nullptr, reps);
     for (double sparsity : {0.5, 0.75}) {
@@ -118,6 +125,8 @@ int main(int argc, char** argv) {
         const double us = Time(s, uk, reps);
         std::printf(" %12.1f (%8.1f)", us, macs / us / 1e3);
       }
+      const double us = Time(s, nullptr, reps);
+      std::printf(" %12.1f (%8.1f)", us, macs / us / 1e3);
       std::printf(" %12.1f (%8.1f)\n", dense_us, macs / dense_us / 1e3);
     }
   }

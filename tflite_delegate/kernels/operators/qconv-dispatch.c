@@ -100,8 +100,8 @@ int onexn_qconv_select_ukernel(onexn_isa isa, int n, const onexn_qs8_ukernel_con
 // each tile. The twin wins where few groups share the gather: 16 or 32 output channels at N = 16. Both are
 // estimated per tile and tap in nanoseconds, fitted to qconv_bench and perf profiles on Zen 4 (the
 // multiply-adds and the requantization are the same in both): the gather's transposition costs 0.86 a
-// channel in whole 64-channel blocks, 3.6 in 16-channel blocks and 8 one by one, the interleave 4 a quad of
-// kept channels; the twin 68 a chunk and 7.2 a pair of chunk and input chunk it reads.
+// channel in whole 64-channel blocks, 3.6 in 16-channel blocks and 8 one by one, the interleave 2 a quad of
+// kept channels (4 before its ymm unpacks); the twin 68 a chunk and 7.2 a pair of chunk and input chunk it reads.
 static int direct_is_cheaper(const onexn_conv_shape* s, const onexn_block_index* ix) {
   const size_t cin = (size_t)s->cin;
   double gathered = 0.86 * (double)(cin / 64 * 64) + 3.6 * (double)(cin % 64 / 16 * 16) + 8.0 * (double)(cin % 16);
@@ -109,7 +109,7 @@ static int direct_is_cheaper(const onexn_conv_shape* s, const onexn_block_index*
   for (int g = 0; g < ix->num_groups; g++) {
     const uint32_t* kc = ix->kept_cin + ix->group_ptr[g];
     const size_t kept = ix->group_ptr[g + 1] - ix->group_ptr[g];
-    gathered += 4.0 * (double)((kept + 3) / 4);
+    gathered += 2.0 * (double)((kept + 3) / 4);
     for (size_t k = 0; k < kept; k += 64) {  // the kept lists increase: a chunk reads the input chunks between
       const size_t end = k + 64 < kept ? k + 64 : kept;
       direct += 68.0 + 7.2 * (double)(kc[end - 1] / 64 - kc[k] / 64 + 1);
