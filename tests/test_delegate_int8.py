@@ -64,8 +64,8 @@ def _resnet_like(seed=0):
 
 MODELS = {"mobilenet": _mobilenet_like, "resnet": _resnet_like}
 INT8_GLUE_OPS = {"mobilenet": {"DEPTHWISE_CONV_2D", "ADD", "MEAN"}, "resnet": {"PAD", "MAX_POOL_2D", "ADD", "MEAN"}}
-# Taken by default (glue=auto): all but the resnet's MAX_POOL_2D.
-INT8_DEFAULT_GLUE_OPS = {"mobilenet": {"DEPTHWISE_CONV_2D", "ADD", "MEAN"}, "resnet": {"PAD", "ADD", "MEAN"}}
+# Taken by default (glue=auto): the same, all next to the claimed nodes.
+INT8_DEFAULT_GLUE_OPS = INT8_GLUE_OPS
 
 
 def _int8(model, int8_io=True):
@@ -146,8 +146,8 @@ def test_int8_models_match_the_stock_runtime(converted, name, n, sparsity):
     # XNNPACK's arithmetic, bit for bit: not one output off.
     np.testing.assert_array_equal(got, want)
     # By default the int8 glue that touches the claimed nodes runs on onexn; the rest stays with the stock
-    # runtime, each node saying why and that glue=all takes it: MAX_POOL_2D, and layers without a record
-    # (on a CPU with AMX those the estimate finds faster than XNNPACK on the tiles are taken).
+    # runtime, each node saying why and that glue=all takes it: layers without a record (on a CPU with AMX
+    # those the estimate finds faster than XNNPACK on the tiles are taken).
     assert {k["op"] for k in report["glue_kernels"]} == INT8_DEFAULT_GLUE_OPS[name], report["glue_kernels"]
     reasons = {d["op"]: d["reason"] for d in report["declined"]}
     assert all("glue=all" in why for why in reasons.values()), reasons
@@ -163,8 +163,9 @@ def test_int8_models_match_the_stock_runtime(converted, name, n, sparsity):
         np.testing.assert_array_equal(got, want)
         dense = [k["op"] for k in read_report(delegate)["dense_kernels"]]
         assert dense == (["CONV_2D"] if n == 16 else []), read_report(delegate)
-    if name == "resnet":
-        assert "portable int8 max pool" in reasons["MAX_POOL_2D"], reasons
+    if name == "resnet":  # on the s8-maxpool microkernel of the CPU's ISA
+        kernels = {k["op"]: k["kernel"] for k in report["glue_kernels"]}
+        assert kernels["MAX_POOL_2D"].startswith("s8-maxpool-minmax-"), kernels
     # With glue=all, one partition: every other node runs on the int8 glue or as a dense int8 layer.
     report, got, want = check_claims_and_outputs(tflite, glue="all")
     np.testing.assert_array_equal(got, want)

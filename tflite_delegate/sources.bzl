@@ -121,7 +121,8 @@ SOURCES = {
             "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv.inc",
             "kernels/qs8-vadd/qs8-vadd.inc",
             "kernels/qs8-vadd/qs8-vadd-element.h",
-            "kernels/x8-pixelvec-gather/x8-pixelvec-gather.inc"
+            "kernels/x8-pixelvec-gather/x8-pixelvec-gather.inc",
+            "kernels/s8-maxpool/s8-maxpool.inc"
         ],
         "srcs": {
             "portable": [
@@ -156,6 +157,7 @@ SOURCES = {
                 "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-scalar.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-scalar.c",
                 "kernels/qs8-vadd/qs8-vadd-minmax-scalar.c",
+                "kernels/s8-maxpool/gen/s8-maxpool-minmax-scalar.c",
                 "kernels/x8-pixelvec-gather/x8-pixelvec-gather-16-scalar.c"
             ],
             "avx2": [
@@ -174,6 +176,7 @@ SOURCES = {
                 "kernels/qs8-qc8w-dwconv/gen/qs8-qc8w-dwconv-minmax-fp32-8c-avx2.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-avx2.c",
                 "kernels/qs8-vadd/qs8-vadd-minmax-16-avx2.c",
+                "kernels/s8-maxpool/gen/s8-maxpool-minmax-32c-avx2.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx2.c"
             ],
             "avx512f": [
@@ -193,6 +196,7 @@ SOURCES = {
                 "kernels/f32-vadd/gen/f32-vadd-minmax-avx512f.c",
                 "kernels/qs8-qc8w-dwconv/gen/qs8-qc8w-dwconv-minmax-fp32-16c-avx512.c",
                 "kernels/qs8-vadd/qs8-vadd-minmax-16-avx512.c",
+                "kernels/s8-maxpool/gen/s8-maxpool-minmax-64c-avx512bw.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-avx512bw.c",
                 "kernels/x8-pixelvec-gather/x8-pixelvec-gather-16-c4-avx512bw.c"
             ],
@@ -218,6 +222,7 @@ SOURCES = {
                 "kernels/f32-vadd/gen/f32-vadd-minmax-neon.c",
                 "kernels/qs8-qc8w-dwconv/gen/qs8-qc8w-dwconv-minmax-fp32-8c-neon.c",
                 "kernels/qs8-qc8w-spconv/qs8-qc8w-spconv-16x8-neon.c",
+                "kernels/s8-maxpool/gen/s8-maxpool-minmax-16c-neon.c",
                 "kernels/x8-pixelvec-gather/gen/x8-pixelvec-gather-16-neon.c"
             ],
             "neondot": [

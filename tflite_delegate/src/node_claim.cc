@@ -1,5 +1,6 @@
 #include "node_claim.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -30,15 +31,11 @@ constexpr double kMinimumSavingThreaded = 0.30;
 // int8 layers without a record run on the int8 1xN kernels with every block kept, 1.6-7x the time of XNNPACK's
 // dense int8 ones on Zen 4: taken on request only, except on a CPU with AMX with dense=auto, where each is
 // estimated against XNNPACK on the tiles like a recorded node (MobileNetV2's stem, 3 input channels, is taken
-// there; dense=never, which turns the estimates off, leaves it opt-in as elsewhere). int8
-// MAX_POOL_2D runs on portable C: on request only (kernels/README.md, the int8 glue).
+// there; dense=never, which turns the estimates off, leaves it opt-in as elsewhere).
 const char kInt8DenseOptIn[] =
     "int8 layer without a record: runnable as a dense int8 layer, taken with option glue=all only (slower than "
     "the stock runtime's int8 kernels)";
-const char kInt8MaxPoolOptIn[] =
-    "int8 MAX_POOL_2D: runnable by onexn's portable int8 max pool, taken with option glue=all only (slower than "
-    "the stock runtime's)";
-// The other int8 glue (depthwise, ADD, MEAN, PAD, RESHAPE) is taken by default where it touches the delegate's
+// The int8 glue (depthwise, ADD, MEAN, MAX_POOL_2D, PAD, RESHAPE) is taken by default where it touches the delegate's
 // nodes: it joins them into fewer partitions. Away from them it would only add hand-offs, except, with
 // dense=auto (a speed decision, which dense=never turns off) at 1 thread, an int8 3x3 depthwise that onexn runs
 // on its complete-window kernel (VNNI + VBMI: twice XNNPACK's speed; int8 MobileNetV2 N=16 50% 0.654 ->
@@ -128,6 +125,38 @@ class Claimer {
         if (!why.empty()) Decline(node_index, OpName(code), why);
       }
     }
+    if (others && options_.glue == GlueOps::kAuto) return TakeGlueBeforeTaken(plan);
+    return kTfLiteOk;
+  }
+
+  // Backwards, the int8 glue left apart whose output a taken node reads: taking it moves the partition's edge
+  // instead of adding one (ResNet-50's PAD in front of its max pool, which the stock runtime ran in 0.3 ms).
+  TfLiteStatus TakeGlueBeforeTaken(const std::vector<int>& plan) {
+    std::set<int> read_by_taken;
+    for (const auto& entry : result_->steps) {
+      const StepNode n = std::visit([](const auto& k) { return k.Node(); }, entry.second);
+      read_by_taken.insert(n.inputs.begin(), n.inputs.end());
+    }
+    for (auto at = plan.rbegin(); at != plan.rend(); ++at) {
+      const int node_index = *at;
+      auto declined = std::find_if(result_->declined.begin(), result_->declined.end(), [&](const Declined& d) {
+        return d.node == node_index && d.reason == kInt8GlueApart;
+      });
+      if (declined == result_->declined.end()) continue;
+      TfLiteNode* node = nullptr;
+      TfLiteRegistration* reg = nullptr;
+      if (context_->GetNodeAndRegistration(context_, node_index, &node, &reg) != kTfLiteOk) return kTfLiteError;
+      GluePlan checked;
+      if (!CheckGlueNode(context_, node_index, node, reg->builtin_code, &checked).empty() ||
+          read_by_taken.count(checked.output) == 0) {
+        continue;
+      }
+      const std::vector<int> inputs = checked.inputs;
+      if (TryTake(node_index, GlueStep(std::move(checked)), &result_->glue).empty()) {
+        result_->declined.erase(declined);
+        read_by_taken.insert(inputs.begin(), inputs.end());
+      }
+    }
     return kTfLiteOk;
   }
 
@@ -187,11 +216,10 @@ class Claimer {
     return why.empty() ? TryTake(node_index, GlueStep(std::move(checked)), &result_->glue) : why;
   }
 
-  // "" when the default (glue=auto) takes this int8 glue node: not a max pool, and an input written by a node
-  // the delegate runs (taken so far, in execution order) or the output read by a claimed 1xN node; or a 3x3
-  // depthwise on the complete-window kernel (dense=auto, 1 thread).
+  // "" when the default (glue=auto) takes this int8 glue node: an input written by a node the delegate runs
+  // (taken so far, in execution order) or the output read by a claimed 1xN node; or a 3x3 depthwise on the
+  // complete-window kernel (dense=auto, 1 thread).
   std::string Int8GlueByDefault(const GluePlan& plan) const {
-    if (plan.builtin_code == kTfLiteBuiltinMaxPool2d) return kInt8MaxPoolOptIn;
     if (plan.builtin_code == kTfLiteBuiltinDepthwiseConv2d && threads_ == 1 &&
         options_.dense == ONEXN_DENSE_AUTO &&
         onexn_qdwconv_has_3x3_kernel(plan.kh, plan.kw, plan.dilation_h, plan.dilation_w, options_.isa)) {

@@ -265,12 +265,12 @@ std::string QMaxPoolStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*
   return PoolGeometry(plan, in[0], &shape, out);
 }
 
-void QMaxPoolStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*threads*/) const {
+void QMaxPoolStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* /*threads*/) const {
   onexn_maxpool_x8_run(&shape, plan.output_scale, plan.output_zero_point, reinterpret_cast<const int8_t*>(in[0]),
-                       reinterpret_cast<int8_t*>(out));
+                       reinterpret_cast<int8_t*>(out), isa);
 }
 
-const char* QMaxPoolStep::KernelName(onexn_isa /*isa*/) const { return "s8-maxpool-minmax-scalar"; }
+const char* QMaxPoolStep::KernelName(onexn_isa isa) const { return onexn_maxpool_x8_kernel_name(isa); }
 
 std::string PadStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/, const InputDims& in,
                              std::vector<int>* out) {

@@ -307,20 +307,33 @@ TEST_CASE("qgavgpool: within 1 step of the real mean") {
   Check(onexn_qgavgpool_init(&p, 0.0f, 0, 1.0f, 0, 4, err, sizeof(err)) != 0, "scale 0 refused");
 }
 
-TEST_CASE("maxpool_x8: the max of the valid taps, clamped, for random windows") {
+// Every s8-maxpool microkernel this CPU runs (one per ISA: onexn_maxpool_x8_run runs the row of the ISA asked for).
+TEST_CASE("maxpool_x8: the max of the valid taps, clamped, for random windows, on every microkernel") {
+  std::vector<onexn_isa> isas;
+#define ONEXN_S8_MAXPOOL_UKERNEL(isa, name, ukernel, channel_tile) \
+  if (onexn_isa_supported(isa)) {                                  \
+    isas.push_back(isa);                                           \
+    Check(std::string(onexn_maxpool_x8_kernel_name(isa)) == name, name);  \
+  }
+#include "s8-maxpool/s8-maxpool.inc"
+#undef ONEXN_S8_MAXPOOL_UKERNEL
+  for (const onexn_isa isa : isas) {
   std::mt19937 rng(19);
   auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  for (int i = 0; i < onexn_test::RandomCaseCount(200); i++) {
+  // The first 48 cases: every narrow row (1-4 pixels) with every window width, stride and padding, where
+  // neighbouring border windows can have as many valid taps at different offsets; then random shapes.
+  for (int i = 0; i < 48 + onexn_test::RandomCaseCount(200); i++) {
+    const bool fixed = i < 48;
     onexn_pool_shape s{};
     s.batch = pick(1, 2);
     s.in_h = pick(1, 9);
-    s.in_w = pick(1, 9);
-    s.channels = pick(1, 40);
+    s.in_w = fixed ? 1 + i % 4 : pick(1, 9);
+    s.channels = pick(1, 150);  // whole and ragged vectors of 16, 32 and 64 channels
     s.kh = pick(1, 3);
-    s.kw = pick(1, 3);
+    s.kw = fixed ? 1 + i / 4 % 3 : pick(1, 3);
     s.stride_h = pick(1, 2);
-    s.stride_w = pick(1, 2);
-    const onexn_test::Pad pad = pick(0, 1) ? onexn_test::Pad::kSame : onexn_test::Pad::kValid;
+    s.stride_w = fixed ? 1 + i / 12 % 2 : pick(1, 2);
+    const onexn_test::Pad pad = (fixed ? i / 24 % 2 : pick(0, 1)) ? onexn_test::Pad::kSame : onexn_test::Pad::kValid;
     if (!onexn_test::Axis(pad, s.in_h, s.kh, s.stride_h, 1, 0, 0, &s.out_h, &s.pad_top) ||
         !onexn_test::Axis(pad, s.in_w, s.kw, s.stride_w, 1, 0, 0, &s.out_w, &s.pad_left)) {
       continue;
@@ -333,7 +346,7 @@ TEST_CASE("maxpool_x8: the max of the valid taps, clamped, for random windows") 
     std::vector<int8_t> x(size_t(s.batch) * s.in_h * s.in_w * s.channels);
     for (int8_t& v : x) v = int8_t(pick(-128, 127));
     std::vector<int8_t> out(size_t(s.batch) * s.out_h * s.out_w * s.channels);
-    onexn_maxpool_x8_run(&s, scale, zp, x.data(), out.data());
+    onexn_maxpool_x8_run(&s, scale, zp, x.data(), out.data(), isa);
     const int lo = Bound(s.out_min, scale, zp), hi = Bound(s.out_max, scale, zp);
     bool ok = true;
     size_t k = 0;
@@ -351,7 +364,8 @@ TEST_CASE("maxpool_x8: the max of the valid taps, clamped, for random windows") 
               }
             ok &= out[k++] == Saturate(std::min(std::max(m, lo), hi));
           }
-    Check(ok, "maxpool_x8 case " + std::to_string(i));
+    Check(ok, std::string(onexn_maxpool_x8_kernel_name(isa)) + " case " + std::to_string(i));
+  }
   }
 }
 

@@ -98,6 +98,13 @@ def f32_pool():
             yield f"f32-{kind}pool-minmax-{tile}{isa}.c", "pool.c.in", dict(isa=isa, kind=kind)
 
 
+def s8_maxpool():
+    """int8 max pooling kernels, one per ISA (the scalar one too: they share the template)."""
+    for isa, channels in (("avx512bw", 64), ("avx2", 32), ("neon", 16), ("scalar", 1)):
+        tile = f"{channels}c-" if channels > 1 else ""
+        yield f"s8-maxpool-minmax-{tile}{isa}.c", "maxpool.c.in", dict(isa=isa)
+
+
 FAMILIES = {
     "f32-spconv": f32_spconv,
     "f32-spconv-pixelvec": f32_spconv_pixelvec,
@@ -108,6 +115,7 @@ FAMILIES = {
     "qs8-qc8w-dwconv": qs8_qc8w_dwconv,
     "x8-pixelvec-gather": x8_pixelvec_gather,
     "f32-pool": f32_pool,
+    "s8-maxpool": s8_maxpool,
 }
 
 

@@ -1,6 +1,6 @@
 // The microkernels' side of the kernel library: their argument structs and signatures, one family per
 // folder (f32-spconv/, f32-spconv-pixelvec/, f32-pixelvec-gather/, f32-dwconv/, f32-vadd/, f32-softmax/,
-// f32-pool/, qs8-qc8w-spconv/, qs8-qc8w-dwconv/, qs8-vadd/, x8-pixelvec-gather/). Every
+// f32-pool/, qs8-qc8w-spconv/, qs8-qc8w-dwconv/, qs8-vadd/, x8-pixelvec-gather/, s8-maxpool/). Every
 // microkernel is declared here from its family's kernel list (<family>/<family>.inc), the same list the
 // operators dispatch from and the kernel tests iterate. Microkernels see neither TFLite nor the operators.
 #ifndef ONEXN_COMMON_MICROKERNELS_H_
@@ -235,6 +235,16 @@ typedef struct {
 } onexn_pool_args;
 typedef void (*onexn_pooling_ukernel)(const onexn_pool_args* args);
 
+// The same for int8 max pooling (s8-maxpool): the strides count bytes, min and max are the clamp in int8.
+typedef struct {
+  const int8_t* input;
+  int8_t* out;
+  size_t pixels, channels, rows, cols;
+  size_t in_pixel_stride, in_row_stride, in_col_stride, out_pixel_stride;
+  int8_t min, max;
+} onexn_s8_pool_args;
+typedef void (*onexn_s8_maxpool_ukernel)(const onexn_s8_pool_args* args);
+
 // Declarations from the kernel lists (the other columns are for the operators and tests).
 #define ONEXN_SPCONV_UKERNEL(isa, name, ukernel, mr, nr, nr_fits_block, tile_invariant) \
   void ukernel(const onexn_ind_args* args);
@@ -288,6 +298,10 @@ typedef void (*onexn_pooling_ukernel)(const onexn_pool_args* args);
 #define ONEXN_POOL_UKERNEL(isa, name, ukernel, kind, channel_tile) void ukernel(const onexn_pool_args* args);
 #include "f32-pool/f32-pool.inc"
 #undef ONEXN_POOL_UKERNEL
+
+#define ONEXN_S8_MAXPOOL_UKERNEL(isa, name, ukernel, channel_tile) void ukernel(const onexn_s8_pool_args* args);
+#include "s8-maxpool/s8-maxpool.inc"
+#undef ONEXN_S8_MAXPOOL_UKERNEL
 
 #ifdef __cplusplus
 }  // extern "C"

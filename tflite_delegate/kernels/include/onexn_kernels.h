@@ -287,9 +287,11 @@ void onexn_qdwconv_destroy(onexn_qdwconv* dw);
 
 // Max pooling on int8 (MAX_POOL_2D with the same quantization, scale and zero_point, in and out): the max of
 // the valid taps, clamped to shape's out_min / out_max quantized as onexn_qconv quantizes them. Runs on the
-// caller.
+// caller, on the s8-maxpool microkernel of isa (AUTO: the best this CPU runs).
 void onexn_maxpool_x8_run(const onexn_pool_shape* shape, float scale, int32_t zero_point, const int8_t* input,
-                          int8_t* output);
+                          int8_t* output, onexn_isa isa);
+// Name of the microkernel onexn_maxpool_x8_run runs for isa, e.g. "s8-maxpool-minmax-64c-avx512bw".
+const char* onexn_maxpool_x8_kernel_name(onexn_isa isa);
 
 // ADD of two int8 tensors with their own scales and zero points (XNNPACK's qs8 vadd: fixed-point
 // multipliers of 21 bits for a_scale / out_scale and b_scale / out_scale, a rounding arithmetic shift).
