@@ -68,7 +68,7 @@ def parse_args(argv):
     p.add_argument("--int8", nargs="?", const="targets", choices=("targets", "grid"),
                    help="also int8 cases: the model pruned with the default policy and fully int8-quantized (int8 "
                         "I/O), stock (XNNPACK's int8 kernels, dense) against onexn on the same file, interleaved, "
-                        "one pass (conversion: 30-90 s per case, cached). 'targets' (the default): issue 17's "
+                        "once in each pass after its float cases (conversion: 30-90 s per case, cached). 'targets' (the default): issue 17's "
                         "target cases among the models selected; 'grid': every model, N, sparsity and thread "
                         "count selected")
     p.add_argument("--no-profile", action="store_true", help="skip the per-op profiles of the target cases")
@@ -435,15 +435,16 @@ class Sweep:
             self.started)
         return row
 
-    def int8_cases(self):
-        """The int8 cases (--int8), one pass; result rows in results["int8"]."""
+    def int8_cases(self, p):
+        """The int8 cases (--int8) of pass p, after its float cases: a row per case and pass in results["int8"]
+        (the report takes each case's median over its passes)."""
         a = self.args
         for name, n, s, threads in int8_case_list(a):
             data = self.model(name).int8(n, s)
             for t in threads:
-                row = measured(a, self.started, f"int8 {name} 1x{n} {s:.0%} {t}T", lambda: measure_int8(
-                    data, t, a.runs, a.warmup, a.seed, self.options))
-                row.update(model=name, n=n, sparsity=s, file_mb=len(data) / 1e6)
+                row = measured(a, self.started, f"pass {p + 1}/{a.passes} int8 {name} 1x{n} {s:.0%} {t}T",
+                               lambda: measure_int8(data, t, a.runs, a.warmup, a.seed, self.options))
+                row.update(model=name, n=n, sparsity=s, file_mb=len(data) / 1e6, **{"pass": p})
                 self.results["int8"].append(row)
                 _save(a, self.results)
                 log(f"int8 {name} 1x{n} {s:.0%} {t}T: stock {row['dense_ms']:.2f} ms, onexn "
@@ -490,6 +491,8 @@ class Sweep:
                 repeats.setdefault(key, []).append(self.model_case(*key, p=p))
                 results["models"] = combined()
                 _save(a, results)
+            if a.int8 and self.delegate_ok:
+                self.int8_cases(p)
         if a.passes > 1:
             # Cases whose every pass fell into a disturbed stretch: measured again (the targets' cases first).
             targets = {(t["model"], t["n"], t["sparsity"], t["threads"], bench_models.ONE_SHOT)
@@ -502,8 +505,6 @@ class Sweep:
                     repeats[key].append(self.model_case(*key, label="make-up pass"))
                 results["models"] = combined()
                 _save(a, results)
-        if a.int8 and self.delegate_ok:
-            self.int8_cases()
         for name in a.model_list:
             if name == "mobilenet_v2" and not a.no_layers:
                 shapes = bench_models.pointwise_convs(self.model(name).dense)

@@ -285,6 +285,11 @@ def test_int8_cases_in_the_report(tmp_path):
     assert "| ResNet-50 | 16 | 50% | 1 | 20.00 | 16.00 | **0.80** | ≤ 0.70: missed | 10 | 17 | 1 |" in text
     assert "| ResNet-50 | 4 | 50% | 1 | 20.00 | 19.00 | **0.95** | - |" in text
     assert "int8" not in (bench_report.markdown(_results(), None))  # no int8 cases, no section
+    # A case measured in several passes: the median of its per-pass ratios, their range, the largest diff.
+    results["int8"] += [dict(row("resnet50", 16, 0.5, 1, 20.0, 12.0), partitions=17, max_steps=0),
+                        dict(row("resnet50", 16, 0.5, 1, 21.0, 14.7), partitions=17, max_steps=0)]
+    text = bench_report.markdown(results, None)
+    assert "| ResNet-50 | 16 | 50% | 1 | 20.00 | 14.70 | **0.70** (0.60–0.80) | ≤ 0.70: **met** | 10 | 17 | 1 |" in text
 
 
 def test_measure_int8_times_onexn_against_stock_on_the_same_file(monkeypatch):
