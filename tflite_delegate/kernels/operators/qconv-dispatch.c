@@ -97,13 +97,17 @@ int onexn_qconv_select_ukernel(onexn_isa isa, int n, const onexn_qs8_ukernel_con
 // The 16-channel AVX512-VNNI kernel interleaves each group's kept channels from the tile its gather
 // transposed channel-major; its VBMI twin compacts them from the input rows with one vpermb per pixel and
 // 64-channel input chunk, and needs no gather, but sets up every 64-kept-channel chunk of every group for
-// each tile. The twin wins where few groups share the gather: 16 or 32 output channels at N = 16. Both are
-// estimated per tile and tap in nanoseconds, fitted to qconv_bench and perf profiles on Zen 4 (the
-// multiply-adds and the requantization are the same in both): the gather's transposition costs 0.86 a
-// channel in whole 64-channel blocks, 3.6 in 16-channel blocks and 8 one by one, the interleave 2 a quad of
-// kept channels (4 before its ymm unpacks); the twin 68 a chunk and 7.2 a pair of chunk and input chunk it reads.
+// each tile. The twin wins where few groups share the gather: 16 or 32 output channels at N = 16, and 3x3
+// layers of few input channels. Both are estimated per tile in nanoseconds, fitted to qconv_bench and perf
+// profiles on Zen 4 (the multiply-adds and the requantization are the same in both): per tap, the gather's
+// transposition costs 0.86 a channel in whole 64-channel blocks, 3.6 in 16-channel blocks and 8 one by one,
+// the interleave 2 a quad of kept channels (4 before its ymm unpacks); the twin 64 a chunk, plus per tap 4 and
+// 7.2 a pair of chunk and input chunk it reads (its masks are set up once for all taps). Over several taps
+// the twin is taken only where each chunk reads one input chunk (ResNet-50's 3x3 56x56x64->64 at N = 16:
+// 0.94-0.97 of the VNNI kernel's time); its 3x3 layers of 128 or more input channels ran 1.25-1.3x.
 static int direct_is_cheaper(const onexn_conv_shape* s, const onexn_block_index* ix) {
   const size_t cin = (size_t)s->cin;
+  const double taps = (double)s->kh * (double)s->kw;
   double gathered = 0.86 * (double)(cin / 64 * 64) + 3.6 * (double)(cin % 64 / 16 * 16) + 8.0 * (double)(cin % 16);
   double direct = 0.0;
   for (int g = 0; g < ix->num_groups; g++) {
@@ -112,7 +116,9 @@ static int direct_is_cheaper(const onexn_conv_shape* s, const onexn_block_index*
     gathered += 2.0 * (double)((kept + 3) / 4);
     for (size_t k = 0; k < kept; k += 64) {  // the kept lists increase: a chunk reads the input chunks between
       const size_t end = k + 64 < kept ? k + 64 : kept;
-      direct += 68.0 + 7.2 * (double)(kc[end - 1] / 64 - kc[k] / 64 + 1);
+      const size_t inputs = kc[end - 1] / 64 - kc[k] / 64 + 1;
+      if (taps > 1.0 && inputs > 1) return 0;
+      direct += 64.0 / taps + 4.0 + 7.2 * (double)inputs;
     }
   }
   return direct < gathered;
