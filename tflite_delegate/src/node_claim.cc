@@ -24,8 +24,11 @@ constexpr char kTooLittleToGain[] = "the 1xN nodes of the graph gain too little"
 // 75% at 29% 0.78x, MobileNetV2 N=2 75% at 32% 0.88x (2026-12-03). On Zen 4 (2026-12-04) MobileNetV1 N=1 75%
 // at 27% ran 1.00-1.04x at two threads (1.01 at 24% before): 30%, so that the two-thread graphs nearest the
 // line stay with the stock runtime; the next ones in the sweep are estimated at 34% and more. Not measured
-// beyond 2 threads.
-constexpr double kMinimumSaving = 0.21;
+// beyond 2 threads. One thread on Zen 4 (2026-12-04, tenth session): MobileNetV1 N=1 75%, estimated at 27%,
+// ran 0.88 in an undisturbed pass and 1.01 in the two disturbed ones of a sweep (its kernels lose more than
+// XNNPACK's to another tenant), ResNet-50 N=2 50% at 26% 0.89: 28%, so that both stay with the stock runtime;
+// the next graphs in the sweep are estimated at 42% and more.
+constexpr double kMinimumSaving = 0.28;
 constexpr double kMinimumSavingThreaded = 0.30;
 
 // int8 layers without a record run on the int8 1xN kernels with every block kept, 1.6-7x the time of XNNPACK's
