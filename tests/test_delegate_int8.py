@@ -1,7 +1,7 @@
 """The delegate on int8 models (TensorFlow's full integer quantization): int8 1xN CONV_2D / FULLY_CONNECTED
 nodes with an int8 record run on onexn_qconv, by default the int8 glue next to them (depthwise convolution,
-ADD, MEAN, PAD, RESHAPE), with glue=all every int8 operator between them (also MAX_POOL_2D and layers
-without a record) on onexn's int8 glue, so that the network is one partition; outputs are within 1
+ADD, MEAN, MAX_POOL_2D, PAD, RESHAPE), with glue=all every int8 operator between them (also layers without a
+record) on onexn's int8 glue, so that the network is one partition; outputs are within 1
 quantization step of the stock runtime (which runs them through XNNPACK; onexn computes XNNPACK's
 arithmetic, so they come out equal), on every kernel family and thread count; lying or damaged int8 metadata
 is declined."""
