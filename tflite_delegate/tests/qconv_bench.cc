@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
     if (std::strncmp(argv[i], "--layer=", 8) == 0) layer_filter = argv[i] + 8;
   }
   std::vector<const onexn_qs8_ukernel_config*> kernels;
-#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather) \
+#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather, strip) \
   if (onexn_isa_supported(isa) && std::string(name).find(kernel_filter) != std::string::npos) \
     kernels.push_back(onexn_qconv_ukernel(name));
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"

@@ -386,6 +386,27 @@ std::vector<Case> FixedCases() {
       cases.push_back(c);
     }
   }
+  // Stride-1 KxK layers run from strips (qconv.c, plan_strip): rows of 37 and 33 output pixels (tiles of 16,
+  // 16 and a short one), even and one-sided kernels whose SAME padding is uneven, two images.
+  struct S { int kh, kw, in_w; Pad pad; int batch; };
+  const S ss[] = {{3, 3, 37, Pad::kSame, 2}, {5, 5, 37, Pad::kValid, 1}, {2, 2, 33, Pad::kSame, 1},
+                  {3, 1, 33, Pad::kSame, 1}, {1, 3, 33, Pad::kValid, 2}};
+  for (const S& k : ss) {
+    Case c;
+    c.batch = k.batch;
+    c.in_h = 6;
+    c.in_w = k.in_w;
+    c.cin = 24;
+    c.cout = 20;
+    c.kh = k.kh;
+    c.kw = k.kw;
+    c.pad = k.pad;
+    c.n = 16;
+    c.act = Act::kRelu;
+    c.input_zero_point = -100;
+    c.seed = seed++;
+    cases.push_back(c);
+  }
   return cases;
 }
 
@@ -678,10 +699,12 @@ TEST_CASE("qconv dispatch: VBMI's twin takes the 16-channel layers where the gat
     MESSAGE("avx512vnnivbmi absent: nothing to choose");
     return;
   }
-  auto chosen = [](int cin, int cout) {
+  auto chosen = [](int cin, int cout, int k = 1, int stride = 1) {
     Case c;
     c.cin = cin;
     c.cout = cout;
+    c.kh = c.kw = k;
+    c.stride = stride;
     c.n = 16;
     const Problem p = Build(c);
     const onexn_block_index index = p.Index();
@@ -691,10 +714,13 @@ TEST_CASE("qconv dispatch: VBMI's twin takes the 16-channel layers where the gat
   };
   Check(chosen(32, 16) == "qs8-qc8w-spconv-16x16-avx512vnnivbmi", "one group: " + chosen(32, 16));
   Check(chosen(16, 96) == "qs8-qc8w-spconv-16x16-avx512vnni", "six groups of 16 channels: " + chosen(16, 96));
+  // A stride-1 3x3 layer runs from strips with the VNNI kernel; at stride 2 the twin still takes one group.
+  Check(chosen(32, 16, 3) == "qs8-qc8w-spconv-16x16-avx512vnni", "3x3 from strips: " + chosen(32, 16, 3));
+  Check(chosen(32, 16, 3, 2) == "qs8-qc8w-spconv-16x16-avx512vnnivbmi", "3x3/2, one group: " + chosen(32, 16, 3, 2));
 }
 
 TEST_CASE("qconv kernel lists: names are the function names") {
-#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather) \
+#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather, strip) \
   Check(NameOf(#ukernel) == name, #ukernel);
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
 #undef ONEXN_QS8_SPCONV_UKERNEL
@@ -729,7 +755,7 @@ TEST_CASE("qconv dispatch: a narrow gather stands in for its ISA's full gather u
 }
 
 // One test case per microkernel of the lists, named like it.
-#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather) \
+#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather, strip) \
   TEST_CASE(name) { TestUkernel(isa, name); }
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
 #undef ONEXN_QS8_SPCONV_UKERNEL

@@ -184,8 +184,19 @@ typedef struct {
   void* scratch;              // the kernel's activations: taps * (kept rounded up to 64) * x_bytes * 16 bytes
   int32_t zero_point;         // output zero point
   float lo, hi;               // output range minus the zero point (integers)
+  // A kernel with a strip function (onexn_qs8_strip) reads the panels' group from a strip instead of
+  // interleaving the tile when strip is not NULL: the tap t quads of the tile's pixel m start at byte
+  // strip_tap[t] + 4 * m of strip, quad j strip_stride bytes after quad 0. xt and ind are then unused.
+  const uint8_t* strip;
+  size_t strip_stride;
+  const size_t* strip_tap;
 } onexn_qs8_args;
 typedef void (*onexn_qs8_ukernel)(const onexn_qs8_args* args);
+
+// Interleaves one gathered tile's kept channels kc[0..kept) (kept a multiple of 4) as a strip's quads: the 16
+// pixels' bytes of channels kc[4j..4j+3] at strip + j * stride (64 bytes). A stride-1 KxK layer gathers and
+// interleaves each input pixel once this way, where a tile's kernel call would do it once per tap.
+typedef void (*onexn_qs8_strip)(uint8_t* strip, size_t stride, const uint8_t* xt, const uint32_t* kc, size_t kept);
 
 // Arguments of an int8 depthwise microkernel: a run of output pixels with the same valid taps (those inside
 // the image), every channel. The taps are given as pointers to channel 0 of the first pixel's input and of
@@ -281,10 +292,17 @@ typedef void (*onexn_s8_maxpool_ukernel)(const onexn_s8_pool_args* args);
 #include "x8-pixelvec-gather/x8-pixelvec-gather.inc"
 #undef ONEXN_X8_GATHER_UKERNEL
 
-#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather) \
+#define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather, strip) \
   void ukernel(const onexn_qs8_args* args);
 #include "qs8-qc8w-spconv/qs8-qc8w-spconv.inc"
 #undef ONEXN_QS8_SPCONV_UKERNEL
+#define ONEXN_QS8_STRIP(fn) void fn(uint8_t* strip, size_t stride, const uint8_t* xt, const uint32_t* kc, size_t kept);
+#if ONEXN_ARCH_X86_64
+ONEXN_QS8_STRIP(onexn_qs8_qc8w_spconv_16x16_avx512vnni_strip)
+ONEXN_QS8_STRIP(onexn_qs8_qc8w_spconv_16x8_avx512vnni_strip)
+ONEXN_QS8_STRIP(onexn_qs8_qc8w_spconv_16x4_avx512vnni_strip)
+#endif
+#undef ONEXN_QS8_STRIP
 
 #define ONEXN_QS8_DWCONV_UKERNEL(isa, name, ukernel, channel_tile) void ukernel(const onexn_qs8_dw_args* args);
 #include "qs8-qc8w-dwconv/qs8-qc8w-dwconv.inc"

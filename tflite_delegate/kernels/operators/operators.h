@@ -111,6 +111,7 @@ typedef struct {
   uint32_t x_bytes;       // interleave scratch per tap, padded kept channel and pixel
   onexn_qs8_ukernel fn;
   onexn_x8_gather gather;
+  onexn_qs8_strip strip;  // or NULL
 } onexn_qs8_ukernel_config;
 
 // The blocked column of a gather's row in x8-pixelvec-gather.inc (0 for an unknown function).
@@ -127,6 +128,9 @@ int onexn_qconv_select_ukernel(onexn_isa isa, int n, const onexn_qs8_ukernel_con
 // lists where the CPU has one. 0, or -1 if the ISA has none.
 int onexn_qconv_choose_ukernel(onexn_isa isa, const onexn_conv_shape* shape, const onexn_block_index* index,
                                const onexn_qs8_ukernel_config** out);
+// 1 for a stride-1 KxK layer (dilation 1, at most 4M padded pixels) that runs from strips where its kernel has
+// a strip function (qconv.c, plan_strip, which also bounds its per-thread memory).
+int onexn_qconv_strip_shape(const onexn_conv_shape* shape);
 // onexn_qconv_create with the given microkernel; fails like it, and when the CPU lacks the microkernel's ISA.
 onexn_qconv* onexn_qconv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
                                              const int8_t* weights_ohwi, const int32_t* bias,

@@ -20,7 +20,7 @@ static void compact(uint8_t* x, const onexn_qs8_args* a, const uint32_t* kc, siz
   const __mmask64 tail = _cvtu64_mask64(~0ull >> (63 - (a->cin - 1) % 64));  // the last input chunk's bytes
   const __m512i vflip = _mm512_set1_epi8((char)0x80);
   const size_t chunks = (kept + 63) / 64;
-  const size_t pixels = a->mr > 8 ? 16 : a->mr > 4 ? 8 : 4;  // what the panel reads (panel16, panel8, panel4)
+  const size_t pixels = a->mr > 12 ? 16 : a->mr > 8 ? 12 : a->mr > 4 ? 8 : 4;  // what the panel reads (panelMR)
   for (size_t o = 0; o < chunks; o++) {
     const size_t n = kept - 64 * o < 64 ? kept - 64 * o : 64;
     const __mmask64 valid = _cvtu64_mask64(~0ull >> (64 - n));
@@ -106,9 +106,9 @@ static ONEXN_INLINE void store_quad(int8_t* out, size_t stride, size_t rows, __m
   if (rows > 3) _mm_mask_storeu_epi8(out + 3 * stride, mask, _mm512_extracti32x4_epi32(v, 3));
 }
 
-// One panel over the tile's first MR pixels (16, 8 or 4: the smallest that holds a->mr), so that a short last
-// tile (49 pixels: 16 + 16 + 16 + 1; 196: 12 x 16 + 4) does not multiply-add 16 pixels' worth. Each pixel's
-// sums are the same in every version.
+// One panel over the tile's first MR pixels (16, 12, 8 or 4: the smallest that holds a->mr), so that a short
+// tile (49 pixels: 16 + 16 + 16 + 1; a strip's 28-pixel rows: 16 + 12) does not multiply-add 16 pixels' worth.
+// Each pixel's sums are the same in every version.
 static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
   const uint8_t* w = a->w + pn->w_off;
   const __m512i vbias = _mm512_load_si512((const void*)(w));
@@ -173,6 +173,61 @@ static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
   if (a->mr <= 12) return;
   store_quad(out + 12 * a->out_stride, a->out_stride, a->mr - 12, mask,
              requantize_quad(acc12, acc13, acc14, acc15, vscale, vhi, vzero_point, vmin));
+}
+
+static void panel12(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
+  const uint8_t* w = a->w + pn->w_off;
+  const __m512i vbias = _mm512_load_si512((const void*)(w));
+  const __m512 vscale = _mm512_load_ps((const void*)(w + 64));
+  w += 128;
+  __m512i acc0 = vbias;
+  __m512i acc1 = vbias;
+  __m512i acc2 = vbias;
+  __m512i acc3 = vbias;
+  __m512i acc4 = vbias;
+  __m512i acc5 = vbias;
+  __m512i acc6 = vbias;
+  __m512i acc7 = vbias;
+  __m512i acc8 = vbias;
+  __m512i acc9 = vbias;
+  __m512i acc10 = vbias;
+  __m512i acc11 = vbias;
+  const size_t quads = pn->kept / 4;
+  for (size_t t = 0; t < a->taps; t++) {
+    for (size_t q0 = 0; q0 < quads; q0 += 16, x += 256) {  // a 64-channel chunk: [m][16 quads]
+      const int32_t* xq = x;
+      for (size_t q = quads - q0 < 16 ? quads - q0 : 16; q != 0; q--) {
+        const __m512i vw = _mm512_load_si512((const void*)(w));
+        w += 64;
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[16]), vw);
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[32]), vw);
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[48]), vw);
+        acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[64]), vw);
+        acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[80]), vw);
+        acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[96]), vw);
+        acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[112]), vw);
+        acc8 = _mm512_dpbusd_epi32(acc8, _mm512_set1_epi32(xq[128]), vw);
+        acc9 = _mm512_dpbusd_epi32(acc9, _mm512_set1_epi32(xq[144]), vw);
+        acc10 = _mm512_dpbusd_epi32(acc10, _mm512_set1_epi32(xq[160]), vw);
+        acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(xq[176]), vw);
+        xq++;
+      }
+    }
+  }
+  const __m512 vhi = _mm512_set1_ps(a->hi);
+  const __m512i vzero_point = _mm512_set1_epi16((short)a->zero_point);
+  const __m512i vmin = _mm512_set1_epi8((char)((int32_t)a->lo + a->zero_point));
+  const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
+  int8_t* out = a->out + pn->oc;
+  store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
+             requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 4) return;
+  store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
+             requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 8) return;
+  store_quad(out + 8 * a->out_stride, a->out_stride, a->mr - 8, mask,
+             requantize_quad(acc8, acc9, acc10, acc11, vscale, vhi, vzero_point, vmin));
 }
 
 static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
@@ -255,12 +310,14 @@ static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
 void onexn_qs8_qc8w_spconv_16x16_avx512vnnivbmi(const onexn_qs8_args* a) {
   for (size_t i = 0; i < a->num_panels; i++) {
     const onexn_panel* pn = &a->panels[i];
-    if (i == 0 || pn->kc_off != pn[-1].kc_off || pn->kept != pn[-1].kept) {  // a new group
+    if (a->strip == NULL && (i == 0 || pn->kc_off != pn[-1].kc_off || pn->kept != pn[-1].kept)) {  // a new group
       compact((uint8_t*)a->scratch, a, a->kc + pn->kc_off, pn->kept);
     }
     const int32_t* x = (const int32_t*)a->scratch;
-    if (a->mr > 8) {
+    if (a->mr > 12) {
       panel16(a, pn, x);
+    } else if (a->mr > 8) {
+      panel12(a, pn, x);
     } else if (a->mr > 4) {
       panel8(a, pn, x);
     } else {

@@ -17,35 +17,43 @@ static ONEXN_INLINE __m128i row(const uint8_t* rows, uint32_t c) {
   return _mm_load_si128((const __m128i*)(rows + c * ONEXN_XT_PIXELS));
 }
 
-static void interleave(uint8_t* x, const onexn_qs8_args* a, const uint32_t* kc, size_t kept) {
-  for (size_t t = 0; t < a->taps; t++) {
-    const uint8_t* rows = a->xt + t * a->cin * ONEXN_XT_PIXELS;
-    size_t k = 0;
-    for (; k + 8 <= kept; k += 8) {  // quads k/4 (low lanes) and k/4 + 1 (high lanes)
+// One tap's quads: quad j (16 pixels x 4 bytes) at x + j * stride.
+static void interleave_tap(uint8_t* x, size_t stride, const uint8_t* rows, const uint32_t* kc, size_t kept) {
+  size_t k = 0;
+  for (; k + 8 <= kept; k += 8) {  // quads k/4 (low lanes) and k/4 + 1 (high lanes)
 #define ROWS(i) _mm256_inserti128_si256(_mm256_castsi128_si256(row(rows, kc[k + i])), row(rows, kc[k + 4 + i]), 1)
-      const __m256i r0 = ROWS(0), r1 = ROWS(1), r2 = ROWS(2), r3 = ROWS(3);
+    const __m256i r0 = ROWS(0), r1 = ROWS(1), r2 = ROWS(2), r3 = ROWS(3);
 #undef ROWS
-      const __m256i p01 = _mm256_unpacklo_epi8(r0, r1), p89 = _mm256_unpackhi_epi8(r0, r1);  // pixel pairs
-      const __m256i q01 = _mm256_unpacklo_epi8(r2, r3), q89 = _mm256_unpackhi_epi8(r2, r3);
-      const __m256i m0 = _mm256_unpacklo_epi16(p01, q01), m4 = _mm256_unpackhi_epi16(p01, q01);  // pixels 0-3, 4-7
-      const __m256i m8 = _mm256_unpacklo_epi16(p89, q89), m12 = _mm256_unpackhi_epi16(p89, q89);  // 8-11, 12-15
-      _mm256_store_si256((__m256i*)x, _mm256_permute2x128_si256(m0, m4, 0x20));
-      _mm256_store_si256((__m256i*)(x + 32), _mm256_permute2x128_si256(m8, m12, 0x20));
-      _mm256_store_si256((__m256i*)(x + 64), _mm256_permute2x128_si256(m0, m4, 0x31));
-      _mm256_store_si256((__m256i*)(x + 96), _mm256_permute2x128_si256(m8, m12, 0x31));
-      x += 128;
-    }
-    if (k < kept) {  // an odd last quad
-      const __m128i r0 = row(rows, kc[k]), r1 = row(rows, kc[k + 1]), r2 = row(rows, kc[k + 2]), r3 = row(rows, kc[k + 3]);
-      const __m128i p01 = _mm_unpacklo_epi8(r0, r1), p89 = _mm_unpackhi_epi8(r0, r1);
-      const __m128i q01 = _mm_unpacklo_epi8(r2, r3), q89 = _mm_unpackhi_epi8(r2, r3);
-      _mm_store_si128((__m128i*)x, _mm_unpacklo_epi16(p01, q01));
-      _mm_store_si128((__m128i*)(x + 16), _mm_unpackhi_epi16(p01, q01));
-      _mm_store_si128((__m128i*)(x + 32), _mm_unpacklo_epi16(p89, q89));
-      _mm_store_si128((__m128i*)(x + 48), _mm_unpackhi_epi16(p89, q89));
-      x += 64;
-    }
+    const __m256i p01 = _mm256_unpacklo_epi8(r0, r1), p89 = _mm256_unpackhi_epi8(r0, r1);  // pixel pairs
+    const __m256i q01 = _mm256_unpacklo_epi8(r2, r3), q89 = _mm256_unpackhi_epi8(r2, r3);
+    const __m256i m0 = _mm256_unpacklo_epi16(p01, q01), m4 = _mm256_unpackhi_epi16(p01, q01);  // pixels 0-3, 4-7
+    const __m256i m8 = _mm256_unpacklo_epi16(p89, q89), m12 = _mm256_unpackhi_epi16(p89, q89);  // 8-11, 12-15
+    _mm256_store_si256((__m256i*)x, _mm256_permute2x128_si256(m0, m4, 0x20));
+    _mm256_store_si256((__m256i*)(x + 32), _mm256_permute2x128_si256(m8, m12, 0x20));
+    _mm256_store_si256((__m256i*)(x + stride), _mm256_permute2x128_si256(m0, m4, 0x31));
+    _mm256_store_si256((__m256i*)(x + stride + 32), _mm256_permute2x128_si256(m8, m12, 0x31));
+    x += 2 * stride;
   }
+  if (k < kept) {  // an odd last quad
+    const __m128i r0 = row(rows, kc[k]), r1 = row(rows, kc[k + 1]), r2 = row(rows, kc[k + 2]), r3 = row(rows, kc[k + 3]);
+    const __m128i p01 = _mm_unpacklo_epi8(r0, r1), p89 = _mm_unpackhi_epi8(r0, r1);
+    const __m128i q01 = _mm_unpacklo_epi8(r2, r3), q89 = _mm_unpackhi_epi8(r2, r3);
+    _mm_store_si128((__m128i*)x, _mm_unpacklo_epi16(p01, q01));
+    _mm_store_si128((__m128i*)(x + 16), _mm_unpackhi_epi16(p01, q01));
+    _mm_store_si128((__m128i*)(x + 32), _mm_unpacklo_epi16(p89, q89));
+    _mm_store_si128((__m128i*)(x + 48), _mm_unpackhi_epi16(p89, q89));
+  }
+}
+
+static void interleave(uint8_t* x, const onexn_qs8_args* a, const uint32_t* kc, size_t kept) {
+  for (size_t t = 0; t < a->taps; t++, x += kept / 4 * 64) {
+    interleave_tap(x, 64, a->xt + t * a->cin * ONEXN_XT_PIXELS, kc, kept);
+  }
+}
+
+void onexn_qs8_qc8w_spconv_16x8_avx512vnni_strip(uint8_t* strip, size_t stride, const uint8_t* xt,
+                                               const uint32_t* kc, size_t kept) {
+  interleave_tap(strip, stride, xt, kc, kept);
 }
 
 
@@ -75,9 +83,9 @@ static ONEXN_INLINE void store_quad(int8_t* out, size_t stride, size_t rows, __m
   if (rows > 3) _mm_mask_storeu_epi8(out + 3 * stride, mask, _mm_unpackhi_epi64(hi, hi));
 }
 
-// One panel over the tile's first MR pixels (16, 8 or 4: the smallest that holds a->mr), so that a short last
-// tile (49 pixels: 16 + 16 + 16 + 1; 196: 12 x 16 + 4) does not multiply-add 16 pixels' worth. Each pixel's
-// sums are the same in every version.
+// One panel over the tile's first MR pixels (16, 12, 8 or 4: the smallest that holds a->mr), so that a short
+// tile (49 pixels: 16 + 16 + 16 + 1; a strip's 28-pixel rows: 16 + 12) does not multiply-add 16 pixels' worth.
+// Each pixel's sums are the same in every version.
 static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
   const uint8_t* w = a->w + pn->w_off;
   const __m256i vbias = _mm256_load_si256((const __m256i*)(w));
@@ -99,26 +107,31 @@ static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
   __m256i acc13 = vbias;
   __m256i acc14 = vbias;
   __m256i acc15 = vbias;
-  for (size_t q = a->taps * (pn->kept / 4); q != 0; q--) {
-    const __m256i vw = _mm256_load_si256((const __m256i*)(w));
-    w += 32;
-    acc0 = _mm256_dpbusd_epi32(acc0, _mm256_set1_epi32(x[0]), vw);
-    acc1 = _mm256_dpbusd_epi32(acc1, _mm256_set1_epi32(x[1]), vw);
-    acc2 = _mm256_dpbusd_epi32(acc2, _mm256_set1_epi32(x[2]), vw);
-    acc3 = _mm256_dpbusd_epi32(acc3, _mm256_set1_epi32(x[3]), vw);
-    acc4 = _mm256_dpbusd_epi32(acc4, _mm256_set1_epi32(x[4]), vw);
-    acc5 = _mm256_dpbusd_epi32(acc5, _mm256_set1_epi32(x[5]), vw);
-    acc6 = _mm256_dpbusd_epi32(acc6, _mm256_set1_epi32(x[6]), vw);
-    acc7 = _mm256_dpbusd_epi32(acc7, _mm256_set1_epi32(x[7]), vw);
-    acc8 = _mm256_dpbusd_epi32(acc8, _mm256_set1_epi32(x[8]), vw);
-    acc9 = _mm256_dpbusd_epi32(acc9, _mm256_set1_epi32(x[9]), vw);
-    acc10 = _mm256_dpbusd_epi32(acc10, _mm256_set1_epi32(x[10]), vw);
-    acc11 = _mm256_dpbusd_epi32(acc11, _mm256_set1_epi32(x[11]), vw);
-    acc12 = _mm256_dpbusd_epi32(acc12, _mm256_set1_epi32(x[12]), vw);
-    acc13 = _mm256_dpbusd_epi32(acc13, _mm256_set1_epi32(x[13]), vw);
-    acc14 = _mm256_dpbusd_epi32(acc14, _mm256_set1_epi32(x[14]), vw);
-    acc15 = _mm256_dpbusd_epi32(acc15, _mm256_set1_epi32(x[15]), vw);
-    x += 16;
+  // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
+  const size_t quads = pn->kept / 4, step = a->strip != NULL ? a->strip_stride / 4 : 16;
+  for (size_t t = 0; t < a->taps; t++) {
+    const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
+    for (size_t q = quads; q != 0; q--) {
+      const __m256i vw = _mm256_load_si256((const __m256i*)(w));
+      w += 32;
+      acc0 = _mm256_dpbusd_epi32(acc0, _mm256_set1_epi32(xq[0]), vw);
+      acc1 = _mm256_dpbusd_epi32(acc1, _mm256_set1_epi32(xq[1]), vw);
+      acc2 = _mm256_dpbusd_epi32(acc2, _mm256_set1_epi32(xq[2]), vw);
+      acc3 = _mm256_dpbusd_epi32(acc3, _mm256_set1_epi32(xq[3]), vw);
+      acc4 = _mm256_dpbusd_epi32(acc4, _mm256_set1_epi32(xq[4]), vw);
+      acc5 = _mm256_dpbusd_epi32(acc5, _mm256_set1_epi32(xq[5]), vw);
+      acc6 = _mm256_dpbusd_epi32(acc6, _mm256_set1_epi32(xq[6]), vw);
+      acc7 = _mm256_dpbusd_epi32(acc7, _mm256_set1_epi32(xq[7]), vw);
+      acc8 = _mm256_dpbusd_epi32(acc8, _mm256_set1_epi32(xq[8]), vw);
+      acc9 = _mm256_dpbusd_epi32(acc9, _mm256_set1_epi32(xq[9]), vw);
+      acc10 = _mm256_dpbusd_epi32(acc10, _mm256_set1_epi32(xq[10]), vw);
+      acc11 = _mm256_dpbusd_epi32(acc11, _mm256_set1_epi32(xq[11]), vw);
+      acc12 = _mm256_dpbusd_epi32(acc12, _mm256_set1_epi32(xq[12]), vw);
+      acc13 = _mm256_dpbusd_epi32(acc13, _mm256_set1_epi32(xq[13]), vw);
+      acc14 = _mm256_dpbusd_epi32(acc14, _mm256_set1_epi32(xq[14]), vw);
+      acc15 = _mm256_dpbusd_epi32(acc15, _mm256_set1_epi32(xq[15]), vw);
+      xq += step;
+    }
   }
   const __m256 vhi = _mm256_set1_ps(a->hi);
   const __m256i vzero_point = _mm256_set1_epi16((short)a->zero_point);
@@ -138,6 +151,60 @@ static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
              requantize_quad(acc12, acc13, acc14, acc15, vscale, vhi, vzero_point, vmin));
 }
 
+static void panel12(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
+  const uint8_t* w = a->w + pn->w_off;
+  const __m256i vbias = _mm256_load_si256((const __m256i*)(w));
+  const __m256 vscale = _mm256_load_ps((const float*)(w + 32));
+  w += 64;
+  __m256i acc0 = vbias;
+  __m256i acc1 = vbias;
+  __m256i acc2 = vbias;
+  __m256i acc3 = vbias;
+  __m256i acc4 = vbias;
+  __m256i acc5 = vbias;
+  __m256i acc6 = vbias;
+  __m256i acc7 = vbias;
+  __m256i acc8 = vbias;
+  __m256i acc9 = vbias;
+  __m256i acc10 = vbias;
+  __m256i acc11 = vbias;
+  // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
+  const size_t quads = pn->kept / 4, step = a->strip != NULL ? a->strip_stride / 4 : 16;
+  for (size_t t = 0; t < a->taps; t++) {
+    const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
+    for (size_t q = quads; q != 0; q--) {
+      const __m256i vw = _mm256_load_si256((const __m256i*)(w));
+      w += 32;
+      acc0 = _mm256_dpbusd_epi32(acc0, _mm256_set1_epi32(xq[0]), vw);
+      acc1 = _mm256_dpbusd_epi32(acc1, _mm256_set1_epi32(xq[1]), vw);
+      acc2 = _mm256_dpbusd_epi32(acc2, _mm256_set1_epi32(xq[2]), vw);
+      acc3 = _mm256_dpbusd_epi32(acc3, _mm256_set1_epi32(xq[3]), vw);
+      acc4 = _mm256_dpbusd_epi32(acc4, _mm256_set1_epi32(xq[4]), vw);
+      acc5 = _mm256_dpbusd_epi32(acc5, _mm256_set1_epi32(xq[5]), vw);
+      acc6 = _mm256_dpbusd_epi32(acc6, _mm256_set1_epi32(xq[6]), vw);
+      acc7 = _mm256_dpbusd_epi32(acc7, _mm256_set1_epi32(xq[7]), vw);
+      acc8 = _mm256_dpbusd_epi32(acc8, _mm256_set1_epi32(xq[8]), vw);
+      acc9 = _mm256_dpbusd_epi32(acc9, _mm256_set1_epi32(xq[9]), vw);
+      acc10 = _mm256_dpbusd_epi32(acc10, _mm256_set1_epi32(xq[10]), vw);
+      acc11 = _mm256_dpbusd_epi32(acc11, _mm256_set1_epi32(xq[11]), vw);
+      xq += step;
+    }
+  }
+  const __m256 vhi = _mm256_set1_ps(a->hi);
+  const __m256i vzero_point = _mm256_set1_epi16((short)a->zero_point);
+  const __m256i vmin = _mm256_set1_epi8((char)((int32_t)a->lo + a->zero_point));
+  const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
+  int8_t* out = a->out + pn->oc;
+  store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
+             requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 4) return;
+  store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
+             requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin));
+  if (a->mr <= 8) return;
+  store_quad(out + 8 * a->out_stride, a->out_stride, a->mr - 8, mask,
+             requantize_quad(acc8, acc9, acc10, acc11, vscale, vhi, vzero_point, vmin));
+}
+
 static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
   const uint8_t* w = a->w + pn->w_off;
   const __m256i vbias = _mm256_load_si256((const __m256i*)(w));
@@ -151,18 +218,23 @@ static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
   __m256i acc5 = vbias;
   __m256i acc6 = vbias;
   __m256i acc7 = vbias;
-  for (size_t q = a->taps * (pn->kept / 4); q != 0; q--) {
-    const __m256i vw = _mm256_load_si256((const __m256i*)(w));
-    w += 32;
-    acc0 = _mm256_dpbusd_epi32(acc0, _mm256_set1_epi32(x[0]), vw);
-    acc1 = _mm256_dpbusd_epi32(acc1, _mm256_set1_epi32(x[1]), vw);
-    acc2 = _mm256_dpbusd_epi32(acc2, _mm256_set1_epi32(x[2]), vw);
-    acc3 = _mm256_dpbusd_epi32(acc3, _mm256_set1_epi32(x[3]), vw);
-    acc4 = _mm256_dpbusd_epi32(acc4, _mm256_set1_epi32(x[4]), vw);
-    acc5 = _mm256_dpbusd_epi32(acc5, _mm256_set1_epi32(x[5]), vw);
-    acc6 = _mm256_dpbusd_epi32(acc6, _mm256_set1_epi32(x[6]), vw);
-    acc7 = _mm256_dpbusd_epi32(acc7, _mm256_set1_epi32(x[7]), vw);
-    x += 16;
+  // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
+  const size_t quads = pn->kept / 4, step = a->strip != NULL ? a->strip_stride / 4 : 16;
+  for (size_t t = 0; t < a->taps; t++) {
+    const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
+    for (size_t q = quads; q != 0; q--) {
+      const __m256i vw = _mm256_load_si256((const __m256i*)(w));
+      w += 32;
+      acc0 = _mm256_dpbusd_epi32(acc0, _mm256_set1_epi32(xq[0]), vw);
+      acc1 = _mm256_dpbusd_epi32(acc1, _mm256_set1_epi32(xq[1]), vw);
+      acc2 = _mm256_dpbusd_epi32(acc2, _mm256_set1_epi32(xq[2]), vw);
+      acc3 = _mm256_dpbusd_epi32(acc3, _mm256_set1_epi32(xq[3]), vw);
+      acc4 = _mm256_dpbusd_epi32(acc4, _mm256_set1_epi32(xq[4]), vw);
+      acc5 = _mm256_dpbusd_epi32(acc5, _mm256_set1_epi32(xq[5]), vw);
+      acc6 = _mm256_dpbusd_epi32(acc6, _mm256_set1_epi32(xq[6]), vw);
+      acc7 = _mm256_dpbusd_epi32(acc7, _mm256_set1_epi32(xq[7]), vw);
+      xq += step;
+    }
   }
   const __m256 vhi = _mm256_set1_ps(a->hi);
   const __m256i vzero_point = _mm256_set1_epi16((short)a->zero_point);
@@ -185,14 +257,19 @@ static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
   __m256i acc1 = vbias;
   __m256i acc2 = vbias;
   __m256i acc3 = vbias;
-  for (size_t q = a->taps * (pn->kept / 4); q != 0; q--) {
-    const __m256i vw = _mm256_load_si256((const __m256i*)(w));
-    w += 32;
-    acc0 = _mm256_dpbusd_epi32(acc0, _mm256_set1_epi32(x[0]), vw);
-    acc1 = _mm256_dpbusd_epi32(acc1, _mm256_set1_epi32(x[1]), vw);
-    acc2 = _mm256_dpbusd_epi32(acc2, _mm256_set1_epi32(x[2]), vw);
-    acc3 = _mm256_dpbusd_epi32(acc3, _mm256_set1_epi32(x[3]), vw);
-    x += 16;
+  // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
+  const size_t quads = pn->kept / 4, step = a->strip != NULL ? a->strip_stride / 4 : 16;
+  for (size_t t = 0; t < a->taps; t++) {
+    const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
+    for (size_t q = quads; q != 0; q--) {
+      const __m256i vw = _mm256_load_si256((const __m256i*)(w));
+      w += 32;
+      acc0 = _mm256_dpbusd_epi32(acc0, _mm256_set1_epi32(xq[0]), vw);
+      acc1 = _mm256_dpbusd_epi32(acc1, _mm256_set1_epi32(xq[1]), vw);
+      acc2 = _mm256_dpbusd_epi32(acc2, _mm256_set1_epi32(xq[2]), vw);
+      acc3 = _mm256_dpbusd_epi32(acc3, _mm256_set1_epi32(xq[3]), vw);
+      xq += step;
+    }
   }
   const __m256 vhi = _mm256_set1_ps(a->hi);
   const __m256i vzero_point = _mm256_set1_epi16((short)a->zero_point);
@@ -206,12 +283,14 @@ static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
 void onexn_qs8_qc8w_spconv_16x8_avx512vnni(const onexn_qs8_args* a) {
   for (size_t i = 0; i < a->num_panels; i++) {
     const onexn_panel* pn = &a->panels[i];
-    if (i == 0 || pn->kc_off != pn[-1].kc_off || pn->kept != pn[-1].kept) {  // a new group
+    if (a->strip == NULL && (i == 0 || pn->kc_off != pn[-1].kc_off || pn->kept != pn[-1].kept)) {  // a new group
       interleave((uint8_t*)a->scratch, a, a->kc + pn->kc_off, pn->kept);
     }
     const int32_t* x = (const int32_t*)a->scratch;
-    if (a->mr > 8) {
+    if (a->mr > 12) {
       panel16(a, pn, x);
+    } else if (a->mr > 8) {
+      panel12(a, pn, x);
     } else if (a->mr > 4) {
       panel8(a, pn, x);
     } else {
