@@ -234,6 +234,21 @@ def test_int8_operator_without_an_int8_kernel_is_declined_with_a_reason():
     assert report["partitions"] == 1
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_int8_depthwise_blocks_run_fused_bit_for_bit(converted, threads):
+    """Option fuse (on by default) runs an int8 1x1 expansion -> depthwise -> 1x1 projection as one step through
+    band buffers (onexn_qdwblock), as it does float blocks: the unfused delegate's outputs and the stock
+    runtime's, bit for bit. At 2 threads the expansions of these 8-row images run apart (their runs of rows
+    would recompute over 20% of them): the depthwise and its projection still fuse."""
+    tflite = converted("mobilenet", 16, 0.5)
+    fused_report, fused, want = check_claims_and_outputs(tflite, num_threads=threads)
+    apart_report, apart, _ = check_claims_and_outputs(tflite, num_threads=threads, fuse="0")
+    assert [len(block) for block in fused_report["fused"]] == ([3, 3] if threads == 1 else [2, 2]), fused_report
+    assert apart_report["fused"] == []
+    np.testing.assert_array_equal(fused, apart)
+    np.testing.assert_array_equal(fused, want)
+
+
 @pytest.mark.parametrize("name", ["MobileNetV2", "ResNet50"])
 def test_int8_network_is_one_partition(name):
     """keras.applications networks pruned as a user prunes them (16, 0.5, the default policy), fully int8

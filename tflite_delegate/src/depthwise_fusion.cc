@@ -22,8 +22,8 @@ constexpr int kMaxRecomputePercent = 20;
 // where the step apart splits them. Small projections (MobileNetV2's first block, 32 -> 16) still gain.
 constexpr int kSmallProjectionWeights = 64 * 64;
 
-bool SmallProjection(const ConvStep& project) {
-  return int64_t(project.shape.cin) * project.shape.cout <= kSmallProjectionWeights;
+bool SmallProjection(const onexn_conv_shape& project) {
+  return int64_t(project.cin) * project.cout <= kSmallProjectionWeights;
 }
 
 bool ExpansionFusionPays(const onexn_dwblock* block, const onexn_dwconv_shape& d, int threads) {
@@ -32,16 +32,41 @@ bool ExpansionFusionPays(const onexn_dwblock* block, const onexn_dwconv_shape& d
   return (runs - 1) * size_t(shared) * 100 <= size_t(kMaxRecomputePercent) * size_t(d.in_h);
 }
 
-const ConvStep* Pointwise(const std::vector<Step>& steps, int i) {
+// The 1x1 CONV_2D at step i of the given kind (int8: a QConvStep, whose block is an onexn_qdwblock).
+const onexn_conv_shape* Pointwise(const std::vector<Step>& steps, int i, bool int8) {
   if (i < 0 || i >= int(steps.size()) || steps[i].code != kTfLiteBuiltinConv2d) return nullptr;
-  const ConvStep* c = std::get_if<ConvStep>(&steps[i].kernel);
-  return c != nullptr && c->conv != nullptr && c->shape.kh == 1 && c->shape.kw == 1 ? c : nullptr;
+  const onexn_conv_shape* shape = nullptr;
+  if (const ConvStep* c = std::get_if<ConvStep>(&steps[i].kernel); c != nullptr && !int8 && c->conv != nullptr) {
+    shape = &c->shape;
+  } else if (const QConvStep* q = std::get_if<QConvStep>(&steps[i].kernel); q != nullptr && int8 && q->conv != nullptr) {
+    shape = &q->shape;
+  }
+  return shape != nullptr && shape->kh == 1 && shape->kw == 1 ? shape : nullptr;
 }
 
-const DepthwiseStep* Depthwise(const std::vector<Step>& steps, int i) {
+// The depthwise step at i (float or int8, in *int8), or nullptr.
+const onexn_dwconv_shape* Depthwise(const std::vector<Step>& steps, int i, bool* int8) {
   if (i < 0 || i >= int(steps.size())) return nullptr;
-  const DepthwiseStep* d = std::get_if<DepthwiseStep>(&steps[i].kernel);
-  return d != nullptr && d->dw != nullptr ? d : nullptr;
+  if (const DepthwiseStep* d = std::get_if<DepthwiseStep>(&steps[i].kernel); d != nullptr && d->dw != nullptr) {
+    *int8 = false;
+    return &d->shape;
+  }
+  if (const QDepthwiseStep* d = std::get_if<QDepthwiseStep>(&steps[i].kernel); d != nullptr && d->dw != nullptr) {
+    *int8 = true;
+    return &d->shape;
+  }
+  return nullptr;
+}
+
+onexn_dwblock* MakeBlock(const std::vector<Step>& steps, int e, int d, int p, bool int8, char* msg, size_t len) {
+  if (int8) {
+    onexn_qconv* expand = e >= 0 ? std::get<QConvStep>(steps[e].kernel).conv.get() : nullptr;
+    onexn_qconv* project = p >= 0 ? std::get<QConvStep>(steps[p].kernel).conv.get() : nullptr;
+    return onexn_qdwblock_create(expand, std::get<QDepthwiseStep>(steps[d].kernel).dw.get(), project, msg, len);
+  }
+  onexn_conv* expand = e >= 0 ? std::get<ConvStep>(steps[e].kernel).conv.get() : nullptr;
+  onexn_conv* project = p >= 0 ? std::get<ConvStep>(steps[p].kernel).conv.get() : nullptr;
+  return onexn_dwblock_create(expand, std::get<DepthwiseStep>(steps[d].kernel).dw.get(), project, msg, len);
 }
 
 }  // namespace
@@ -59,10 +84,13 @@ void PlanFusion(std::vector<Step>* steps_in, const std::set<int>& outer, int thr
   };
   const int n = int(steps.size());
   for (int i = 0; i < n; ++i) {
-    const bool expand = Pointwise(steps, i) && Depthwise(steps, i + 1) && feeds(i, i + 1);
+    bool int8 = false;
+    const bool expand = Depthwise(steps, i + 1, &int8) && Pointwise(steps, i, int8) && feeds(i, i + 1);
     const int d = expand ? i + 1 : i;
-    if (!Depthwise(steps, d)) continue;
-    const bool project = Pointwise(steps, d + 1) && feeds(d, d + 1);
+    const onexn_dwconv_shape* dw = Depthwise(steps, d, &int8);
+    if (dw == nullptr) continue;
+    const onexn_conv_shape* projection = Pointwise(steps, d + 1, int8);
+    const bool project = projection != nullptr && feeds(d, d + 1);
     if (!expand && !project) continue;
     // The largest block first; if it is refused, with the expansion or the projection left apart.
     std::vector<std::pair<bool, bool>> tries = {{expand, project}};
@@ -70,15 +98,14 @@ void PlanFusion(std::vector<Step>* steps_in, const std::set<int>& outer, int thr
     std::string refused;  // why the largest block was not made
     for (const auto& [e, p] : tries) {
       FusedBlock& fused = steps[e ? i : d].fused;
-      const DepthwiseStep& dw = *Depthwise(steps, d);
       char msg[256] = {0};
-      fused.block.reset(onexn_dwblock_create(e ? Pointwise(steps, i)->conv.get() : nullptr, dw.dw.get(),
-                                             p ? Pointwise(steps, d + 1)->conv.get() : nullptr, msg, sizeof(msg)));
-      if (fused.block != nullptr && e && !ExpansionFusionPays(fused.block.get(), dw.shape, threads)) {
+      fused.block.reset(MakeBlock(steps, e ? i : -1, d, p ? d + 1 : -1, int8, msg, sizeof(msg)));
+      fused.int8 = int8;
+      if (fused.block != nullptr && e && !ExpansionFusionPays(fused.block.get(), *dw, threads)) {
         std::snprintf(msg, sizeof(msg), "at %d threads the runs of rows would recompute over %d%% of the expansion",
                       threads, kMaxRecomputePercent);
         fused.block.reset();
-      } else if (fused.block != nullptr && !e && threads > 1 && !SmallProjection(*Pointwise(steps, d + 1))) {
+      } else if (fused.block != nullptr && !e && threads > 1 && !SmallProjection(*projection)) {
         std::snprintf(msg, sizeof(msg), "at %d threads a depthwise convolution and its projection run faster apart",
                       threads);
         fused.block.reset();

@@ -1,6 +1,7 @@
 // Depthwise blocks (option fuse): a DEPTHWISE_CONV_2D runs as one step with the 1x1 CONV_2D before it
 // (whose output only the depthwise reads) and/or the 1x1 CONV_2D after it (reading only the depthwise's
-// output), so that their intermediate tensors never go to memory.
+// output), so that their intermediate tensors never go to memory. Float layers make an onexn_dwblock, int8
+// ones (QConvStep, QDepthwiseStep) an onexn_qdwblock.
 #ifndef ONEXN_DELEGATE_DEPTHWISE_FUSION_H_
 #define ONEXN_DELEGATE_DEPTHWISE_FUSION_H_
 

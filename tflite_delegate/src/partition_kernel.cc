@@ -202,7 +202,11 @@ TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
   onexn_threadpool* pool = part.state->pool;
   if (s.fused.block != nullptr) {
     float* scratch = s.fused.scratch_offset >= 0 ? part.arena + s.fused.scratch_offset : nullptr;
-    if (onexn_dwblock_run(s.fused.block.get(), in[0], out, scratch, s.fused.scratch_floats, pool) != 0) {
+    const int status =
+        s.fused.int8 ? onexn_qdwblock_run(s.fused.block.get(), reinterpret_cast<const int8_t*>(in[0]),
+                                          reinterpret_cast<int8_t*>(out), scratch, s.fused.scratch_floats, pool)
+                     : onexn_dwblock_run(s.fused.block.get(), in[0], out, scratch, s.fused.scratch_floats, pool);
+    if (status != 0) {
       context->ReportError(context, "onexn: node %d: out of memory for the fused block's buffers", s.node);
       return kTfLiteError;
     }

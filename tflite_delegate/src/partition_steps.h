@@ -249,6 +249,7 @@ struct DwblockDeleter {
 // intermediate read by the next step alone. It borrows the kernels of the steps it covers.
 struct FusedBlock {
   std::unique_ptr<onexn_dwblock, DwblockDeleter> block;
+  bool int8 = false;              // a block of int8 layers (onexn_qdwblock_run)
   int steps = 0;                  // steps it covers, starting at the one that holds it
   ptrdiff_t scratch_offset = -1;  // its scratch in the arena (reusing space other steps used: warm)
   size_t scratch_floats = 0;      // planned for the pool of Prepare time; a bigger pool later gets none

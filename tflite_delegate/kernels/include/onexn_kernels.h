@@ -285,6 +285,14 @@ const char* onexn_qdwconv_kernel_name(const onexn_qdwconv* dw);
 void onexn_qdwconv_run(const onexn_qdwconv* dw, const int8_t* input, int8_t* output, onexn_threadpool* pool);
 void onexn_qdwconv_destroy(onexn_qdwconv* dw);
 
+// The same block of int8 layers: 1x1 onexn_qconvs around an onexn_qdwconv, whose tensors chain (the
+// caller's business, as it is when they run apart). Bit-identical to the layers one after the other.
+// onexn_dwblock_runs, _scratch_floats and _destroy serve both kinds; each kind runs with its own run.
+onexn_dwblock* onexn_qdwblock_create(onexn_qconv* expand, onexn_qdwconv* dw, onexn_qconv* project, char* err,
+                                     size_t err_len);
+int onexn_qdwblock_run(onexn_dwblock* b, const int8_t* input, int8_t* output, float* scratch, size_t scratch_floats,
+                       onexn_threadpool* pool);
+
 // Max pooling on int8 (MAX_POOL_2D with the same quantization, scale and zero_point, in and out): the max of
 // the valid taps, clamped to shape's out_min / out_max quantized as onexn_qconv quantizes them. Runs on the
 // caller, on the s8-maxpool microkernel of isa (AUTO: the best this CPU runs).

@@ -6,7 +6,8 @@
 // and block sparsity cannot shrink that traffic. Here each task walks a run of depthwise output rows. The
 // expansion rows they read are computed into a band buffer (rows still needed when it is full move to
 // its front); every few depthwise rows (a few pixel tiles' worth) go through the projection at once.
-// Both buffers are per thread and stay in cache. Threads split the rows (onexn_dwblock_runs).
+// Both buffers are per thread and stay in cache. Threads split the rows (onexn_dwblock_runs). The int8
+// layers (onexn_qdwblock_create) run the same way on bytes.
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -34,19 +35,27 @@ struct onexn_dwblock {
   onexn_conv* expand;     // NULL: the depthwise reads the block's input
   onexn_dwconv* dw;
   onexn_conv* project;    // NULL: the depthwise writes the block's output
+  onexn_qconv* qexpand;   // the int8 layers instead (qdw not NULL; the float ones are)
+  onexn_qdwconv* qdw;
+  onexn_qconv* qproject;
+  const onexn_dwconv_shape* d;
+  size_t elem;            // bytes an element: 4 (float) or 1 (int8)
   size_t channels;        // depthwise channels
   size_t in_w;            // depthwise input width
   size_t out_h, out_w;    // depthwise output
   size_t batch;
-  size_t in_image, out_image;  // floats per image of the block's input and output
-  size_t row_floats;      // one depthwise input row: in_w * channels
+  size_t in_image, out_image;  // elements per image of the block's input and output
+  size_t row_elems;       // one depthwise input row: in_w * channels
   size_t band_rows;       // expansion rows a band holds (0 without expansion)
   size_t proj_rows;       // depthwise rows projected at once (0 without projection)
-  size_t scratch_floats;  // per thread: band, then depthwise rows; multiples of 16 (64-byte aligned)
+  size_t scratch_floats;  // per thread: band, then depthwise rows, each 64-byte aligned (in floats)
   float* own;             // the object's scratch, own_threads * scratch_floats; made by the first run
                           // without a caller's scratch that fits
   size_t own_threads;
 };
+
+static int has_expand(const onexn_dwblock* b) { return b->expand != NULL || b->qexpand != NULL; }
+static int has_project(const onexn_dwblock* b) { return b->project != NULL || b->qproject != NULL; }
 
 static int is_pointwise(const onexn_conv_shape* c) {
   return c->kh == 1 && c->kw == 1 && c->stride_h == 1 && c->stride_w == 1 && c->pad_top == 0 &&
@@ -61,7 +70,65 @@ static const char* check_pointwise(const onexn_conv* conv) {
   return "";
 }
 
-static size_t round16(size_t x) { return (x + 15) & ~(size_t)15; }
+static size_t round64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+// The block of the shapes (checked by the callers), or NULL with a message.
+static onexn_dwblock* make(const onexn_conv_shape* e, const onexn_dwconv_shape* d, const onexn_conv_shape* pr,
+                           size_t elem, char* err, size_t err_len) {
+  if (e != NULL && (d->batch != e->batch || d->in_h != e->out_h || d->in_w != e->out_w || d->channels != e->cout)) {
+    onexn_set_err(err, err_len,
+                  "onexn_dwblock_create: depthwise input %dx%dx%dx%d is not the expansion's output %dx%dx%dx%d",
+                  d->batch, d->in_h, d->in_w, d->channels, e->batch, e->out_h, e->out_w, e->cout);
+    return NULL;
+  }
+  if (pr != NULL && (d->batch != pr->batch || d->out_h != pr->in_h || d->out_w != pr->in_w || d->channels != pr->cin)) {
+    onexn_set_err(err, err_len,
+                  "onexn_dwblock_create: depthwise output %dx%dx%dx%d is not the projection's input %dx%dx%dx%d",
+                  d->batch, d->out_h, d->out_w, d->channels, pr->batch, pr->in_h, pr->in_w, pr->cin);
+    return NULL;
+  }
+  onexn_dwblock* b = (onexn_dwblock*)calloc(1, sizeof(*b));
+  if (b == NULL) {
+    onexn_set_err(err, err_len, "onexn_dwblock_create: out of memory");
+    return NULL;
+  }
+  b->d = d;
+  b->elem = elem;
+  // Every shape passed its create()'s overflow checks, so these products fit.
+  b->channels = (size_t)d->channels;
+  b->in_w = (size_t)d->in_w;
+  b->out_h = (size_t)d->out_h;
+  b->out_w = (size_t)d->out_w;
+  b->batch = (size_t)d->batch;
+  b->row_elems = b->in_w * b->channels;
+  if (e != NULL) {
+    b->in_image = (size_t)e->in_h * (size_t)e->in_w * (size_t)e->cin;
+    // A band holds one output row's window plus one stride of new rows, so every band advances.
+    const size_t window = (size_t)(d->kh - 1) * (size_t)d->dilation_h + 1;
+    size_t rows = band_bytes() / elem / b->row_elems;
+    if (rows < window + (size_t)d->stride_h) rows = window + (size_t)d->stride_h;
+    b->band_rows = rows < (size_t)d->in_h ? rows : (size_t)d->in_h;
+  } else {
+    b->in_image = (size_t)d->in_h * b->row_elems;
+  }
+  if (pr != NULL) {
+    b->out_image = b->out_h * b->out_w * (size_t)pr->cout;
+    const size_t rows = (ONEXN_PROJECT_PIXELS + b->out_w - 1) / b->out_w;
+    b->proj_rows = rows < b->out_h ? rows : b->out_h;
+  } else {
+    b->out_image = b->out_h * b->out_w * b->channels;
+  }
+  size_t band, dwrows;
+  if (onexn_mul_size(b->band_rows, b->row_elems * elem, &band) ||
+      onexn_mul_size(b->proj_rows, b->out_w * b->channels * elem, &dwrows) || band > SIZE_MAX / 8 ||
+      dwrows > SIZE_MAX / 8) {
+    onexn_set_err(err, err_len, "onexn_dwblock_create: scratch size overflows");
+    free(b);
+    return NULL;
+  }
+  b->scratch_floats = (round64(band) + round64(dwrows)) / sizeof(float);
+  return b;
+}
 
 onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_conv* project, char* err,
                                     size_t err_len) {
@@ -70,75 +137,43 @@ onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_
     onexn_set_err(err, err_len, "onexn_dwblock_create: needs a depthwise and an expansion or a projection");
     return NULL;
   }
-  const onexn_dwconv_shape* d = onexn_dwconv_get_shape(dw);
   const char* why;
-  if (expand != NULL) {
-    const onexn_conv_shape* c = onexn_conv_get_shape(expand);
-    if ((why = check_pointwise(expand))[0] != '\0') {
-      onexn_set_err(err, err_len, "onexn_dwblock_create: the expansion %s", why);
-      return NULL;
-    }
-    if (d->batch != c->batch || d->in_h != c->out_h || d->in_w != c->out_w || d->channels != c->cout) {
-      onexn_set_err(err, err_len,
-                    "onexn_dwblock_create: depthwise input %dx%dx%dx%d is not the expansion's output %dx%dx%dx%d",
-                    d->batch, d->in_h, d->in_w, d->channels, c->batch, c->out_h, c->out_w, c->cout);
-      return NULL;
-    }
-  }
-  if (project != NULL) {
-    const onexn_conv_shape* c = onexn_conv_get_shape(project);
-    if ((why = check_pointwise(project))[0] != '\0') {
-      onexn_set_err(err, err_len, "onexn_dwblock_create: the projection %s", why);
-      return NULL;
-    }
-    if (d->batch != c->batch || d->out_h != c->in_h || d->out_w != c->in_w || d->channels != c->cin) {
-      onexn_set_err(err, err_len,
-                    "onexn_dwblock_create: depthwise output %dx%dx%dx%d is not the projection's input %dx%dx%dx%d",
-                    d->batch, d->out_h, d->out_w, d->channels, c->batch, c->in_h, c->in_w, c->cin);
-      return NULL;
-    }
-  }
-  onexn_dwblock* b = (onexn_dwblock*)calloc(1, sizeof(*b));
-  if (b == NULL) {
-    onexn_set_err(err, err_len, "onexn_dwblock_create: out of memory");
+  if (expand != NULL && (why = check_pointwise(expand))[0] != '\0') {
+    onexn_set_err(err, err_len, "onexn_dwblock_create: the expansion %s", why);
     return NULL;
   }
+  if (project != NULL && (why = check_pointwise(project))[0] != '\0') {
+    onexn_set_err(err, err_len, "onexn_dwblock_create: the projection %s", why);
+    return NULL;
+  }
+  onexn_dwblock* b = make(expand != NULL ? onexn_conv_get_shape(expand) : NULL, onexn_dwconv_get_shape(dw),
+                          project != NULL ? onexn_conv_get_shape(project) : NULL, sizeof(float), err, err_len);
+  if (b == NULL) return NULL;
   b->expand = expand;
   b->dw = dw;
   b->project = project;
-  // Every shape passed its create()'s overflow checks, so these products fit.
-  b->channels = (size_t)d->channels;
-  b->in_w = (size_t)d->in_w;
-  b->out_h = (size_t)d->out_h;
-  b->out_w = (size_t)d->out_w;
-  b->batch = (size_t)d->batch;
-  b->row_floats = b->in_w * b->channels;
-  if (expand != NULL) {
-    const onexn_conv_shape* c = onexn_conv_get_shape(expand);
-    b->in_image = (size_t)c->in_h * (size_t)c->in_w * (size_t)c->cin;
-    // A band holds one output row's window plus one stride of new rows, so every band advances.
-    const size_t window = (size_t)(d->kh - 1) * (size_t)d->dilation_h + 1;
-    size_t rows = band_bytes() / sizeof(float) / b->row_floats;
-    if (rows < window + (size_t)d->stride_h) rows = window + (size_t)d->stride_h;
-    b->band_rows = rows < (size_t)d->in_h ? rows : (size_t)d->in_h;
-  } else {
-    b->in_image = (size_t)d->in_h * b->row_floats;
-  }
-  if (project != NULL) {
-    b->out_image = b->out_h * b->out_w * (size_t)onexn_conv_get_shape(project)->cout;
-    const size_t rows = (ONEXN_PROJECT_PIXELS + b->out_w - 1) / b->out_w;
-    b->proj_rows = rows < b->out_h ? rows : b->out_h;
-  } else {
-    b->out_image = b->out_h * b->out_w * b->channels;
-  }
-  size_t band, dwrows;
-  if (onexn_mul_size(b->band_rows, b->row_floats, &band) ||
-      onexn_mul_size(b->proj_rows, b->out_w * b->channels, &dwrows) || band > SIZE_MAX / 8 || dwrows > SIZE_MAX / 8) {
-    onexn_set_err(err, err_len, "onexn_dwblock_create: scratch size overflows");
-    free(b);
+  return b;
+}
+
+onexn_dwblock* onexn_qdwblock_create(onexn_qconv* expand, onexn_qdwconv* dw, onexn_qconv* project, char* err,
+                                     size_t err_len) {
+  if (err != NULL && err_len > 0) err[0] = '\0';
+  if (dw == NULL || (expand == NULL && project == NULL)) {
+    onexn_set_err(err, err_len, "onexn_qdwblock_create: needs a depthwise and an expansion or a projection");
     return NULL;
   }
-  b->scratch_floats = round16(band) + round16(dwrows);
+  // int8 sums do not depend on the tiling: any 1x1 of stride 1 without padding runs pixel range by range.
+  if ((expand != NULL && !is_pointwise(onexn_qconv_get_shape(expand))) ||
+      (project != NULL && !is_pointwise(onexn_qconv_get_shape(project)))) {
+    onexn_set_err(err, err_len, "onexn_qdwblock_create: a convolution is not a 1x1 with stride 1 and no padding");
+    return NULL;
+  }
+  onexn_dwblock* b = make(expand != NULL ? onexn_qconv_get_shape(expand) : NULL, onexn_qdwconv_get_shape(dw),
+                          project != NULL ? onexn_qconv_get_shape(project) : NULL, 1, err, err_len);
+  if (b == NULL) return NULL;
+  b->qexpand = expand;
+  b->qdw = dw;
+  b->qproject = project;
   return b;
 }
 
@@ -147,9 +182,9 @@ size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads) {
   // With an expansion, one run per thread: each run's first band recomputes the rows it shares with the
   // previous run. Without, four (no recomputation; finer tasks balance a disturbed core).
   const size_t per_image = (threads + b->batch - 1) / b->batch;
-  size_t runs = b->expand != NULL ? per_image : 4 * per_image;
+  size_t runs = has_expand(b) ? per_image : 4 * per_image;
   const size_t rows = b->proj_rows > 0 ? b->proj_rows : 1;
-  if (b->expand == NULL && runs > b->out_h / rows) runs = b->out_h / rows > per_image ? b->out_h / rows : per_image;
+  if (!has_expand(b) && runs > b->out_h / rows) runs = b->out_h / rows > per_image ? b->out_h / rows : per_image;
   return runs < b->out_h ? runs : b->out_h;
 }
 
@@ -169,70 +204,96 @@ size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, size_t threads) {
 static size_t reserve_conv_threads(onexn_dwblock* b, size_t threads) {
   if (b->expand != NULL && onexn_conv_reserve_threads(b->expand, threads) < threads) return 1;
   if (b->project != NULL && onexn_conv_reserve_threads(b->project, threads) < threads) return 1;
+  if (b->qexpand != NULL && onexn_qconv_reserve_threads(b->qexpand, threads) < threads) return 1;
+  if (b->qproject != NULL && onexn_qconv_reserve_threads(b->qproject, threads) < threads) return 1;
   return threads;
 }
 
 typedef struct {
   const onexn_dwblock* b;
-  const float* input;
-  float* output;
-  float* scratch;
+  const uint8_t* input;
+  uint8_t* output;
+  uint8_t* scratch;
   size_t runs;  // runs of depthwise output rows per image
   size_t rows_per_run;
 } run_ctx;
 
-// Projects depthwise rows [r0, r1) (held in dwrows from row r0 on) into the block's output image.
-static void project_rows(const onexn_dwblock* b, const float* dwrows, size_t r0, size_t r1, float* output,
+// The three layers, float or int8; pointers are to elements of b->elem bytes.
+static void expand_pixels(const onexn_dwblock* b, const uint8_t* input, size_t p0, size_t p1, uint8_t* out,
+                          size_t thread) {
+  if (b->qexpand != NULL) {
+    onexn_qconv_run_pixels(b->qexpand, (const int8_t*)input, p0, p1, (int8_t*)out, thread);
+  } else {
+    onexn_conv_run_pixels(b->expand, (const float*)input, p0, p1, (float*)out, 0, onexn_conv_num_panels(b->expand),
+                          thread);
+  }
+}
+
+static void dw_row(const onexn_dwblock* b, const uint8_t* rows, size_t first, uint8_t* out_row, size_t oy) {
+  if (b->qdw != NULL) {
+    onexn_qdwconv_run_row(b->qdw, (const int8_t*)rows, first, (int8_t*)out_row, oy);
+  } else {
+    onexn_dwconv_run_row(b->dw, (const float*)rows, first, (float*)out_row, oy, 0, b->channels);
+  }
+}
+
+// Projects depthwise rows [r0, r1) (held in dwrows from row r0 on) into the block's output image. The rows
+// are pixels [0, n) of a pointwise convolution's input: its indirection is the identity.
+static void project_rows(const onexn_dwblock* b, const uint8_t* dwrows, size_t r0, size_t r1, uint8_t* output,
                          size_t thread) {
-  const size_t cout = (size_t)onexn_conv_get_shape(b->project)->cout;
-  const size_t panels = onexn_conv_num_panels(b->project);
-  // The rows are pixels [0, n) of a pointwise convolution's input: its indirection is the identity.
-  onexn_conv_run_pixels(b->project, dwrows, 0, (r1 - r0) * b->out_w, output + r0 * b->out_w * cout, 0, panels,
-                        thread);
+  const size_t n = (r1 - r0) * b->out_w;
+  if (b->qproject != NULL) {
+    const size_t cout = (size_t)onexn_qconv_get_shape(b->qproject)->cout;
+    onexn_qconv_run_pixels(b->qproject, (const int8_t*)dwrows, 0, n, (int8_t*)output + r0 * b->out_w * cout, thread);
+  } else {
+    const size_t cout = (size_t)onexn_conv_get_shape(b->project)->cout;
+    onexn_conv_run_pixels(b->project, (const float*)dwrows, 0, n, (float*)output + r0 * b->out_w * cout, 0,
+                          onexn_conv_num_panels(b->project), thread);
+  }
 }
 
 static void run_task(void* p, size_t task, size_t thread) {
   const run_ctx* r = (const run_ctx*)p;
   const onexn_dwblock* b = r->b;
+  const size_t e = b->elem;
   const size_t img = task / r->runs, run = task % r->runs;
   const size_t y0 = run * r->rows_per_run;
   const size_t y1 = y0 + r->rows_per_run < b->out_h ? y0 + r->rows_per_run : b->out_h;
   if (y0 >= y1) return;
-  const float* input = r->input + img * b->in_image;
-  float* output = r->output + img * b->out_image;
-  float* band = r->scratch + thread * b->scratch_floats;
-  float* dwrows = band + round16(b->band_rows * b->row_floats);
-  const size_t dw_row = b->out_w * b->channels;
-  const size_t expand_panels = b->expand != NULL ? onexn_conv_num_panels(b->expand) : 0;
+  const uint8_t* input = r->input + img * b->in_image * e;
+  uint8_t* output = r->output + img * b->out_image * e;
+  uint8_t* band = r->scratch + thread * b->scratch_floats * sizeof(float);
+  uint8_t* dwrows = band + round64(b->band_rows * b->row_elems * e);
+  const size_t row = b->row_elems * e;                 // bytes of a depthwise input row
+  const size_t dw_row_bytes = b->out_w * b->channels * e;
   size_t lo, hi, end;
-  onexn_dwconv_row_inputs(b->dw, y1 - 1, &lo, &end);  // rows the run needs end here
-  size_t band_lo = 0, band_hi = 0;                           // expansion rows held: [band_lo, band_hi)
-  size_t proj_start = y0;                                    // first depthwise row not yet projected
+  onexn_dw_shape_row_inputs(b->d, y1 - 1, &lo, &end);  // rows the run needs end here
+  size_t band_lo = 0, band_hi = 0;                     // expansion rows held: [band_lo, band_hi)
+  size_t proj_start = y0;                              // first depthwise row not yet projected
   for (size_t oy = y0; oy < y1; oy++) {
-    const float* rows = input;  // depthwise input rows from row `first` on
+    const uint8_t* rows = input;  // depthwise input rows from row `first` on
     size_t first = 0;
-    if (b->expand != NULL) {
-      onexn_dwconv_row_inputs(b->dw, oy, &lo, &hi);
+    if (has_expand(b)) {
+      onexn_dw_shape_row_inputs(b->d, oy, &lo, &hi);
       if (hi > band_hi) {
         if (band_hi <= lo) {
           band_lo = band_hi = lo;  // nothing held is needed again
         } else if (hi - band_lo > b->band_rows) {
-          memmove(band, band + (lo - band_lo) * b->row_floats, (band_hi - lo) * b->row_floats * sizeof(float));
+          memmove(band, band + (lo - band_lo) * row, (band_hi - lo) * row);
           band_lo = lo;
         }
         const size_t fill = band_lo + b->band_rows < end ? band_lo + b->band_rows : end;
-        onexn_conv_run_pixels(b->expand, input, band_hi * b->in_w, fill * b->in_w,
-                              band + (band_hi - band_lo) * b->row_floats, 0, expand_panels, thread);
+        expand_pixels(b, input, band_hi * b->in_w, fill * b->in_w, band + (band_hi - band_lo) * row, thread);
         band_hi = fill;
       }
       rows = band;
       first = band_lo;
     }
-    if (b->project == NULL) {
-      onexn_dwconv_run_row(b->dw, rows, first, output + oy * dw_row, oy, 0, b->channels);
+    if (!has_project(b)) {
+      dw_row(b, rows, first, output + oy * dw_row_bytes, oy);
       continue;
     }
-    onexn_dwconv_run_row(b->dw, rows, first, dwrows + (oy - proj_start) * dw_row, oy, 0, b->channels);
+    dw_row(b, rows, first, dwrows + (oy - proj_start) * dw_row_bytes, oy);
     if (oy + 1 - proj_start == b->proj_rows || oy + 1 == y1) {
       project_rows(b, dwrows, proj_start, oy + 1, output, thread);
       proj_start = oy + 1;
@@ -240,9 +301,8 @@ static void run_task(void* p, size_t task, size_t thread) {
   }
 }
 
-int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch, size_t scratch_floats,
-                      onexn_threadpool* pool) {
-  if (b == NULL || input == NULL || output == NULL) return -1;
+static int run(onexn_dwblock* b, const void* input, void* output, float* scratch, size_t scratch_floats,
+               onexn_threadpool* pool) {
   const size_t pool_threads = (size_t)onexn_threadpool_size(pool);
   size_t threads = reserve_conv_threads(b, pool_threads);
   // The caller's scratch serves as many threads as it holds; short of that, the object's own.
@@ -264,12 +324,12 @@ int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float
   if (threads < pool_threads) threads = 1;
   run_ctx r;
   r.b = b;
-  r.input = input;
-  r.output = output;
-  r.scratch = scratch != NULL ? scratch : b->own;
+  r.input = (const uint8_t*)input;
+  r.output = (uint8_t*)output;
+  r.scratch = (uint8_t*)(scratch != NULL ? scratch : b->own);
   r.runs = onexn_dwblock_runs(b, threads);
   r.rows_per_run = (b->out_h + r.runs - 1) / r.runs;
-  if (b->expand == NULL && b->proj_rows > 1) {
+  if (!has_expand(b) && b->proj_rows > 1) {
     // Whole groups of projected rows per run, unless that leaves a thread without a run (7x7 layers).
     const size_t whole = (r.rows_per_run + b->proj_rows - 1) / b->proj_rows * b->proj_rows;
     const size_t per_image = threads > b->batch ? (threads + b->batch - 1) / b->batch : 1;
@@ -278,4 +338,16 @@ int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float
   r.runs = (b->out_h + r.rows_per_run - 1) / r.rows_per_run;
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, b->batch * r.runs, run_task, &r);
   return 0;
+}
+
+int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch, size_t scratch_floats,
+                      onexn_threadpool* pool) {
+  if (b == NULL || b->dw == NULL || input == NULL || output == NULL) return -1;
+  return run(b, input, output, scratch, scratch_floats, pool);
+}
+
+int onexn_qdwblock_run(onexn_dwblock* b, const int8_t* input, int8_t* output, float* scratch, size_t scratch_floats,
+                       onexn_threadpool* pool) {
+  if (b == NULL || b->qdw == NULL || input == NULL || output == NULL) return -1;
+  return run(b, input, output, scratch, scratch_floats, pool);
 }

@@ -260,9 +260,12 @@ static void run_rows(const onexn_dwconv* dw, const float* input, float* output, 
 const onexn_dwconv_shape* onexn_dwconv_get_shape(const onexn_dwconv* dw) { return &dw->s; }
 
 void onexn_dwconv_row_inputs(const onexn_dwconv* dw, size_t oy, size_t* lo, size_t* hi) {
+  onexn_dw_shape_row_inputs(&dw->s, oy, lo, hi);
+}
+
+void onexn_dw_shape_row_inputs(const onexn_dwconv_shape* s, size_t oy, size_t* lo, size_t* hi) {
   // The window's span clipped to the image, not its first and last valid tap rows: with dilation those
   // can move back from one output row to the next (at the top and bottom edges), the span never does.
-  const onexn_dwconv_shape* s = &dw->s;
   const ptrdiff_t in_h = s->in_h;
   const ptrdiff_t base = (ptrdiff_t)oy * s->stride_h - s->pad_top;
   const ptrdiff_t end = base + (ptrdiff_t)(s->kh - 1) * s->dilation_h + 1;

@@ -198,11 +198,22 @@ const onexn_dwconv_shape* onexn_dwconv_get_shape(const onexn_dwconv* dw);
 // Input rows [lo, hi) holding every row output row oy reads (lo == hi when all its tap rows are padding);
 // lo and hi never decrease from one output row to the next.
 void onexn_dwconv_row_inputs(const onexn_dwconv* dw, size_t oy, size_t* lo, size_t* hi);
+void onexn_dw_shape_row_inputs(const onexn_dwconv_shape* s, size_t oy, size_t* lo, size_t* hi);
 // Channels [c0, c1) of output row oy of one image into out_row (that row's pixel 0, channel 0). rows holds
 // consecutive input rows of the image from row first_row on, at the image's row stride, covering
 // onexn_dwconv_row_inputs(oy).
 void onexn_dwconv_run_row(const onexn_dwconv* dw, const float* rows, size_t first_row, float* out_row, size_t oy,
                           size_t c0, size_t c1);
+// The same pieces of the int8 layers (onexn_qdwblock): a 1x1 onexn_qconv runs tiles, never strips.
+const onexn_conv_shape* onexn_qconv_get_shape(const onexn_qconv* conv);
+size_t onexn_qconv_reserve_threads(onexn_qconv* conv, size_t threads);
+// Output pixels [p0, p1) of one image of a 1x1 stride-1 unpadded layer, every channel, into out (pixel p0).
+void onexn_qconv_run_pixels(const onexn_qconv* conv, const int8_t* input_image, size_t p0, size_t p1, int8_t* out,
+                            size_t thread);
+const onexn_dwconv_shape* onexn_qdwconv_get_shape(const onexn_qdwconv* dw);
+// Every channel of output row oy of one image, from its input rows held from row first_row on.
+void onexn_qdwconv_run_row(const onexn_qdwconv* dw, const int8_t* rows, size_t first_row, int8_t* out_row,
+                           size_t oy);
 
 #ifdef __cplusplus
 }  // extern "C"

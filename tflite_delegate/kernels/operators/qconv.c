@@ -487,3 +487,37 @@ void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, one
   }
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
 }
+
+const onexn_conv_shape* onexn_qconv_get_shape(const onexn_qconv* conv) { return &conv->s; }
+
+size_t onexn_qconv_reserve_threads(onexn_qconv* conv, size_t threads) { return reserve_threads(conv, threads); }
+
+void onexn_qconv_run_pixels(const onexn_qconv* conv, const int8_t* input_image, size_t p0, size_t p1, int8_t* out,
+                            size_t thread) {
+  uint8_t* xt = conv->scratch + thread * conv->scratch_bytes;
+  onexn_qs8_args a;
+  memset(&a, 0, sizeof(a));
+  a.xt = xt;
+  a.input = input_image;
+  a.zero = conv->zero;
+  a.cin = (size_t)conv->s.cin;
+  a.taps = conv->taps;
+  a.panels = conv->panels;
+  a.num_panels = conv->num_panels;
+  a.kc = conv->kc;
+  a.w = conv->packed;
+  a.out_stride = (size_t)conv->s.cout;
+  a.scratch = xt + conv->xt_bytes;
+  a.zero_point = conv->zero_point;
+  a.lo = conv->lo;
+  a.hi = conv->hi;
+  const uint8_t flip = conv->uk.input_offset != 0 ? 0x80 : 0x00;
+  // The full gather: the narrow one reads 4 bytes a pixel, past the end of a band's last pixel.
+  for (size_t p = p0; p < p1; p += ONEXN_XT_PIXELS) {
+    a.mr = p1 - p < ONEXN_XT_PIXELS ? p1 - p : ONEXN_XT_PIXELS;
+    a.ind = conv->ind + p * conv->taps;
+    if (conv->uk.gather != NULL) conv->uk.gather(xt, input_image, conv->zero, a.ind, conv->taps, a.cin, a.mr, flip);
+    a.out = out + (p - p0) * a.out_stride;
+    conv->uk.fn(&a);
+  }
+}

@@ -182,9 +182,10 @@ typedef struct {
 } run_ctx;
 
 // Output pixels [x0, x1) of row oy, which all have the column window of x0 (one pixel, or the run of complete
-// windows): their valid taps' pointers into `a`, then one microkernel call.
-static void run_pixels(const onexn_qdwconv* dw, onexn_qs8_dw_args* a, const int8_t** taps, const int8_t* image,
-                       int8_t* row_out, size_t oy, size_t x0, size_t x1) {
+// windows): their valid taps' pointers into `a`, then one microkernel call. rows: the image's input rows from
+// row first on.
+static void run_pixels(const onexn_qdwconv* dw, onexn_qs8_dw_args* a, const int8_t** taps, const int8_t* rows,
+                       size_t first, int8_t* row_out, size_t oy, size_t x0, size_t x1) {
   const onexn_dwconv_shape* s = &dw->s;
   const size_t C = (size_t)s->channels, kw = (size_t)s->kw;
   const int8_t** weights = taps + (size_t)s->kh * kw;
@@ -195,7 +196,7 @@ static void run_pixels(const onexn_qdwconv* dw, onexn_qs8_dw_args* a, const int8
     const size_t iy = (size_t)((ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)ky * s->dilation_h);
     for (uint32_t kx = cr.first; kx < cr.first + cr.count; kx++, n++) {
       const size_t ix = (size_t)((ptrdiff_t)x0 * s->stride_w - s->pad_left + (ptrdiff_t)kx * s->dilation_w);
-      taps[n] = image + (iy * (size_t)s->in_w + ix) * C;
+      taps[n] = rows + ((iy - first) * (size_t)s->in_w + ix) * C;
       weights[n] = dw->w + ((size_t)ky * kw + kx) * C;
     }
   }
@@ -207,18 +208,12 @@ static void run_pixels(const onexn_qdwconv* dw, onexn_qs8_dw_args* a, const int8
   dw->uk->fn(a);
 }
 
-// Task r: output row r of the flattened batch * out_h rows: the left border pixels one by one, the complete
-// windows in one call, the right border pixels. Each output is computed alone, the same way by any thread:
-// results do not depend on the thread count.
-static void run_row(void* p, size_t r, size_t thread) {
-  (void)thread;
-  const run_ctx* ctx = (const run_ctx*)p;
-  const onexn_qdwconv* dw = ctx->dw;
+// Output row oy of one image from its input rows held from row `first` on: the left border pixels one by
+// one, the complete windows in one call, the right border pixels. Each output is computed alone, the same
+// way by any thread and from any rows buffer: results do not depend on the thread count or on fusion.
+static void run_one_row(const onexn_qdwconv* dw, const int8_t* rows, size_t first, int8_t* row_out, size_t oy) {
   const onexn_dwconv_shape* s = &dw->s;
   const size_t C = (size_t)s->channels, out_w = (size_t)s->out_w;
-  const size_t img = r / (size_t)s->out_h, oy = r % (size_t)s->out_h;
-  const int8_t* image = ctx->input + img * (size_t)s->in_h * (size_t)s->in_w * C;
-  int8_t* row_out = ctx->output + r * out_w * C;
   const int8_t** taps = (const int8_t**)malloc(2 * (size_t)s->kh * (size_t)s->kw * sizeof(*taps));
   if (taps == NULL) return;  // create bounded kh * kw; a failed small malloc leaves the row unwritten
   onexn_qs8_dw_args a;
@@ -230,12 +225,29 @@ static void run_row(void* p, size_t r, size_t thread) {
   a.zero_point = dw->zero_point;
   a.lo = dw->lo;
   a.hi = dw->hi;
-  for (size_t x = 0; x < dw->full_x0; x++) run_pixels(dw, &a, taps, image, row_out, oy, x, x + 1);
-  if (dw->full_x0 < dw->full_x1) run_pixels(dw, &a, taps, image, row_out, oy, dw->full_x0, dw->full_x1);
+  for (size_t x = 0; x < dw->full_x0; x++) run_pixels(dw, &a, taps, rows, first, row_out, oy, x, x + 1);
+  if (dw->full_x0 < dw->full_x1) run_pixels(dw, &a, taps, rows, first, row_out, oy, dw->full_x0, dw->full_x1);
   for (size_t x = dw->full_x1 > dw->full_x0 ? dw->full_x1 : out_w; x < out_w; x++) {
-    run_pixels(dw, &a, taps, image, row_out, oy, x, x + 1);
+    run_pixels(dw, &a, taps, rows, first, row_out, oy, x, x + 1);
   }
   free(taps);
+}
+
+// Task r: output row r of the flattened batch * out_h rows.
+static void run_row(void* p, size_t r, size_t thread) {
+  (void)thread;
+  const run_ctx* ctx = (const run_ctx*)p;
+  const onexn_dwconv_shape* s = &ctx->dw->s;
+  const size_t C = (size_t)s->channels, out_w = (size_t)s->out_w;
+  const size_t img = r / (size_t)s->out_h, oy = r % (size_t)s->out_h;
+  run_one_row(ctx->dw, ctx->input + img * (size_t)s->in_h * (size_t)s->in_w * C, 0, ctx->output + r * out_w * C, oy);
+}
+
+const onexn_dwconv_shape* onexn_qdwconv_get_shape(const onexn_qdwconv* dw) { return &dw->s; }
+
+void onexn_qdwconv_run_row(const onexn_qdwconv* dw, const int8_t* rows, size_t first_row, int8_t* out_row,
+                           size_t oy) {
+  run_one_row(dw, rows, first_row, out_row, oy);
 }
 
 void onexn_qdwconv_run(const onexn_qdwconv* dw, const int8_t* input, int8_t* output, onexn_threadpool* pool) {
