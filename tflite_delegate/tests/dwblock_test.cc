@@ -1,8 +1,9 @@
 // Tests of onexn_dwblock (expansion 1x1 -> depthwise -> projection 1x1 run as one, either 1x1 optional)
-// against the layers run one after the other: bit-identical outputs for every ISA here, random block
-// indices and widths, depthwise strides / dilations / padding, batches, bands from one row to many,
-// thread counts, the object's own scratch and a caller's; nothing written outside the output; layers
-// that do not chain are refused with a message.
+// against the layers run one after the other, float and int8 (onexn_qdwblock): bit-identical outputs for
+// every ISA here, random block indices and widths (int8: zero points and scales), depthwise strides /
+// dilations / padding, batches, bands from one row to many, thread counts, the object's own scratch and a
+// caller's; nothing written outside the output; layers that do not chain are refused with a message, and
+// a block runs only as its kind.
 //   bazel test //tflite_delegate:dwblock_test
 #include <algorithm>
 #include <cmath>
@@ -57,6 +58,38 @@ struct Case {
   }
 };
 
+// A 1x1 of stride 1 over h x w pixels.
+onexn_conv_shape PointwiseShape(int batch, int h, int w, int cin, int cout, bool relu6) {
+  onexn_conv_shape s{};
+  s.batch = batch;
+  s.in_h = s.out_h = h;
+  s.in_w = s.out_w = w;
+  s.cin = cin;
+  s.cout = cout;
+  s.kh = s.kw = s.stride_h = s.stride_w = s.dilation_h = s.dilation_w = 1;
+  s.out_min = relu6 ? 0.0f : -kInf;
+  s.out_max = relu6 ? 6.0f : kInf;
+  return s;
+}
+
+// The case's depthwise shape; false when its window does not fit (VALID padding).
+bool DepthwiseShape(const Case& c, onexn_dwconv_shape* d) {
+  *d = onexn_dwconv_shape{};
+  d->batch = c.batch;
+  d->in_h = c.h;
+  d->in_w = c.w;
+  d->channels = c.mid;
+  d->kh = c.kh;
+  d->kw = c.kw;
+  d->stride_h = d->stride_w = c.stride;
+  d->dilation_h = d->dilation_w = c.dilation;
+  const Pad pad = c.same ? Pad::kSame : Pad::kValid;
+  d->out_min = c.relu6 ? 0.0f : -kInf;
+  d->out_max = c.relu6 ? 6.0f : kInf;
+  return Axis(pad, c.h, c.kh, c.stride, c.dilation, 0, 0, &d->out_h, &d->pad_top) &&
+         Axis(pad, c.w, c.kw, c.stride, c.dilation, 0, 0, &d->out_w, &d->pad_left);
+}
+
 // A pointwise 1xN convolution with its weights.
 struct Pointwise {
   onexn_conv_shape s{};
@@ -72,14 +105,7 @@ Pointwise MakePointwise(std::mt19937* rng, int batch, int h, int w, int cin, int
   std::uniform_real_distribution<double> u(0.0, 1.0);
   Pointwise p;
   p.n = n;
-  p.s.batch = batch;
-  p.s.in_h = p.s.out_h = h;
-  p.s.in_w = p.s.out_w = w;
-  p.s.cin = cin;
-  p.s.cout = cout;
-  p.s.kh = p.s.kw = p.s.stride_h = p.s.stride_w = p.s.dilation_h = p.s.dilation_w = 1;
-  p.s.out_min = relu6 ? 0.0f : -kInf;
-  p.s.out_max = relu6 ? 6.0f : kInf;
+  p.s = PointwiseShape(batch, h, w, cin, cout, relu6);
   p.group_ptr.push_back(0);
   for (int g = 0; g < (cout + n - 1) / n; g++) {
     for (int k = 0; k < cin; k++)
@@ -105,21 +131,7 @@ Problem Build(const Case& c) {
   std::mt19937 rng(c.seed);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   onexn_dwconv_shape& d = p.ds;
-  d.batch = c.batch;
-  d.in_h = c.h;
-  d.in_w = c.w;
-  d.channels = c.mid;
-  d.kh = c.kh;
-  d.kw = c.kw;
-  d.stride_h = d.stride_w = c.stride;
-  d.dilation_h = d.dilation_w = c.dilation;
-  const Pad pad = c.same ? Pad::kSame : Pad::kValid;
-  if (!Axis(pad, c.h, c.kh, c.stride, c.dilation, 0, 0, &d.out_h, &d.pad_top) ||
-      !Axis(pad, c.w, c.kw, c.stride, c.dilation, 0, 0, &d.out_w, &d.pad_left)) {
-    return p;
-  }
-  d.out_min = c.relu6 ? 0.0f : -kInf;
-  d.out_max = c.relu6 ? 6.0f : kInf;
+  if (!DepthwiseShape(c, &d)) return p;
   p.expand = MakePointwise(&rng, c.batch, c.h, c.w, c.cin, c.mid, c.n, c.sparsity, c.relu6);
   p.project = MakePointwise(&rng, c.batch, d.out_h, d.out_w, c.mid, c.cout, c.n, c.sparsity, false);
   p.dww.resize(size_t(c.kh) * c.kw * c.mid);
@@ -268,10 +280,202 @@ void TestRefused() {
   onexn_dwconv_destroy(dw);
 }
 
-}  // namespace
+// int8 layers (onexn_qdwblock).
 
-TEST_CASE("dwblock: fixed cases, bit-identical to the layers apart") {
-  // MobileNetV2-like shapes (the 112x112x96 band holds few rows), padding and stride variants.
+constexpr int8_t kQSentinel = 0x5A;
+
+// The quantization of one tensor.
+struct Tensor {
+  float scale = 0.05f;
+  int32_t zero_point = 0;
+};
+
+Tensor RandomTensor(std::mt19937* rng) {
+  std::uniform_real_distribution<float> scale(0.01f, 0.1f);
+  return {scale(*rng), int32_t(std::uniform_int_distribution<int>(-128, 127)(*rng))};
+}
+
+// A pointwise int8 1xN convolution with its weights.
+struct QPointwise {
+  onexn_conv_shape s{};
+  std::vector<uint32_t> group_ptr, kept;
+  std::vector<int8_t> w;
+  std::vector<int32_t> bias;
+  std::vector<float> scales;
+  onexn_qconv_quant q{};
+  int n = 1;
+  onexn_block_index Index() const { return {n, int(group_ptr.size()) - 1, group_ptr.data(), kept.data()}; }
+};
+
+QPointwise MakeQPointwise(std::mt19937* rng, int batch, int h, int w, int cin, int cout, int n, double sparsity,
+                        bool relu6, Tensor in, Tensor out) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  QPointwise p;
+  p.n = n;
+  p.s = PointwiseShape(batch, h, w, cin, cout, relu6);
+  p.group_ptr.push_back(0);
+  std::vector<bool> keep(size_t((cout + n - 1) / n) * cin, false);
+  for (int g = 0; g < (cout + n - 1) / n; g++) {
+    for (int k = 0; k < cin; k++) {
+      if (u(*rng) < sparsity) continue;
+      keep[size_t(g) * cin + k] = true;
+      p.kept.push_back(uint32_t(k));
+    }
+    p.group_ptr.push_back(uint32_t(p.kept.size()));
+  }
+  p.w.assign(size_t(cout) * cin, 0);
+  for (int o = 0; o < cout; o++) {
+    for (int k = 0; k < cin; k++) {
+      if (keep[size_t(o / n) * cin + k]) p.w[size_t(o) * cin + k] = int8_t(std::uniform_int_distribution<int>(-127, 127)(*rng));
+    }
+  }
+  for (int o = 0; o < cout; o++) {
+    p.bias.push_back(std::uniform_int_distribution<int>(-5000, 5000)(*rng));
+    p.scales.push_back(float(0.002 + 0.01 * u(*rng)));
+  }
+  p.q = {in.scale, in.zero_point, out.scale, out.zero_point, nullptr};
+  return p;
+}
+
+struct QProblem {
+  QPointwise expand, project;
+  onexn_dwconv_shape ds{};
+  std::vector<int8_t> dww, input;
+  std::vector<int32_t> dwb;
+  std::vector<float> dws;
+  onexn_qconv_quant dq{};
+  bool ok = false;
+};
+
+QProblem QBuild(const Case& c) {
+  QProblem p;
+  std::mt19937 rng(c.seed);
+  onexn_dwconv_shape& d = p.ds;
+  if (!DepthwiseShape(c, &d)) return p;
+  // The tensors chain: the expansion writes what the depthwise reads, the depthwise what the projection reads.
+  const Tensor x = RandomTensor(&rng), e = RandomTensor(&rng), dwo = RandomTensor(&rng), y = RandomTensor(&rng);
+  p.expand = MakeQPointwise(&rng, c.batch, c.h, c.w, c.cin, c.mid, c.n, c.sparsity, c.relu6, x, e);
+  p.project = MakeQPointwise(&rng, c.batch, d.out_h, d.out_w, c.mid, c.cout, c.n, c.sparsity, false, dwo, y);
+  std::uniform_int_distribution<int> byte(-128, 127);
+  p.dww.resize(size_t(c.kh) * c.kw * c.mid);
+  for (int8_t& v : p.dww) v = int8_t(byte(rng) | 1);  // never -128: symmetric weights
+  for (int ch = 0; ch < c.mid; ch++) {
+    p.dwb.push_back(std::uniform_int_distribution<int>(-3000, 3000)(rng));
+    p.dws.push_back(float(0.003 + 0.01 * std::uniform_real_distribution<double>(0.0, 1.0)(rng)));
+  }
+  const Tensor dw_in = c.layers & kExpand ? e : x;
+  p.dq = {dw_in.scale, dw_in.zero_point, dwo.scale, dwo.zero_point, nullptr};
+  const int channels_in = c.layers & kExpand ? c.cin : c.mid;
+  p.input.resize(size_t(c.batch) * c.h * c.w * channels_in);
+  for (int8_t& v : p.input) v = int8_t(byte(rng));
+  p.ok = true;
+  return p;
+}
+
+onexn_qconv* CreateQConv(const QPointwise& p, onexn_isa isa, std::string* err) {
+  char buf[256] = "";
+  const onexn_block_index index = p.Index();
+  onexn_qconv_quant q = p.q;
+  q.weight_scales = p.scales.data();
+  onexn_qconv* conv = onexn_qconv_create(&p.s, &index, p.w.data(), p.bias.data(), &q, isa, buf, sizeof(buf));
+  *err = buf;
+  return conv;
+}
+
+void TestQCase(const Case& c, const std::vector<onexn_isa>& isas) {
+  const QProblem p = QBuild(c);
+  if (!p.ok) return;
+  for (onexn_isa isa : isas) {
+    const std::string what = std::string(onexn_isa_name(isa)) + " " + c.Describe();
+    std::string err;
+    onexn_qconv* expand = c.layers & kExpand ? CreateQConv(p.expand, isa, &err) : nullptr;
+    Check(!(c.layers & kExpand) || expand != nullptr, what + ": expand create: " + err);
+    onexn_qconv* project = c.layers & kProject ? CreateQConv(p.project, isa, &err) : nullptr;
+    Check(!(c.layers & kProject) || project != nullptr, what + ": project create: " + err);
+    char buf[256] = "";
+    onexn_qconv_quant dq = p.dq;
+    dq.weight_scales = p.dws.data();
+    onexn_qdwconv* dw = onexn_qdwconv_create(&p.ds, p.dww.data(), p.dwb.data(), &dq, isa, buf, sizeof(buf));
+    Check(dw != nullptr, what + ": dw create: " + buf);
+    onexn_dwblock* b = dw != nullptr ? onexn_qdwblock_create(expand, dw, project, buf, sizeof(buf)) : nullptr;
+    Check(b != nullptr, what + ": block create: " + buf);
+    if (b != nullptr) {
+      // The reference: the layers one after the other through full intermediate tensors.
+      const size_t mid_in = size_t(c.batch) * c.h * c.w * c.mid;
+      const size_t mid_out = size_t(c.batch) * p.ds.out_h * p.ds.out_w * c.mid;
+      std::vector<int8_t> expanded(mid_in), dwout(mid_out);
+      const int8_t* dw_in = p.input.data();
+      if (expand != nullptr) {
+        onexn_qconv_run(expand, p.input.data(), expanded.data(), nullptr);
+        dw_in = expanded.data();
+      }
+      onexn_qdwconv_run(dw, dw_in, dwout.data(), nullptr);
+      std::vector<int8_t> want = dwout;
+      if (project != nullptr) {
+        want.resize(size_t(c.batch) * p.ds.out_h * p.ds.out_w * c.cout);
+        onexn_qconv_run(project, dwout.data(), want.data(), nullptr);
+      }
+      Check(onexn_dwblock_run(b, nullptr, nullptr, nullptr, 0, nullptr) == -1, what + ": a float run of it: -1");
+      for (int threads : {1, 2, 3}) {
+        onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
+        for (int rep = 0; rep < 2; rep++) {
+          std::vector<int8_t> out(want.size() + 2 * kGuard, kQSentinel);
+          // rep 0: the object's own scratch; 1: a caller's, of the size it asks for.
+          const size_t floats = onexn_dwblock_scratch_floats(b, size_t(threads));
+          float* scratch = nullptr;
+          if (rep > 0) {
+            scratch = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
+            std::memset(scratch, 0x7F, floats * sizeof(float));  // a read before a write would show
+          }
+          const int rc = onexn_qdwblock_run(b, p.input.data(), out.data() + kGuard, scratch, floats, pool);
+          Check(rc == 0, what + ": run returned " + std::to_string(rc));
+          std::free(scratch);
+          bool guards = true;
+          for (size_t i = 0; i < kGuard; i++) guards &= out[i] == kQSentinel && out[kGuard + want.size() + i] == kQSentinel;
+          size_t first = 0;
+          while (first < want.size() && out[kGuard + first] == want[first]) first++;
+          Check(first == want.size(), what + ": " + std::to_string(threads) + " threads, " +
+                                          (rep == 0 ? "own" : "caller's") + " scratch: differs from the layers apart" +
+                                          (first == want.size() ? "" : " at " + std::to_string(first)));
+          Check(guards, what + ": wrote outside the output tensor");
+        }
+        onexn_threadpool_destroy(pool);
+      }
+    }
+    onexn_dwblock_destroy(b);
+    onexn_qconv_destroy(expand);
+    onexn_qconv_destroy(project);
+    onexn_qdwconv_destroy(dw);
+  }
+}
+
+// A 3x3 expansion, a depthwise alone and a float run of an int8 block are refused.
+void TestQRefused() {
+  Case c;
+  QProblem p = QBuild(c);
+  std::string err;
+  char buf[256] = "";
+  onexn_qconv_quant dq = p.dq;
+  dq.weight_scales = p.dws.data();
+  onexn_qdwconv* dw = onexn_qdwconv_create(&p.ds, p.dww.data(), p.dwb.data(), &dq, ONEXN_ISA_SCALAR, buf, sizeof(buf));
+  QPointwise k3 = p.expand;
+  k3.s.kh = k3.s.kw = 3;
+  k3.s.pad_top = k3.s.pad_left = 1;
+  k3.w.assign(size_t(k3.s.cout) * 9 * k3.s.cin, 1);
+  onexn_qconv* expand3 = CreateQConv(k3, ONEXN_ISA_SCALAR, &err);
+  Check(expand3 != nullptr, "3x3 conv create: " + err);
+  onexn_dwblock* f = onexn_qdwblock_create(expand3, dw, nullptr, buf, sizeof(buf));
+  Check(f == nullptr && std::strstr(buf, "is not a 1x1") != nullptr, std::string("3x3 expansion refused: ") + buf);
+  f = onexn_qdwblock_create(nullptr, dw, nullptr, buf, sizeof(buf));
+  Check(f == nullptr && std::strstr(buf, "needs a depthwise and an expansion or a projection") != nullptr,
+        "a depthwise alone is refused");
+  Check(onexn_qdwblock_run(nullptr, p.input.data(), nullptr, nullptr, 0, nullptr) == -1, "NULL block: -1, no crash");
+  onexn_qconv_destroy(expand3);
+  onexn_qdwconv_destroy(dw);
+}
+
+// MobileNetV2-like shapes (the 112x112x96 band holds few rows), padding and stride variants.
+std::vector<Case> FixedCases() {
   std::vector<Case> fixed;
   {
     Case c;
@@ -292,13 +496,14 @@ TEST_CASE("dwblock: fixed cases, bit-identical to the layers apart") {
     g.h = 20; g.w = 120; g.cin = 4; g.mid = 600; g.cout = 8; g.n = 8; g.kh = g.kw = 5; g.dilation = 2; g.seed = 6;
     fixed.push_back(g);
   }
-  for (const Case& c : fixed) TestCase(c, AvailableIsas());
+  return fixed;
 }
 
-TEST_CASE("dwblock: random cases, bit-identical to the layers apart") {
+std::vector<Case> RandomCases(int count) {
+  std::vector<Case> cases;
   std::mt19937 rng(20261123);
   auto pick = [&](std::initializer_list<int> v) { return *(v.begin() + rng() % v.size()); };
-  for (int i = 0; i < RandomCaseCount(150); i++) {
+  for (int i = 0; i < count; i++) {
     Case c;
     c.layers = pick({kExpand, kProject, kBoth, kBoth});
     c.batch = pick({1, 1, 2, 3});
@@ -316,8 +521,29 @@ TEST_CASE("dwblock: random cases, bit-identical to the layers apart") {
     c.same = rng() % 4 != 0;
     c.relu6 = rng() % 2 == 0;
     c.seed = unsigned(100 + i);
-    TestCase(c, AvailableIsas());
+    cases.push_back(c);
   }
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("dwblock: fixed cases, bit-identical to the layers apart") {
+  for (const Case& c : FixedCases()) TestCase(c, AvailableIsas());
+}
+
+TEST_CASE("dwblock: random cases, bit-identical to the layers apart") {
+  for (const Case& c : RandomCases(RandomCaseCount(150))) TestCase(c, AvailableIsas());
 }
 
 TEST_CASE("dwblock: layers that do not chain are refused with a message") { TestRefused(); }
+
+TEST_CASE("qdwblock: fixed cases, int8, bit-identical to the layers apart") {
+  for (const Case& c : FixedCases()) TestQCase(c, AvailableIsas());
+}
+
+TEST_CASE("qdwblock: random cases, int8, bit-identical to the layers apart") {
+  for (const Case& c : RandomCases(RandomCaseCount(120))) TestQCase(c, AvailableIsas());
+}
+
+TEST_CASE("qdwblock: layers that are not 1x1 are refused with a message") { TestQRefused(); }

@@ -377,31 +377,58 @@ typedef struct {
   onexn_conv_tasks plan;
 } run_ctx;
 
+// The arguments every call of thread `thread` shares: panels [pa, pb), the thread's scratch.
+static void init_args(const onexn_qconv* conv, onexn_qs8_args* a, const int8_t* input, size_t pa, size_t pb,
+                      size_t thread) {
+  uint8_t* xt = conv->scratch + thread * conv->scratch_bytes;
+  memset(a, 0, sizeof(*a));
+  a->xt = xt;
+  a->input = input;
+  a->zero = conv->zero;
+  a->cin = (size_t)conv->s.cin;
+  a->taps = conv->taps;
+  a->panels = conv->panels + pa;
+  a->num_panels = pb - pa;
+  a->kc = conv->kc;
+  a->w = conv->packed;
+  a->out_stride = (size_t)conv->s.cout;
+  a->scratch = xt + conv->xt_bytes;
+  a->zero_point = conv->zero_point;
+  a->lo = conv->lo;
+  a->hi = conv->hi;
+}
+
+// Output pixels [p0, p1) of one image into out (pixel p0), 16 at a time: the gather, then the microkernel.
+// The narrow gather serves the pixels before narrow_end.
+static void run_range(const onexn_qconv* conv, onexn_qs8_args* a, size_t p0, size_t p1, int8_t* out,
+                      size_t narrow_end) {
+  uint8_t* xt = (uint8_t*)a->xt;
+  const uint8_t flip = conv->uk.input_offset != 0 ? 0x80 : 0x00;
+  for (size_t p = p0; p < p1; p += ONEXN_XT_PIXELS) {
+    a->mr = p1 - p < ONEXN_XT_PIXELS ? p1 - p : ONEXN_XT_PIXELS;
+    a->ind = conv->ind + p * conv->taps;
+    const onexn_x8_gather gather = p < narrow_end ? conv->narrow : conv->uk.gather;
+    if (gather != NULL) gather(xt, a->input, conv->zero, a->ind, conv->taps, a->cin, a->mr, flip);
+    a->out = out + (p - p0) * a->out_stride;
+    conv->uk.fn(a);
+  }
+}
+
 // A run from strips (plan_strip): image img over the panels [pa, pb), a group at a time, tiles along rows.
 static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t thread) {
   const onexn_qconv* conv = r->conv;
   const size_t cin = (size_t)conv->s.cin, cout = (size_t)conv->s.cout, out_w = (size_t)conv->s.out_w;
   const int8_t* input = r->input + img * conv->in_image;
-  uint8_t* image = conv->scratch + thread * conv->scratch_bytes;  // the gathered padded image
-  uint8_t* strip = image + conv->xt_bytes;
+  onexn_qs8_args a;
+  init_args(conv, &a, input, pa, pb, thread);
+  uint8_t* image = (uint8_t*)a.xt;  // the gathered padded image, then a group's strip
+  uint8_t* strip = (uint8_t*)a.scratch;
   const uint8_t flip = conv->uk.input_offset != 0 ? 0x80 : 0x00;
   for (size_t i = 0; i < conv->strip_tiles; i++) {
     conv->uk.gather(image + i * conv->strip_tile_bytes, input, conv->zero, conv->strip_ind + i * ONEXN_XT_PIXELS, 1,
                     cin, ONEXN_XT_PIXELS, flip);
   }
-  onexn_qs8_args a;
-  memset(&a, 0, sizeof(a));
-  a.input = input;
-  a.zero = conv->zero;
-  a.cin = cin;
-  a.taps = conv->taps;
-  a.kc = conv->kc;
-  a.w = conv->packed;
-  a.out_stride = cout;
-  a.scratch = strip;
-  a.zero_point = conv->zero_point;
-  a.lo = conv->lo;
-  a.hi = conv->hi;
+  a.xt = NULL;
   a.strip_stride = conv->strip_stride;
   a.strip_tap = conv->strip_tap;
   for (size_t q = pa; q < pb;) {
@@ -440,34 +467,11 @@ static void run_task(void* p, size_t task, size_t thread) {
     run_strips(r, img, pa, pb, thread);
     return;
   }
-  const int8_t* input = r->input + img * conv->in_image;
-  uint8_t* xt = conv->scratch + thread * conv->scratch_bytes;
   onexn_qs8_args a;
-  memset(&a, 0, sizeof(a));
-  a.xt = xt;
-  a.input = input;
-  a.zero = conv->zero;
-  a.cin = (size_t)conv->s.cin;
-  a.taps = conv->taps;
-  a.panels = conv->panels + pa;
-  a.num_panels = pb - pa;
-  a.kc = conv->kc;
-  a.w = conv->packed;
-  a.out_stride = (size_t)conv->s.cout;
-  a.scratch = xt + conv->xt_bytes;
-  a.zero_point = conv->zero_point;
-  a.lo = conv->lo;
-  a.hi = conv->hi;
-  const uint8_t flip = conv->uk.input_offset != 0 ? 0x80 : 0x00;
-  for (size_t tile = tile0; tile < tile1; tile++) {
-    const size_t p = tile * ONEXN_XT_PIXELS;
-    a.mr = conv->out_pixels - p < ONEXN_XT_PIXELS ? conv->out_pixels - p : ONEXN_XT_PIXELS;
-    a.ind = conv->ind + p * conv->taps;
-    const onexn_x8_gather gather = tile < conv->narrow_tiles ? conv->narrow : conv->uk.gather;
-    if (gather != NULL) gather(xt, input, conv->zero, a.ind, conv->taps, a.cin, a.mr, flip);
-    a.out = r->output + img * conv->out_image + p * a.out_stride;
-    conv->uk.fn(&a);
-  }
+  init_args(conv, &a, r->input + img * conv->in_image, pa, pb, thread);
+  const size_t p0 = tile0 * ONEXN_XT_PIXELS, p1 = tile1 * ONEXN_XT_PIXELS;
+  run_range(conv, &a, p0, p1 < conv->out_pixels ? p1 : conv->out_pixels,
+            r->output + img * conv->out_image + p0 * a.out_stride, conv->narrow_tiles * ONEXN_XT_PIXELS);
 }
 
 void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, onexn_threadpool* pool) {
@@ -494,30 +498,7 @@ size_t onexn_qconv_reserve_threads(onexn_qconv* conv, size_t threads) { return r
 
 void onexn_qconv_run_pixels(const onexn_qconv* conv, const int8_t* input_image, size_t p0, size_t p1, int8_t* out,
                             size_t thread) {
-  uint8_t* xt = conv->scratch + thread * conv->scratch_bytes;
   onexn_qs8_args a;
-  memset(&a, 0, sizeof(a));
-  a.xt = xt;
-  a.input = input_image;
-  a.zero = conv->zero;
-  a.cin = (size_t)conv->s.cin;
-  a.taps = conv->taps;
-  a.panels = conv->panels;
-  a.num_panels = conv->num_panels;
-  a.kc = conv->kc;
-  a.w = conv->packed;
-  a.out_stride = (size_t)conv->s.cout;
-  a.scratch = xt + conv->xt_bytes;
-  a.zero_point = conv->zero_point;
-  a.lo = conv->lo;
-  a.hi = conv->hi;
-  const uint8_t flip = conv->uk.input_offset != 0 ? 0x80 : 0x00;
-  // The full gather: the narrow one reads 4 bytes a pixel, past the end of a band's last pixel.
-  for (size_t p = p0; p < p1; p += ONEXN_XT_PIXELS) {
-    a.mr = p1 - p < ONEXN_XT_PIXELS ? p1 - p : ONEXN_XT_PIXELS;
-    a.ind = conv->ind + p * conv->taps;
-    if (conv->uk.gather != NULL) conv->uk.gather(xt, input_image, conv->zero, a.ind, conv->taps, a.cin, a.mr, flip);
-    a.out = out + (p - p0) * a.out_stride;
-    conv->uk.fn(&a);
-  }
+  init_args(conv, &a, input_image, 0, conv->num_panels, thread);
+  run_range(conv, &a, p0, p1, out, 0);  // not the narrow gather: it reads 4 bytes a pixel, past a band's end
 }
