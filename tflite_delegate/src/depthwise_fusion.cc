@@ -36,9 +36,11 @@ bool ExpansionFusionPays(const onexn_dwblock* block, const onexn_dwconv_shape& d
 const onexn_conv_shape* Pointwise(const std::vector<Step>& steps, int i, bool int8) {
   if (i < 0 || i >= int(steps.size()) || steps[i].code != kTfLiteBuiltinConv2d) return nullptr;
   const onexn_conv_shape* shape = nullptr;
-  if (const ConvStep* c = std::get_if<ConvStep>(&steps[i].kernel); c != nullptr && !int8 && c->conv != nullptr) {
+  const ConvStep* c = std::get_if<ConvStep>(&steps[i].kernel);
+  const QConvStep* q = std::get_if<QConvStep>(&steps[i].kernel);
+  if (c != nullptr && !int8 && c->conv != nullptr) {
     shape = &c->shape;
-  } else if (const QConvStep* q = std::get_if<QConvStep>(&steps[i].kernel); q != nullptr && int8 && q->conv != nullptr) {
+  } else if (q != nullptr && int8 && q->conv != nullptr) {
     shape = &q->shape;
   }
   return shape != nullptr && shape->kh == 1 && shape->kw == 1 ? shape : nullptr;

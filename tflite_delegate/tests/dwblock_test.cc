@@ -324,9 +324,10 @@ QPointwise MakeQPointwise(std::mt19937* rng, int batch, int h, int w, int cin, i
     p.group_ptr.push_back(uint32_t(p.kept.size()));
   }
   p.w.assign(size_t(cout) * cin, 0);
+  std::uniform_int_distribution<int> weight(-127, 127);
   for (int o = 0; o < cout; o++) {
     for (int k = 0; k < cin; k++) {
-      if (keep[size_t(o / n) * cin + k]) p.w[size_t(o) * cin + k] = int8_t(std::uniform_int_distribution<int>(-127, 127)(*rng));
+      if (keep[size_t(o / n) * cin + k]) p.w[size_t(o) * cin + k] = int8_t(weight(*rng));
     }
   }
   for (int o = 0; o < cout; o++) {
@@ -431,7 +432,9 @@ void TestQCase(const Case& c, const std::vector<onexn_isa>& isas) {
           Check(rc == 0, what + ": run returned " + std::to_string(rc));
           std::free(scratch);
           bool guards = true;
-          for (size_t i = 0; i < kGuard; i++) guards &= out[i] == kQSentinel && out[kGuard + want.size() + i] == kQSentinel;
+          for (size_t i = 0; i < kGuard; i++) {
+            guards &= out[i] == kQSentinel && out[kGuard + want.size() + i] == kQSentinel;
+          }
           size_t first = 0;
           while (first < want.size() && out[kGuard + first] == want[first]) first++;
           Check(first == want.size(), what + ": " + std::to_string(threads) + " threads, " +

@@ -73,23 +73,22 @@ static const char* check_pointwise(const onexn_conv* conv) {
 static size_t round64(size_t x) { return (x + 63) & ~(size_t)63; }
 
 // The block of the shapes (checked by the callers), or NULL with a message.
-static onexn_dwblock* make(const onexn_conv_shape* e, const onexn_dwconv_shape* d, const onexn_conv_shape* pr,
-                           size_t elem, char* err, size_t err_len) {
+// fn names the caller in messages.
+static onexn_dwblock* make(const char* fn, const onexn_conv_shape* e, const onexn_dwconv_shape* d,
+                           const onexn_conv_shape* pr, size_t elem, char* err, size_t err_len) {
   if (e != NULL && (d->batch != e->batch || d->in_h != e->out_h || d->in_w != e->out_w || d->channels != e->cout)) {
-    onexn_set_err(err, err_len,
-                  "onexn_dwblock_create: depthwise input %dx%dx%dx%d is not the expansion's output %dx%dx%dx%d",
+    onexn_set_err(err, err_len, "%s: depthwise input %dx%dx%dx%d is not the expansion's output %dx%dx%dx%d", fn,
                   d->batch, d->in_h, d->in_w, d->channels, e->batch, e->out_h, e->out_w, e->cout);
     return NULL;
   }
   if (pr != NULL && (d->batch != pr->batch || d->out_h != pr->in_h || d->out_w != pr->in_w || d->channels != pr->cin)) {
-    onexn_set_err(err, err_len,
-                  "onexn_dwblock_create: depthwise output %dx%dx%dx%d is not the projection's input %dx%dx%dx%d",
+    onexn_set_err(err, err_len, "%s: depthwise output %dx%dx%dx%d is not the projection's input %dx%dx%dx%d", fn,
                   d->batch, d->out_h, d->out_w, d->channels, pr->batch, pr->in_h, pr->in_w, pr->cin);
     return NULL;
   }
   onexn_dwblock* b = (onexn_dwblock*)calloc(1, sizeof(*b));
   if (b == NULL) {
-    onexn_set_err(err, err_len, "onexn_dwblock_create: out of memory");
+    onexn_set_err(err, err_len, "%s: out of memory", fn);
     return NULL;
   }
   b->d = d;
@@ -122,7 +121,7 @@ static onexn_dwblock* make(const onexn_conv_shape* e, const onexn_dwconv_shape* 
   if (onexn_mul_size(b->band_rows, b->row_elems * elem, &band) ||
       onexn_mul_size(b->proj_rows, b->out_w * b->channels * elem, &dwrows) || band > SIZE_MAX / 8 ||
       dwrows > SIZE_MAX / 8) {
-    onexn_set_err(err, err_len, "onexn_dwblock_create: scratch size overflows");
+    onexn_set_err(err, err_len, "%s: scratch size overflows", fn);
     free(b);
     return NULL;
   }
@@ -146,8 +145,9 @@ onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_
     onexn_set_err(err, err_len, "onexn_dwblock_create: the projection %s", why);
     return NULL;
   }
-  onexn_dwblock* b = make(expand != NULL ? onexn_conv_get_shape(expand) : NULL, onexn_dwconv_get_shape(dw),
-                          project != NULL ? onexn_conv_get_shape(project) : NULL, sizeof(float), err, err_len);
+  onexn_dwblock* b = make("onexn_dwblock_create", expand != NULL ? onexn_conv_get_shape(expand) : NULL,
+                          onexn_dwconv_get_shape(dw), project != NULL ? onexn_conv_get_shape(project) : NULL,
+                          sizeof(float), err, err_len);
   if (b == NULL) return NULL;
   b->expand = expand;
   b->dw = dw;
@@ -168,8 +168,9 @@ onexn_dwblock* onexn_qdwblock_create(onexn_qconv* expand, onexn_qdwconv* dw, one
     onexn_set_err(err, err_len, "onexn_qdwblock_create: a convolution is not a 1x1 with stride 1 and no padding");
     return NULL;
   }
-  onexn_dwblock* b = make(expand != NULL ? onexn_qconv_get_shape(expand) : NULL, onexn_qdwconv_get_shape(dw),
-                          project != NULL ? onexn_qconv_get_shape(project) : NULL, 1, err, err_len);
+  onexn_dwblock* b = make("onexn_qdwblock_create", expand != NULL ? onexn_qconv_get_shape(expand) : NULL,
+                          onexn_qdwconv_get_shape(dw), project != NULL ? onexn_qconv_get_shape(project) : NULL, 1,
+                          err, err_len);
   if (b == NULL) return NULL;
   b->qexpand = expand;
   b->qdw = dw;

@@ -5,6 +5,8 @@
 // group's kept input channels are interleaved four at a time, so that one vpdpbusd per pixel adds four
 // kept channels of all 16 outputs (Intel SparseLib's "4x1" blocks, here 1xN: a group's N outputs share
 // their kept channels). The sums are exact (int32, modulo 2^32) and the requantization is XNNPACK's.
+// Stride-1 KxK layers read the quads from a strip instead, interleaved once per input pixel (the _strip
+// function below; qconv.c, plan_strip).
 #include <immintrin.h>
 
 #include "common/microkernels.h"
