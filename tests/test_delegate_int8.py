@@ -234,6 +234,37 @@ def test_int8_operator_without_an_int8_kernel_is_declined_with_a_reason():
     assert report["partitions"] == 1
 
 
+@pytest.mark.parametrize("k", [7, 3])
+def test_int8_stem_of_25_taps_or_more_runs_by_default(k):
+    """An int8 stem without a record, of at most 4 input channels and 25 taps or more (a 7x7), runs from rows on
+    AVX512-VNNI with dense=auto: a dense node, taken by default, the stock runtime's outputs bit for bit. A 3x3
+    stem stays with the stock runtime (opt-in with glue=all), saying so. On a CPU with AMX the estimate
+    against the tiles decides both."""
+    from onexn_tf.keras.compat import keras
+
+    keras.utils.set_random_seed(k)
+    layers = keras.layers
+    inputs = keras.Input((32, 32, 3))
+    x = layers.Conv2D(16, k, strides=2, padding="same", activation="relu", name="stem")(inputs)
+    x = layers.Conv2D(32, 1, activation="relu", name="pw")(x)
+    x = layers.Conv2D(32, 1, activation="relu", name="pw2")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    tflite = _int8(apply_1xn(keras.Model(inputs, layers.Dense(10, name="classifier")(x)), 16, 0.5))
+    inputs = _inputs(tflite)
+    want = run(tflite, inputs)
+    for threads in (1, 2):
+        delegate = load_delegate(num_threads=threads)
+        got = run(tflite, inputs, [delegate])
+        np.testing.assert_array_equal(got[0], want[0])
+        report = read_report(delegate)
+        stem_taken = [d["op"] for d in report["dense_kernels"]] == ["CONV_2D"]
+        if not _cpu_has("amx_int8"):
+            assert stem_taken == (k == 7 and _cpu_has("avx512_vnni") and _cpu_has("avx512f")), report
+            if not stem_taken:
+                reasons = [d["reason"] for d in report["declined"] if d["op"] == "CONV_2D"]
+                assert reasons and "without a record" in reasons[0], report["declined"]
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_int8_depthwise_blocks_run_fused_bit_for_bit(converted, threads):
     """Option fuse (on by default) runs an int8 1x1 expansion -> depthwise -> 1x1 projection as one step through

@@ -35,6 +35,11 @@ constexpr double kMinimumSavingThreaded = 0.30;
 // dense int8 ones on Zen 4: taken on request only, except on a CPU with AMX with dense=auto, where each is
 // estimated against XNNPACK on the tiles like a recorded node (MobileNetV2's stem, 3 input channels, is taken
 // there; dense=never, which turns the estimates off, leaves it opt-in as elsewhere).
+// Except a stem of at most 4 input channels and 25 taps or more (5x5, 7x7) that runs rows (qconv.c,
+// plan_rows) with dense=auto: there XNNPACK pads each tap's 3 channels to 8 bytes, the rows kernel a tap row's
+// 21 bytes to 24 (int8 ResNet-50's 7x7/2 stem, Zen 4: 0.87 ms alone against 1.6-2.0). MobileNetV2's 3x3/2
+// stem stays: 0.21 ms against 0.18 (its 32 outputs' requantization weighs more than the multiply-adds).
+constexpr int kInt8RowsMinTaps = 25;
 const char kInt8DenseOptIn[] =
     "int8 layer without a record: runnable as a dense int8 layer, taken with option glue=all only (slower than "
     "the stock runtime's int8 kernels)";
@@ -191,6 +196,23 @@ class Claimer {
     return why;
   }
 
+  // An int8 stem that runs rows faster than the stock runtime (kInt8RowsMinTaps), with dense=auto.
+  bool Int8StemOnRows(const NodePlan& plan) const {
+    if (plan.builtin_code != kTfLiteBuiltinConv2d || options_.dense != ONEXN_DENSE_AUTO ||
+        plan.kh * plan.kw < kInt8RowsMinTaps) {
+      return false;
+    }
+    onexn_conv_shape shape{};
+    shape.kh = plan.kh;
+    shape.kw = plan.kw;
+    shape.cin = plan.cin;
+    shape.stride_h = plan.stride_h;
+    shape.stride_w = plan.stride_w;
+    shape.dilation_h = plan.dilation_h;
+    shape.dilation_w = plan.dilation_w;
+    return onexn_qconv_runs_rows(options_.isa, &shape, plan.n) != 0;
+  }
+
   // A CONV_2D / FULLY_CONNECTED without a record, as a 1xN layer with every block kept.
   std::string TryDense(int node_index, const TfLiteNode* node, int code) {
     NodePlan plan;
@@ -198,7 +220,8 @@ class Claimer {
     std::string why = CheckDenseNode(context_, node_index, node, code, n, &plan);
     if (why.empty() && plan.int8 && options_.glue != GlueOps::kAll) {
       const bool estimated = onexn_cpu_has_amx_int8() && options_.dense == ONEXN_DENSE_AUTO;
-      why = estimated ? Int8SlowerThanStock(context_, plan, nullptr, "glue=all") : kInt8DenseOptIn;
+      why = estimated ? Int8SlowerThanStock(context_, plan, nullptr, "glue=all")
+                      : Int8StemOnRows(plan) ? "" : kInt8DenseOptIn;
     }
     if (why.empty() && plan.int8) {
       QConvStep checked;

@@ -20,7 +20,7 @@
 namespace {
 
 struct Layer {
-  int hw, cin, cout, k = 1;  // k: a k x k kernel, stride 1, SAME padding
+  int hw, cin, cout, k = 1, stride = 1;  // hw: output size; a k x k kernel, SAME padding
 };
 
 // MobileNetV2 1.0 at 224: expansions and projections of each resolution.
@@ -28,7 +28,9 @@ const Layer kLayers[] = {{112, 32, 16}, {112, 16, 96}, {56, 24, 144}, {56, 144, 
                          {14, 384, 64}, {14, 96, 576}, {14, 576, 96}, {7, 160, 960}, {7, 960, 160},
                          // ResNet-50's 3x3 layers and its widest 1x1 layers of each stage
                          {56, 64, 64, 3}, {56, 64, 256}, {56, 256, 64}, {28, 128, 128, 3}, {28, 512, 128},
-                         {14, 256, 256, 3}, {14, 1024, 256}, {7, 512, 512, 3}, {7, 2048, 512}};
+                         {14, 256, 256, 3}, {14, 1024, 256}, {7, 512, 512, 3}, {7, 2048, 512},
+                         // the stems, dense in the models (every block kept): MobileNetV2's, ResNet-50's
+                         {112, 3, 32, 3, 2}, {112, 3, 64, 7, 2}};
 
 struct Setup {
   onexn_conv_shape shape{};
@@ -42,7 +44,8 @@ struct Setup {
 
 Setup Make(const Layer& l, int n, double sparsity) {
   Setup s;
-  s.shape = {1, l.hw, l.hw, l.cin, l.hw, l.hw, l.cout, l.k, l.k, 1, 1, 1, 1, l.k / 2, l.k / 2, 0.0f, 6.0f};
+  const int in = l.hw * l.stride, pad = ((l.hw - 1) * l.stride + l.k - in) / 2;  // SAME: the smaller half first
+  s.shape = {1, in, in, l.cin, l.hw, l.hw, l.cout, l.k, l.k, l.stride, l.stride, 1, 1, pad, pad, 0.0f, 6.0f};
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> coin(0.0, 1.0);
   const int groups = (l.cout + n - 1) / n;
@@ -63,7 +66,7 @@ Setup Make(const Layer& l, int n, double sparsity) {
   }
   s.bias.assign(l.cout, 100);
   s.scales.assign(l.cout, 0.002f);
-  s.input.resize(static_cast<size_t>(l.hw) * l.hw * l.cin);
+  s.input.resize(static_cast<size_t>(in) * in * l.cin);
   for (int8_t& x : s.input) x = static_cast<int8_t>(rng() % 256);
   s.output.resize(static_cast<size_t>(l.hw) * l.hw * l.cout);
   s.quant = {0.02f, -3, 0.05f, -128, s.scales.data()};
@@ -113,7 +116,8 @@ int main(int argc, char** argv) {
   std::printf(" %24s %24s\n", "dispatched", "dispatched, dense");
   for (const Layer& l : kLayers) {
     char name[32];
-    std::snprintf(name, sizeof(name), "%s%dx%dx%d->%d", l.k == 3 ? "3x3 " : "", l.hw, l.hw, l.cin, l.cout);
+    std::snprintf(name, sizeof(name), "%s%dx%dx%d->%d", l.k == 1 ? "" : l.k == 3 ? "3x3 " : "7x7 ",
+                  l.hw * l.stride, l.hw * l.stride, l.cin, l.cout);
     if (std::string(name).find(layer_filter) == std::string::npos) continue;
     const double macs = static_cast<double>(l.hw) * l.hw * l.cin * l.cout * l.k * l.k;
     Setup dense = Make(l, n, 0.0);

@@ -386,6 +386,27 @@ std::vector<Case> FixedCases() {
       cases.push_back(c);
     }
   }
+  // Stems of at most 4 input channels run rows (qconv.c, plan_rows): a 7x7/2 over rows of 23 and 21 pixels
+  // (SAME, uneven padding), a 5x5 VALID one at stride 1, a 7x7/2 of one channel, two images.
+  struct R { int k, stride, cin, in_w; Pad pad; };
+  const R rs[] = {{7, 2, 3, 23, Pad::kSame}, {5, 1, 4, 21, Pad::kValid}, {7, 2, 1, 37, Pad::kSame}};
+  for (const R& k : rs) {
+    Case c;
+    c.batch = 2;
+    c.in_h = 13;
+    c.in_w = k.in_w;
+    c.cin = k.cin;
+    c.cout = 40;
+    c.kh = c.kw = k.k;
+    c.stride = k.stride;
+    c.pad = k.pad;
+    c.n = 16;
+    c.sparsity = 0.0;
+    c.act = Act::kRelu;
+    c.input_zero_point = -128;
+    c.seed = seed++;
+    cases.push_back(c);
+  }
   // Stride-1 KxK layers run from strips (qconv.c, plan_strip): rows of 37 and 33 output pixels (tiles of 16,
   // 16 and a short one), even and one-sided kernels whose SAME padding is uneven, two images.
   struct S { int kh, kw, in_w; Pad pad; int batch; };

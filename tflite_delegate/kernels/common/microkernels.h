@@ -190,6 +190,10 @@ typedef struct {
   const uint8_t* strip;
   size_t strip_stride;
   const size_t* strip_tap;
+  // Rows (pixel_stride != 0; qconv.c, plan_rows): strip is the tile's pixel 0 in a flipped, padded copy of the
+  // image and the panels' kept quads are a tap row's kw * cin bytes: quad j of tap row t of pixel m is the 4
+  // bytes at strip + strip_tap[t] + m * pixel_stride + 4j. xt, ind and kc are then unused.
+  size_t pixel_stride;
 } onexn_qs8_args;
 typedef void (*onexn_qs8_ukernel)(const onexn_qs8_args* args);
 

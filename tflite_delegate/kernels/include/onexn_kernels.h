@@ -147,6 +147,10 @@ onexn_qconv* onexn_qconv_create(const onexn_conv_shape* shape, const onexn_block
                                 onexn_isa isa, char* err, size_t err_len);
 // Name of the microkernel chosen, e.g. "qs8-qc8w-spconv-16x16-avx512vnni".
 const char* onexn_qconv_kernel_name(const onexn_qconv* conv);
+// 1 when onexn_qconv_create on isa runs a layer of this shape (kh, kw, cin, strides, dilations) and block
+// width n from rows: a flipped, padded copy of the image whose tap rows' kw * cin bytes are read as quads,
+// without a gather (layers of at most 4 input channels, the stems; AVX512-VNNI).
+int onexn_qconv_runs_rows(onexn_isa isa, const onexn_conv_shape* shape, int n);
 // input: batch*in_h*in_w*cin int8 (NHWC); output: batch*out_h*out_w*cout int8. pool may be NULL. Not reentrant
 // for the same object.
 void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, onexn_threadpool* pool);

@@ -131,6 +131,9 @@ int onexn_qconv_choose_ukernel(onexn_isa isa, const onexn_conv_shape* shape, con
 // 1 for a stride-1 KxK layer (dilation 1, at most 4M padded pixels) that runs from strips where its kernel has
 // a strip function (qconv.c, plan_strip, which also bounds its per-thread memory).
 int onexn_qconv_strip_shape(const onexn_conv_shape* shape);
+// 1 for a KxK layer of at most 4 input channels (dilation 1) that runs rows where its kernel has a strip
+// function (qconv.c, plan_rows).
+int onexn_qconv_rows_shape(const onexn_conv_shape* shape);
 // onexn_qconv_create with the given microkernel; fails like it, and when the CPU lacks the microkernel's ISA.
 onexn_qconv* onexn_qconv_create_with_ukernel(const onexn_conv_shape* shape, const onexn_block_index* index,
                                              const int8_t* weights_ohwi, const int32_t* bias,

@@ -125,13 +125,21 @@ static int direct_is_cheaper(const onexn_conv_shape* s, const onexn_block_index*
 }
 #endif
 
+int onexn_qconv_runs_rows(onexn_isa isa, const onexn_conv_shape* shape, int n) {
+  const onexn_qs8_ukernel_config* uk = NULL;
+  return onexn_qconv_select_ukernel(onexn_isa_resolve(isa), n, &uk) == 0 && uk->strip != NULL &&
+         onexn_qconv_rows_shape(shape) && (size_t)shape->kw * (size_t)shape->cin <= 64;
+}
+
 int onexn_qconv_choose_ukernel(onexn_isa isa, const onexn_conv_shape* shape, const onexn_block_index* index,
                                const onexn_qs8_ukernel_config** out) {
   if (onexn_qconv_select_ukernel(isa, index->n, out)) return -1;
 #if ONEXN_ARCH_X86_64
   // A stride-1 KxK layer runs from strips (qconv.c): each input pixel gathered and interleaved once, not once
-  // per tap; ResNet-50's 3x3 layers at N = 16 50% in 0.65-0.8x the time of either kernel's tiles.
+  // per tap; ResNet-50's 3x3 layers at N = 16 50% in 0.65-0.8x the time of either kernel's tiles. A KxK layer
+  // of at most 4 input channels runs rows (the stems).
   if (strcmp((*out)->name, "qs8-qc8w-spconv-16x16-avx512vnni") == 0 && !onexn_qconv_strip_shape(shape) &&
+      !onexn_qconv_rows_shape(shape) &&
       onexn_isa_supported(ONEXN_ISA_AVX512VNNIVBMI) && direct_is_cheaper(shape, index)) {
     *out = onexn_qconv_ukernel("qs8-qc8w-spconv-16x16-avx512vnnivbmi");
   }

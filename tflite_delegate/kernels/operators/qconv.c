@@ -48,6 +48,11 @@ struct onexn_qconv {
   size_t strip_stride;      // bytes from one quad of a strip to the next: 16 pixels more than the tiles hold
   ptrdiff_t* strip_ind;     // [strip_tiles * 16] input row offsets of the padded pixels, -1 = padding
   size_t* strip_tap;        // [taps] byte offset of each tap's pixel from the output pixel's in a strip
+  // Rows (plan_rows): few input channels, the image flipped and padded, a tap row's kw * cin bytes as quads.
+  size_t rows_h, rows_w;    // padded input size; rows_w 0 when the layer does not run rows
+  size_t rows_bytes;        // the padded image with slack for the last pixels' reads past it
+  size_t* rows_tap;         // [kh] byte offset of each tap row
+  uint8_t zero_flipped;     // the input zero point + 128
   int32_t zero_point;     // output
   float lo, hi;           // output range minus the output zero point
 };
@@ -265,6 +270,85 @@ static int plan_strip(onexn_qconv* conv, size_t max_kept) {
   return 1;
 }
 
+// Rows for layers of few input channels (RGB stems). With a tile's gather and interleave, a 3-channel pixel
+// fills one quad of kept channels a tap, 3/4 used, transposed again for every tap and group: ResNet-50's int8
+// 7x7/2 stem took 2.7 ms (XNNPACK: 1.6-2.0). Rows read a flipped, zero-point-padded copy of the image instead:
+// a tap row's kw * cin bytes are contiguous in it, so they are the row's quads (7 x 3 = 21 bytes: 6 quads, not
+// 7), broadcast straight from the copy at a pixel stride of stride_w * cin bytes. Every block is computed
+// (pruned weights are 0). The same sums as the tiles': the same results.
+int onexn_qconv_rows_shape(const onexn_conv_shape* s) {
+  return s->cin <= 4 && (size_t)s->kh * (size_t)s->kw >= 2 && s->dilation_h == 1 && s->dilation_w == 1 &&
+         s->stride_w <= 16;
+}
+
+static int rows_shape(const onexn_qconv* conv) {
+  return conv->uk.strip != NULL && onexn_qconv_rows_shape(&conv->s) && (size_t)conv->s.kw * (size_t)conv->s.cin <= 64;
+}
+
+static int plan_rows(onexn_qconv* conv) {
+  const onexn_conv_shape* s = &conv->s;
+  const size_t h = (size_t)(s->out_h - 1) * (size_t)s->stride_h + (size_t)s->kh;
+  const size_t w = (size_t)(s->out_w - 1) * (size_t)s->stride_w + (size_t)s->kw;
+  const size_t cin = (size_t)s->cin;
+  if (h > ((size_t)8 << 20) / w / cin) return 0;  // at most 8 MB a thread
+  conv->rows_tap = (size_t*)onexn_aligned_alloc((size_t)s->kh * sizeof(size_t));
+  if (conv->rows_tap == NULL) return -1;
+  for (size_t t = 0; t < (size_t)s->kh; t++) conv->rows_tap[t] = t * w * cin;
+  conv->rows_h = h;
+  conv->rows_w = w;
+  // Unstored pixels of a short row and a row's last quad read up to 16 pixels and 3 bytes past the image.
+  conv->rows_bytes = round_up(h * w * cin + 16 * (size_t)s->stride_w * cin + 64, 64);
+  return 1;
+}
+
+// Rows' panels: per group and nr channels, the bias (corrected), scales, then w[kh][quads][nr][4], quad j of
+// tap row ky holding bytes 4j..4j+3 of the row's kw * cin (kx major, then channel; 0 past them).
+static ptrdiff_t pack_rows(onexn_qconv* conv, const onexn_block_index* ix, const int8_t* w, const int32_t* bias,
+                           const onexn_qconv_quant* q) {
+  const size_t nr = conv->uk.nr, n = (size_t)ix->n, cout = (size_t)conv->s.cout, cin = (size_t)conv->s.cin;
+  const size_t kh = (size_t)conv->s.kh, kw = (size_t)conv->s.kw, row = kw * cin, quads = (row + 3) / 4;
+  const size_t panel_bytes = round_up(8 * nr + kh * quads * 4 * nr, 64);
+  size_t panels = 0;
+  for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
+    const size_t g0 = g * n, g1 = g0 + n < cout ? g0 + n : cout;
+    panels += (g1 - g0 + nr - 1) / nr;
+  }
+  conv->num_panels = panels;
+  conv->panels = (onexn_panel*)onexn_aligned_alloc(panels * sizeof(onexn_panel));
+  conv->kc = (uint32_t*)onexn_aligned_alloc(sizeof(uint32_t));
+  conv->packed = (uint8_t*)onexn_aligned_alloc(panels * panel_bytes);
+  if (conv->panels == NULL || conv->kc == NULL || conv->packed == NULL) return -1;
+  memset(conv->packed, 0, panels * panel_bytes);
+  const uint32_t shift = (uint32_t)(q->input_zero_point + conv->uk.input_offset);
+  size_t p = 0;
+  for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
+    const size_t g0 = g * n, g1 = g0 + n < cout ? g0 + n : cout;
+    for (size_t oc = g0; oc < g1; oc += nr, p++) {
+      onexn_panel* pn = &conv->panels[p];
+      pn->oc = (uint32_t)oc;
+      pn->nc = (uint32_t)(g1 - oc < nr ? g1 - oc : nr);
+      pn->kept = (uint32_t)(quads * 4);
+      pn->kc_off = 0;
+      pn->w_off = p * panel_bytes;
+      int32_t* pb = (int32_t*)(conv->packed + pn->w_off);
+      float* ps = (float*)(pb + nr);
+      int8_t* pw = (int8_t*)(ps + nr);
+      for (size_t j = 0; j < pn->nc; j++) {
+        const int8_t* wo = w + (oc + j) * conv->taps * cin;  // OHWI: [kh][kw][cin]
+        uint32_t sum = 0;
+        for (size_t i = 0; i < conv->taps * cin; i++) sum += (uint32_t)(int32_t)wo[i];
+        pb[j] = (int32_t)((bias != NULL ? (uint32_t)bias[oc + j] : 0u) - shift * sum);
+        const float product = q->input_scale * q->weight_scales[oc + j];  // XNNPACK's order of operations
+        ps[j] = product / q->output_scale;
+        for (size_t ky = 0; ky < kh; ky++) {
+          for (size_t b = 0; b < row; b++) pw[((ky * quads + b / 4) * nr + j) * 4 + b % 4] = wo[ky * row + b];
+        }
+      }
+    }
+  }
+  return (ptrdiff_t)(quads * 4);
+}
+
 // Per-thread scratch for `threads` threads; returns how many may run (1 if memory ran out: same results).
 static size_t reserve_threads(onexn_qconv* conv, size_t threads) {
   if (threads <= conv->scratch_threads) return threads;
@@ -310,12 +394,17 @@ static onexn_qconv* create(const onexn_conv_shape* shape, const onexn_block_inde
     free(conv);
     return NULL;
   }
-  const ptrdiff_t max_kept = pack(conv, index, weights, bias, quant);
+  const int rows = rows_shape(conv) ? plan_rows(conv) : 0;
+  if (rows < 0) goto oom;
+  const ptrdiff_t max_kept = rows ? pack_rows(conv, index, weights, bias, quant) : pack(conv, index, weights, bias, quant);
   if (max_kept < 0) goto oom;
-  const int strip = plan_strip(conv, (size_t)max_kept);
+  const int strip = rows ? 0 : plan_strip(conv, (size_t)max_kept);
   if (strip < 0) goto oom;
   size_t x_bytes;  // the microkernel's scratch
-  if (strip) {  // the gathered image, then a group's strip (plan_strip bounds both)
+  if (rows) {  // the padded image; the kernel needs no scratch of its own
+    conv->xt_bytes = conv->rows_bytes;
+    x_bytes = 0;
+  } else if (strip) {  // the gathered image, then a group's strip (plan_strip bounds both)
     conv->xt_bytes = conv->strip_tiles * conv->strip_tile_bytes;
     x_bytes = conv->strip_stride * ((size_t)max_kept / 4);
   } else if (onexn_mul_size(conv->taps * ONEXN_XT_PIXELS * uk->x_bytes, round_up((size_t)max_kept, 64), &x_bytes) ||
@@ -329,6 +418,7 @@ static onexn_qconv* create(const onexn_conv_shape* shape, const onexn_block_inde
   conv->ind = (ptrdiff_t*)onexn_aligned_alloc(conv->out_pixels * conv->taps * sizeof(ptrdiff_t));
   if (conv->zero == NULL || conv->ind == NULL || reserve_threads(conv, 1) != 1) goto oom;
   memset(conv->zero, quant->input_zero_point, zero_bytes);
+  conv->zero_flipped = (uint8_t)(quant->input_zero_point + 128);
   onexn_conv_build_indirection(shape, shape->kw, conv->ind);
   plan_narrow_gather(conv);
   return conv;
@@ -366,6 +456,7 @@ void onexn_qconv_destroy(onexn_qconv* conv) {
   onexn_aligned_free(conv->ind);
   onexn_aligned_free(conv->strip_ind);
   onexn_aligned_free(conv->strip_tap);
+  onexn_aligned_free(conv->rows_tap);
   onexn_aligned_free(conv->scratch);
   free(conv);
 }
@@ -453,6 +544,37 @@ static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_
   }
 }
 
+// A run of rows (plan_rows): image img, flipped and padded once, over the panels [pa, pb), tiles along rows.
+static void run_rows(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t thread) {
+  const onexn_qconv* conv = r->conv;
+  const onexn_conv_shape* s = &conv->s;
+  const size_t cin = (size_t)s->cin, cout = (size_t)s->cout, out_w = (size_t)s->out_w, w = conv->rows_w;
+  const int8_t* input = r->input + img * conv->in_image;
+  onexn_qs8_args a;
+  init_args(conv, &a, input, pa, pb, thread);
+  uint8_t* image = (uint8_t*)a.xt;
+  memset(image, conv->zero_flipped, conv->rows_w * conv->rows_h * cin);
+  memset(image + conv->rows_w * conv->rows_h * cin, 0, conv->rows_bytes - conv->rows_w * conv->rows_h * cin);
+  const size_t in_row = (size_t)s->in_w * cin;
+  for (size_t y = 0; y < (size_t)s->in_h && y + (size_t)s->pad_top < conv->rows_h; y++) {
+    uint8_t* dst = image + ((y + (size_t)s->pad_top) * w + (size_t)s->pad_left) * cin;
+    const size_t n = (size_t)s->pad_left + (size_t)s->in_w <= w ? in_row : (w - (size_t)s->pad_left) * cin;
+    for (size_t i = 0; i < n; i++) dst[i] = (uint8_t)input[y * in_row + i] ^ 0x80;
+  }
+  a.xt = NULL;
+  a.taps = (size_t)s->kh;
+  a.strip_tap = conv->rows_tap;
+  a.pixel_stride = (size_t)s->stride_w * cin;
+  for (size_t oy = 0; oy < (size_t)s->out_h; oy++) {
+    for (size_t ox = 0; ox < out_w; ox += ONEXN_XT_PIXELS) {
+      a.mr = out_w - ox < ONEXN_XT_PIXELS ? out_w - ox : ONEXN_XT_PIXELS;
+      a.strip = image + (oy * (size_t)s->stride_h * w + ox * (size_t)s->stride_w) * cin;
+      a.out = r->output + img * conv->out_image + (oy * out_w + ox) * cout;
+      conv->uk.fn(&a);
+    }
+  }
+}
+
 static void run_task(void* p, size_t task, size_t thread) {
   const run_ctx* r = (const run_ctx*)p;
   const onexn_qconv* conv = r->conv;
@@ -465,6 +587,10 @@ static void run_task(void* p, size_t task, size_t thread) {
   const size_t tile1 = tile0 + r->plan.tiles_per_task < conv->tiles ? tile0 + r->plan.tiles_per_task : conv->tiles;
   if (conv->strip_w != 0) {
     run_strips(r, img, pa, pb, thread);
+    return;
+  }
+  if (conv->rows_w != 0) {
+    run_rows(r, img, pa, pb, thread);
     return;
   }
   onexn_qs8_args a;
@@ -481,7 +607,7 @@ void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, one
   r.conv = conv;
   r.input = input;
   r.output = output;
-  if (conv->strip_w != 0) {  // every row of an image per task, a chunk of panels per thread: one gather each
+  if (conv->strip_w != 0 || conv->rows_w != 0) {  // every row of an image per task, a chunk of panels per thread
     r.plan = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, 1, conv->num_panels, 1);
     r.plan.panels_per_chunk = (conv->num_panels + threads - 1) / threads;
     r.plan.chunks = (conv->num_panels + r.plan.panels_per_chunk - 1) / r.plan.panels_per_chunk;

@@ -8,6 +8,7 @@
 // Stride-1 KxK layers read the quads from a strip instead, interleaved once per input pixel (the _strip
 // function below; qconv.c, plan_strip).
 #include <immintrin.h>
+#include <string.h>
 
 #include "common/microkernels.h"
 
@@ -59,6 +60,12 @@ void onexn_qs8_qc8w_spconv_16x16_avx512vnni_strip(uint8_t* strip, size_t stride,
 }
 
 
+static ONEXN_INLINE int32_t load_u32(const uint8_t* p) {
+  int32_t v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
 // XNNPACK's requantization of four pixels at once, as its qs8 gemm kernels do it: the scale and the upper
 // bound in float, then the rounding conversion, saturating packs to int16 (adding the zero point) and int8,
 // and the lower bound in int8 (the bounds are integers, so this equals clamping before rounding). Per
@@ -108,30 +115,58 @@ static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
   __m512i acc13 = vbias;
   __m512i acc14 = vbias;
   __m512i acc15 = vbias;
-  // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
-  const size_t quads = pn->kept / 4, step = a->strip != NULL ? a->strip_stride / 4 : 16;
-  for (size_t t = 0; t < a->taps; t++) {
-    const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
-    for (size_t q = quads; q != 0; q--) {
-      const __m512i vw = _mm512_load_si512((const void*)(w));
-      w += 64;
-      acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
-      acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
-      acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
-      acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
-      acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[4]), vw);
-      acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[5]), vw);
-      acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[6]), vw);
-      acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[7]), vw);
-      acc8 = _mm512_dpbusd_epi32(acc8, _mm512_set1_epi32(xq[8]), vw);
-      acc9 = _mm512_dpbusd_epi32(acc9, _mm512_set1_epi32(xq[9]), vw);
-      acc10 = _mm512_dpbusd_epi32(acc10, _mm512_set1_epi32(xq[10]), vw);
-      acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(xq[11]), vw);
-      acc12 = _mm512_dpbusd_epi32(acc12, _mm512_set1_epi32(xq[12]), vw);
-      acc13 = _mm512_dpbusd_epi32(acc13, _mm512_set1_epi32(xq[13]), vw);
-      acc14 = _mm512_dpbusd_epi32(acc14, _mm512_set1_epi32(xq[14]), vw);
-      acc15 = _mm512_dpbusd_epi32(acc15, _mm512_set1_epi32(xq[15]), vw);
-      xq += step;
+  const size_t quads = pn->kept / 4;
+  if (a->pixel_stride != 0) {  // rows: pixel m's quad j of tap t at strip + strip_tap[t] + m * pixel_stride + 4j
+    const size_t ps = a->pixel_stride;
+    for (size_t t = 0; t < a->taps; t++) {
+      const uint8_t* xr = a->strip + a->strip_tap[t];
+      for (size_t q = quads; q != 0; q--, xr += 4) {
+        const __m512i vw = _mm512_load_si512((const void*)(w));
+        w += 64;
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(load_u32(xr + 0 * ps)), vw);
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(load_u32(xr + 1 * ps)), vw);
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(load_u32(xr + 2 * ps)), vw);
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(load_u32(xr + 3 * ps)), vw);
+        acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(load_u32(xr + 4 * ps)), vw);
+        acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(load_u32(xr + 5 * ps)), vw);
+        acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(load_u32(xr + 6 * ps)), vw);
+        acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(load_u32(xr + 7 * ps)), vw);
+        acc8 = _mm512_dpbusd_epi32(acc8, _mm512_set1_epi32(load_u32(xr + 8 * ps)), vw);
+        acc9 = _mm512_dpbusd_epi32(acc9, _mm512_set1_epi32(load_u32(xr + 9 * ps)), vw);
+        acc10 = _mm512_dpbusd_epi32(acc10, _mm512_set1_epi32(load_u32(xr + 10 * ps)), vw);
+        acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(load_u32(xr + 11 * ps)), vw);
+        acc12 = _mm512_dpbusd_epi32(acc12, _mm512_set1_epi32(load_u32(xr + 12 * ps)), vw);
+        acc13 = _mm512_dpbusd_epi32(acc13, _mm512_set1_epi32(load_u32(xr + 13 * ps)), vw);
+        acc14 = _mm512_dpbusd_epi32(acc14, _mm512_set1_epi32(load_u32(xr + 14 * ps)), vw);
+        acc15 = _mm512_dpbusd_epi32(acc15, _mm512_set1_epi32(load_u32(xr + 15 * ps)), vw);
+      }
+    }
+  } else {
+    // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
+    const size_t step = a->strip != NULL ? a->strip_stride / 4 : 16;
+    for (size_t t = 0; t < a->taps; t++) {
+      const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
+      for (size_t q = quads; q != 0; q--) {
+        const __m512i vw = _mm512_load_si512((const void*)(w));
+        w += 64;
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
+        acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[4]), vw);
+        acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[5]), vw);
+        acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[6]), vw);
+        acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[7]), vw);
+        acc8 = _mm512_dpbusd_epi32(acc8, _mm512_set1_epi32(xq[8]), vw);
+        acc9 = _mm512_dpbusd_epi32(acc9, _mm512_set1_epi32(xq[9]), vw);
+        acc10 = _mm512_dpbusd_epi32(acc10, _mm512_set1_epi32(xq[10]), vw);
+        acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(xq[11]), vw);
+        acc12 = _mm512_dpbusd_epi32(acc12, _mm512_set1_epi32(xq[12]), vw);
+        acc13 = _mm512_dpbusd_epi32(acc13, _mm512_set1_epi32(xq[13]), vw);
+        acc14 = _mm512_dpbusd_epi32(acc14, _mm512_set1_epi32(xq[14]), vw);
+        acc15 = _mm512_dpbusd_epi32(acc15, _mm512_set1_epi32(xq[15]), vw);
+        xq += step;
+      }
     }
   }
   const __m512 vhi = _mm512_set1_ps(a->hi);
@@ -169,26 +204,50 @@ static void panel12(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
   __m512i acc9 = vbias;
   __m512i acc10 = vbias;
   __m512i acc11 = vbias;
-  // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
-  const size_t quads = pn->kept / 4, step = a->strip != NULL ? a->strip_stride / 4 : 16;
-  for (size_t t = 0; t < a->taps; t++) {
-    const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
-    for (size_t q = quads; q != 0; q--) {
-      const __m512i vw = _mm512_load_si512((const void*)(w));
-      w += 64;
-      acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
-      acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
-      acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
-      acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
-      acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[4]), vw);
-      acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[5]), vw);
-      acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[6]), vw);
-      acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[7]), vw);
-      acc8 = _mm512_dpbusd_epi32(acc8, _mm512_set1_epi32(xq[8]), vw);
-      acc9 = _mm512_dpbusd_epi32(acc9, _mm512_set1_epi32(xq[9]), vw);
-      acc10 = _mm512_dpbusd_epi32(acc10, _mm512_set1_epi32(xq[10]), vw);
-      acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(xq[11]), vw);
-      xq += step;
+  const size_t quads = pn->kept / 4;
+  if (a->pixel_stride != 0) {  // rows: pixel m's quad j of tap t at strip + strip_tap[t] + m * pixel_stride + 4j
+    const size_t ps = a->pixel_stride;
+    for (size_t t = 0; t < a->taps; t++) {
+      const uint8_t* xr = a->strip + a->strip_tap[t];
+      for (size_t q = quads; q != 0; q--, xr += 4) {
+        const __m512i vw = _mm512_load_si512((const void*)(w));
+        w += 64;
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(load_u32(xr + 0 * ps)), vw);
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(load_u32(xr + 1 * ps)), vw);
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(load_u32(xr + 2 * ps)), vw);
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(load_u32(xr + 3 * ps)), vw);
+        acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(load_u32(xr + 4 * ps)), vw);
+        acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(load_u32(xr + 5 * ps)), vw);
+        acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(load_u32(xr + 6 * ps)), vw);
+        acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(load_u32(xr + 7 * ps)), vw);
+        acc8 = _mm512_dpbusd_epi32(acc8, _mm512_set1_epi32(load_u32(xr + 8 * ps)), vw);
+        acc9 = _mm512_dpbusd_epi32(acc9, _mm512_set1_epi32(load_u32(xr + 9 * ps)), vw);
+        acc10 = _mm512_dpbusd_epi32(acc10, _mm512_set1_epi32(load_u32(xr + 10 * ps)), vw);
+        acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(load_u32(xr + 11 * ps)), vw);
+      }
+    }
+  } else {
+    // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
+    const size_t step = a->strip != NULL ? a->strip_stride / 4 : 16;
+    for (size_t t = 0; t < a->taps; t++) {
+      const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
+      for (size_t q = quads; q != 0; q--) {
+        const __m512i vw = _mm512_load_si512((const void*)(w));
+        w += 64;
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
+        acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[4]), vw);
+        acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[5]), vw);
+        acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[6]), vw);
+        acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[7]), vw);
+        acc8 = _mm512_dpbusd_epi32(acc8, _mm512_set1_epi32(xq[8]), vw);
+        acc9 = _mm512_dpbusd_epi32(acc9, _mm512_set1_epi32(xq[9]), vw);
+        acc10 = _mm512_dpbusd_epi32(acc10, _mm512_set1_epi32(xq[10]), vw);
+        acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(xq[11]), vw);
+        xq += step;
+      }
     }
   }
   const __m512 vhi = _mm512_set1_ps(a->hi);
@@ -219,22 +278,42 @@ static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
   __m512i acc5 = vbias;
   __m512i acc6 = vbias;
   __m512i acc7 = vbias;
-  // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
-  const size_t quads = pn->kept / 4, step = a->strip != NULL ? a->strip_stride / 4 : 16;
-  for (size_t t = 0; t < a->taps; t++) {
-    const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
-    for (size_t q = quads; q != 0; q--) {
-      const __m512i vw = _mm512_load_si512((const void*)(w));
-      w += 64;
-      acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
-      acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
-      acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
-      acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
-      acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[4]), vw);
-      acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[5]), vw);
-      acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[6]), vw);
-      acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[7]), vw);
-      xq += step;
+  const size_t quads = pn->kept / 4;
+  if (a->pixel_stride != 0) {  // rows: pixel m's quad j of tap t at strip + strip_tap[t] + m * pixel_stride + 4j
+    const size_t ps = a->pixel_stride;
+    for (size_t t = 0; t < a->taps; t++) {
+      const uint8_t* xr = a->strip + a->strip_tap[t];
+      for (size_t q = quads; q != 0; q--, xr += 4) {
+        const __m512i vw = _mm512_load_si512((const void*)(w));
+        w += 64;
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(load_u32(xr + 0 * ps)), vw);
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(load_u32(xr + 1 * ps)), vw);
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(load_u32(xr + 2 * ps)), vw);
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(load_u32(xr + 3 * ps)), vw);
+        acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(load_u32(xr + 4 * ps)), vw);
+        acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(load_u32(xr + 5 * ps)), vw);
+        acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(load_u32(xr + 6 * ps)), vw);
+        acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(load_u32(xr + 7 * ps)), vw);
+      }
+    }
+  } else {
+    // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
+    const size_t step = a->strip != NULL ? a->strip_stride / 4 : 16;
+    for (size_t t = 0; t < a->taps; t++) {
+      const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
+      for (size_t q = quads; q != 0; q--) {
+        const __m512i vw = _mm512_load_si512((const void*)(w));
+        w += 64;
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
+        acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[4]), vw);
+        acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[5]), vw);
+        acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[6]), vw);
+        acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[7]), vw);
+        xq += step;
+      }
     }
   }
   const __m512 vhi = _mm512_set1_ps(a->hi);
@@ -258,18 +337,34 @@ static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
   __m512i acc1 = vbias;
   __m512i acc2 = vbias;
   __m512i acc3 = vbias;
-  // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
-  const size_t quads = pn->kept / 4, step = a->strip != NULL ? a->strip_stride / 4 : 16;
-  for (size_t t = 0; t < a->taps; t++) {
-    const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
-    for (size_t q = quads; q != 0; q--) {
-      const __m512i vw = _mm512_load_si512((const void*)(w));
-      w += 64;
-      acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
-      acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
-      acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
-      acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
-      xq += step;
+  const size_t quads = pn->kept / 4;
+  if (a->pixel_stride != 0) {  // rows: pixel m's quad j of tap t at strip + strip_tap[t] + m * pixel_stride + 4j
+    const size_t ps = a->pixel_stride;
+    for (size_t t = 0; t < a->taps; t++) {
+      const uint8_t* xr = a->strip + a->strip_tap[t];
+      for (size_t q = quads; q != 0; q--, xr += 4) {
+        const __m512i vw = _mm512_load_si512((const void*)(w));
+        w += 64;
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(load_u32(xr + 0 * ps)), vw);
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(load_u32(xr + 1 * ps)), vw);
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(load_u32(xr + 2 * ps)), vw);
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(load_u32(xr + 3 * ps)), vw);
+      }
+    }
+  } else {
+    // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
+    const size_t step = a->strip != NULL ? a->strip_stride / 4 : 16;
+    for (size_t t = 0; t < a->taps; t++) {
+      const int32_t* xq = a->strip != NULL ? (const int32_t*)(a->strip + a->strip_tap[t]) : x + t * quads * 16;
+      for (size_t q = quads; q != 0; q--) {
+        const __m512i vw = _mm512_load_si512((const void*)(w));
+        w += 64;
+        acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
+        acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
+        acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
+        acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
+        xq += step;
+      }
     }
   }
   const __m512 vhi = _mm512_set1_ps(a->hi);

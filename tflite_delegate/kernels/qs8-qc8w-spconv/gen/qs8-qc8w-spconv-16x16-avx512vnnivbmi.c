@@ -6,6 +6,7 @@
 // kept channels of all 16 outputs (Intel SparseLib's "4x1" blocks, here 1xN: a group's N outputs share
 // their kept channels). The sums are exact (int32, modulo 2^32) and the requantization is XNNPACK's.
 #include <immintrin.h>
+#include <string.h>
 
 #include "common/microkernels.h"
 
