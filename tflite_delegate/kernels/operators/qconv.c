@@ -505,10 +505,26 @@ static void run_range(const onexn_qconv* conv, onexn_qs8_args* a, size_t p0, siz
   }
 }
 
+// Every output row of image img, 16 pixels a call, over the panels a holds: tile (oy, ox) reads its quads
+// from base + oy * row_step + ox * pixel_step (a strip's or the padded copy's).
+static void run_tiles_along_rows(const run_ctx* r, onexn_qs8_args* a, size_t img, const uint8_t* base,
+                                 size_t row_step, size_t pixel_step) {
+  const onexn_qconv* conv = r->conv;
+  const size_t out_w = (size_t)conv->s.out_w, cout = (size_t)conv->s.cout;
+  for (size_t oy = 0; oy < (size_t)conv->s.out_h; oy++) {
+    for (size_t ox = 0; ox < out_w; ox += ONEXN_XT_PIXELS) {
+      a->mr = out_w - ox < ONEXN_XT_PIXELS ? out_w - ox : ONEXN_XT_PIXELS;
+      a->strip = base + oy * row_step + ox * pixel_step;
+      a->out = r->output + img * conv->out_image + (oy * out_w + ox) * cout;
+      conv->uk.fn(a);
+    }
+  }
+}
+
 // A run from strips (plan_strip): image img over the panels [pa, pb), a group at a time, tiles along rows.
 static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t thread) {
   const onexn_qconv* conv = r->conv;
-  const size_t cin = (size_t)conv->s.cin, cout = (size_t)conv->s.cout, out_w = (size_t)conv->s.out_w;
+  const size_t cin = (size_t)conv->s.cin;
   const int8_t* input = r->input + img * conv->in_image;
   onexn_qs8_args a;
   init_args(conv, &a, input, pa, pb, thread);
@@ -532,14 +548,7 @@ static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_
     }
     a.panels = first;
     a.num_panels = end - q;
-    for (size_t oy = 0; oy < (size_t)conv->s.out_h; oy++) {
-      for (size_t ox = 0; ox < out_w; ox += ONEXN_XT_PIXELS) {
-        a.mr = out_w - ox < ONEXN_XT_PIXELS ? out_w - ox : ONEXN_XT_PIXELS;
-        a.strip = strip + 4 * (oy * conv->strip_w + ox);
-        a.out = r->output + img * conv->out_image + (oy * out_w + ox) * cout;
-        conv->uk.fn(&a);
-      }
-    }
+    run_tiles_along_rows(r, &a, img, strip, 4 * conv->strip_w, 4);
     q = end;
   }
 }
@@ -548,31 +557,31 @@ static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_
 static void run_rows(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t thread) {
   const onexn_qconv* conv = r->conv;
   const onexn_conv_shape* s = &conv->s;
-  const size_t cin = (size_t)s->cin, cout = (size_t)s->cout, out_w = (size_t)s->out_w, w = conv->rows_w;
+  const size_t cin = (size_t)s->cin, w = conv->rows_w, h = conv->rows_h, row_bytes = w * cin;
   const int8_t* input = r->input + img * conv->in_image;
   onexn_qs8_args a;
   init_args(conv, &a, input, pa, pb, thread);
+  // The copy: each byte written once, the zero point around the image (the padding, and the columns or
+  // rows a VALID window never reaches), 0 in the slack after it.
   uint8_t* image = (uint8_t*)a.xt;
-  memset(image, conv->zero_flipped, conv->rows_w * conv->rows_h * cin);
-  memset(image + conv->rows_w * conv->rows_h * cin, 0, conv->rows_bytes - conv->rows_w * conv->rows_h * cin);
-  const size_t in_row = (size_t)s->in_w * cin;
-  for (size_t y = 0; y < (size_t)s->in_h && y + (size_t)s->pad_top < conv->rows_h; y++) {
-    uint8_t* dst = image + ((y + (size_t)s->pad_top) * w + (size_t)s->pad_left) * cin;
-    const size_t n = (size_t)s->pad_left + (size_t)s->in_w <= w ? in_row : (w - (size_t)s->pad_left) * cin;
-    for (size_t i = 0; i < n; i++) dst[i] = (uint8_t)input[y * in_row + i] ^ 0x80;
+  const size_t top = (size_t)s->pad_top < h ? (size_t)s->pad_top : h;
+  const size_t rows = (size_t)s->in_h < h - top ? (size_t)s->in_h : h - top;
+  const size_t left = ((size_t)s->pad_left < w ? (size_t)s->pad_left : w) * cin;
+  const size_t in_row = (size_t)s->in_w * cin, n = in_row < row_bytes - left ? in_row : row_bytes - left;
+  memset(image, conv->zero_flipped, top * row_bytes);
+  for (size_t y = 0; y < rows; y++) {
+    uint8_t* dst = image + (top + y) * row_bytes;
+    memset(dst, conv->zero_flipped, left);
+    for (size_t i = 0; i < n; i++) dst[left + i] = (uint8_t)input[y * in_row + i] ^ 0x80;
+    memset(dst + left + n, conv->zero_flipped, row_bytes - left - n);
   }
+  memset(image + (top + rows) * row_bytes, conv->zero_flipped, (h - top - rows) * row_bytes);
+  memset(image + h * row_bytes, 0, conv->rows_bytes - h * row_bytes);
   a.xt = NULL;
   a.taps = (size_t)s->kh;
   a.strip_tap = conv->rows_tap;
   a.pixel_stride = (size_t)s->stride_w * cin;
-  for (size_t oy = 0; oy < (size_t)s->out_h; oy++) {
-    for (size_t ox = 0; ox < out_w; ox += ONEXN_XT_PIXELS) {
-      a.mr = out_w - ox < ONEXN_XT_PIXELS ? out_w - ox : ONEXN_XT_PIXELS;
-      a.strip = image + (oy * (size_t)s->stride_h * w + ox * (size_t)s->stride_w) * cin;
-      a.out = r->output + img * conv->out_image + (oy * out_w + ox) * cout;
-      conv->uk.fn(&a);
-    }
-  }
+  run_tiles_along_rows(r, &a, img, image, (size_t)s->stride_h * row_bytes, (size_t)s->stride_w * cin);
 }
 
 static void run_task(void* p, size_t task, size_t thread) {
