@@ -203,6 +203,21 @@ def test_lying_or_unusable_record_declines_only_its_node(case):
     assert why in declined[node], declined[node]
 
 
+def _negative_zero_blocks(tflite):
+    """Every zero weight of conv 0, the pruned blocks' among them, made -0.0, with a record whose CRC matches."""
+    records = _records(tflite)
+    weight = _weight(tflite, 0)
+    weight[weight == 0] = -0.0
+    assert np.signbit(weight[weight == 0]).all()
+    records[0].weight_crc32 = onexn_metadata.weight_crc32(weight)
+    return _with_records(records, _with_weight(tflite, 0, weight))
+
+
+def test_negative_zero_in_a_pruned_block_is_zero():
+    report, declined = check(_negative_zero_blocks(BASE), CLAIMABLE)
+    assert declined == {} and report["metadata"] == "ok"
+
+
 def test_record_for_an_operator_that_does_not_exist():
     report, declined = check(_record_for_missing_operator(BASE), CLAIMABLE)
     assert declined == {9: "metadata names an operator that is not in the execution plan"}

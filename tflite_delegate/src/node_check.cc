@@ -103,34 +103,53 @@ std::string CheckCompactWeight(const TfLiteContext* context, const GraphIndex& g
   return "";
 }
 
-bool IsZero(float v) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof(bits));
-  return (bits & 0x7FFFFFFFu) == 0;  // +0.0 or -0.0; a NaN is not
+// The bits that make a weight nonzero, in the weight's own width: all but float32's sign (+0.0 and -0.0
+// are zero; a NaN is not).
+uint32_t NonzeroBits(float) { return 0x7FFFFFFFu; }
+uint8_t NonzeroBits(int8_t) { return 0xFFu; }
+
+// Whether any of `bytes` bytes of row has a bit under mask: 8 bytes a step (a branch per weight was a fifth
+// of ResNet-50's delegate setup).
+bool AnyUnderMask(const unsigned char* row, const unsigned char* mask, size_t bytes) {
+  uint64_t any = 0;
+  size_t i = 0;
+  for (; i + 8 <= bytes; i += 8) {
+    uint64_t r, m;
+    std::memcpy(&r, row + i, 8);
+    std::memcpy(&m, mask + i, 8);
+    any |= r & m;
+  }
+  for (; i < bytes; ++i) any |= uint64_t(row[i] & mask[i]);
+  return any != 0;
 }
-bool IsZero(int8_t v) { return v == 0; }
 
 // Every weight outside the kept blocks must be zero (+0.0 or -0.0 for float32), otherwise skipping it
-// changes the result.
+// changes the result. A row is tested under a mask of its pruned weights' nonzero bits; only a row that
+// fails is searched for the weight to name.
 template <typename T>
 std::string CheckPrunedBlocksAreZero(const T* w, const BlockRecord& r) {
   const size_t taps = size_t(r.kh) * r.kw;
-  std::vector<char> kept(r.cin);
+  const auto bits = NonzeroBits(T(0));
+  static_assert(sizeof(bits) == sizeof(T), "a mask per weight");
+  std::vector<unsigned char> mask(size_t(r.cin) * sizeof(T));
   for (uint32_t g = 0; g < r.num_groups; ++g) {
-    std::fill(kept.begin(), kept.end(), 0);
-    for (uint32_t k = r.group_ptr[g]; k < r.group_ptr[g + 1]; ++k) kept[r.kept_cin[k]] = 1;
+    for (uint32_t c = 0; c < r.cin; ++c) std::memcpy(&mask[size_t(c) * sizeof(T)], &bits, sizeof(T));
+    for (uint32_t k = r.group_ptr[g]; k < r.group_ptr[g + 1]; ++k) {
+      std::memset(&mask[size_t(r.kept_cin[k]) * sizeof(T)], 0, sizeof(T));
+    }
     const uint32_t o_end = std::min(r.cout, (g + 1) * r.n);
     for (uint32_t o = g * r.n; o < o_end; ++o) {
       for (size_t t = 0; t < taps; ++t) {
         const T* row = w + (size_t(o) * taps + t) * r.cin;
+        if (!AnyUnderMask(reinterpret_cast<const unsigned char*>(row), mask.data(), mask.size())) continue;
         for (uint32_t c = 0; c < r.cin; ++c) {
-          if (!kept[c] && !IsZero(row[c])) {
-            char buf[160];
-            std::snprintf(buf, sizeof(buf),
-                          "metadata lies: weight [%u, %zu, %zu, %u] = %g is in a pruned block but not zero",
-                          o, t / r.kw, t % r.kw, c, double(row[c]));
-            return buf;
+          if (!AnyUnderMask(reinterpret_cast<const unsigned char*>(row + c), &mask[size_t(c) * sizeof(T)], sizeof(T))) {
+            continue;
           }
+          char buf[160];
+          std::snprintf(buf, sizeof(buf), "metadata lies: weight [%u, %zu, %zu, %u] = %g is in a pruned block but not zero",
+                        o, t / r.kw, t % r.kw, c, double(row[c]));
+          return buf;
         }
       }
     }

@@ -80,12 +80,15 @@ void TestCrc32() {
   Check(onexn::Crc32(s, 0) == 0, "crc32 of nothing");
   std::vector<uint8_t> big(1000);
   for (size_t i = 0; i < big.size(); ++i) big[i] = uint8_t(i * 7 + 3);
-  uint32_t c = 0xFFFFFFFFu;  // bytewise reference
-  for (uint8_t b : big) {
-    c ^= b;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  for (size_t size : {size_t(1), size_t(7), size_t(8), size_t(9), size_t(15), size_t(997), size_t(1000)}) {
+    uint32_t c = 0xFFFFFFFFu;  // bytewise reference
+    for (size_t i = 0; i < size; ++i) {
+      c ^= big[i];
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    Check(onexn::Crc32(big.data(), size) == (c ^ 0xFFFFFFFFu), "crc32 slicing == bytewise, " + std::to_string(size) +
+                                                                    " bytes");
   }
-  Check(onexn::Crc32(big.data(), big.size()) == (c ^ 0xFFFFFFFFu), "crc32 slicing == bytewise");
 }
 
 void TestValid() {
