@@ -217,6 +217,11 @@ typedef struct {
   int32_t input_zero_point, zero_point;
   float lo, hi;            // the activation's int8 bounds less zero_point
   int8_t* out;             // pixels * channels
+  // The 3x3 kernel's weights packed once (qdwconv.c, pack_3x3), or NULL: per 16-channel tile, the window's
+  // three columns as (w[0][kx], w[1][kx], w[2][kx], 0) per channel, then bias - (input_zero_point + 128) *
+  // sum(w) over the 9 taps. With it the operator hands the kernel all 9 taps of every pixel, those outside
+  // the image pointing at input zero points (their terms are 0), so border pixels run the 3x3 kernel too.
+  const uint8_t* packed_3x3;
 } onexn_qs8_dw_args;
 typedef void (*onexn_qs8_dw_ukernel)(const onexn_qs8_dw_args* args);
 

@@ -1,8 +1,8 @@
 // onexn_qdwconv: depthwise convolution (depth multiplier 1) on int8 with per-channel weight scales, the int8
 // glue between int8 1xN layers: per output pixel, the pointers of its valid taps, then the qs8-qc8w-dwconv
-// microkernel of the ISA over every channel. Padding taps are left out of the sum; XNNPACK reads its zero
-// buffer of input zero points there, whose (x - zero point) terms are 0, so the int32 sums and hence the
-// results are the same.
+// microkernel of the ISA over every channel. Padding taps are left out of the sum, or, for the 3x3 kernel
+// (which then runs every pixel), read from a row of input zero points as XNNPACK reads its zero buffer: their
+// (x - zero point) terms are 0, so the int32 sums and hence the results are the same either way.
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +23,30 @@ struct onexn_qdwconv {
   int32_t input_zero_point, zero_point;
   float lo, hi;    // the activation's int8 bounds less the output zero point
   size_t full_x0, full_x1;  // output columns whose window lies inside the image (contiguous; empty: equal)
+  // The 3x3 kernel's packed weights (onexn_qs8_dw_args.packed_3x3) and the input zero points its padding
+  // taps read: under the run of complete column windows, for the rows it misses at the top and bottom, or
+  // under one border pixel. NULL with any other kernel.
+  uint8_t* packed_3x3;
+  int8_t* zero_row;
 };
+
+// Per 16-channel tile: the window columns (w[0][kx], w[1][kx], w[2][kx], 0) per channel, then bias -
+// (input zero point + 128) * sum(w) modulo 2^32, the 3x3 kernel's starting sums.
+static void pack_3x3(uint8_t* packed, const int8_t* w, const int32_t* bias, size_t C, int32_t input_zero_point) {
+  const size_t tiles = (C + 15) / 16;
+  memset(packed, 0, tiles * 256);
+  for (size_t c = 0; c < C; c++) {
+    uint8_t* tile = packed + c / 16 * 256;
+    const size_t i = c % 16;
+    uint32_t sum = 0;
+    for (size_t t = 0; t < 9; t++) {
+      tile[64 * (t % 3) + 4 * i + t / 3] = (uint8_t)w[t * C + c];
+      sum += (uint32_t)(int32_t)w[t * C + c];
+    }
+    const uint32_t start = (uint32_t)bias[c] - (uint32_t)(input_zero_point + 128) * sum;
+    memcpy(tile + 192 + 4 * i, &start, sizeof(start));
+  }
+}
 
 static int check_args(const onexn_dwconv_shape* s, const int8_t* w, const onexn_qconv_quant* q, char* err,
                       size_t err_len) {
@@ -135,6 +158,20 @@ static onexn_qdwconv* create(const onexn_dwconv_shape* shape, const int8_t* weig
     if (dw->full_x0 == (size_t)shape->out_w) dw->full_x0 = (size_t)ox;
     dw->full_x1 = (size_t)ox + 1;
   }
+  if (uk->isa == ONEXN_ISA_AVX512VNNIVBMI && shape->kh == 3 && shape->kw == 3 && shape->dilation_h == 1 &&
+      shape->dilation_w == 1) {
+    const size_t run = dw->full_x1 > dw->full_x0 ? dw->full_x1 - dw->full_x0 : 1;
+    const size_t span = 3 + (run - 1) * (size_t)shape->stride_w;  // pixels; run < out_w, so no overflow
+    dw->packed_3x3 = (uint8_t*)onexn_aligned_alloc((C + 15) / 16 * 256);
+    dw->zero_row = (int8_t*)onexn_aligned_alloc(span * C);
+    if (dw->packed_3x3 == NULL || dw->zero_row == NULL) {
+      onexn_set_err(err, err_len, "%s: out of memory", kCreate);
+      onexn_qdwconv_destroy(dw);
+      return NULL;
+    }
+    pack_3x3(dw->packed_3x3, dw->w, dw->bias, C, q->input_zero_point);
+    memset(dw->zero_row, q->input_zero_point, span * C);
+  }
   dw->lo = (float)(onexn_qs8_quantize(shape->out_min, q->output_scale, q->output_zero_point) - dw->zero_point);
   dw->hi = (float)(onexn_qs8_quantize(shape->out_max, q->output_scale, q->output_zero_point) - dw->zero_point);
   return dw;
@@ -172,6 +209,8 @@ void onexn_qdwconv_destroy(onexn_qdwconv* dw) {
   onexn_aligned_free(dw->w);
   onexn_aligned_free(dw->bias);
   onexn_aligned_free(dw->scale);
+  onexn_aligned_free(dw->packed_3x3);
+  onexn_aligned_free(dw->zero_row);
   free(dw);
 }
 
@@ -182,8 +221,8 @@ typedef struct {
 } run_ctx;
 
 // Output pixels [x0, x1) of row oy, which all have the column window of x0 (one pixel, or the run of complete
-// windows): their valid taps' pointers into `a`, then one microkernel call. rows: the image's input rows from
-// row first on.
+// windows): their valid taps' pointers into `a` (with the 3x3 kernel every tap, the padding ones into the zero
+// row), then one microkernel call. rows: the image's input rows from row first on.
 static void run_pixels(const onexn_qdwconv* dw, onexn_qs8_dw_args* a, const int8_t** taps, const int8_t* rows,
                        size_t first, int8_t* row_out, size_t oy, size_t x0, size_t x1) {
   const onexn_dwconv_shape* s = &dw->s;
@@ -192,12 +231,24 @@ static void run_pixels(const onexn_qdwconv* dw, onexn_qs8_dw_args* a, const int8
   const onexn_tap_range rr = onexn_axis_taps((ptrdiff_t)oy, s->stride_h, s->pad_top, s->dilation_h, s->kh, s->in_h);
   const onexn_tap_range cr = onexn_axis_taps((ptrdiff_t)x0, s->stride_w, s->pad_left, s->dilation_w, s->kw, s->in_w);
   size_t n = 0;
-  for (uint32_t ky = rr.first; ky < rr.first + rr.count; ky++) {
-    const size_t iy = (size_t)((ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)ky * s->dilation_h);
-    for (uint32_t kx = cr.first; kx < cr.first + cr.count; kx++, n++) {
-      const size_t ix = (size_t)((ptrdiff_t)x0 * s->stride_w - s->pad_left + (ptrdiff_t)kx * s->dilation_w);
-      taps[n] = rows + ((iy - first) * (size_t)s->in_w + ix) * C;
-      weights[n] = dw->w + ((size_t)ky * kw + kx) * C;
+  if (dw->zero_row != NULL) {  // kh = kw = 3, dilation 1
+    for (uint32_t ky = 0; ky < 3; ky++) {
+      const size_t iy = (size_t)((ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)ky);
+      for (uint32_t kx = 0; kx < 3; kx++, n++) {
+        const size_t ix = (size_t)((ptrdiff_t)x0 * s->stride_w - s->pad_left + (ptrdiff_t)kx);
+        const int inside = ky - rr.first < rr.count && kx - cr.first < cr.count;  // unsigned: below first wraps
+        taps[n] = inside ? rows + ((iy - first) * (size_t)s->in_w + ix) * C : dw->zero_row + kx * C;
+        weights[n] = dw->w + ((size_t)ky * kw + kx) * C;
+      }
+    }
+  } else {
+    for (uint32_t ky = rr.first; ky < rr.first + rr.count; ky++) {
+      const size_t iy = (size_t)((ptrdiff_t)oy * s->stride_h - s->pad_top + (ptrdiff_t)ky * s->dilation_h);
+      for (uint32_t kx = cr.first; kx < cr.first + cr.count; kx++, n++) {
+        const size_t ix = (size_t)((ptrdiff_t)x0 * s->stride_w - s->pad_left + (ptrdiff_t)kx * s->dilation_w);
+        taps[n] = rows + ((iy - first) * (size_t)s->in_w + ix) * C;
+        weights[n] = dw->w + ((size_t)ky * kw + kx) * C;
+      }
     }
   }
   a->x = taps;
@@ -225,6 +276,7 @@ static void run_one_row(const onexn_qdwconv* dw, const int8_t* rows, size_t firs
   a.zero_point = dw->zero_point;
   a.lo = dw->lo;
   a.hi = dw->hi;
+  a.packed_3x3 = dw->packed_3x3;
   for (size_t x = 0; x < dw->full_x0; x++) run_pixels(dw, &a, taps, rows, first, row_out, oy, x, x + 1);
   if (dw->full_x0 < dw->full_x1) run_pixels(dw, &a, taps, rows, first, row_out, oy, dw->full_x0, dw->full_x1);
   for (size_t x = dw->full_x1 > dw->full_x0 ? dw->full_x1 : out_w; x < out_w; x++) {
