@@ -35,11 +35,12 @@ constexpr double kMinimumSavingThreaded = 0.30;
 // dense int8 ones on Zen 4: taken on request only, except on a CPU with AMX with dense=auto, where each is
 // estimated against XNNPACK on the tiles like a recorded node (MobileNetV2's stem, 3 input channels, is taken
 // there; dense=never, which turns the estimates off, leaves it opt-in as elsewhere).
-// Except a stem of at most 4 input channels and 25 taps or more (5x5, 7x7) that runs rows (qconv.c,
+// Except a stem of at most 4 input channels and 9 taps or more (3x3 to 7x7) that runs rows (qconv.c,
 // plan_rows) with dense=auto: there XNNPACK pads each tap's 3 channels to 8 bytes, the rows kernel a tap row's
-// 21 bytes to 24 (int8 ResNet-50's 7x7/2 stem, Zen 4: 0.87 ms alone against 1.6-2.0). MobileNetV2's 3x3/2
-// stem stays: 0.21 ms against 0.18 (its 32 outputs' requantization weighs more than the multiply-adds).
-constexpr int kInt8RowsMinTaps = 25;
+// kw * 3 bytes to a multiple of 4. Zen 4, in the graph: int8 ResNet-50's 7x7/2 stem 0.74 ms against 1.5-2.0,
+// MobileNetV2's 3x3/2 0.11 against 0.18 (0.21 before run_rows wrote its padded copy once, 8 bytes a step;
+// then it stayed). Smaller windows are not measured.
+constexpr int kInt8RowsMinTaps = 9;
 const char kInt8DenseOptIn[] =
     "int8 layer without a record: runnable as a dense int8 layer, taken with option glue=all only (slower than "
     "the stock runtime's int8 kernels)";

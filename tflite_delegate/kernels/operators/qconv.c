@@ -553,6 +553,18 @@ static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_
   }
 }
 
+// dst = src ^ 0x80 per byte (x + 128 as unsigned), 8 bytes a step.
+static void flip_copy(uint8_t* dst, const int8_t* src, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    memcpy(&v, src + i, 8);
+    v ^= UINT64_C(0x8080808080808080);
+    memcpy(dst + i, &v, 8);
+  }
+  for (; i < n; i++) dst[i] = (uint8_t)src[i] ^ 0x80;
+}
+
 // A run of rows (plan_rows): image img, flipped and padded once, over the panels [pa, pb), tiles along rows.
 static void run_rows(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t thread) {
   const onexn_qconv* conv = r->conv;
@@ -572,7 +584,7 @@ static void run_rows(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t 
   for (size_t y = 0; y < rows; y++) {
     uint8_t* dst = image + (top + y) * row_bytes;
     memset(dst, conv->zero_flipped, left);
-    for (size_t i = 0; i < n; i++) dst[left + i] = (uint8_t)input[y * in_row + i] ^ 0x80;
+    flip_copy(dst + left, input + y * in_row, n);
     memset(dst + left + n, conv->zero_flipped, row_bytes - left - n);
   }
   memset(image + (top + rows) * row_bytes, conv->zero_flipped, (h - top - rows) * row_bytes);
