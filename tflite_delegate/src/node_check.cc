@@ -147,8 +147,9 @@ std::string CheckPrunedBlocksAreZero(const T* w, const BlockRecord& r) {
             continue;
           }
           char buf[160];
-          std::snprintf(buf, sizeof(buf), "metadata lies: weight [%u, %zu, %zu, %u] = %g is in a pruned block but not zero",
-                        o, t / r.kw, t % r.kw, c, double(row[c]));
+          std::snprintf(buf, sizeof(buf),
+                        "metadata lies: weight [%u, %zu, %zu, %u] = %g is in a pruned block but not zero", o,
+                        t / r.kw, t % r.kw, c, double(row[c]));
           return buf;
         }
       }
