@@ -100,7 +100,12 @@ static ONEXN_INLINE void channel_tile(const onexn_qs8_dw_args* a, size_t c, __mm
     acc = _mm512_dpbusd_epi32(acc, c2, wq[2]);
     __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
     f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-    _mm512_mask_cvtsepi32_storeu_epi8(a->out + p * C + c, m, _mm512_add_epi32(_mm512_cvtps_epi32(f), zero_point));
+    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zero_point);
+    if (m == (__mmask16)0xFFFF) {  // a full tile stores without the mask (masked stores are slow on Zen 4)
+      _mm_storeu_si128((__m128i*)(a->out + p * C + c), _mm512_cvtsepi32_epi8(q));
+    } else {
+      _mm512_mask_cvtsepi32_storeu_epi8(a->out + p * C + c, m, q);
+    }
     if (xs == C) {
       c0 = c1;
       c1 = c2;

@@ -50,10 +50,14 @@ static ONEXN_INLINE requant_t requant_params(const onexn_qs8_dw_args* a, size_t 
 }
 
 static ONEXN_INLINE void requant_store(const requant_t* q, int8_t* out, acc_t acc, __mmask16 m, int full) {
-  (void)full;
   __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), q->scale);
   f = _mm512_min_ps(_mm512_max_ps(f, q->lo), q->hi);
-  _mm512_mask_cvtsepi32_storeu_epi8(out, m, _mm512_add_epi32(_mm512_cvtps_epi32(f), q->zero_point));
+  const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(f), q->zero_point);
+  if (full) {  // without the mask: masked stores are slow on Zen 4
+    _mm_storeu_si128((__m128i*)out, _mm512_cvtsepi32_epi8(v));
+  } else {
+    _mm512_mask_cvtsepi32_storeu_epi8(out, m, v);
+  }
 }
 
 // Channels [c, c + 16) (under m unless full) of pixels [p0, p0 + np).
