@@ -202,6 +202,26 @@ TEST_CASE("qdwconv: saturating inputs and weights clamp to int8") {
   }
 }
 
+// A requantization scale of 200 and biases of 2^28 on int8's whole range: the products pass 2^31, where the
+// float-to-int conversion overflows, so the kernels must clamp first although the bounds are int8's own.
+TEST_CASE("qdwconv: products past 2^31 clamp before the conversion") {
+  std::mt19937 rng(31);
+  const auto kernels = DwUkernels();
+  for (int i = 0; i < 8; i++) {
+    DwCase c = RandomDwCase(&rng, true, i % 2 == 0);
+    c.s.out_min = -kInf;
+    c.s.out_max = kInf;
+    for (size_t ch = 0; ch < c.bias.size(); ch++) c.bias[ch] = ch % 2 ? (1 << 28) : -(1 << 28);
+    for (float& v : c.weight_scales) v = 1.0f;
+    c.q.input_scale = 1.0f;
+    c.q.output_scale = 0.005f;
+    c.q.weight_scales = c.weight_scales.data();
+    for (const onexn_qdwconv_ukernel_config* uk : kernels) {
+      TestDwCase(c, "overflowing case " + std::to_string(i), nullptr, uk);
+    }
+  }
+}
+
 TEST_CASE("qdwconv: bad arguments are refused with a message") {
   std::mt19937 rng(3);
   DwCase c = RandomDwCase(&rng, false);

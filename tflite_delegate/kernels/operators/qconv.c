@@ -18,6 +18,7 @@
 #include "common/memory.h"
 #include "common/threadpool.h"
 #include "operators/operators.h"
+#include "operators/qs8-requant.h"
 
 static const char kCreate[] = "onexn_qconv_create";
 
@@ -55,6 +56,7 @@ struct onexn_qconv {
   uint8_t zero_flipped;     // the input zero point + 128
   int32_t zero_point;     // output
   float lo, hi;           // output range minus the output zero point
+  int clamp;              // onexn_qs8_args.clamp
 };
 
 static int positive_normal(float v) { return isnormal(v) && v > 0.0f; }
@@ -389,6 +391,13 @@ static onexn_qconv* create(const onexn_conv_shape* shape, const onexn_block_inde
   const int32_t qmax = quantize_bound(shape->out_max, quant->output_scale, quant->output_zero_point);
   conv->lo = (float)(qmin - conv->zero_point);
   conv->hi = (float)(qmax - conv->zero_point);
+  double max_bias = 0.0, max_scale = 0.0;
+  for (int c = 0; c < shape->cout; c++) {
+    if (bias != NULL && fabs((double)bias[c]) > max_bias) max_bias = fabs((double)bias[c]);
+    const float product = quant->input_scale * quant->weight_scales[c];
+    if ((double)(product / quant->output_scale) > max_scale) max_scale = (double)(product / quant->output_scale);
+  }
+  conv->clamp = onexn_qs8_clamp_needed(qmin, qmax, max_bias, (double)shape->kh * shape->kw * shape->cin, max_scale);
   if (compute_sizes(conv)) {
     onexn_set_err(err, err_len, "%s: tensor sizes overflow", kCreate);
     free(conv);
@@ -487,6 +496,7 @@ static void init_args(const onexn_qconv* conv, onexn_qs8_args* a, const int8_t* 
   a->zero_point = conv->zero_point;
   a->lo = conv->lo;
   a->hi = conv->hi;
+  a->clamp = conv->clamp;
 }
 
 // Output pixels [p0, p1) of one image into out (pixel p0), 16 at a time: the gather, then the microkernel.

@@ -22,6 +22,7 @@ struct onexn_qdwconv {
   float* scale;    // channels: input_scale * weight_scale / output_scale
   int32_t input_zero_point, zero_point;
   float lo, hi;    // the activation's int8 bounds less the output zero point
+  int clamp;       // onexn_qs8_dw_args.clamp
   size_t full_x0, full_x1;  // output columns whose window lies inside the image (contiguous; empty: equal)
   // The 3x3 kernel's packed weights (onexn_qs8_dw_args.packed_3x3) and the input zero points its padding
   // taps read: under the run of complete column windows, for the rows it misses at the top and bottom, or
@@ -174,6 +175,13 @@ static onexn_qdwconv* create(const onexn_dwconv_shape* shape, const int8_t* weig
   }
   dw->lo = (float)(onexn_qs8_quantize(shape->out_min, q->output_scale, q->output_zero_point) - dw->zero_point);
   dw->hi = (float)(onexn_qs8_quantize(shape->out_max, q->output_scale, q->output_zero_point) - dw->zero_point);
+  double max_bias = 0.0, max_scale = 0.0;
+  for (size_t c = 0; c < C; c++) {
+    if (fabs((double)dw->bias[c]) > max_bias) max_bias = fabs((double)dw->bias[c]);
+    if ((double)dw->scale[c] > max_scale) max_scale = (double)dw->scale[c];
+  }
+  dw->clamp = onexn_qs8_clamp_needed((int32_t)dw->lo + dw->zero_point, (int32_t)dw->hi + dw->zero_point, max_bias,
+                                     (double)taps, max_scale);
   return dw;
 }
 
@@ -276,6 +284,7 @@ static void run_one_row(const onexn_qdwconv* dw, const int8_t* rows, size_t firs
   a.zero_point = dw->zero_point;
   a.lo = dw->lo;
   a.hi = dw->hi;
+  a.clamp = dw->clamp;
   a.packed_3x3 = dw->packed_3x3;
   for (size_t x = 0; x < dw->full_x0; x++) run_pixels(dw, &a, taps, rows, first, row_out, oy, x, x + 1);
   if (dw->full_x0 < dw->full_x1) run_pixels(dw, &a, taps, rows, first, row_out, oy, dw->full_x0, dw->full_x1);

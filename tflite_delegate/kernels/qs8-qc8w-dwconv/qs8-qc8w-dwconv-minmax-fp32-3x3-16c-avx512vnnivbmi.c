@@ -66,6 +66,7 @@ static ONEXN_INLINE void channel_tile(const onexn_qs8_dw_args* a, size_t c, __mm
   }
   const __m512 scale = _mm512_maskz_loadu_ps(m, a->scale + c);
   const __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
+  const int clamp = a->clamp;
   const __m512i zero_point = _mm512_set1_epi32(a->zero_point), flip = _mm512_set1_epi8((char)0x80);
   const int8_t* r0 = a->x[0] + c;
   const int8_t* r1 = a->x[3] + c;
@@ -99,7 +100,7 @@ static ONEXN_INLINE void channel_tile(const onexn_qs8_dw_args* a, size_t c, __mm
     acc = _mm512_dpbusd_epi32(acc, c1, wq[1]);
     acc = _mm512_dpbusd_epi32(acc, c2, wq[2]);
     __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
-    f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+    if (clamp) f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);  // else int8 saturation clamps (a->clamp)
     const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zero_point);
     if (m == (__mmask16)0xFFFF) {  // a full tile stores without the mask (masked stores are slow on Zen 4)
       _mm_storeu_si128((__m128i*)(a->out + p * C + c), _mm512_cvtsepi32_epi8(q));
