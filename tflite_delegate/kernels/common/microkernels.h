@@ -184,8 +184,8 @@ typedef struct {
   void* scratch;              // the kernel's activations: taps * (kept rounded up to 64) * x_bytes * 16 bytes
   int32_t zero_point;         // output zero point
   float lo, hi;               // output range minus the zero point (integers)
-  int clamp;                  // 0: lo and hi are int8's own bounds and no acc * scale reaches 2^31 in magnitude
-                              // (onexn_qs8_clamp_needed), so saturating to int8 clamps; kernels may skip lo, hi
+  int clamp_hi;               // 0: hi is int8's own bound and no acc * scale reaches 2^31 in magnitude
+                              // (onexn_qs8_clamp_hi_needed): saturating to int8 clamps, kernels may skip hi
   // A kernel with a strip function (onexn_qs8_strip) reads the panels' group from a strip instead of
   // interleaving the tile when strip is not NULL: the tap t quads of the tile's pixel m start at byte
   // strip_tap[t] + 4 * m of strip, quad j strip_stride bytes after quad 0. xt and ind are then unused.
@@ -218,7 +218,7 @@ typedef struct {
   const float* scale;      // channels
   int32_t input_zero_point, zero_point;
   float lo, hi;            // the activation's int8 bounds less zero_point
-  int clamp;               // as onexn_qs8_args.clamp: 0 lets a kernel skip lo and hi
+  int clamp_hi;            // as onexn_qs8_args.clamp_hi: 0 lets a kernel skip hi
   int8_t* out;             // pixels * channels
   // The 3x3 kernel's weights packed once (qdwconv.c, pack_3x3), or NULL: per 16-channel tile, the window's
   // three columns as (w[0][kx], w[1][kx], w[2][kx], 0) per channel, then bias - (input_zero_point + 128) *

@@ -56,7 +56,7 @@ struct onexn_qconv {
   uint8_t zero_flipped;     // the input zero point + 128
   int32_t zero_point;     // output
   float lo, hi;           // output range minus the output zero point
-  int clamp;              // onexn_qs8_args.clamp
+  int clamp_hi;           // onexn_qs8_args.clamp_hi
 };
 
 static int positive_normal(float v) { return isnormal(v) && v > 0.0f; }
@@ -397,7 +397,7 @@ static onexn_qconv* create(const onexn_conv_shape* shape, const onexn_block_inde
     const float product = quant->input_scale * quant->weight_scales[c];
     if ((double)(product / quant->output_scale) > max_scale) max_scale = (double)(product / quant->output_scale);
   }
-  conv->clamp = onexn_qs8_clamp_needed(qmin, qmax, max_bias, (double)shape->kh * shape->kw * shape->cin, max_scale);
+  conv->clamp_hi = onexn_qs8_clamp_hi_needed(qmax, max_bias, (double)shape->kh * shape->kw * shape->cin, max_scale);
   if (compute_sizes(conv)) {
     onexn_set_err(err, err_len, "%s: tensor sizes overflow", kCreate);
     free(conv);
@@ -496,7 +496,7 @@ static void init_args(const onexn_qconv* conv, onexn_qs8_args* a, const int8_t* 
   a->zero_point = conv->zero_point;
   a->lo = conv->lo;
   a->hi = conv->hi;
-  a->clamp = conv->clamp;
+  a->clamp_hi = conv->clamp_hi;
 }
 
 // Output pixels [p0, p1) of one image into out (pixel p0), 16 at a time: the gather, then the microkernel.

@@ -22,7 +22,7 @@ struct onexn_qdwconv {
   float* scale;    // channels: input_scale * weight_scale / output_scale
   int32_t input_zero_point, zero_point;
   float lo, hi;    // the activation's int8 bounds less the output zero point
-  int clamp;       // onexn_qs8_dw_args.clamp
+  int clamp_hi;    // onexn_qs8_dw_args.clamp_hi
   size_t full_x0, full_x1;  // output columns whose window lies inside the image (contiguous; empty: equal)
   // The 3x3 kernel's packed weights (onexn_qs8_dw_args.packed_3x3) and the input zero points its padding
   // taps read: under the run of complete column windows, for the rows it misses at the top and bottom, or
@@ -180,8 +180,7 @@ static onexn_qdwconv* create(const onexn_dwconv_shape* shape, const int8_t* weig
     if (fabs((double)dw->bias[c]) > max_bias) max_bias = fabs((double)dw->bias[c]);
     if ((double)dw->scale[c] > max_scale) max_scale = (double)dw->scale[c];
   }
-  dw->clamp = onexn_qs8_clamp_needed((int32_t)dw->lo + dw->zero_point, (int32_t)dw->hi + dw->zero_point, max_bias,
-                                     (double)taps, max_scale);
+  dw->clamp_hi = onexn_qs8_clamp_hi_needed((int32_t)dw->hi + dw->zero_point, max_bias, (double)taps, max_scale);
   return dw;
 }
 
@@ -284,7 +283,7 @@ static void run_one_row(const onexn_qdwconv* dw, const int8_t* rows, size_t firs
   a.zero_point = dw->zero_point;
   a.lo = dw->lo;
   a.hi = dw->hi;
-  a.clamp = dw->clamp;
+  a.clamp_hi = dw->clamp_hi;
   a.packed_3x3 = dw->packed_3x3;
   for (size_t x = 0; x < dw->full_x0; x++) run_pixels(dw, &a, taps, rows, first, row_out, oy, x, x + 1);
   if (dw->full_x0 < dw->full_x1) run_pixels(dw, &a, taps, rows, first, row_out, oy, dw->full_x0, dw->full_x1);

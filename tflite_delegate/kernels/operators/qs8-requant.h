@@ -19,13 +19,13 @@ static inline int8_t onexn_qs8_requantize(int32_t acc, float scale, float lo, fl
   return (int8_t)((int32_t)lrintf(f) + zero_point);
 }
 
-// Whether an int8 kernel must clamp to its bounds before rounding. Not when they are int8's own (-128, 127)
-// and no accumulator, of at most `terms` products of a (x - input zero point) and a weight on top of a bias of
-// at most `max_abs_bias` (a kernel's offset form adds as much again), times a scale of at most `max_scale`,
-// reaches 2^30: the conversion cannot overflow and saturating to int8 gives the same bytes.
-static inline int onexn_qs8_clamp_needed(int32_t qmin, int32_t qmax, double max_abs_bias, double terms,
-                                         double max_scale) {
-  if (qmin != -128 || qmax != 127) return 1;
+// Whether an int8 kernel must clamp to its upper bound qmax before the float-to-int conversion. Not when it
+// is int8's own (127) and no accumulator, of at most `terms` products of a (x - input zero point) and a weight
+// on top of a bias of at most `max_abs_bias` (a kernel's offset form adds as much again), times a scale of at
+// most `max_scale`, reaches 2^30: the conversion cannot overflow and saturating to int8 gives the same bytes.
+// (The lower bound can always wait for the int8 result: the bounds are integers and rounding is monotone.)
+static inline int onexn_qs8_clamp_hi_needed(int32_t qmax, double max_abs_bias, double terms, double max_scale) {
+  if (qmax != 127) return 1;
   return (max_abs_bias + 2.0 * 255.0 * 128.0 * terms) * max_scale >= 1073741824.0;
 }
 

@@ -69,16 +69,16 @@ static ONEXN_INLINE int32_t load_u32(const uint8_t* p) {
 // XNNPACK's requantization of four pixels at once, as its qs8 gemm kernels do it: the scale and the upper
 // bound in float, then the rounding conversion, saturating packs to int16 (adding the zero point) and int8,
 // and the lower bound in int8 (the bounds are integers, so this equals clamping before rounding). Without
-// `clamp` (a->clamp 0: the bounds are int8's own and no product reaches 2^31) the saturating packs alone
-// give the same bytes: the requantization is a fifth of the kernel at 75% sparsity. Per 128-bit lane l,
-// dword p of the result holds pixel p's channels 4l..4l+3.
+// `clamp_hi` (a->clamp_hi 0: the upper bound is int8's own and no product reaches 2^31) the saturating packs
+// give the same bytes: the requantization weighs as much as the multiply-adds at 75% sparsity. Per 128-bit
+// lane l, dword p of the result holds pixel p's channels 4l..4l+3.
 static ONEXN_INLINE __m128i requantize_quad(__m128i a0, __m128i a1, __m128i a2, __m128i a3, __m128 vscale,
-                                         __m128 vhi, __m128i vzero_point, __m128i vmin, int clamp) {
+                                         __m128 vhi, __m128i vzero_point, __m128i vmin, int clamp_hi) {
   __m128 f0 = _mm_mul_ps(_mm_cvtepi32_ps(a0), vscale);
   __m128 f1 = _mm_mul_ps(_mm_cvtepi32_ps(a1), vscale);
   __m128 f2 = _mm_mul_ps(_mm_cvtepi32_ps(a2), vscale);
   __m128 f3 = _mm_mul_ps(_mm_cvtepi32_ps(a3), vscale);
-  if (clamp) {
+  if (clamp_hi) {
     f0 = _mm_min_ps(f0, vhi);
     f1 = _mm_min_ps(f1, vhi);
     f2 = _mm_min_ps(f2, vhi);
@@ -87,7 +87,7 @@ static ONEXN_INLINE __m128i requantize_quad(__m128i a0, __m128i a1, __m128i a2, 
   const __m128i q01 = _mm_adds_epi16(_mm_packs_epi32(_mm_cvtps_epi32(f0), _mm_cvtps_epi32(f1)), vzero_point);
   const __m128i q23 = _mm_adds_epi16(_mm_packs_epi32(_mm_cvtps_epi32(f2), _mm_cvtps_epi32(f3)), vzero_point);
   const __m128i q = _mm_packs_epi16(q01, q23);
-  return clamp ? _mm_max_epi8(q, vmin) : q;
+  return _mm_max_epi8(q, vmin);
 }
 
 // Stores the first `rows` (at least 1) of the four pixels requantize_quad packed, the nc channels in `mask`.
@@ -192,22 +192,22 @@ static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
   const __m128i vmin = _mm_set1_epi8((char)((int32_t)a->lo + a->zero_point));
   const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  const int clamp = a->clamp;
+  const int clamp_hi = a->clamp_hi;
   store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
              requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 4) return;
   store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
              requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 8) return;
   store_quad(out + 8 * a->out_stride, a->out_stride, a->mr - 8, mask,
              requantize_quad(acc8, acc9, acc10, acc11, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 12) return;
   store_quad(out + 12 * a->out_stride, a->out_stride, a->mr - 12, mask,
              requantize_quad(acc12, acc13, acc14, acc15, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
 }
 
 static void panel12(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
@@ -278,18 +278,18 @@ static void panel12(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
   const __m128i vmin = _mm_set1_epi8((char)((int32_t)a->lo + a->zero_point));
   const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  const int clamp = a->clamp;
+  const int clamp_hi = a->clamp_hi;
   store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
              requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 4) return;
   store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
              requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 8) return;
   store_quad(out + 8 * a->out_stride, a->out_stride, a->mr - 8, mask,
              requantize_quad(acc8, acc9, acc10, acc11, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
 }
 
 static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
@@ -348,14 +348,14 @@ static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
   const __m128i vmin = _mm_set1_epi8((char)((int32_t)a->lo + a->zero_point));
   const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  const int clamp = a->clamp;
+  const int clamp_hi = a->clamp_hi;
   store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
              requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 4) return;
   store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
              requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
 }
 
 static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
@@ -402,10 +402,10 @@ static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
   const __m128i vmin = _mm_set1_epi8((char)((int32_t)a->lo + a->zero_point));
   const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  const int clamp = a->clamp;
+  const int clamp_hi = a->clamp_hi;
   store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
              requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
 }
 
 void onexn_qs8_qc8w_spconv_16x4_avx512vnni(const onexn_qs8_args* a) {

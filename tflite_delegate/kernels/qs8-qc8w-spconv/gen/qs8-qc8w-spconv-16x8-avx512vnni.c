@@ -69,16 +69,16 @@ static ONEXN_INLINE int32_t load_u32(const uint8_t* p) {
 // XNNPACK's requantization of four pixels at once, as its qs8 gemm kernels do it: the scale and the upper
 // bound in float, then the rounding conversion, saturating packs to int16 (adding the zero point) and int8,
 // and the lower bound in int8 (the bounds are integers, so this equals clamping before rounding). Without
-// `clamp` (a->clamp 0: the bounds are int8's own and no product reaches 2^31) the saturating packs alone
-// give the same bytes: the requantization is a fifth of the kernel at 75% sparsity. Per 128-bit lane l,
-// dword p of the result holds pixel p's channels 4l..4l+3.
+// `clamp_hi` (a->clamp_hi 0: the upper bound is int8's own and no product reaches 2^31) the saturating packs
+// give the same bytes: the requantization weighs as much as the multiply-adds at 75% sparsity. Per 128-bit
+// lane l, dword p of the result holds pixel p's channels 4l..4l+3.
 static ONEXN_INLINE __m256i requantize_quad(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256 vscale,
-                                         __m256 vhi, __m256i vzero_point, __m256i vmin, int clamp) {
+                                         __m256 vhi, __m256i vzero_point, __m256i vmin, int clamp_hi) {
   __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(a0), vscale);
   __m256 f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(a1), vscale);
   __m256 f2 = _mm256_mul_ps(_mm256_cvtepi32_ps(a2), vscale);
   __m256 f3 = _mm256_mul_ps(_mm256_cvtepi32_ps(a3), vscale);
-  if (clamp) {
+  if (clamp_hi) {
     f0 = _mm256_min_ps(f0, vhi);
     f1 = _mm256_min_ps(f1, vhi);
     f2 = _mm256_min_ps(f2, vhi);
@@ -87,7 +87,7 @@ static ONEXN_INLINE __m256i requantize_quad(__m256i a0, __m256i a1, __m256i a2, 
   const __m256i q01 = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(f0), _mm256_cvtps_epi32(f1)), vzero_point);
   const __m256i q23 = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(f2), _mm256_cvtps_epi32(f3)), vzero_point);
   const __m256i q = _mm256_packs_epi16(q01, q23);
-  return clamp ? _mm256_max_epi8(q, vmin) : q;
+  return _mm256_max_epi8(q, vmin);
 }
 
 // Stores the first `rows` (at least 1) of the four pixels requantize_quad packed, the nc channels in `mask`.
@@ -194,22 +194,22 @@ static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
   const __m256i vmin = _mm256_set1_epi8((char)((int32_t)a->lo + a->zero_point));
   const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  const int clamp = a->clamp;
+  const int clamp_hi = a->clamp_hi;
   store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
              requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 4) return;
   store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
              requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 8) return;
   store_quad(out + 8 * a->out_stride, a->out_stride, a->mr - 8, mask,
              requantize_quad(acc8, acc9, acc10, acc11, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 12) return;
   store_quad(out + 12 * a->out_stride, a->out_stride, a->mr - 12, mask,
              requantize_quad(acc12, acc13, acc14, acc15, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
 }
 
 static void panel12(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
@@ -280,18 +280,18 @@ static void panel12(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
   const __m256i vmin = _mm256_set1_epi8((char)((int32_t)a->lo + a->zero_point));
   const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  const int clamp = a->clamp;
+  const int clamp_hi = a->clamp_hi;
   store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
              requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 4) return;
   store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
              requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 8) return;
   store_quad(out + 8 * a->out_stride, a->out_stride, a->mr - 8, mask,
              requantize_quad(acc8, acc9, acc10, acc11, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
 }
 
 static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
@@ -350,14 +350,14 @@ static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
   const __m256i vmin = _mm256_set1_epi8((char)((int32_t)a->lo + a->zero_point));
   const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  const int clamp = a->clamp;
+  const int clamp_hi = a->clamp_hi;
   store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
              requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
   if (a->mr <= 4) return;
   store_quad(out + 4 * a->out_stride, a->out_stride, a->mr - 4, mask,
              requantize_quad(acc4, acc5, acc6, acc7, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
 }
 
 static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
@@ -404,10 +404,10 @@ static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
   const __m256i vmin = _mm256_set1_epi8((char)((int32_t)a->lo + a->zero_point));
   const __mmask16 mask = (__mmask16)((1u << pn->nc) - 1u);
   int8_t* out = a->out + pn->oc;
-  const int clamp = a->clamp;
+  const int clamp_hi = a->clamp_hi;
   store_quad(out + 0 * a->out_stride, a->out_stride, a->mr - 0, mask,
              requantize_quad(acc0, acc1, acc2, acc3, vscale, vhi, vzero_point, vmin,
-                             clamp));
+                             clamp_hi));
 }
 
 void onexn_qs8_qc8w_spconv_16x8_avx512vnni(const onexn_qs8_args* a) {
