@@ -704,6 +704,43 @@ TEST_CASE("qconv: results do not depend on the thread count") {
   TestThreads(c, Dispatched(AvailableIsas()));
 }
 
+// Stems run rows (plan_rows), the output rows split across the threads, each copying the padded rows it
+// reads: 7x7/2 SAME stems over 13x11 (7x6 outputs: fewer pixel tiles than rows) and 29x40 images, two of them,
+// against the reference at 1, 2, 3 and 8 threads.
+TEST_CASE("qconv: stems split their rows across threads, bit for bit") {
+  for (int in_h : {13, 29}) {
+    Case c;
+    c.batch = 2;
+    c.in_h = in_h;
+    c.in_w = in_h == 13 ? 11 : 40;
+    c.cin = 3;
+    c.cout = 40;
+    c.kh = c.kw = 7;
+    c.stride = 2;
+    c.pad = Pad::kSame;
+    c.n = 16;
+    c.sparsity = 0.0;
+    c.input_zero_point = -128;
+    c.seed = 3200 + in_h;
+    const Problem p = Build(c);
+    const std::vector<int8_t> ref = Reference(p);
+    for (const Kernel& k : Dispatched(AvailableIsas())) {
+      onexn_qconv* conv = Create(k, p, nullptr, 0);
+      Check(conv != nullptr, k.label + ": create failed " + c.Describe());
+      if (conv == nullptr) continue;
+      for (int threads : {1, 2, 3, 8}) {
+        onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
+        std::vector<int8_t> out;
+        const bool guards = RunGuarded(conv, p, pool, &out);
+        Check(guards && FirstDifference(out, ref).empty(),
+              k.label + " " + c.Describe() + ", " + std::to_string(threads) + " threads" + FirstDifference(out, ref));
+        onexn_threadpool_destroy(pool);
+      }
+      onexn_qconv_destroy(conv);
+    }
+  }
+}
+
 TEST_CASE("qconv: the requantization scale is XNNPACK's float association") { TestScaleOrder(Dispatched(AvailableIsas())); }
 
 TEST_CASE("qconv: bad arguments are refused with a message") { TestBadArguments(); }

@@ -515,13 +515,13 @@ static void run_range(const onexn_qconv* conv, onexn_qs8_args* a, size_t p0, siz
   }
 }
 
-// Every output row of image img, 16 pixels a call, over the panels a holds: tile (oy, ox) reads its quads
-// from base + oy * row_step + ox * pixel_step (a strip's or the padded copy's).
-static void run_tiles_along_rows(const run_ctx* r, onexn_qs8_args* a, size_t img, const uint8_t* base,
-                                 size_t row_step, size_t pixel_step) {
+// Output rows [oy0, oy1) of image img, 16 pixels a call, over the panels a holds: tile (oy, ox) reads its
+// quads from base + oy * row_step + ox * pixel_step (a strip's or the padded copy's).
+static void run_tiles_along_rows(const run_ctx* r, onexn_qs8_args* a, size_t img, size_t oy0, size_t oy1,
+                                 const uint8_t* base, size_t row_step, size_t pixel_step) {
   const onexn_qconv* conv = r->conv;
   const size_t out_w = (size_t)conv->s.out_w, cout = (size_t)conv->s.cout;
-  for (size_t oy = 0; oy < (size_t)conv->s.out_h; oy++) {
+  for (size_t oy = oy0; oy < oy1; oy++) {
     for (size_t ox = 0; ox < out_w; ox += ONEXN_XT_PIXELS) {
       a->mr = out_w - ox < ONEXN_XT_PIXELS ? out_w - ox : ONEXN_XT_PIXELS;
       a->strip = base + oy * row_step + ox * pixel_step;
@@ -558,7 +558,7 @@ static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_
     }
     a.panels = first;
     a.num_panels = end - q;
-    run_tiles_along_rows(r, &a, img, strip, 4 * conv->strip_w, 4);
+    run_tiles_along_rows(r, &a, img, 0, (size_t)conv->s.out_h, strip, 4 * conv->strip_w, 4);
     q = end;
   }
 }
@@ -575,14 +575,16 @@ static void flip_copy(uint8_t* dst, const int8_t* src, size_t n) {
   for (; i < n; i++) dst[i] = (uint8_t)src[i] ^ 0x80;
 }
 
-// A run of rows (plan_rows): image img, flipped and padded once, over the panels [pa, pb), tiles along rows.
-static void run_rows(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t thread) {
+// A run of rows (plan_rows): output rows [oy0, oy1) of image img over every panel, from the padded rows they
+// read, flipped into the thread's copy at their places in the image. Threads split the rows: split by panels,
+// each thread copied the whole image for its half of the channels (MobileNetV2's int8 stem: 1.1x at 2 threads).
+static void run_rows(const run_ctx* r, size_t img, size_t oy0, size_t oy1, size_t thread) {
   const onexn_qconv* conv = r->conv;
   const onexn_conv_shape* s = &conv->s;
   const size_t cin = (size_t)s->cin, w = conv->rows_w, h = conv->rows_h, row_bytes = w * cin;
   const int8_t* input = r->input + img * conv->in_image;
   onexn_qs8_args a;
-  init_args(conv, &a, input, pa, pb, thread);
+  init_args(conv, &a, input, 0, conv->num_panels, thread);
   // The copy: each byte written once, the zero point around the image (the padding, and the columns or
   // rows a VALID window never reaches), 0 in the slack after it.
   uint8_t* image = (uint8_t*)a.xt;
@@ -590,20 +592,26 @@ static void run_rows(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t 
   const size_t rows = (size_t)s->in_h < h - top ? (size_t)s->in_h : h - top;
   const size_t left = ((size_t)s->pad_left < w ? (size_t)s->pad_left : w) * cin;
   const size_t in_row = (size_t)s->in_w * cin, n = in_row < row_bytes - left ? in_row : row_bytes - left;
-  memset(image, conv->zero_flipped, top * row_bytes);
-  for (size_t y = 0; y < rows; y++) {
-    uint8_t* dst = image + (top + y) * row_bytes;
+  const size_t y0 = oy0 * (size_t)s->stride_h;  // padded rows [y0, y1) hold the run's windows
+  const size_t y1 = oy1 == (size_t)s->out_h ? h : (oy1 - 1) * (size_t)s->stride_h + (size_t)s->kh;
+  for (size_t y = y0; y < y1; y++) {
+    uint8_t* dst = image + y * row_bytes;
+    if (y < top || y >= top + rows) {
+      memset(dst, conv->zero_flipped, row_bytes);
+      continue;
+    }
     memset(dst, conv->zero_flipped, left);
-    flip_copy(dst + left, input + y * in_row, n);
+    flip_copy(dst + left, input + (y - top) * in_row, n);
     memset(dst + left + n, conv->zero_flipped, row_bytes - left - n);
   }
-  memset(image + (top + rows) * row_bytes, conv->zero_flipped, (h - top - rows) * row_bytes);
-  memset(image + h * row_bytes, 0, conv->rows_bytes - h * row_bytes);
+  // The slack after the image, read only for pixels that are not stored (rows past a run's own hold whatever
+  // an earlier run left there: also not stored).
+  if (y1 == h) memset(image + h * row_bytes, 0, conv->rows_bytes - h * row_bytes);
   a.xt = NULL;
   a.taps = (size_t)s->kh;
   a.strip_tap = conv->rows_tap;
   a.pixel_stride = (size_t)s->stride_w * cin;
-  run_tiles_along_rows(r, &a, img, image, (size_t)s->stride_h * row_bytes, (size_t)s->stride_w * cin);
+  run_tiles_along_rows(r, &a, img, oy0, oy1, image, (size_t)s->stride_h * row_bytes, (size_t)s->stride_w * cin);
 }
 
 static void run_task(void* p, size_t task, size_t thread) {
@@ -620,8 +628,9 @@ static void run_task(void* p, size_t task, size_t thread) {
     run_strips(r, img, pa, pb, thread);
     return;
   }
-  if (conv->rows_w != 0) {
-    run_rows(r, img, pa, pb, thread);
+  if (conv->rows_w != 0) {  // output rows [tile0, tile0 + tiles_per_task) of the image
+    const size_t out_h = (size_t)conv->s.out_h;
+    run_rows(r, img, tile0, tile0 + r->plan.tiles_per_task < out_h ? tile0 + r->plan.tiles_per_task : out_h, thread);
     return;
   }
   onexn_qs8_args a;
@@ -638,7 +647,13 @@ void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, one
   r.conv = conv;
   r.input = input;
   r.output = output;
-  if (conv->strip_w != 0 || conv->rows_w != 0) {  // every row of an image per task, a chunk of panels per thread
+  if (conv->rows_w != 0) {  // a run of output rows per thread ("tiles" are rows here), every panel
+    const size_t out_h = (size_t)conv->s.out_h;
+    r.plan = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, out_h, 1, 0);
+    r.plan.tiles_per_task = (out_h + threads - 1) / threads;
+    r.plan.tile_runs = (out_h + r.plan.tiles_per_task - 1) / r.plan.tiles_per_task;
+    r.plan.tasks = (size_t)conv->s.batch * r.plan.tile_runs;
+  } else if (conv->strip_w != 0) {  // every row of an image per task, a chunk of panels per thread
     r.plan = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, 1, conv->num_panels, 1);
     r.plan.panels_per_chunk = (conv->num_panels + threads - 1) / threads;
     r.plan.chunks = (conv->num_panels + r.plan.panels_per_chunk - 1) / r.plan.panels_per_chunk;
