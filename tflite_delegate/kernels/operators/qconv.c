@@ -629,8 +629,8 @@ static void run_task(void* p, size_t task, size_t thread) {
     return;
   }
   if (conv->rows_w != 0) {  // output rows [tile0, tile0 + tiles_per_task) of the image
-    const size_t out_h = (size_t)conv->s.out_h;
-    run_rows(r, img, tile0, tile0 + r->plan.tiles_per_task < out_h ? tile0 + r->plan.tiles_per_task : out_h, thread);
+    const size_t out_h = (size_t)conv->s.out_h, end = tile0 + r->plan.tiles_per_task;
+    run_rows(r, img, tile0, end < out_h ? end : out_h, thread);
     return;
   }
   onexn_qs8_args a;

@@ -84,10 +84,13 @@ static ONEXN_INLINE __m128i requantize_quad(__m128i a0, __m128i a1, __m128i a2, 
     f2 = _mm_min_ps(f2, vhi);
     f3 = _mm_min_ps(f3, vhi);
   }
-  const __m128i q01 = _mm_adds_epi16(_mm_packs_epi32(_mm_cvtps_epi32(f0), _mm_cvtps_epi32(f1)), vzero_point);
-  const __m128i q23 = _mm_adds_epi16(_mm_packs_epi32(_mm_cvtps_epi32(f2), _mm_cvtps_epi32(f3)), vzero_point);
-  const __m128i q = _mm_packs_epi16(q01, q23);
-  return _mm_max_epi8(q, vmin);
+  const __m128i q0 = _mm_cvtps_epi32(f0);
+  const __m128i q1 = _mm_cvtps_epi32(f1);
+  const __m128i q2 = _mm_cvtps_epi32(f2);
+  const __m128i q3 = _mm_cvtps_epi32(f3);
+  const __m128i q01 = _mm_adds_epi16(_mm_packs_epi32(q0, q1), vzero_point);
+  const __m128i q23 = _mm_adds_epi16(_mm_packs_epi32(q2, q3), vzero_point);
+  return _mm_max_epi8(_mm_packs_epi16(q01, q23), vmin);
 }
 
 // Stores the first `rows` (at least 1) of the four pixels requantize_quad packed, the nc channels in `mask`.

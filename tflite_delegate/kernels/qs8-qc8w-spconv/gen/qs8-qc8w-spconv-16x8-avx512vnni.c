@@ -84,10 +84,13 @@ static ONEXN_INLINE __m256i requantize_quad(__m256i a0, __m256i a1, __m256i a2, 
     f2 = _mm256_min_ps(f2, vhi);
     f3 = _mm256_min_ps(f3, vhi);
   }
-  const __m256i q01 = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(f0), _mm256_cvtps_epi32(f1)), vzero_point);
-  const __m256i q23 = _mm256_adds_epi16(_mm256_packs_epi32(_mm256_cvtps_epi32(f2), _mm256_cvtps_epi32(f3)), vzero_point);
-  const __m256i q = _mm256_packs_epi16(q01, q23);
-  return _mm256_max_epi8(q, vmin);
+  const __m256i q0 = _mm256_cvtps_epi32(f0);
+  const __m256i q1 = _mm256_cvtps_epi32(f1);
+  const __m256i q2 = _mm256_cvtps_epi32(f2);
+  const __m256i q3 = _mm256_cvtps_epi32(f3);
+  const __m256i q01 = _mm256_adds_epi16(_mm256_packs_epi32(q0, q1), vzero_point);
+  const __m256i q23 = _mm256_adds_epi16(_mm256_packs_epi32(q2, q3), vzero_point);
+  return _mm256_max_epi8(_mm256_packs_epi16(q01, q23), vmin);
 }
 
 // Stores the first `rows` (at least 1) of the four pixels requantize_quad packed, the nc channels in `mask`.
