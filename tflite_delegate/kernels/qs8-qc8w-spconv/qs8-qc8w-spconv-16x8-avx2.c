@@ -47,16 +47,19 @@ static void half(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* 
   }
   const __m256 vlo = _mm256_set1_ps(a->lo), vhi = _mm256_set1_ps(a->hi);
   const __m256i vzero_point = _mm256_set1_epi32(a->zero_point);
+  const __m128i vlo8 = _mm_set1_epi8((char)((int32_t)a->lo + a->zero_point));
+  const int clamp_hi = a->clamp_hi;
   const __m256i acc[8] = {acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7};
   int8_t* out = a->out + 8 * h * a->out_stride + pn->oc;
   const size_t rows = a->mr > 8 * h ? a->mr - 8 * h : 0;
   for (size_t m = 0; m < 8 && m < rows; m++) {
     __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[m]), vscale);
-    f = _mm256_min_ps(_mm256_max_ps(f, vlo), vhi);
+    // Both bounds in float where the upper one is not int8's own or a product could pass 2^31 (a->clamp_hi),
+    // else the saturating packs clamp above and the lower bound waits for the bytes (integer bounds).
+    if (clamp_hi) f = _mm256_min_ps(_mm256_max_ps(f, vlo), vhi);
     const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(f), vzero_point);
-    // In range after the clamp: the saturating packs only narrow.
     const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-    const __m128i q8 = _mm_packs_epi16(q16, q16);
+    const __m128i q8 = _mm_max_epi8(_mm_packs_epi16(q16, q16), vlo8);
     int8_t* o = out + m * a->out_stride;
     if (pn->nc == 8) {
       _mm_storel_epi64((__m128i*)o, q8);

@@ -45,6 +45,8 @@ static void pass(const onexn_qs8_args* a, const onexn_panel* pn, size_t p0) {
   }
   const float32x4_t vlo = vdupq_n_f32(a->lo), vhi = vdupq_n_f32(a->hi);
   const int32x4_t vzero_point = vdupq_n_s32(a->zero_point);
+  const int8x8_t vlo8 = vdup_n_s8((int8_t)((int32_t)a->lo + a->zero_point));
+  const int clamp_hi = a->clamp_hi;
   const int32x4_t acc[8][2] = {{acc0_0, acc0_1}, {acc1_0, acc1_1}, {acc2_0, acc2_1}, {acc3_0, acc3_1},
                                {acc4_0, acc4_1}, {acc5_0, acc5_1}, {acc6_0, acc6_1}, {acc7_0, acc7_1}};
   const size_t rows = a->mr > p0 ? a->mr - p0 : 0;
@@ -52,12 +54,19 @@ static void pass(const onexn_qs8_args* a, const onexn_panel* pn, size_t p0) {
     int16x4_t q16[2];
     for (size_t h = 0; h < 2; h++) {
       float32x4_t f = vmulq_f32(vcvtq_f32_s32(acc[m][h]), vscale[h]);
-      f = vminq_f32(vmaxq_f32(f, vlo), vhi);
-      q16[h] = vqmovn_s32(vaddq_s32(vcvtnq_s32_f32(f), vzero_point));  // in range: narrowing only
+      // Both bounds in float where a->clamp_hi says so, else the saturating narrowing clamps above and the
+      // lower bound waits for the bytes (integer bounds).
+      if (clamp_hi) f = vminq_f32(vmaxq_f32(f, vlo), vhi);
+      q16[h] = vqmovn_s32(vaddq_s32(vcvtnq_s32_f32(f), vzero_point));
     }
     int8_t* o = a->out + (p0 + m) * a->out_stride + pn->oc;
+    const int8x8_t q8 = vmax_s8(vqmovn_s16(vcombine_s16(q16[0], q16[1])), vlo8);
+    if (pn->nc == 8) {  // a full panel: one store
+      vst1_s8(o, q8);
+      continue;
+    }
     int8_t tmp[8];
-    vst1_s8(tmp, vqmovn_s16(vcombine_s16(q16[0], q16[1])));
+    vst1_s8(tmp, q8);
     for (size_t j = 0; j < pn->nc; j++) o[j] = tmp[j];
   }
 }

@@ -6,6 +6,7 @@
 // zero point * sum(w)); the sums are int32 modulo 2^32 and the requantization is XNNPACK's (vcvtnq rounds half
 // to even). Built with -march=armv8.2-a+dotprod; run only where the CPU reports it (HWCAP_ASIMDDP).
 #include <arm_neon.h>
+#include <string.h>
 
 #include "common/microkernels.h"
 
@@ -57,6 +58,8 @@ static void pass(const onexn_qs8_args* a, const onexn_panel* pn, const int8_t* x
   }
   const float32x4_t vlo = vdupq_n_f32(a->lo), vhi = vdupq_n_f32(a->hi);
   const int32x4_t vzero_point = vdupq_n_s32(a->zero_point);
+  const int8x8_t vlo8 = vdup_n_s8((int8_t)((int32_t)a->lo + a->zero_point));
+  const int clamp_hi = a->clamp_hi;
   const int32x4_t acc[8][1] = {
       {acc0_0},
       {acc1_0},
@@ -73,11 +76,18 @@ static void pass(const onexn_qs8_args* a, const onexn_panel* pn, const int8_t* x
     int16x4_t q16[1];
     for (size_t h = 0; h < 1; h++) {
       float32x4_t f = vmulq_f32(vcvtq_f32_s32(acc[m][h]), vscale[h]);
-      f = vminq_f32(vmaxq_f32(f, vlo), vhi);
-      q16[h] = vqmovn_s32(vaddq_s32(vcvtnq_s32_f32(f), vzero_point));  // in range: narrowing only
+      // Both bounds in float where a->clamp_hi says so, else the saturating narrowing clamps above and the
+      // lower bound waits for the bytes (integer bounds).
+      if (clamp_hi) f = vminq_f32(vmaxq_f32(f, vlo), vhi);
+      q16[h] = vqmovn_s32(vaddq_s32(vcvtnq_s32_f32(f), vzero_point));
     }
-    const int8x8_t q8 = vqmovn_s16(vcombine_s16(q16[0], q16[0]));
+    const int8x8_t q8 = vmax_s8(vqmovn_s16(vcombine_s16(q16[0], q16[0])), vlo8);
     int8_t* o = a->out + (p0 + m) * a->out_stride + pn->oc;
+    if (pn->nc == 4) {  // a full panel: one store
+      const int32_t v = vget_lane_s32(vreinterpret_s32_s8(q8), 0);
+      memcpy(o, &v, sizeof(v));
+      continue;
+    }
     int8_t tmp[8];
     vst1_s8(tmp, q8);
     for (size_t j = 0; j < pn->nc; j++) o[j] = tmp[j];
