@@ -36,7 +36,7 @@ static int adjacent_columns(const onexn_qs8_dw_args* a) {
 typedef struct {
   __m512i w0, w1, w2, start;  // column kx: (w[0][kx], w[1][kx], w[2][kx], 0) per channel; the packed start
   __m512 scale, lo_f, hi;
-  __m512i zero_point, order, flip;
+  __m512i zero_point, flip;
   __m128i lo;                 // the lower bound as int8 (lo + zero point)
 } tile_consts;
 
@@ -51,7 +51,8 @@ static ONEXN_INLINE void pixel(const tile_consts* k, __m512i c0, __m512i c1, __m
   acc = _mm512_dpbusd_epi32(acc, c2, k->w2);
   __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), k->scale);
   if (clamp_hi) f = _mm512_min_ps(_mm512_max_ps(f, k->lo_f), k->hi);
-  const __m128i q = _mm_max_epi8(_mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), k->zero_point)), k->lo);
+  const __m512i q32 = _mm512_add_epi32(_mm512_cvtps_epi32(f), k->zero_point);
+  const __m128i q = _mm_max_epi8(_mm512_cvtsepi32_epi8(q32), k->lo);
   if (full) {  // a full tile stores without the mask (masked stores are slow on Zen 4)
     _mm_storeu_si128((__m128i*)out, q);
   } else {
@@ -75,7 +76,6 @@ static ONEXN_INLINE void channel_tile(const onexn_qs8_dw_args* a, size_t c, __mm
   k.lo = _mm_set1_epi8((char)((int32_t)a->lo + a->zero_point));
   k.hi = _mm512_set1_ps(a->hi);
   k.zero_point = _mm512_set1_epi32(a->zero_point);
-  k.order = order;
   k.flip = _mm512_set1_epi8((char)0x80);
   int8_t* out = a->out + c;
   if (!adjacent) {  // a border pixel: its own nine taps
