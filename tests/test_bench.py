@@ -166,6 +166,20 @@ def test_cli_per_op_lists_claimed_and_kept_nodes(varied, tmp_path, capsys):
     assert "claimed by onexn" in capsys.readouterr().out
 
 
+@needs_delegate
+def test_cli_amx_asks_the_delegate_for_the_tiles(varied, tmp_path, capsys):
+    """--amx passes amx=1: refused with the delegate's reason on a CPU without AMX-INT8 tiles."""
+    path = _write(tmp_path, varied["plain"])
+    rc = cli.main(["bench", path, "--runs", "2", "--warmup", "0", "--json", "--amx"])
+    out, err = capsys.readouterr()
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split() for line in f if line.startswith("flags")), [])
+    if {"amx_int8", "amx_tile", "avx512_vnni", "avx512vbmi"} <= set(flags):
+        assert rc == 0 and json.loads(out)["claimed"] > 0
+    else:
+        assert rc == 2 and "amx=1 needs AMX-INT8 tiles" in err
+
+
 @pytest.mark.parametrize("machine, kernel, expected", [
     ("aarch64", "x86_64", "aarch64 code, x86_64 kernel"),  # qemu-user on a PC
     ("x86_64", "aarch64", "x86_64 code, aarch64 kernel"),

@@ -557,3 +557,22 @@ def test_abi_probe_reads_every_tensors_quantization(converted, runtime):
     per_channel = [t for t in tensors if len(t.get("quantization", {}).get("scale_bits", [])) > 1]
     assert checked > 20 and per_channel  # activations, biases and per-channel weights
     assert report["claimed"] == len(onexn_metadata.parse_entry(entry_of(tflite)))
+
+
+def test_amx_runs_the_16_channel_layers_on_tiles_where_the_cpu_has_them():
+    """amx=1 on a CPU with AMX-INT8: the int8 layers of 16-channel blocks run on the tiles
+    (qs8-qc8w-spconv-16x16-avx512amx; the stem keeps its rows), outputs equal to the stock runtime's. Elsewhere
+    the option is refused with the reason; qconv_test checks the kernel on a C model of the tiles there."""
+    tflite = _int8(apply_1xn(_resnet_like(), n=16, sparsity=0.5))
+    x = _inputs(tflite)
+    if not all(_cpu_has(flag) for flag in ("amx_int8", "amx_tile", "avx512_vnni", "avx512vbmi")):
+        with pytest.raises(ValueError, match="amx=1 needs AMX-INT8 tiles that Linux lets this process use"):
+            load_delegate(amx=1)
+        return
+    with pytest.raises(ValueError, match="kernel=avx2 excludes it"):
+        load_delegate(amx=1, kernel="avx2")
+    delegate = load_delegate(amx=1, dense="never")
+    got = run(tflite, x, [delegate])
+    kernels = {k["kernel"] for k in read_report(delegate)["kernels"]}
+    assert "qs8-qc8w-spconv-16x16-avx512amx" in kernels, kernels
+    np.testing.assert_array_equal(got[0], run(tflite, x)[0])

@@ -69,6 +69,23 @@ SOURCES = {
                 "-mavx2"
             ]
         },
+        "avx512amx": {
+            "arches": [
+                "x86_64"
+            ],
+            "copts": [
+                "-mavx512f",
+                "-mavx512vl",
+                "-mavx512dq",
+                "-mavx512bw",
+                "-mavx512vnni",
+                "-mavx512vbmi",
+                "-mamx-tile",
+                "-mamx-int8",
+                "-mfma",
+                "-mavx2"
+            ]
+        },
         "neon": {
             "arches": [
                 "aarch64"
@@ -104,6 +121,7 @@ SOURCES = {
         ],
         "hdrs": [
             "kernels/common/common.h",
+            "kernels/common/amx-tiles.h",
             "kernels/common/memory.h",
             "kernels/common/microkernels.h",
             "kernels/common/threadpool.h",
@@ -209,6 +227,9 @@ SOURCES = {
             "avx512vnnivbmi": [
                 "kernels/qs8-qc8w-dwconv/qs8-qc8w-dwconv-minmax-fp32-3x3-16c-avx512vnnivbmi.c",
                 "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x16-avx512vnnivbmi.c"
+            ],
+            "avx512amx": [
+                "kernels/qs8-qc8w-spconv/gen/qs8-qc8w-spconv-16x16-avx512amx.c"
             ],
             "neon": [
                 "kernels/f32-dwconv/gen/f32-dwconv-minmax-4c-neon.c",

@@ -24,6 +24,9 @@ def add_arguments(parser):
                         help="the delegate's dense option: auto (default: a cost model picks kept blocks or every "
                              "block per node, and a graph with too little to gain is left to the stock runtime), "
                              "never (always the kept blocks), always (every block)")
+    parser.add_argument("--amx", action="store_true",
+                        help="the delegate's amx=1: int8 layers of 16-channel blocks on AMX tiles (a CPU with "
+                             "AMX-INT8 only; off by default)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and the run order")
     parser.add_argument("--per-op", action="store_true",
                         help="also time every operator alone: the delegate's nodes and what the stock runtime kept")
@@ -59,6 +62,8 @@ def run(args):
     except ValueError as e:
         return _error(e)
     options = {"kernel": args.kernel, "dense": args.dense}
+    if args.amx:
+        options["amx"] = 1
     available, why = bench.delegate_status()
     try:
         if available:

@@ -183,6 +183,7 @@ class Claimer {
       if (!why.empty()) return why;
       QConvStep checked;
       checked.plan = std::move(plan);
+      checked.amx = options_.amx;
       why = TryTake(node_index, std::move(checked), &result_->claimed);
       if (why.empty() && estimate.stock_ns >= 0.0) int8_saved_ns_ += estimate.stock_ns - estimate.onexn_ns;
       return why;
@@ -227,6 +228,7 @@ class Claimer {
     if (why.empty() && plan.int8) {
       QConvStep checked;
       checked.plan = std::move(plan);
+      checked.amx = options_.amx;
       why = TryTake(node_index, std::move(checked), &result_->dense);
     } else if (why.empty()) {
       ConvStep checked;

@@ -9,9 +9,9 @@ namespace onexn {
 namespace {
 
 #ifdef ONEXN_TESTING
-constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, dense, abi_probe";
+constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, dense, amx, abi_probe";
 #else
-constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, dense";
+constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, dense, amx";
 #endif
 
 // Strict base-10 integer: no empty string, no trailing characters, no overflow.
@@ -72,6 +72,8 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
       err = ParseKernel(value, &opts.isa);
     } else if (std::strcmp(key, "verbose") == 0) {
       err = ParseBool(key, value, &opts.verbose);
+    } else if (std::strcmp(key, "amx") == 0) {
+      err = ParseBool(key, value, &opts.amx);
     } else if (std::strcmp(key, "fuse") == 0) {
       err = ParseBool(key, value, &opts.fuse);
     } else if (std::strcmp(key, "dense") == 0) {
@@ -108,6 +110,14 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
     if (!err.empty()) return err;
   }
   if (opts.isa == ONEXN_ISA_AUTO) opts.isa = onexn_isa_resolve(ONEXN_ISA_AUTO);
+  if (opts.amx && !onexn_isa_supported(ONEXN_ISA_AVX512AMX)) {
+    return "option amx=1 needs AMX-INT8 tiles that Linux lets this process use, with AVX512-VNNI and VBMI; "
+           "this CPU or system has none";
+  }
+  if (opts.amx && opts.isa != ONEXN_ISA_AVX512) {
+    return std::string("option amx=1 runs beside the AVX-512 kernels; kernel=") + onexn_isa_name(opts.isa) +
+           " excludes it";
+  }
   *out = opts;
   return "";
 }

@@ -28,6 +28,9 @@ struct DelegateOptions {
   // Whether a 1xN node may run every block instead of its kept ones where the kernel library's cost model
   // finds that faster (option dense=auto, the default); never (the kept blocks always) or always.
   onexn_dense_policy dense = ONEXN_DENSE_AUTO;
+  // Run the int8 layers of 16-channel blocks on AMX tiles (amx=1; a CPU with AMX-INT8 only). Off by default
+  // until measured on such a CPU: which layers it wins on is not in the cost model yet.
+  bool amx = false;
 #ifdef ONEXN_TESTING
   int abi_probe = 0;  // 0, 1 or 2 (testing/probed_prepare.h)
 #endif

@@ -101,7 +101,8 @@ std::string QConvStep::Prepare(const TfLiteContext* context, onexn_isa isa, cons
   const auto* weights = static_cast<const int8_t*>(context->tensors[plan.weights].data.data);
   const auto* bias = plan.bias >= 0 ? static_cast<const int32_t*>(context->tensors[plan.bias].data.data) : nullptr;
   char msg[256] = {0};
-  onexn_qconv* packed = onexn_qconv_create(&g.shape, &index, weights, bias, &quant, isa, msg, sizeof(msg));
+  onexn_qconv* packed = onexn_qconv_create(&g.shape, &index, weights, bias, &quant, amx ? ONEXN_ISA_AVX512AMX : isa,
+                                           msg, sizeof(msg));
   if (packed == nullptr) return msg[0] != '\0' ? msg : "no reason given";
   conv.reset(packed);
   shape = g.shape;

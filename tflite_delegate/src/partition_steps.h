@@ -68,6 +68,7 @@ struct ConvStep {
 // pointers.
 struct QConvStep {
   NodePlan plan;
+  bool amx = false;  // option amx=1: the 16-channel blocks on AMX tiles (ONEXN_ISA_AVX512AMX)
   std::unique_ptr<onexn_qconv, QConvDeleter> conv;  // packed for `shape`
   onexn_conv_shape shape{};
 

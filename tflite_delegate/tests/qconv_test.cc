@@ -642,12 +642,8 @@ const Kernel* Scalar() {
 
 // One microkernel of the list, forced on every fixed case and a share of the random ones, against the
 // reference and the scalar microkernel.
-void TestUkernel(onexn_isa isa, const char* name) {
-  if (!Runs(isa, name)) return;
-  const onexn_qs8_ukernel_config* uk = onexn_qconv_ukernel(name);
-  Check(uk != nullptr && uk->isa == isa, std::string(name) + ": in this build's kernel table");
-  if (uk == nullptr) return;
-  const std::vector<Kernel> kernel = {{name, isa, uk}};
+void TestUkernelConfig(const onexn_qs8_ukernel_config* uk) {
+  const std::vector<Kernel> kernel = {{uk->name, uk->isa, uk}};
   for (const Case& c : FixedCases()) TestCase(c, kernel, Scalar());
   for (const Case& c : RandomCases(RandomCaseCount(150) / 3)) TestCase(c, kernel, Scalar());
   for (int n : {1, 16}) TestCase(WrappingCase(n), kernel, Scalar());
@@ -660,6 +656,13 @@ void TestUkernel(onexn_isa isa, const char* name) {
   t.batch = 2;
   t.n = 8;
   TestThreads(t, kernel);
+}
+
+void TestUkernel(onexn_isa isa, const char* name) {
+  if (!Runs(isa, name)) return;
+  const onexn_qs8_ukernel_config* uk = onexn_qconv_ukernel(name);
+  Check(uk != nullptr && uk->isa == isa, std::string(name) + ": in this build's kernel table");
+  if (uk != nullptr) TestUkernelConfig(uk);
 }
 
 // "onexn_qs8_qc8w_spconv_16x8_avx2" -> "qs8-qc8w-spconv-16x8-avx2".
@@ -786,6 +789,30 @@ TEST_CASE("qconv dispatch: VBMI's twin takes the 16-channel layers where the gat
   Check(chosen(32, 16, 3, 2) == "qs8-qc8w-spconv-16x16-avx512vnnivbmi", "3x3/2, one group: " + chosen(32, 16, 3, 2));
 }
 
+#if ONEXN_ARCH_X86_64
+TEST_CASE("qconv dispatch: AMX takes the 16-channel blocks; narrower blocks and the stems keep VNNI's kernels") {
+  auto selected = [](int n) {
+    const onexn_qs8_ukernel_config* uk = nullptr;
+    return std::string(onexn_qconv_select_ukernel(ONEXN_ISA_AVX512AMX, n, &uk) == 0 && uk != nullptr ? uk->name : "");
+  };
+  for (int n : {9, 16, 32}) Check(selected(n) == "qs8-qc8w-spconv-16x16-avx512amx", "n=" + std::to_string(n));
+  Check(selected(8) == "qs8-qc8w-spconv-16x8-avx512vnni", "n=8: " + selected(8));
+  Check(selected(4) == "qs8-qc8w-spconv-16x4-avx512vnni", "n=4: " + selected(4));
+  Case stem;
+  stem.cin = 3;
+  stem.cout = 32;
+  stem.kh = stem.kw = 3;
+  stem.stride = 2;
+  stem.n = 16;
+  const Problem p = Build(stem);
+  const onexn_block_index index = p.Index();
+  const onexn_qs8_ukernel_config* uk = nullptr;
+  Check(onexn_qconv_choose_ukernel(ONEXN_ISA_AVX512AMX, &p.shape, &index, &uk) == 0 && uk != nullptr &&
+            std::string(uk->name) == "qs8-qc8w-spconv-16x16-avx512vnni",
+        "a stem runs rows");
+}
+#endif
+
 TEST_CASE("qconv kernel lists: names are the function names") {
 #define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather, strip) \
   Check(NameOf(#ukernel) == name, #ukernel);
@@ -820,6 +847,24 @@ TEST_CASE("qconv dispatch: a narrow gather stands in for its ISA's full gather u
     }
   }
 }
+
+#if ONEXN_ARCH_X86_64
+// The AMX kernel compiled against the C model of the tiles (common/amx-tiles.h; tests/qconv_amx_model.c), so
+// that its logic is checked wherever VBMI runs; on a CPU with AMX the test case named like the kernel runs
+// the real one.
+extern "C" void onexn_qs8_qc8w_spconv_16x16_avx512amx_model(const onexn_qs8_args* args);
+
+TEST_CASE("qs8-qc8w-spconv-16x16-avx512amx on the model of the tiles") {
+  if (!Runs(ONEXN_ISA_AVX512VNNIVBMI, "qs8-qc8w-spconv-16x16-avx512amx (model)")) return;
+  const onexn_qs8_ukernel_config* uk = onexn_qconv_ukernel("qs8-qc8w-spconv-16x16-avx512amx");
+  Check(uk != nullptr, "qs8-qc8w-spconv-16x16-avx512amx: in this build's kernel table");
+  if (uk == nullptr) return;
+  onexn_qs8_ukernel_config model = *uk;
+  model.isa = ONEXN_ISA_AVX512VNNIVBMI;
+  model.fn = onexn_qs8_qc8w_spconv_16x16_avx512amx_model;
+  TestUkernelConfig(&model);
+}
+#endif
 
 // One test case per microkernel of the lists, named like it.
 #define ONEXN_QS8_SPCONV_UKERNEL(isa, name, ukernel, nr, kr, w_int16, input_offset, x_bytes, gather, strip) \

@@ -70,11 +70,13 @@ def f32_softmax():
 
 def qs8_qc8w_spconv():
     """int8 1xN kernels: AVX512-VNNI at three vector widths (at 16 also reading the input rows directly with
-    VBMI's vpermb), NEON dot product at two (the AVX2, NEON and
+    VBMI's vpermb, and that one's multiply-adds on AMX tiles), NEON dot product at two (the AVX2, NEON and
     scalar ones are written by hand)."""
     for nr in (16, 8, 4):
-        yield f"qs8-qc8w-spconv-16x{nr}-avx512vnni.c", "avx512vnni.c.in", dict(nr=nr, isa="avx512vnni", direct=False)
-    yield "qs8-qc8w-spconv-16x16-avx512vnnivbmi.c", "avx512vnni.c.in", dict(nr=16, isa="avx512vnnivbmi", direct=True)
+        yield f"qs8-qc8w-spconv-16x{nr}-avx512vnni.c", "avx512vnni.c.in", dict(nr=nr, isa="avx512vnni", direct=False,
+                                                                                     amx=False)
+    for isa, amx in (("avx512vnnivbmi", False), ("avx512amx", True)):  # the direct kernel on vectors, on tiles
+        yield f"qs8-qc8w-spconv-16x16-{isa}.c", "avx512vnni.c.in", dict(nr=16, isa=isa, direct=True, amx=amx)
     for nr in (8, 4):
         yield f"qs8-qc8w-spconv-16x{nr}-neondot.c", "neondot.c.in", dict(nr=nr)
 

@@ -1,4 +1,5 @@
 // ISA names and runtime CPU detection. Compiled without ISA flags on every architecture.
+#define _GNU_SOURCE  // syscall (Linux's permission for the AMX tiles)
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +9,10 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
+#endif
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
 #endif
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -30,6 +35,7 @@ static int cpu_has_avx512(void) {
 }
 static int cpu_has_avx512vnni(void) { return cpu_has_avx512() && __builtin_cpu_supports("avx512vnni"); }
 static int cpu_has_avx512vnnivbmi(void) { return cpu_has_avx512vnni() && __builtin_cpu_supports("avx512vbmi"); }
+static int amx_tiles_granted(void);
 #endif
 
 int onexn_isa_supported(onexn_isa isa) {
@@ -46,6 +52,8 @@ int onexn_isa_supported(onexn_isa isa) {
       return cpu_has_avx512vnni();
     case ONEXN_ISA_AVX512VNNIVBMI:
       return cpu_has_avx512vnnivbmi();
+    case ONEXN_ISA_AVX512AMX:
+      return cpu_has_avx512vnnivbmi() && amx_tiles_granted();
 #endif
 #if defined(__aarch64__)
     case ONEXN_ISA_NEON:
@@ -120,6 +128,25 @@ int onexn_cpu_has_amx_int8(void) {
   return cached(&slot, has_amx_int8);
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Linux hands out the 8 KB tile data state per process, on request (ARCH_REQ_XCOMP_PERM for
+// XFEATURE_XTILEDATA); a tile instruction before that raises SIGILL. Granting it twice is harmless: XNNPACK
+// asks for it too in the same process.
+static int request_amx_tiles(void) {
+#if defined(__linux__)
+  if (!onexn_cpu_has_amx_int8()) return 0;
+  return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+  return 0;
+#endif
+}
+
+static int amx_tiles_granted(void) {
+  static atomic_int slot = -1;
+  return cached(&slot, request_amx_tiles);
+}
+#endif
+
 static int l2_kilobytes(void) {
 #if defined(_SC_LEVEL2_CACHE_SIZE)
   const long bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
@@ -135,7 +162,7 @@ size_t onexn_cpu_l2_bytes(void) {
 }
 
 static const char* const kIsaNames[] = {"auto", "scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot",
-                                         "avx512vnnivbmi"};
+                                         "avx512vnnivbmi", "avx512amx"};
 // Names onexn_isa_from_name parses: the levels every operator has kernels for.
 #define NUM_LEVELS 5
 

@@ -26,6 +26,10 @@ typedef enum {
   ONEXN_ISA_AVX512VNNI = 5,  // AVX512 + VNNI (vpdpbusd)
   ONEXN_ISA_NEONDOT = 6,     // NEON + the ARMv8.2 dot product (sdot)
   ONEXN_ISA_AVX512VNNIVBMI = 7,  // AVX512VNNI + VBMI (vpermb)
+  // AVX512VNNIVBMI + AMX-INT8 tiles (tdpbusd), supported once Linux granted this process the tile data
+  // (arch_prctl). Only onexn_qconv takes it, on request (the delegate's option amx=1): its other int8 kernels
+  // and every other operator run as with AVX512.
+  ONEXN_ISA_AVX512AMX = 8,
 } onexn_isa;
 
 // 1 if the ISA's kernels are compiled into this library and the running CPU supports them.
@@ -45,7 +49,8 @@ onexn_fpu_state onexn_fpu_flush_denormals(void);
 void onexn_fpu_restore(onexn_fpu_state state);
 // Resolves ONEXN_ISA_AUTO to the best supported ISA; returns other values unchanged.
 onexn_isa onexn_isa_resolve(onexn_isa isa);
-// "auto", "scalar", "avx2", "avx512", "neon", and the extensions "avx512vnni", "neondot", "avx512vnnivbmi".
+// "auto", "scalar", "avx2", "avx512", "neon", and the extensions "avx512vnni", "neondot", "avx512vnnivbmi",
+// "avx512amx".
 const char* onexn_isa_name(onexn_isa isa);
 // Parses "auto", "scalar", "avx2", "avx512" or "neon"; returns 0 on success, -1 for any other name.
 int onexn_isa_from_name(const char* name, onexn_isa* out);

@@ -5,7 +5,8 @@
 // The vector runs over a panel's output channels, so a block narrower than the vector wastes lanes: the
 // AVX512-VNNI kernels come in zmm, ymm and xmm widths (16, 8, 4 channels; on Zen 4 and Intel cores a ymm
 // vpdpbusd issues twice as often as a zmm one, so 8-channel panels lose nothing), the dot-product NEON ones
-// in 8 and 4.
+// in 8 and 4. The AMX kernel (16 channels) runs only where asked for (ONEXN_ISA_AVX512AMX: the delegate's
+// option amx=1); the narrower blocks and the stems stay with AVX512-VNNI there.
 #include <limits.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ typedef struct {
 static const rule kRules[] = {
     {ONEXN_ISA_SCALAR, 1, INT_MAX, "qs8-qc8w-spconv-16x8-scalar"},
 #if ONEXN_ARCH_X86_64
+    {ONEXN_ISA_AVX512AMX, 9, INT_MAX, "qs8-qc8w-spconv-16x16-avx512amx"},
     {ONEXN_ISA_AVX512VNNI, 9, INT_MAX, "qs8-qc8w-spconv-16x16-avx512vnni"},
     {ONEXN_ISA_AVX512VNNI, 5, 8, "qs8-qc8w-spconv-16x8-avx512vnni"},
     {ONEXN_ISA_AVX512VNNI, 1, 4, "qs8-qc8w-spconv-16x4-avx512vnni"},
@@ -82,6 +84,8 @@ int onexn_qconv_select_ukernel(onexn_isa isa, int n, const onexn_qs8_ukernel_con
     isa = onexn_isa_supported(ONEXN_ISA_AVX512VNNI) ? ONEXN_ISA_AVX512VNNI : ONEXN_ISA_AVX2;
   } else if (isa == ONEXN_ISA_NEON && onexn_isa_supported(ONEXN_ISA_NEONDOT)) {
     isa = ONEXN_ISA_NEONDOT;
+  } else if (isa == ONEXN_ISA_AVX512AMX && n <= 8) {
+    isa = ONEXN_ISA_AVX512VNNI;
   }
   for (size_t i = 0; i < sizeof(kRules) / sizeof(kRules[0]); i++) {
     const rule* r = &kRules[i];
@@ -127,12 +131,17 @@ static int direct_is_cheaper(const onexn_conv_shape* s, const onexn_block_index*
 
 int onexn_qconv_runs_rows(onexn_isa isa, const onexn_conv_shape* shape, int n) {
   const onexn_qs8_ukernel_config* uk = NULL;
+  if (isa == ONEXN_ISA_AVX512AMX) isa = ONEXN_ISA_AVX512VNNI;  // its stems
   return onexn_qconv_select_ukernel(onexn_isa_resolve(isa), n, &uk) == 0 && uk->strip != NULL &&
          onexn_qconv_rows_shape(shape) && (size_t)shape->kw * (size_t)shape->cin <= 64;
 }
 
 int onexn_qconv_choose_ukernel(onexn_isa isa, const onexn_conv_shape* shape, const onexn_block_index* index,
                                const onexn_qs8_ukernel_config** out) {
+#if ONEXN_ARCH_X86_64
+  // Rows hold a stem's quads as they lie in memory, the tiles would pad its few channels to 64.
+  if (isa == ONEXN_ISA_AVX512AMX && onexn_qconv_runs_rows(isa, shape, index->n)) isa = ONEXN_ISA_AVX512VNNI;
+#endif
   if (onexn_qconv_select_ukernel(isa, index->n, out)) return -1;
 #if ONEXN_ARCH_X86_64
   // A stride-1 KxK layer runs from strips (qconv.c): each input pixel gathered and interleaved once, not once

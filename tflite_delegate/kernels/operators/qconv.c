@@ -189,9 +189,12 @@ static ptrdiff_t pack(onexn_qconv* conv, const onexn_block_index* ix, const int8
   conv->num_panels = panels;
   conv->panels = (onexn_panel*)onexn_aligned_alloc(panels * sizeof(onexn_panel));
   conv->kc = (uint32_t*)onexn_aligned_alloc((kc_total + 1) * sizeof(uint32_t));
-  conv->packed = (uint8_t*)onexn_aligned_alloc(bytes);
+  // 1 KB of slack: the AMX kernel loads a whole tile of weights for a tap's last chunk (its rows past the
+  // chunk's weights meet activations of 0).
+  if (bytes > SIZE_MAX - 1024) return -1;
+  conv->packed = (uint8_t*)onexn_aligned_alloc(bytes + 1024);
   if (conv->panels == NULL || conv->kc == NULL || conv->packed == NULL) return -1;
-  memset(conv->packed, 0, bytes);
+  memset(conv->packed, 0, bytes + 1024);
   size_t p = 0, off = 0, kc_off = 0;
   for (size_t g = 0; g < (size_t)ix->num_groups; g++) {
     const size_t kept = ix->group_ptr[g + 1] - ix->group_ptr[g], padded = round_up(kept, kr);

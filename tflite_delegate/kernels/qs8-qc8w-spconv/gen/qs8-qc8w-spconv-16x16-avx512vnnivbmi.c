@@ -25,6 +25,7 @@ static void compact(uint8_t* x, const onexn_qs8_args* a, const uint32_t* kc, siz
   for (size_t o = 0; o < chunks; o++) {
     const size_t n = kept - 64 * o < 64 ? kept - 64 * o : 64;
     const __mmask64 valid = _cvtu64_mask64(~0ull >> (64 - n));
+    const __m512i vflip_kept = _mm512_maskz_mov_epi8(valid, vflip);  // the bytes past n stay 0 (AMX's A tile)
     __m512i vc[4];  // the chunk's kept channels
     for (size_t i = 0; i < 4; i++) {
       const size_t k = n > 16 * i ? n - 16 * i : 0;
@@ -48,7 +49,7 @@ static void compact(uint8_t* x, const onexn_qs8_args* a, const uint32_t* kc, siz
                           (__mmask64)_mm512_cmpeq_epi32_mask(_mm512_srli_epi32(vc[3], 6), vj) << 48);
         load[i] = jb + i == last ? tail : _cvtu64_mask64(~0ull);
       }
-      const __m512i flip = j1 - jb < 8 ? vflip : _mm512_setzero_si512();  // once, in the last round
+      const __m512i flip = j1 - jb < 8 ? vflip_kept : _mm512_setzero_si512();  // once, in the last round
       // The masks depend on the chunk only: set up once for every tap (they were per tap: compaction took as
       // long as the multiply-adds on ResNet-50's 3x3 56x56x64->64).
       for (size_t t = 0; t < taps; t++) {
