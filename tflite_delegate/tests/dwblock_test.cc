@@ -383,15 +383,17 @@ onexn_qconv* CreateQConv(const QPointwise& p, onexn_isa isa, std::string* err) {
   return conv;
 }
 
-void TestQCase(const Case& c, const std::vector<onexn_isa>& isas) {
+// conv_isa: the 1x1 layers' ISA where it differs from the depthwise's (ONEXN_ISA_AVX512AMX).
+void TestQCase(const Case& c, const std::vector<onexn_isa>& isas, onexn_isa conv_isa = ONEXN_ISA_AUTO) {
   const QProblem p = QBuild(c);
   if (!p.ok) return;
   for (onexn_isa isa : isas) {
-    const std::string what = std::string(onexn_isa_name(isa)) + " " + c.Describe();
+    const onexn_isa pointwise = conv_isa != ONEXN_ISA_AUTO ? conv_isa : isa;
+    const std::string what = std::string(onexn_isa_name(pointwise)) + " " + c.Describe();
     std::string err;
-    onexn_qconv* expand = c.layers & kExpand ? CreateQConv(p.expand, isa, &err) : nullptr;
+    onexn_qconv* expand = c.layers & kExpand ? CreateQConv(p.expand, pointwise, &err) : nullptr;
     Check(!(c.layers & kExpand) || expand != nullptr, what + ": expand create: " + err);
-    onexn_qconv* project = c.layers & kProject ? CreateQConv(p.project, isa, &err) : nullptr;
+    onexn_qconv* project = c.layers & kProject ? CreateQConv(p.project, pointwise, &err) : nullptr;
     Check(!(c.layers & kProject) || project != nullptr, what + ": project create: " + err);
     char buf[256] = "";
     onexn_qconv_quant dq = p.dq;
@@ -547,6 +549,12 @@ TEST_CASE("qdwblock: fixed cases, int8, bit-identical to the layers apart") {
 
 TEST_CASE("qdwblock: random cases, int8, bit-identical to the layers apart") {
   for (const Case& c : RandomCases(RandomCaseCount(120))) TestQCase(c, AvailableIsas());
+}
+
+// On a CPU with AMX-INT8 the blocks' 1x1 layers on the tiles (the delegate's amx=1), the depthwise on AVX-512.
+TEST_CASE("qdwblock: fixed cases with AMX 1x1 layers, bit-identical to the layers apart") {
+  if (!onexn_test::Runs(ONEXN_ISA_AVX512AMX, "qs8-qc8w-spconv-16x16-avx512amx")) return;
+  for (const Case& c : FixedCases()) TestQCase(c, {ONEXN_ISA_AVX512}, ONEXN_ISA_AVX512AMX);
 }
 
 TEST_CASE("qdwblock: layers that are not 1x1 are refused with a message") { TestQRefused(); }
