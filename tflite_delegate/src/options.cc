@@ -111,8 +111,11 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
   }
   if (opts.isa == ONEXN_ISA_AUTO) opts.isa = onexn_isa_resolve(ONEXN_ISA_AUTO);
   if (opts.amx && !onexn_isa_supported(ONEXN_ISA_AVX512AMX)) {
-    return "option amx=1 needs AMX-INT8 tiles that Linux lets this process use, with AVX512-VNNI and VBMI; "
-           "this CPU or system has none";
+    return onexn_cpu_has_amx_int8() && onexn_isa_supported(ONEXN_ISA_AVX512VNNIVBMI)
+               ? "option amx=1 needs AMX-INT8 tiles that Linux lets this process use: it refused the tile state "
+                 "(arch_prctl ARCH_REQ_XCOMP_PERM; e.g. an alternate signal stack too small for it)"
+               : "option amx=1 needs AMX-INT8 tiles that Linux lets this process use, with AVX512-VNNI and VBMI; "
+                 "this CPU or system has none";
   }
   if (opts.amx && opts.isa != ONEXN_ISA_AVX512) {
     return std::string("option amx=1 runs beside the AVX-512 kernels; kernel=") + onexn_isa_name(opts.isa) +

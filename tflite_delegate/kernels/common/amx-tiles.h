@@ -85,6 +85,7 @@ static void onexn_amx_dpbusd(int c, int a, int b) {
   onexn_amx_check(a);
   onexn_amx_check(b);
   const onexn_amx_config* g = &onexn_amx.cfg;
+  if (c == a || c == b || a == b) onexn_amx_fault("tdpbusd names a tile twice");
   if (g->rows[c] != g->rows[a] || g->colsb[c] != g->colsb[b] || g->rows[b] != g->colsb[a] / 4 ||
       g->colsb[a] % 4 != 0 || g->colsb[c] % 4 != 0) {
     onexn_amx_fault("tdpbusd on tiles whose shapes do not chain");
@@ -116,9 +117,19 @@ static void onexn_amx_release(void) {
 #else
 #include <immintrin.h>
 
-#define ONEXN_TILE_LOADCONFIG(cfg) _tile_loadconfig(cfg)
+// GCC's ldtilecfg and tileloadd tell the compiler they read no memory (8 bytes for ldtilecfg): a compiler
+// barrier first keeps the stores that filled the configuration or the tile's rows before them.
+#define ONEXN_TILE_LOADCONFIG(cfg)           \
+  do {                                       \
+    __asm__ volatile("" ::: "memory");       \
+    _tile_loadconfig(cfg);                   \
+  } while (0)
 #define ONEXN_TILE_ZERO(t) _tile_zero(t)
-#define ONEXN_TILE_LOADD(t, base, stride) _tile_loadd(t, base, stride)
+#define ONEXN_TILE_LOADD(t, base, stride)    \
+  do {                                       \
+    __asm__ volatile("" ::: "memory");       \
+    _tile_loadd(t, base, stride);            \
+  } while (0)
 #define ONEXN_TILE_DPBUSD(c, a, b) _tile_dpbusd(c, a, b)
 #define ONEXN_TILE_STORED(t, base, stride) _tile_stored(t, base, stride)
 #define ONEXN_TILE_RELEASE() _tile_release()

@@ -177,14 +177,8 @@ static void panel_tiles(const onexn_qs8_args* a, const onexn_panel* pn, const ui
 // Tiles are configured per call and released at its end: XNNPACK's AMX kernels, on the same threads, load
 // their own configurations.
 void onexn_qs8_qc8w_spconv_16x16_avx512amx(const onexn_qs8_args* a) {
-  onexn_amx_config cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.palette_id = 1;
-  for (int t = 0; t < 3; t++) {
-    cfg.rows[t] = 16;
-    cfg.colsb[t] = 64;
-  }
-  ONEXN_TILE_LOADCONFIG(&cfg);
+  static const onexn_amx_config kTiles = {.palette_id = 1, .colsb = {64, 64, 64}, .rows = {16, 16, 16}};
+  ONEXN_TILE_LOADCONFIG(&kTiles);
   for (size_t i = 0; i < a->num_panels; i++) {
     const onexn_panel* pn = &a->panels[i];
     if (i == 0 || pn->kc_off != pn[-1].kc_off || pn->kept != pn[-1].kept) {  // a new group
