@@ -245,6 +245,22 @@ TEST_CASE("qdwconv: bad arguments are refused with a message") {
   c.weight_scales[0] = 1e6f;
   refused("requantization scale >= 256");
   c.weight_scales[0] = 0.01f;
+  const onexn_dwconv_shape shape = c.s;
+  const std::vector<int8_t> weights = c.w;
+  c.s.kh = 1;  // a window of one tap more than the run's tap table holds; as many is taken
+  for (int kw : {ONEXN_QDW_MAX_TAPS + 1, ONEXN_QDW_MAX_TAPS}) {
+    c.s.kw = kw;
+    c.w.assign(size_t(kw) * c.s.channels, 1);
+    if (kw > ONEXN_QDW_MAX_TAPS) {
+      refused("1x" + std::to_string(kw) + " window");
+    } else {
+      onexn_qdwconv* dw = onexn_qdwconv_create(&c.s, c.w.data(), c.bias.data(), &good, ONEXN_ISA_AUTO, err, sizeof(err));
+      Check(dw != nullptr, std::string("1x1024 window: ") + err);
+      onexn_qdwconv_destroy(dw);
+    }
+  }
+  c.s = shape;
+  c.w = weights;
   c.s.kh = 0;
   refused("kh = 0");
   Check(onexn_qdwconv_create(&c.s, nullptr, nullptr, &good, ONEXN_ISA_AUTO, err, sizeof(err)) == nullptr,

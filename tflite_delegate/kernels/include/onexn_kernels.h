@@ -280,8 +280,9 @@ typedef struct onexn_qdwconv onexn_qdwconv;
 // NULL (both copied). Output = round_half_even(clamp(acc * input_scale * weight_scale / output_scale)) + output
 // zero point with acc = bias + sum of (x - input zero point) * w over the taps inside the image: XNNPACK's
 // qs8-qc8w dwconv bit for bit. isa: ONEXN_ISA_AUTO or a level (one the CPU lacks runs the scalar kernel).
-// NULL with a message in err on invalid arguments (as onexn_qconv_create's quantization checks) or out of
-// memory.
+// NULL with a message in err on invalid arguments (as onexn_qconv_create's quantization checks), windows of
+// more than ONEXN_QDW_MAX_TAPS taps, or out of memory.
+#define ONEXN_QDW_MAX_TAPS 1024
 onexn_qdwconv* onexn_qdwconv_create(const onexn_dwconv_shape* shape, const int8_t* weights_hwc, const int32_t* bias,
                                     const onexn_qconv_quant* quant, onexn_isa isa, char* err, size_t err_len);
 // 1 when onexn_qdwconv_create runs a layer of this window on the kernel for complete 3x3 windows (AVX512-VNNI

@@ -128,6 +128,11 @@ static onexn_qdwconv* create(const onexn_dwconv_shape* shape, const int8_t* weig
     onexn_set_err(err, err_len, "%s: tensor sizes overflow", kCreate);
     return NULL;
   }
+  if (taps > ONEXN_QDW_MAX_TAPS) {
+    onexn_set_err(err, err_len, "%s: a %dx%d window has more than %d taps", kCreate, shape->kh, shape->kw,
+                  ONEXN_QDW_MAX_TAPS);
+    return NULL;
+  }
   onexn_qdwconv* dw = (onexn_qdwconv*)calloc(1, sizeof(*dw));
   if (dw == NULL) {
     onexn_set_err(err, err_len, "%s: out of memory", kCreate);
@@ -272,8 +277,7 @@ static void run_pixels(const onexn_qdwconv* dw, onexn_qs8_dw_args* a, const int8
 static void run_one_row(const onexn_qdwconv* dw, const int8_t* rows, size_t first, int8_t* row_out, size_t oy) {
   const onexn_dwconv_shape* s = &dw->s;
   const size_t C = (size_t)s->channels, out_w = (size_t)s->out_w;
-  const int8_t** taps = (const int8_t**)malloc(2 * (size_t)s->kh * (size_t)s->kw * sizeof(*taps));
-  if (taps == NULL) return;  // create bounded kh * kw; a failed small malloc leaves the row unwritten
+  const int8_t* taps[2 * ONEXN_QDW_MAX_TAPS];  // the inputs', then the weights' (create bounds kh * kw)
   onexn_qs8_dw_args a;
   a.channels = C;
   a.x_stride = (size_t)s->stride_w * C;
@@ -290,7 +294,6 @@ static void run_one_row(const onexn_qdwconv* dw, const int8_t* rows, size_t firs
   for (size_t x = dw->full_x1 > dw->full_x0 ? dw->full_x1 : out_w; x < out_w; x++) {
     run_pixels(dw, &a, taps, rows, first, row_out, oy, x, x + 1);
   }
-  free(taps);
 }
 
 // Task r: output row r of the flattened batch * out_h rows.
