@@ -83,6 +83,9 @@ def parse_args(argv):
     p.add_argument("--passes", type=int, help="passes over the whole-model cases; each case's result is the median "
                    "over passes (default 3, quick 1): noise that lasts seconds then hits one pass, not the result")
     p.add_argument("--kernel", default="auto", help="onexn kernel family (default auto)")
+    p.add_argument("--amx", action="store_true",
+                   help="the delegate's amx=1: int8 layers of 16-channel blocks on AMX tiles (a CPU with AMX-INT8; "
+                        "not the default, so not what the targets are judged on)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, inputs and run order")
     p.add_argument("--cache", default=os.path.join(ROOT, "runs", "bench_cache"), help="converted-model cache")
     p.add_argument("--out", help="report path (default BENCHMARKS.md for the full sweep, else runs/bench/)")
@@ -568,7 +571,7 @@ def main(argv=None):
         if not delegate_ok:
             print(f"run.py: the onexn delegate is not available ({why}); measuring the stock runtime only",
                   file=sys.stderr)
-        options = {"kernel": args.kernel}
+        options = {"kernel": args.kernel, **({"amx": 1} if args.amx else {})}
         load = os.getloadavg()[0]
         if load > 0.5:
             print(f"run.py: load average {load:.2f}: other work is running; the report records it, but run "
@@ -577,8 +580,8 @@ def main(argv=None):
                    "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "commit": commit(),
                    "machine": machine(), "versions": versions(), "delegate": why if not delegate_ok else "ok",
                    "settings": {"runs": args.runs, "warmup": args.warmup, "layer_runs": args.layer_runs,
-                                "seed": args.seed, "kernel": args.kernel, "max_other_cpu": args.max_other_cpu,
-                                "passes": args.passes},
+                                "seed": args.seed, "kernel": args.kernel, "amx": args.amx,
+                                "max_other_cpu": args.max_other_cpu, "passes": args.passes},
                    "full": not args.subset, "models": [], "layers": [], "int8": [], "profiles": [],
                    "xnnpack_probe": None}
         xnnpack_probe(args, results, started)

@@ -724,12 +724,17 @@ def claim_problems(case, tflite, model, report):
 # Running, shrinking
 
 
+# Result kinds that are no finding: the model cannot be tested (see Result.kind).
+NOT_COUNTED = ("unconvertible", "unrunnable")
+
+
 @dataclass
 class Result:
     case: Case
     kind: str               # "ok", "mismatch" (outputs differ), "error" (an exception), "claims", "crash" or
-                            # "hang" (of a case's subprocess), or "unconvertible": TensorFlow's converter fails
-                            # on the model itself (not counted)
+                            # "hang" (of a case's subprocess), "unconvertible": TensorFlow's converter fails
+                            # on the model itself, or "unrunnable": the stock runtime cannot prepare the file
+                            # TensorFlow's own converter makes of the pruned model either (both not counted)
     message: str = ""
     worst: float = 0.0      # largest |onexn - stock| / scale over the case's outputs and steps
     seconds: float = 0.0
@@ -739,7 +744,7 @@ class Result:
 
     @property
     def failed(self):
-        return self.kind not in ("ok", "unconvertible")
+        return self.kind not in ("ok",) + NOT_COUNTED
 
     def line(self):
         return f"FAIL seed={self.case.seed} {self.case.category} {self.kind}: {self.message}"
@@ -775,6 +780,8 @@ def run_case(case, claims=True, timeout=None):
         result.kind, result.message = "error", f"{type(e).__name__}: {e}".splitlines()[0]
         if "tflite" not in namespace and "model" in namespace and not _tf_converts(namespace, case):
             result.kind = "unconvertible"  # not a case: TensorFlow cannot convert the model before pruning
+        elif "tflite" in namespace and not _stock_runs(namespace["tflite"]) and not _tf_file_runs(namespace, case):
+            result.kind = "unrunnable"  # not a case: the stock runtime rejects TensorFlow's own file too
     if result.kind == "ok":
         result.worst = max(namespace["errors"])
         tflite = namespace["tflite"]
@@ -852,6 +859,38 @@ def _tf_converts(namespace, case):
         return True
     except Exception:  # noqa: BLE001 (ConverterError and whatever else the converter raises)
         return False
+
+
+def _stock_runs(tflite):
+    """Whether the stock runtime (XNNPACK) prepares a file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        Interpreter(model_content=tflite).allocate_tensors()
+        return True
+    except Exception:  # noqa: BLE001 (RuntimeError, ValueError: whatever the runtime raises)
+        return False
+
+
+def _tf_file_runs(namespace, case):
+    """Whether the stock runtime prepares the file TensorFlow's own converter makes of the case's pruned model
+    (e.g. seed 7800137: an int8 Dense pruned 99% has all-zero output channels, TensorFlow gives them scales near
+    1e-9 and clamps their biases, and XNNPACK refuses a later layer's requantization scale above 256).
+    True also when that conversion fails: then the case's own file is what there is to test."""
+    import tensorflow as tf
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            converter = tf.lite.TFLiteConverter.from_keras_model(namespace["pruned"])
+            if case.int8:
+                for key, value in namespace["INT8"].items():
+                    setattr(converter, key, value)
+                converter.representative_dataset = lambda: namespace["representative"](
+                    (case.batch or 1, *case.input_shape), case.seed)
+            tflite = converter.convert()
+    except Exception:  # noqa: BLE001
+        return True
+    return _stock_runs(tflite)
 
 
 def _prefixes(case):
@@ -941,12 +980,14 @@ def summary(records, seconds=None):
     seeds = [r["seed"] for r in records]
     categories = ", ".join(f"{c} {sum(r['category'] == c for r in records)}" for c in CATEGORIES)
     categories += f" (Keras 3: {sum('keras keras3' in r['tags'] for r in records)})"
-    failures = sum(r["kind"] not in ("ok", "unconvertible") for r in records)
+    failures = sum(r["kind"] not in ("ok",) + NOT_COUNTED for r in records)
     unconvertible = sum(r["kind"] == "unconvertible" for r in records)
+    unrunnable = sum(r["kind"] == "unrunnable" for r in records)
     worst = max((r["worst"] for r in records if r["kind"] == "ok"), default=0.0)
     took = f" in {seconds:.0f} s" if seconds is not None else ""
     return (f"fuzz_models: {len(records)} cases (seeds {min(seeds)}-{max(seeds)}){took}: {categories}; "
-            f"{failures} failures; {unconvertible} models TensorFlow cannot convert (not counted); "
+            f"{failures} failures; {unconvertible} models TensorFlow cannot convert, {unrunnable} the stock runtime "
+            "cannot run as TensorFlow converts them (neither counted); "
             f"worst passing difference {worst:.2g} of the output scale (rtol {RTOL:g})")
 
 
@@ -954,7 +995,7 @@ def report(path):
     """The campaign summary of a --results file: the summary line, failures, differences, what was covered."""
     records = [json.loads(line) for line in open(path) if line.strip()]
     lines = [summary(records)]
-    lines += [f"  {'FAIL' if r['kind'] != 'unconvertible' else 'unconvertible'} seed={r['seed']} {r['kind']}: "
+    lines += [f"  {r['kind'] if r['kind'] in NOT_COUNTED else 'FAIL'} seed={r['seed']} {r['kind']}: "
               f"{r['message']}" for r in records if r["kind"] != "ok"]
     worst = np.array([r["worst"] for r in records if r["kind"] == "ok"])
     if worst.size:

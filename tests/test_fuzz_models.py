@@ -235,3 +235,12 @@ def _pruned_channel_model(layer, n):
     tflite = onexn_tf.convert(model, n=n)
     assert [r.n for r in onexn_tf.read_metadata(tflite)] == [n]
     return tflite, rng.standard_normal((2, *shape)).astype("f4")
+
+
+def test_a_file_the_stock_runtime_rejects_as_tensorflow_converts_it_too_is_not_a_finding():
+    """Seed 7800137: an int8 Dense stack pruned 99% leaves all-zero output channels; TensorFlow's own converter
+    gives them scales near 1e-9 and clamped biases, and the stock runtime (XNNPACK) refuses a later layer's
+    requantization scale above 256, on TensorFlow's file as on onexn's. Not counted, and said why."""
+    result = fuzz_models.run_case(fuzz_models.generate(7800137))
+    assert result.kind == "unrunnable" and not result.failed, result.line()
+    assert "failed to prepare" in result.message
