@@ -842,20 +842,25 @@ def check_seed(seed):
     assert result.kind == "ok", f"seed {seed} tests nothing ({result.kind}: {result.message}): pick another seed"
 
 
-def _tf_converts(namespace, case):
-    """Whether TensorFlow's own converter converts the (unpruned) Keras model of a case's script (with the
-    case's int8 options: TensorFlow quantizes some models' operators to int8 only with float fallbacks)."""
+def _tf_convert(keras_model, namespace, case):
+    """TensorFlow's own converter on a Keras model of a case's script, with the case's int8 options (TensorFlow
+    quantizes some models' operators to int8 only with float fallbacks): the .tflite bytes, or its exception."""
     import tensorflow as tf
 
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):  # Keras 3 export
+        converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+        if case.int8:
+            for key, value in namespace["INT8"].items():
+                setattr(converter, key, value)
+            converter.representative_dataset = lambda: namespace["representative"](
+                (case.batch or 1, *case.input_shape), case.seed)
+        return converter.convert()
+
+
+def _tf_converts(namespace, case):
+    """Whether TensorFlow's own converter converts the (unpruned) Keras model of a case's script."""
     try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):  # Keras 3 export
-            converter = tf.lite.TFLiteConverter.from_keras_model(namespace["model"])
-            if case.int8:
-                for key, value in namespace["INT8"].items():
-                    setattr(converter, key, value)
-                converter.representative_dataset = lambda: namespace["representative"](
-                    (case.batch or 1, *case.input_shape), case.seed)
-            converter.convert()
+        _tf_convert(namespace["model"], namespace, case)
         return True
     except Exception:  # noqa: BLE001 (ConverterError and whatever else the converter raises)
         return False
@@ -877,17 +882,8 @@ def _tf_file_runs(namespace, case):
     (e.g. seed 7800137: an int8 Dense pruned 99% has all-zero output channels, TensorFlow gives them scales near
     1e-9 and clamps their biases, and XNNPACK refuses a later layer's requantization scale above 256).
     True also when that conversion fails: then the case's own file is what there is to test."""
-    import tensorflow as tf
-
     try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            converter = tf.lite.TFLiteConverter.from_keras_model(namespace["pruned"])
-            if case.int8:
-                for key, value in namespace["INT8"].items():
-                    setattr(converter, key, value)
-                converter.representative_dataset = lambda: namespace["representative"](
-                    (case.batch or 1, *case.input_shape), case.seed)
-            tflite = converter.convert()
+        tflite = _tf_convert(namespace["pruned"], namespace, case)
     except Exception:  # noqa: BLE001
         return True
     return _stock_runs(tflite)
