@@ -780,7 +780,7 @@ def run_case(case, claims=True, timeout=None):
         result.kind, result.message = "error", f"{type(e).__name__}: {e}".splitlines()[0]
         if "tflite" not in namespace and "model" in namespace and not _tf_converts(namespace, case):
             result.kind = "unconvertible"  # not a case: TensorFlow cannot convert the model before pruning
-        elif "tflite" in namespace and not _stock_runs(namespace["tflite"]) and not _tf_file_runs(namespace, case):
+        elif "tflite" in namespace and not _stock_runs(namespace["tflite"], case) and not _tf_file_runs(namespace, case):
             result.kind = "unrunnable"  # not a case: the stock runtime rejects TensorFlow's own file too
     if result.kind == "ok":
         result.worst = max(namespace["errors"])
@@ -866,12 +866,21 @@ def _tf_converts(namespace, case):
         return False
 
 
-def _stock_runs(tflite):
-    """Whether the stock runtime (XNNPACK) prepares a file."""
+def _stock_runs(tflite, case):
+    """Whether the stock runtime (XNNPACK) prepares a file and invokes it on zeros at the case's input shapes
+    (XNNPACK with an unknown batch builds its runtime at the first invoke: seed 7900234 fails there)."""
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        Interpreter(model_content=tflite).allocate_tensors()
+        interpreter = Interpreter(model_content=tflite)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        for shape in ((case.run_batch, *case.input_shape), case.resize):
+            if shape is not None:
+                interpreter.resize_tensor_input(detail["index"], shape)
+                interpreter.allocate_tensors()
+                interpreter.set_tensor(detail["index"], np.zeros(shape, detail["dtype"]))
+                interpreter.invoke()
         return True
     except Exception:  # noqa: BLE001 (RuntimeError, ValueError: whatever the runtime raises)
         return False
@@ -886,7 +895,7 @@ def _tf_file_runs(namespace, case):
         tflite = _tf_convert(namespace["pruned"], namespace, case)
     except Exception:  # noqa: BLE001
         return True
-    return _stock_runs(tflite)
+    return _stock_runs(tflite, case)
 
 
 def _prefixes(case):

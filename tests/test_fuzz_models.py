@@ -244,3 +244,11 @@ def test_a_file_the_stock_runtime_rejects_as_tensorflow_converts_it_too_is_not_a
     result = fuzz_models.run_case(fuzz_models.generate(7800137))
     assert result.kind == "unrunnable" and not result.failed, result.line()
     assert "failed to prepare" in result.message
+
+
+def test_a_file_the_stock_runtime_fails_at_its_first_invoke_as_tensorflow_converts_it_too_is_not_a_finding():
+    """Seed 7900234: an int8 pooling -> Dense -> Dense with an unknown batch, pruned 99%; XNNPACK refuses a
+    requantization scale above 256 only when it builds its runtime at the first invoke (batch 2), on TensorFlow's
+    file as on onexn's. The check of the stock runtime has to invoke, not only allocate."""
+    result = fuzz_models.run_case(fuzz_models.generate(7900234))
+    assert result.kind == "unrunnable" and not result.failed, result.line()
