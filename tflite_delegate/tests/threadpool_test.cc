@@ -1,0 +1,146 @@
+// Tests of the thread pool's parallel-for (kernels/common/threadpool.c): every task of a job runs once, on a
+// thread of the pool; a job finishes without workers that have not joined it (on a virtual machine a
+// worker that slept can take milliseconds to run again); a worker that joins late never touches a job that
+// has returned.
+//   bazel test //tflite_delegate:threadpool_test
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/threadpool.h"
+#include "onexn_kernels.h"
+#include "test_util.h"
+
+namespace {
+
+using onexn_test::Check;
+
+// One job's record: how often each task ran, the largest thread index seen, whether the job had returned
+// when a task ran.
+struct Job {
+  std::vector<std::atomic<int>> runs;
+  std::atomic<size_t> max_thread{0};
+  std::atomic<int> returned{0};
+  std::atomic<int> ran_after_return{0};
+  explicit Job(size_t n) : runs(n) {}
+};
+
+void RecordTask(void* p, size_t task, size_t thread) {
+  Job* job = static_cast<Job*>(p);
+  if (job->returned.load()) job->ran_after_return++;
+  job->runs[task]++;
+  size_t seen = job->max_thread.load();
+  while (thread > seen && !job->max_thread.compare_exchange_weak(seen, thread)) {
+  }
+}
+
+// Runs a job of n tasks; true if every task ran exactly once, on a thread below max_threads.
+bool RunJob(onexn_threadpool* pool, size_t n, size_t max_threads, Job* job) {
+  onexn_threadpool_parallelize(pool, n, RecordTask, job);
+  job->returned = 1;
+  bool ok = job->max_thread.load() < max_threads;
+  for (const auto& r : job->runs) ok &= r.load() == 1;
+  return ok;
+}
+
+void TestEveryTaskOnce() {
+  for (int threads : {1, 2, 3, 4}) {
+    onexn_threadpool* pool = onexn_threadpool_create(threads);
+    Check(pool != nullptr && onexn_threadpool_size(pool) == threads, "pool of " + std::to_string(threads));
+    for (size_t n : {1, 2, 3, 7, 64, 1000}) {
+      bool ok = true;
+      for (int rep = 0; rep < 20; rep++) {
+        Job job(n);
+        ok &= RunJob(pool, n, static_cast<size_t>(threads), &job);
+      }
+      Check(ok, std::to_string(threads) + " threads, " + std::to_string(n) + " tasks: each once, on a pool thread");
+    }
+    onexn_threadpool_destroy(pool);
+  }
+}
+
+// With the workers held, jobs must finish on the caller alone. A watchdog releases the workers after 20 s;
+// the jobs must have returned before it did (a pool that waits for every worker to check in returns only
+// after the release).
+void TestJobsFinishWithoutWorkers() {
+  onexn_threadpool* pool = onexn_threadpool_create(3);
+  Check(pool != nullptr, "pool of 3");
+  if (pool == nullptr) return;
+  onexn_threadpool_hold_workers(pool, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  std::atomic<int> released{0};
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, std::chrono::seconds(20), [&] { return finished; })) {
+      released = 1;
+      onexn_threadpool_hold_workers(pool, 0);
+    }
+  });
+  bool ok = true;
+  for (int rep = 0; rep < 200; rep++) {
+    Job job(16);
+    ok &= RunJob(pool, 16, 1, &job);  // thread 0 only: no worker joined
+  }
+  const bool in_time = released.load() == 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    finished = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+  Check(in_time, "jobs finished while the workers were held (not only after the watchdog released them)");
+  Check(ok, "held workers: every task once, all on the caller");
+  onexn_threadpool_hold_workers(pool, 0);
+  bool after = true;
+  for (int rep = 0; rep < 50; rep++) {
+    Job job(64);
+    after &= RunJob(pool, 64, 3, &job);
+  }
+  Check(after, "released workers: every task once");
+  onexn_threadpool_destroy(pool);
+}
+
+// Workers held and released at random while jobs run: each job's tasks run once, and never after the job
+// returned (a worker that joins late must find the job closed). Under ASan a late worker touching a job
+// would also read freed memory: each job is freed when its parallel-for returns.
+void TestLateWorkersTouchNoClosedJob() {
+  onexn_threadpool* pool = onexn_threadpool_create(3);
+  Check(pool != nullptr, "pool of 3");
+  if (pool == nullptr) return;
+  std::atomic<int> stop{0};
+  std::thread toggler([&] {
+    std::mt19937 rng(5);
+    while (!stop.load()) {
+      onexn_threadpool_hold_workers(pool, static_cast<int>(rng() & 1));
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % 200));
+    }
+  });
+  std::mt19937 rng(6);
+  bool ok = true;
+  int late = 0;
+  for (int rep = 0; rep < 200000; rep++) {
+    const size_t n = 1 + rng() % 12;
+    auto job = std::make_unique<Job>(n);
+    ok &= RunJob(pool, n, 3, job.get());
+    late += job->ran_after_return.load();
+  }
+  stop = 1;
+  toggler.join();
+  Check(ok, "held and released at random: every task of every job once");
+  Check(late == 0, "no task ran after its job returned (" + std::to_string(late) + ")");
+  onexn_threadpool_destroy(pool);
+}
+
+}  // namespace
+
+TEST_CASE("pool: every task once, 1-4 threads") { TestEveryTaskOnce(); }
+TEST_CASE("pool: jobs finish without workers that have not joined") { TestJobsFinishWithoutWorkers(); }
+TEST_CASE("pool: late workers touch no closed job") { TestLateWorkersTouchNoClosedJob(); }
