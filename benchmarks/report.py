@@ -513,6 +513,8 @@ def markdown(results, plot_relpath, analysis=None):
         for t in sorted({r["threads"] for r in results["layers"]}):
             if any(r["threads"] == t and r.get("ratio") is not None for r in results["layers"]):
                 out += ["", f"### {t} thread{'s' if t > 1 else ''}", "", layer_table(layers, t)]
+    if results.get("periodic"):
+        out += ["", "## Invokes apart: a model run periodically", ""] + periodic_section(results["periodic"])
     if results.get("int8"):
         out += ["", "## int8: onexn against XNNPACK's int8 kernels", ""] + \
             int8_section(results["int8"], s.get("max_other_cpu", 0.05))
@@ -554,6 +556,31 @@ def int8_section(rows, noisy=0.05):
                      f"| {statistics.median(r['dense_ms'] for r in group):.2f} "
                      f"| {statistics.median(r['onexn_ms'] for r in group):.2f} | **{ratio:.2f}**{spread}{noisy_mark} "
                      f"| {verdict} | {first['claimed']} | {first['partitions']} | {max(r['max_steps'] for r in group)} |")
+    return lines
+
+
+def periodic_section(rows):
+    """Markdown lines for the periodic cases (run.py PERIODIC): a row per case and interval, the median over
+    its passes."""
+    cases = {}
+    for r in rows:
+        cases.setdefault((r["model"], r["n"], r["sparsity"], r["threads"], r["interval_ms"]), []).append(r)
+    lines = ["The same file, stock against onexn interleaved as above, but each invoke comes that long after the "
+             "one before (`onexn bench --interval-ms`), as when an application runs the model periodically "
+             "(30 ms: 30 frames a second). Both runtimes' worker threads go idle in between: XNNPACK's spin for a "
+             "while before they sleep, onexn's for 50 us, and on a virtual machine a thread that slept can take "
+             "milliseconds to run again. **onexn/stock** is the median of the per-pass ratios (range in brackets); "
+             "do no harm asks for at most 1.00.", "",
+             "| model | N | sparsity | threads | invokes apart | stock ms | onexn ms | **onexn/stock** |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for key in sorted(cases):
+        group = cases[key]
+        ratios = [r["ratio"] for r in group]
+        spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
+        lines.append(f"| {MODEL_TITLES.get(key[0], key[0])} | {key[1]} | {key[2]:.0%} | {key[3]} | {key[4]:g} ms "
+                     f"| {statistics.median(r['dense_ms'] for r in group):.2f} "
+                     f"| {statistics.median(r['onexn_ms'] for r in group):.2f} "
+                     f"| **{statistics.median(ratios):.2f}**{spread} |")
     return lines
 
 

@@ -53,6 +53,11 @@ SUBSET_OUT = (os.path.join(ROOT, "runs", "bench", "BENCHMARKS.md"),
 # (model, n, sparsity, threads) measured again with trained-like zeros when the sweep's lists hold them: one
 # thread is enough to see whether N survives (the records and kernels do not depend on threads).
 TRAINED_LIKE = [("mobilenet_v2", 16, 0.5, 1), ("mobilenet_v2", 4, 0.5, 1)]
+# (model, n, sparsity, threads) measured again with invokes PERIODIC_MS apart when the sweep holds them: an
+# application that runs the model periodically leaves the runtimes' worker threads idle in between, and
+# on this project's virtual machines a thread that slept takes milliseconds to run again.
+PERIODIC = [("mobilenet_v2", 16, 0.5, 2)]
+PERIODIC_MS = (5.0, 30.0)
 
 
 def parse_args(argv):
@@ -312,6 +317,15 @@ def measure_int8(data, threads, runs, warmup, seed, options):
             "max_steps": int(abs(diff).max())}
 
 
+def measure_periodic(data, threads, runs, warmup, seed, options, interval_ms):
+    """Stock against onexn on the same file, interleaved, each invoke interval_ms after the one before."""
+    m = bench.measure([bench.Variant("dense", data), bench.Variant("onexn", data, True, dict(options))],
+                      threads=threads, runs=runs, warmup=warmup, seed=seed, interval_ms=interval_ms)
+    d, o = m.timings["dense"], m.timings["onexn"]
+    return {"threads": threads, "runs": runs, "dense_ms": d.median_ms, "onexn_ms": o.median_ms,
+            "ratio": o.median_ms / d.median_ms, "rel_diff": relative_diff(m.outputs["onexn"], m.outputs["dense"])}
+
+
 # A pass in which the stock runtime ran this much slower than its fastest time on the same model and thread
 # count (the stock runtime's work does not depend on N or sparsity: dense weights, the same graph) was
 # disturbed: on this shared host another tenant can take a core or the memory bandwidth without showing in
@@ -454,6 +468,26 @@ class Sweep:
                     f"{row['onexn_ms']:.2f} ms ({row['ratio']:.2f}), {row['partitions']} partitions",
                     self.started)
 
+    def periodic_cases(self, p):
+        """The PERIODIC cases of pass p whose (model, n, sparsity, threads) the sweep holds, once per interval
+        of PERIODIC_MS: a row each in results["periodic"]."""
+        a = self.args
+        chosen = {(name, n, s, t) for name in a.model_list for n in a.n_list for s in a.sparsity_list
+                  for t in a.thread_list}
+        for name, n, s, t in PERIODIC:
+            if (name, n, s, t) not in chosen:
+                continue
+            data = self.model(name).pruned(n, s)["onexn"]
+            for interval in PERIODIC_MS:
+                what = f"pass {p + 1}/{a.passes} {name} 1x{n} {s:.0%} {t}T, invokes {interval:g} ms apart"
+                row = measured(a, self.started, what, lambda: measure_periodic(
+                    data, t, a.runs, a.warmup, a.seed, self.options, interval))
+                row.update(model=name, n=n, sparsity=s, interval_ms=interval, **{"pass": p})
+                self.results.setdefault("periodic", []).append(row)
+                _save(a, self.results)
+                log(f"{what}: stock {row['dense_ms']:.2f} ms, onexn {row['onexn_ms']:.2f} ms ({row['ratio']:.2f})",
+                    self.started)
+
     def layer_cases(self, n, s, shapes, threads):
         """MobileNetV2 1x1 convolutions cut out of the pruned model as single-conv models; result rows."""
         a = self.args
@@ -494,6 +528,8 @@ class Sweep:
                 repeats.setdefault(key, []).append(self.model_case(*key, p=p))
                 results["models"] = combined()
                 _save(a, results)
+            if self.delegate_ok:
+                self.periodic_cases(p)
             if a.int8 and self.delegate_ok:
                 self.int8_cases(p)
         if a.passes > 1:
@@ -582,7 +618,7 @@ def main(argv=None):
                    "settings": {"runs": args.runs, "warmup": args.warmup, "layer_runs": args.layer_runs,
                                 "seed": args.seed, "kernel": args.kernel, "amx": args.amx,
                                 "max_other_cpu": args.max_other_cpu, "passes": args.passes},
-                   "full": not args.subset, "models": [], "layers": [], "int8": [], "profiles": [],
+                   "full": not args.subset, "models": [], "layers": [], "int8": [], "periodic": [], "profiles": [],
                    "xnnpack_probe": None}
         xnnpack_probe(args, results, started)
         sweep = Sweep(args, results, started, delegate_ok, options)

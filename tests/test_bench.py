@@ -65,9 +65,37 @@ def test_measure_interleaves_every_round_and_counts_runs():
     assert m.reports == {}
 
 
+def test_measure_sleeps_the_interval_before_every_invoke(monkeypatch):
+    """interval_ms: each invoke (warm-up included) comes after that much idle time, as in a periodic workload;
+    0 never sleeps."""
+    events = []
+    monkeypatch.setattr(bench.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
+    variants = [bench.Variant(n, b"") for n in ("a", "b")]
+    log = _LoggedInvokes(events)
+    bench.measure(variants, runs=3, warmup=1, interval_ms=5, build=lambda v, t: (FakeInterpreter(v.name, log), None))
+    assert len(events) == 2 * 2 * (3 + 1)
+    assert events[0::2] == [("sleep", 0.005)] * 8 and all(e[0] == "invoke" for e in events[1::2])
+    events.clear()
+    bench.measure(variants, runs=3, warmup=1, build=lambda v, t: (FakeInterpreter(v.name, log), None))
+    assert [e[0] for e in events] == ["invoke"] * 8
+
+
+class _LoggedInvokes(list):
+    """A FakeInterpreter log that records each invoke into a shared event list."""
+
+    def __init__(self, events):
+        super().__init__()
+        self.events = events
+
+    def append(self, name):
+        self.events.append(("invoke", name))
+        super().append(name)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(runs=0), "runs"), (dict(warmup=-1), "warmup"), (dict(threads=0), "threads"),
-    (dict(threads=True), "threads"), (dict(runs=2.5), "runs")])
+    (dict(threads=True), "threads"), (dict(runs=2.5), "runs"), (dict(interval_ms=-1), "interval_ms"),
+    (dict(interval_ms=float("nan")), "interval_ms"), (dict(interval_ms="soon"), "interval_ms")])
 def test_measure_rejects_bad_numbers(kwargs, message):
     with pytest.raises(ValueError, match=message):
         bench.measure([bench.Variant("a", b"")], build=lambda v, t: (FakeInterpreter("a", []), None), **kwargs)
@@ -147,6 +175,16 @@ def test_cli_json_is_one_line_with_the_schema(varied, tmp_path, capsys):
 
 
 @needs_delegate
+def test_cli_interval_runs_the_sides_apart_and_says_so(varied, tmp_path, capsys):
+    path = _write(tmp_path, varied["plain"])
+    assert cli.main(["bench", path, "--runs", "3", "--warmup", "1", "--interval-ms", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out.strip())
+    assert data["interval_ms"] == 2 and data["max_rel_diff"] < 1e-5
+    assert cli.main(["bench", path, "--runs", "3", "--warmup", "1", "--interval-ms", "2"]) == 0
+    assert "each 2 ms after the last" in capsys.readouterr().out
+
+
+@needs_delegate
 def test_cli_per_op_lists_claimed_and_kept_nodes(varied, tmp_path, capsys):
     path = _write(tmp_path, varied["plain"])
     # dense never: the kept blocks, so the 1xN nodes of this small model are not handed back (cost model).
@@ -196,7 +234,8 @@ def test_emulation_compares_the_program_with_the_kernel(tmp_path, monkeypatch, m
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--threads", "0"], "--threads"), (["--runs", "0"], "--runs"), (["--warmup", "-1"], "--warmup")])
+    (["--threads", "0"], "--threads"), (["--runs", "0"], "--runs"), (["--warmup", "-1"], "--warmup"),
+    (["--interval-ms", "-2"], "--interval-ms"), (["--interval-ms", "inf"], "--interval-ms")])
 def test_cli_bad_numbers(varied, tmp_path, capsys, extra, message):
     path = _write(tmp_path, varied["plain"])
     assert cli.main(["bench", path] + extra) == 2

@@ -323,3 +323,34 @@ def test_int8_cases_are_the_targets_unless_the_grid_is_asked_for():
                                               "--sparsity", "0.5", "--threads", "1,2"]))
     assert grid == [("resnet50", 4, 0.5, [1, 2]), ("resnet50", 16, 0.5, [1, 2])]
     assert run.parse_args(["--int8"]).int8 == "targets"
+
+
+def test_periodic_cases_in_the_report(tmp_path):
+    results = _results()
+    assert "Invokes apart" not in bench_report.markdown(results, None)  # no periodic cases, no section
+    results["periodic"] = [dict(row("mobilenet_v2", 16, 0.5, 2, 4.0, 3.0), interval_ms=5.0),
+                           dict(row("mobilenet_v2", 16, 0.5, 2, 4.2, 4.2), interval_ms=5.0),
+                           dict(row("mobilenet_v2", 16, 0.5, 2, 8.0, 5.0), interval_ms=30.0)]
+    text = bench_report.markdown(results, None)
+    assert "## Invokes apart: a model run periodically" in text
+    assert "| MobileNetV2 1.0/224 | 16 | 50% | 2 | 5 ms | 4.10 | 3.60 | **0.88** (0.75–1.00) |" in text
+    assert "| MobileNetV2 1.0/224 | 16 | 50% | 2 | 30 ms | 8.00 | 5.00 | **0.62** |" in text
+
+
+def test_measure_periodic_sleeps_between_invokes(monkeypatch):
+    import numpy as np
+    from onexn_tf.runtime import bench
+
+    run = _run_module()
+    seen = []
+
+    def fake_measure(variants, **kwargs):
+        seen.append(([(v.name, v.delegate) for v in variants], kwargs["interval_ms"]))
+        return bench.Measurement(timings={"dense": bench.Timing((8.0,) * 5), "onexn": bench.Timing((4.0,) * 5)},
+                                 outputs={"dense": np.ones(3, "f4"), "onexn": np.ones(3, "f4")},
+                                 order=["dense", "onexn"] * 5, reports={"onexn": {}})
+
+    monkeypatch.setattr(run.bench, "measure", fake_measure)
+    row = run.measure_periodic(b"model", 2, 5, 1, 0, {}, 30.0)
+    assert seen == [([("dense", False), ("onexn", True)], 30.0)]
+    assert row["ratio"] == pytest.approx(0.5) and row["threads"] == 2 and row["rel_diff"] == 0

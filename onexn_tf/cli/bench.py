@@ -27,6 +27,9 @@ def add_arguments(parser):
     parser.add_argument("--amx", action="store_true",
                         help="the delegate's amx=1: int8 layers of 16-channel blocks on AMX tiles (a CPU with "
                              "AMX-INT8 only; off by default)")
+    parser.add_argument("--interval-ms", type=float, default=0.0, metavar="MS",
+                        help="idle time before every invoke, as an application that runs the model periodically "
+                             "(e.g. 30 for 30 frames a second) leaves the runtimes' threads; default 0: back to back")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and the run order")
     parser.add_argument("--per-op", action="store_true",
                         help="also time every operator alone: the delegate's nodes and what the stock runtime kept")
@@ -47,6 +50,8 @@ def _check_args(args):
         raise ValueError(f"--runs must be >= 1, got {args.runs}")
     if args.warmup < 0:
         raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
+    if not 0 <= args.interval_ms < float("inf"):
+        raise ValueError(f"--interval-ms must be >= 0 and finite, got {args.interval_ms}")
     if not os.path.isfile(args.model):
         raise ValueError(f"{args.model}: no such file")
 
@@ -68,16 +73,18 @@ def run(args):
     try:
         if available:
             result = bench.compare(data, threads=args.threads, runs=args.runs, warmup=args.warmup,
-                                   progress=not args.json, seed=args.seed, **options)
+                                   progress=not args.json, seed=args.seed, interval_ms=args.interval_ms, **options)
             out = result.as_dict()
         else:
             # Only while the delegate is not built: measure the stock side alone and say so.
             m = bench.measure([bench.Variant("baseline", data)], threads=args.threads, runs=args.runs,
-                              warmup=args.warmup, seed=args.seed, progress=not args.json, desc="stock")
+                              warmup=args.warmup, seed=args.seed, progress=not args.json, desc="stock",
+                              interval_ms=args.interval_ms)
             t = m.timings["baseline"]
             out = {"baseline_ms": t.median_ms, "onexn_ms": None, "ratio": None, "baseline_min_ms": t.min_ms,
                    "baseline_p10_ms": t.p10_ms, "baseline_p90_ms": t.p90_ms, "threads": args.threads,
-                   "runs": args.runs, "warmup": args.warmup, "onexn_skipped": why}
+                   "runs": args.runs, "warmup": args.warmup, "interval_ms": args.interval_ms,
+                   "onexn_skipped": why}
         per_op = None
         if args.per_op:
             per_op = profile.per_op(data, threads=args.threads, runs=args.runs, warmup=args.warmup,
@@ -103,8 +110,9 @@ def _print_human(out, per_op):
     if out["emulated"]:
         print(f"note: this runs emulated ({out['emulated']}, e.g. under qemu-user): the times below mean "
               "nothing; the outputs and what the delegate claims do")
+    apart = f", each {out['interval_ms']:g} ms after the last" if out["interval_ms"] else ""
     print(f"{out['model']}: {out['threads']} thread(s), {out['runs']} interleaved runs per side "
-          f"after {out['warmup']} warm-up runs")
+          f"after {out['warmup']} warm-up runs{apart}")
     print(f"  {'':18} {'median ms':>9} {'min ms':>9}   p10 - p90 ms")
     print(_stats_line("stock (XNNPACK)", out["baseline_ms"], out["baseline_min_ms"], out["baseline_p10_ms"],
                       out["baseline_p90_ms"]))

@@ -215,8 +215,19 @@ def interleaved_schedule(num_variants, rounds, seed=0):
     return [[int(i) for i in rng.permutation(num_variants)] for _ in range(rounds)]
 
 
+def check_interval(interval_ms):
+    """interval_ms as a float >= 0 and finite, or ValueError."""
+    try:
+        value = float(interval_ms)
+    except (TypeError, ValueError):
+        raise ValueError(f"interval_ms must be a number of milliseconds, got {interval_ms!r}") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"interval_ms must be >= 0 and finite, got {interval_ms!r}")
+    return value
+
+
 def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, progress=False, desc=None,
-            build=None):
+            build=None, interval_ms=0.0):
     """Times several variants of a model, interleaved; see the module docstring.
 
     Args:
@@ -228,6 +239,8 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
       progress: tqdm progress bar on stderr.
       build: ``build(variant, threads) -> (interpreter, delegate or None)``; default builds an
         ``ai_edge_litert`` interpreter (tests pass a fake one to check the run order).
+      interval_ms: idle time before every invoke (warm-up included), as an application that runs the model
+        periodically leaves it: each runtime's worker threads have that long to go to sleep. 0: back to back.
     Returns:
       a ``Measurement``.
     """
@@ -240,6 +253,7 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
     threads = check_int("threads", threads, 1)
     runs = check_int("runs", runs, 1)
     warmup = check_int("warmup", warmup, 0)
+    interval_ms = check_interval(interval_ms)
     if build is None:
         def build(v, threads):
             return _build(v.tflite, v.delegate, threads, v.options)
@@ -265,6 +279,8 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
         for r, round_order in enumerate(schedule):
             for i in round_order:
                 invoke = interpreters[i].invoke
+                if interval_ms:
+                    time.sleep(interval_ms / 1e3)
                 start = time.perf_counter_ns()
                 invoke()
                 elapsed = time.perf_counter_ns() - start
@@ -312,6 +328,7 @@ class BenchResult:
     threads: int
     runs: int
     warmup: int
+    interval_ms: float
     max_abs_diff: float
     max_rel_diff: float
     claimed: int
@@ -321,7 +338,8 @@ class BenchResult:
         return dataclasses.asdict(self)
 
 
-def result_from(measurement, *, threads, runs, warmup, claimed, isa, baseline="baseline", onexn="onexn"):
+def result_from(measurement, *, threads, runs, warmup, claimed, isa, baseline="baseline", onexn="onexn",
+                interval_ms=0.0):
     """Builds a BenchResult from a Measurement holding a stock and an onexn variant."""
     b, o = measurement.timings[baseline], measurement.timings[onexn]
     diff = np.abs(measurement.outputs[onexn].astype(np.float64) - measurement.outputs[baseline])
@@ -330,7 +348,7 @@ def result_from(measurement, *, threads, runs, warmup, claimed, isa, baseline="b
         baseline_ms=b.median_ms, onexn_ms=o.median_ms, ratio=o.median_ms / b.median_ms,
         baseline_min_ms=b.min_ms, onexn_min_ms=o.min_ms,
         baseline_p10_ms=b.p10_ms, baseline_p90_ms=b.p90_ms, onexn_p10_ms=o.p10_ms, onexn_p90_ms=o.p90_ms,
-        threads=threads, runs=runs, warmup=warmup, max_abs_diff=float(diff.max()) if diff.size else 0.0,
+        threads=threads, runs=runs, warmup=warmup, interval_ms=float(interval_ms), max_abs_diff=float(diff.max()) if diff.size else 0.0,
         max_rel_diff=float(diff.max()) / scale if scale > 0 else 0.0, claimed=int(claimed), isa=str(isa))
 
 
@@ -342,7 +360,8 @@ def delegate_summary(tflite, threads=1, **delegate_options):
     return report
 
 
-def compare(tflite_bytes_or_path, threads=1, runs=50, warmup=10, progress=True, seed=0, **delegate_options):
+def compare(tflite_bytes_or_path, threads=1, runs=50, warmup=10, progress=True, seed=0, interval_ms=0.0,
+            **delegate_options):
     """Stock runtime (XNNPACK dense) vs the same model with the onexn delegate, interleaved, same input.
 
     Args:
@@ -351,6 +370,7 @@ def compare(tflite_bytes_or_path, threads=1, runs=50, warmup=10, progress=True, 
       runs: timed runs per side; warmup: untimed runs per side first.
       progress: tqdm bar on stderr.
       seed: seeds the random input and the run order.
+      interval_ms: idle time before every invoke (see ``measure``); 0: back to back.
       **delegate_options: passed to ``onexn_tf.load_delegate`` (e.g. ``kernel="avx2"``).
     Returns:
       a ``BenchResult``. Raises DelegateUnavailable when the delegate library is missing.
@@ -359,10 +379,11 @@ def compare(tflite_bytes_or_path, threads=1, runs=50, warmup=10, progress=True, 
     threads = check_int("threads", threads, 1)
     runs = check_int("runs", runs, 1)
     warmup = check_int("warmup", warmup, 0)
+    interval_ms = check_interval(interval_ms)
     require_delegate()
     variants = [Variant("baseline", data), Variant("onexn", data, True, dict(delegate_options))]
     m = measure(variants, threads=threads, runs=runs, warmup=warmup, seed=seed, progress=progress,
-                desc="stock vs onexn")
+                desc="stock vs onexn", interval_ms=interval_ms)
     report = m.reports["onexn"]
     return result_from(m, threads=threads, runs=runs, warmup=warmup, claimed=report.get("claimed", 0),
-                       isa=report.get("isa", "?"))
+                       isa=report.get("isa", "?"), interval_ms=interval_ms)
