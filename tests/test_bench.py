@@ -72,9 +72,15 @@ def test_measure_sleeps_the_interval_before_every_invoke(monkeypatch):
     monkeypatch.setattr(bench.time, "sleep", lambda seconds: events.append(("sleep", seconds)))
     variants = [bench.Variant(n, b"") for n in ("a", "b")]
     log = _LoggedInvokes(events)
-    bench.measure(variants, runs=3, warmup=1, interval_ms=5, build=lambda v, t: (FakeInterpreter(v.name, log), None))
-    assert len(events) == 2 * 2 * (3 + 1)
-    assert events[0::2] == [("sleep", 0.005)] * 8 and all(e[0] == "invoke" for e in events[1::2])
+    m = bench.measure(variants, runs=6, warmup=1, interval_ms=5,
+                      build=lambda v, t: (FakeInterpreter(v.name, log), None))
+    # Turns of PERIODIC_BLOCK invokes (the first untimed), each after a sleep: 1 warm-up round, then 2 timed.
+    block = bench.PERIODIC_BLOCK
+    assert block > 1 and len(events) == 2 * 2 * block * 3
+    assert events[0::2] == [("sleep", 0.005)] * (2 * block * 3) and all(e[0] == "invoke" for e in events[1::2])
+    turns = [m.order[k:k + block] for k in range(0, len(m.order), block)]
+    assert all(len(set(turn)) == 1 for turn in turns) and len(turns) == 6
+    assert all(len(t.samples_ms) == 6 for t in m.timings.values())  # 2 timed rounds x (block - 1) >= 6, cut
     events.clear()
     bench.measure(variants, runs=3, warmup=1, build=lambda v, t: (FakeInterpreter(v.name, log), None))
     assert [e[0] for e in events] == ["invoke"] * 8

@@ -29,7 +29,8 @@ def add_arguments(parser):
                              "AMX-INT8 only; off by default)")
     parser.add_argument("--interval-ms", type=float, default=0.0, metavar="MS",
                         help="idle time before every invoke, as an application that runs the model periodically "
-                             "(e.g. 30 for 30 frames a second) leaves the runtimes' threads; default 0: back to back")
+                             "(e.g. 30 for 30 frames a second) leaves the runtimes' threads; the sides then take "
+                             "turns of 5 invokes, the first untimed; default 0: back to back")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and the run order")
     parser.add_argument("--per-op", action="store_true",
                         help="also time every operator alone: the delegate's nodes and what the stock runtime kept")

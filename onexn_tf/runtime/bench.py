@@ -215,6 +215,10 @@ def interleaved_schedule(num_variants, rounds, seed=0):
     return [[int(i) for i in rng.permutation(num_variants)] for _ in range(rounds)]
 
 
+# With interval_ms, each variant's turn in a round: this many invokes, the first untimed (see measure).
+PERIODIC_BLOCK = 5
+
+
 def check_interval(interval_ms):
     """interval_ms as a float >= 0 and finite, or ValueError."""
     try:
@@ -241,6 +245,9 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
         ``ai_edge_litert`` interpreter (tests pass a fake one to check the run order).
       interval_ms: idle time before every invoke (warm-up included), as an application that runs the model
         periodically leaves it: each runtime's worker threads have that long to go to sleep. 0: back to back.
+        Above 0 the variants take turns in blocks of PERIODIC_BLOCK invokes, the first of each untimed: an
+        application runs one runtime, and a runtime whose threads still spin from its last turn (XNNPACK's
+        spin for milliseconds) would otherwise take the cores from the next variant's first invoke.
     Returns:
       a ``Measurement``.
     """
@@ -269,25 +276,29 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
     for interpreter in interpreters:
         set_inputs(interpreter, inputs)
 
-    schedule = interleaved_schedule(len(variants), warmup + runs, seed)
+    block = PERIODIC_BLOCK if interval_ms else 1
+    timed = block - 1 if block > 1 else 1  # timed invokes per turn
+    warm_rounds = -(-warmup // timed)
+    schedule = interleaved_schedule(len(variants), warm_rounds + -(-runs // timed), seed)
     samples = [[] for _ in variants]
     order = []
-    bar = progress_bar(len(schedule) * len(variants), progress, desc)
+    bar = progress_bar(len(schedule) * len(variants) * block, progress, desc)
     was_enabled = gc.isenabled()
     gc.disable()  # a collection inside a timed invoke would land on one variant only
     try:
         for r, round_order in enumerate(schedule):
             for i in round_order:
                 invoke = interpreters[i].invoke
-                if interval_ms:
-                    time.sleep(interval_ms / 1e3)
-                start = time.perf_counter_ns()
-                invoke()
-                elapsed = time.perf_counter_ns() - start
-                if r >= warmup:
-                    samples[i].append(elapsed / 1e6)
-                order.append(names[i])
-            bar.update(len(round_order))
+                for j in range(block):
+                    if interval_ms:
+                        time.sleep(interval_ms / 1e3)
+                    start = time.perf_counter_ns()
+                    invoke()
+                    elapsed = time.perf_counter_ns() - start
+                    if r >= warm_rounds and (block == 1 or j > 0) and len(samples[i]) < runs:
+                        samples[i].append(elapsed / 1e6)
+                    order.append(names[i])
+            bar.update(len(round_order) * block)
     finally:
         if was_enabled:
             gc.enable()
