@@ -568,7 +568,7 @@ def periodic_section(rows):
     lines = ["The same file, stock against onexn, each invoke that long after the one before (`onexn bench "
              "--interval-ms`), as when an application runs the model periodically (30 ms: 30 frames a second). "
              "Both runtimes' worker threads go idle in between: XNNPACK's spin for milliseconds before they sleep, "
-             "onexn's for 50 us, and on a virtual machine a thread that slept can take milliseconds to run again. "
+             "onexn's up to 10 ms, and on a virtual machine a thread that slept can take milliseconds to run again. "
              "The two sides take turns of 5 invokes, the first of each untimed (an application runs one runtime; "
              "the other's threads may still spin from its turn), 4 turns each. **onexn/stock** is the median of "
              "the per-pass ratios (range in brackets); do no harm asks for at most 1.00.", "",
