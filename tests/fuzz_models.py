@@ -780,7 +780,8 @@ def run_case(case, claims=True, timeout=None):
         result.kind, result.message = "error", f"{type(e).__name__}: {e}".splitlines()[0]
         if "tflite" not in namespace and "model" in namespace and not _tf_converts(namespace, case):
             result.kind = "unconvertible"  # not a case: TensorFlow cannot convert the model before pruning
-        elif "tflite" in namespace and not _stock_runs(namespace["tflite"], case) and not _tf_file_runs(namespace, case):
+        elif ("tflite" in namespace and not _stock_runs(namespace["tflite"], case)
+              and not _tf_file_runs(namespace, case)):
             result.kind = "unrunnable"  # not a case: the stock runtime rejects TensorFlow's own file too
     if result.kind == "ok":
         result.worst = max(namespace["errors"])

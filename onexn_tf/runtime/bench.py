@@ -359,7 +359,8 @@ def result_from(measurement, *, threads, runs, warmup, claimed, isa, baseline="b
         baseline_ms=b.median_ms, onexn_ms=o.median_ms, ratio=o.median_ms / b.median_ms,
         baseline_min_ms=b.min_ms, onexn_min_ms=o.min_ms,
         baseline_p10_ms=b.p10_ms, baseline_p90_ms=b.p90_ms, onexn_p10_ms=o.p10_ms, onexn_p90_ms=o.p90_ms,
-        threads=threads, runs=runs, warmup=warmup, interval_ms=float(interval_ms), max_abs_diff=float(diff.max()) if diff.size else 0.0,
+        threads=threads, runs=runs, warmup=warmup, interval_ms=float(interval_ms),
+        max_abs_diff=float(diff.max()) if diff.size else 0.0,
         max_rel_diff=float(diff.max()) / scale if scale > 0 else 0.0, claimed=int(claimed), isa=str(isa))
 
 

@@ -69,8 +69,6 @@ typedef struct {
   size_t index;
 } worker_arg;
 
-static int all_done(const onexn_threadpool* pool, unsigned long unused);
-
 static void run_tasks(onexn_threadpool* pool, size_t thread) {
   const size_t size = (size_t)pool->size;
   for (size_t k = 0; k < size; k++) {
