@@ -790,7 +790,7 @@ def run_case(case, claims=True, timeout=None):
                                           num_threads=case.num_threads, dense=case.dense)
         result.records = len(onexn_tf.read_metadata(tflite))
         result.taken = len(report["claimed_nodes"]) + len(report["glue_nodes"])
-        result.fused = len(report["fused"])
+        result.fused = len(report["fused"]) + len(report["residual"])  # depthwise and residual blocks
         problems = claim_problems(case, tflite, namespace["pruned"], report) if claims and not case.int8 else []
         if problems:
             result.kind, result.message = "claims", "; ".join(problems)

@@ -289,6 +289,7 @@ SOURCES = {
             "src/partition_steps.cc",
             "src/plugin.cc",
             "src/report.cc",
+            "src/residual_fusion.cc",
             "src/sparse_weights.cc"
         ],
         "hdrs": [
@@ -313,6 +314,7 @@ SOURCES = {
             "src/partition_profile.h",
             "src/partition_steps.h",
             "src/report.h",
+            "src/residual_fusion.h",
             "src/sparse_weights.h"
         ],
         "linker_script": "src/onexn_delegate.lds",

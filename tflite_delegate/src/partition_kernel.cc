@@ -16,6 +16,7 @@
 #include "partition_arena.h"
 #include "partition_profile.h"
 #include "partition_steps.h"
+#include "residual_fusion.h"
 
 namespace onexn {
 namespace {
@@ -136,8 +137,9 @@ void UpdateReport(const Partition& part, GraphReport* report) {
       report->estimates.erase(s.node);
     }
     report->fused.erase(s.node);
-    if (s.fused.block == nullptr) continue;
-    std::vector<int>& nodes = report->fused[s.node];
+    report->residual.erase(s.node);
+    if (s.fused.steps < 2) continue;
+    std::vector<int>& nodes = s.fused.block != nullptr ? report->fused[s.node] : report->residual[s.node];
     for (int j = 0; j < s.fused.steps; ++j) nodes.push_back(part.steps[i + j].node);
   }
 }
@@ -170,7 +172,10 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     if (ResizeOutput(context, &context->tensors[t], dims[t]) != kTfLiteOk) return kTfLiteError;
   }
   const int threads = onexn_threadpool_size(part->state->pool);
-  if (options.fuse) PlanFusion(&part->steps, part->outer, threads, options.verbose);
+  if (options.fuse) {
+    PlanFusion(&part->steps, part->outer, threads, options.verbose);
+    PlanResidualFusion(&part->steps, part->outer);
+  }
   const ArenaLayout layout = PlanPartitionArena(&part->steps, part->outer, dims, threads);
   const std::string err = ReserveArena(part, layout.floats);
   if (!err.empty()) {
@@ -210,6 +215,14 @@ TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
       context->ReportError(context, "onexn: node %d: out of memory for the fused block's buffers", s.node);
       return kTfLiteError;
     }
+    return kTfLiteOk;
+  }
+  if (s.fused.residual >= 0) {
+    const Step& add = part.steps[i + 1];
+    const int r = s.fused.residual;
+    const float* addend = TensorData(part, context, add.inputs[r], add.input_offsets[r]);
+    const AddStep& a = std::get<AddStep>(add.kernel);
+    std::get<ConvStep>(s.kernel).RunAdd(in[0], addend, out, a.out_min, a.out_max, pool);
     return kTfLiteOk;
   }
   const onexn_isa isa = part.state->options.isa;

@@ -83,6 +83,11 @@ void ConvStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_
   onexn_conv_run(conv.get(), in[0], out, pool);
 }
 
+void ConvStep::RunAdd(const float* in, const float* addend, float* out, float out_min, float out_max,
+                      onexn_threadpool* pool) const {
+  onexn_conv_run_add(conv.get(), in, addend, out, out_min, out_max, pool);
+}
+
 const char* ConvStep::KernelName(onexn_isa /*isa*/) const {
   return conv != nullptr ? onexn_conv_kernel_name(conv.get()) : "chosen once the input shape is known (run time)";
 }
@@ -283,12 +288,12 @@ std::string PadStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*/
   return "";
 }
 
-void PadStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* /*pool*/) const {
+void PadStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn_threadpool* pool) const {
   if (plan.int8) {
     onexn_pad_x8_run(reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<int8_t*>(out), in_dims.size(),
-                     in_dims.data(), before.data(), after.data(), int8_t(plan.output_zero_point));
+                     in_dims.data(), before.data(), after.data(), int8_t(plan.output_zero_point), pool);
   } else {
-    onexn_pad_run(in[0], out, in_dims.size(), in_dims.data(), before.data(), after.data());
+    onexn_pad_run(in[0], out, in_dims.size(), in_dims.data(), before.data(), after.data(), pool);
   }
 }
 

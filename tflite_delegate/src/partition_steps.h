@@ -61,6 +61,9 @@ struct ConvStep {
   StepNode Node() const { return {plan.node, plan.builtin_code, {plan.input}, plan.output}; }
   bool Ready() const { return conv != nullptr; }
   void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  // Run, then out = clamp(out + addend) with the ADD after it (a residual block), pixels added as they finish.
+  void RunAdd(const float* in, const float* addend, float* out, float out_min, float out_max,
+              onexn_threadpool* pool) const;
   const char* KernelName(onexn_isa isa) const;
 };
 
@@ -246,11 +249,13 @@ struct DwblockDeleter {
   void operator()(onexn_dwblock* p) const { onexn_dwblock_destroy(p); }
 };
 
-// A depthwise block run as one (option fuse): [1x1 expansion ->] depthwise [-> 1x1 projection], each
-// intermediate read by the next step alone. It borrows the kernels of the steps it covers.
+// Steps run as one (option fuse). A depthwise block: [1x1 expansion ->] depthwise [-> 1x1 projection], each
+// intermediate read by the next step alone; it borrows the kernels of the steps it covers. A residual block
+// (no `block`): a float CONV_2D and the ADD that alone reads its output (residual_fusion.h).
 struct FusedBlock {
   std::unique_ptr<onexn_dwblock, DwblockDeleter> block;
   bool int8 = false;              // a block of int8 layers (onexn_qdwblock_run)
+  int residual = -1;              // a residual block: which input of the ADD (0 or 1) the convolution adds
   int steps = 0;                  // steps it covers, starting at the one that holds it
   ptrdiff_t scratch_offset = -1;  // its scratch in the arena (reusing space other steps used: warm)
   size_t scratch_floats = 0;      // planned for the pool of Prepare time; a bigger pool later gets none
@@ -273,7 +278,7 @@ struct Step {
   double seconds = 0;  // time spent in this step (or its block) over all invokes
   long runs = 0;
 
-  int Span() const { return fused.block != nullptr ? fused.steps : 1; }
+  int Span() const { return fused.steps > 1 ? fused.steps : 1; }
 };
 
 }  // namespace onexn

@@ -62,6 +62,10 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
   j.Key("fused").BeginArray();
   for (const auto& f : g.fused) j.Ints(f.second);
   j.EndArray();
+  // Float convolutions that add the ADD after them as their pixels finish: [conv node, add node] pairs.
+  j.Key("residual").BeginArray();
+  for (const auto& f : g.residual) j.Ints(f.second);
+  j.EndArray();
 #ifdef ONEXN_TESTING
   if (!g.probe_json.empty()) j.Key("probe").Raw(g.probe_json);
 #endif

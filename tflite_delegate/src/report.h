@@ -33,6 +33,7 @@ struct GraphReport {
   std::map<int, onexn_conv_choice> estimates;  // claimed node -> the cost model's (one thread) choice
   int partitions = 0;                       // delegate kernels (partitions) the claimed nodes formed
   std::map<int, std::vector<int>> fused;    // first node of a fused depthwise block -> all its nodes
+  std::map<int, std::vector<int>> residual;  // CONV_2D node -> it and the ADD run with it (residual_fusion.h)
   std::vector<Declined> declined;
 #ifdef ONEXN_TESTING
   std::string probe_json;  // abi_probe only: what was read through the ABI (testing/abi_probe.h)

@@ -276,6 +276,45 @@ void TestThreads(const Case& c, const std::vector<Kernel>& kernels) {
   }
 }
 
+// onexn_conv_run_add gives onexn_conv_run's output plus the addend, clamped, bit for bit (a float add and
+// clamp have one result), whether each task adds its own pixels or, when the tasks split the channels, one
+// add runs after them; and writes nothing outside the output.
+void TestRunAdd(const Case& c, const std::vector<Kernel>& kernels) {
+  const Problem p = Build(c);
+  if (!p.ok) return;
+  const onexn_block_index index = {c.n, p.num_groups, p.group_ptr.data(),
+                                   p.kept_cin.empty() ? nullptr : p.kept_cin.data()};
+  const float lo = -0.25f, hi = 0.75f;
+  for (const Kernel& k : kernels) {
+    const std::string what = "run_add " + k.label + " " + c.Describe();
+    onexn_conv* conv = Create(k, &p.shape, &index, p.w_passed.data(), p.bias.empty() ? nullptr : p.bias.data(),
+                              nullptr, 0);
+    Check(conv != nullptr, what + ": create failed");
+    if (conv == nullptr) continue;
+    std::vector<float> plain;
+    RunGuarded(conv, p, nullptr, &plain);
+    std::mt19937 rng(c.seed + 17);
+    std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+    std::vector<float> addend(plain.size()), want(plain.size());
+    for (size_t i = 0; i < plain.size(); i++) {
+      addend[i] = val(rng);
+      const float sum = plain[i] + addend[i];
+      want[i] = std::min(std::max(sum, lo), hi);
+    }
+    for (int threads : {1, 2, 3}) {
+      onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
+      std::vector<float> buf(plain.size() + 2 * kGuard, kSentinel);
+      onexn_conv_run_add(conv, p.input.data(), addend.data(), buf.data() + kGuard, lo, hi, pool);
+      bool guards = true;
+      for (size_t i = 0; i < kGuard; i++) guards &= buf[i] == kSentinel && buf[kGuard + plain.size() + i] == kSentinel;
+      Check(guards && std::memcmp(buf.data() + kGuard, want.data(), want.size() * sizeof(float)) == 0,
+            what + ": " + std::to_string(threads) + " threads: not the convolution plus the clamped addend");
+      onexn_threadpool_destroy(pool);
+    }
+    onexn_conv_destroy(conv);
+  }
+}
+
 // Layers with fewer output pixels than a pixel-vector tile must not run a pixel-vector kernel (it would
 // waste up to 15 of 16 lanes); wider layers keep it.
 void TestKernelChoice(const std::vector<onexn_isa>& isas) {
@@ -824,6 +863,31 @@ TEST_CASE("conv: random cases, the kernel each ISA dispatches to") {
 TEST_CASE("conv: results do not depend on the thread count") { TestThreadCases(Dispatched(AvailableIsas())); }
 
 TEST_CASE("conv: two callers share a pool") { TestSharedPool(); }
+
+TEST_CASE("conv: run_add adds a residual to the convolution's output") {
+  Case c;  // pixel tasks: each adds its pixels
+  c.in_h = 13;
+  c.in_w = 11;
+  c.cin = 24;
+  c.cout = 40;
+  c.batch = 2;
+  c.n = 8;
+  c.seed = 3300;
+  TestRunAdd(c, Dispatched(AvailableIsas()));
+  c.kh = c.kw = 3;  // 9 pixels: the tasks split the channels, the add runs after them
+  c.in_h = c.in_w = 3;
+  c.batch = 1;
+  c.n = 4;
+  c.seed = 3301;
+  TestRunAdd(c, Dispatched(AvailableIsas()));
+  Case w;  // weights in blocks of panels, whole images per task
+  w.in_h = w.in_w = 3;
+  w.cin = w.cout = 512;
+  w.n = 16;
+  w.batch = 2;
+  w.seed = 3302;
+  TestRunAdd(w, Dispatched(AvailableIsas()));
+}
 
 // Running every block (the zeros multiplied) or another kernel for the block width computes the same
 // convolution; the choice is reported.

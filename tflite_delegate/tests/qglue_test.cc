@@ -416,7 +416,7 @@ TEST_CASE("pad_x8: the input in place, the value around it") {
   }
   std::vector<int8_t> x(in_total), out(out_total, 0);
   for (size_t i = 0; i < in_total; i++) x[i] = int8_t(i % 200 - 100 == -7 ? 1 : i % 200 - 100);  // never -7
-  onexn_pad_x8_run(x.data(), out.data(), 4, in_dims.data(), before.data(), after.data(), -7);
+  onexn_pad_x8_run(x.data(), out.data(), 4, in_dims.data(), before.data(), after.data(), -7, nullptr);
   bool ok = true;
   size_t i = 0;
   for (size_t a = 0; a < out_dims[0]; a++)
@@ -433,6 +433,25 @@ TEST_CASE("pad_x8: the input in place, the value around it") {
           ok &= out[i++] == (inside ? x[flat] : int8_t(-7));
         }
   Check(ok, "pad_x8 output");
+}
+
+TEST_CASE("pad_x8 over the pool: the caller's bytes, whatever the split") {
+  const std::vector<size_t> in_dims = {1, 61, 57, 24}, before = {0, 3, 1, 0}, after = {0, 2, 4, 0};
+  size_t in_total = 1, out_total = 1;
+  for (size_t k = 0; k < 4; k++) {
+    in_total *= in_dims[k];
+    out_total *= before[k] + in_dims[k] + after[k];
+  }
+  std::vector<int8_t> x(in_total), want(out_total, 0);
+  for (size_t i = 0; i < in_total; i++) x[i] = int8_t(i * 37 % 251 - 125);
+  onexn_pad_x8_run(x.data(), want.data(), 4, in_dims.data(), before.data(), after.data(), 5, nullptr);
+  for (int threads : {2, 3}) {
+    onexn_threadpool* pool = onexn_threadpool_create(threads);
+    std::vector<int8_t> got(out_total, 0);
+    onexn_pad_x8_run(x.data(), got.data(), 4, in_dims.data(), before.data(), after.data(), 5, pool);
+    Check(got == want, "pad_x8 at " + std::to_string(threads) + " threads");
+    onexn_threadpool_destroy(pool);
+  }
 }
 
 }  // namespace

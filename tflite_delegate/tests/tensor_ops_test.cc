@@ -43,8 +43,8 @@ bool Next(std::vector<size_t>* idx, const std::vector<size_t>& dims) {
 }
 
 void TestPad(const std::vector<size_t>& in_dims, const std::vector<size_t>& before, const std::vector<size_t>& after,
-             unsigned seed) {
-  std::string what = "pad [";
+             unsigned seed, onexn_threadpool* pool = nullptr) {
+  std::string what = "pad (" + std::to_string(onexn_threadpool_size(pool)) + " threads) [";
   for (size_t k = 0; k < in_dims.size(); k++) {
     what += std::to_string(before[k]) + "+" + std::to_string(in_dims[k]) + "+" + std::to_string(after[k]) + " ";
   }
@@ -59,7 +59,7 @@ void TestPad(const std::vector<size_t>& in_dims, const std::vector<size_t>& befo
   std::vector<float> out;
   const bool guards = onexn_test::RunGuarded(
       total,
-      [&](float* o) { onexn_pad_run(in.data(), o, in_dims.size(), in_dims.data(), before.data(), after.data()); },
+      [&](float* o) { onexn_pad_run(in.data(), o, in_dims.size(), in_dims.data(), before.data(), after.data(), pool); },
       &out);
   Check(guards, what + ": wrote outside the output");
   if (total == 0) return;
@@ -146,6 +146,20 @@ TEST_CASE("pad: ranks 1 to 5, padding before and after every dimension") {
   TestPad({2, 3, 4, 5}, {1, 0, 2, 1}, {1, 1, 0, 2}, 7);  // batch and channels too
   TestPad({2, 2, 3, 2, 3}, {1, 0, 1, 0, 2}, {0, 1, 0, 2, 1}, 8);
   TestPad({1, 0, 3, 2}, {0, 1, 0, 0}, {0, 1, 1, 0}, 9);  // an empty input dim: all zeros
+}
+
+TEST_CASE("pad over the pool: tensors above 64 KB split by their first dimension longer than 1") {
+  for (int threads : {2, 3, 4}) {
+    onexn_threadpool* pool = onexn_threadpool_create(threads);
+    TestPad({1, 224, 224, 3}, {0, 3, 3, 0}, {0, 3, 3, 0}, 10, pool);  // ResNet-50's stem
+    TestPad({1, 112, 112, 16}, {0, 1, 1, 0}, {0, 1, 1, 0}, 11, pool);  // its max pool's (fewer channels)
+    TestPad({1, 7, 150, 40}, {0, 2, 0, 0}, {0, 3, 1, 0}, 12, pool);    // fewer rows than tasks
+    TestPad({3, 50, 40, 8}, {0, 2, 1, 0}, {0, 0, 1, 0}, 13, pool);     // the batch split
+    TestPad({1, 40, 40, 40}, {2, 1, 0, 0}, {1, 0, 1, 0}, 14, pool);    // a padded batch of one
+    TestPad({1, 1, 90, 200}, {0, 0, 0, 1}, {0, 0, 0, 7}, 15, pool);    // a single row: columns split
+    TestPad({1, 0, 100, 100}, {0, 1, 0, 0}, {0, 200, 0, 0}, 16, pool);  // all padding
+    onexn_threadpool_destroy(pool);
+  }
 }
 
 TEST_CASE("concat: axes, many inputs, an empty one") {

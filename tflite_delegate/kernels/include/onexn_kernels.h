@@ -118,6 +118,11 @@ void onexn_conv_get_choice(const onexn_conv* conv, onexn_conv_choice* out);
 // input: batch*in_h*in_w*cin floats (NHWC); output: batch*out_h*out_w*cout floats (NHWC).
 // pool may be NULL (runs on the calling thread). Not reentrant for the same conv object.
 void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool);
+// The convolution, then output = min(max(output + addend, out_min), out_max) (a residual ADD after it: the
+// same values as onexn_conv_run then onexn_add_run), each task adding its pixels while they are in cache.
+// addend has the output's shape and must not overlap it.
+void onexn_conv_run_add(onexn_conv* conv, const float* input, const float* addend, float* output, float out_min,
+                        float out_max, onexn_threadpool* pool);
 void onexn_conv_destroy(onexn_conv* conv);
 
 // The block width n at which a dense layer (every block kept) runs best on the ISA's 1xN kernels: the
@@ -249,12 +254,12 @@ void onexn_pool_run(onexn_pool* op, const float* input, float* output, onexn_thr
 void onexn_pool_destroy(onexn_pool* op);
 
 // Zero padding of a tensor of any rank >= 1 (TFLite's PAD / PADV2 with a zero constant): output dim i is
-// before[i] + in_dims[i] + after[i]. Runs on the caller (a copy: memory-bound).
+// before[i] + in_dims[i] + after[i]. Large tensors are split over the pool (may be NULL) by rows.
 void onexn_pad_run(const float* input, float* output, size_t rank, const size_t* in_dims, const size_t* before,
-                   const size_t* after);
+                   const size_t* after, onexn_threadpool* pool);
 // The same on int8 (TFLite's PAD on int8, which pads with the zero point): the padding bytes are `value`.
 void onexn_pad_x8_run(const int8_t* input, int8_t* output, size_t rank, const size_t* in_dims, const size_t* before,
-                      const size_t* after, int8_t value);
+                      const size_t* after, int8_t value, onexn_threadpool* pool);
 
 // Concatenation along one axis (TFLite's CONCATENATION): input i is [outer][sizes[i]][inner] (the product
 // of its dims before the axis, its dim along it, the product after it), the output is

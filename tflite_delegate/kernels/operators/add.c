@@ -3,6 +3,7 @@
 #include "common/microkernels.h"
 #include "common/threadpool.h"
 #include "onexn_kernels.h"
+#include "operators/operators.h"
 
 typedef struct {
   const char* name;
@@ -31,6 +32,8 @@ static vadd_kernel select_vadd(onexn_isa isa) {
 }
 
 const char* onexn_add_kernel_name(onexn_isa isa) { return select_vadd(isa).name; }
+
+onexn_vadd_ukernel onexn_add_ukernel(onexn_isa isa) { return select_vadd(isa).fn; }
 
 // Tensors up to this many floats run on the caller; larger ones in chunks of at least a quarter of it.
 // Small on purpose: each thread then adds the rows it wrote itself in the layer before, and writes the rows

@@ -370,6 +370,9 @@ typedef struct {
   const float* input;
   float* output;
   onexn_conv_tasks plan;
+  const float* addend;  // onexn_conv_run_add: added to each task's outputs, or NULL
+  onexn_vadd_ukernel add;
+  float add_min, add_max;
 } run_ctx;
 
 // Output pixels [p0, p0 + mr) of one image (mr <= the kernel's tile) of a pixel-vector kernel, panels
@@ -487,12 +490,17 @@ static void run_task(void* p, size_t task, size_t thread) {
   const size_t run_pixels = r->plan.tiles_per_task * conv->uk.mr;
   const size_t p0 = run * run_pixels;  // a run starts at a tile boundary
   const size_t p1 = p0 + run_pixels < conv->out_pixels ? p0 + run_pixels : conv->out_pixels;
-  onexn_conv_run_pixels(conv, r->input + img * conv->in_image, p0, p1,
-                        r->output + img * conv->out_image + p0 * (size_t)conv->s.cout, pa, pb, thread);
+  const size_t out_at = img * conv->out_image + p0 * (size_t)conv->s.cout;
+  onexn_conv_run_pixels(conv, r->input + img * conv->in_image, p0, p1, r->output + out_at, pa, pb, thread);
+  if (r->addend != NULL && r->plan.chunks == 1) {
+    // Every channel of these pixels is done: add while they are in this core's cache.
+    const size_t n = (p1 - p0) * (size_t)conv->s.cout;
+    r->add(n, r->output + out_at, r->addend + out_at, r->output + out_at, r->add_min, r->add_max);
+  }
 }
 
-void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool) {
-  if (conv == NULL || input == NULL || output == NULL) return;
+static void run(onexn_conv* conv, const float* input, float* output, const float* addend, float add_min,
+                float add_max, onexn_threadpool* pool) {
   const size_t threads = onexn_conv_reserve_threads(conv, (size_t)onexn_threadpool_size(pool));
   run_ctx r;
   r.conv = conv;
@@ -501,5 +509,25 @@ void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_t
   // A layer whose panels run in blocks (weight_blocking) runs whole images per task.
   r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels,
                                  conv->panel_block < conv->num_panels);
+  r.addend = addend;
+  r.add = addend != NULL ? onexn_add_ukernel(conv->uk.isa) : NULL;
+  r.add_min = add_min;
+  r.add_max = add_max;
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
+  if (addend != NULL && r.plan.chunks > 1) {
+    // Tasks that split the channels leave no pixel complete: the add runs after them all.
+    const size_t count = (size_t)conv->s.batch * conv->out_image;
+    onexn_add_run(conv->uk.isa, output, addend, output, count, add_min, add_max, threads > 1 ? pool : NULL);
+  }
+}
+
+void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool) {
+  if (conv == NULL || input == NULL || output == NULL) return;
+  run(conv, input, output, NULL, 0.0f, 0.0f, pool);
+}
+
+void onexn_conv_run_add(onexn_conv* conv, const float* input, const float* addend, float* output, float out_min,
+                        float out_max, onexn_threadpool* pool) {
+  if (conv == NULL || input == NULL || addend == NULL || output == NULL) return;
+  run(conv, input, output, addend, out_min, out_max, pool);
 }

@@ -32,6 +32,9 @@ typedef struct {
   int tile_invariant;
 } onexn_ukernel_config;
 
+// The vadd microkernel onexn_add_run runs for isa (add.c); onexn_conv_run_add adds with it.
+onexn_vadd_ukernel onexn_add_ukernel(onexn_isa isa);
+
 // The microkernel for a resolved ISA, block width n and output pixels per image (conv-dispatch.c).
 // Returns 0, or -1 if the ISA has no kernels in this build.
 int onexn_select_ukernel(onexn_isa isa, int n, size_t out_pixels, const onexn_ukernel_config** out);
