@@ -201,6 +201,76 @@ def model_table(rows, model, noisy=0.05):
     return "\n".join(lines)
 
 
+def scaling_rows(rows):
+    """(model, n, sparsity, stock 1T ms, stock 2T ms, onexn 1T ms, onexn 2T ms) per one-shot case the sweep ran
+    at 1 and 2 threads with the delegate, from the all-passes medians (what a user sees)."""
+    out = []
+    for r1 in rows:
+        if r1["threads"] != 1 or weights_of(r1) != ONE_SHOT or r1.get("onexn_ms") is None:
+            continue
+        r2 = find_row(rows, r1["model"], r1["n"], r1["sparsity"], 2)
+        if r2 is None or r2.get("onexn_ms") is None or handed_back(r1) or handed_back(r2):
+            continue
+        out.append((r1["model"], r1["n"], r1["sparsity"], r1.get("dense_ms_all", r1["dense_ms"]),
+                    r2.get("dense_ms_all", r2["dense_ms"]), r1.get("onexn_ms_all", r1["onexn_ms"]),
+                    r2.get("onexn_ms_all", r2["onexn_ms"])))
+    return sorted(out)
+
+
+def scaling_section(rows, turns=()):
+    """Markdown lines comparing each runtime's 1 -> 2 thread speedup (issue 14 item 5: at least XNNPACK's):
+    from the interleaved cases (`rows`), and from run.py's SCALING cases measured in turns (`turns`)."""
+    cases = scaling_rows(rows)
+    lines = []
+    if turns:
+        lines += turns_table(turns) + [""]
+    if not cases:
+        return lines[:-1]
+    lines += ["Each runtime's speedup from 1 to 2 threads on the same file: its 1-thread time over its 2-thread "
+             "time, from the all-passes medians of the cases above (each side measured interleaved with the "
+             "other, so both pay for the other's idle threads and evictions alike). **as well** when onexn's "
+             "speedup is at least the stock runtime's, i.e. its 2-thread ratio is at most its 1-thread one. "
+             "Cases the delegate handed back (no node claimed) are left out.", "",
+             "| model | N | sparsity | stock 1T / 2T ms | stock speedup | onexn 1T / 2T ms | onexn speedup | "
+             "**as well** |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    well = 0
+    for model, n, s, d1, d2, o1, o2 in cases:
+        ok = o1 / o2 >= d1 / d2
+        well += ok
+        lines.append(f"| {MODEL_TITLES.get(model, model)} | {n} | {s:.0%} | {d1:.2f} / {d2:.2f} | {d1 / d2:.2f} "
+                     f"| {o1:.2f} / {o2:.2f} | {o1 / o2:.2f} | {'**yes**' if ok else 'no'} |")
+    lines += ["", f"Interleaved: onexn scaled at least as well as the stock runtime in {well} of {len(cases)} cases."]
+    return lines
+
+
+def turns_table(rows):
+    """Markdown lines for run.py's SCALING cases: per case, the medians over its passes."""
+    cases = {}
+    for r in rows:
+        cases.setdefault((r["model"], r["n"], r["sparsity"]), []).append(r)
+    lines = ["In turns (run.py's SCALING cases): stock and onexn at 1 and 2 threads on the same file, each taking "
+             f"turns of {rows[0].get('turn', 10)} invokes, the first untimed, as a program that runs only that "
+             "runtime sees it. Speedups are the medians of the per-pass ones (range in brackets).", "",
+             "| model | N | sparsity | stock 1T / 2T ms | stock speedup | onexn 1T / 2T ms | onexn speedup | "
+             "**as well** |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for key in sorted(cases):
+        group = cases[key]
+
+        def med(field):
+            return statistics.median(r[field] for r in group)
+
+        def spread(field):
+            values = [r[field] for r in group]
+            return f" ({min(values):.2f}–{max(values):.2f})" if len(values) > 1 else ""
+
+        ok = med("onexn_speedup") >= med("dense_speedup")
+        lines.append(f"| {MODEL_TITLES.get(key[0], key[0])} | {key[1]} | {key[2]:.0%} "
+                     f"| {med('dense_1_ms'):.2f} / {med('dense_2_ms'):.2f} | {med('dense_speedup'):.2f}"
+                     f"{spread('dense_speedup')} | {med('onexn_1_ms'):.2f} / {med('onexn_2_ms'):.2f} "
+                     f"| {med('onexn_speedup'):.2f}{spread('onexn_speedup')} | {'**yes**' if ok else 'no'} |")
+    return lines
+
+
 def trained_like_table(rows):
     """Markdown table of the trained-like cases beside their one-shot twins: N detected, records, nodes
     claimed, ratios. None when the sweep had no trained-like case."""
@@ -490,6 +560,9 @@ def markdown(results, plot_relpath, analysis=None):
                     "when it is not the N pruned with); the counts in brackets are the one-shot case's.", "", trained]
         out += ["", "## Do no harm: cases slower with the delegate (onexn/stock above 1.00)", ""]
         out += no_harm_lines(rows, layers)
+        scaling = scaling_section(rows, results.get("scaling") or ())
+        if scaling:
+            out += ["", "## Two threads: each runtime's speedup", ""] + scaling
     if analysis:
         out += ["", analysis.strip()]
     for model in MODEL_TITLES:

@@ -58,6 +58,11 @@ TRAINED_LIKE = [("mobilenet_v2", 16, 0.5, 1), ("mobilenet_v2", 4, 0.5, 1)]
 # on this project's virtual machines a thread that slept takes milliseconds to run again.
 PERIODIC = [("mobilenet_v2", 16, 0.5, 2)]
 PERIODIC_MS = (5.0, 30.0)
+# (model, n, sparsity) whose 1- and 2-thread times are measured again in turns of SCALING_TURN invokes per
+# runtime and thread count (the first untimed) when the sweep holds them at 1 and 2 threads: each runtime's
+# speedup as a program running only it sees it, beside the interleaved cases' (see bench.measure's turn).
+SCALING = [("mobilenet_v2", 16, 0.5), ("resnet50", 16, 0.5)]
+SCALING_TURN = 10
 
 
 def parse_args(argv):
@@ -326,6 +331,19 @@ def measure_periodic(data, threads, runs, warmup, seed, options, interval_ms):
             "ratio": o.median_ms / d.median_ms, "rel_diff": relative_diff(m.outputs["onexn"], m.outputs["dense"])}
 
 
+def measure_scaling(data, runs, warmup, seed, options):
+    """Stock and onexn at 1 and 2 threads on the same file, in turns of SCALING_TURN invokes."""
+    variants = [bench.Variant(f"{side}-{t}", data, side == "onexn", dict(options) if side == "onexn" else {}, t)
+                for side in ("dense", "onexn") for t in (1, 2)]
+    m = bench.measure(variants, runs=runs, warmup=warmup, seed=seed, turn=SCALING_TURN)
+    ms = {name: timing.median_ms for name, timing in m.timings.items()}
+    return {"runs": runs, "turn": SCALING_TURN, "dense_1_ms": ms["dense-1"], "dense_2_ms": ms["dense-2"],
+            "onexn_1_ms": ms["onexn-1"], "onexn_2_ms": ms["onexn-2"],
+            "dense_speedup": ms["dense-1"] / ms["dense-2"], "onexn_speedup": ms["onexn-1"] / ms["onexn-2"],
+            # the 2-thread pair, as measured() records every row's
+            "dense_ms": ms["dense-2"], "onexn_ms": ms["onexn-2"], "ratio": ms["onexn-2"] / ms["dense-2"]}
+
+
 # A pass in which the stock runtime ran this much slower than its fastest time on the same model and thread
 # count (the stock runtime's work does not depend on N or sparsity: dense weights, the same graph) was
 # disturbed: on this shared host another tenant can take a core or the memory bandwidth without showing in
@@ -488,6 +506,25 @@ class Sweep:
                 log(f"{what}: stock {row['dense_ms']:.2f} ms, onexn {row['onexn_ms']:.2f} ms ({row['ratio']:.2f})",
                     self.started)
 
+    def scaling_cases(self, p):
+        """The SCALING cases of pass p the sweep holds at 1 and 2 threads: a row each in results["scaling"]."""
+        a = self.args
+        if not {1, 2} <= set(a.thread_list):
+            return
+        for name, n, s in SCALING:
+            if name not in a.model_list or n not in a.n_list or s not in a.sparsity_list:
+                continue
+            data = self.model(name).pruned(n, s)["onexn"]
+            what = f"pass {p + 1}/{a.passes} {name} 1x{n} {s:.0%}, 1 and 2 threads in turns"
+            row = measured(a, self.started, what, lambda: measure_scaling(data, a.runs, a.warmup, a.seed,
+                                                                           self.options))
+            row.update(model=name, n=n, sparsity=s, **{"pass": p})
+            self.results.setdefault("scaling", []).append(row)
+            _save(a, self.results)
+            log(f"{what}: stock {row['dense_1_ms']:.2f} -> {row['dense_2_ms']:.2f} ms ({row['dense_speedup']:.2f}x), "
+                f"onexn {row['onexn_1_ms']:.2f} -> {row['onexn_2_ms']:.2f} ms ({row['onexn_speedup']:.2f}x)",
+                self.started)
+
     def layer_cases(self, n, s, shapes, threads):
         """MobileNetV2 1x1 convolutions cut out of the pruned model as single-conv models; result rows."""
         a = self.args
@@ -530,6 +567,7 @@ class Sweep:
                 _save(a, results)
             if self.delegate_ok:
                 self.periodic_cases(p)
+                self.scaling_cases(p)
             if a.int8 and self.delegate_ok:
                 self.int8_cases(p)
         if a.passes > 1:
@@ -618,7 +656,8 @@ def main(argv=None):
                    "settings": {"runs": args.runs, "warmup": args.warmup, "layer_runs": args.layer_runs,
                                 "seed": args.seed, "kernel": args.kernel, "amx": args.amx,
                                 "max_other_cpu": args.max_other_cpu, "passes": args.passes},
-                   "full": not args.subset, "models": [], "layers": [], "int8": [], "periodic": [], "profiles": [],
+                   "full": not args.subset, "models": [], "layers": [], "int8": [], "periodic": [], "scaling": [],
+                   "profiles": [],
                    "xnnpack_probe": None}
         xnnpack_probe(args, results, started)
         sweep = Sweep(args, results, started, delegate_ok, options)

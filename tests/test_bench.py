@@ -86,6 +86,34 @@ def test_measure_sleeps_the_interval_before_every_invoke(monkeypatch):
     assert [e[0] for e in events] == ["invoke"] * 8
 
 
+def test_measure_in_turns_times_all_but_each_turns_first_invoke(monkeypatch):
+    """turn=4: each variant runs 4 invokes in a row, the first untimed (it pays for the caches the other
+    variants left: 1000 ms here, the others 1 ms); a Variant's own thread count wins over measure's."""
+    clock = [0]
+    monkeypatch.setattr(bench.time, "perf_counter_ns", lambda: clock[0])
+    log, built = [], {}
+
+    class Timed(FakeInterpreter):
+        def invoke(self):
+            clock[0] += 10**9 if not log or log[-1] != self.name else 10**6
+            super().invoke()
+
+    def build(v, threads):
+        built[v.name] = threads
+        return Timed(v.name, log), None
+
+    variants = [bench.Variant("a", b"", threads=1), bench.Variant("b", b"", threads=2), bench.Variant("c", b"")]
+    m = bench.measure(variants, threads=3, runs=5, warmup=3, turn=4, build=build)
+    assert built == {"a": 1, "b": 2, "c": 3}
+    turns = [m.order[k:k + 4] for k in range(0, len(m.order), 4)]
+    assert all(len(set(turn)) == 1 for turn in turns) and len(turns) == 3 * (1 + 2)  # 3 warm-up, 5 timed: cut
+    assert all(t.samples_ms == (1.0,) * 5 for t in m.timings.values())
+    with pytest.raises(ValueError, match="turn"):
+        bench.measure(variants, turn=0, build=build)
+    with pytest.raises(ValueError, match="'a' threads"):
+        bench.measure([bench.Variant("a", b"", threads=0)], build=build)
+
+
 class _LoggedInvokes(list):
     """A FakeInterpreter log that records each invoke into a shared event list."""
 

@@ -89,6 +89,59 @@ def test_a_graph_handed_back_counts_as_the_stock_runtime():
     assert slow["status"] == "not met" and slow["measured"] == 1.03 and "ResNet-50 N=1 75% 2T" in slow["detail"]
 
 
+def test_two_thread_speedups_side_by_side():
+    # ROWS' MobileNetV2 N=16 50%: stock 10.0 -> 6.0 ms (1.67x), onexn 6.0 -> 4.8 (1.25x): not as well. The
+    # trained-like row and the cases without a 2-thread twin are left out; all-passes times come first.
+    lines = bench_report.scaling_section(ROWS)
+    assert "| MobileNetV2 1.0/224 | 16 | 50% | 10.00 / 6.00 | 1.67 | 6.00 / 4.80 | 1.25 | no |" in lines
+    assert lines[-1] == "Interleaved: onexn scaled at least as well as the stock runtime in 0 of 1 cases."
+    rows = [row("resnet50", 16, 0.5, 1, 40.0, 21.0, dense_ms_all=40.0, onexn_ms_all=20.0),
+            row("resnet50", 16, 0.5, 2, 21.0, 10.0, dense_ms_all=21.0, onexn_ms_all=10.4),
+            row("resnet50", 1, 0.5, 1, 40.0, 40.0, claimed=0), row("resnet50", 1, 0.5, 2, 21.0, 21.0, claimed=0)]
+    lines = bench_report.scaling_section(rows)
+    assert "| ResNet-50 | 16 | 50% | 40.00 / 21.00 | 1.90 | 20.00 / 10.40 | 1.92 | **yes** |" in lines
+    assert lines[-1] == "Interleaved: onexn scaled at least as well as the stock runtime in 1 of 1 cases."  # N=1: handed back
+    assert bench_report.scaling_section(ROWS[:3]) == []  # no case at both thread counts: no section
+
+
+def _turn(dense_1, dense_2, onexn_1, onexn_2):
+    return dict(model="mobilenet_v2", n=16, sparsity=0.5, turn=10, dense_1_ms=dense_1, dense_2_ms=dense_2,
+                onexn_1_ms=onexn_1, onexn_2_ms=onexn_2, dense_speedup=dense_1 / dense_2,
+                onexn_speedup=onexn_1 / onexn_2)
+
+
+def test_speedups_measured_in_turns_in_the_report():
+    turns = [_turn(7.2, 3.8, 4.3, 2.2), _turn(7.4, 3.7, 4.4, 2.3), _turn(7.0, 4.0, 4.2, 2.1)]
+    lines = bench_report.scaling_section(ROWS[:3], turns)  # no interleaved pair: the turns table alone
+    assert "| MobileNetV2 1.0/224 | 16 | 50% | 7.20 / 3.80 | 1.89 (1.75–2.00) | 4.30 / 2.20 | 1.95 (1.91–2.00) " \
+           "| **yes** |" in lines
+    assert lines[-1].startswith("| MobileNetV2")
+    slower = bench_report.scaling_section([], [_turn(7.0, 3.5, 4.0, 2.2)])
+    assert slower[-1].endswith("| 2.00 | 4.00 / 2.20 | 1.82 | no |")
+    results = dict(_results(), scaling=turns)
+    assert "In turns (run.py's SCALING cases)" in bench_report.markdown(results, None)
+
+
+def test_measure_scaling_times_both_runtimes_at_1_and_2_threads_in_turns(monkeypatch):
+    import numpy as np
+    from onexn_tf.runtime import bench
+
+    run = _run_module()
+    seen = []
+
+    def fake_measure(variants, **kwargs):
+        seen.append(([(v.name, v.delegate, v.threads) for v in variants], kwargs["turn"]))
+        ms = {"dense-1": 8.0, "dense-2": 4.0, "onexn-1": 5.0, "onexn-2": 2.0}
+        return bench.Measurement(timings={k: bench.Timing((v,) * 3) for k, v in ms.items()},
+                                 outputs={k: np.ones(3, "f4") for k in ms}, order=list(ms), reports={})
+
+    monkeypatch.setattr(run.bench, "measure", fake_measure)
+    row = run.measure_scaling(b"model", 5, 1, 0, {})
+    assert seen == [([("dense-1", False, 1), ("dense-2", False, 2), ("onexn-1", True, 1), ("onexn-2", True, 2)],
+                     run.SCALING_TURN)]
+    assert row["dense_speedup"] == 2.0 and row["onexn_speedup"] == 2.5 and row["ratio"] == 0.5
+
+
 def test_needed_claimed_ratio():
     # dense 10 ms, target 0.7 -> 7 ms; 2 ms outside the claimed nodes leaves 5 ms for 8 ms of claimed work.
     assert bench_report.needed_claimed_ratio(0.7, 10.0, 8.0, 2.0) == pytest.approx(5 / 8)
@@ -113,7 +166,8 @@ def test_report_and_plot(tmp_path):
     text = out.read_text()
     assert "- **Commit measured**: `0123abc+dirty`" in text and "- **ISA the delegate used**: avx512" in text
     assert "- **Command**: `python benchmarks/run.py --quick`" in text and "Test CPU" in text
-    assert text.index("## Targets (issue 14)") < text.index("## Trained-like") < text.index("## Do no harm")
+    assert text.index("## Targets (issue 14)") < text.index("## Trained-like") < text.index("## Do no harm") \
+        < text.index("## Two threads: each runtime's speedup")
     assert ("| MobileNetV2, N=16, 50%, 1 thread | ≤ 0.65 | **0.66** | 0.60 | **not met**: over by 0.01 (+2%) |"
             in text)
     assert "| MobileNetV2, N=16, 75%, 1 thread | ≤ 0.45 | **0.44** | 0.44 | **met** (0.01 under) |" in text

@@ -171,6 +171,7 @@ class Variant:
     tflite: bytes
     delegate: bool = False
     options: dict = dataclasses.field(default_factory=dict)
+    threads: int = None  # None: measure's thread count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,12 +232,12 @@ def check_interval(interval_ms):
 
 
 def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, progress=False, desc=None,
-            build=None, interval_ms=0.0):
+            build=None, interval_ms=0.0, turn=None):
     """Times several variants of a model, interleaved; see the module docstring.
 
     Args:
       variants: list of ``Variant`` with distinct names; all must take the same inputs.
-      threads: threads for every interpreter (and the onexn delegate).
+      threads: threads for every interpreter (and the onexn delegate) whose Variant does not set its own.
       runs: timed runs per variant; warmup: untimed runs per variant before them (also interleaved).
       seed: seeds the random input and the run order.
       inputs: the input array(s); default random (``random_inputs``).
@@ -248,6 +249,10 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
         Above 0 the variants take turns in blocks of PERIODIC_BLOCK invokes, the first of each untimed: an
         application runs one runtime, and a runtime whose threads still spin from its last turn (XNNPACK's
         spin for milliseconds) would otherwise take the cores from the next variant's first invoke.
+      turn: invokes per variant's turn in a round, the first of each untimed when above 1 (default 1 back to
+        back, PERIODIC_BLOCK with an interval). Turns of several invokes measure each runtime as a program that
+        runs only it sees it, after its own invokes: in one process the variants' interleaved invokes evict
+        each other's weights from the caches and leave their idle threads spinning.
     Returns:
       a ``Measurement``.
     """
@@ -258,14 +263,18 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
     if len(set(names)) != len(names):
         raise ValueError(f"variant names must be distinct, got {names}")
     threads = check_int("threads", threads, 1)
+    for v in variants:
+        if v.threads is not None:
+            check_int(f"variant {v.name!r} threads", v.threads, 1)
     runs = check_int("runs", runs, 1)
     warmup = check_int("warmup", warmup, 0)
     interval_ms = check_interval(interval_ms)
+    turn = check_int("turn", turn, 1) if turn is not None else PERIODIC_BLOCK if interval_ms else 1
     if build is None:
         def build(v, threads):
             return _build(v.tflite, v.delegate, threads, v.options)
 
-    built = [build(v, threads) for v in variants]
+    built = [build(v, v.threads if v.threads is not None else threads) for v in variants]
     interpreters = [interpreter for interpreter, _ in built]
     reports = {}
     for v, (_, delegate) in zip(variants, built):
@@ -276,7 +285,7 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
     for interpreter in interpreters:
         set_inputs(interpreter, inputs)
 
-    block = PERIODIC_BLOCK if interval_ms else 1
+    block = turn
     timed = block - 1 if block > 1 else 1  # timed invokes per turn
     warm_rounds = -(-warmup // timed)
     schedule = interleaved_schedule(len(variants), warm_rounds + -(-runs // timed), seed)
