@@ -516,7 +516,8 @@ class Sweep:
                 continue
             data = self.model(name).pruned(n, s)["onexn"]
             what = f"pass {p + 1}/{a.passes} {name} 1x{n} {s:.0%}, 1 and 2 threads in turns"
-            row = measured(a, self.started, what, lambda: measure_scaling(data, a.runs, a.warmup, a.seed,
+            # Twice the runs: a turn times one runtime at one thread count, so drift between turns is noise.
+            row = measured(a, self.started, what, lambda: measure_scaling(data, 2 * a.runs, a.warmup, a.seed,
                                                                            self.options))
             row.update(model=name, n=n, sparsity=s, **{"pass": p})
             self.results.setdefault("scaling", []).append(row)
