@@ -217,28 +217,34 @@ def scaling_rows(rows):
     return sorted(out)
 
 
+SPEEDUP_HEADER = ["| model | N | sparsity | stock 1T / 2T ms | stock speedup | onexn 1T / 2T ms | onexn speedup | "
+                  "**as well** |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+
+
+def speedup_row(model, n, sparsity, stock, onexn, stock_speedup, onexn_speedup):
+    """A row of the speedup tables: stock / onexn are (1T ms, 2T ms); the speedups are text cells."""
+    return (f"| {MODEL_TITLES.get(model, model)} | {n} | {sparsity:.0%} | {stock[0]:.2f} / {stock[1]:.2f} "
+            f"| {stock_speedup} | {onexn[0]:.2f} / {onexn[1]:.2f} | {onexn_speedup} |")
+
+
 def scaling_section(rows, turns=()):
     """Markdown lines comparing each runtime's 1 -> 2 thread speedup (issue 14 item 5: at least XNNPACK's):
     from the interleaved cases (`rows`), and from run.py's SCALING cases measured in turns (`turns`)."""
+    lines = turns_table(turns) if turns else []
     cases = scaling_rows(rows)
-    lines = []
-    if turns:
-        lines += turns_table(turns) + [""]
     if not cases:
-        return lines[:-1]
-    lines += ["Each runtime's speedup from 1 to 2 threads on the same file: its 1-thread time over its 2-thread "
+        return lines
+    lines += ([""] if lines else []) + ["Each runtime's speedup from 1 to 2 threads on the same file: its 1-thread time over its 2-thread "
              "time, from the all-passes medians of the cases above (each side measured interleaved with the "
              "other, so both pay for the other's idle threads and evictions alike). **as well** when onexn's "
              "speedup is at least the stock runtime's, i.e. its 2-thread ratio is at most its 1-thread one. "
-             "Cases the delegate handed back (no node claimed) are left out.", "",
-             "| model | N | sparsity | stock 1T / 2T ms | stock speedup | onexn 1T / 2T ms | onexn speedup | "
-             "**as well** |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "Cases the delegate handed back (no node claimed) are left out.", ""] + SPEEDUP_HEADER
     well = 0
     for model, n, s, d1, d2, o1, o2 in cases:
         ok = o1 / o2 >= d1 / d2
         well += ok
-        lines.append(f"| {MODEL_TITLES.get(model, model)} | {n} | {s:.0%} | {d1:.2f} / {d2:.2f} | {d1 / d2:.2f} "
-                     f"| {o1:.2f} / {o2:.2f} | {o1 / o2:.2f} | {'**yes**' if ok else 'no'} |")
+        lines.append(speedup_row(model, n, s, (d1, d2), (o1, o2), f"{d1 / d2:.2f}", f"{o1 / o2:.2f}")
+                     + f" {'**yes**' if ok else 'no'} |")
     lines += ["", f"Interleaved: onexn scaled at least as well as the stock runtime in {well} of {len(cases)} cases."]
     return lines
 
@@ -250,24 +256,19 @@ def turns_table(rows):
         cases.setdefault((r["model"], r["n"], r["sparsity"]), []).append(r)
     lines = ["In turns (run.py's SCALING cases): stock and onexn at 1 and 2 threads on the same file, each taking "
              f"turns of {rows[0].get('turn', 10)} invokes, the first untimed, as a program that runs only that "
-             "runtime sees it. Speedups are the medians of the per-pass ones (range in brackets).", "",
-             "| model | N | sparsity | stock 1T / 2T ms | stock speedup | onexn 1T / 2T ms | onexn speedup | "
-             "**as well** |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for key in sorted(cases):
-        group = cases[key]
+             "runtime sees it. Speedups are the medians of the per-pass ones (range in brackets).", ""] + SPEEDUP_HEADER
+    for (model, n, s), group in sorted(cases.items()):
+        med = {f: statistics.median(r[f] for r in group) for f in
+               ("dense_1_ms", "dense_2_ms", "onexn_1_ms", "onexn_2_ms", "dense_speedup", "onexn_speedup")}
 
-        def med(field):
-            return statistics.median(r[field] for r in group)
-
-        def spread(field):
+        def cell(field):
             values = [r[field] for r in group]
-            return f" ({min(values):.2f}–{max(values):.2f})" if len(values) > 1 else ""
+            return f"{med[field]:.2f}" + (f" ({min(values):.2f}–{max(values):.2f})" if len(values) > 1 else "")
 
-        ok = med("onexn_speedup") >= med("dense_speedup")
-        lines.append(f"| {MODEL_TITLES.get(key[0], key[0])} | {key[1]} | {key[2]:.0%} "
-                     f"| {med('dense_1_ms'):.2f} / {med('dense_2_ms'):.2f} | {med('dense_speedup'):.2f}"
-                     f"{spread('dense_speedup')} | {med('onexn_1_ms'):.2f} / {med('onexn_2_ms'):.2f} "
-                     f"| {med('onexn_speedup'):.2f}{spread('onexn_speedup')} | {'**yes**' if ok else 'no'} |")
+        ok = med["onexn_speedup"] >= med["dense_speedup"]
+        lines.append(speedup_row(model, n, s, (med["dense_1_ms"], med["dense_2_ms"]),
+                                 (med["onexn_1_ms"], med["onexn_2_ms"]), cell("dense_speedup"), cell("onexn_speedup"))
+                     + f" {'**yes**' if ok else 'no'} |")
     return lines
 
 

@@ -285,29 +285,28 @@ def measure(variants, *, threads=1, runs=50, warmup=10, seed=0, inputs=None, pro
     for interpreter in interpreters:
         set_inputs(interpreter, inputs)
 
-    block = turn
-    timed = block - 1 if block > 1 else 1  # timed invokes per turn
+    timed = turn - 1 if turn > 1 else 1  # timed invokes per turn
     warm_rounds = -(-warmup // timed)
     schedule = interleaved_schedule(len(variants), warm_rounds + -(-runs // timed), seed)
     samples = [[] for _ in variants]
     order = []
-    bar = progress_bar(len(schedule) * len(variants) * block, progress, desc)
+    bar = progress_bar(len(schedule) * len(variants) * turn, progress, desc)
     was_enabled = gc.isenabled()
     gc.disable()  # a collection inside a timed invoke would land on one variant only
     try:
         for r, round_order in enumerate(schedule):
             for i in round_order:
                 invoke = interpreters[i].invoke
-                for j in range(block):
+                for j in range(turn):
                     if interval_ms:
                         time.sleep(interval_ms / 1e3)
                     start = time.perf_counter_ns()
                     invoke()
                     elapsed = time.perf_counter_ns() - start
-                    if r >= warm_rounds and (block == 1 or j > 0) and len(samples[i]) < runs:
+                    if r >= warm_rounds and (turn == 1 or j > 0) and len(samples[i]) < runs:
                         samples[i].append(elapsed / 1e6)
                     order.append(names[i])
-            bar.update(len(round_order) * block)
+            bar.update(len(round_order) * turn)
     finally:
         if was_enabled:
             gc.enable()

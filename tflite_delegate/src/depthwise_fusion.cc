@@ -75,10 +75,7 @@ onexn_dwblock* MakeBlock(const std::vector<Step>& steps, int e, int d, int p, bo
 
 void PlanFusion(std::vector<Step>* steps_in, const std::set<int>& outer, int threads, bool verbose) {
   std::vector<Step>& steps = *steps_in;
-  std::map<int, int> readers;
-  for (const Step& s : steps) {
-    for (int t : s.inputs) readers[t]++;
-  }
+  std::map<int, int> readers = ReaderCounts(steps);
   // Step `to` reads step `from`'s output, which nothing else reads and which stays inside.
   auto feeds = [&](int from, int to) {
     const int t = steps[from].output;

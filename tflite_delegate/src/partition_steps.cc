@@ -394,4 +394,12 @@ Step::Step(StepKernel k) : kernel(std::move(k)) {
   output = n.output;
 }
 
+std::map<int, int> ReaderCounts(const std::vector<Step>& steps) {
+  std::map<int, int> readers;
+  for (const Step& s : steps) {
+    for (int t : s.inputs) readers[t]++;
+  }
+  return readers;
+}
+
 }  // namespace onexn

@@ -4,6 +4,7 @@
 #define ONEXN_DELEGATE_PARTITION_STEPS_H_
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 #include <variant>
@@ -280,6 +281,9 @@ struct Step {
 
   int Span() const { return fused.steps > 1 ? fused.steps : 1; }
 };
+
+// How many times the steps read each tensor (the fusions' test that only the next step reads an output).
+std::map<int, int> ReaderCounts(const std::vector<Step>& steps);
 
 }  // namespace onexn
 

@@ -7,10 +7,7 @@ namespace onexn {
 
 void PlanResidualFusion(std::vector<Step>* steps_in, const std::set<int>& outer) {
   std::vector<Step>& steps = *steps_in;
-  std::map<int, int> readers;
-  for (const Step& s : steps) {
-    for (int t : s.inputs) readers[t]++;
-  }
+  std::map<int, int> readers = ReaderCounts(steps);
   for (size_t i = 0; i + 1 < steps.size(); i += steps[i].Span()) {
     const Step& s = steps[i];
     const Step& next = steps[i + 1];
