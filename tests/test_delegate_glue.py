@@ -161,7 +161,7 @@ def test_bad_glue_option_is_rejected():
 
 # Depthwise blocks (option fuse, on by default): [1x1 expansion ->] depthwise [-> 1x1 projection] run as
 # one step, through band buffers instead of tensors. Results must be the unfused delegate's, bit for bit.
-FUSED = [[0, 1, 2], [4, 5], [6, 7]]  # e0 dw1 p2; e4 dw5 (dw6 is no projection); dw6 p7
+FUSED = [[0, 1, 2, 3], [4, 5], [6, 7]]  # e0 dw1 p2 and add3; e4 dw5 (dw6 is no projection); dw6 p7 (add8: y + y)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -169,7 +169,8 @@ def test_depthwise_blocks_run_fused_bit_for_bit(threads):
     fused_report, fused = _compare(MODEL, num_threads=threads)
     apart_report, apart = _compare(MODEL, num_threads=threads, fuse="0")
     # 3 runs of rows over the 10 rows of e0 would recompute 2 x 2 of them (over 20%): e0 runs apart.
-    assert fused_report["fused"] == (FUSED if threads < 3 else [[1, 2]] + FUSED[1:])
+    assert fused_report["fused"] == (FUSED if threads < 3 else [[1, 2, 3]] + FUSED[1:])
+    assert fused_report["residual"] == [[2, 3]]
     assert apart_report["fused"] == []
     assert fused_report["partitions"] == apart_report["partitions"] == 1
     np.testing.assert_array_equal(fused[0], apart[0])

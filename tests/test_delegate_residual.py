@@ -1,5 +1,6 @@
-"""Residual blocks (option fuse): a float CONV_2D whose output only the ADD right after it reads runs that ADD
-too, each task adding its pixels as they finish (src/residual_fusion.h). Results must be the stock runtime's,
+"""Residual blocks (option fuse): a float CONV_2D, or a depthwise block ending in its projection, whose output
+only the ADD right after it reads runs that ADD too, each task adding its pixels as they finish
+(src/residual_fusion.h). Results must be the stock runtime's,
 and the unfused delegate's bit for bit; the report lists the pairs under ``residual``.
 """
 
@@ -65,15 +66,46 @@ def test_a_convolution_read_twice_keeps_its_add_apart():
     assert_close(got, want)
 
 
-def test_a_depthwise_blocks_projection_keeps_its_add_apart():
-    # MobileNetV2's projection runs inside the depthwise block, whose output the ADD then reads.
-    rng = np.random.default_rng(9)
+def _inverted_residual(rng, shape, project=True, output_too=False):
+    """MobileNetV2's block: 1x1 expansion, 3x3 depthwise, 1x1 projection (or none), added to the block's
+    input; with output_too the projection's output is a graph output as well."""
+    c = shape[-1]
     g = GraphBuilder()
-    x = g.input([1, 10, 9, 16])
-    a = g.conv(x, sparse_weight(rng, (48, 1, 1, 16), 4), rng.standard_normal(16 * 3), activation="relu6", name="e")
-    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 48)), rng.standard_normal(48), activation="relu6", name="dw")
-    p = g.conv(b, sparse_weight(rng, (16, 1, 1, 48), 4), rng.standard_normal(16), name="p")
-    tflite = with_metadata(g.finish(g.add(p, x, name="add")), 4)
-    report, got, want = _run(tflite, 1)
-    assert report["fused"] == [[0, 1, 2]] and report["residual"] == []
+    x = g.input(list(shape))
+    a = g.conv(x, sparse_weight(rng, (3 * c, 1, 1, c), 4), rng.standard_normal(3 * c), activation="relu6", name="e")
+    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 3 * c)), rng.standard_normal(3 * c), activation="relu6", name="dw")
+    if project:
+        p = g.conv(b, sparse_weight(rng, (c, 1, 1, 3 * c), 4), rng.standard_normal(c), name="p")
+        y = g.add(x, p, activation="relu", name="add")
+    else:
+        y = g.add(b, g.input(list(shape[:-1]) + [3 * c], name="other"), name="add")
+    outputs = [y, p] if output_too else [y]
+    return with_metadata(g.finish(outputs), 4)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(1, 10, 9, 16), (2, 7, 6, 16), (1, 28, 5, 8)])
+def test_a_depthwise_blocks_projection_runs_its_add(threads, shape):
+    # MobileNetV2's projection runs inside the depthwise block, which adds the block's input to its rows.
+    tflite = _inverted_residual(np.random.default_rng(sum(shape)), shape)
+    report, got, want = _run(tflite, threads)
+    # Short images at several threads leave the expansion apart (depthwise_fusion.cc): the rest is one block.
+    assert report["fused"] in ([[0, 1, 2, 3]], [[1, 2, 3]]) and report["residual"] == [[2, 3]], report
+    assert threads > 1 or report["fused"] == [[0, 1, 2, 3]]
+    assert_close(got, want)
+    apart_report, apart, _ = _run(tflite, threads, fuse="0")
+    assert apart_report["fused"] == [] and apart_report["residual"] == []
+    for g, a in zip(got, apart):
+        np.testing.assert_array_equal(g, a)
+
+
+def test_a_depthwise_block_keeps_its_add_apart_without_a_projection_or_when_its_output_leaves():
+    rng = np.random.default_rng(9)
+    tflite = _inverted_residual(rng, (1, 10, 9, 16), project=False)
+    report, got, want = _run(tflite, 2)
+    assert report["fused"] == [[0, 1]] and report["residual"] == [], report
+    assert_close(got, want)
+    tflite = _inverted_residual(rng, (1, 10, 9, 16), output_too=True)
+    report, got, want = _run(tflite, 2)
+    assert report["fused"] == [[0, 1, 2]] and report["residual"] == [], report
     assert_close(got, want)

@@ -10,7 +10,7 @@
 namespace onexn {
 namespace {
 
-// At several threads each run of rows recomputes the expansion rows it shares with the previous run. On
+// At several threads each share of rows recomputes the expansion rows it shares with the previous one. On
 // short images that is much of the expansion (7x7 at 2 threads: 9 rows for 7), more than the memory
 // traffic fusing saves (MobileNetV2's 7x7 blocks ran 10% slower fused at 2 threads, 14x14 ones faster).
 constexpr int kMaxRecomputePercent = 20;
@@ -27,9 +27,9 @@ bool SmallProjection(const onexn_conv_shape& project) {
 }
 
 bool ExpansionFusionPays(const onexn_dwblock* block, const onexn_dwconv_shape& d, int threads) {
-  const size_t runs = onexn_dwblock_runs(block, size_t(threads));
+  const size_t shares = onexn_dwblock_runs(block, size_t(threads));
   const int shared = std::max(0, (d.kh - 1) * d.dilation_h + 1 - d.stride_h);
-  return (runs - 1) * size_t(shared) * 100 <= size_t(kMaxRecomputePercent) * size_t(d.in_h);
+  return (shares - 1) * size_t(shared) * 100 <= size_t(kMaxRecomputePercent) * size_t(d.in_h);
 }
 
 // The 1x1 CONV_2D at step i of the given kind (int8: a QConvStep, whose block is an onexn_qdwblock).

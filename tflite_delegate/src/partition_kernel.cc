@@ -139,8 +139,13 @@ void UpdateReport(const Partition& part, GraphReport* report) {
     report->fused.erase(s.node);
     report->residual.erase(s.node);
     if (s.fused.steps < 2) continue;
-    std::vector<int>& nodes = s.fused.block != nullptr ? report->fused[s.node] : report->residual[s.node];
-    for (int j = 0; j < s.fused.steps; ++j) nodes.push_back(part.steps[i + j].node);
+    if (s.fused.block != nullptr) {
+      for (int j = 0; j < s.fused.steps; ++j) report->fused[s.node].push_back(part.steps[i + j].node);
+    }
+    if (s.fused.residual >= 0) {  // [the convolution that adds, the ADD]
+      const size_t add = i + size_t(s.fused.steps) - 1;
+      report->residual[s.node] = {part.steps[add - 1].node, part.steps[add].node};
+    }
   }
 }
 
@@ -205,24 +210,36 @@ TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
     return kTfLiteError;
   }
   onexn_threadpool* pool = part.state->pool;
+  const float* addend = nullptr;  // a residual block's other operand
+  float add_min = 0.0f, add_max = 0.0f;
+  if (s.fused.residual >= 0) {
+    const Step& add = last;
+    const int r = s.fused.residual;
+    addend = TensorData(part, context, add.inputs[r], add.input_offsets[r]);
+    add_min = std::get<AddStep>(add.kernel).out_min;
+    add_max = std::get<AddStep>(add.kernel).out_max;
+    if (addend == nullptr) {
+      context->ReportError(context, "onexn: node %d invoked before it was prepared", add.node);
+      return kTfLiteError;
+    }
+  }
   if (s.fused.block != nullptr) {
     float* scratch = s.fused.scratch_offset >= 0 ? part.arena + s.fused.scratch_offset : nullptr;
+    onexn_dwblock* b = s.fused.block.get();
+    const size_t floats = s.fused.scratch_floats;
     const int status =
-        s.fused.int8 ? onexn_qdwblock_run(s.fused.block.get(), reinterpret_cast<const int8_t*>(in[0]),
-                                          reinterpret_cast<int8_t*>(out), scratch, s.fused.scratch_floats, pool)
-                     : onexn_dwblock_run(s.fused.block.get(), in[0], out, scratch, s.fused.scratch_floats, pool);
+        s.fused.int8  ? onexn_qdwblock_run(b, reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<int8_t*>(out),
+                                           scratch, floats, pool)
+        : addend != nullptr ? onexn_dwblock_run_add(b, in[0], addend, out, add_min, add_max, scratch, floats, pool)
+                            : onexn_dwblock_run(b, in[0], out, scratch, floats, pool);
     if (status != 0) {
       context->ReportError(context, "onexn: node %d: out of memory for the fused block's buffers", s.node);
       return kTfLiteError;
     }
     return kTfLiteOk;
   }
-  if (s.fused.residual >= 0) {
-    const Step& add = part.steps[i + 1];
-    const int r = s.fused.residual;
-    const float* addend = TensorData(part, context, add.inputs[r], add.input_offsets[r]);
-    const AddStep& a = std::get<AddStep>(add.kernel);
-    std::get<ConvStep>(s.kernel).RunAdd(in[0], addend, out, a.out_min, a.out_max, pool);
+  if (addend != nullptr) {
+    std::get<ConvStep>(s.kernel).RunAdd(in[0], addend, out, add_min, add_max, pool);
     return kTfLiteOk;
   }
   const onexn_isa isa = part.state->options.isa;

@@ -251,12 +251,13 @@ struct DwblockDeleter {
 };
 
 // Steps run as one (option fuse). A depthwise block: [1x1 expansion ->] depthwise [-> 1x1 projection], each
-// intermediate read by the next step alone; it borrows the kernels of the steps it covers. A residual block
-// (no `block`): a float CONV_2D and the ADD that alone reads its output (residual_fusion.h).
+// intermediate read by the next step alone; it borrows the kernels of the steps it covers. A residual block:
+// a float CONV_2D (no `block`), or a float depthwise block ending in its projection, and the ADD that alone
+// reads its output (residual_fusion.h).
 struct FusedBlock {
   std::unique_ptr<onexn_dwblock, DwblockDeleter> block;
   bool int8 = false;              // a block of int8 layers (onexn_qdwblock_run)
-  int residual = -1;              // a residual block: which input of the ADD (0 or 1) the convolution adds
+  int residual = -1;              // a residual block: which input of its last step, the ADD, is added
   int steps = 0;                  // steps it covers, starting at the one that holds it
   ptrdiff_t scratch_offset = -1;  // its scratch in the arena (reusing space other steps used: warm)
   size_t scratch_floats = 0;      // planned for the pool of Prepare time; a bigger pool later gets none

@@ -5,23 +5,37 @@
 
 namespace onexn {
 
+namespace {
+
+// Which input of `add` (0 or 1) is the other operand when it adds the output t of a convolution of this
+// shape, which nothing else reads and which stays inside; -1 if it cannot run inside the convolution.
+int OtherOperand(const Step& add_step, int t, const onexn_conv_shape& c, std::map<int, int>& readers,
+                 const std::set<int>& outer) {
+  const AddStep* add = std::get_if<AddStep>(&add_step.kernel);
+  if (add == nullptr || readers[t] != 1 || outer.count(t) != 0 || add_step.inputs.size() != 2) return -1;
+  const int r = add_step.inputs[0] == t ? 1 : add_step.inputs[1] == t ? 0 : -1;
+  // Same element count as the convolution's output: no broadcast (AddStep's shapes are equal).
+  if (r < 0 || add->count != size_t(c.batch) * size_t(c.out_h) * size_t(c.out_w) * size_t(c.cout)) return -1;
+  return r;
+}
+
+}  // namespace
+
 void PlanResidualFusion(std::vector<Step>* steps_in, const std::set<int>& outer) {
   std::vector<Step>& steps = *steps_in;
   std::map<int, int> readers = ReaderCounts(steps);
-  for (size_t i = 0; i + 1 < steps.size(); i += steps[i].Span()) {
-    const Step& s = steps[i];
-    const Step& next = steps[i + 1];
-    const ConvStep* conv = std::get_if<ConvStep>(&s.kernel);
-    const AddStep* add = std::get_if<AddStep>(&next.kernel);
-    if (s.fused.steps > 1 || conv == nullptr || conv->conv == nullptr || add == nullptr) continue;
-    const int t = s.output;
-    if (readers[t] != 1 || outer.count(t) != 0 || next.inputs.size() != 2) continue;
-    const int r = next.inputs[0] == t ? 1 : next.inputs[1] == t ? 0 : -1;  // the other operand
-    // Same element count as the convolution's output: no broadcast (AddStep's shapes are equal).
-    const onexn_conv_shape& c = conv->shape;
-    if (r < 0 || add->count != size_t(c.batch) * size_t(c.out_h) * size_t(c.out_w) * size_t(c.cout)) continue;
-    steps[i].fused.residual = r;
-    steps[i].fused.steps = 2;
+  for (size_t i = 0; i < steps.size(); i += steps[i].Span()) {
+    FusedBlock& fused = steps[i].fused;
+    // A float depthwise block that ends in its projection, or a float convolution alone.
+    const size_t last = i + size_t(steps[i].Span()) - 1;
+    if (last + 1 >= steps.size() || fused.int8 || fused.residual >= 0) continue;
+    if (fused.steps > 1 && fused.block == nullptr) continue;
+    const ConvStep* conv = std::get_if<ConvStep>(&steps[last].kernel);
+    if (conv == nullptr || conv->conv == nullptr) continue;
+    const int r = OtherOperand(steps[last + 1], steps[last].output, conv->shape, readers, outer);
+    if (r < 0) continue;
+    fused.residual = r;
+    fused.steps = int(last - i) + 2;
   }
 }
 

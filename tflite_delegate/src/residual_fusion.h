@@ -1,7 +1,9 @@
 // Residual blocks (option fuse): a float CONV_2D whose output only the ADD right after it reads runs that
-// ADD too, each task adding its finished pixels while they are in its core's cache (onexn_conv_run_add).
-// The ADD apart read both operands back from memory and, at several threads, from the other core's cache
-// (ResNet-50's 16 adds of up to 56x56x256). Same values: a float add and clamp have one result.
+// ADD too, each task adding its finished pixels while they are in its core's cache (onexn_conv_run_add);
+// so does a float depthwise block that ends in its projection (onexn_dwblock_run_add: MobileNetV2's 10
+// adds). The ADD apart read both operands back from memory and, at several threads, from the other core's
+// cache (ResNet-50's 16 adds of up to 56x56x256), and cost one more parallel job. Same values: a float add
+// and clamp have one result.
 #ifndef ONEXN_DELEGATE_RESIDUAL_FUSION_H_
 #define ONEXN_DELEGATE_RESIDUAL_FUSION_H_
 
@@ -12,7 +14,8 @@
 
 namespace onexn {
 
-// Marks the residual blocks of these steps (their `fused`) among the steps no depthwise block covers.
+// Marks the residual blocks of these steps (their `fused`): convolutions no depthwise block covers, and
+// depthwise blocks, after PlanFusion. A block takes its ADD into its `steps`.
 // The convolution's output must stay inside the partition (`outer`: the tensors the runtime owns).
 void PlanResidualFusion(std::vector<Step>* steps, const std::set<int>& outer);
 

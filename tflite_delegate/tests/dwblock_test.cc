@@ -153,6 +153,43 @@ onexn_conv* CreateConv(const Pointwise& p, onexn_isa isa, std::string* err) {
   return conv;
 }
 
+// onexn_dwblock_run_add against the block's output plus an addend, clamped: bit for bit, at several thread
+// counts (each task adds the rows it projected). A block without a projection refuses it.
+void TestRunAdd(onexn_dwblock* b, const Problem& p, const std::vector<float>& block_out, bool has_project,
+                const std::string& what) {
+  std::mt19937 rng(uint32_t(block_out.size()));
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> addend(block_out.size());
+  for (float& v : addend) v = normal(rng);
+  std::vector<float> out(block_out.size() + 2 * kGuard, kSentinel);
+  if (!has_project) {
+    Check(onexn_dwblock_run_add(b, p.input.data(), addend.data(), out.data() + kGuard, -1.0f, 1.0f, nullptr, 0,
+                                nullptr) == -1,
+          what + ": run_add without a projection: -1");
+    return;
+  }
+  const float lo = -1.5f, hi = 2.0f;
+  std::vector<float> want(block_out.size());
+  for (size_t i = 0; i < want.size(); i++) want[i] = std::min(std::max(block_out[i] + addend[i], lo), hi);
+  Check(onexn_dwblock_run_add(b, p.input.data(), nullptr, out.data() + kGuard, lo, hi, nullptr, 0, nullptr) == -1,
+        what + ": run_add without an addend: -1");
+  for (int threads : {1, 2, 3}) {
+    onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
+    std::fill(out.begin(), out.end(), kSentinel);
+    const int rc = onexn_dwblock_run_add(b, p.input.data(), addend.data(), out.data() + kGuard, lo, hi, nullptr, 0, pool);
+    Check(rc == 0, what + ": run_add returned " + std::to_string(rc));
+    bool guards = true;
+    for (size_t i = 0; i < kGuard; i++) guards &= out[i] == kSentinel && out[kGuard + want.size() + i] == kSentinel;
+    size_t first = 0;
+    while (first < want.size() && std::memcmp(&out[kGuard + first], &want[first], sizeof(float)) == 0) first++;
+    Check(first == want.size(), what + ": run_add at " + std::to_string(threads) +
+                                    " threads differs from the block plus the addend" +
+                                    (first == want.size() ? "" : " at " + std::to_string(first)));
+    Check(guards, what + ": run_add wrote outside the output tensor");
+    onexn_threadpool_destroy(pool);
+  }
+}
+
 void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
   const Problem p = Build(c);
   if (!p.ok) return;
@@ -214,6 +251,7 @@ void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
         }
         onexn_threadpool_destroy(pool);
       }
+      TestRunAdd(b, p, want, project != nullptr, what);
     }
     onexn_dwblock_destroy(b);
     onexn_conv_destroy(expand);

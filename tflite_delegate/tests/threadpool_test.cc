@@ -141,6 +141,36 @@ void TestLateWorkersTouchNoClosedJob() {
 
 }  // namespace
 
+void RecordOrder(void* p, size_t task, size_t thread) {
+  (void)thread;
+  static_cast<std::vector<size_t>*>(p)->push_back(task);  // one thread only: the workers are held
+}
+
+// With the workers held the caller runs every task: its own share first, in order, then each other
+// thread's share from its end, so that an owner that joins late still finds its first tasks in a row.
+void TestStealsFromTheEnd() {
+  for (int threads : {2, 3}) {
+    onexn_threadpool* pool = onexn_threadpool_create(threads);
+    Check(pool != nullptr, "pool of " + std::to_string(threads));
+    if (pool == nullptr) continue;
+    onexn_threadpool_hold_workers(pool, 1);
+    for (size_t n : {2, 5, 12}) {
+      std::vector<size_t> order;
+      onexn_threadpool_parallelize(pool, n, RecordOrder, &order);
+      std::vector<size_t> want;
+      for (size_t i = 0; i < n / size_t(threads); i++) want.push_back(i);
+      for (size_t t = 1; t < size_t(threads); t++) {
+        for (size_t i = (t + 1) * n / size_t(threads); i > t * n / size_t(threads); i--) want.push_back(i - 1);
+      }
+      Check(order == want, std::to_string(threads) + " threads, " + std::to_string(n) +
+                               " tasks: the caller's share in order, then the others' from their ends");
+    }
+    onexn_threadpool_hold_workers(pool, 0);
+    onexn_threadpool_destroy(pool);
+  }
+}
+
 TEST_CASE("pool: every task once, 1-4 threads") { TestEveryTaskOnce(); }
+TEST_CASE("pool: a thread steals from the end of another's share") { TestStealsFromTheEnd(); }
 TEST_CASE("pool: jobs finish without workers that have not joined") { TestJobsFinishWithoutWorkers(); }
 TEST_CASE("pool: late workers touch no closed job") { TestLateWorkersTouchNoClosedJob(); }

@@ -1,7 +1,9 @@
 // A small fixed-size pthread pool with a parallel-for. The caller thread runs tasks too. Each thread first
-// runs its own contiguous share of the tasks, then steals what is left of the others' shares: contiguous
-// shares keep a thread on the same image rows from one layer to the next, so it mostly reads what it
-// wrote itself (from its own cache, not the other core's), and only stealing touches shared counters.
+// runs its own contiguous share of the tasks in order, then steals what is left of the others' shares from
+// their ends: contiguous shares keep a thread on the same image rows from one layer to the next, so it
+// mostly reads what it wrote itself (from its own cache, not the other core's), and only stealing touches
+// another thread's counters. Taking from the end leaves the owner's run of tasks unbroken (a depthwise
+// block's task continues the band of rows its thread's last task computed).
 // Results never depend on which thread ran what.
 //
 // Waiting spins before it sleeps: a delegate runs one parallel-for per layer, layers take 20-500 us, and a
@@ -57,11 +59,13 @@ struct onexn_threadpool {
   struct share* shares;     // one per thread
 };
 
-// Tasks [next, end) of one thread's share, alone on its cache line.
+// Tasks [next, end) of one thread's share, alone on its cache line. left = end - next is claimed first
+// (decremented while positive), so the owner's next and a thief's end never pass each other.
 struct share {
+  atomic_size_t left;
   atomic_size_t next;
-  size_t end;
-  char pad[64 - sizeof(atomic_size_t) - sizeof(size_t)];
+  atomic_size_t end;
+  char pad[64 - 3 * sizeof(atomic_size_t)];
 };
 
 typedef struct {
@@ -69,21 +73,41 @@ typedef struct {
   size_t index;
 } worker_arg;
 
+// Takes one task of the share if any is left.
+static int claim(struct share* sh) {
+  size_t left = atomic_load_explicit(&sh->left, memory_order_relaxed);
+  while (left > 0) {
+    if (atomic_compare_exchange_weak_explicit(&sh->left, &left, left - 1, memory_order_relaxed,
+                                              memory_order_relaxed)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static void run_tasks(onexn_threadpool* pool, size_t thread) {
   const size_t size = (size_t)pool->size;
-  for (size_t k = 0; k < size; k++) {
+  size_t ran = 0;
+  struct share* own = &pool->shares[thread];
+  while (claim(own)) {
+    pool->fn(pool->ctx, atomic_fetch_add_explicit(&own->next, 1, memory_order_relaxed), thread);
+    ran++;
+  }
+  for (size_t k = 1; k < size; k++) {
     struct share* sh = &pool->shares[(thread + k) % size];
-    for (;;) {
-      const size_t task = atomic_fetch_add_explicit(&sh->next, 1, memory_order_relaxed);
-      if (task >= sh->end) break;
-      pool->fn(pool->ctx, task, thread);
-      // Release: the task's results are visible to the caller once it sees the count.
-      if (atomic_fetch_add_explicit(&pool->done, 1, memory_order_acq_rel) + 1 == pool->total && thread != 0) {
-        pthread_mutex_lock(&pool->lock);  // the last task: wake the caller if it gave up spinning
-        if (pool->caller_sleeping) pthread_cond_signal(&pool->done_cv);
-        pthread_mutex_unlock(&pool->lock);
-      }
+    while (claim(sh)) {
+      pool->fn(pool->ctx, atomic_fetch_sub_explicit(&sh->end, 1, memory_order_relaxed) - 1, thread);
+      ran++;
     }
+  }
+  // Every task is claimed, so this thread runs no more: count its tasks done at once (a count per task
+  // would move the counter's cache line between the cores after every task). Release: the tasks' results
+  // are visible to the caller once it sees the count.
+  if (ran > 0 && atomic_fetch_add_explicit(&pool->done, ran, memory_order_acq_rel) + ran == pool->total &&
+      thread != 0) {
+    pthread_mutex_lock(&pool->lock);  // the last tasks: wake the caller if it gave up spinning
+    if (pool->caller_sleeping) pthread_cond_signal(&pool->done_cv);
+    pthread_mutex_unlock(&pool->lock);
   }
 }
 
@@ -175,8 +199,9 @@ onexn_threadpool* onexn_threadpool_create(int num_threads) {
     return NULL;
   }
   for (int i = 0; i < num_threads; i++) {
+    atomic_init(&pool->shares[i].left, 0);
     atomic_init(&pool->shares[i].next, 0);
-    pool->shares[i].end = 0;
+    atomic_init(&pool->shares[i].end, 0);
   }
   atomic_init(&pool->generation, 0);
   atomic_init(&pool->stop, 0);
@@ -247,8 +272,10 @@ void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_f
   pool->ctx = ctx;
   const size_t size = (size_t)pool->size;
   for (size_t t = 0; t < size; t++) {
-    atomic_store_explicit(&pool->shares[t].next, t * n / size, memory_order_relaxed);
-    pool->shares[t].end = (t + 1) * n / size;
+    const size_t begin = t * n / size, end = (t + 1) * n / size;
+    atomic_store_explicit(&pool->shares[t].next, begin, memory_order_relaxed);
+    atomic_store_explicit(&pool->shares[t].end, end, memory_order_relaxed);
+    atomic_store_explicit(&pool->shares[t].left, end - begin, memory_order_relaxed);
   }
   atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
   pool->total = n;

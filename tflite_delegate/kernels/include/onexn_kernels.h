@@ -204,9 +204,10 @@ typedef struct onexn_dwblock onexn_dwblock;
 // differently by tile) or the shapes do not chain.
 onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_conv* project, char* err,
                                     size_t err_len);
-// Runs of depthwise output rows per image that `threads` threads split (1 for a single thread or when
-// the batch alone gives every thread an image). With an expansion, every run after the first recomputes
-// the max(0, (kh - 1) * dilation_h + 1 - stride_h) expansion rows it shares with the previous run.
+// Shares of depthwise output rows per image that `threads` threads split (1 for a single thread or when
+// the batch alone gives every thread an image). With an expansion, every share after the first recomputes
+// the max(0, (kh - 1) * dilation_h + 1 - stride_h) expansion rows it shares with the previous one (as does
+// a part of a share that a thread takes over from a slower one).
 size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads);
 // Floats of scratch a run on `threads` threads needs (onexn_dwblock_run's scratch); 0 if that overflows.
 size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, size_t threads);
@@ -217,6 +218,12 @@ size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, size_t threads);
 // (nothing written) for NULL arguments or when not even one thread's scratch can be allocated.
 int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch, size_t scratch_floats,
                       onexn_threadpool* pool);
+// The block, then output = min(max(output + addend, out_min), out_max) (a residual ADD after it: the same
+// values as onexn_dwblock_run then onexn_add_run), each task adding its projected rows while they are in
+// cache. Needs a projection (-1 otherwise, nothing written). addend has the output's shape and must not
+// overlap it.
+int onexn_dwblock_run_add(onexn_dwblock* b, const float* input, const float* addend, float* output, float out_min,
+                          float out_max, float* scratch, size_t scratch_floats, onexn_threadpool* pool);
 void onexn_dwblock_destroy(onexn_dwblock* b);
 
 // Elementwise out[i] = min(max(a[i] + b[i], out_min), out_max) for i < count; out may alias a or b.

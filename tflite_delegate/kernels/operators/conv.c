@@ -458,6 +458,8 @@ void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, siz
 
 size_t onexn_conv_num_panels(const onexn_conv* conv) { return conv->num_panels; }
 
+onexn_vadd_ukernel onexn_conv_add_ukernel(const onexn_conv* conv) { return onexn_add_ukernel(conv->uk.isa); }
+
 const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv) { return &conv->s; }
 
 int onexn_conv_tile_invariant(const onexn_conv* conv) { return conv->uk.tile_invariant; }

@@ -8,6 +8,11 @@
 // its front); every few depthwise rows (a few pixel tiles' worth) go through the projection at once.
 // Both buffers are per thread and stay in cache. Threads split the rows (onexn_dwblock_runs). The int8
 // layers (onexn_qdwblock_create) run the same way on bytes.
+//
+// Each thread's share of rows is cut into a few tasks, so that a thread that finishes early takes the
+// rest of a slower one's (a disturbed core; a stride-2 share that needs one more expansion row). A task
+// that continues the rows its thread ran last keeps that thread's band: only shares and stolen tasks start
+// a band afresh, recomputing the expansion rows they share with the rows before them.
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -30,6 +35,15 @@ static size_t band_bytes(void) {
 }
 // Depthwise output rows are projected once they hold this many pixels (or the run ends).
 #define ONEXN_PROJECT_PIXELS 64
+// Tasks per share of rows at several threads.
+#define ONEXN_TASKS_PER_SHARE 4
+
+// What a thread's band holds, at the front of its scratch (64 bytes): the expansion rows [lo, hi) of
+// image img, which its last task left there for a task that starts at row next.
+typedef struct {
+  size_t valid, img, next, lo, hi;
+} band_state;
+#define ONEXN_BAND_STATE_BYTES 64
 
 struct onexn_dwblock {
   onexn_conv* expand;     // NULL: the depthwise reads the block's input
@@ -48,7 +62,7 @@ struct onexn_dwblock {
   size_t row_elems;       // one depthwise input row: in_w * channels
   size_t band_rows;       // expansion rows a band holds (0 without expansion)
   size_t proj_rows;       // depthwise rows projected at once (0 without projection)
-  size_t scratch_floats;  // per thread: band, then depthwise rows, each 64-byte aligned (in floats)
+  size_t scratch_floats;  // per thread: band_state, band, then depthwise rows, each 64-byte aligned (in floats)
   float* own;             // the object's scratch, own_threads * scratch_floats; made by the first run
                           // without a caller's scratch that fits
   size_t own_threads;
@@ -125,7 +139,7 @@ static onexn_dwblock* make(const char* fn, const onexn_conv_shape* e, const onex
     free(b);
     return NULL;
   }
-  b->scratch_floats = (round64(band) + round64(dwrows)) / sizeof(float);
+  b->scratch_floats = (ONEXN_BAND_STATE_BYTES + round64(band) + round64(dwrows)) / sizeof(float);
   return b;
 }
 
@@ -180,13 +194,8 @@ onexn_dwblock* onexn_qdwblock_create(onexn_qconv* expand, onexn_qdwconv* dw, one
 
 size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads) {
   if (threads <= 1 || b->batch >= threads) return 1;
-  // With an expansion, one run per thread: each run's first band recomputes the rows it shares with the
-  // previous run. Without, four (no recomputation; finer tasks balance a disturbed core).
   const size_t per_image = (threads + b->batch - 1) / b->batch;
-  size_t runs = has_expand(b) ? per_image : 4 * per_image;
-  const size_t rows = b->proj_rows > 0 ? b->proj_rows : 1;
-  if (!has_expand(b) && runs > b->out_h / rows) runs = b->out_h / rows > per_image ? b->out_h / rows : per_image;
-  return runs < b->out_h ? runs : b->out_h;
+  return per_image < b->out_h ? per_image : b->out_h;
 }
 
 void onexn_dwblock_destroy(onexn_dwblock* b) {
@@ -215,8 +224,12 @@ typedef struct {
   const uint8_t* input;
   uint8_t* output;
   uint8_t* scratch;
-  size_t runs;  // runs of depthwise output rows per image
-  size_t rows_per_run;
+  const float* addend;   // onexn_dwblock_run_add: added to the projection's rows as they finish, or NULL
+  onexn_vadd_ukernel add;
+  float add_min, add_max;
+  size_t shares;         // shares of depthwise output rows per image (onexn_dwblock_runs)
+  size_t tasks;          // tasks per share
+  size_t rows_per_task;  // at most; a share's last task may be shorter or empty
 } run_ctx;
 
 // The three layers, float or int8; pointers are to elements of b->elem bytes.
@@ -240,16 +253,22 @@ static void dw_row(const onexn_dwblock* b, const uint8_t* rows, size_t first, ui
 
 // Projects depthwise rows [r0, r1) (held in dwrows from row r0 on) into the block's output image. The rows
 // are pixels [0, n) of a pointwise convolution's input: its indirection is the identity.
-static void project_rows(const onexn_dwblock* b, const uint8_t* dwrows, size_t r0, size_t r1, uint8_t* output,
-                         size_t thread) {
+static void project_rows(const run_ctx* r, const uint8_t* dwrows, size_t r0, size_t r1, size_t img, size_t thread) {
+  const onexn_dwblock* b = r->b;
   const size_t n = (r1 - r0) * b->out_w;
+  uint8_t* output = r->output + img * b->out_image * b->elem;
   if (b->qproject != NULL) {
     const size_t cout = (size_t)onexn_qconv_get_shape(b->qproject)->cout;
     onexn_qconv_run_pixels(b->qproject, (const int8_t*)dwrows, 0, n, (int8_t*)output + r0 * b->out_w * cout, thread);
   } else {
     const size_t cout = (size_t)onexn_conv_get_shape(b->project)->cout;
-    onexn_conv_run_pixels(b->project, (const float*)dwrows, 0, n, (float*)output + r0 * b->out_w * cout, 0,
-                          onexn_conv_num_panels(b->project), thread);
+    float* out = (float*)output + r0 * b->out_w * cout;
+    onexn_conv_run_pixels(b->project, (const float*)dwrows, 0, n, out, 0, onexn_conv_num_panels(b->project), thread);
+    // A residual ADD after the block: these rows are finished and in this core's cache.
+    if (r->addend != NULL) {
+      const float* addend = r->addend + img * b->out_image + r0 * b->out_w * cout;
+      r->add(n * cout, out, addend, out, r->add_min, r->add_max);
+    }
   }
 }
 
@@ -257,19 +276,26 @@ static void run_task(void* p, size_t task, size_t thread) {
   const run_ctx* r = (const run_ctx*)p;
   const onexn_dwblock* b = r->b;
   const size_t e = b->elem;
-  const size_t img = task / r->runs, run = task % r->runs;
-  const size_t y0 = run * r->rows_per_run;
-  const size_t y1 = y0 + r->rows_per_run < b->out_h ? y0 + r->rows_per_run : b->out_h;
+  const size_t per_image = r->shares * r->tasks;
+  const size_t img = task / per_image, share = task % per_image / r->tasks, part = task % r->tasks;
+  const size_t share_end = (share + 1) * b->out_h / r->shares;
+  const size_t y0 = share * b->out_h / r->shares + part * r->rows_per_task;
+  const size_t y1 = y0 + r->rows_per_task < share_end ? y0 + r->rows_per_task : share_end;
   if (y0 >= y1) return;
   const uint8_t* input = r->input + img * b->in_image * e;
   uint8_t* output = r->output + img * b->out_image * e;
-  uint8_t* band = r->scratch + thread * b->scratch_floats * sizeof(float);
+  band_state* state = (band_state*)(r->scratch + thread * b->scratch_floats * sizeof(float));
+  uint8_t* band = (uint8_t*)state + ONEXN_BAND_STATE_BYTES;
   uint8_t* dwrows = band + round64(b->band_rows * b->row_elems * e);
   const size_t row = b->row_elems * e;                 // bytes of a depthwise input row
   const size_t dw_row_bytes = b->out_w * b->channels * e;
   size_t lo, hi, end;
   onexn_dw_shape_row_inputs(b->d, y1 - 1, &lo, &end);  // rows the run needs end here
   size_t band_lo = 0, band_hi = 0;                     // expansion rows held: [band_lo, band_hi)
+  if (state->valid && state->img == img && state->next == y0) {
+    band_lo = state->lo;  // this thread's last task ended where this one starts
+    band_hi = state->hi;
+  }
   size_t proj_start = y0;                              // first depthwise row not yet projected
   for (size_t oy = y0; oy < y1; oy++) {
     const uint8_t* rows = input;  // depthwise input rows from row `first` on
@@ -296,14 +322,19 @@ static void run_task(void* p, size_t task, size_t thread) {
     }
     dw_row(b, rows, first, dwrows + (oy - proj_start) * dw_row_bytes, oy);
     if (oy + 1 - proj_start == b->proj_rows || oy + 1 == y1) {
-      project_rows(b, dwrows, proj_start, oy + 1, output, thread);
+      project_rows(r, dwrows, proj_start, oy + 1, img, thread);
       proj_start = oy + 1;
     }
   }
+  state->valid = 1;
+  state->img = img;
+  state->next = y1;
+  state->lo = band_lo;
+  state->hi = band_hi;
 }
 
-static int run(onexn_dwblock* b, const void* input, void* output, float* scratch, size_t scratch_floats,
-               onexn_threadpool* pool) {
+static int run(onexn_dwblock* b, const void* input, void* output, const float* addend, float add_min, float add_max,
+               float* scratch, size_t scratch_floats, onexn_threadpool* pool) {
   const size_t pool_threads = (size_t)onexn_threadpool_size(pool);
   size_t threads = reserve_conv_threads(b, pool_threads);
   // The caller's scratch serves as many threads as it holds; short of that, the object's own.
@@ -328,27 +359,37 @@ static int run(onexn_dwblock* b, const void* input, void* output, float* scratch
   r.input = (const uint8_t*)input;
   r.output = (uint8_t*)output;
   r.scratch = (uint8_t*)(scratch != NULL ? scratch : b->own);
-  r.runs = onexn_dwblock_runs(b, threads);
-  r.rows_per_run = (b->out_h + r.runs - 1) / r.runs;
-  if (!has_expand(b) && b->proj_rows > 1) {
-    // Whole groups of projected rows per run, unless that leaves a thread without a run (7x7 layers).
-    const size_t whole = (r.rows_per_run + b->proj_rows - 1) / b->proj_rows * b->proj_rows;
-    const size_t per_image = threads > b->batch ? (threads + b->batch - 1) / b->batch : 1;
-    if ((b->out_h + whole - 1) / whole >= per_image) r.rows_per_run = whole;
-  }
-  r.runs = (b->out_h + r.rows_per_run - 1) / r.rows_per_run;
-  onexn_threadpool_parallelize(threads > 1 ? pool : NULL, b->batch * r.runs, run_task, &r);
+  r.addend = addend;
+  r.add = addend != NULL ? onexn_conv_add_ukernel(b->project) : NULL;
+  r.add_min = add_min;
+  r.add_max = add_max;
+  r.shares = onexn_dwblock_runs(b, threads);
+  r.tasks = threads > 1 ? ONEXN_TASKS_PER_SHARE : 1;
+  const size_t share_rows = (b->out_h + r.shares - 1) / r.shares;  // the longest share
+  r.rows_per_task = (share_rows + r.tasks - 1) / r.tasks;
+  // Whole groups of projected rows per task: the projections batch as they would in one task per share.
+  if (b->proj_rows > 1) r.rows_per_task = (r.rows_per_task + b->proj_rows - 1) / b->proj_rows * b->proj_rows;
+  for (size_t t = 0; t < threads; t++) ((band_state*)(r.scratch + t * b->scratch_floats * sizeof(float)))->valid = 0;
+  onexn_threadpool_parallelize(threads > 1 ? pool : NULL, b->batch * r.shares * r.tasks, run_task, &r);
   return 0;
 }
 
 int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch, size_t scratch_floats,
                       onexn_threadpool* pool) {
   if (b == NULL || b->dw == NULL || input == NULL || output == NULL) return -1;
-  return run(b, input, output, scratch, scratch_floats, pool);
+  return run(b, input, output, NULL, 0.0f, 0.0f, scratch, scratch_floats, pool);
+}
+
+int onexn_dwblock_run_add(onexn_dwblock* b, const float* input, const float* addend, float* output, float out_min,
+                          float out_max, float* scratch, size_t scratch_floats, onexn_threadpool* pool) {
+  if (b == NULL || b->dw == NULL || b->project == NULL || input == NULL || addend == NULL || output == NULL) {
+    return -1;
+  }
+  return run(b, input, output, addend, out_min, out_max, scratch, scratch_floats, pool);
 }
 
 int onexn_qdwblock_run(onexn_dwblock* b, const int8_t* input, int8_t* output, float* scratch, size_t scratch_floats,
                        onexn_threadpool* pool) {
   if (b == NULL || b->qdw == NULL || input == NULL || output == NULL) return -1;
-  return run(b, input, output, scratch, scratch_floats, pool);
+  return run(b, input, output, NULL, 0.0f, 0.0f, scratch, scratch_floats, pool);
 }

@@ -34,6 +34,8 @@ typedef struct {
 
 // The vadd microkernel onexn_add_run runs for isa (add.c); onexn_conv_run_add adds with it.
 onexn_vadd_ukernel onexn_add_ukernel(onexn_isa isa);
+// The one for conv's ISA (onexn_dwblock_run_add adds with its projection's).
+onexn_vadd_ukernel onexn_conv_add_ukernel(const onexn_conv* conv);
 
 // The microkernel for a resolved ISA, block width n and output pixels per image (conv-dispatch.c).
 // Returns 0, or -1 if the ISA has no kernels in this build.
