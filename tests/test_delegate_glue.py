@@ -207,6 +207,24 @@ def test_a_depthwise_and_a_heavy_projection_fuse_at_one_thread_only(threads):
     assert small_report["fused"] == [[0, 1]], small_report["fused"]
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_heavy_projection_fuses_when_the_expansion_runs_apart(threads):
+    # MobileNetV2's 7x7 blocks: at 2 threads the shares of rows would recompute 2 of the 7 expansion rows,
+    # so the expansion runs apart; the depthwise, the 160 x 96 projection and the ADD still run as one.
+    rng = np.random.default_rng(23)
+    g = GraphBuilder()
+    x = g.input([1, 7, 7, 160])
+    a = g.conv(x, sparse_weight(rng, (96, 1, 1, 160), 16), rng.standard_normal(96), activation="relu6", name="e")
+    b = g.depthwise(a, rng.standard_normal((1, 3, 3, 96)), rng.standard_normal(96), activation="relu6", name="dw")
+    p = g.conv(b, sparse_weight(rng, (160, 1, 1, 96), 16), rng.standard_normal(160), name="p")
+    model = with_metadata(g.finish(g.add(p, x, name="add")), 16)
+    report, fused = _compare(model, num_threads=threads)
+    _, apart = _compare(model, num_threads=threads, fuse="0")
+    assert report["fused"] == ([[0, 1, 2, 3]] if threads == 1 else [[1, 2, 3]]), report["fused"]
+    assert report["residual"] == [[2, 3]]
+    np.testing.assert_array_equal(fused[0], apart[0])
+
+
 def test_resized_input_fuses_again():
     report, _ = _compare(MODEL, resize={0: [2, 33, 7, 16]}, input_shapes=[[2, 33, 7, 16]])
     assert report["fused"] == FUSED
