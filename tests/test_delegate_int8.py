@@ -270,14 +270,31 @@ def test_int8_depthwise_blocks_run_fused_bit_for_bit(converted, threads):
     """Option fuse (on by default) runs an int8 1x1 expansion -> depthwise -> 1x1 projection as one step through
     band buffers (onexn_qdwblock), as it does float blocks: the unfused delegate's outputs and the stock
     runtime's, bit for bit. At 2 threads the expansions of these 8-row images run apart (their runs of rows
-    would recompute over 20% of them): the depthwise and its projection still fuse."""
+    would recompute over 20% of them): the depthwise and its projection still fuse. The first block's residual
+    ADD runs inside it (onexn_qdwblock_run_add), each task adding the rows it projected."""
     tflite = converted("mobilenet", 16, 0.5)
     fused_report, fused, want = check_claims_and_outputs(tflite, num_threads=threads)
     apart_report, apart, _ = check_claims_and_outputs(tflite, num_threads=threads, fuse="0")
-    assert [len(block) for block in fused_report["fused"]] == ([3, 3] if threads == 1 else [2, 2]), fused_report
-    assert apart_report["fused"] == []
+    assert [len(block) for block in fused_report["fused"]] == ([4, 3] if threads == 1 else [3, 2]), fused_report
+    [[project, add]] = fused_report["residual"]
+    assert fused_report["fused"][0][-2:] == [project, add]
+    assert apart_report["fused"] == apart_report["residual"] == []
     np.testing.assert_array_equal(fused, apart)
     np.testing.assert_array_equal(fused, want)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_int8_residual_adds_run_with_their_convolution(converted, threads):
+    """Option fuse: an int8 1x1 whose output only the ADD after it reads runs that ADD as its pixels finish
+    (onexn_qconv_run_add, with XNNPACK's qs8 vadd arithmetic): both bottlenecks' expansions and ADDs, the
+    unfused delegate's outputs bit for bit."""
+    tflite = converted("resnet", 16, 0.5)
+    report, fused, want = check_claims_and_outputs(tflite, num_threads=threads)
+    apart_report, apart, _ = check_claims_and_outputs(tflite, num_threads=threads, fuse="0")
+    assert len(report["residual"]) == 2 and apart_report["residual"] == [], report["residual"]
+    ops = {k["node"]: k["op"] for k in report["glue_kernels"]}
+    assert all(ops[add] == "ADD" and conv in report["claimed_nodes"] for conv, add in report["residual"])
+    np.testing.assert_array_equal(fused, apart)
 
 
 @pytest.mark.parametrize("name", ["MobileNetV2", "ResNet50"])

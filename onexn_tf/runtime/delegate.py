@@ -108,8 +108,8 @@ def read_report(delegate):
     ``glue``); each entry of ``dense_kernels`` and ``glue_kernels`` is ``{"node", "op", "kernel"}`` with the
     operator's name ("MAX_POOL_2D", ...). ``partitions`` (delegate kernels all those nodes formed),
     ``fused`` (the depthwise blocks run as one step: lists of their nodes) and ``residual`` (``[conv, add]``
-    node pairs: a float CONV_2D, alone or a depthwise block's projection, that adds the ADD after it as its
-    pixels finish; both with option fuse),
+    node pairs: a CONV_2D, alone or a depthwise block's projection, float or int8, that adds the ADD after
+    it as its pixels finish; both with option fuse),
     ``declined`` (list of ``{"node", "op", "reason"}`` for the nodes it looked at and left to the stock
     runtime, and for records that match no node),
     ``metadata`` ("ok", "absent" or why the entry was rejected), ``isa``, ``num_threads``, ``version``,

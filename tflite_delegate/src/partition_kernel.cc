@@ -210,16 +210,13 @@ TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
     return kTfLiteError;
   }
   onexn_threadpool* pool = part.state->pool;
-  const float* addend = nullptr;  // a residual block's other operand
-  float add_min = 0.0f, add_max = 0.0f;
-  if (s.fused.residual >= 0) {
-    const Step& add = last;
-    const int r = s.fused.residual;
-    addend = TensorData(part, context, add.inputs[r], add.input_offsets[r]);
-    add_min = std::get<AddStep>(add.kernel).out_min;
-    add_max = std::get<AddStep>(add.kernel).out_max;
+  const onexn_isa isa = part.state->options.isa;
+  const float* addend = nullptr;  // a residual block's other operand: its ADD, the block's last step
+  const int r = s.fused.residual;
+  if (r >= 0) {
+    addend = TensorData(part, context, last.inputs[r], last.input_offsets[r]);
     if (addend == nullptr) {
-      context->ReportError(context, "onexn: node %d invoked before it was prepared", add.node);
+      context->ReportError(context, "onexn: node %d invoked before it was prepared", last.node);
       return kTfLiteError;
     }
   }
@@ -227,22 +224,37 @@ TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
     float* scratch = s.fused.scratch_offset >= 0 ? part.arena + s.fused.scratch_offset : nullptr;
     onexn_dwblock* b = s.fused.block.get();
     const size_t floats = s.fused.scratch_floats;
-    const int status =
-        s.fused.int8  ? onexn_qdwblock_run(b, reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<int8_t*>(out),
-                                           scratch, floats, pool)
-        : addend != nullptr ? onexn_dwblock_run_add(b, in[0], addend, out, add_min, add_max, scratch, floats, pool)
-                            : onexn_dwblock_run(b, in[0], out, scratch, floats, pool);
+    const auto* in8 = reinterpret_cast<const int8_t*>(in[0]);
+    auto* out8 = reinterpret_cast<int8_t*>(out);
+    int status;
+    if (s.fused.int8 && addend != nullptr) {
+      const QAddStep& add = std::get<QAddStep>(last.kernel);
+      status = onexn_qdwblock_run_add(b, in8, reinterpret_cast<const int8_t*>(addend), out8, &add.params, 1 - r, isa,
+                                      scratch, floats, pool);
+    } else if (s.fused.int8) {
+      status = onexn_qdwblock_run(b, in8, out8, scratch, floats, pool);
+    } else if (addend != nullptr) {
+      const AddStep& add = std::get<AddStep>(last.kernel);
+      status = onexn_dwblock_run_add(b, in[0], addend, out, add.out_min, add.out_max, scratch, floats, pool);
+    } else {
+      status = onexn_dwblock_run(b, in[0], out, scratch, floats, pool);
+    }
     if (status != 0) {
       context->ReportError(context, "onexn: node %d: out of memory for the fused block's buffers", s.node);
       return kTfLiteError;
     }
     return kTfLiteOk;
   }
-  if (addend != nullptr) {
-    std::get<ConvStep>(s.kernel).RunAdd(in[0], addend, out, add_min, add_max, pool);
+  if (const QConvStep* q = std::get_if<QConvStep>(&s.kernel); q != nullptr && addend != nullptr) {
+    q->RunAdd(reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<const int8_t*>(addend),
+              reinterpret_cast<int8_t*>(out), std::get<QAddStep>(last.kernel).params, 1 - r, isa, pool);
     return kTfLiteOk;
   }
-  const onexn_isa isa = part.state->options.isa;
+  if (addend != nullptr) {
+    const AddStep& add = std::get<AddStep>(last.kernel);
+    std::get<ConvStep>(s.kernel).RunAdd(in[0], addend, out, add.out_min, add.out_max, pool);
+    return kTfLiteOk;
+  }
   std::visit([&](const auto& k) { k.Run(in.data(), out, isa, pool); }, s.kernel);
   return kTfLiteOk;
 }

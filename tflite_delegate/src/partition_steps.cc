@@ -118,6 +118,11 @@ void QConvStep::Run(const float* const* in, float* out, onexn_isa /*isa*/, onexn
   onexn_qconv_run(conv.get(), reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<int8_t*>(out), pool);
 }
 
+void QConvStep::RunAdd(const int8_t* in, const int8_t* addend, int8_t* out, const onexn_qadd_params& add,
+                       int conv_operand, onexn_isa isa, onexn_threadpool* pool) const {
+  onexn_qconv_run_add(conv.get(), in, addend, out, &add, conv_operand, isa, pool);
+}
+
 const char* QConvStep::KernelName(onexn_isa /*isa*/) const { return onexn_qconv_kernel_name(conv.get()); }
 
 std::string DepthwiseStep::Pack(const TfLiteContext* context, const onexn_dwconv_shape& for_shape, onexn_isa isa) {
@@ -200,9 +205,9 @@ std::string QAddStep::Prepare(const TfLiteContext* /*context*/, onexn_isa /*isa*
   return "";
 }
 
-void QAddStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* /*pool*/) const {
+void QAddStep::Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const {
   onexn_qadd_run(isa, &params, reinterpret_cast<const int8_t*>(in[0]), reinterpret_cast<const int8_t*>(in[1]),
-                 reinterpret_cast<int8_t*>(out), count);
+                 reinterpret_cast<int8_t*>(out), count, pool);
 }
 
 const char* QAddStep::KernelName(onexn_isa isa) const { return onexn_qadd_kernel_name(isa); }

@@ -80,6 +80,9 @@ struct QConvStep {
   StepNode Node() const { return {plan.node, plan.builtin_code, {plan.input}, plan.output}; }
   bool Ready() const { return conv != nullptr; }
   void Run(const float* const* in, float* out, onexn_isa isa, onexn_threadpool* pool) const;
+  // Run, then the int8 ADD after it (its params; this step's output is the ADD's input conv_operand).
+  void RunAdd(const int8_t* in, const int8_t* addend, int8_t* out, const onexn_qadd_params& add, int conv_operand,
+              onexn_isa isa, onexn_threadpool* pool) const;
   const char* KernelName(onexn_isa isa) const;
 };
 
@@ -252,8 +255,8 @@ struct DwblockDeleter {
 
 // Steps run as one (option fuse). A depthwise block: [1x1 expansion ->] depthwise [-> 1x1 projection], each
 // intermediate read by the next step alone; it borrows the kernels of the steps it covers. A residual block:
-// a float CONV_2D (no `block`), or a float depthwise block ending in its projection, and the ADD that alone
-// reads its output (residual_fusion.h).
+// a CONV_2D (no `block`), or a depthwise block ending in its projection, and the ADD that alone reads its
+// output, float or int8 (residual_fusion.h).
 struct FusedBlock {
   std::unique_ptr<onexn_dwblock, DwblockDeleter> block;
   bool int8 = false;              // a block of int8 layers (onexn_qdwblock_run)

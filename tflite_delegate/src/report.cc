@@ -62,7 +62,8 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
   j.Key("fused").BeginArray();
   for (const auto& f : g.fused) j.Ints(f.second);
   j.EndArray();
-  // Float convolutions that add the ADD after them as their pixels finish: [conv node, add node] pairs.
+  // Convolutions (alone or a depthwise block's projection, float or int8) that add the ADD after them as
+  // their pixels finish: [conv node, add node] pairs.
   j.Key("residual").BeginArray();
   for (const auto& f : g.residual) j.Ints(f.second);
   j.EndArray();

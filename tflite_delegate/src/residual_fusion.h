@@ -1,9 +1,10 @@
-// Residual blocks (option fuse): a float CONV_2D whose output only the ADD right after it reads runs that
-// ADD too, each task adding its finished pixels while they are in its core's cache (onexn_conv_run_add);
-// so does a float depthwise block that ends in its projection (onexn_dwblock_run_add: MobileNetV2's 10
-// adds). The ADD apart read both operands back from memory and, at several threads, from the other core's
-// cache (ResNet-50's 16 adds of up to 56x56x256), and cost one more parallel job. Same values: a float add
-// and clamp have one result.
+// Residual blocks (option fuse): a CONV_2D whose output only the ADD right after it reads runs that ADD too,
+// each task adding its finished pixels while they are in its core's cache (onexn_conv_run_add,
+// onexn_qconv_run_add); so does a depthwise block that ends in its projection (onexn_dwblock_run_add,
+// onexn_qdwblock_run_add: MobileNetV2's 10 adds). Float or int8: the int8 ADD is requantized as onexn_qadd_run
+// does it apart. The ADD apart read both operands back from memory and, at several threads, from the other core's
+// cache (ResNet-50's 16 adds of up to 56x56x256), and cost one more parallel job. Same values: the add is
+// the same arithmetic either way.
 #ifndef ONEXN_DELEGATE_RESIDUAL_FUSION_H_
 #define ONEXN_DELEGATE_RESIDUAL_FUSION_H_
 

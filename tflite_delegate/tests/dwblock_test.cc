@@ -421,6 +421,51 @@ onexn_qconv* CreateQConv(const QPointwise& p, onexn_isa isa, std::string* err) {
   return conv;
 }
 
+// onexn_qdwblock_run_add against the block's output then onexn_qadd_run, with the block's output as either
+// operand of the ADD, bit for bit at several thread counts. A block without a projection refuses it.
+void TestQRunAdd(onexn_dwblock* b, const QProblem& p, const std::vector<int8_t>& block_out, bool has_project,
+                 onexn_isa isa, const std::string& what) {
+  std::mt19937 rng(uint32_t(block_out.size()) + 7);
+  std::uniform_int_distribution<int> byte(-128, 127);
+  std::vector<int8_t> addend(block_out.size());
+  for (int8_t& v : addend) v = int8_t(byte(rng));
+  onexn_qadd_params params;
+  char err[256];
+  Check(onexn_qadd_init(&params, 0.05f, 3, 0.08f, -11, 0.09f, -4, 0.0f, 8.0f, err, sizeof(err)) == 0, err);
+  std::vector<int8_t> out(block_out.size() + 2 * kGuard, kQSentinel);
+  if (!has_project) {
+    Check(onexn_qdwblock_run_add(b, p.input.data(), addend.data(), out.data() + kGuard, &params, 0, isa, nullptr, 0,
+                                 nullptr) == -1,
+          what + ": run_add without a projection: -1");
+    return;
+  }
+  Check(onexn_qdwblock_run_add(b, p.input.data(), addend.data(), out.data() + kGuard, &params, 2, isa, nullptr, 0,
+                               nullptr) == -1,
+        what + ": run_add with operand 2: -1");
+  for (int operand : {0, 1}) {
+    std::vector<int8_t> want(block_out.size());
+    const int8_t* a = operand == 0 ? block_out.data() : addend.data();
+    const int8_t* c = operand == 0 ? addend.data() : block_out.data();
+    onexn_qadd_run(isa, &params, a, c, want.data(), want.size(), nullptr);
+    for (int threads : {1, 2, 3}) {
+      onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
+      std::fill(out.begin(), out.end(), kQSentinel);
+      const int rc = onexn_qdwblock_run_add(b, p.input.data(), addend.data(), out.data() + kGuard, &params, operand,
+                                            isa, nullptr, 0, pool);
+      Check(rc == 0, what + ": run_add returned " + std::to_string(rc));
+      bool guards = true;
+      for (size_t i = 0; i < kGuard; i++) guards &= out[i] == kQSentinel && out[kGuard + want.size() + i] == kQSentinel;
+      size_t first = 0;
+      while (first < want.size() && out[kGuard + first] == want[first]) first++;
+      Check(first == want.size(), what + ": run_add, block as operand " + std::to_string(operand) + ", " +
+                                      std::to_string(threads) + " threads: differs from the block then the ADD" +
+                                      (first == want.size() ? "" : " at " + std::to_string(first)));
+      Check(guards, what + ": run_add wrote outside the output tensor");
+      onexn_threadpool_destroy(pool);
+    }
+  }
+}
+
 // conv_isa: the 1x1 layers' ISA where it differs from the depthwise's (ONEXN_ISA_AVX512AMX).
 void TestQCase(const Case& c, const std::vector<onexn_isa>& isas, onexn_isa conv_isa = ONEXN_ISA_AUTO) {
   const QProblem p = QBuild(c);
@@ -484,6 +529,7 @@ void TestQCase(const Case& c, const std::vector<onexn_isa>& isas, onexn_isa conv
         }
         onexn_threadpool_destroy(pool);
       }
+      TestQRunAdd(b, p, want, project != nullptr, isa, what);
     }
     onexn_dwblock_destroy(b);
     onexn_qconv_destroy(expand);

@@ -701,6 +701,80 @@ TEST_CASE("qconv: results do not depend on the thread count") {
   TestThreads(c, Dispatched(AvailableIsas()));
 }
 
+// onexn_qconv_run_add against the convolution then onexn_qadd_run, the convolution's output as either operand,
+// at 1-3 threads: pixel tasks that add as they finish, channel-chunk tasks, strips and rows (stems) that add
+// after the job. Bit for bit; nothing outside the output.
+void TestRunAdd(const Case& c, const std::string& label) {
+  const Problem p = Build(c);
+  if (!p.ok) return;
+  const std::vector<int8_t> conv_out = Reference(p);
+  std::mt19937 rng(uint32_t(c.seed) + 1);
+  std::uniform_int_distribution<int> byte(-128, 127);
+  std::vector<int8_t> addend(conv_out.size());
+  for (int8_t& v : addend) v = int8_t(byte(rng));
+  onexn_qadd_params params;
+  char err[256];
+  Check(onexn_qadd_init(&params, 0.04f, -7, 0.06f, 12, 0.05f, 2, -2.0f, 3.0f, err, sizeof(err)) == 0, err);
+  for (const Kernel& k : Dispatched(AvailableIsas())) {
+    onexn_qconv* conv = Create(k, p, err, sizeof(err));
+    Check(conv != nullptr, label + " " + k.label + ": create failed: " + err);
+    if (conv == nullptr) continue;
+    for (int operand : {0, 1}) {
+      std::vector<int8_t> want(conv_out.size());
+      onexn_qadd_run(k.isa, &params, operand == 0 ? conv_out.data() : addend.data(),
+                     operand == 0 ? addend.data() : conv_out.data(), want.data(), want.size(), nullptr);
+      for (int threads : {1, 2, 3}) {
+        onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
+        std::vector<int8_t> buf(want.size() + 2 * kGuard, kSentinel);
+        onexn_qconv_run_add(conv, p.input.data(), addend.data(), buf.data() + kGuard, &params, operand, k.isa, pool);
+        bool guards = true;
+        for (size_t i = 0; i < kGuard; i++) guards &= buf[i] == kSentinel && buf[kGuard + want.size() + i] == kSentinel;
+        const std::vector<int8_t> got(buf.begin() + kGuard, buf.begin() + kGuard + long(want.size()));
+        Check(guards && FirstDifference(got, want).empty(),
+              label + " " + k.label + " [" + onexn_qconv_kernel_name(conv) + "], conv as operand " +
+                  std::to_string(operand) + ", " + std::to_string(threads) + " threads" + FirstDifference(got, want));
+        onexn_threadpool_destroy(pool);
+      }
+    }
+    onexn_qconv_destroy(conv);
+  }
+}
+
+TEST_CASE("qconv: run_add equals the convolution then the int8 ADD, bit for bit") {
+  Case c;  // pixel tasks: 1x1 over 13x11, two images
+  c.in_h = 13;
+  c.in_w = 11;
+  c.cin = 24;
+  c.cout = 40;
+  c.batch = 2;
+  c.n = 16;
+  c.seed = 3300;
+  TestRunAdd(c, "1x1 13x11");
+  c.in_h = c.in_w = 3;  // few tiles: channel chunks at several threads
+  c.batch = 1;
+  c.kh = c.kw = 3;
+  c.pad = Pad::kSame;
+  c.n = 4;
+  c.seed = 3301;
+  TestRunAdd(c, "3x3 over 3x3");
+  c.in_h = 20;  // stride-1 3x3: strips where the ISA has them
+  c.in_w = 17;
+  c.cin = 32;
+  c.cout = 32;
+  c.n = 16;
+  c.seed = 3302;
+  TestRunAdd(c, "3x3 over 20x17");
+  c.in_h = 29;  // a 7x7/2 stem: rows
+  c.in_w = 40;
+  c.cin = 3;
+  c.kh = c.kw = 7;
+  c.stride = 2;
+  c.sparsity = 0.0;
+  c.input_zero_point = -128;
+  c.seed = 3303;
+  TestRunAdd(c, "7x7/2 stem");
+}
+
 // Stems run rows (plan_rows), the output rows split across the threads, each copying the padded rows it
 // reads: 7x7/2 SAME stems over 13x11 (7x6 outputs: fewer pixel tiles than rows) and 29x40 images, two of them,
 // against the reference at 1, 2, 3 and 8 threads.

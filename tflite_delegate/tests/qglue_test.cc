@@ -285,7 +285,7 @@ TEST_CASE("qadd: within 1 step of the real sum, for random scales, zero points a
     }
     const size_t count = size_t(pick(1, int(x.size())));  // the kernels' tails too
     std::vector<int8_t> scalar(count);
-    onexn_qadd_run(ONEXN_ISA_SCALAR, &p, x.data(), y.data(), scalar.data(), count);
+    onexn_qadd_run(ONEXN_ISA_SCALAR, &p, x.data(), y.data(), scalar.data(), count, nullptr);
     const int lo = Bound(bounds[b][0], so, zo), hi = Bound(bounds[b][1], so, zo);
     bool ok = true;
     for (size_t k = 0; k < count; k++) {
@@ -296,10 +296,34 @@ TEST_CASE("qadd: within 1 step of the real sum, for random scales, zero points a
     Check(ok, "qadd case " + std::to_string(i));
     for (onexn_isa isa : onexn_test::AvailableIsas()) {  // every kernel: the scalar reference's bits
       std::fill(out.begin(), out.end(), int8_t(0x55));
-      onexn_qadd_run(isa, &p, x.data(), y.data(), out.data(), count);
+      onexn_qadd_run(isa, &p, x.data(), y.data(), out.data(), count, nullptr);
       Check(std::vector<int8_t>(out.begin(), out.begin() + count) == scalar &&
                 (count == out.size() || out[count] == 0x55),
             "qadd case " + std::to_string(i) + ", " + onexn_qadd_kernel_name(isa));
+    }
+  }
+  {
+    // Over a pool: chunks of the tensor on every thread, the caller's bits, nothing past the end.
+    onexn_qadd_params p;
+    char err[256];
+    Check(onexn_qadd_init(&p, 0.3f, 5, 0.7f, -9, 0.5f, 3, -kInf, 6.0f, err, sizeof(err)) == 0, err);
+    for (size_t count : {size_t(16384), size_t(16385), size_t(100003), size_t(250000)}) {
+      std::vector<int8_t> x(count), y(count), want(count);
+      for (size_t k = 0; k < count; k++) {
+        x[k] = int8_t(pick(-128, 127));
+        y[k] = int8_t(pick(-128, 127));
+      }
+      onexn_qadd_run(ONEXN_ISA_AUTO, &p, x.data(), y.data(), want.data(), count, nullptr);
+      for (int threads : {2, 3, 4}) {
+        onexn_threadpool* pool = onexn_threadpool_create(threads);
+        std::vector<int8_t> out(count + 64, int8_t(0x55));
+        onexn_qadd_run(ONEXN_ISA_AUTO, &p, x.data(), y.data(), out.data(), count, pool);
+        bool tail = true;
+        for (size_t k = count; k < out.size(); k++) tail &= out[k] == 0x55;
+        Check(std::vector<int8_t>(out.begin(), out.begin() + count) == want && tail,
+              "qadd of " + std::to_string(count) + " over " + std::to_string(threads) + " threads");
+        onexn_threadpool_destroy(pool);
+      }
     }
   }
   onexn_qadd_params p;

@@ -314,6 +314,7 @@ onexn_dwblock* onexn_qdwblock_create(onexn_qconv* expand, onexn_qdwconv* dw, one
                                      size_t err_len);
 int onexn_qdwblock_run(onexn_dwblock* b, const int8_t* input, int8_t* output, float* scratch, size_t scratch_floats,
                        onexn_threadpool* pool);
+// onexn_qdwblock_run_add (below, with the int8 ADD): the block and the residual ADD after it.
 
 // Max pooling on int8 (MAX_POOL_2D with the same quantization, scale and zero_point, in and out): the max of
 // the valid taps, clamped to shape's out_min / out_max quantized as onexn_qconv quantizes them. Runs on the
@@ -336,11 +337,25 @@ typedef struct {
 int onexn_qadd_init(onexn_qadd_params* p, float a_scale, int32_t a_zero_point, float b_scale, int32_t b_zero_point,
                     float out_scale, int32_t out_zero_point, float out_min, float out_max, char* err,
                     size_t err_len);
-// out[i] = a[i] (+) b[i] for i < count; out may alias a or b. isa as onexn_add_run's. Runs on the caller.
+// out[i] = a[i] (+) b[i] for i < count; out may alias a or b. isa as onexn_add_run's. pool may be NULL;
+// tensors of up to 16 KB run on the caller.
 void onexn_qadd_run(onexn_isa isa, const onexn_qadd_params* p, const int8_t* a, const int8_t* b, int8_t* out,
-                    size_t count);
+                    size_t count, onexn_threadpool* pool);
 // Name of the microkernel onexn_qadd_run uses for isa, e.g. "qs8-vadd-minmax-16-avx512".
 const char* onexn_qadd_kernel_name(onexn_isa isa);
+
+// The int8 convolution, then the residual ADD after it: output = add(output, addend) as onexn_qadd_run
+// computes it (p; the convolution's output is the ADD's input conv_operand, 0 or 1): pixel tasks add their
+// pixels while they are in cache, other task splits add after the job. addend must not overlap output;
+// nothing happens for NULL arguments or another operand.
+void onexn_qconv_run_add(onexn_qconv* conv, const int8_t* input, const int8_t* addend, int8_t* output,
+                         const onexn_qadd_params* p, int conv_operand, onexn_isa isa, onexn_threadpool* pool);
+// The int8 block, then the residual ADD after it: output = add(output, addend) as onexn_qadd_run computes it
+// (p; the block's output is the ADD's input block_operand, 0 or 1), each task adding its projected rows
+// while they are in cache. Needs a projection (-1 otherwise, nothing written); addend must not overlap output.
+int onexn_qdwblock_run_add(onexn_dwblock* b, const int8_t* input, const int8_t* addend, int8_t* output,
+                           const onexn_qadd_params* p, int block_operand, onexn_isa isa, float* scratch,
+                           size_t scratch_floats, onexn_threadpool* pool);
 
 // Global average pooling on int8 (MEAN over height and width): the int32 sum of each channel less
 // pixels * input zero point, times input_scale / output_scale / pixels in fp32, rounded half to even, clamped.

@@ -227,6 +227,10 @@ typedef struct {
   const float* addend;   // onexn_dwblock_run_add: added to the projection's rows as they finish, or NULL
   onexn_vadd_ukernel add;
   float add_min, add_max;
+  const int8_t* qaddend;  // onexn_qdwblock_run_add's, or NULL
+  onexn_qs8_vadd_ukernel qadd;
+  onexn_qs8_vadd_args qadd_args;
+  int block_operand;      // which input of the int8 ADD the block's output is
   size_t shares;         // shares of depthwise output rows per image (onexn_dwblock_runs)
   size_t tasks;          // tasks per share
   size_t rows_per_task;  // at most; a share's last task may be shorter or empty
@@ -259,7 +263,12 @@ static void project_rows(const run_ctx* r, const uint8_t* dwrows, size_t r0, siz
   uint8_t* output = r->output + img * b->out_image * b->elem;
   if (b->qproject != NULL) {
     const size_t cout = (size_t)onexn_qconv_get_shape(b->qproject)->cout;
-    onexn_qconv_run_pixels(b->qproject, (const int8_t*)dwrows, 0, n, (int8_t*)output + r0 * b->out_w * cout, thread);
+    int8_t* out = (int8_t*)output + r0 * b->out_w * cout;
+    onexn_qconv_run_pixels(b->qproject, (const int8_t*)dwrows, 0, n, out, thread);
+    if (r->qaddend != NULL) {
+      const int8_t* addend = r->qaddend + img * b->out_image + r0 * b->out_w * cout;
+      r->qadd(&r->qadd_args, n * cout, r->block_operand == 0 ? out : addend, r->block_operand == 0 ? addend : out, out);
+    }
   } else {
     const size_t cout = (size_t)onexn_conv_get_shape(b->project)->cout;
     float* out = (float*)output + r0 * b->out_w * cout;
@@ -333,8 +342,18 @@ static void run_task(void* p, size_t task, size_t thread) {
   state->hi = band_hi;
 }
 
-static int run(onexn_dwblock* b, const void* input, void* output, const float* addend, float add_min, float add_max,
-               float* scratch, size_t scratch_floats, onexn_threadpool* pool) {
+// The residual ADD a run adds to the projection's rows (none: addend and qaddend NULL).
+typedef struct {
+  const float* addend;
+  float min, max;
+  const int8_t* qaddend;
+  const onexn_qadd_params* qparams;
+  int block_operand;
+  onexn_isa isa;
+} residual;
+
+static int run(onexn_dwblock* b, const void* input, void* output, const residual* add, float* scratch,
+               size_t scratch_floats, onexn_threadpool* pool) {
   const size_t pool_threads = (size_t)onexn_threadpool_size(pool);
   size_t threads = reserve_conv_threads(b, pool_threads);
   // The caller's scratch serves as many threads as it holds; short of that, the object's own.
@@ -359,10 +378,13 @@ static int run(onexn_dwblock* b, const void* input, void* output, const float* a
   r.input = (const uint8_t*)input;
   r.output = (uint8_t*)output;
   r.scratch = (uint8_t*)(scratch != NULL ? scratch : b->own);
-  r.addend = addend;
-  r.add = addend != NULL ? onexn_conv_add_ukernel(b->project) : NULL;
-  r.add_min = add_min;
-  r.add_max = add_max;
+  r.addend = add->addend;
+  r.add = add->addend != NULL ? onexn_conv_add_ukernel(b->project) : NULL;
+  r.add_min = add->min;
+  r.add_max = add->max;
+  r.qaddend = add->qaddend;
+  r.qadd = add->qaddend != NULL ? onexn_qadd_ukernel(add->isa, add->qparams, &r.qadd_args) : NULL;
+  r.block_operand = add->block_operand;
   r.shares = onexn_dwblock_runs(b, threads);
   r.tasks = threads > 1 ? ONEXN_TASKS_PER_SHARE : 1;
   const size_t share_rows = (b->out_h + r.shares - 1) / r.shares;  // the longest share
@@ -377,7 +399,8 @@ static int run(onexn_dwblock* b, const void* input, void* output, const float* a
 int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch, size_t scratch_floats,
                       onexn_threadpool* pool) {
   if (b == NULL || b->dw == NULL || input == NULL || output == NULL) return -1;
-  return run(b, input, output, NULL, 0.0f, 0.0f, scratch, scratch_floats, pool);
+  const residual none = {NULL, 0.0f, 0.0f, NULL, NULL, 0, ONEXN_ISA_AUTO};
+  return run(b, input, output, &none, scratch, scratch_floats, pool);
 }
 
 int onexn_dwblock_run_add(onexn_dwblock* b, const float* input, const float* addend, float* output, float out_min,
@@ -385,11 +408,24 @@ int onexn_dwblock_run_add(onexn_dwblock* b, const float* input, const float* add
   if (b == NULL || b->dw == NULL || b->project == NULL || input == NULL || addend == NULL || output == NULL) {
     return -1;
   }
-  return run(b, input, output, addend, out_min, out_max, scratch, scratch_floats, pool);
+  const residual add = {addend, out_min, out_max, NULL, NULL, 0, ONEXN_ISA_AUTO};
+  return run(b, input, output, &add, scratch, scratch_floats, pool);
 }
 
 int onexn_qdwblock_run(onexn_dwblock* b, const int8_t* input, int8_t* output, float* scratch, size_t scratch_floats,
                        onexn_threadpool* pool) {
   if (b == NULL || b->qdw == NULL || input == NULL || output == NULL) return -1;
-  return run(b, input, output, NULL, 0.0f, 0.0f, scratch, scratch_floats, pool);
+  const residual none = {NULL, 0.0f, 0.0f, NULL, NULL, 0, ONEXN_ISA_AUTO};
+  return run(b, input, output, &none, scratch, scratch_floats, pool);
+}
+
+int onexn_qdwblock_run_add(onexn_dwblock* b, const int8_t* input, const int8_t* addend, int8_t* output,
+                           const onexn_qadd_params* p, int block_operand, onexn_isa isa, float* scratch,
+                           size_t scratch_floats, onexn_threadpool* pool) {
+  if (b == NULL || b->qdw == NULL || b->qproject == NULL || input == NULL || addend == NULL || output == NULL ||
+      p == NULL || (block_operand != 0 && block_operand != 1)) {
+    return -1;
+  }
+  const residual add = {NULL, 0.0f, 0.0f, addend, p, block_operand, isa};
+  return run(b, input, output, &add, scratch, scratch_floats, pool);
 }

@@ -36,6 +36,8 @@ typedef struct {
 onexn_vadd_ukernel onexn_add_ukernel(onexn_isa isa);
 // The one for conv's ISA (onexn_dwblock_run_add adds with its projection's).
 onexn_vadd_ukernel onexn_conv_add_ukernel(const onexn_conv* conv);
+// The qs8 vadd microkernel onexn_qadd_run runs for isa, and its arguments for p (qadd.c).
+onexn_qs8_vadd_ukernel onexn_qadd_ukernel(onexn_isa isa, const onexn_qadd_params* p, onexn_qs8_vadd_args* args);
 
 // The microkernel for a resolved ISA, block width n and output pixels per image (conv-dispatch.c).
 // Returns 0, or -1 if the ISA has no kernels in this build.

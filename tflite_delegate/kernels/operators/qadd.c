@@ -6,7 +6,9 @@
 
 #include "common/common.h"
 #include "common/microkernels.h"
+#include "common/threadpool.h"
 #include "onexn_kernels.h"
+#include "operators/operators.h"
 #include "operators/qs8-requant.h"
 
 static uint32_t bits_of(float f) {
@@ -78,10 +80,52 @@ static const qs8_vadd_kernel* select_kernel(onexn_isa isa) {
 
 const char* onexn_qadd_kernel_name(onexn_isa isa) { return select_kernel(isa)->name; }
 
+onexn_qs8_vadd_ukernel onexn_qadd_ukernel(onexn_isa isa, const onexn_qadd_params* p, onexn_qs8_vadd_args* args) {
+  const onexn_qs8_vadd_args a = {p->bias, p->a_multiplier, p->b_multiplier, p->shift,
+                                 p->qmin - p->zero_point, p->qmax - p->zero_point, p->zero_point};
+  *args = a;
+  return select_kernel(isa)->fn;
+}
+
+// Tensors up to this many elements run on the caller; larger ones in chunks of at least a quarter of it
+// (the float add's 16 KB, add.c: each thread adds the rows it wrote in the layer before).
+#define ONEXN_QADD_MIN_CHUNK ((size_t)16384)
+
+typedef struct {
+  onexn_qs8_vadd_ukernel fn;
+  onexn_qs8_vadd_args args;
+  const int8_t* a;
+  const int8_t* b;
+  int8_t* out;
+  size_t count, chunk;
+} qadd_ctx;
+
+static void qadd_task(void* p, size_t task, size_t thread) {
+  (void)thread;
+  const qadd_ctx* c = (const qadd_ctx*)p;
+  const size_t i0 = task * c->chunk;
+  const size_t n = c->count - i0 < c->chunk ? c->count - i0 : c->chunk;
+  c->fn(&c->args, n, c->a + i0, c->b + i0, c->out + i0);
+}
+
 void onexn_qadd_run(onexn_isa isa, const onexn_qadd_params* p, const int8_t* a, const int8_t* b, int8_t* out,
-                    size_t count) {
-  if (p == NULL || a == NULL || b == NULL || out == NULL) return;
-  const onexn_qs8_vadd_args args = {p->bias, p->a_multiplier, p->b_multiplier, p->shift,
-                                    p->qmin - p->zero_point, p->qmax - p->zero_point, p->zero_point};
-  select_kernel(isa)->fn(&args, count, a, b, out);
+                    size_t count, onexn_threadpool* pool) {
+  if (p == NULL || a == NULL || b == NULL || out == NULL || count == 0) return;
+  qadd_ctx c;
+  c.fn = onexn_qadd_ukernel(isa, p, &c.args);
+  const size_t threads = (size_t)onexn_threadpool_size(pool);
+  if (threads <= 1 || count <= ONEXN_QADD_MIN_CHUNK) {
+    c.fn(&c.args, count, a, b, out);
+    return;
+  }
+  // About 4 chunks per thread, each a multiple of 64 bytes.
+  size_t chunk = count / (4 * threads);
+  if (chunk < ONEXN_QADD_MIN_CHUNK / 4) chunk = ONEXN_QADD_MIN_CHUNK / 4;
+  chunk = (chunk + 63) & ~(size_t)63;
+  c.a = a;
+  c.b = b;
+  c.out = out;
+  c.count = count;
+  c.chunk = chunk;
+  onexn_threadpool_parallelize(pool, (count + chunk - 1) / chunk, qadd_task, &c);
 }

@@ -478,6 +478,10 @@ typedef struct {
   const int8_t* input;
   int8_t* output;
   onexn_conv_tasks plan;
+  const int8_t* addend;  // onexn_qconv_run_add: added to each pixel task's outputs, or NULL
+  onexn_qs8_vadd_ukernel add;
+  onexn_qs8_vadd_args add_args;
+  int conv_operand;      // which input of the ADD the convolution's output is
 } run_ctx;
 
 // The arguments every call of thread `thread` shares: panels [pa, pb), the thread's scratch.
@@ -638,18 +642,27 @@ static void run_task(void* p, size_t task, size_t thread) {
   }
   onexn_qs8_args a;
   init_args(conv, &a, r->input + img * conv->in_image, pa, pb, thread);
-  const size_t p0 = tile0 * ONEXN_XT_PIXELS, p1 = tile1 * ONEXN_XT_PIXELS;
-  run_range(conv, &a, p0, p1 < conv->out_pixels ? p1 : conv->out_pixels,
-            r->output + img * conv->out_image + p0 * a.out_stride, conv->narrow_tiles * ONEXN_XT_PIXELS);
+  const size_t p0 = tile0 * ONEXN_XT_PIXELS, p1 = tile1 < conv->tiles ? tile1 * ONEXN_XT_PIXELS : conv->out_pixels;
+  int8_t* out = r->output + img * conv->out_image + p0 * a.out_stride;
+  run_range(conv, &a, p0, p1, out, conv->narrow_tiles * ONEXN_XT_PIXELS);
+  if (r->addend != NULL && r->plan.chunks == 1) {
+    // Every channel of these pixels is done: add while they are in this core's cache.
+    const int8_t* addend = r->addend + img * conv->out_image + p0 * a.out_stride;
+    const size_t n = (p1 - p0) * a.out_stride;
+    r->add(&r->add_args, n, r->conv_operand == 0 ? out : addend, r->conv_operand == 0 ? addend : out, out);
+  }
 }
 
-void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, onexn_threadpool* pool) {
-  if (conv == NULL || input == NULL || output == NULL) return;
+static void run(onexn_qconv* conv, const int8_t* input, int8_t* output, const int8_t* addend,
+                const onexn_qadd_params* add, int conv_operand, onexn_isa add_isa, onexn_threadpool* pool) {
   const size_t threads = reserve_threads(conv, (size_t)onexn_threadpool_size(pool));
   run_ctx r;
   r.conv = conv;
   r.input = input;
   r.output = output;
+  r.addend = addend;
+  r.add = addend != NULL ? onexn_qadd_ukernel(add_isa, add, &r.add_args) : NULL;
+  r.conv_operand = conv_operand;
   if (conv->rows_w != 0) {  // a run of output rows per thread ("tiles" are rows here), every panel
     const size_t out_h = (size_t)conv->s.out_h;
     r.plan = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, out_h, 1, 0);
@@ -664,7 +677,30 @@ void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, one
   } else {
     r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels, 0);
   }
+  // Rows and strips write whole rows or channel chunks: their add runs after the job, as does that of
+  // tasks that split the channels.
+  const int add_after = addend != NULL && (conv->rows_w != 0 || conv->strip_w != 0 || r.plan.chunks > 1);
+  if (add_after) r.addend = NULL;
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
+  if (add_after) {
+    const size_t count = (size_t)conv->s.batch * conv->out_image;
+    onexn_qadd_run(add_isa, add, conv_operand == 0 ? output : addend, conv_operand == 0 ? addend : output, output,
+                   count, threads > 1 ? pool : NULL);
+  }
+}
+
+void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, onexn_threadpool* pool) {
+  if (conv == NULL || input == NULL || output == NULL) return;
+  run(conv, input, output, NULL, NULL, 0, ONEXN_ISA_AUTO, pool);
+}
+
+void onexn_qconv_run_add(onexn_qconv* conv, const int8_t* input, const int8_t* addend, int8_t* output,
+                         const onexn_qadd_params* p, int conv_operand, onexn_isa isa, onexn_threadpool* pool) {
+  if (conv == NULL || input == NULL || addend == NULL || output == NULL || p == NULL ||
+      (conv_operand != 0 && conv_operand != 1)) {
+    return;
+  }
+  run(conv, input, output, addend, p, conv_operand, isa, pool);
 }
 
 const onexn_conv_shape* onexn_qconv_get_shape(const onexn_qconv* conv) { return &conv->s; }
