@@ -303,6 +303,13 @@ void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_f
   pthread_mutex_unlock(&pool->run_lock);
 }
 
+size_t onexn_elementwise_chunk(size_t count, size_t threads, size_t min_run) {
+  if (threads <= 1 || count <= min_run) return 0;
+  size_t chunk = count / (4 * threads);
+  if (chunk < min_run / 4) chunk = min_run / 4;
+  return (chunk + 63) & ~(size_t)63;
+}
+
 void onexn_threadpool_hold_workers(onexn_threadpool* pool, int hold) {
   if (pool != NULL) atomic_store_explicit(&pool->hold, hold != 0, memory_order_release);
 }

@@ -16,6 +16,12 @@ extern "C" {
 typedef void (*onexn_task_fn)(void* ctx, size_t task, size_t thread);
 void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_fn fn, void* ctx);
 
+// Elements per task of an elementwise pass over count elements on `threads` threads: about 4 tasks per
+// thread, none shorter than min_run / 4 elements, a multiple of 64 elements (whole cache lines and vectors);
+// 0 when the caller had better run it alone (one thread, or at most min_run elements: waking the pool would
+// cost more).
+size_t onexn_elementwise_chunk(size_t count, size_t threads, size_t min_run);
+
 // For tests (tests/threadpool_test.cc): while hold is nonzero the workers join no job, like workers whose
 // CPU has not run them yet; jobs still finish, on the caller.
 void onexn_threadpool_hold_workers(onexn_threadpool* pool, int hold);

@@ -63,14 +63,11 @@ void onexn_add_run(onexn_isa isa, const float* a, const float* b, float* out, si
   if (a == NULL || b == NULL || out == NULL || count == 0) return;
   const vadd_kernel k = select_vadd(isa);
   const size_t threads = (size_t)onexn_threadpool_size(pool);
-  if (threads <= 1 || count <= ONEXN_ADD_MIN_CHUNK) {
+  const size_t chunk = onexn_elementwise_chunk(count, threads, ONEXN_ADD_MIN_CHUNK);
+  if (chunk == 0) {
     k.fn(count, a, b, out, out_min, out_max);
     return;
   }
-  // About 4 chunks per thread, each a multiple of 64 floats (whole cache lines and vectors).
-  size_t chunk = count / (4 * threads);
-  if (chunk < ONEXN_ADD_MIN_CHUNK / 4) chunk = ONEXN_ADD_MIN_CHUNK / 4;
-  chunk = (chunk + 63) & ~(size_t)63;
   const add_ctx c = {k.fn, a, b, out, count, chunk, out_min, out_max};
   onexn_threadpool_parallelize(pool, (count + chunk - 1) / chunk, add_task, (void*)&c);
 }

@@ -114,14 +114,11 @@ void onexn_qadd_run(onexn_isa isa, const onexn_qadd_params* p, const int8_t* a, 
   qadd_ctx c;
   c.fn = onexn_qadd_ukernel(isa, p, &c.args);
   const size_t threads = (size_t)onexn_threadpool_size(pool);
-  if (threads <= 1 || count <= ONEXN_QADD_MIN_CHUNK) {
+  const size_t chunk = onexn_elementwise_chunk(count, threads, ONEXN_QADD_MIN_CHUNK);
+  if (chunk == 0) {
     c.fn(&c.args, count, a, b, out);
     return;
   }
-  // About 4 chunks per thread, each a multiple of 64 bytes.
-  size_t chunk = count / (4 * threads);
-  if (chunk < ONEXN_QADD_MIN_CHUNK / 4) chunk = ONEXN_QADD_MIN_CHUNK / 4;
-  chunk = (chunk + 63) & ~(size_t)63;
   c.a = a;
   c.b = b;
   c.out = out;
