@@ -25,6 +25,11 @@ Options (all optional):
     default: those int8 kernels are still slower than the stock runtime's).
   fuse: 1 (default) runs a depthwise convolution as one step with the 1x1 convolutions around it; 0 runs
     them apart.
+  channel_slices: 1 (default) lets a fused float block whose rows split unevenly over several threads (7x7
+    images at 2 threads) run cut by channels instead: each thread expands, filters and projects its share
+    of the expanded channels, and the partial sums add up, in another order than at one thread (results
+    differ from one thread's by float rounding). 0 keeps every thread count's results equal to one
+    thread's, bit for bit.
   dense: "auto" (default) lets a 1xN node run every block instead of its kept ones (the zeros multiplied)
     where the kernel library's cost model estimates that faster: N = 1 and 2 at moderate sparsity, layers
     with few channels; the report's kernel entry then says ``"blocks": "all"`` and why. "never" always runs
@@ -109,7 +114,8 @@ def read_report(delegate):
     operator's name ("MAX_POOL_2D", ...). ``partitions`` (delegate kernels all those nodes formed),
     ``fused`` (the depthwise blocks run as one step: lists of their nodes) and ``residual`` (``[conv, add]``
     node pairs: a CONV_2D, alone or a depthwise block's projection, float or int8, that adds the ADD after
-    it as its pixels finish; both with option fuse),
+    it as its pixels finish; both with option fuse), ``channel_slices`` (``[first node, slices]`` of the
+    blocks run cut by channels at this thread count, option channel_slices),
     ``declined`` (list of ``{"node", "op", "reason"}`` for the nodes it looked at and left to the stock
     runtime, and for records that match no node),
     ``metadata`` ("ok", "absent" or why the entry was rejected), ``isa``, ``num_threads``, ``version``,

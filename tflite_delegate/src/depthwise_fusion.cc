@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "channel_split.h"
+
 namespace onexn {
 namespace {
 
@@ -74,9 +76,21 @@ onexn_dwblock* MakeBlock(const std::vector<Step>& steps, int e, int d, int p, bo
   return onexn_dwblock_create(expand, std::get<DepthwiseStep>(steps[d].kernel).dw.get(), project, msg, len);
 }
 
+// A float block of expansion i, depthwise i + 1 and projection i + 2 cut by channels when that pays; "" or
+// why not (nothing to say when it would not pay).
+std::string TrySplit(const TfLiteContext* context, onexn_isa isa, const std::vector<Step>& steps, int i, int threads,
+                     FusedBlock* fused) {
+  const ConvStep& expand = std::get<ConvStep>(steps[i].kernel);
+  const DepthwiseStep& dw = std::get<DepthwiseStep>(steps[i + 1].kernel);
+  const ConvStep& project = std::get<ConvStep>(steps[i + 2].kernel);
+  if (!ChannelSplitPays(expand, dw, project, threads)) return "";
+  return MakeChannelSplit(context, isa, expand, dw, project, threads, fused);
+}
+
 }  // namespace
 
-void PlanFusion(std::vector<Step>* steps_in, const std::set<int>& outer, int threads, bool verbose) {
+void PlanFusion(const TfLiteContext* context, onexn_isa isa, std::vector<Step>* steps_in,
+                const std::set<int>& outer, int threads, bool channel_slices, bool verbose) {
   std::vector<Step>& steps = *steps_in;
   std::map<int, int> readers = ReaderCounts(steps);
   // Step `to` reads step `from`'s output, which nothing else reads and which stays inside.
@@ -104,7 +118,15 @@ void PlanFusion(std::vector<Step>* steps_in, const std::set<int>& outer, int thr
       char msg[256] = {0};
       fused.block.reset(MakeBlock(steps, e ? i : -1, d, p ? d + 1 : -1, int8, msg, sizeof(msg)));
       fused.int8 = int8;
-      if (fused.block != nullptr && e && !ExpansionFusionPays(fused.block.get(), *dw, threads)) {
+      if (fused.block != nullptr && e && p && !int8 && channel_slices) {
+        const std::string why = TrySplit(context, isa, steps, i, threads, &fused);
+        if (!why.empty() && verbose) {
+          std::fprintf(stderr, "onexn: depthwise node %d: not cut by channels: %s\n", steps[d].node, why.c_str());
+        }
+      }
+      if (fused.split != nullptr) {
+        // Cut by channels: no expansion row is computed twice.
+      } else if (fused.block != nullptr && e && !ExpansionFusionPays(fused.block.get(), *dw, threads)) {
         recompute = true;
         std::snprintf(msg, sizeof(msg), "at %d threads the runs of rows would recompute over %d%% of the expansion",
                       threads, kMaxRecomputePercent);

@@ -15,7 +15,10 @@ namespace onexn {
 // Makes the blocks of these steps (their `fused`), whose kernels are packed for the current shapes.
 // Intermediates must not leave the partition (`outer`: the tensors the runtime owns). A block the
 // kernel library refuses is tried smaller; with `verbose` the reason is printed.
-void PlanFusion(std::vector<Step>* steps, const std::set<int>& outer, int threads, bool verbose);
+// With channel_slices, a float block whose rows split unevenly over the threads is cut by channels instead
+// (channel_split.h), packing slices of its layers for `isa`.
+void PlanFusion(const TfLiteContext* context, onexn_isa isa, std::vector<Step>* steps, const std::set<int>& outer,
+                int threads, bool channel_slices, bool verbose);
 
 }  // namespace onexn
 

@@ -25,6 +25,10 @@ struct DelegateOptions {
   // Run a DEPTHWISE_CONV_2D with the 1x1 expansion before it and the 1x1 projection after it as one step
   // (onexn_dwblock), so their intermediate tensors never go to memory. Off (fuse=0) for A/B measurements.
   bool fuse = true;
+  // At several threads, run a fused block whose rows split unevenly over the threads cut by channels
+  // (channel_split.h). Its partial sums add up in another order than one thread's: channel_slices=0 keeps
+  // the results of every thread count equal to one thread's, bit for bit.
+  bool channel_slices = true;
   // Whether a 1xN node may run every block instead of its kept ones where the kernel library's cost model
   // finds that faster (option dense=auto, the default); never (the kept blocks always) or always.
   onexn_dense_policy dense = ONEXN_DENSE_AUTO;

@@ -43,7 +43,9 @@ ArenaLayout PlanPartitionArena(std::vector<Step>* steps_in, const std::set<int>&
   }
   for (int i = 0; i < n; ++i) {
     FusedBlock& f = steps[i].fused;
-    f.scratch_floats = f.block != nullptr ? onexn_dwblock_scratch_floats(f.block.get(), size_t(threads)) : 0;
+    f.scratch_floats = f.split != nullptr   ? onexn_dwblock_split_scratch_floats(f.split.get())
+                       : f.block != nullptr ? onexn_dwblock_scratch_floats(f.block.get(), size_t(threads))
+                                            : 0;
     if (f.scratch_floats != 0) requests[ScratchKey(i)] = ArenaRequest{f.scratch_floats, i, i};
   }
   std::vector<ArenaRequest> list;

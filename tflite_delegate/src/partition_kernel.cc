@@ -138,6 +138,10 @@ void UpdateReport(const Partition& part, GraphReport* report) {
     }
     report->fused.erase(s.node);
     report->residual.erase(s.node);
+    report->channel_slices.erase(s.node);
+    if (s.fused.split != nullptr) {
+      report->channel_slices[s.node] = int(onexn_dwblock_split_slices(s.fused.split.get()));
+    }
     if (s.fused.steps < 2) continue;
     if (s.fused.block != nullptr) {
       for (int j = 0; j < s.fused.steps; ++j) report->fused[s.node].push_back(part.steps[i + j].node);
@@ -178,7 +182,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   }
   const int threads = onexn_threadpool_size(part->state->pool);
   if (options.fuse) {
-    PlanFusion(&part->steps, part->outer, threads, options.verbose);
+    PlanFusion(context, options.isa, &part->steps, part->outer, threads, options.channel_slices, options.verbose);
     PlanResidualFusion(&part->steps, part->outer);
   }
   const ArenaLayout layout = PlanPartitionArena(&part->steps, part->outer, dims, threads);
@@ -233,6 +237,12 @@ TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
                                       scratch, floats, pool);
     } else if (s.fused.int8) {
       status = onexn_qdwblock_run(b, in8, out8, scratch, floats, pool);
+    } else if (s.fused.split != nullptr && addend != nullptr) {
+      const AddStep& add = std::get<AddStep>(last.kernel);
+      status = onexn_dwblock_split_run_add(s.fused.split.get(), in[0], addend, out, add.out_min, add.out_max, scratch,
+                                           floats, pool);
+    } else if (s.fused.split != nullptr) {
+      status = onexn_dwblock_split_run(s.fused.split.get(), in[0], out, scratch, floats, pool);
     } else if (addend != nullptr) {
       const AddStep& add = std::get<AddStep>(last.kernel);
       status = onexn_dwblock_run_add(b, in[0], addend, out, add.out_min, add.out_max, scratch, floats, pool);

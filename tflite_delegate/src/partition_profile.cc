@@ -28,7 +28,12 @@ void PrintProfile(const std::vector<Step>& steps, onexn_isa isa) {
                1e3 * total);
   for (const Step& s : steps) {
     if (s.runs == 0) continue;
-    const std::string fused = s.fused.block != nullptr ? " (fused block of " + std::to_string(s.fused.steps) + " nodes)"
+    const std::string slices =
+        s.fused.split != nullptr
+            ? " in " + std::to_string(onexn_dwblock_split_slices(s.fused.split.get())) + " channel slices"
+            : "";
+    const std::string fused = s.fused.block != nullptr
+                                  ? " (fused block of " + std::to_string(s.fused.steps) + " nodes" + slices + ")"
                               : s.fused.residual >= 0 ? " (and the ADD after it)"
                                                       : "";
     std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms%s\n", s.node, BuiltinOpName(s.code),

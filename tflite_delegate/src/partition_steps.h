@@ -257,8 +257,17 @@ struct DwblockDeleter {
 // intermediate read by the next step alone; it borrows the kernels of the steps it covers. A residual block:
 // a CONV_2D (no `block`), or a depthwise block ending in its projection, and the ADD that alone reads its
 // output, float or int8 (residual_fusion.h).
+struct DwblockSplitDeleter {
+  void operator()(onexn_dwblock_split* p) const { onexn_dwblock_split_destroy(p); }
+};
+
 struct FusedBlock {
   std::unique_ptr<onexn_dwblock, DwblockDeleter> block;
+  // At several threads a float block of few rows may run cut by channels instead (channel_split.h): then
+  // `split` runs it, on slices of the layers it owns (declared first: destroyed after the split).
+  std::vector<std::unique_ptr<onexn_conv, ConvDeleter>> slice_convs;
+  std::vector<std::unique_ptr<onexn_dwconv, DwconvDeleter>> slice_dws;
+  std::unique_ptr<onexn_dwblock_split, DwblockSplitDeleter> split;
   bool int8 = false;              // a block of int8 layers (onexn_qdwblock_run)
   int residual = -1;              // a residual block: which input of its last step, the ADD, is added
   int steps = 0;                  // steps it covers, starting at the one that holds it

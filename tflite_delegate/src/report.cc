@@ -67,6 +67,10 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
   j.Key("residual").BeginArray();
   for (const auto& f : g.residual) j.Ints(f.second);
   j.EndArray();
+  // Blocks that run cut by channels at this thread count (few rows): [first node, slices] pairs.
+  j.Key("channel_slices").BeginArray();
+  for (const auto& f : g.channel_slices) j.Ints(std::vector<int>{f.first, f.second});
+  j.EndArray();
 #ifdef ONEXN_TESTING
   if (!g.probe_json.empty()) j.Key("probe").Raw(g.probe_json);
 #endif

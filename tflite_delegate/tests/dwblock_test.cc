@@ -190,6 +190,175 @@ void TestRunAdd(onexn_dwblock* b, const Problem& p, const std::vector<float>& bl
   }
 }
 
+// onexn_dwblock_split: the case's block cut into `count` slices of the expansion's groups (the last slice
+// may hold fewer), each a block of its own; the layers each slice borrows.
+struct Sliced {
+  std::vector<onexn_conv*> convs;
+  std::vector<onexn_dwconv*> dws;
+  std::vector<onexn_dwblock*> blocks;
+  ~Sliced() {
+    for (onexn_conv* c : convs) onexn_conv_destroy(c);
+    for (onexn_dwconv* d : dws) onexn_dwconv_destroy(d);
+  }
+};
+
+// Slices of the expansion's output channels [c0, c1), the depthwise's channels and the projection's input
+// channels; the projection's bias in slice 0, its clamp in none unless clamp_slices.
+bool MakeSlices(const Problem& p, int count, onexn_isa isa, bool clamp_slices, Sliced* out, std::string* err) {
+  const int n = p.expand.n, groups = int(p.expand.group_ptr.size()) - 1, mid = p.expand.s.cout;
+  const int cin = p.expand.s.cin, cout = p.project.s.cout, taps = p.ds.kh * p.ds.kw;
+  char buf[256] = "";
+  for (int t = 0; t < count; t++) {
+    const int g0 = t * groups / count, g1 = (t + 1) * groups / count;
+    const int c0 = g0 * n, c1 = std::min(g1 * n, mid), width = c1 - c0;
+    Pointwise e;
+    e.n = n;
+    e.s = p.expand.s;
+    e.s.cout = width;
+    for (int g = g0; g <= g1; g++) e.group_ptr.push_back(p.expand.group_ptr[g] - p.expand.group_ptr[g0]);
+    e.kept.assign(p.expand.kept.begin() + p.expand.group_ptr[g0], p.expand.kept.begin() + p.expand.group_ptr[g1]);
+    e.w.assign(p.expand.w.begin() + size_t(c0) * cin, p.expand.w.begin() + size_t(c1) * cin);
+    e.bias.assign(p.expand.bias.begin() + c0, p.expand.bias.begin() + c1);
+    Pointwise pr;
+    pr.n = p.project.n;
+    pr.s = p.project.s;
+    pr.s.cin = width;
+    if (clamp_slices) pr.s.out_min = -1.0f;
+    pr.group_ptr.push_back(0);
+    for (size_t g = 0; g + 1 < p.project.group_ptr.size(); g++) {
+      for (uint32_t k = p.project.group_ptr[g]; k < p.project.group_ptr[g + 1]; k++) {
+        const uint32_t ci = p.project.kept[k];
+        if (ci >= uint32_t(c0) && ci < uint32_t(c1)) pr.kept.push_back(ci - uint32_t(c0));
+      }
+      pr.group_ptr.push_back(uint32_t(pr.kept.size()));
+    }
+    for (int o = 0; o < cout; o++) {
+      for (int c = c0; c < c1; c++) pr.w.push_back(p.project.w[size_t(o) * mid + c]);
+    }
+    pr.bias.assign(cout, 0.0f);
+    if (t == 0) pr.bias = p.project.bias;
+    onexn_dwconv_shape ds = p.ds;
+    ds.channels = width;
+    std::vector<float> dww;
+    for (int k = 0; k < taps; k++) {
+      for (int c = c0; c < c1; c++) dww.push_back(p.dww[size_t(k) * mid + c]);
+    }
+    onexn_conv* ec = CreateConv(e, isa, err);
+    if (ec == nullptr) return false;
+    out->convs.push_back(ec);
+    onexn_conv* pc = CreateConv(pr, isa, err);
+    if (pc == nullptr) return false;
+    out->convs.push_back(pc);
+    onexn_dwconv* d = onexn_dwconv_create(&ds, dww.data(), p.dwb.data() + c0, isa, buf, sizeof(buf));
+    if (d == nullptr) return (*err = buf, false);
+    out->dws.push_back(d);
+    onexn_dwblock* b = onexn_dwblock_create(ec, d, pc, buf, sizeof(buf));
+    if (b == nullptr) return (*err = buf, false);
+    out->blocks.push_back(b);
+  }
+  return true;
+}
+
+// Differences from adding the slices' partial sums in another order than one accumulation: a few ulps.
+size_t FirstFarFrom(const std::vector<float>& out, size_t offset, const std::vector<float>& want) {
+  for (size_t i = 0; i < want.size(); i++) {
+    const float got = out[offset + i];
+    if (!(std::fabs(got - want[i]) <= 1e-5f * (4.0f + std::fabs(want[i])))) return i;
+  }
+  return want.size();
+}
+
+// The block cut into 2 and 3 slices against the layers apart (`want`, clamped with the projection's
+// clamp `lo` / `hi` given to the split), at 1-3 threads, with its own and a caller's scratch, and with a
+// residual ADD; nothing written outside the output.
+void TestSplit(const Case& c, const Problem& p, onexn_isa isa, const std::vector<float>& want_unclamped,
+               const std::string& what) {
+  for (int count : {2, 3}) {
+    if ((int(p.expand.group_ptr.size()) - 1) < count) continue;
+    const std::string w = what + " split in " + std::to_string(count);
+    Sliced sl;
+    std::string err;
+    if (!MakeSlices(p, count, isa, false, &sl, &err)) {
+      // As for whole blocks: only a few-pixel kernel's tile path is refused.
+      Check(err.find("differently by tile") != std::string::npos, w + ": slices: " + err);
+      for (onexn_dwblock* b : sl.blocks) onexn_dwblock_destroy(b);
+      continue;
+    }
+    const float lo = -2.0f, hi = 3.0f;  // a clamp on the sum the slices must not apply each
+    char buf[256] = "";
+    onexn_dwblock_split* s = onexn_dwblock_split_create(sl.blocks.data(), sl.blocks.size(), lo, hi, buf, sizeof(buf));
+    Check(s != nullptr && onexn_dwblock_split_slices(s) == size_t(count), w + ": create: " + buf);
+    if (s == nullptr) continue;
+    std::vector<float> want(want_unclamped.size());
+    for (size_t i = 0; i < want.size(); i++) want[i] = std::min(std::max(want_unclamped[i], lo), hi);
+    for (int threads : {1, 2, 3}) {
+      onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
+      for (int rep = 0; rep < 3; rep++) {
+        // rep 0: own scratch; 1: a caller's of the size asked; 2: a caller's one float short (not used).
+        const size_t floats = onexn_dwblock_split_scratch_floats(s) - (rep == 2 ? 1 : 0);
+        float* scratch = rep > 0 ? AlignedFloats(floats) : nullptr;
+        std::vector<float> out(want.size() + 2 * kGuard, kSentinel);
+        Check(onexn_dwblock_split_run(s, p.input.data(), out.data() + kGuard, scratch, floats, pool) == 0,
+              w + ": run");
+        std::free(scratch);
+        bool guards = true;
+        for (size_t i = 0; i < kGuard; i++) guards &= out[i] == kSentinel && out[kGuard + want.size() + i] == kSentinel;
+        const size_t first = FirstFarFrom(out, kGuard, want);
+        Check(first == want.size(), w + ": " + std::to_string(threads) + " threads, rep " + std::to_string(rep) +
+                                        ": differs from the layers apart" +
+                                        (first == want.size() ? "" : " at " + std::to_string(first)));
+        Check(guards, w + ": wrote outside the output tensor");
+      }
+      onexn_threadpool_destroy(pool);
+    }
+    // The clamp given is the projection's: a residual ADD would read the clamped values, so it is refused.
+    std::vector<float> addend(want.size());
+    std::mt19937 rng(c.seed);
+    std::normal_distribution<float> normal(0.0f, 2.0f);
+    for (float& v : addend) v = normal(rng);
+    std::vector<float> out(want.size() + 2 * kGuard, kSentinel);
+    Check(onexn_dwblock_split_run_add(s, p.input.data(), addend.data(), out.data() + kGuard, -1.0f, 1.0f, nullptr, 0,
+                                      nullptr) == -1 &&
+              out[kGuard] == kSentinel,
+          w + ": run_add refused when the projection clamps");
+    onexn_dwblock_split_destroy(s);
+    // Without a clamp on the projection: the ADD, then the ADD's clamp.
+    Sliced sl2;
+    Check(MakeSlices(p, count, isa, false, &sl2, &err), w + ": slices again: " + err);
+    s = onexn_dwblock_split_create(sl2.blocks.data(), sl2.blocks.size(), -kInf, kInf, buf, sizeof(buf));
+    Check(s != nullptr, w + ": create without a clamp: " + buf);
+    const float alo = -1.5f, ahi = 2.5f;
+    for (size_t i = 0; i < want.size(); i++) want[i] = std::min(std::max(want_unclamped[i] + addend[i], alo), ahi);
+    for (int threads : {1, 2, 3}) {
+      onexn_threadpool* pool = threads > 1 ? onexn_threadpool_create(threads) : nullptr;
+      std::fill(out.begin(), out.end(), kSentinel);
+      Check(onexn_dwblock_split_run_add(s, p.input.data(), addend.data(), out.data() + kGuard, alo, ahi, nullptr, 0,
+                                        pool) == 0,
+            w + ": run_add");
+      const size_t first = FirstFarFrom(out, kGuard, want);
+      Check(first == want.size(), w + ": run_add at " + std::to_string(threads) +
+                                      " threads differs from the layers apart plus the addend" +
+                                      (first == want.size() ? "" : " at " + std::to_string(first)));
+      bool guards = true;
+      for (size_t i = 0; i < kGuard; i++) guards &= out[i] == kSentinel && out[kGuard + want.size() + i] == kSentinel;
+      Check(guards, w + ": run_add wrote outside the output tensor");
+      onexn_threadpool_destroy(pool);
+    }
+    onexn_dwblock_split_destroy(s);
+    if (count != 2) continue;
+    // Refused, with the slices left to the caller: a projection that clamps its partial sum, one slice.
+    Sliced clamped;
+    Check(MakeSlices(p, count, isa, true, &clamped, &err), w + ": clamped slices: " + err);
+    buf[0] = '\0';
+    s = onexn_dwblock_split_create(clamped.blocks.data(), clamped.blocks.size(), lo, hi, buf, sizeof(buf));
+    Check(s == nullptr && std::strstr(buf, "clamps its partial sum") != nullptr,
+          w + ": a clamped projection is refused, got '" + buf + "'");
+    s = onexn_dwblock_split_create(clamped.blocks.data(), 1, lo, hi, buf, sizeof(buf));
+    Check(s == nullptr && std::strstr(buf, "at least 2 slices") != nullptr, w + ": one slice is refused");
+    for (onexn_dwblock* b : clamped.blocks) onexn_dwblock_destroy(b);
+  }
+}
+
 void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
   const Problem p = Build(c);
   if (!p.ok) return;
@@ -252,6 +421,7 @@ void TestCase(const Case& c, const std::vector<onexn_isa>& isas) {
         onexn_threadpool_destroy(pool);
       }
       TestRunAdd(b, p, want, project != nullptr, what);
+      if (expand != nullptr && project != nullptr) TestSplit(c, p, isa, want, what);
     }
     onexn_dwblock_destroy(b);
     onexn_conv_destroy(expand);

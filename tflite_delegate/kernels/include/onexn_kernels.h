@@ -226,6 +226,32 @@ int onexn_dwblock_run_add(onexn_dwblock* b, const float* input, const float* add
                           float out_max, float* scratch, size_t scratch_floats, onexn_threadpool* pool);
 void onexn_dwblock_destroy(onexn_dwblock* b);
 
+// A float block cut by channels for several threads: slice i is the block of expansion output channels
+// [c_i, c_i+1) (its expansion the expansion's rows of those channels, its depthwise those channels, its
+// projection the projection's columns of those channels, the bias in one slice only, no clamp). Each runs on
+// one thread over the whole image into a partial sum of the output; the sums then add up, with the
+// projection's clamp out_min / out_max. No expansion row is computed twice and the work splits evenly on
+// images of few rows, at the cost of adding the partial sums (results differ from the block's by that
+// order of additions). Takes ownership of the slices (destroyed with it; their layers are borrowed). NULL,
+// with a message, for fewer than 2 slices, a slice without an expansion and a projection or whose
+// projection clamps, or slices of other input or output shapes.
+typedef struct onexn_dwblock_split onexn_dwblock_split;
+onexn_dwblock_split* onexn_dwblock_split_create(onexn_dwblock* const* slices, size_t count, float out_min,
+                                                float out_max, char* err, size_t err_len);
+size_t onexn_dwblock_split_slices(const onexn_dwblock_split* s);
+// Floats of scratch a run needs (any pool): each slice's band and the partial sums; 0 if that overflows.
+size_t onexn_dwblock_split_scratch_floats(const onexn_dwblock_split* s);
+// As onexn_dwblock_run: scratch (64-byte aligned) is used when it holds onexn_dwblock_split_scratch_floats,
+// else the object's own (made on first use). Returns 0, or -1 for NULL arguments or out of memory.
+int onexn_dwblock_split_run(onexn_dwblock_split* s, const float* input, float* output, float* scratch,
+                            size_t scratch_floats, onexn_threadpool* pool);
+// As onexn_dwblock_run_add; -1 (nothing written) when the projection clamps (out_min / out_max of create
+// not -INFINITY / +INFINITY): the ADD reads the clamped projection.
+int onexn_dwblock_split_run_add(onexn_dwblock_split* s, const float* input, const float* addend, float* output,
+                                float out_min, float out_max, float* scratch, size_t scratch_floats,
+                                onexn_threadpool* pool);
+void onexn_dwblock_split_destroy(onexn_dwblock_split* s);
+
 // Elementwise out[i] = min(max(a[i] + b[i], out_min), out_max) for i < count; out may alias a or b.
 // isa is resolved like onexn_conv_create's (ONEXN_ISA_AUTO = best); an unsupported ISA runs the scalar
 // kernel. pool may be NULL.

@@ -198,6 +198,15 @@ size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads) {
   return per_image < b->out_h ? per_image : b->out_h;
 }
 
+void onexn_dwblock_layout(const onexn_dwblock* b, size_t* batch, size_t* in_image, size_t* out_image,
+                          const onexn_conv** expand, const onexn_conv** project) {
+  *batch = b->batch;
+  *in_image = b->in_image;
+  *out_image = b->out_image;
+  *expand = b->expand;
+  *project = b->project;
+}
+
 void onexn_dwblock_destroy(onexn_dwblock* b) {
   if (b == NULL) return;
   onexn_aligned_free(b->own);

@@ -193,6 +193,11 @@ static inline onexn_tap_range onexn_axis_taps(ptrdiff_t o, ptrdiff_t stride, ptr
   return r;
 }
 
+// A block's batch, elements per image of its input and output, and its float expansion and projection
+// (NULL when absent or int8): what onexn_dwblock_split checks of its slices.
+void onexn_dwblock_layout(const onexn_dwblock* b, size_t* batch, size_t* in_image, size_t* out_image,
+                          const onexn_conv** expand, const onexn_conv** project);
+
 // Pieces of onexn_conv / onexn_dwconv that onexn_dwblock runs row by row.
 const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv);
 // The microkernel's tile_invariant: onexn_conv_run_pixels on any range gives onexn_conv_run's bits.
