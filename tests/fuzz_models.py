@@ -741,6 +741,7 @@ class Result:
     records: int = 0        # onexn records in the file
     taken: int = 0          # nodes the delegate ran (1xN and glue), per delegate_report with the case's options
     fused: int = 0          # fused expansion -> depthwise -> projection blocks
+    sliced: int = 0         # of those, blocks cut by channels (more threads than their rows split evenly over)
 
     @property
     def failed(self):
@@ -753,7 +754,7 @@ class Result:
         """One JSON line of a campaign's results."""
         return {"seed": self.case.seed, "category": self.case.category, "kind": self.kind, "message": self.message,
                 "worst": self.worst if math.isfinite(self.worst) else None, "seconds": round(self.seconds, 2),
-                "records": self.records, "taken": self.taken, "fused": self.fused, "tags": sorted(self.case.tags())}
+                "records": self.records, "taken": self.taken, "fused": self.fused, "sliced": self.sliced, "tags": sorted(self.case.tags())}
 
 
 def process_keras():
@@ -793,6 +794,7 @@ def run_case(case, claims=True, timeout=None):
         # Depthwise blocks and residual blocks (a depthwise block's ADD is in both lists: counted once).
         in_blocks = {node for block in report["fused"] for node in block}
         result.fused = len(report["fused"]) + sum(1 for _, add in report["residual"] if add not in in_blocks)
+        result.sliced = len(report["channel_slices"])
         problems = claim_problems(case, tflite, namespace["pruned"], report) if claims and not case.int8 else []
         if problems:
             result.kind, result.message = "claims", "; ".join(problems)
@@ -802,7 +804,7 @@ def run_case(case, claims=True, timeout=None):
     return result
 
 
-_RESULT_FIELDS = ("kind", "message", "worst", "records", "taken", "fused")
+_RESULT_FIELDS = ("kind", "message", "worst", "records", "taken", "fused", "sliced")
 
 
 def _run_in_subprocess(case, claims, timeout):
@@ -1011,9 +1013,10 @@ def report(path):
                      "exactly equal in %d of %d" % (np.median(worst), np.percentile(worst, 99), worst.max(),
                                                     int((worst == 0).sum()), worst.size))
     taken = [r for r in records if r.get("taken")]
-    lines.append("  the delegate ran nodes in %d of %d cases (%d nodes, %d fused blocks); files with onexn records: %d"
+    lines.append("  the delegate ran nodes in %d of %d cases (%d nodes, %d fused blocks, %d of them cut by channels); "
+                 "files with onexn records: %d"
                  % (len(taken), len(records), sum(r["taken"] for r in taken), sum(r["fused"] for r in taken),
-                    sum(bool(r.get("records")) for r in records)))
+                    sum(r.get("sliced", 0) for r in taken), sum(bool(r.get("records")) for r in records)))
     lines.append("  %.0f s of cases, %.1f s per case on average" % (sum(r["seconds"] for r in records),
                                                                    np.mean([r["seconds"] for r in records])))
     counts = {}
