@@ -79,7 +79,7 @@ FEATURES = {
     "category convnet", "category mobilenet", "category dense",
     "Conv2D", "non-square kernel", "stride", "dilation", "padding valid", "DepthwiseConv2D", "depth_multiplier 2",
     "BatchNormalization", "Add", "Concatenate", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D", "Flatten", "Reshape", "Dense on 2-D", "Dense on 3-D", "Dense on 4-D",
+    "GlobalMaxPooling2D", "ZeroPadding2D", "Flatten", "Reshape", "Dense on 2-D", "Dense on 3-D", "Dense on 4-D",
     "activation relu", "activation relu6", "activation hard_swish", "activation tanh", "activation leaky_relu",
     "shared layer", "inverted residual", "batch fixed", "batch unknown", "N power of two", "N other",
     "compact True", "compact False", "rearrange True", "rearrange False", "glue auto", "glue off", "glue all",
@@ -181,8 +181,11 @@ class Case:
 class _Graph:
     """Emits tf_keras lines; a tensor is (variable, shape without batch)."""
 
-    def __init__(self, rng, n):
+    def __init__(self, rng, n, pad_rng=None):
         self.rng, self.n = rng, n
+        # Draws of later features come from their own stream, so that the cases of the seeds before them stay
+        # the same up to the new layers (the fixed seeds were chosen for their coverage).
+        self.pad_rng = pad_rng
         self.lines, self.count, self.shared_count = [], 0, 0
         self.prunable = 0  # layers the default Prune1xNPolicy(n) prunes (apply_1xn refuses a model without one)
         self.resizable = True  # a spatial resize keeps every layer valid (no Flatten, no fixed-size Reshape)
@@ -266,8 +269,22 @@ class _Graph:
             args += ', padding="same"'
         return args, (oh, ow)
 
+    def zero_padding(self, t):
+        """Sometimes a ZeroPadding2D of 0-2 rows and columns on each side (TFLite PAD), as ResNet puts before
+        its stem and max pool: the delegate folds it into the next layer's padding."""
+        if self.pad_rng is None or self.pad_rng.random() >= 0.12:
+            return t
+        (top, bottom), (left, right) = self.pad_rng.integers(0, 3, size=(2, 2)).tolist()
+        if top + bottom + left + right == 0:
+            top = 1
+        h, w, c = t[1]
+        return self.emit(f"keras.layers.ZeroPadding2D((({top}, {bottom}), ({left}, {right})), {{name}})", t[0],
+                         (h + top + bottom, w + left + right, c))
+
     def conv(self, t, filters=None, same=False):
         """A Conv2D of random geometry; ``same``: a square kernel that keeps H and W."""
+        if not same:
+            t = self.zero_padding(t)
         h, w, _ = t[1]
         filters = self.channels() if filters is None else filters
         if same:
@@ -300,6 +317,7 @@ class _Graph:
         return t
 
     def pool(self, t):
+        t = self.zero_padding(t)
         h, w, c = t[1]
         kind = self.pick(("MaxPooling2D", "AveragePooling2D"))
         size = int(self.rng.integers(2, 4))
@@ -487,7 +505,7 @@ def generate(seed):
     rng = np.random.default_rng(seed)
     category = CATEGORIES[int(rng.choice(3, p=(0.45, 0.3, 0.25)))]
     n = int(rng.choice(N_CHOICES, p=np.array([3, 4, 6, 5, 4, 2, 1, 1, 1, 1, 1, 1]) / 30))
-    g = _Graph(rng, n)
+    g = _Graph(rng, n, pad_rng=np.random.default_rng([seed, 1]))
     shape, outputs = {"convnet": _convnet, "mobilenet": _mobilenet, "dense": _dense}[category](g, rng)
     if not g.prunable:  # apply_1xn rightly refuses a model with nothing to prune: give it a prunable layer
         outputs[-1] = g.dense(outputs[-1], units=2 * n)
@@ -742,6 +760,7 @@ class Result:
     taken: int = 0          # nodes the delegate ran (1xN and glue), per delegate_report with the case's options
     fused: int = 0          # fused expansion -> depthwise -> projection blocks
     sliced: int = 0         # of those, blocks cut by channels (more threads than their rows split evenly over)
+    folded: int = 0         # PADs folded into the padding of the layer after them
 
     @property
     def failed(self):
@@ -754,7 +773,8 @@ class Result:
         """One JSON line of a campaign's results."""
         return {"seed": self.case.seed, "category": self.case.category, "kind": self.kind, "message": self.message,
                 "worst": self.worst if math.isfinite(self.worst) else None, "seconds": round(self.seconds, 2),
-                "records": self.records, "taken": self.taken, "fused": self.fused, "sliced": self.sliced, "tags": sorted(self.case.tags())}
+                "records": self.records, "taken": self.taken, "fused": self.fused, "sliced": self.sliced,
+                "folded": self.folded, "tags": sorted(self.case.tags())}
 
 
 def process_keras():
@@ -795,6 +815,7 @@ def run_case(case, claims=True, timeout=None):
         in_blocks = {node for block in report["fused"] for node in block}
         result.fused = len(report["fused"]) + sum(1 for _, add in report["residual"] if add not in in_blocks)
         result.sliced = len(report["channel_slices"])
+        result.folded = len(report["folded_pads"])
         problems = claim_problems(case, tflite, namespace["pruned"], report) if claims and not case.int8 else []
         if problems:
             result.kind, result.message = "claims", "; ".join(problems)
@@ -804,7 +825,7 @@ def run_case(case, claims=True, timeout=None):
     return result
 
 
-_RESULT_FIELDS = ("kind", "message", "worst", "records", "taken", "fused", "sliced")
+_RESULT_FIELDS = ("kind", "message", "worst", "records", "taken", "fused", "sliced", "folded")
 
 
 def _run_in_subprocess(case, claims, timeout):
@@ -1013,10 +1034,11 @@ def report(path):
                      "exactly equal in %d of %d" % (np.median(worst), np.percentile(worst, 99), worst.max(),
                                                     int((worst == 0).sum()), worst.size))
     taken = [r for r in records if r.get("taken")]
-    lines.append("  the delegate ran nodes in %d of %d cases (%d nodes, %d fused blocks, %d of them cut by channels); "
-                 "files with onexn records: %d"
+    lines.append("  the delegate ran nodes in %d of %d cases (%d nodes, %d fused blocks, %d of them cut by channels, "
+                 "%d PADs folded into the next layer); files with onexn records: %d"
                  % (len(taken), len(records), sum(r["taken"] for r in taken), sum(r["fused"] for r in taken),
-                    sum(r.get("sliced", 0) for r in taken), sum(bool(r.get("records")) for r in records)))
+                    sum(r.get("sliced", 0) for r in taken), sum(r.get("folded", 0) for r in taken),
+                    sum(bool(r.get("records")) for r in records)))
     lines.append("  %.0f s of cases, %.1f s per case on average" % (sum(r["seconds"] for r in records),
                                                                    np.mean([r["seconds"] for r in records])))
     counts = {}

@@ -23,8 +23,9 @@ Options (all optional):
     nodes; "all" takes the others in any graph (to time them alone), in int8 graphs also int8 MAX_POOL_2D
     and every int8 layer without a record (so an int8 MobileNetV2 or ResNet-50 is one partition; not by
     default: those int8 kernels are still slower than the stock runtime's).
-  fuse: 1 (default) runs a depthwise convolution as one step with the 1x1 convolutions around it; 0 runs
-    them apart.
+  fuse: 1 (default) runs a depthwise convolution as one step with the 1x1 convolutions around it, a
+    convolution with the residual ADD after it, and a float PAD of zeros as the padding of the CONV_2D (or
+    the MAX_POOL_2D of ReLU outputs) after it; 0 runs them apart.
   channel_slices: 1 (default) lets a fused float block whose rows split unevenly over several threads (7x7
     images at 2 threads) run cut by channels instead: each thread expands, filters and projects its share
     of the expanded channels, and the partial sums add up, in another order than at one thread (results
@@ -115,7 +116,8 @@ def read_report(delegate):
     ``fused`` (the depthwise blocks run as one step: lists of their nodes) and ``residual`` (``[conv, add]``
     node pairs: a CONV_2D, alone or a depthwise block's projection, float or int8, that adds the ADD after
     it as its pixels finish; both with option fuse), ``channel_slices`` (``[first node, slices]`` of the
-    blocks run cut by channels at this thread count, option channel_slices),
+    blocks run cut by channels at this thread count, option channel_slices), ``folded_pads`` (``[PAD node,
+    CONV_2D or MAX_POOL_2D node]``: a PAD folded into the padding of the layer after it, option fuse),
     ``declined`` (list of ``{"node", "op", "reason"}`` for the nodes it looked at and left to the stock
     runtime, and for records that match no node),
     ``metadata`` ("ok", "absent" or why the entry was rejected), ``isa``, ``num_threads``, ``version``,

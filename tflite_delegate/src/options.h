@@ -23,7 +23,8 @@ struct DelegateOptions {
   bool verbose = false;
   GlueOps glue = GlueOps::kAuto;
   // Run a DEPTHWISE_CONV_2D with the 1x1 expansion before it and the 1x1 projection after it as one step
-  // (onexn_dwblock), so their intermediate tensors never go to memory. Off (fuse=0) for A/B measurements.
+  // (onexn_dwblock), so their intermediate tensors never go to memory; likewise a CONV_2D and its residual
+  // ADD, and a PAD and the layer whose padding it becomes. Off (fuse=0) for A/B measurements.
   bool fuse = true;
   // At several threads, run a fused block whose rows split unevenly over the threads cut by channels
   // (channel_split.h). Its partial sums add up in another order than one thread's: channel_slices=0 keeps

@@ -13,6 +13,7 @@
 
 #include "delegate_state.h"
 #include "depthwise_fusion.h"
+#include "pad_fusion.h"
 #include "partition_arena.h"
 #include "partition_profile.h"
 #include "partition_steps.h"
@@ -139,6 +140,10 @@ void UpdateReport(const Partition& part, GraphReport* report) {
     report->fused.erase(s.node);
     report->residual.erase(s.node);
     report->channel_slices.erase(s.node);
+    report->folded_pads.erase(s.node);
+    if (s.fused.padded_conv != nullptr || s.fused.padded_pool != nullptr) {
+      report->folded_pads[s.node] = part.steps[i + 1].node;
+    }
     if (s.fused.split != nullptr) {
       report->channel_slices[s.node] = int(onexn_dwblock_split_slices(s.fused.split.get()));
     }
@@ -184,6 +189,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
   if (options.fuse) {
     PlanFusion(context, options.isa, &part->steps, part->outer, threads, options.channel_slices, options.verbose);
     PlanResidualFusion(&part->steps, part->outer);
+    PlanPadFusion(context, options.isa, &part->steps, part->outer);
   }
   const ArenaLayout layout = PlanPartitionArena(&part->steps, part->outer, dims, threads);
   const std::string err = ReserveArena(part, layout.floats);
@@ -223,6 +229,14 @@ TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
       context->ReportError(context, "onexn: node %d invoked before it was prepared", last.node);
       return kTfLiteError;
     }
+  }
+  if (s.fused.padded_conv != nullptr) {
+    onexn_conv_run(s.fused.padded_conv.get(), in[0], out, pool);
+    return kTfLiteOk;
+  }
+  if (s.fused.padded_pool != nullptr) {
+    onexn_pool_run(s.fused.padded_pool.get(), in[0], out, pool);
+    return kTfLiteOk;
   }
   if (s.fused.block != nullptr) {
     float* scratch = s.fused.scratch_offset >= 0 ? part.arena + s.fused.scratch_offset : nullptr;

@@ -32,6 +32,16 @@ void PrintProfile(const std::vector<Step>& steps, onexn_isa isa) {
         s.fused.split != nullptr
             ? " in " + std::to_string(onexn_dwblock_split_slices(s.fused.split.get())) + " channel slices"
             : "";
+    if (s.fused.padded_conv != nullptr || s.fused.padded_pool != nullptr) {
+      // The step runs the next node's layer on the PAD's input.
+      const Step& layer = steps[&s - steps.data() + 1];
+      std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms (and the PAD before it, node %d)\n",
+                   layer.node, BuiltinOpName(layer.code),
+                   s.fused.padded_conv != nullptr ? onexn_conv_kernel_name(s.fused.padded_conv.get())
+                                                  : onexn_pool_kernel_name(s.fused.padded_pool.get()),
+                   1e3 * s.seconds / double(s.runs), s.node);
+      continue;
+    }
     const std::string fused = s.fused.block != nullptr
                                   ? " (fused block of " + std::to_string(s.fused.steps) + " nodes" + slices + ")"
                               : s.fused.residual >= 0 ? " (and the ADD after it)"

@@ -31,7 +31,8 @@ std::string RemakePool(onexn_pool_kind kind, const onexn_pool_shape& for_shape, 
 
 }  // namespace
 
-std::string ConvStep::Pack(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa) {
+onexn_conv* ConvStep::PackedFor(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa,
+                                std::string* err) const {
   const onexn_block_index index = {plan.n, int(plan.group_ptr.size()) - 1, plan.group_ptr.data(),
                                    plan.kept_cin.data()};
   const float* bias = plan.bias >= 0 ? context->tensors[plan.bias].data.f : nullptr;
@@ -39,7 +40,14 @@ std::string ConvStep::Pack(const TfLiteContext* context, const onexn_conv_shape&
   const float* weights = PlanWeights(context, plan, &scratch);
   char msg[256] = {0};
   onexn_conv* packed = onexn_conv_create_planned(&for_shape, &index, weights, bias, isa, dense, msg, sizeof(msg));
-  if (packed == nullptr) return msg[0] != '\0' ? msg : "no reason given";
+  if (packed == nullptr) *err = msg[0] != '\0' ? msg : "no reason given";
+  return packed;
+}
+
+std::string ConvStep::Pack(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa) {
+  std::string err;
+  onexn_conv* packed = PackedFor(context, for_shape, isa, &err);
+  if (packed == nullptr) return err;
   conv.reset(packed);
   shape = for_shape;
   onexn_conv_get_choice(packed, &choice);

@@ -57,6 +57,10 @@ struct ConvStep {
 
   // Packs the weights for `for_shape`: "" or the kernel library's reason (the old kernel then stays).
   std::string Pack(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa);
+  // The weights packed for another shape of the same layer (a PAD folded into its padding), or nullptr with
+  // the kernel library's reason in *err.
+  onexn_conv* PackedFor(const TfLiteContext* context, const onexn_conv_shape& for_shape, onexn_isa isa,
+                        std::string* err) const;
   // Output dims for these input dims; packs again when the shape changed. "" or the reason.
   std::string Prepare(const TfLiteContext* context, onexn_isa isa, const InputDims& in, std::vector<int>* out);
   StepNode Node() const { return {plan.node, plan.builtin_code, {plan.input}, plan.output}; }
@@ -268,6 +272,10 @@ struct FusedBlock {
   std::vector<std::unique_ptr<onexn_conv, ConvDeleter>> slice_convs;
   std::vector<std::unique_ptr<onexn_dwconv, DwconvDeleter>> slice_dws;
   std::unique_ptr<onexn_dwblock_split, DwblockSplitDeleter> split;
+  // A float PAD of zeros around the image and the CONV_2D or MAX_POOL_2D after it (pad_fusion.h): that
+  // layer made for the PAD's input, the padding folded into its own.
+  std::unique_ptr<onexn_conv, ConvDeleter> padded_conv;
+  std::unique_ptr<onexn_pool, PoolDeleter> padded_pool;
   bool int8 = false;              // a block of int8 layers (onexn_qdwblock_run)
   int residual = -1;              // a residual block: which input of its last step, the ADD, is added
   int steps = 0;                  // steps it covers, starting at the one that holds it

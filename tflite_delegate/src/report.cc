@@ -67,6 +67,10 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
   j.Key("residual").BeginArray();
   for (const auto& f : g.residual) j.Ints(f.second);
   j.EndArray();
+  // PADs folded into the padding of the layer after them: [PAD node, CONV_2D or MAX_POOL_2D node] pairs.
+  j.Key("folded_pads").BeginArray();
+  for (const auto& f : g.folded_pads) j.Ints(std::vector<int>{f.first, f.second});
+  j.EndArray();
   // Blocks that run cut by channels at this thread count (few rows): [first node, slices] pairs.
   j.Key("channel_slices").BeginArray();
   for (const auto& f : g.channel_slices) j.Ints(std::vector<int>{f.first, f.second});

@@ -34,6 +34,7 @@ struct GraphReport {
   int partitions = 0;                       // delegate kernels (partitions) the claimed nodes formed
   std::map<int, std::vector<int>> fused;    // first node of a fused depthwise block -> all its nodes
   std::map<int, std::vector<int>> residual;  // CONV_2D node -> it and the ADD run with it (residual_fusion.h)
+  std::map<int, int> folded_pads;     // PAD node -> the CONV_2D / MAX_POOL_2D whose padding it became (pad_fusion.h)
   std::map<int, int> channel_slices;  // first node of a fused block cut by channels -> slices (channel_split.h)
   std::vector<Declined> declined;
 #ifdef ONEXN_TESTING
