@@ -1,8 +1,8 @@
 """A float PAD of zeros around the image, read only by the CONV_2D or MAX_POOL_2D after it, is folded into
 that layer's padding (src/pad_fusion.h): the padded copy is never made. The report lists the pairs under
 ``folded_pads``; results must be the stock runtime's, and the unfused delegate's but for float rounding (a
-convolution without padding may run another microkernel path than one with it; a max pool over values never
-negative loses nothing by leaving the padding out: bit for bit).
+pixel-vector kernel may add the taps in another order over the image without padding; a max pool over
+values never negative loses nothing by leaving the padding out: bit for bit).
 """
 
 import numpy as np
