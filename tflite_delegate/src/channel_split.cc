@@ -41,11 +41,10 @@ bool ChannelSplitPays(const ConvStep& expand, const DepthwiseStep& dw, const Con
 
 std::string MakeChannelSplit(const TfLiteContext* context, onexn_isa isa, const ConvStep& expand,
                              const DepthwiseStep& dw, const ConvStep& project, int threads, FusedBlock* fused) {
-  std::vector<float> scratch;
-  const float* ew = PlanWeights(context, expand.plan, &scratch);
-  std::vector<float> ew_copy(ew, ew + size_t(expand.shape.cout) * size_t(expand.shape.cin));
+  std::vector<float> e_dense, p_dense;  // compact weights densified (PlanWeights), one buffer each
+  const float* ew = PlanWeights(context, expand.plan, &e_dense);
   const float* eb = expand.plan.bias >= 0 ? context->tensors[expand.plan.bias].data.f : nullptr;
-  const float* pw = PlanWeights(context, project.plan, &scratch);
+  const float* pw = PlanWeights(context, project.plan, &p_dense);
   const float* pb = project.plan.bias >= 0 ? context->tensors[project.plan.bias].data.f : nullptr;
   const float* dww = context->tensors[dw.plan.weights].data.f;
   const float* dwb = dw.plan.bias >= 0 ? context->tensors[dw.plan.bias].data.f : nullptr;
@@ -70,7 +69,7 @@ std::string MakeChannelSplit(const TfLiteContext* context, onexn_isa isa, const 
     std::vector<uint32_t> e_ptr;
     for (int g = g0; g <= g1; ++g) e_ptr.push_back(gp[g] - gp[g0]);
     const onexn_block_index e_index = {n, g1 - g0, e_ptr.data(), expand.plan.kept_cin.data() + gp[g0]};
-    onexn_conv* e = onexn_conv_create_planned(&es, &e_index, ew_copy.data() + size_t(c0) * size_t(es.cin),
+    onexn_conv* e = onexn_conv_create_planned(&es, &e_index, ew + size_t(c0) * size_t(es.cin),
                                               eb != nullptr ? eb + c0 : nullptr, isa, expand.dense, msg, sizeof(msg));
     if (e == nullptr) return fail(std::string("expansion slice: ") + msg);
     fused->slice_convs.emplace_back(e);

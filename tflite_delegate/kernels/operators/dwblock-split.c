@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "common/memory.h"
@@ -116,7 +117,7 @@ typedef struct {
   float* scratch;
   float min, max;       // the clamp of the sum
   size_t chunk;         // output elements a summing task adds
-  int failed;
+  atomic_int failed;    // set by any slice's thread
 } split_ctx;
 
 static float* partial(const split_ctx* c, size_t slice) {
@@ -136,7 +137,7 @@ static void slice_task(void* p, size_t slice, size_t thread) {
   } else {
     status = onexn_dwblock_run(s->slices[slice], c->input, partial(c, slice), scratch, s->slice_floats, NULL);
   }
-  if (status != 0) c->failed = 1;  // cannot happen with the scratch given; kept for the caller's -1
+  if (status != 0) atomic_store_explicit(&c->failed, 1, memory_order_relaxed);  // not with the scratch given
 }
 
 static void sum_task(void* p, size_t task, size_t thread) {
@@ -160,9 +161,9 @@ static int run(onexn_dwblock_split* s, const float* input, const float* addend, 
     if (s->own == NULL) return -1;
     scratch = s->own;
   }
-  split_ctx c = {s, input, addend, output, scratch, min, max, 0, 0};
+  split_ctx c = {s, input, addend, output, scratch, min, max, 0, 0};  // failed: 0
   onexn_threadpool_parallelize(pool, s->count, slice_task, &c);
-  if (c.failed) return -1;
+  if (atomic_load_explicit(&c.failed, memory_order_relaxed)) return -1;
   const size_t threads = (size_t)onexn_threadpool_size(pool);
   // Each thread adds one chunk (whole cache lines); a small output on the caller alone.
   c.chunk = onexn_elementwise_chunk(s->out_elems, threads, 1024);
