@@ -761,6 +761,7 @@ class Result:
     fused: int = 0          # fused expansion -> depthwise -> projection blocks
     sliced: int = 0         # of those, blocks cut by channels (more threads than their rows split evenly over)
     folded: int = 0         # PADs folded into the padding of the layer after them
+    chained: int = 0        # fused blocks run in chains at two threads (report chains)
 
     @property
     def failed(self):
@@ -774,7 +775,7 @@ class Result:
         return {"seed": self.case.seed, "category": self.case.category, "kind": self.kind, "message": self.message,
                 "worst": self.worst if math.isfinite(self.worst) else None, "seconds": round(self.seconds, 2),
                 "records": self.records, "taken": self.taken, "fused": self.fused, "sliced": self.sliced,
-                "folded": self.folded, "tags": sorted(self.case.tags())}
+                "folded": self.folded, "chained": self.chained, "tags": sorted(self.case.tags())}
 
 
 def process_keras():
@@ -816,6 +817,7 @@ def run_case(case, claims=True, timeout=None):
         result.fused = len(report["fused"]) + sum(1 for _, add in report["residual"] if add not in in_blocks)
         result.sliced = len(report["channel_slices"])
         result.folded = len(report["folded_pads"])
+        result.chained = sum(len(chain) for chain in report["chains"])
         problems = claim_problems(case, tflite, namespace["pruned"], report) if claims and not case.int8 else []
         if problems:
             result.kind, result.message = "claims", "; ".join(problems)
@@ -825,7 +827,7 @@ def run_case(case, claims=True, timeout=None):
     return result
 
 
-_RESULT_FIELDS = ("kind", "message", "worst", "records", "taken", "fused", "sliced", "folded")
+_RESULT_FIELDS = ("kind", "message", "worst", "records", "taken", "fused", "sliced", "folded", "chained")
 
 
 def _run_in_subprocess(case, claims, timeout):
@@ -1035,9 +1037,10 @@ def report(path):
                                                     int((worst == 0).sum()), worst.size))
     taken = [r for r in records if r.get("taken")]
     lines.append("  the delegate ran nodes in %d of %d cases (%d nodes, %d fused blocks, %d of them cut by channels, "
-                 "%d PADs folded into the next layer); files with onexn records: %d"
+                 "%d in chains, %d PADs folded into the next layer); files with onexn records: %d"
                  % (len(taken), len(records), sum(r["taken"] for r in taken), sum(r["fused"] for r in taken),
-                    sum(r.get("sliced", 0) for r in taken), sum(r.get("folded", 0) for r in taken),
+                    sum(r.get("sliced", 0) for r in taken), sum(r.get("chained", 0) for r in taken),
+                    sum(r.get("folded", 0) for r in taken),
                     sum(bool(r.get("records")) for r in records)))
     lines.append("  %.0f s of cases, %.1f s per case on average" % (sum(r["seconds"] for r in records),
                                                                    np.mean([r["seconds"] for r in records])))

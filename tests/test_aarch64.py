@@ -45,7 +45,7 @@ BIONIC_LIST = Path(__file__).with_name("bionic_symbols.txt")
 # aarch64) and the test of the x86 Bazel library (test_bazel_built_aarch64_library is its aarch64 twin).
 SUITES = ["test_abi.py", "test_delegate.py", "test_delegate_glue.py", "test_delegate_metadata.py",
           "test_delegate_options.py", "test_delegate_models.py", "test_delegate_channel_slices.py",
-          "test_delegate_pad_fusion.py"]
+          "test_delegate_pad_fusion.py", "test_delegate_chains.py"]
 DESELECT = "not tf and not bazel_built"
 THREADS = [1, 2]
 # name -> (N, block sparsity, extra): the MobileNetV2-like cases and the ResNet-like one.

@@ -60,6 +60,7 @@ BAD_OPTIONS = {
     "dense_unknown": (dict(dense="sometimes"), "dense='sometimes' must be auto, never or always"),
     "amx_two": (dict(amx=2), "amx='2' must be 0 or 1"),
     "channel_slices_two": (dict(channel_slices=2), "channel_slices='2' must be 0 or 1"),
+    "pipeline_two": (dict(pipeline=2), "pipeline='2' must be 0 or 1"),
     # A test hook of the testing library only (tests/test_abi.py checks its values there).
     "abi_probe": (dict(abi_probe=1), "unknown option 'abi_probe'"),
 }

@@ -155,6 +155,7 @@ SOURCES = {
                 "kernels/operators/conv-cost.c",
                 "kernels/operators/conv-dispatch.c",
                 "kernels/operators/dwblock.c",
+                "kernels/operators/dwblock-chain.c",
                 "kernels/operators/dwblock-split.c",
                 "kernels/operators/dwconv.c",
                 "kernels/operators/pad.c",
@@ -270,6 +271,7 @@ SOURCES = {
         ],
         "srcs": [
             "src/arena_plan.cc",
+            "src/block_chain.cc",
             "src/conv_geometry.cc",
             "src/crc32.cc",
             "src/delegate_prepare.cc",
@@ -297,6 +299,7 @@ SOURCES = {
         ],
         "hdrs": [
             "src/arena_plan.h",
+            "src/block_chain.h",
             "src/conv_geometry.h",
             "src/crc32.h",
             "src/delegate_prepare.h",

@@ -31,6 +31,9 @@ Options (all optional):
     of the expanded channels, and the partial sums add up, in another order than at one thread (results
     differ from one thread's by float rounding). 0 keeps every thread count's results equal to one
     thread's, bit for bit.
+  pipeline: 1 (default) runs consecutive fused float blocks at two threads as one parallel job, one thread
+    walking them from the top of the image down and the other from the bottom up (no block waits for its
+    slower thread; the same results); 0 runs one job per block (and ONEXN_PROFILE=1 then times each).
   dense: "auto" (default) lets a 1xN node run every block instead of its kept ones (the zeros multiplied)
     where the kernel library's cost model estimates that faster: N = 1 and 2 at moderate sparsity, layers
     with few channels; the report's kernel entry then says ``"blocks": "all"`` and why. "never" always runs
@@ -116,7 +119,8 @@ def read_report(delegate):
     ``fused`` (the depthwise blocks run as one step: lists of their nodes) and ``residual`` (``[conv, add]``
     node pairs: a CONV_2D, alone or a depthwise block's projection, float or int8, that adds the ADD after
     it as its pixels finish; both with option fuse), ``channel_slices`` (``[first node, slices]`` of the
-    blocks run cut by channels at this thread count, option channel_slices), ``folded_pads`` (``[PAD node,
+    blocks run cut by channels at this thread count, option channel_slices), ``chains`` (the first nodes of
+    the fused blocks of each chain run as one job at two threads, option pipeline), ``folded_pads`` (``[PAD node,
     CONV_2D or MAX_POOL_2D node]``: a PAD folded into the padding of the layer after it, option fuse),
     ``declined`` (list of ``{"node", "op", "reason"}`` for the nodes it looked at and left to the stock
     runtime, and for records that match no node),

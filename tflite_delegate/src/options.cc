@@ -9,9 +9,9 @@ namespace onexn {
 namespace {
 
 #ifdef ONEXN_TESTING
-constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, channel_slices, dense, amx, abi_probe";
+constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, channel_slices, pipeline, dense, amx, abi_probe";
 #else
-constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, channel_slices, dense, amx";
+constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, channel_slices, pipeline, dense, amx";
 #endif
 
 // Strict base-10 integer: no empty string, no trailing characters, no overflow.
@@ -78,6 +78,8 @@ std::string ParseOptions(const char* const* keys, const char* const* values, int
       err = ParseBool(key, value, &opts.fuse);
     } else if (std::strcmp(key, "channel_slices") == 0) {
       err = ParseBool(key, value, &opts.channel_slices);
+    } else if (std::strcmp(key, "pipeline") == 0) {
+      err = ParseBool(key, value, &opts.pipeline);
     } else if (std::strcmp(key, "dense") == 0) {
       if (value != nullptr && std::strcmp(value, "auto") == 0) {
         opts.dense = ONEXN_DENSE_AUTO;

@@ -30,6 +30,9 @@ struct DelegateOptions {
   // (channel_split.h). Its partial sums add up in another order than one thread's: channel_slices=0 keeps
   // the results of every thread count equal to one thread's, bit for bit.
   bool channel_slices = true;
+  // At two threads, run consecutive fused blocks as one parallel job, the threads walking them from either
+  // end (block_chain.h). Same results; pipeline=0 runs a job per block (and profiles each block apart).
+  bool pipeline = true;
   // Whether a 1xN node may run every block instead of its kept ones where the kernel library's cost model
   // finds that faster (option dense=auto, the default); never (the kept blocks always) or always.
   onexn_dense_policy dense = ONEXN_DENSE_AUTO;

@@ -1,5 +1,7 @@
 #include "partition_arena.h"
 
+#include <algorithm>
+
 #include "arena_plan.h"
 
 namespace onexn {
@@ -47,6 +49,18 @@ ArenaLayout PlanPartitionArena(std::vector<Step>* steps_in, const std::set<int>&
                        : f.block != nullptr ? onexn_dwblock_scratch_floats(f.block.get(), size_t(threads))
                                             : 0;
     if (f.scratch_floats != 0) requests[ScratchKey(i)] = ArenaRequest{f.scratch_floats, i, i};
+  }
+  // A chain's two threads may be blocks apart: what any of its blocks reads or writes lives for all of it.
+  for (int i = 0; i < n; ++i) {
+    const int span = steps[i].fused.chain != nullptr ? steps[i].fused.chain_steps : 0;
+    if (span == 0) continue;
+    for (auto& r : requests) {
+      ArenaRequest& q = r.second;
+      if (r.first >= 0 && q.first <= i + span - 1 && i <= q.last) {
+        q.first = std::min(q.first, i);
+        q.last = std::max(q.last, i + span - 1);
+      }
+    }
   }
   std::vector<ArenaRequest> list;
   for (const auto& r : requests) list.push_back(r.second);

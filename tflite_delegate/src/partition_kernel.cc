@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "block_chain.h"
 #include "delegate_state.h"
 #include "depthwise_fusion.h"
 #include "pad_fusion.h"
@@ -141,6 +142,10 @@ void UpdateReport(const Partition& part, GraphReport* report) {
     report->residual.erase(s.node);
     report->channel_slices.erase(s.node);
     report->folded_pads.erase(s.node);
+    report->chains.erase(s.node);
+    if (s.fused.chain != nullptr) {
+      for (int start : s.fused.chain_starts) report->chains[s.node].push_back(part.steps[size_t(start)].node);
+    }
     if (s.fused.padded_conv != nullptr || s.fused.padded_pool != nullptr) {
       report->folded_pads[s.node] = part.steps[i + 1].node;
     }
@@ -190,6 +195,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     PlanFusion(context, options.isa, &part->steps, part->outer, threads, options.channel_slices, options.verbose);
     PlanResidualFusion(&part->steps, part->outer);
     PlanPadFusion(context, options.isa, &part->steps, part->outer);
+    if (options.pipeline) PlanBlockChains(&part->steps, threads, options.verbose);
   }
   const ArenaLayout layout = PlanPartitionArena(&part->steps, part->outer, dims, threads);
   const std::string err = ReserveArena(part, layout.floats);
@@ -206,8 +212,32 @@ float* TensorData(const Partition& part, TfLiteContext* context, int t, ptrdiff_
   return arena_offset >= 0 ? part.arena + arena_offset : context->tensors[t].data.f;
 }
 
+// Runs the chain of blocks that starts at step i: each block's output where its last step's output lives.
+TfLiteStatus RunChain(TfLiteContext* context, Partition& part, size_t i) {
+  Step& s = part.steps[i];
+  std::vector<const float*>& in = s.input_data;
+  in.resize(1 + s.fused.chain_starts.size());  // the input, then the blocks' outputs (first invoke allocates)
+  in[0] = TensorData(part, context, s.inputs[0], s.input_offsets[0]);
+  for (size_t k = 0; k < s.fused.chain_starts.size(); ++k) {
+    const size_t start = size_t(s.fused.chain_starts[k]);
+    const Step& last = part.steps[start + size_t(part.steps[start].Span()) - 1];
+    in[k + 1] = TensorData(part, context, last.output, last.output_offset);
+  }
+  if (std::find(in.begin(), in.end(), nullptr) != in.end()) {
+    context->ReportError(context, "onexn: node %d invoked before it was prepared", s.node);
+    return kTfLiteError;
+  }
+  if (onexn_dwblock_chain_run(s.fused.chain.get(), in[0], const_cast<float* const*>(in.data() + 1),
+                              part.state->pool) != 0) {
+    context->ReportError(context, "onexn: node %d: out of memory for the chained blocks' buffers", s.node);
+    return kTfLiteError;
+  }
+  return kTfLiteOk;
+}
+
 // Runs step i, or the block that starts there (reading the step's input, writing its last step's output).
 TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
+  if (part.steps[i].fused.chain != nullptr) return RunChain(context, part, i);
   Step& s = part.steps[i];
   const Step& last = part.steps[i + s.Span() - 1];
   std::vector<const float*>& in = s.input_data;
@@ -288,7 +318,8 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
   const bool profile = ProfilingEnabled();
   const onexn_fpu_state fpu = onexn_fpu_flush_denormals();  // as XNNPACK does (kernels/common/fpu.c)
   TfLiteStatus status = kTfLiteOk;
-  for (size_t i = 0; i < part->steps.size() && status == kTfLiteOk; i += part->steps[i].Span()) {
+  for (size_t i = 0; i < part->steps.size() && status == kTfLiteOk;
+       i += part->steps[i].fused.chain != nullptr ? part->steps[i].fused.chain_steps : part->steps[i].Span()) {
     const double start = profile ? NowSeconds() : 0.0;
     status = RunStep(context, *part, i);
     if (profile) {

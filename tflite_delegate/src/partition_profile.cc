@@ -42,6 +42,13 @@ void PrintProfile(const std::vector<Step>& steps, onexn_isa isa) {
                    1e3 * s.seconds / double(s.runs), s.node);
       continue;
     }
+    if (s.fused.chain != nullptr) {
+      const Step& last = steps[size_t(&s - steps.data()) + size_t(s.fused.chain_steps) - 1];
+      std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms (chain of %zu fused blocks, nodes %d-%d)\n",
+                   s.node, BuiltinOpName(s.code), StepKernelName(s.kernel, isa), 1e3 * s.seconds / double(s.runs),
+                   s.fused.chain_starts.size(), s.node, last.node);
+      continue;
+    }
     const std::string fused = s.fused.block != nullptr
                                   ? " (fused block of " + std::to_string(s.fused.steps) + " nodes" + slices + ")"
                               : s.fused.residual >= 0 ? " (and the ADD after it)"

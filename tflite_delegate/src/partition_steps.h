@@ -265,8 +265,17 @@ struct DwblockSplitDeleter {
   void operator()(onexn_dwblock_split* p) const { onexn_dwblock_split_destroy(p); }
 };
 
+struct DwblockChainDeleter {
+  void operator()(onexn_dwblock_chain* p) const { onexn_dwblock_chain_destroy(p); }
+};
+
 struct FusedBlock {
   std::unique_ptr<onexn_dwblock, DwblockDeleter> block;
+  // The first block of a chain at two threads (block_chain.h) also holds the chain, which runs it and the
+  // blocks after it (declared after `block`: destroyed before the blocks it borrows).
+  std::unique_ptr<onexn_dwblock_chain, DwblockChainDeleter> chain;
+  int chain_steps = 0;             // steps the chain covers, starting at this one
+  std::vector<int> chain_starts;   // the step that starts each of its blocks
   // At several threads a float block of few rows may run cut by channels instead (channel_split.h): then
   // `split` runs it, on slices of the layers it owns (declared first: destroyed after the split).
   std::vector<std::unique_ptr<onexn_conv, ConvDeleter>> slice_convs;

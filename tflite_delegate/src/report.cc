@@ -75,6 +75,10 @@ void WriteGraph(const GraphReport& g, JsonWriter& j) {
   j.Key("channel_slices").BeginArray();
   for (const auto& f : g.channel_slices) j.Ints(std::vector<int>{f.first, f.second});
   j.EndArray();
+  // Blocks run as one job at two threads (option pipeline): lists of each block's first node.
+  j.Key("chains").BeginArray();
+  for (const auto& f : g.chains) j.Ints(f.second);
+  j.EndArray();
 #ifdef ONEXN_TESTING
   if (!g.probe_json.empty()) j.Key("probe").Raw(g.probe_json);
 #endif

@@ -36,6 +36,7 @@ struct GraphReport {
   std::map<int, std::vector<int>> residual;  // CONV_2D node -> it and the ADD run with it (residual_fusion.h)
   std::map<int, int> folded_pads;     // PAD node -> the CONV_2D / MAX_POOL_2D whose padding it became (pad_fusion.h)
   std::map<int, int> channel_slices;  // first node of a fused block cut by channels -> slices (channel_split.h)
+  std::map<int, std::vector<int>> chains;  // first node of a chain of blocks -> each block's first node (block_chain.h)
   std::vector<Declined> declined;
 #ifdef ONEXN_TESTING
   std::string probe_json;  // abi_probe only: what was read through the ABI (testing/abi_probe.h)

@@ -207,7 +207,8 @@ onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_
 // Shares of depthwise output rows per image that `threads` threads split (1 for a single thread or when
 // the batch alone gives every thread an image). With an expansion, every share after the first recomputes
 // the max(0, (kh - 1) * dilation_h + 1 - stride_h) expansion rows it shares with the previous one (as does
-// a part of a share that a thread takes over from a slower one).
+// a part of a share that a thread takes over from a slower one, unless it continues the thief's rows:
+// odd shares run from the bottom up, so at 2 threads it does).
 size_t onexn_dwblock_runs(const onexn_dwblock* b, size_t threads);
 // Floats of scratch a run on `threads` threads needs (onexn_dwblock_run's scratch); 0 if that overflows.
 size_t onexn_dwblock_scratch_floats(const onexn_dwblock* b, size_t threads);
@@ -225,6 +226,31 @@ int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float
 int onexn_dwblock_run_add(onexn_dwblock* b, const float* input, const float* addend, float* output, float out_min,
                           float out_max, float* scratch, size_t scratch_floats, onexn_threadpool* pool);
 void onexn_dwblock_destroy(onexn_dwblock* b);
+
+// Consecutive float blocks, each reading the output of the one before (a network's chain of inverted-residual
+// blocks), run at two threads as one job rather than one job per block: one thread walks every block from
+// the top down, the other from the bottom up, each going on to the next block once no row of this one is
+// left to take and waiting only for rows of the block before that the other has not written yet. No block
+// waits for its slower thread. Results are bit-identical to running the blocks one after the other.
+// Batches of one image only.
+typedef struct {
+  onexn_dwblock* block;  // borrowed; must outlive the chain
+  int residual;          // nonzero: the block adds its input, clamped to [add_min, add_max] (onexn_dwblock_run_add)
+  float add_min, add_max;
+} onexn_dwblock_link;
+typedef struct onexn_dwblock_chain onexn_dwblock_chain;
+// NULL, with a message in err, for fewer than 2 blocks, an int8 block, a batch of several images, a
+// residual block without a projection or whose output has another shape, or a block that does not read
+// the previous one's output.
+onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links, size_t count, char* err,
+                                                size_t err_len);
+// input: the first block's; outputs[k]: block k's output, which block k + 1 reads (count of them, none
+// overlapping another or the input). On a pool of two threads one job (the chain's own scratch, made on
+// first use); else block by block, as onexn_dwblock_run. Not reentrant for the same chain or its blocks.
+// Returns 0, or -1 (for NULL arguments, or out of memory).
+int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* const* outputs,
+                            onexn_threadpool* pool);
+void onexn_dwblock_chain_destroy(onexn_dwblock_chain* c);
 
 // A float block cut by channels for several threads: slice i is the block of expansion output channels
 // [c_i, c_i+1) (its expansion the expansion's rows of those channels, its depthwise those channels, its

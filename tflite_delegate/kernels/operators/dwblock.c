@@ -10,9 +10,12 @@
 // layers (onexn_qdwblock_create) run the same way on bytes.
 //
 // Each thread's share of rows is cut into a few tasks, so that a thread that finishes early takes the
-// rest of a slower one's (a disturbed core; a stride-2 share that needs one more expansion row). A task
-// that continues the rows its thread ran last keeps that thread's band: only shares and stolen tasks start
-// a band afresh, recomputing the expansion rows they share with the rows before them.
+// rest of a slower one's (a disturbed core; a stride-2 share that needs one more expansion row). Odd shares
+// run from the bottom up (walk_up), towards the share above, which runs down towards them: the last task of
+// a share is then the one next to its neighbour's end. A task that continues the rows its thread ran last,
+// in either direction, keeps that thread's band; only a share's first task starts a band afresh,
+// recomputing the expansion rows it shares with its neighbour (and a task stolen from a share that is not
+// a neighbour's, at 3 or more threads). onexn_dwblock_chain runs the same walks.
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -39,9 +42,10 @@ static size_t band_bytes(void) {
 #define ONEXN_TASKS_PER_SHARE 4
 
 // What a thread's band holds, at the front of its scratch (64 bytes): the expansion rows [lo, hi) of
-// image img, which its last task left there for a task that starts at row next.
+// image img, which its last task left there for a task that starts at row next (walking down) or ends
+// there (walking up).
 typedef struct {
-  size_t valid, img, next, lo, hi;
+  size_t valid, img, up, next, lo, hi;
 } band_state;
 #define ONEXN_BAND_STATE_BYTES 64
 
@@ -228,22 +232,6 @@ static size_t reserve_conv_threads(onexn_dwblock* b, size_t threads) {
   return threads;
 }
 
-typedef struct {
-  const onexn_dwblock* b;
-  const uint8_t* input;
-  uint8_t* output;
-  uint8_t* scratch;
-  const float* addend;   // onexn_dwblock_run_add: added to the projection's rows as they finish, or NULL
-  onexn_vadd_ukernel add;
-  float add_min, add_max;
-  const int8_t* qaddend;  // onexn_qdwblock_run_add's, or NULL
-  onexn_qs8_vadd_ukernel qadd;
-  onexn_qs8_vadd_args qadd_args;
-  int block_operand;      // which input of the int8 ADD the block's output is
-  size_t shares;         // shares of depthwise output rows per image (onexn_dwblock_runs)
-  size_t tasks;          // tasks per share
-  size_t rows_per_task;  // at most; a share's last task may be shorter or empty
-} run_ctx;
 
 // The three layers, float or int8; pointers are to elements of b->elem bytes.
 static void expand_pixels(const onexn_dwblock* b, const uint8_t* input, size_t p0, size_t p1, uint8_t* out,
@@ -266,7 +254,8 @@ static void dw_row(const onexn_dwblock* b, const uint8_t* rows, size_t first, ui
 
 // Projects depthwise rows [r0, r1) (held in dwrows from row r0 on) into the block's output image. The rows
 // are pixels [0, n) of a pointwise convolution's input: its indirection is the identity.
-static void project_rows(const run_ctx* r, const uint8_t* dwrows, size_t r0, size_t r1, size_t img, size_t thread) {
+static void project_rows(const onexn_dwblock_pass* r, const uint8_t* dwrows, size_t r0, size_t r1, size_t img,
+                         size_t thread) {
   const onexn_dwblock* b = r->b;
   const size_t n = (r1 - r0) * b->out_w;
   uint8_t* output = r->output + img * b->out_image * b->elem;
@@ -290,30 +279,21 @@ static void project_rows(const run_ctx* r, const uint8_t* dwrows, size_t r0, siz
   }
 }
 
-static void run_task(void* p, size_t task, size_t thread) {
-  const run_ctx* r = (const run_ctx*)p;
+// Rows [y0, y1) of one image from the top down. A band kept from the thread's last task holds the rows
+// [lo, hi) at its front.
+static void walk_down(const onexn_dwblock_pass* r, size_t img, size_t y0, size_t y1, band_state* state, int keep,
+                      size_t thread) {
   const onexn_dwblock* b = r->b;
   const size_t e = b->elem;
-  const size_t per_image = r->shares * r->tasks;
-  const size_t img = task / per_image, share = task % per_image / r->tasks, part = task % r->tasks;
-  const size_t share_end = (share + 1) * b->out_h / r->shares;
-  const size_t y0 = share * b->out_h / r->shares + part * r->rows_per_task;
-  const size_t y1 = y0 + r->rows_per_task < share_end ? y0 + r->rows_per_task : share_end;
-  if (y0 >= y1) return;
   const uint8_t* input = r->input + img * b->in_image * e;
   uint8_t* output = r->output + img * b->out_image * e;
-  band_state* state = (band_state*)(r->scratch + thread * b->scratch_floats * sizeof(float));
   uint8_t* band = (uint8_t*)state + ONEXN_BAND_STATE_BYTES;
   uint8_t* dwrows = band + round64(b->band_rows * b->row_elems * e);
   const size_t row = b->row_elems * e;                 // bytes of a depthwise input row
   const size_t dw_row_bytes = b->out_w * b->channels * e;
   size_t lo, hi, end;
   onexn_dw_shape_row_inputs(b->d, y1 - 1, &lo, &end);  // rows the run needs end here
-  size_t band_lo = 0, band_hi = 0;                     // expansion rows held: [band_lo, band_hi)
-  if (state->valid && state->img == img && state->next == y0) {
-    band_lo = state->lo;  // this thread's last task ended where this one starts
-    band_hi = state->hi;
-  }
+  size_t band_lo = keep ? state->lo : 0, band_hi = keep ? state->hi : 0;  // expansion rows held
   size_t proj_start = y0;                              // first depthwise row not yet projected
   for (size_t oy = y0; oy < y1; oy++) {
     const uint8_t* rows = input;  // depthwise input rows from row `first` on
@@ -344,12 +324,138 @@ static void run_task(void* p, size_t task, size_t thread) {
       proj_start = oy + 1;
     }
   }
-  state->valid = 1;
-  state->img = img;
+  state->up = 0;
   state->next = y1;
   state->lo = band_lo;
   state->hi = band_hi;
 }
+
+// The same from the bottom up: the band holds its rows at its back and grows towards its front.
+static void walk_up(const onexn_dwblock_pass* r, size_t img, size_t y0, size_t y1, band_state* state, int keep,
+                    size_t thread) {
+  const onexn_dwblock* b = r->b;
+  const size_t e = b->elem;
+  const uint8_t* input = r->input + img * b->in_image * e;
+  uint8_t* output = r->output + img * b->out_image * e;
+  uint8_t* band = (uint8_t*)state + ONEXN_BAND_STATE_BYTES;
+  uint8_t* band_end = band + b->band_rows * b->row_elems * e;
+  uint8_t* dwrows = band + round64(b->band_rows * b->row_elems * e);
+  const size_t row = b->row_elems * e;
+  const size_t dw_row_bytes = b->out_w * b->channels * e;
+  size_t lo, hi, start;
+  onexn_dw_shape_row_inputs(b->d, y0, &start, &hi);  // rows the run needs start here
+  onexn_dw_shape_row_inputs(b->d, y1 - 1, &lo, &hi);
+  size_t band_lo = keep ? state->lo : hi, band_hi = keep ? state->hi : hi;
+  size_t proj_end = y1;  // depthwise rows [oy + 1, proj_end) wait for the projection
+  for (size_t oy = y1; oy-- > y0;) {
+    const uint8_t* rows = input;
+    size_t first = 0;
+    if (has_expand(b)) {
+      onexn_dw_shape_row_inputs(b->d, oy, &lo, &hi);
+      if (lo < band_lo) {
+        if (band_lo >= hi) {
+          band_lo = band_hi = hi;  // nothing held is needed again
+        } else if (band_hi - lo > b->band_rows) {
+          memmove(band_end - (hi - band_lo) * row, band_end - (band_hi - band_lo) * row, (hi - band_lo) * row);
+          band_hi = hi;
+        }
+        const size_t fill = band_hi >= start + b->band_rows ? band_hi - b->band_rows : start;
+        expand_pixels(b, input, fill * b->in_w, band_lo * b->in_w, band_end - (band_hi - fill) * row, thread);
+        band_lo = fill;
+      }
+      rows = band_end - (band_hi - band_lo) * row;
+      first = band_lo;
+    }
+    if (!has_project(b)) {
+      dw_row(b, rows, first, output + oy * dw_row_bytes, oy);
+      continue;
+    }
+    const size_t group = proj_end - y0 > b->proj_rows ? proj_end - b->proj_rows : y0;  // first row of the batch
+    dw_row(b, rows, first, dwrows + (oy - group) * dw_row_bytes, oy);
+    if (oy == group) {
+      project_rows(r, dwrows, oy, proj_end, img, thread);
+      proj_end = oy;
+    }
+  }
+  state->up = 1;
+  state->next = y0;
+  state->lo = band_lo;
+  state->hi = band_hi;
+}
+
+void onexn_dwblock_pass_rows(const onexn_dwblock_pass* r, size_t img, size_t y0, size_t y1, int up, size_t thread) {
+  band_state* state = (band_state*)(r->scratch + thread * r->scratch_stride * sizeof(float));
+  const int same = state->valid && state->img == img;
+  int keep = 0;
+  if (same && !state->up && state->next == y0) {
+    up = 0;  // continues this thread's last rows downwards
+    keep = 1;
+  } else if (same && state->up && state->next == y1) {
+    up = 1;
+    keep = 1;
+  }
+  if (up) {
+    walk_up(r, img, y0, y1, state, keep, thread);
+  } else {
+    walk_down(r, img, y0, y1, state, keep, thread);
+  }
+  state->valid = 1;
+  state->img = img;
+}
+
+void onexn_dwblock_pass_forget(const onexn_dwblock_pass* r, size_t thread) {
+  ((band_state*)(r->scratch + thread * r->scratch_stride * sizeof(float)))->valid = 0;
+}
+
+static void run_task(void* p, size_t task, size_t thread) {
+  const onexn_dwblock_pass* r = (const onexn_dwblock_pass*)p;
+  const onexn_dwblock* b = r->b;
+  const size_t per_image = r->shares * r->tasks;
+  const size_t img = task / per_image, share = task % per_image / r->tasks, part = task % r->tasks;
+  const size_t share_begin = share * b->out_h / r->shares, share_end = (share + 1) * b->out_h / r->shares;
+  // Odd shares run from the bottom up, towards the share above, which runs down towards them: a thread
+  // that finishes its share early takes the other's last tasks from the end of its own rows, and its band
+  // keeps the rows the two have in common (see the top of this file).
+  const int share_up = r->shares > 1 && share % 2 == 1;
+  size_t y0, y1;
+  if (!share_up) {
+    y0 = share_begin + part * r->rows_per_task;
+    y1 = y0 + r->rows_per_task < share_end ? y0 + r->rows_per_task : share_end;
+  } else {
+    if (part * r->rows_per_task >= share_end - share_begin) return;
+    y1 = share_end - part * r->rows_per_task;
+    y0 = y1 - share_begin > r->rows_per_task ? y1 - r->rows_per_task : share_begin;
+  }
+  if (y0 < y1) onexn_dwblock_pass_rows(r, img, y0, y1, share_up, thread);
+}
+
+void onexn_dwblock_pass_init(onexn_dwblock_pass* r, const onexn_dwblock* b, const void* input, void* output,
+                             const float* addend, float add_min, float add_max, float* scratch, size_t stride) {
+  memset(r, 0, sizeof(*r));
+  r->b = b;
+  r->input = (const uint8_t*)input;
+  r->output = (uint8_t*)output;
+  r->scratch = (uint8_t*)scratch;
+  r->scratch_stride = stride;
+  r->addend = addend;
+  r->add = addend != NULL ? onexn_conv_add_ukernel(b->project) : NULL;
+  r->add_min = add_min;
+  r->add_max = add_max;
+}
+
+size_t onexn_dwblock_reserve_threads(onexn_dwblock* b, size_t threads) { return reserve_conv_threads(b, threads); }
+
+void onexn_dwblock_rows_read(const onexn_dwblock* b, size_t y0, size_t y1, size_t* lo, size_t* hi) {
+  size_t unused;
+  onexn_dw_shape_row_inputs(b->d, y0, lo, &unused);
+  onexn_dw_shape_row_inputs(b->d, y1 - 1, &unused, hi);
+}
+
+size_t onexn_dwblock_out_rows(const onexn_dwblock* b) { return b->out_h; }
+
+size_t onexn_dwblock_in_rows(const onexn_dwblock* b) { return (size_t)b->d->in_h; }
+
+int onexn_dwblock_is_float(const onexn_dwblock* b) { return b->qdw == NULL; }
 
 // The residual ADD a run adds to the projection's rows (none: addend and qaddend NULL).
 typedef struct {
@@ -382,15 +488,9 @@ static int run(onexn_dwblock* b, const void* input, void* output, const residual
   }
   // Short of memory for every pool thread: the caller runs alone (same results).
   if (threads < pool_threads) threads = 1;
-  run_ctx r;
-  r.b = b;
-  r.input = (const uint8_t*)input;
-  r.output = (uint8_t*)output;
-  r.scratch = (uint8_t*)(scratch != NULL ? scratch : b->own);
-  r.addend = add->addend;
-  r.add = add->addend != NULL ? onexn_conv_add_ukernel(b->project) : NULL;
-  r.add_min = add->min;
-  r.add_max = add->max;
+  onexn_dwblock_pass r;
+  onexn_dwblock_pass_init(&r, b, input, output, add->addend, add->min, add->max, scratch != NULL ? scratch : b->own,
+                          b->scratch_floats);
   r.qaddend = add->qaddend;
   r.qadd = add->qaddend != NULL ? onexn_qadd_ukernel(add->isa, add->qparams, &r.qadd_args) : NULL;
   r.block_operand = add->block_operand;
@@ -400,7 +500,7 @@ static int run(onexn_dwblock* b, const void* input, void* output, const residual
   r.rows_per_task = (share_rows + r.tasks - 1) / r.tasks;
   // Whole groups of projected rows per task: the projections batch as they would in one task per share.
   if (b->proj_rows > 1) r.rows_per_task = (r.rows_per_task + b->proj_rows - 1) / b->proj_rows * b->proj_rows;
-  for (size_t t = 0; t < threads; t++) ((band_state*)(r.scratch + t * b->scratch_floats * sizeof(float)))->valid = 0;
+  for (size_t t = 0; t < threads; t++) onexn_dwblock_pass_forget(&r, t);
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, b->batch * r.shares * r.tasks, run_task, &r);
   return 0;
 }

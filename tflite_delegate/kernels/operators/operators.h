@@ -198,6 +198,42 @@ static inline onexn_tap_range onexn_axis_taps(ptrdiff_t o, ptrdiff_t stride, ptr
 void onexn_dwblock_layout(const onexn_dwblock* b, size_t* batch, size_t* in_image, size_t* out_image,
                           const onexn_conv** expand, const onexn_conv** project);
 
+// One run of a block over its tensors, for onexn_dwblock_chain: rows of one image at a time, each thread
+// on its own band of expansion rows in the scratch (scratch_stride floats per thread, each 64-byte
+// aligned and at least onexn_dwblock_scratch_floats(b, 1)).
+typedef struct {
+  const onexn_dwblock* b;
+  const uint8_t* input;
+  uint8_t* output;
+  uint8_t* scratch;
+  size_t scratch_stride;  // floats of scratch per thread
+  const float* addend;    // added to the projection's rows as they finish, or NULL (onexn_dwblock_run_add)
+  onexn_vadd_ukernel add;
+  float add_min, add_max;
+  const int8_t* qaddend;  // onexn_qdwblock_run_add's, or NULL
+  onexn_qs8_vadd_ukernel qadd;
+  onexn_qs8_vadd_args qadd_args;
+  int block_operand;      // which input of the int8 ADD the block's output is
+  size_t shares;          // onexn_dwblock_run: shares of depthwise output rows per image (onexn_dwblock_runs)
+  size_t tasks;           // tasks per share
+  size_t rows_per_task;   // at most; a share's last task may be shorter or empty
+} onexn_dwblock_pass;
+// A float pass (addend NULL: no residual ADD).
+void onexn_dwblock_pass_init(onexn_dwblock_pass* pass, const onexn_dwblock* b, const void* input, void* output,
+                             const float* addend, float add_min, float add_max, float* scratch, size_t stride);
+// Output rows [y0, y1) of image img, from the top down (up = 0) or the bottom up, as thread `thread` (of as
+// many as onexn_dwblock_reserve_threads allowed). Rows that continue the thread's last ones, in either
+// direction, keep its band (and run in that direction); the others start it afresh.
+void onexn_dwblock_pass_rows(const onexn_dwblock_pass* pass, size_t img, size_t y0, size_t y1, int up, size_t thread);
+// The thread's band holds nothing of this pass (before its first rows).
+void onexn_dwblock_pass_forget(const onexn_dwblock_pass* pass, size_t thread);
+size_t onexn_dwblock_reserve_threads(onexn_dwblock* b, size_t threads);
+// Input rows [lo, hi) that output rows [y0, y1) read (y0 < y1).
+void onexn_dwblock_rows_read(const onexn_dwblock* b, size_t y0, size_t y1, size_t* lo, size_t* hi);
+size_t onexn_dwblock_in_rows(const onexn_dwblock* b);
+size_t onexn_dwblock_out_rows(const onexn_dwblock* b);
+int onexn_dwblock_is_float(const onexn_dwblock* b);
+
 // Pieces of onexn_conv / onexn_dwconv that onexn_dwblock runs row by row.
 const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv);
 // The microkernel's tile_invariant: onexn_conv_run_pixels on any range gives onexn_conv_run's bits.

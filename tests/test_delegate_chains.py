@@ -1,0 +1,94 @@
+"""Chains of fused blocks (option pipeline, src/block_chain.h): at two threads, consecutive float depthwise
+blocks, each reading the one before's output, run as one parallel job, one thread walking them from the
+top down and the other from the bottom up. Results must be the stock runtime's and, bit for bit, those of
+the blocks run one job each; the report lists each chain's blocks under ``chains``.
+"""
+
+import numpy as np
+import pytest
+
+from onexn_tf.runtime.delegate import load_delegate, read_report
+
+from test_delegate_models import GraphBuilder, assert_close, random_inputs, run, sparse_weight, with_metadata
+
+
+def _blocks(seed=0, *, shape=(1, 28, 28, 16), batch=None, middle=None, n=16):
+    """MobileNetV2's pattern: a block without expansion, a strided block, two residual blocks; `middle`
+    ("conv") puts a plain 1x1 convolution between the 2nd and 3rd block."""
+    rng = np.random.default_rng(seed)
+    shape = (batch or shape[0], *shape[1:])
+    g = GraphBuilder()
+    x = g.input(list(shape))
+
+    def block(x, cin, cout, *, expand=96, stride=1, add=False, name):
+        a = x
+        if expand:
+            a = g.conv(x, sparse_weight(rng, (expand, 1, 1, cin), n), rng.standard_normal(expand), activation="relu6",
+                       name=name + "e")
+        mid = expand or cin
+        b = g.depthwise(a, rng.standard_normal((1, 3, 3, mid)), rng.standard_normal(mid), stride=(stride, stride),
+                        activation="relu6", name=name + "dw")
+        p = g.conv(b, sparse_weight(rng, (cout, 1, 1, mid), n), rng.standard_normal(cout), name=name + "p")
+        return g.add(p, x, name=name + "add") if add else p
+
+    y = block(x, 16, 16, expand=0, name="b0")
+    y = block(y, 16, 32, stride=2, name="b1")
+    if middle == "conv":
+        y = g.conv(y, sparse_weight(rng, (32, 1, 1, 32), n), rng.standard_normal(32), activation="relu6", name="m")
+    y = block(y, 32, 32, expand=192, add=True, name="b2")
+    y = block(y, 32, 32, expand=192, add=True, name="b3")
+    return with_metadata(g.finish(y), n)
+
+
+def _run(tflite, threads, **options):
+    inputs = random_inputs(tflite)
+    delegate = load_delegate(**{"dense": "never", **options})
+    got = run(tflite, inputs, [delegate], num_threads=threads)
+    assert_close(got, run(tflite, inputs, num_threads=threads))
+    return read_report(delegate), got
+
+
+def _block_starts(report):
+    return [nodes[0] for nodes in sorted(report["fused"])]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_consecutive_blocks_run_as_one_chain_at_two_threads(threads):
+    tflite = _blocks()
+    report, got = _run(tflite, threads)
+    assert report["partitions"] == 1 and len(report["fused"]) == 4, report
+    assert report["chains"] == ([_block_starts(report)] if threads == 2 else []), report
+    # The same bits as the blocks one job each (and as one thread: no block here is cut by channels).
+    unchained, apart = _run(tflite, threads, pipeline="0")
+    assert unchained["chains"] == [] and unchained["fused"] == report["fused"], unchained
+    np.testing.assert_array_equal(got[0], apart[0])
+    _, one = _run(tflite, 1)
+    np.testing.assert_array_equal(got[0], one[0])
+
+
+def test_every_invoke_gives_the_same_bits():
+    # The threads meet at other rows from one invoke to the next; no result may depend on where.
+    tflite = _blocks(1, shape=(1, 40, 24, 16))
+    inputs = random_inputs(tflite)
+    delegate = load_delegate(dense="never")
+    want = run(tflite, inputs, [load_delegate(dense="never", pipeline="0")], num_threads=2)
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_content=tflite, experimental_delegates=[delegate], num_threads=2)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], inputs[0])
+    for _ in range(30):
+        it.invoke()
+        np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]), want[0])
+    assert read_report(delegate)["chains"], read_report(delegate)
+
+
+def test_a_step_between_blocks_ends_the_chain():
+    report, _ = _run(_blocks(2, middle="conv"), 2)
+    starts = _block_starts(report)
+    # b0 -> b1, then the plain convolution, then b2 -> b3: two chains of two.
+    assert report["chains"] == [starts[:2], starts[2:]], report
+
+
+def test_two_images_are_not_chained():
+    report, _ = _run(_blocks(3, batch=2), 2)
+    assert report["chains"] == [] and len(report["fused"]) == 4, report

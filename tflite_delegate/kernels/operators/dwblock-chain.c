@@ -1,0 +1,230 @@
+// onexn_dwblock_chain: consecutive depthwise blocks run at two threads as one parallel job.
+//
+// Run one job per block, every block ends when its slower thread does: MobileNetV2 at 2 threads waited
+// 2-3 us a block for it (the last rows of a share are one task; a row of a 14x14 block takes 8 us), half
+// its loss against the stock runtime's scaling. Here thread 0 walks every block from the top down and
+// thread 1 from the bottom up, each going on to the next block as soon as no row of this one is left to
+// take, and waiting only for the rows it reads that the other thread has not written yet: those are in the
+// middle of the image, which both reach last, so a thread that is ahead in one block catches up in the
+// middle of the next. Each first takes its half of a block's rows less a few in the middle (its band then
+// runs unbroken), then ever smaller runs of what is left, so the two meet where the work evens out.
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "common/memory.h"
+#include "common/threadpool.h"
+#include "operators/operators.h"
+
+// One block's rows, each counter alone on its cache line (each written by one side).
+typedef struct {
+  atomic_uint_fast64_t claims;  // rows taken: from the top (low 32 bits), from the bottom (high 32 bits)
+  char pad0[64 - sizeof(atomic_uint_fast64_t)];
+  atomic_size_t top_done;  // the output's rows [0, top_done) are written (thread 0's side)
+  char pad1[64 - sizeof(atomic_size_t)];
+  atomic_size_t bottom_done;  // rows [bottom_done, out_rows) are (thread 1's side)
+  char pad2[64 - sizeof(atomic_size_t)];
+} progress;
+
+struct onexn_dwblock_chain {
+  size_t count;
+  onexn_dwblock_link* links;
+  size_t scratch_stride;  // floats of scratch per thread: the largest block's
+  float* scratch;         // 2 threads' (made by the first run at 2 threads)
+  progress* progress;     // one per block
+  onexn_dwblock_pass* passes;
+};
+
+onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links, size_t count, char* err,
+                                                size_t err_len) {
+  if (err != NULL && err_len > 0) err[0] = '\0';
+  if (links == NULL || count < 2 || count > UINT32_MAX) {
+    onexn_set_err(err, err_len, "onexn_dwblock_chain_create: needs 2 or more blocks");
+    return NULL;
+  }
+  size_t stride = 0;
+  for (size_t k = 0; k < count; k++) {
+    const onexn_dwblock* b = links[k].block;
+    size_t batch, in_image, out_image;
+    const onexn_conv *expand, *project;
+    if (b == NULL || !onexn_dwblock_is_float(b)) {
+      onexn_set_err(err, err_len, "onexn_dwblock_chain_create: block %zu is not a float block", k);
+      return NULL;
+    }
+    onexn_dwblock_layout(b, &batch, &in_image, &out_image, &expand, &project);
+    if (batch != 1) {
+      onexn_set_err(err, err_len, "onexn_dwblock_chain_create: block %zu runs a batch of %zu images, not 1", k, batch);
+      return NULL;
+    }
+    if (links[k].residual && (project == NULL || in_image != out_image)) {
+      onexn_set_err(err, err_len, "onexn_dwblock_chain_create: block %zu adds its input but %s", k,
+                    project == NULL ? "has no projection" : "its output has another shape");
+      return NULL;
+    }
+    if (k > 0) {
+      const onexn_dwblock* prev = links[k - 1].block;
+      size_t pb, pin, pout;
+      onexn_dwblock_layout(prev, &pb, &pin, &pout, &expand, &project);
+      if (pout != in_image || onexn_dwblock_out_rows(prev) != onexn_dwblock_in_rows(b)) {
+        onexn_set_err(err, err_len, "onexn_dwblock_chain_create: block %zu does not read block %zu's output", k, k - 1);
+        return NULL;
+      }
+    }
+    const size_t floats = onexn_dwblock_scratch_floats(b, 1);
+    if (floats == 0 || floats > SIZE_MAX / sizeof(float) / 2) {
+      onexn_set_err(err, err_len, "onexn_dwblock_chain_create: scratch size overflows");
+      return NULL;
+    }
+    if (floats > stride) stride = floats;
+  }
+  onexn_dwblock_chain* c = (onexn_dwblock_chain*)calloc(1, sizeof(*c));
+  if (c != NULL) {
+    c->links = (onexn_dwblock_link*)malloc(count * sizeof(*links));
+    c->progress = (progress*)onexn_aligned_alloc(count * sizeof(progress));
+    c->passes = (onexn_dwblock_pass*)malloc(count * sizeof(onexn_dwblock_pass));
+  }
+  if (c == NULL || c->links == NULL || c->progress == NULL || c->passes == NULL) {
+    onexn_dwblock_chain_destroy(c);
+    onexn_set_err(err, err_len, "onexn_dwblock_chain_create: out of memory");
+    return NULL;
+  }
+  memcpy(c->links, links, count * sizeof(*links));
+  c->count = count;
+  c->scratch_stride = stride;
+  return c;
+}
+
+void onexn_dwblock_chain_destroy(onexn_dwblock_chain* c) {
+  if (c == NULL) return;
+  onexn_aligned_free(c->scratch);
+  onexn_aligned_free(c->progress);
+  free(c->passes);
+  free(c->links);
+  free(c);
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+// Takes the next rows [*y0, *y1) of a block of h rows from the top (side 0) or the bottom (side 1); 0 when
+// none are left. A side's first run is its half less the middle rows; then a quarter of what is left.
+static int take_rows(progress* p, size_t h, int side, int first, size_t* y0, size_t* y1) {
+  const size_t middle = h / 8 > 2 ? h / 8 : 2;
+  const size_t half = h > middle ? (h - middle) / 2 : 0;
+  uint_fast64_t w = atomic_load_explicit(&p->claims, memory_order_relaxed);
+  for (;;) {
+    const size_t top = (size_t)(w & 0xffffffffu), bottom = h - (size_t)(w >> 32);
+    if (top >= bottom) return 0;
+    const size_t left = bottom - top;
+    size_t n = left / 4 > 0 ? left / 4 : 1;
+    if (first && side == 0 && half > top) n = half - top;
+    if (first && side == 1 && bottom > h - half) n = bottom - (h - half);
+    if (n > left) n = left;
+    const uint_fast64_t next = side == 0 ? w + n : w + ((uint_fast64_t)n << 32);
+    if (atomic_compare_exchange_weak_explicit(&p->claims, &w, next, memory_order_relaxed, memory_order_relaxed)) {
+      *y0 = side == 0 ? top : bottom - n;
+      *y1 = side == 0 ? top + n : bottom;
+      return 1;
+    }
+  }
+}
+
+// Waits until rows [lo, hi) of a block's output are written.
+static void wait_rows(progress* p, size_t lo, size_t hi) {
+  for (unsigned spins = 0;; spins++) {
+    const size_t top = atomic_load_explicit(&p->top_done, memory_order_acquire);
+    const size_t bottom = atomic_load_explicit(&p->bottom_done, memory_order_acquire);
+    if (lo >= hi || hi <= top || lo >= bottom || top >= bottom) return;
+    if (spins % 64 == 63) {
+      sched_yield();  // the other thread may share this CPU
+    } else {
+      cpu_relax();
+    }
+  }
+}
+
+typedef struct {
+  onexn_dwblock_chain* c;
+} chain_run;
+
+static void run_side(void* ctx, size_t side, size_t thread) {
+  onexn_dwblock_chain* c = ((chain_run*)ctx)->c;
+  for (size_t k = 0; k < c->count; k++) {
+    const onexn_dwblock_pass* pass = &c->passes[k];
+    const onexn_dwblock* b = c->links[k].block;
+    const size_t h = onexn_dwblock_out_rows(b);
+    onexn_dwblock_pass_forget(pass, thread);  // the band holds the last block's rows
+    size_t y0, y1;
+    for (int first = 1; take_rows(&c->progress[k], h, (int)side, first, &y0, &y1); first = 0) {
+      if (k > 0) {
+        size_t lo, hi;  // rows of the block before that these read, with the residual's addend
+        onexn_dwblock_rows_read(b, y0, y1, &lo, &hi);
+        if (c->links[k].residual) {
+          if (y0 < lo) lo = y0;
+          if (y1 > hi) hi = y1;
+        }
+        wait_rows(&c->progress[k - 1], lo, hi);
+      }
+      onexn_dwblock_pass_rows(pass, 0, y0, y1, (int)side, thread);
+      if (side == 0) {
+        atomic_store_explicit(&c->progress[k].top_done, y1, memory_order_release);
+      } else {
+        atomic_store_explicit(&c->progress[k].bottom_done, y0, memory_order_release);
+      }
+    }
+  }
+}
+
+static int run_blocks_apart(onexn_dwblock_chain* c, const float* input, float* const* outputs,
+                            onexn_threadpool* pool) {
+  for (size_t k = 0; k < c->count; k++) {
+    const onexn_dwblock_link* l = &c->links[k];
+    const float* in = k == 0 ? input : outputs[k - 1];
+    const int status = l->residual ? onexn_dwblock_run_add(l->block, in, in, outputs[k], l->add_min, l->add_max,
+                                                           NULL, 0, pool)
+                                   : onexn_dwblock_run(l->block, in, outputs[k], NULL, 0, pool);
+    if (status != 0) return status;
+  }
+  return 0;
+}
+
+int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* const* outputs,
+                            onexn_threadpool* pool) {
+  if (c == NULL || input == NULL || outputs == NULL) return -1;
+  for (size_t k = 0; k < c->count; k++) {
+    if (outputs[k] == NULL) return -1;
+  }
+  if (onexn_threadpool_size(pool) != 2) return run_blocks_apart(c, input, outputs, pool);
+  for (size_t k = 0; k < c->count; k++) {
+    if (onexn_dwblock_reserve_threads(c->links[k].block, 2) < 2) return run_blocks_apart(c, input, outputs, pool);
+  }
+  if (c->scratch == NULL) {
+    c->scratch = (float*)onexn_aligned_alloc(2 * c->scratch_stride * sizeof(float));
+    if (c->scratch == NULL) return run_blocks_apart(c, input, outputs, pool);
+  }
+  for (size_t k = 0; k < c->count; k++) {
+    const onexn_dwblock_link* l = &c->links[k];
+    const float* in = k == 0 ? input : outputs[k - 1];
+    onexn_dwblock_pass_init(&c->passes[k], l->block, in, outputs[k], l->residual ? in : NULL, l->add_min, l->add_max,
+                            c->scratch, c->scratch_stride);
+    atomic_store_explicit(&c->progress[k].claims, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->progress[k].top_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->progress[k].bottom_done, onexn_dwblock_out_rows(l->block), memory_order_relaxed);
+  }
+  chain_run r = {c};
+  onexn_threadpool_parallelize(pool, 2, run_side, &r);  // the pool publishes the stores above with the job
+  return 0;
+}

@@ -1,0 +1,19 @@
+// Chains of depthwise blocks at two threads (option pipeline): consecutive float blocks, each reading the
+// one before's output, run as one parallel job (onexn_dwblock_chain): no block waits for its slower thread.
+// MobileNetV2's blocks from 112x112 down to 14x14 (those cut by channels end a chain).
+#ifndef ONEXN_DELEGATE_BLOCK_CHAIN_H_
+#define ONEXN_DELEGATE_BLOCK_CHAIN_H_
+
+#include <vector>
+
+#include "partition_steps.h"
+
+namespace onexn {
+
+// Marks the chains of these steps after the fusions (their first step's `fused.chain`); none unless
+// threads == 2. Every tensor a chain reads or writes must then live for the whole chain (PlanPartitionArena).
+void PlanBlockChains(std::vector<Step>* steps, int threads, bool verbose);
+
+}  // namespace onexn
+
+#endif  // ONEXN_DELEGATE_BLOCK_CHAIN_H_
