@@ -5,6 +5,15 @@
 
 namespace onexn {
 
+void SpanLifetimes(std::vector<ArenaRequest>* requests, int first, int last) {
+  for (ArenaRequest& r : *requests) {
+    if (r.first <= last && first <= r.last) {
+      r.first = std::min(r.first, first);
+      r.last = std::max(r.last, last);
+    }
+  }
+}
+
 size_t PlanArena(const std::vector<ArenaRequest>& req, std::vector<size_t>* offsets) {
   const size_t n = req.size();
   std::vector<size_t> order(n);

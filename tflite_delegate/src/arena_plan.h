@@ -14,6 +14,10 @@ struct ArenaRequest {
   int first = 0, last = 0;  // steps that produce / last read the tensor (inclusive)
 };
 
+// Steps [first, last] run as one (a chain of blocks whose threads may be steps apart): a request alive at
+// any of them lives through all of them.
+void SpanLifetimes(std::vector<ArenaRequest>* requests, int first, int last);
+
 // Fills offsets (in floats, multiples of 16 so every tensor is 64-byte aligned) and returns the total.
 size_t PlanArena(const std::vector<ArenaRequest>& requests, std::vector<size_t>* offsets);
 

@@ -1,7 +1,5 @@
 #include "partition_arena.h"
 
-#include <algorithm>
-
 #include "arena_plan.h"
 
 namespace onexn {
@@ -43,27 +41,24 @@ ArenaLayout PlanPartitionArena(std::vector<Step>* steps_in, const std::set<int>&
       requests[s.output] = ArenaRequest{floats, block_start[i], i};
     }
   }
+  std::vector<bool> chained(n, false);  // blocks of a chain run on the chain's own scratch
+  for (int i = 0; i < n; ++i) {
+    for (int j = i; j < i + steps[i].fused.chain_steps; ++j) chained[j] = true;
+  }
   for (int i = 0; i < n; ++i) {
     FusedBlock& f = steps[i].fused;
+    if (chained[i]) continue;
     f.scratch_floats = f.split != nullptr   ? onexn_dwblock_split_scratch_floats(f.split.get())
                        : f.block != nullptr ? onexn_dwblock_scratch_floats(f.block.get(), size_t(threads))
                                             : 0;
     if (f.scratch_floats != 0) requests[ScratchKey(i)] = ArenaRequest{f.scratch_floats, i, i};
   }
-  // A chain's two threads may be blocks apart: what any of its blocks reads or writes lives for all of it.
-  for (int i = 0; i < n; ++i) {
-    const int span = steps[i].fused.chain != nullptr ? steps[i].fused.chain_steps : 0;
-    if (span == 0) continue;
-    for (auto& r : requests) {
-      ArenaRequest& q = r.second;
-      if (r.first >= 0 && q.first <= i + span - 1 && i <= q.last) {
-        q.first = std::min(q.first, i);
-        q.last = std::max(q.last, i + span - 1);
-      }
-    }
-  }
   std::vector<ArenaRequest> list;
   for (const auto& r : requests) list.push_back(r.second);
+  // A chain's two threads may be blocks apart: what any of its blocks reads or writes lives for all of it.
+  for (int i = 0; i < n; ++i) {
+    if (steps[i].fused.chain != nullptr) SpanLifetimes(&list, i, i + steps[i].fused.chain_steps - 1);
+  }
   std::vector<size_t> offsets;
   ArenaLayout layout;
   layout.floats = PlanArena(list, &offsets);

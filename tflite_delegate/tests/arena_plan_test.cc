@@ -1,5 +1,6 @@
 // The partition arena planner: tensors alive at the same step never share bytes, every tensor is
 // 64-byte aligned and inside the arena, and a chain of layers reuses memory instead of stacking it.
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -65,4 +66,23 @@ TEST_CASE("arena: random graphs with residual connections") {
     }
     CheckPlan(req, seed);
   }
+}
+
+TEST_CASE("arena: tensors of steps run as one live through all of them") {
+  // Steps 2-5 a chain: tensor 1 (made at 1, read at 2), tensors of 2-4, tensor 5 (made at 5, read at 6) all
+  // overlap the chain and so one another; tensors 0 (0-1) and 6 (6-7) stay as they were.
+  std::vector<onexn::ArenaRequest> req;
+  for (int i = 0; i < 8; ++i) req.push_back({1000, i, i + 1});
+  onexn::SpanLifetimes(&req, 2, 5);
+  for (int i = 0; i < 8; ++i) {
+    const bool in_chain = i >= 1 && i <= 5;
+    Check(req[size_t(i)].first == (in_chain ? std::min(i, 2) : i), "first step", i);
+    Check(req[size_t(i)].last == (in_chain ? std::max(i + 1, 5) : i + 1), "last step", i);
+  }
+  std::vector<size_t> off;
+  onexn::PlanArena(req, &off);
+  for (int i = 1; i <= 5; ++i) {
+    for (int j = 1; j < i; ++j) Check(off[size_t(i)] != off[size_t(j)], "chain tensors apart", i);
+  }
+  CheckPlan(req, -4);
 }
