@@ -103,9 +103,10 @@ typedef struct {
   size_t tiles_per_task, tile_runs;  // consecutive tiles of one image per task; runs per image
   size_t tasks;
 } onexn_conv_tasks;
-// whole_images: every task runs all the tiles of an image (over a chunk of the panels).
+// whole_images: every task runs all the tiles of an image (over a chunk of the panels). min_tiles: tiles a
+// task of pixels should hold at least (1: no minimum).
 onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tiles, size_t num_panels,
-                                       int whole_images);
+                                       int whole_images, size_t min_tiles);
 
 // An int8 1xN convolution microkernel: a row of qs8-qc8w-spconv.inc.
 typedef struct {

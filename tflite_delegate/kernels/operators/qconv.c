@@ -665,17 +665,17 @@ static void run(onexn_qconv* conv, const int8_t* input, int8_t* output, const in
   r.conv_operand = conv_operand;
   if (conv->rows_w != 0) {  // a run of output rows per thread ("tiles" are rows here), every panel
     const size_t out_h = (size_t)conv->s.out_h;
-    r.plan = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, out_h, 1, 0);
+    r.plan = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, out_h, 1, 0, 1);
     r.plan.tiles_per_task = (out_h + threads - 1) / threads;
     r.plan.tile_runs = (out_h + r.plan.tiles_per_task - 1) / r.plan.tiles_per_task;
     r.plan.tasks = (size_t)conv->s.batch * r.plan.tile_runs;
   } else if (conv->strip_w != 0) {  // every row of an image per task, a chunk of panels per thread
-    r.plan = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, 1, conv->num_panels, 1);
+    r.plan = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, 1, conv->num_panels, 1, 1);
     r.plan.panels_per_chunk = (conv->num_panels + threads - 1) / threads;
     r.plan.chunks = (conv->num_panels + r.plan.panels_per_chunk - 1) / r.plan.panels_per_chunk;
     r.plan.tasks = (size_t)conv->s.batch * r.plan.chunks;
   } else {
-    r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels, 0);
+    r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels, 0, 1);
   }
   // Rows and strips write whole rows or channel chunks: their add runs after the job, as does that of
   // tasks that split the channels.
