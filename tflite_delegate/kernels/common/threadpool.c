@@ -28,9 +28,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 #include "common/memory.h"
 #include "common/threadpool.h"
@@ -111,14 +108,6 @@ static void run_tasks(onexn_threadpool* pool, size_t thread) {
   }
 }
 
-static void cpu_relax(void) {
-#if defined(__x86_64__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 static long now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -133,7 +122,7 @@ static int spin_until(const onexn_threadpool* pool, int (*done)(const onexn_thre
   const long deadline = now_ns() + pool->spin_ns;
   for (;;) {
     for (int i = 0; i < 64; i++) {
-      cpu_relax();
+      onexn_cpu_relax();
       if (done(pool, arg)) return 1;
     }
     sched_yield();  // a thread this one waits for may share its CPU
@@ -295,7 +284,7 @@ void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_f
   atomic_store_explicit(&pool->open, 0, memory_order_seq_cst);
   for (unsigned spins = 0; atomic_load_explicit(&pool->active, memory_order_seq_cst) != 0; spins++) {
     if (spins < 1024) {
-      cpu_relax();
+      onexn_cpu_relax();
     } else {
       sched_yield();  // such a worker may share this CPU
     }

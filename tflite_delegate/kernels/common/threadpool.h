@@ -22,6 +22,15 @@ void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_f
 // cost more).
 size_t onexn_elementwise_chunk(size_t count, size_t threads, size_t min_run);
 
+// One turn of a spin-wait: tells the core (and its SMT sibling) that this thread only waits.
+static inline void onexn_cpu_relax(void) {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 // For tests (tests/threadpool_test.cc): while hold is nonzero the workers join no job, like workers whose
 // CPU has not run them yet; jobs still finish, on the caller.
 void onexn_threadpool_hold_workers(onexn_threadpool* pool, int hold);

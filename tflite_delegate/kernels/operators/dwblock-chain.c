@@ -16,9 +16,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 #include "common/memory.h"
 #include "common/threadpool.h"
@@ -111,14 +108,6 @@ void onexn_dwblock_chain_destroy(onexn_dwblock_chain* c) {
   free(c);
 }
 
-static void cpu_relax(void) {
-#if defined(__x86_64__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 // Takes the next rows [*y0, *y1) of a block of h rows from the top (side 0) or the bottom (side 1); 0 when
 // none are left. A side's first run is its half less the middle rows; then a quarter of what is left.
 static int take_rows(progress* p, size_t h, int side, int first, size_t* y0, size_t* y1) {
@@ -151,7 +140,7 @@ static void wait_rows(progress* p, size_t lo, size_t hi) {
     if (spins % 64 == 63) {
       sched_yield();  // the other thread may share this CPU
     } else {
-      cpu_relax();
+      onexn_cpu_relax();
     }
   }
 }
