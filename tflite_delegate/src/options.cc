@@ -9,7 +9,8 @@ namespace onexn {
 namespace {
 
 #ifdef ONEXN_TESTING
-constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, channel_slices, pipeline, dense, amx, abi_probe";
+constexpr char kKnownOptions[] =
+    "num_threads, kernel, verbose, glue, fuse, channel_slices, pipeline, dense, amx, abi_probe";
 #else
 constexpr char kKnownOptions[] = "num_threads, kernel, verbose, glue, fuse, channel_slices, pipeline, dense, amx";
 #endif

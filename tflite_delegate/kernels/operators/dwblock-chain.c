@@ -145,12 +145,9 @@ static void wait_rows(progress* p, size_t lo, size_t hi) {
   }
 }
 
-typedef struct {
-  onexn_dwblock_chain* c;
-} chain_run;
-
+// One side of the job (task 0: from the top; task 1: from the bottom), on whichever thread runs it.
 static void run_side(void* ctx, size_t side, size_t thread) {
-  onexn_dwblock_chain* c = ((chain_run*)ctx)->c;
+  onexn_dwblock_chain* c = (onexn_dwblock_chain*)ctx;
   for (size_t k = 0; k < c->count; k++) {
     const onexn_dwblock_pass* pass = &c->passes[k];
     const onexn_dwblock* b = c->links[k].block;
@@ -213,7 +210,6 @@ int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* c
     atomic_store_explicit(&c->progress[k].top_done, 0, memory_order_relaxed);
     atomic_store_explicit(&c->progress[k].bottom_done, onexn_dwblock_out_rows(l->block), memory_order_relaxed);
   }
-  chain_run r = {c};
-  onexn_threadpool_parallelize(pool, 2, run_side, &r);  // the pool publishes the stores above with the job
+  onexn_threadpool_parallelize(pool, 2, run_side, c);  // the pool publishes the stores above with the job
   return 0;
 }

@@ -232,7 +232,6 @@ static size_t reserve_conv_threads(onexn_dwblock* b, size_t threads) {
   return threads;
 }
 
-
 // The three layers, float or int8; pointers are to elements of b->elem bytes.
 static void expand_pixels(const onexn_dwblock* b, const uint8_t* input, size_t p0, size_t p1, uint8_t* out,
                           size_t thread) {
