@@ -26,7 +26,6 @@ using onexn_test::AvailableIsas;
 using onexn_test::Check;
 using onexn_test::RandomCaseCount;
 
-constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // One block of a chain: its layers (any of them may be absent but the depthwise), made for the ISA.
 struct Block {
@@ -48,15 +47,7 @@ struct Block {
 onexn_conv* Pointwise(std::mt19937* rng, int batch, int h, int w, int cin, int cout, bool relu6, onexn_isa isa) {
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const int n = int(1u << ((*rng)() % 5));  // 1 .. 16
-  onexn_conv_shape s{};
-  s.batch = batch;
-  s.in_h = s.out_h = h;
-  s.in_w = s.out_w = w;
-  s.cin = cin;
-  s.cout = cout;
-  s.kh = s.kw = s.stride_h = s.stride_w = s.dilation_h = s.dilation_w = 1;
-  s.out_min = relu6 ? 0.0f : -kInf;
-  s.out_max = relu6 ? 6.0f : kInf;
+  const onexn_conv_shape s = onexn_test::PointwiseShape(batch, h, w, cin, cout, relu6);
   std::vector<uint32_t> group_ptr{0}, kept;
   for (int g = 0; g < (cout + n - 1) / n; g++) {
     for (int k = 0; k < cin; k++) {

@@ -25,6 +25,7 @@ using onexn_test::AvailableIsas;
 using onexn_test::Axis;
 using onexn_test::Check;
 using onexn_test::Pad;
+using onexn_test::PointwiseShape;
 using onexn_test::RandomCaseCount;
 
 // 64-byte aligned floats, NaN-filled so a read of scratch before it is written would show.
@@ -57,20 +58,6 @@ struct Case {
     return buf;
   }
 };
-
-// A 1x1 of stride 1 over h x w pixels.
-onexn_conv_shape PointwiseShape(int batch, int h, int w, int cin, int cout, bool relu6) {
-  onexn_conv_shape s{};
-  s.batch = batch;
-  s.in_h = s.out_h = h;
-  s.in_w = s.out_w = w;
-  s.cin = cin;
-  s.cout = cout;
-  s.kh = s.kw = s.stride_h = s.stride_w = s.dilation_h = s.dilation_w = 1;
-  s.out_min = relu6 ? 0.0f : -kInf;
-  s.out_max = relu6 ? 6.0f : kInf;
-  return s;
-}
 
 // The case's depthwise shape; false when its window does not fit (VALID padding).
 bool DepthwiseShape(const Case& c, onexn_dwconv_shape* d) {

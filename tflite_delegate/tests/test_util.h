@@ -74,6 +74,21 @@ bool RunGuarded(size_t total, Run run, std::vector<float>* out) {
 
 enum class Pad { kSame, kValid, kExplicit };
 
+// A 1x1 convolution of stride 1 over h x w pixels (the blocks' expansions and projections), clamped to
+// [0, 6] (relu6) or not at all.
+inline onexn_conv_shape PointwiseShape(int batch, int h, int w, int cin, int cout, bool relu6) {
+  onexn_conv_shape s{};
+  s.batch = batch;
+  s.in_h = s.out_h = h;
+  s.in_w = s.out_w = w;
+  s.cin = cin;
+  s.cout = cout;
+  s.kh = s.kw = s.stride_h = s.stride_w = s.dilation_h = s.dilation_w = 1;
+  s.out_min = relu6 ? 0.0f : -std::numeric_limits<float>::infinity();
+  s.out_max = relu6 ? 6.0f : std::numeric_limits<float>::infinity();
+  return s;
+}
+
 // Output size and leading padding of one axis, TFLite-style (kExplicit: pad_lo before, pad_hi after);
 // false if the output would be empty.
 inline bool Axis(Pad pad, int in, int k, int stride, int dilation, int pad_lo, int pad_hi, int* out, int* lead) {
