@@ -765,6 +765,50 @@ void TestThreadCases(const std::vector<Kernel>& kernels) {
   TestThreads(w, kernels);
 }
 
+// A stem whose input rows are widened (cin < 16, padding on the right; conv.c, widen_rows): each thread
+// copies only the rows it has not copied yet in this run. A second run of new values from the same buffer
+// must not reuse the first run's rows, whatever the thread count; two images must not share them.
+void TestWidenedRowsRerun(const std::vector<Kernel>& kernels) {
+  Case c;
+  c.batch = 2;
+  c.in_h = c.in_w = 50;
+  c.cin = 3;
+  c.cout = 16;
+  c.kh = c.kw = 3;
+  c.stride = 2;
+  c.n = 16;
+  c.seed = 3300;
+  const Problem p = Build(c);
+  Check(p.ok, "widened rows: case builds");
+  if (!p.ok) return;
+  const onexn_block_index index = {c.n, p.num_groups, p.group_ptr.data(), p.kept_cin.data()};
+  const onexn_conv_shape& s = p.shape;
+  const size_t total = static_cast<size_t>(s.batch) * s.out_h * s.out_w * s.cout;
+  for (const Kernel& k : kernels) {
+    char err[256];
+    onexn_conv* conv = Create(k, &s, &index, p.w_passed.data(), p.bias.data(), err, sizeof(err));
+    Check(conv != nullptr, "widened rows " + k.label + ": create failed: " + std::string(err));
+    if (conv == nullptr) continue;
+    for (int threads : {2, 3}) {
+      onexn_threadpool* pool = onexn_threadpool_create(threads);
+      std::vector<float> input(p.input), out(total), expect(total);
+      for (int rep = 0; rep < 3; rep++) {
+        if (rep > 0) {
+          for (float& v : input) v = 1.0f - 0.5f * v;  // new values, same buffer
+        }
+        std::vector<float> copy(input);  // another buffer: the reference run shares no rows with it
+        onexn_conv_run(conv, copy.data(), expect.data(), nullptr);
+        onexn_conv_run(conv, input.data(), out.data(), pool);
+        Check(std::memcmp(out.data(), expect.data(), total * sizeof(float)) == 0,
+              "widened rows " + k.label + ": run " + std::to_string(rep) + " at " + std::to_string(threads) +
+                  " threads differs from a fresh run");
+      }
+      onexn_threadpool_destroy(pool);
+    }
+    onexn_conv_destroy(conv);
+  }
+}
+
 // A tile-invariant microkernel (the list's claim, which onexn_dwblock relies on) gives every pixel the same
 // bits whichever range of pixels a call covers.
 void TestTileInvariance(const Kernel& k) {
@@ -863,6 +907,10 @@ TEST_CASE("conv: random cases, the kernel each ISA dispatches to") {
 TEST_CASE("conv: results do not depend on the thread count") { TestThreadCases(Dispatched(AvailableIsas())); }
 
 TEST_CASE("conv: two callers share a pool") { TestSharedPool(); }
+
+TEST_CASE("conv: a stem's widened rows are copied afresh for each run and image") {
+  TestWidenedRowsRerun(Dispatched(AvailableIsas()));
+}
 
 TEST_CASE("conv: run_add adds a residual to the convolution's output") {
   Case c;  // pixel tasks: each adds its pixels

@@ -11,6 +11,15 @@
 #include "common/threadpool.h"
 #include "operators/operators.h"
 
+// The input rows [lo, hi) of image src a thread has copied into its widened image in run `run`; a cache
+// line each, as every thread writes its own.
+typedef struct {
+  size_t run;
+  const float* src;
+  ptrdiff_t lo, hi;
+  char pad[64 - 2 * sizeof(size_t) - 2 * sizeof(ptrdiff_t)];
+} wide_rows;
+
 struct onexn_conv {
   onexn_conv_shape s;
   int n;
@@ -35,6 +44,8 @@ struct onexn_conv {
   float* xt;            // xt_threads * xt_floats
   size_t xt_threads;
   size_t wide_w;        // 0, or the width of the input copy with its horizontal padding (see widen_rows)
+  wide_rows* wide;      // xt_threads records of the rows each thread's widened image holds
+  size_t runs;          // onexn_conv_run calls so far: tells a record of this run from older ones
 };
 
 static int add_size(size_t a, size_t b, size_t* r) {
@@ -266,6 +277,11 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
   if (scratch > 0) {
     conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
     if (conv->xt == NULL) goto oom;
+    if (conv->wide_w != 0) {
+      conv->wide = (wide_rows*)onexn_aligned_alloc(sizeof(wide_rows));
+      if (conv->wide == NULL) goto oom;
+      memset(conv->wide, 0, sizeof(wide_rows));
+    }
     memset(conv->xt, 0, conv->xt_floats * sizeof(float));
     conv->xt_threads = 1;
   }
@@ -362,6 +378,7 @@ void onexn_conv_destroy(onexn_conv* conv) {
   onexn_aligned_free(conv->zero);
   onexn_aligned_free(conv->ind);
   onexn_aligned_free(conv->xt);
+  onexn_aligned_free(conv->wide);
   free(conv);
 }
 
@@ -373,6 +390,7 @@ typedef struct {
   const float* addend;  // onexn_conv_run_add: added to each task's outputs, or NULL
   onexn_vadd_ukernel add;
   float add_min, add_max;
+  size_t run;  // conv->runs of this run (see widened_rows)
 } run_ctx;
 
 // Output pixels [p0, p0 + mr) of one image (mr <= the kernel's tile) of a pixel-vector kernel, panels
@@ -406,27 +424,52 @@ static void run_xt_tile(const onexn_conv* conv, const float* input, size_t p0, s
   }
 }
 
+static void copy_rows(const onexn_conv* conv, float* wide, const float* input, ptrdiff_t lo, ptrdiff_t hi) {
+  const size_t cin = (size_t)conv->s.cin, row = (size_t)conv->s.in_w * cin;
+  for (ptrdiff_t iy = lo; iy < hi; iy++) {
+    memcpy(wide + ((size_t)iy * conv->wide_w + (size_t)conv->s.pad_left) * cin, input + (size_t)iy * row,
+           row * sizeof(float));
+  }
+}
+
 // Copies the input rows that output pixels [p0, p1) read into the thread's widened image (see widen_rows),
-// at the columns after the left padding; the padding columns stay zero. Returns the widened image.
-static const float* widened_rows(const onexn_conv* conv, const float* input, size_t p0, size_t p1, size_t thread) {
+// at the columns after the left padding; the padding columns stay zero. Returns the widened image. Within
+// run `run` (0: none) only the rows the thread has not copied yet: its tasks are mostly consecutive, and
+// tasks of a row or two of a 7x7/2 stem would otherwise copy each input row three or four times.
+static const float* widened_rows(const onexn_conv* conv, const float* input, size_t p0, size_t p1, size_t thread,
+                                 size_t run) {
   const onexn_conv_shape* s = &conv->s;
   float* wide = conv->xt + thread * conv->xt_floats;
-  const size_t cin = (size_t)s->cin, row = (size_t)s->in_w * cin, out_w = (size_t)s->out_w;
+  const size_t out_w = (size_t)s->out_w;
   const ptrdiff_t first = (ptrdiff_t)(p0 / out_w) * s->stride_h - s->pad_top;
   const ptrdiff_t last =
       (ptrdiff_t)((p1 - 1) / out_w) * s->stride_h - s->pad_top + (ptrdiff_t)(s->kh - 1) * s->dilation_h;
-  for (ptrdiff_t iy = first < 0 ? 0 : first; iy <= last && iy < s->in_h; iy++) {
-    memcpy(wide + ((size_t)iy * conv->wide_w + (size_t)s->pad_left) * cin, input + (size_t)iy * row,
-           row * sizeof(float));
+  const ptrdiff_t lo = first < 0 ? 0 : first, hi = last < s->in_h ? last + 1 : s->in_h;
+  if (lo >= hi) return wide;
+  wide_rows* held = run != 0 ? &conv->wide[thread] : NULL;
+  if (held != NULL && held->run == run && held->src == input && lo <= held->hi && hi >= held->lo) {
+    // Overlapping or adjacent: copy what lies outside, and hold the union.
+    if (lo < held->lo) copy_rows(conv, wide, input, lo, held->lo);
+    if (hi > held->hi) copy_rows(conv, wide, input, held->hi, hi);
+    if (lo < held->lo) held->lo = lo;
+    if (hi > held->hi) held->hi = hi;
+    return wide;
+  }
+  copy_rows(conv, wide, input, lo, hi);
+  if (held != NULL) {
+    held->run = run;
+    held->src = input;
+    held->lo = lo;
+    held->hi = hi;
   }
   return wide;
 }
 
-void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
-                           size_t pa, size_t pb, size_t thread) {
+static void run_pixel_range(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
+                            size_t pa, size_t pb, size_t thread, size_t run) {
   const onexn_conv_shape* s = &conv->s;
   if (p1 <= p0 || pb <= pa) return;
-  if (conv->wide_w != 0) input_image = widened_rows(conv, input_image, p0, p1, thread);
+  if (conv->wide_w != 0) input_image = widened_rows(conv, input_image, p0, p1, thread, run);
   if (conv->uk.kind == ONEXN_KIND_IND) {
     onexn_ind_args a;
     a.input = input_image;
@@ -456,6 +499,11 @@ void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, siz
   }
 }
 
+void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
+                           size_t pa, size_t pb, size_t thread) {
+  run_pixel_range(conv, input_image, p0, p1, out, pa, pb, thread, 0);
+}
+
 size_t onexn_conv_num_panels(const onexn_conv* conv) { return conv->num_panels; }
 
 onexn_vadd_ukernel onexn_conv_add_ukernel(const onexn_conv* conv) { return onexn_add_ukernel(conv->uk.isa); }
@@ -470,8 +518,18 @@ size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads) {
   float* xt = threads <= SIZE_MAX / sizeof(float) / conv->xt_floats
                   ? (float*)onexn_aligned_alloc(threads * conv->xt_floats * sizeof(float))
                   : NULL;
-  if (xt == NULL) return 1;
-  if (conv->wide_w != 0) memset(xt, 0, threads * conv->xt_floats * sizeof(float));
+  wide_rows* wide = conv->wide_w != 0 ? (wide_rows*)onexn_aligned_alloc(threads * sizeof(wide_rows)) : NULL;
+  if (xt == NULL || (conv->wide_w != 0 && wide == NULL)) {
+    onexn_aligned_free(xt);
+    onexn_aligned_free(wide);
+    return 1;
+  }
+  if (conv->wide_w != 0) {
+    memset(xt, 0, threads * conv->xt_floats * sizeof(float));
+    memset(wide, 0, threads * sizeof(wide_rows));
+    onexn_aligned_free(conv->wide);
+    conv->wide = wide;
+  }
   onexn_aligned_free(conv->xt);
   conv->xt = xt;
   conv->xt_threads = threads;
@@ -493,7 +551,7 @@ static void run_task(void* p, size_t task, size_t thread) {
   const size_t p0 = run * run_pixels;  // a run starts at a tile boundary
   const size_t p1 = p0 + run_pixels < conv->out_pixels ? p0 + run_pixels : conv->out_pixels;
   const size_t out_at = img * conv->out_image + p0 * (size_t)conv->s.cout;
-  onexn_conv_run_pixels(conv, r->input + img * conv->in_image, p0, p1, r->output + out_at, pa, pb, thread);
+  run_pixel_range(conv, r->input + img * conv->in_image, p0, p1, r->output + out_at, pa, pb, thread, r->run);
   if (r->addend != NULL && r->plan.chunks == 1) {
     // Every channel of these pixels is done: add while they are in this core's cache.
     const size_t n = (p1 - p0) * (size_t)conv->s.cout;
@@ -514,6 +572,7 @@ static void run(onexn_conv* conv, const float* input, float* output, const float
   const size_t min_tiles = tile_ns > 0.0 && tile_ns < 4000.0 ? (size_t)(4000.0 / tile_ns) : 1;
   r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels,
                                  conv->panel_block < conv->num_panels, min_tiles);
+  r.run = ++conv->runs;
   r.addend = addend;
   r.add = addend != NULL ? onexn_add_ukernel(conv->uk.isa) : NULL;
   r.add_min = add_min;
