@@ -1,7 +1,8 @@
 """Chains of fused blocks (option pipeline, src/block_chain.h): at two threads, consecutive float depthwise
 blocks, each reading the one before's output, run as one parallel job, one thread walking them from the
 top down and the other from the bottom up. Results must be the stock runtime's and, bit for bit, those of
-the blocks run one job each; the report lists each chain's blocks under ``chains``.
+the blocks run one job each; the report lists each chain's blocks under ``chains``. (int8 chains:
+test_delegate_int8.py.)
 """
 
 import numpy as np

@@ -283,6 +283,42 @@ def test_int8_depthwise_blocks_run_fused_bit_for_bit(converted, threads):
     np.testing.assert_array_equal(fused, want)
 
 
+def _int8_chain_model(seed=0):
+    """MobileNetV2's first blocks on a 48x48 image: a stem 3x3/2, a block without expansion, a strided block,
+    a residual block: consecutive int8 blocks, each reading the one before's output."""
+    from onexn_tf.keras.compat import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    inputs = keras.Input((48, 48, 3))
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu6", name="stem")(inputs)
+    y = layers.DepthwiseConv2D(3, padding="same", activation="relu6", name="dw0")(x)
+    x = layers.Conv2D(16, 1, name="project0")(y)
+    for i, (stride, skip) in enumerate([(2, False), (1, True)], start=1):
+        y = layers.Conv2D(96, 1, activation="relu6", name=f"expand{i}")(x)
+        y = layers.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu6", name=f"dw{i}")(y)
+        y = layers.Conv2D(32, 1, name=f"project{i}")(y)
+        x = layers.Add(name=f"add{i}")([x, y]) if skip else y
+    x = layers.GlobalAveragePooling2D()(layers.Conv2D(64, 1, activation="relu6", name="head")(x))
+    return keras.Model(inputs, layers.Dense(10, name="classifier")(x))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_int8_consecutive_blocks_run_as_one_chain_at_two_threads(threads):
+    """Option pipeline (on by default): at two threads, consecutive int8 blocks run as one parallel job, one
+    thread from the top down, the other from the bottom up (onexn_dwblock_chain), the residual ADD inside
+    its block. The report lists the chain; outputs are the blocks' one job each (pipeline=0) bit for bit,
+    and within a step of the stock runtime's."""
+    tflite = _int8(apply_1xn(_int8_chain_model(), n=16, sparsity=0.5))
+    report, got, _ = check_claims_and_outputs(tflite, num_threads=threads)
+    starts = [nodes[0] for nodes in sorted(report["fused"])]
+    assert len(starts) == 3 and len(report["residual"]) == 1, report
+    assert report["chains"] == ([starts] if threads == 2 else []), report
+    apart_report, apart, _ = check_claims_and_outputs(tflite, num_threads=threads, pipeline="0")
+    assert apart_report["chains"] == [] and apart_report["fused"] == report["fused"], apart_report
+    np.testing.assert_array_equal(got, apart)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_int8_residual_adds_run_with_their_convolution(converted, threads):
     """Option fuse: an int8 1x1 whose output only the ADD after it reads runs that ADD as its pixels finish

@@ -1,6 +1,7 @@
-// Chains of depthwise blocks at two threads (option pipeline): consecutive float blocks, each reading the
-// one before's output, run as one parallel job (onexn_dwblock_chain): no block waits for its slower thread.
-// MobileNetV2's blocks from 112x112 down to 14x14 (those cut by channels end a chain).
+// Chains of depthwise blocks at two threads (option pipeline): consecutive blocks, all float or all int8,
+// each reading the one before's output, run as one parallel job (onexn_dwblock_chain): no block waits for
+// its slower thread. MobileNetV2's blocks from 112x112 down to 14x14 (float blocks cut by channels end a
+// chain), int8 MobileNetV2's from 112x112 to 7x7.
 #ifndef ONEXN_DELEGATE_BLOCK_CHAIN_H_
 #define ONEXN_DELEGATE_BLOCK_CHAIN_H_
 
@@ -12,7 +13,7 @@ namespace onexn {
 
 // Marks the chains of these steps after the fusions (their first step's `fused.chain`); none unless
 // threads == 2. Every tensor a chain reads or writes must then live for the whole chain (PlanPartitionArena).
-void PlanBlockChains(std::vector<Step>* steps, int threads, bool verbose);
+void PlanBlockChains(std::vector<Step>* steps, int threads, onexn_isa isa, bool verbose);
 
 }  // namespace onexn
 

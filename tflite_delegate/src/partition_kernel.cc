@@ -195,7 +195,7 @@ TfLiteStatus Prepare(TfLiteContext* context, TfLiteNode* node) {
     PlanFusion(context, options.isa, &part->steps, part->outer, threads, options.channel_slices, options.verbose);
     PlanResidualFusion(&part->steps, part->outer);
     PlanPadFusion(context, options.isa, &part->steps, part->outer);
-    if (options.pipeline) PlanBlockChains(&part->steps, threads, options.verbose);
+    if (options.pipeline) PlanBlockChains(&part->steps, threads, options.isa, options.verbose);
   }
   const ArenaLayout layout = PlanPartitionArena(&part->steps, part->outer, dims, threads);
   const std::string err = ReserveArena(part, layout.floats);
@@ -227,8 +227,18 @@ TfLiteStatus RunChain(TfLiteContext* context, Partition& part, size_t i) {
     context->ReportError(context, "onexn: node %d invoked before it was prepared", s.node);
     return kTfLiteError;
   }
-  if (onexn_dwblock_chain_run(s.fused.chain.get(), in[0], const_cast<float* const*>(in.data() + 1),
-                              part.state->pool) != 0) {
+  int status;
+  if (s.fused.int8) {
+    std::vector<int8_t*>& outs = s.fused.chain_int8;
+    outs.resize(in.size() - 1);
+    for (size_t k = 1; k < in.size(); ++k) outs[k - 1] = reinterpret_cast<int8_t*>(const_cast<float*>(in[k]));
+    status = onexn_qdwblock_chain_run(s.fused.chain.get(), reinterpret_cast<const int8_t*>(in[0]), outs.data(),
+                                      part.state->pool);
+  } else {
+    status = onexn_dwblock_chain_run(s.fused.chain.get(), in[0], const_cast<float* const*>(in.data() + 1),
+                                     part.state->pool);
+  }
+  if (status != 0) {
     context->ReportError(context, "onexn: node %d: out of memory for the chained blocks' buffers", s.node);
     return kTfLiteError;
   }

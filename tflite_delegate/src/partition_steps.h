@@ -276,6 +276,7 @@ struct FusedBlock {
   std::unique_ptr<onexn_dwblock_chain, DwblockChainDeleter> chain;
   int chain_steps = 0;             // steps the chain covers, starting at this one
   std::vector<int> chain_starts;   // the step that starts each of its blocks
+  std::vector<int8_t*> chain_int8;  // an int8 chain's outputs at Invoke (filled there)
   // At several threads a float block of few rows may run cut by channels instead (channel_split.h): then
   // `split` runs it, on slices of the layers it owns (declared first: destroyed after the split).
   std::vector<std::unique_ptr<onexn_conv, ConvDeleter>> slice_convs;

@@ -227,31 +227,6 @@ int onexn_dwblock_run_add(onexn_dwblock* b, const float* input, const float* add
                           float out_max, float* scratch, size_t scratch_floats, onexn_threadpool* pool);
 void onexn_dwblock_destroy(onexn_dwblock* b);
 
-// Consecutive float blocks, each reading the output of the one before (a network's chain of inverted-residual
-// blocks), run at two threads as one job rather than one job per block: one thread walks every block from
-// the top down, the other from the bottom up, each going on to the next block once no row of this one is
-// left to take and waiting only for rows of the block before that the other has not written yet. No block
-// waits for its slower thread. Results are bit-identical to running the blocks one after the other.
-// Batches of one image only.
-typedef struct {
-  onexn_dwblock* block;  // borrowed; must outlive the chain
-  int residual;          // nonzero: the block adds its input, clamped to [add_min, add_max] (onexn_dwblock_run_add)
-  float add_min, add_max;
-} onexn_dwblock_link;
-typedef struct onexn_dwblock_chain onexn_dwblock_chain;
-// NULL, with a message in err, for fewer than 2 blocks, an int8 block, a batch of several images, a
-// residual block without a projection or whose output has another shape, or a block that does not read
-// the previous one's output.
-onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links, size_t count, char* err,
-                                                size_t err_len);
-// input: the first block's; outputs[k]: block k's output, which block k + 1 reads (count of them, none
-// overlapping another or the input). On a pool of two threads one job (the chain's own scratch, made on
-// first use); else block by block, as onexn_dwblock_run. Not reentrant for the same chain or its blocks.
-// Returns 0, or -1 (for NULL arguments, or out of memory).
-int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* const* outputs,
-                            onexn_threadpool* pool);
-void onexn_dwblock_chain_destroy(onexn_dwblock_chain* c);
-
 // A float block cut by channels for several threads: slice i is the block of expansion output channels
 // [c_i, c_i+1) (its expansion the expansion's rows of those channels, its depthwise those channels, its
 // projection the projection's columns of those channels, the bias in one slice only, no clamp). Each runs on
@@ -408,6 +383,36 @@ void onexn_qconv_run_add(onexn_qconv* conv, const int8_t* input, const int8_t* a
 int onexn_qdwblock_run_add(onexn_dwblock* b, const int8_t* input, const int8_t* addend, int8_t* output,
                            const onexn_qadd_params* p, int block_operand, onexn_isa isa, float* scratch,
                            size_t scratch_floats, onexn_threadpool* pool);
+
+// Consecutive blocks, each reading the output of the one before (a network's chain of inverted-residual
+// blocks), all float or all int8, run at two threads as one job rather than one job per block: one thread
+// walks every block from the top down, the other from the bottom up, each going on to the next block once
+// no row of this one is left to take and waiting only for rows of the block before that the other has not
+// written yet. No block waits for its slower thread. Results are bit-identical to running the blocks one
+// after the other. Batches of one image only.
+typedef struct {
+  onexn_dwblock* block;           // borrowed; must outlive the chain
+  int residual;                   // nonzero: the block adds its input (onexn_dwblock_run_add, onexn_qdwblock_run_add)
+  float add_min, add_max;         // a float block's ADD: its clamp
+  const onexn_qadd_params* qadd;  // an int8 block's ADD (borrowed; must outlive the chain)
+  int block_operand;              // an int8 block's ADD: which of its inputs the block's output is, 0 or 1
+  onexn_isa add_isa;              // an int8 block's ADD: the ISA it runs on
+} onexn_dwblock_link;
+typedef struct onexn_dwblock_chain onexn_dwblock_chain;
+// NULL, with a message in err, for fewer than 2 blocks, float and int8 blocks together, a batch of several
+// images, a residual block without a projection or whose output has another shape (or, int8, without its
+// ADD's parameters or operand), or a block that does not read the previous one's output.
+onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links, size_t count, char* err,
+                                                size_t err_len);
+// input: the first block's; outputs[k]: block k's output, which block k + 1 reads (count of them, none
+// overlapping another or the input). On a pool of two threads one job (the chain's own scratch, made on
+// first use); else block by block, as onexn_dwblock_run. Not reentrant for the same chain or its blocks.
+// Returns 0, or -1 (for NULL arguments, a chain of the other kind, or out of memory).
+int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* const* outputs,
+                            onexn_threadpool* pool);
+int onexn_qdwblock_chain_run(onexn_dwblock_chain* c, const int8_t* input, int8_t* const* outputs,
+                             onexn_threadpool* pool);
+void onexn_dwblock_chain_destroy(onexn_dwblock_chain* c);
 
 // Global average pooling on int8 (MEAN over height and width): the int32 sum of each channel less
 // pixels * input zero point, times input_scale / output_scale / pixels in fp32, rounded half to even, clamped.

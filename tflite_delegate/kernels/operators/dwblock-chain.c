@@ -1,4 +1,4 @@
-// onexn_dwblock_chain: consecutive depthwise blocks run at two threads as one parallel job.
+// onexn_dwblock_chain: consecutive depthwise blocks (float or int8) run at two threads as one parallel job.
 //
 // Run one job per block, every block ends when its slower thread does: MobileNetV2 at 2 threads waited
 // 2-3 us a block for it (the last rows of a share are one task; a row of a 14x14 block takes 8 us), half
@@ -33,11 +33,13 @@ typedef struct {
 
 struct onexn_dwblock_chain {
   size_t count;
+  int int8;  // every block int8 (else every block float)
   onexn_dwblock_link* links;
   size_t scratch_stride;  // floats of scratch per thread: the largest block's
   float* scratch;         // 2 threads' (made by the first run at 2 threads)
   progress* progress;     // one per block
   onexn_dwblock_pass* passes;
+  void** outputs;         // the blocks' outputs of the current run
 };
 
 onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links, size_t count, char* err,
@@ -52,8 +54,13 @@ onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links,
     const onexn_dwblock* b = links[k].block;
     size_t batch, in_image, out_image;
     const onexn_conv *expand, *project;
-    if (b == NULL || !onexn_dwblock_is_float(b)) {
-      onexn_set_err(err, err_len, "onexn_dwblock_chain_create: block %zu is not a float block", k);
+    if (b == NULL) {
+      onexn_set_err(err, err_len, "onexn_dwblock_chain_create: block %zu is missing", k);
+      return NULL;
+    }
+    if (onexn_dwblock_is_float(b) != onexn_dwblock_is_float(links[0].block)) {
+      onexn_set_err(err, err_len, "onexn_dwblock_chain_create: block %zu is %s, block 0 %s", k,
+                    onexn_dwblock_is_float(b) ? "float" : "int8", onexn_dwblock_is_float(b) ? "int8" : "float");
       return NULL;
     }
     onexn_dwblock_layout(b, &batch, &in_image, &out_image, &expand, &project);
@@ -61,9 +68,15 @@ onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links,
       onexn_set_err(err, err_len, "onexn_dwblock_chain_create: block %zu runs a batch of %zu images, not 1", k, batch);
       return NULL;
     }
-    if (links[k].residual && (project == NULL || in_image != out_image)) {
+    if (links[k].residual && (!onexn_dwblock_has_projection(b) || in_image != out_image)) {
       onexn_set_err(err, err_len, "onexn_dwblock_chain_create: block %zu adds its input but %s", k,
-                    project == NULL ? "has no projection" : "its output has another shape");
+                    !onexn_dwblock_has_projection(b) ? "has no projection" : "its output has another shape");
+      return NULL;
+    }
+    if (links[k].residual && !onexn_dwblock_is_float(b) &&
+        (links[k].qadd == NULL || (links[k].block_operand != 0 && links[k].block_operand != 1))) {
+      onexn_set_err(err, err_len, "onexn_dwblock_chain_create: int8 block %zu adds its input but %s", k,
+                    links[k].qadd == NULL ? "the ADD's parameters are missing" : "the operand is not 0 or 1");
       return NULL;
     }
     if (k > 0) {
@@ -87,14 +100,16 @@ onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links,
     c->links = (onexn_dwblock_link*)malloc(count * sizeof(*links));
     c->progress = (progress*)onexn_aligned_alloc(count * sizeof(progress));
     c->passes = (onexn_dwblock_pass*)malloc(count * sizeof(onexn_dwblock_pass));
+    c->outputs = (void**)malloc(count * sizeof(void*));
   }
-  if (c == NULL || c->links == NULL || c->progress == NULL || c->passes == NULL) {
+  if (c == NULL || c->links == NULL || c->progress == NULL || c->passes == NULL || c->outputs == NULL) {
     onexn_dwblock_chain_destroy(c);
     onexn_set_err(err, err_len, "onexn_dwblock_chain_create: out of memory");
     return NULL;
   }
   memcpy(c->links, links, count * sizeof(*links));
   c->count = count;
+  c->int8 = !onexn_dwblock_is_float(links[0].block);
   c->scratch_stride = stride;
   return c;
 }
@@ -104,6 +119,7 @@ void onexn_dwblock_chain_destroy(onexn_dwblock_chain* c) {
   onexn_aligned_free(c->scratch);
   onexn_aligned_free(c->progress);
   free(c->passes);
+  free(c->outputs);
   free(c->links);
   free(c);
 }
@@ -174,25 +190,48 @@ static void run_side(void* ctx, size_t side, size_t thread) {
   }
 }
 
-static int run_blocks_apart(onexn_dwblock_chain* c, const float* input, float* const* outputs,
+// The residual ADD of link k, whose block reads `in` (none for a block without one).
+static onexn_dwblock_residual residual_of(const onexn_dwblock_link* l, const void* in) {
+  onexn_dwblock_residual r = {NULL, 0.0f, 0.0f, NULL, NULL, 0, ONEXN_ISA_AUTO};
+  if (!l->residual) return r;
+  if (onexn_dwblock_is_float(l->block)) {
+    r.addend = (const float*)in;
+    r.min = l->add_min;
+    r.max = l->add_max;
+  } else {
+    r.qaddend = (const int8_t*)in;
+    r.qparams = l->qadd;
+    r.block_operand = l->block_operand;
+    r.isa = l->add_isa;
+  }
+  return r;
+}
+
+// The blocks one job each (a pool of other than two threads, or short of memory).
+static int run_blocks_apart(onexn_dwblock_chain* c, const void* input, void* const* outputs,
                             onexn_threadpool* pool) {
   for (size_t k = 0; k < c->count; k++) {
     const onexn_dwblock_link* l = &c->links[k];
-    const float* in = k == 0 ? input : outputs[k - 1];
-    const int status = l->residual ? onexn_dwblock_run_add(l->block, in, in, outputs[k], l->add_min, l->add_max,
-                                                           NULL, 0, pool)
-                                   : onexn_dwblock_run(l->block, in, outputs[k], NULL, 0, pool);
+    const void* in = k == 0 ? input : outputs[k - 1];
+    int status;
+    if (c->int8 && l->residual) {
+      status = onexn_qdwblock_run_add(l->block, (const int8_t*)in, (const int8_t*)in, (int8_t*)outputs[k], l->qadd,
+                                      l->block_operand, l->add_isa, NULL, 0, pool);
+    } else if (c->int8) {
+      status = onexn_qdwblock_run(l->block, (const int8_t*)in, (int8_t*)outputs[k], NULL, 0, pool);
+    } else if (l->residual) {
+      status = onexn_dwblock_run_add(l->block, (const float*)in, (const float*)in, (float*)outputs[k], l->add_min,
+                                     l->add_max, NULL, 0, pool);
+    } else {
+      status = onexn_dwblock_run(l->block, (const float*)in, (float*)outputs[k], NULL, 0, pool);
+    }
     if (status != 0) return status;
   }
   return 0;
 }
 
-int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* const* outputs,
-                            onexn_threadpool* pool) {
-  if (c == NULL || input == NULL || outputs == NULL) return -1;
-  for (size_t k = 0; k < c->count; k++) {
-    if (outputs[k] == NULL) return -1;
-  }
+// outputs: the caller's array copied to c->outputs (elements of either type).
+static int run(onexn_dwblock_chain* c, const void* input, void* const* outputs, onexn_threadpool* pool) {
   if (onexn_threadpool_size(pool) != 2) return run_blocks_apart(c, input, outputs, pool);
   for (size_t k = 0; k < c->count; k++) {
     if (onexn_dwblock_reserve_threads(c->links[k].block, 2) < 2) return run_blocks_apart(c, input, outputs, pool);
@@ -203,13 +242,33 @@ int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* c
   }
   for (size_t k = 0; k < c->count; k++) {
     const onexn_dwblock_link* l = &c->links[k];
-    const float* in = k == 0 ? input : outputs[k - 1];
-    onexn_dwblock_pass_init(&c->passes[k], l->block, in, outputs[k], l->residual ? in : NULL, l->add_min, l->add_max,
-                            c->scratch, c->scratch_stride);
+    const void* in = k == 0 ? input : outputs[k - 1];
+    const onexn_dwblock_residual add = residual_of(l, in);
+    onexn_dwblock_pass_init(&c->passes[k], l->block, in, outputs[k], &add, c->scratch, c->scratch_stride);
     atomic_store_explicit(&c->progress[k].claims, 0, memory_order_relaxed);
     atomic_store_explicit(&c->progress[k].top_done, 0, memory_order_relaxed);
     atomic_store_explicit(&c->progress[k].bottom_done, onexn_dwblock_out_rows(l->block), memory_order_relaxed);
   }
   onexn_threadpool_parallelize(pool, 2, run_side, c);  // the pool publishes the stores above with the job
   return 0;
+}
+
+int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* const* outputs,
+                            onexn_threadpool* pool) {
+  if (c == NULL || c->int8 || input == NULL || outputs == NULL) return -1;
+  for (size_t k = 0; k < c->count; k++) {
+    if (outputs[k] == NULL) return -1;
+    c->outputs[k] = outputs[k];
+  }
+  return run(c, input, c->outputs, pool);
+}
+
+int onexn_qdwblock_chain_run(onexn_dwblock_chain* c, const int8_t* input, int8_t* const* outputs,
+                             onexn_threadpool* pool) {
+  if (c == NULL || !c->int8 || input == NULL || outputs == NULL) return -1;
+  for (size_t k = 0; k < c->count; k++) {
+    if (outputs[k] == NULL) return -1;
+    c->outputs[k] = outputs[k];
+  }
+  return run(c, input, c->outputs, pool);
 }

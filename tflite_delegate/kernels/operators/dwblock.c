@@ -429,17 +429,20 @@ static void run_task(void* p, size_t task, size_t thread) {
 }
 
 void onexn_dwblock_pass_init(onexn_dwblock_pass* r, const onexn_dwblock* b, const void* input, void* output,
-                             const float* addend, float add_min, float add_max, float* scratch, size_t stride) {
+                             const onexn_dwblock_residual* add, float* scratch, size_t stride) {
   memset(r, 0, sizeof(*r));
   r->b = b;
   r->input = (const uint8_t*)input;
   r->output = (uint8_t*)output;
   r->scratch = (uint8_t*)scratch;
   r->scratch_stride = stride;
-  r->addend = addend;
-  r->add = addend != NULL ? onexn_conv_add_ukernel(b->project) : NULL;
-  r->add_min = add_min;
-  r->add_max = add_max;
+  r->addend = add->addend;
+  r->add = add->addend != NULL ? onexn_conv_add_ukernel(b->project) : NULL;
+  r->add_min = add->min;
+  r->add_max = add->max;
+  r->qaddend = add->qaddend;
+  r->qadd = add->qaddend != NULL ? onexn_qadd_ukernel(add->isa, add->qparams, &r->qadd_args) : NULL;
+  r->block_operand = add->block_operand;
 }
 
 size_t onexn_dwblock_reserve_threads(onexn_dwblock* b, size_t threads) { return reserve_conv_threads(b, threads); }
@@ -456,17 +459,9 @@ size_t onexn_dwblock_in_rows(const onexn_dwblock* b) { return (size_t)b->d->in_h
 
 int onexn_dwblock_is_float(const onexn_dwblock* b) { return b->qdw == NULL; }
 
-// The residual ADD a run adds to the projection's rows (none: addend and qaddend NULL).
-typedef struct {
-  const float* addend;
-  float min, max;
-  const int8_t* qaddend;
-  const onexn_qadd_params* qparams;
-  int block_operand;
-  onexn_isa isa;
-} residual;
+int onexn_dwblock_has_projection(const onexn_dwblock* b) { return b->project != NULL || b->qproject != NULL; }
 
-static int run(onexn_dwblock* b, const void* input, void* output, const residual* add, float* scratch,
+static int run(onexn_dwblock* b, const void* input, void* output, const onexn_dwblock_residual* add, float* scratch,
                size_t scratch_floats, onexn_threadpool* pool) {
   const size_t pool_threads = (size_t)onexn_threadpool_size(pool);
   size_t threads = reserve_conv_threads(b, pool_threads);
@@ -488,11 +483,7 @@ static int run(onexn_dwblock* b, const void* input, void* output, const residual
   // Short of memory for every pool thread: the caller runs alone (same results).
   if (threads < pool_threads) threads = 1;
   onexn_dwblock_pass r;
-  onexn_dwblock_pass_init(&r, b, input, output, add->addend, add->min, add->max, scratch != NULL ? scratch : b->own,
-                          b->scratch_floats);
-  r.qaddend = add->qaddend;
-  r.qadd = add->qaddend != NULL ? onexn_qadd_ukernel(add->isa, add->qparams, &r.qadd_args) : NULL;
-  r.block_operand = add->block_operand;
+  onexn_dwblock_pass_init(&r, b, input, output, add, scratch != NULL ? scratch : b->own, b->scratch_floats);
   r.shares = onexn_dwblock_runs(b, threads);
   r.tasks = threads > 1 ? ONEXN_TASKS_PER_SHARE : 1;
   const size_t share_rows = (b->out_h + r.shares - 1) / r.shares;  // the longest share
@@ -507,7 +498,7 @@ static int run(onexn_dwblock* b, const void* input, void* output, const residual
 int onexn_dwblock_run(onexn_dwblock* b, const float* input, float* output, float* scratch, size_t scratch_floats,
                       onexn_threadpool* pool) {
   if (b == NULL || b->dw == NULL || input == NULL || output == NULL) return -1;
-  const residual none = {NULL, 0.0f, 0.0f, NULL, NULL, 0, ONEXN_ISA_AUTO};
+  const onexn_dwblock_residual none = {NULL, 0.0f, 0.0f, NULL, NULL, 0, ONEXN_ISA_AUTO};
   return run(b, input, output, &none, scratch, scratch_floats, pool);
 }
 
@@ -516,14 +507,14 @@ int onexn_dwblock_run_add(onexn_dwblock* b, const float* input, const float* add
   if (b == NULL || b->dw == NULL || b->project == NULL || input == NULL || addend == NULL || output == NULL) {
     return -1;
   }
-  const residual add = {addend, out_min, out_max, NULL, NULL, 0, ONEXN_ISA_AUTO};
+  const onexn_dwblock_residual add = {addend, out_min, out_max, NULL, NULL, 0, ONEXN_ISA_AUTO};
   return run(b, input, output, &add, scratch, scratch_floats, pool);
 }
 
 int onexn_qdwblock_run(onexn_dwblock* b, const int8_t* input, int8_t* output, float* scratch, size_t scratch_floats,
                        onexn_threadpool* pool) {
   if (b == NULL || b->qdw == NULL || input == NULL || output == NULL) return -1;
-  const residual none = {NULL, 0.0f, 0.0f, NULL, NULL, 0, ONEXN_ISA_AUTO};
+  const onexn_dwblock_residual none = {NULL, 0.0f, 0.0f, NULL, NULL, 0, ONEXN_ISA_AUTO};
   return run(b, input, output, &none, scratch, scratch_floats, pool);
 }
 
@@ -534,6 +525,6 @@ int onexn_qdwblock_run_add(onexn_dwblock* b, const int8_t* input, const int8_t* 
       p == NULL || (block_operand != 0 && block_operand != 1)) {
     return -1;
   }
-  const residual add = {NULL, 0.0f, 0.0f, addend, p, block_operand, isa};
+  const onexn_dwblock_residual add = {NULL, 0.0f, 0.0f, addend, p, block_operand, isa};
   return run(b, input, output, &add, scratch, scratch_floats, pool);
 }

@@ -219,9 +219,18 @@ typedef struct {
   size_t tasks;           // tasks per share
   size_t rows_per_task;   // at most; a share's last task may be shorter or empty
 } onexn_dwblock_pass;
-// A float pass (addend NULL: no residual ADD).
+// The residual ADD a pass adds to the projection's rows: a float block's (addend, clamped to [min, max]) or
+// an int8 block's (qaddend, as onexn_qadd_run computes it); none when both are NULL.
+typedef struct {
+  const float* addend;
+  float min, max;
+  const int8_t* qaddend;
+  const onexn_qadd_params* qparams;
+  int block_operand;  // which input of the int8 ADD the block's output is
+  onexn_isa isa;      // the int8 ADD's
+} onexn_dwblock_residual;
 void onexn_dwblock_pass_init(onexn_dwblock_pass* pass, const onexn_dwblock* b, const void* input, void* output,
-                             const float* addend, float add_min, float add_max, float* scratch, size_t stride);
+                             const onexn_dwblock_residual* add, float* scratch, size_t stride);
 // Output rows [y0, y1) of image img, from the top down (up = 0) or the bottom up, as thread `thread` (of as
 // many as onexn_dwblock_reserve_threads allowed). Rows that continue the thread's last ones, in either
 // direction, keep its band (and run in that direction); the others start it afresh.
@@ -234,6 +243,7 @@ void onexn_dwblock_rows_read(const onexn_dwblock* b, size_t y0, size_t y1, size_
 size_t onexn_dwblock_in_rows(const onexn_dwblock* b);
 size_t onexn_dwblock_out_rows(const onexn_dwblock* b);
 int onexn_dwblock_is_float(const onexn_dwblock* b);
+int onexn_dwblock_has_projection(const onexn_dwblock* b);  // float or int8
 
 // Pieces of onexn_conv / onexn_dwconv that onexn_dwblock runs row by row.
 const onexn_conv_shape* onexn_conv_get_shape(const onexn_conv* conv);
