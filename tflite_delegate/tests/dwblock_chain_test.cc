@@ -249,12 +249,18 @@ std::vector<std::unique_ptr<QBlock>> RandomQChain(std::mt19937* rng, int count, 
 
 size_t Elements(const Block& b) { return size_t(b.out_h) * b.out_w * b.out_c; }
 
-// Runs the chain at 2 threads many times (the sides meet elsewhere), then with the worker held back, then
-// at 1 and 3 threads (block by block), each time against `want`, each block's output bit for bit. run_chain:
-// onexn_dwblock_chain_run or onexn_qdwblock_chain_run on the outputs.
-template <typename T, typename RunChain>
-void CheckRuns(const std::vector<std::vector<T>>& want, RunChain run_chain, onexn_threadpool* pool2,
-               onexn_threadpool* pool3, const std::string& what) {
+// Makes the chain of these links and runs it at 2 threads many times (the sides meet elsewhere), then with
+// the worker held back, then at 1 and 3 threads (block by block), each time against `want`, each block's
+// output bit for bit. run_chain(chain, outputs, pool): onexn_dwblock_chain_run or onexn_qdwblock_chain_run;
+// run_other_kind(chain, pool): the other, which must refuse the chain.
+template <typename T, typename RunChain, typename RunOtherKind>
+void CheckChain(const std::vector<onexn_dwblock_link>& links, const std::vector<std::vector<T>>& want,
+                RunChain run_chain, RunOtherKind run_other_kind, onexn_threadpool* pool2, onexn_threadpool* pool3,
+                const std::string& what) {
+  char err[256] = "";
+  onexn_dwblock_chain* ch = onexn_dwblock_chain_create(links.data(), links.size(), err, sizeof(err));
+  Check(ch != nullptr, what + ": chain create: " + err);
+  if (ch == nullptr) return;
   std::vector<std::vector<T>> got;
   for (const auto& v : want) got.emplace_back(v.size());
   std::vector<T*> outs;
@@ -270,7 +276,7 @@ void CheckRuns(const std::vector<std::vector<T>>& want, RunChain run_chain, onex
     onexn_threadpool_hold_workers(r.pool, r.hold);
     for (int rep = 0; rep < r.reps; rep++) {
       for (auto& g : got) std::fill(g.begin(), g.end(), std::is_same<T, float>::value ? T(NAN) : T(0x5A));
-      Check(run_chain(outs.data(), r.pool) == 0, what + ": chain run");
+      Check(run_chain(ch, outs.data(), r.pool) == 0, what + ": chain run");
       for (size_t k = 0; k < want.size(); k++) {
         const bool same = std::memcmp(got[k].data(), want[k].data(), want[k].size() * sizeof(T)) == 0;
         Check(same, what + ": " + r.name + ", run " + std::to_string(rep) + ": block " + std::to_string(k) +
@@ -279,6 +285,15 @@ void CheckRuns(const std::vector<std::vector<T>>& want, RunChain run_chain, onex
     }
     onexn_threadpool_hold_workers(r.pool, 0);
   }
+  Check(run_other_kind(ch, pool2) == -1, what + ": a run of the other kind: -1");
+  onexn_dwblock_chain_destroy(ch);
+}
+
+template <typename B>
+std::vector<onexn_dwblock_link> Links(const std::vector<std::unique_ptr<B>>& chain) {
+  std::vector<onexn_dwblock_link> links;
+  for (const auto& b : chain) links.push_back(b->link);
+  return links;
 }
 
 void TestRandomChain(unsigned seed, onexn_isa isa, onexn_threadpool* pool2, onexn_threadpool* pool3) {
@@ -301,19 +316,17 @@ void TestRandomChain(unsigned seed, onexn_isa isa, onexn_threadpool* pool2, onex
     Check(rc == 0, what + ": block run");
     in = want.back().data();
   }
-  std::vector<onexn_dwblock_link> links;
-  for (const auto& b : chain) links.push_back(b->link);
-  char err[256] = "";
-  onexn_dwblock_chain* ch = onexn_dwblock_chain_create(links.data(), links.size(), err, sizeof(err));
-  Check(ch != nullptr, what + ": chain create: " + err);
-  if (ch == nullptr) return;
-  CheckRuns(want, [&](float* const* outs, onexn_threadpool* pool) {
-    return onexn_dwblock_chain_run(ch, input.data(), outs, pool);
-  }, pool2, pool3, what);
   std::vector<int8_t> other(input.size());
   std::vector<int8_t*> others(chain.size(), other.data());
-  Check(onexn_qdwblock_chain_run(ch, other.data(), others.data(), pool2) == -1, what + ": an int8 run of it: -1");
-  onexn_dwblock_chain_destroy(ch);
+  CheckChain(
+      Links(chain), want,
+      [&](onexn_dwblock_chain* ch, float* const* outs, onexn_threadpool* pool) {
+        return onexn_dwblock_chain_run(ch, input.data(), outs, pool);
+      },
+      [&](onexn_dwblock_chain* ch, onexn_threadpool* pool) {
+        return onexn_qdwblock_chain_run(ch, other.data(), others.data(), pool);
+      },
+      pool2, pool3, what);
 }
 
 void TestRandomQChain(unsigned seed, onexn_isa isa, onexn_threadpool* pool2, onexn_threadpool* pool3) {
@@ -335,19 +348,17 @@ void TestRandomQChain(unsigned seed, onexn_isa isa, onexn_threadpool* pool2, one
     Check(rc == 0, what + ": block run");
     in = want.back().data();
   }
-  std::vector<onexn_dwblock_link> links;
-  for (const auto& b : chain) links.push_back(b->link);
-  char err[256] = "";
-  onexn_dwblock_chain* ch = onexn_dwblock_chain_create(links.data(), links.size(), err, sizeof(err));
-  Check(ch != nullptr, what + ": chain create: " + err);
-  if (ch == nullptr) return;
-  CheckRuns(want, [&](int8_t* const* outs, onexn_threadpool* pool) {
-    return onexn_qdwblock_chain_run(ch, input.data(), outs, pool);
-  }, pool2, pool3, what);
   std::vector<float> other(input.size());
   std::vector<float*> others(chain.size(), other.data());
-  Check(onexn_dwblock_chain_run(ch, other.data(), others.data(), pool2) == -1, what + ": a float run of it: -1");
-  onexn_dwblock_chain_destroy(ch);
+  CheckChain(
+      Links(chain), want,
+      [&](onexn_dwblock_chain* ch, int8_t* const* outs, onexn_threadpool* pool) {
+        return onexn_qdwblock_chain_run(ch, input.data(), outs, pool);
+      },
+      [&](onexn_dwblock_chain* ch, onexn_threadpool* pool) {
+        return onexn_dwblock_chain_run(ch, other.data(), others.data(), pool);
+      },
+      pool2, pool3, what);
 }
 
 }  // namespace
