@@ -190,7 +190,7 @@ static void run_side(void* ctx, size_t side, size_t thread) {
   }
 }
 
-// The residual ADD of link k, whose block reads `in` (none for a block without one).
+// The residual ADD of a link whose block reads `in` (none for a block without one).
 static onexn_dwblock_residual residual_of(const onexn_dwblock_link* l, const void* in) {
   onexn_dwblock_residual r = {NULL, 0.0f, 0.0f, NULL, NULL, 0, ONEXN_ISA_AUTO};
   if (!l->residual) return r;
