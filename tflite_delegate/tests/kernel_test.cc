@@ -277,8 +277,8 @@ void TestThreads(const Case& c, const std::vector<Kernel>& kernels) {
 }
 
 // onexn_conv_run_add gives onexn_conv_run's output plus the addend, clamped, bit for bit (a float add and
-// clamp have one result), whether each task adds its own pixels or, when the tasks split the channels, one
-// add runs after them; and writes nothing outside the output.
+// clamp have one result), whether each task adds its own pixels or, when the tasks split the channels, its
+// own channels of every pixel; and writes nothing outside the output.
 void TestRunAdd(const Case& c, const std::vector<Kernel>& kernels) {
   const Problem p = Build(c);
   if (!p.ok) return;

@@ -552,10 +552,19 @@ static void run_task(void* p, size_t task, size_t thread) {
   const size_t p1 = p0 + run_pixels < conv->out_pixels ? p0 + run_pixels : conv->out_pixels;
   const size_t out_at = img * conv->out_image + p0 * (size_t)conv->s.cout;
   run_pixel_range(conv, r->input + img * conv->in_image, p0, p1, r->output + out_at, pa, pb, thread, r->run);
-  if (r->addend != NULL && r->plan.chunks == 1) {
-    // Every channel of these pixels is done: add while they are in this core's cache.
-    const size_t n = (p1 - p0) * (size_t)conv->s.cout;
+  if (r->addend == NULL) return;
+  // The task's outputs are done: add while they are in this core's cache.
+  const size_t cout = (size_t)conv->s.cout;
+  if (r->plan.chunks == 1) {
+    const size_t n = (p1 - p0) * cout;
     r->add(n, r->output + out_at, r->addend + out_at, r->output + out_at, r->add_min, r->add_max);
+    return;
+  }
+  // A chunk's panels are consecutive output channels.
+  const size_t c0 = conv->panels[pa].oc, c1 = conv->panels[pb - 1].oc + conv->panels[pb - 1].nc;
+  for (size_t p = 0; p < p1 - p0; p++) {
+    const size_t at = out_at + p * cout + c0;
+    r->add(c1 - c0, r->output + at, r->addend + at, r->output + at, r->add_min, r->add_max);
   }
 }
 
@@ -578,11 +587,6 @@ static void run(onexn_conv* conv, const float* input, float* output, const float
   r.add_min = add_min;
   r.add_max = add_max;
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
-  if (addend != NULL && r.plan.chunks > 1) {
-    // Tasks that split the channels leave no pixel complete: the add runs after them all.
-    const size_t count = (size_t)conv->s.batch * conv->out_image;
-    onexn_add_run(conv->uk.isa, output, addend, output, count, add_min, add_max, threads > 1 ? pool : NULL);
-  }
 }
 
 void onexn_conv_run(onexn_conv* conv, const float* input, float* output, onexn_threadpool* pool) {
