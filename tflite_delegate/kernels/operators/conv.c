@@ -449,10 +449,14 @@ static const float* widened_rows(const onexn_conv* conv, const float* input, siz
   wide_rows* held = run != 0 ? &conv->wide[thread] : NULL;
   if (held != NULL && held->run == run && held->src == input && lo <= held->hi && hi >= held->lo) {
     // Overlapping or adjacent: copy what lies outside, and hold the union.
-    if (lo < held->lo) copy_rows(conv, wide, input, lo, held->lo);
-    if (hi > held->hi) copy_rows(conv, wide, input, held->hi, hi);
-    if (lo < held->lo) held->lo = lo;
-    if (hi > held->hi) held->hi = hi;
+    if (lo < held->lo) {
+      copy_rows(conv, wide, input, lo, held->lo);
+      held->lo = lo;
+    }
+    if (hi > held->hi) {
+      copy_rows(conv, wide, input, held->hi, hi);
+      held->hi = hi;
+    }
     return wide;
   }
   copy_rows(conv, wide, input, lo, hi);
