@@ -645,11 +645,20 @@ static void run_task(void* p, size_t task, size_t thread) {
   const size_t p0 = tile0 * ONEXN_XT_PIXELS, p1 = tile1 < conv->tiles ? tile1 * ONEXN_XT_PIXELS : conv->out_pixels;
   int8_t* out = r->output + img * conv->out_image + p0 * a.out_stride;
   run_range(conv, &a, p0, p1, out, conv->narrow_tiles * ONEXN_XT_PIXELS);
-  if (r->addend != NULL && r->plan.chunks == 1) {
-    // Every channel of these pixels is done: add while they are in this core's cache.
-    const int8_t* addend = r->addend + img * conv->out_image + p0 * a.out_stride;
+  if (r->addend == NULL) return;
+  // The task's outputs are done: add while they are in this core's cache.
+  const int8_t* addend = r->addend + img * conv->out_image + p0 * a.out_stride;
+  if (r->plan.chunks == 1) {
     const size_t n = (p1 - p0) * a.out_stride;
     r->add(&r->add_args, n, r->conv_operand == 0 ? out : addend, r->conv_operand == 0 ? addend : out, out);
+    return;
+  }
+  // A chunk's panels are consecutive output channels: add those of every pixel.
+  const size_t c0 = conv->panels[pa].oc, c1 = conv->panels[pb - 1].oc + conv->panels[pb - 1].nc;
+  for (size_t p = 0; p < p1 - p0; p++) {
+    int8_t* o = out + p * a.out_stride + c0;
+    const int8_t* b = addend + p * a.out_stride + c0;
+    r->add(&r->add_args, c1 - c0, r->conv_operand == 0 ? o : b, r->conv_operand == 0 ? b : o, o);
   }
 }
 
@@ -677,9 +686,9 @@ static void run(onexn_qconv* conv, const int8_t* input, int8_t* output, const in
   } else {
     r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels, 0, 1);
   }
-  // Rows and strips write whole rows or channel chunks: their add runs after the job, as does that of
-  // tasks that split the channels.
-  const int add_after = addend != NULL && (conv->rows_w != 0 || conv->strip_w != 0 || r.plan.chunks > 1);
+  // Rows and strips write whole rows or channel chunks: their add runs after the job. Other tasks add their
+  // own outputs, also when they split the channels.
+  const int add_after = addend != NULL && (conv->rows_w != 0 || conv->strip_w != 0);
   if (add_after) r.addend = NULL;
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
   if (add_after) {
