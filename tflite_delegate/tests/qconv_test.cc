@@ -701,9 +701,30 @@ TEST_CASE("qconv: results do not depend on the thread count") {
   TestThreads(c, Dispatched(AvailableIsas()));
 }
 
+// Stride-1 3x3 layers run from strips (plan_strip). At several threads they split into bands of output rows,
+// each gathering only the rows it reads (20x17 SAME and 21x18 VALID: bands at 2, 3 and 8 threads, whose
+// boundaries fall inside strip tiles), or into chunks of the panels where a band of rows would hold more of
+// the work (7x7: 4 rows of 7 at 2 threads against 4 of 8 panels). Two images; each run twice, so that a
+// thread's strips hold another band's rows from before.
+TEST_CASE("qconv: strips split their rows or their channels across threads, bit for bit") {
+  Case c;
+  c.batch = 2;
+  c.kh = c.kw = 3;
+  c.cin = 32;
+  c.n = 16;
+  for (int shape = 0; shape < 3; shape++) {
+    c.in_h = shape == 0 ? 20 : shape == 1 ? 21 : 7;
+    c.in_w = shape == 0 ? 17 : shape == 1 ? 18 : 7;
+    c.pad = shape == 1 ? Pad::kValid : Pad::kSame;
+    c.cout = shape == 2 ? 128 : 64;
+    c.seed = 3400 + shape;
+    TestThreads(c, Dispatched(AvailableIsas()));
+  }
+}
+
 // onexn_qconv_run_add against the convolution then onexn_qadd_run, the convolution's output as either operand,
-// at 1-3 threads: pixel tasks that add as they finish, channel-chunk tasks, strips and rows (stems) that add
-// after the job. Bit for bit; nothing outside the output.
+// at 1-3 threads: pixel tasks, channel-chunk tasks, strips (bands of rows or chunks of channels) and rows
+// (stems), each adding to its own outputs as it finishes them. Bit for bit; nothing outside the output.
 void TestRunAdd(const Case& c, const std::string& label) {
   const Problem p = Build(c);
   if (!p.ok) return;
@@ -764,6 +785,10 @@ TEST_CASE("qconv: run_add equals the convolution then the int8 ADD, bit for bit"
   c.n = 16;
   c.seed = 3302;
   TestRunAdd(c, "3x3 over 20x17");
+  c.in_h = c.in_w = 7;  // strips in chunks of channels at 2 and 3 threads
+  c.cout = 128;
+  c.seed = 3304;
+  TestRunAdd(c, "3x3 over 7x7");
   c.in_h = 29;  // a 7x7/2 stem: rows
   c.in_w = 40;
   c.cin = 3;

@@ -538,8 +538,9 @@ static void run_tiles_along_rows(const run_ctx* r, onexn_qs8_args* a, size_t img
   }
 }
 
-// A run from strips (plan_strip): image img over the panels [pa, pb), a group at a time, tiles along rows.
-static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t thread) {
+// A run from strips (plan_strip): output rows [oy0, oy1) of image img over the panels [pa, pb), a group at a
+// time, tiles along rows. Only the strip tiles those rows read are gathered and interleaved.
+static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_t oy0, size_t oy1, size_t thread) {
   const onexn_qconv* conv = r->conv;
   const size_t cin = (size_t)conv->s.cin;
   const int8_t* input = r->input + img * conv->in_image;
@@ -548,7 +549,10 @@ static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_
   uint8_t* image = (uint8_t*)a.xt;  // the gathered padded image, then a group's strip
   uint8_t* strip = (uint8_t*)a.scratch;
   const uint8_t flip = conv->uk.input_offset != 0 ? 0x80 : 0x00;
-  for (size_t i = 0; i < conv->strip_tiles; i++) {
+  const size_t t0 = oy0 * conv->strip_w / ONEXN_XT_PIXELS;  // the padded rows [oy0, oy1 + kh - 1)
+  const size_t t1_rows = ((oy1 + (size_t)conv->s.kh - 1) * conv->strip_w + ONEXN_XT_PIXELS - 1) / ONEXN_XT_PIXELS;
+  const size_t t1 = t1_rows < conv->strip_tiles ? t1_rows : conv->strip_tiles;
+  for (size_t i = t0; i < t1; i++) {
     conv->uk.gather(image + i * conv->strip_tile_bytes, input, conv->zero, conv->strip_ind + i * ONEXN_XT_PIXELS, 1,
                     cin, ONEXN_XT_PIXELS, flip);
   }
@@ -559,13 +563,13 @@ static void run_strips(const run_ctx* r, size_t img, size_t pa, size_t pb, size_
     const onexn_panel* first = &conv->panels[q];
     size_t end = q + 1;  // the group's panels
     while (end < pb && conv->panels[end].kc_off == first->kc_off && conv->panels[end].kept == first->kept) end++;
-    for (size_t i = 0; i < conv->strip_tiles; i++) {
+    for (size_t i = t0; i < t1; i++) {
       conv->uk.strip(strip + 4 * ONEXN_XT_PIXELS * i, conv->strip_stride, image + i * conv->strip_tile_bytes,
                      conv->kc + first->kc_off, first->kept);
     }
     a.panels = first;
     a.num_panels = end - q;
-    run_tiles_along_rows(r, &a, img, 0, (size_t)conv->s.out_h, strip, 4 * conv->strip_w, 4);
+    run_tiles_along_rows(r, &a, img, oy0, oy1, strip, 4 * conv->strip_w, 4);
     q = end;
   }
 }
@@ -621,6 +625,24 @@ static void run_rows(const run_ctx* r, size_t img, size_t oy0, size_t oy1, size_
   run_tiles_along_rows(r, &a, img, oy0, oy1, image, (size_t)s->stride_h * row_bytes, (size_t)s->stride_w * cin);
 }
 
+// The addend added to a task's finished outputs, pixels [p0, p1) of image img and channels [c0, c1), while
+// they are in this core's cache.
+static void add_own(const run_ctx* r, size_t img, size_t p0, size_t p1, size_t c0, size_t c1) {
+  const size_t cout = (size_t)r->conv->s.cout, at = img * r->conv->out_image + p0 * cout;
+  int8_t* out = r->output + at;
+  const int8_t* addend = r->addend + at;
+  if (c0 == 0 && c1 == cout) {
+    const size_t n = (p1 - p0) * cout;
+    r->add(&r->add_args, n, r->conv_operand == 0 ? out : addend, r->conv_operand == 0 ? addend : out, out);
+    return;
+  }
+  for (size_t p = 0; p < p1 - p0; p++) {
+    int8_t* o = out + p * cout + c0;
+    const int8_t* b = addend + p * cout + c0;
+    r->add(&r->add_args, c1 - c0, r->conv_operand == 0 ? o : b, r->conv_operand == 0 ? b : o, o);
+  }
+}
+
 static void run_task(void* p, size_t task, size_t thread) {
   const run_ctx* r = (const run_ctx*)p;
   const onexn_qconv* conv = r->conv;
@@ -631,13 +653,18 @@ static void run_task(void* p, size_t task, size_t thread) {
   const size_t pb = pa + r->plan.panels_per_chunk < conv->num_panels ? pa + r->plan.panels_per_chunk : conv->num_panels;
   const size_t tile0 = run * r->plan.tiles_per_task;
   const size_t tile1 = tile0 + r->plan.tiles_per_task < conv->tiles ? tile0 + r->plan.tiles_per_task : conv->tiles;
-  if (conv->strip_w != 0) {
-    run_strips(r, img, pa, pb, thread);
-    return;
-  }
-  if (conv->rows_w != 0) {  // output rows [tile0, tile0 + tiles_per_task) of the image
+  if (conv->strip_w != 0 || conv->rows_w != 0) {  // output rows [tile0, oy1) of the image
     const size_t out_h = (size_t)conv->s.out_h, end = tile0 + r->plan.tiles_per_task;
-    run_rows(r, img, tile0, end < out_h ? end : out_h, thread);
+    const size_t oy1 = end < out_h ? end : out_h;
+    size_t c0 = 0, c1 = (size_t)conv->s.cout;
+    if (conv->strip_w != 0) {
+      run_strips(r, img, pa, pb, tile0, oy1, thread);
+      c0 = conv->panels[pa].oc;  // a chunk's panels are consecutive output channels
+      c1 = conv->panels[pb - 1].oc + conv->panels[pb - 1].nc;
+    } else {
+      run_rows(r, img, tile0, oy1, thread);  // every panel
+    }
+    if (r->addend != NULL) add_own(r, img, tile0 * (size_t)conv->s.out_w, oy1 * (size_t)conv->s.out_w, c0, c1);
     return;
   }
   onexn_qs8_args a;
@@ -645,21 +672,39 @@ static void run_task(void* p, size_t task, size_t thread) {
   const size_t p0 = tile0 * ONEXN_XT_PIXELS, p1 = tile1 < conv->tiles ? tile1 * ONEXN_XT_PIXELS : conv->out_pixels;
   int8_t* out = r->output + img * conv->out_image + p0 * a.out_stride;
   run_range(conv, &a, p0, p1, out, conv->narrow_tiles * ONEXN_XT_PIXELS);
-  if (r->addend == NULL) return;
-  // The task's outputs are done: add while they are in this core's cache.
-  const int8_t* addend = r->addend + img * conv->out_image + p0 * a.out_stride;
-  if (r->plan.chunks == 1) {
-    const size_t n = (p1 - p0) * a.out_stride;
-    r->add(&r->add_args, n, r->conv_operand == 0 ? out : addend, r->conv_operand == 0 ? addend : out, out);
-    return;
+  // A chunk's panels are consecutive output channels.
+  if (r->addend != NULL) {
+    add_own(r, img, p0, p1, conv->panels[pa].oc, conv->panels[pb - 1].oc + conv->panels[pb - 1].nc);
   }
-  // A chunk's panels are consecutive output channels: add those of every pixel.
-  const size_t c0 = conv->panels[pa].oc, c1 = conv->panels[pb - 1].oc + conv->panels[pb - 1].nc;
-  for (size_t p = 0; p < p1 - p0; p++) {
-    int8_t* o = out + p * a.out_stride + c0;
-    const int8_t* b = addend + p * a.out_stride + c0;
-    r->add(&r->add_args, c1 - c0, r->conv_operand == 0 ? o : b, r->conv_operand == 0 ? b : o, o);
+}
+
+// Strips at several threads: bands of output rows, each thread gathering and interleaving only the rows its
+// band reads (kh - 1 more than it computes), or chunks of the panels, each thread gathering the whole image.
+// Bands unless one of ceil(out_h / threads) rows is a larger share of the work than the largest chunk's kept
+// weights (ResNet-50's 7x7 stage at 2 threads: 4 rows of 7). int8 ResNet-50 N=16 50% at 2 threads, per layer:
+// the 56x56 3x3 layers 0.82-0.87 of the chunks' time (4 panels: 2 chunks of unequal kept weights), 14x14 0.98.
+static onexn_conv_tasks plan_strip_tasks(const onexn_qconv* conv, size_t threads) {
+  const size_t out_h = (size_t)conv->s.out_h, panels = conv->num_panels;
+  onexn_conv_tasks t = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, out_h, panels, 0, 1);  // 1 run, 1 chunk
+  if (threads <= 1) return t;
+  const size_t per_chunk = (panels + threads - 1) / threads;
+  size_t total = 0, largest = 0;
+  for (size_t c = 0; c < panels; c += per_chunk) {
+    size_t kept = 0;
+    for (size_t q = c; q < panels && q < c + per_chunk; q++) kept += conv->panels[q].kept;
+    total += kept;
+    if (kept > largest) largest = kept;
   }
+  const size_t band = (out_h + threads - 1) / threads;
+  if (band * total <= largest * out_h) {  // band / out_h <= largest / total
+    t.tiles_per_task = band;
+    t.tile_runs = (out_h + band - 1) / band;
+  } else {
+    t.panels_per_chunk = per_chunk;
+    t.chunks = (panels + per_chunk - 1) / per_chunk;
+  }
+  t.tasks = (size_t)conv->s.batch * t.tile_runs * t.chunks;
+  return t;
 }
 
 static void run(onexn_qconv* conv, const int8_t* input, int8_t* output, const int8_t* addend,
@@ -678,24 +723,13 @@ static void run(onexn_qconv* conv, const int8_t* input, int8_t* output, const in
     r.plan.tiles_per_task = (out_h + threads - 1) / threads;
     r.plan.tile_runs = (out_h + r.plan.tiles_per_task - 1) / r.plan.tiles_per_task;
     r.plan.tasks = (size_t)conv->s.batch * r.plan.tile_runs;
-  } else if (conv->strip_w != 0) {  // every row of an image per task, a chunk of panels per thread
-    r.plan = onexn_conv_plan_tasks(1, (size_t)conv->s.batch, 1, conv->num_panels, 1, 1);
-    r.plan.panels_per_chunk = (conv->num_panels + threads - 1) / threads;
-    r.plan.chunks = (conv->num_panels + r.plan.panels_per_chunk - 1) / r.plan.panels_per_chunk;
-    r.plan.tasks = (size_t)conv->s.batch * r.plan.chunks;
+  } else if (conv->strip_w != 0) {
+    r.plan = plan_strip_tasks(conv, threads);
   } else {
     r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels, 0, 1);
   }
-  // Rows and strips write whole rows or channel chunks: their add runs after the job. Other tasks add their
-  // own outputs, also when they split the channels.
-  const int add_after = addend != NULL && (conv->rows_w != 0 || conv->strip_w != 0);
-  if (add_after) r.addend = NULL;
+  // Every task adds the addend to its own outputs.
   onexn_threadpool_parallelize(threads > 1 ? pool : NULL, r.plan.tasks, run_task, &r);
-  if (add_after) {
-    const size_t count = (size_t)conv->s.batch * conv->out_image;
-    onexn_qadd_run(add_isa, add, conv_operand == 0 ? output : addend, conv_operand == 0 ? addend : output, output,
-                   count, threads > 1 ? pool : NULL);
-  }
 }
 
 void onexn_qconv_run(onexn_qconv* conv, const int8_t* input, int8_t* output, onexn_threadpool* pool) {
