@@ -646,9 +646,8 @@ static void add_own(const run_ctx* r, size_t img, size_t p0, size_t p1, size_t c
 static void run_task(void* p, size_t task, size_t thread) {
   const run_ctx* r = (const run_ctx*)p;
   const onexn_qconv* conv = r->conv;
-  const size_t chunk = task % r->plan.chunks;
-  const size_t run = (task / r->plan.chunks) % r->plan.tile_runs;
-  const size_t img = task / r->plan.chunks / r->plan.tile_runs;
+  const onexn_conv_task t = onexn_conv_task_of(&r->plan, task);
+  const size_t chunk = t.chunk, run = t.run, img = t.img;
   const size_t pa = chunk * r->plan.panels_per_chunk;
   const size_t pb = pa + r->plan.panels_per_chunk < conv->num_panels ? pa + r->plan.panels_per_chunk : conv->num_panels;
   const size_t tile0 = run * r->plan.tiles_per_task;
