@@ -20,6 +20,12 @@ typedef struct {
   char pad[64 - 2 * sizeof(size_t) - 2 * sizeof(ptrdiff_t)];
 } wide_rows;
 
+// Threads' scratch slices lie whole pages apart, each at the same offset within its page. Slices xt_floats
+// apart left MobileNetV2 N=4's two threads unequally fast in its 14x14 blocks (1-3% in the fast host mode,
+// which thread depending on the heap layout), and the faster one waited; in whole pages they ran within 1%
+// of each other, and the model at 2 threads 1-1.5% faster (A/B in both orders, Zen 4; N=16 unchanged).
+#define ONEXN_PAGE_FLOATS (4096 / sizeof(float))
+
 struct onexn_conv {
   onexn_conv_shape s;
   int n;
@@ -41,7 +47,8 @@ struct onexn_conv {
   size_t pixel_stride;  // onexn_ind_args.pixel_stride
   ptrdiff_t* ind;       // [out_pixels][taps] input row offsets, -1 = padding
   size_t xt_floats;     // per-thread scratch of the transposed kernels, or of the widened rows
-  float* xt;            // xt_threads * xt_floats
+  size_t xt_stride;     // floats from one thread's scratch to the next: xt_floats in whole pages
+  float* xt;            // xt_threads * xt_stride
   size_t xt_threads;
   size_t wide_w;        // 0, or the width of the input copy with its horizontal padding (see widen_rows)
   wide_rows* wide;      // xt_threads records of the rows each thread's widened image holds
@@ -273,7 +280,8 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
   } else if (conv->uk.kind == ONEXN_KIND_XT) {
     scratch = onexn_mul_size(conv->taps * conv->tap_cin, conv->uk.mr, &conv->xt_floats) ? -1 : 1;
   }
-  if (scratch < 0 || (scratch > 0 && conv->xt_floats > SIZE_MAX / sizeof(float))) goto oom;
+  if (scratch < 0 || (scratch > 0 && conv->xt_floats > SIZE_MAX / sizeof(float) - ONEXN_PAGE_FLOATS)) goto oom;
+  conv->xt_stride = (conv->xt_floats + ONEXN_PAGE_FLOATS - 1) / ONEXN_PAGE_FLOATS * ONEXN_PAGE_FLOATS;
   if (scratch > 0) {
     conv->xt = (float*)onexn_aligned_alloc(conv->xt_floats * sizeof(float));
     if (conv->xt == NULL) goto oom;
@@ -398,7 +406,7 @@ typedef struct {
 static void run_xt_tile(const onexn_conv* conv, const float* input, size_t p0, size_t mr, float* out, size_t pa,
                         size_t pb, size_t thread) {
   const onexn_conv_shape* s = &conv->s;
-  float* xt = conv->xt + thread * conv->xt_floats;
+  float* xt = conv->xt + thread * conv->xt_stride;
   // One gathered tile per 16 pixels, one after the other (a 32-pixel kernel reads the second at
   // xt + taps * cin * 16); a 32-pixel kernel handed at most 16 pixels reads only the first.
   for (size_t q = 0; q < mr; q += ONEXN_XT_PIXELS) {
@@ -439,7 +447,7 @@ static void copy_rows(const onexn_conv* conv, float* wide, const float* input, p
 static const float* widened_rows(const onexn_conv* conv, const float* input, size_t p0, size_t p1, size_t thread,
                                  size_t run) {
   const onexn_conv_shape* s = &conv->s;
-  float* wide = conv->xt + thread * conv->xt_floats;
+  float* wide = conv->xt + thread * conv->xt_stride;
   const size_t out_w = (size_t)s->out_w;
   const ptrdiff_t first = (ptrdiff_t)(p0 / out_w) * s->stride_h - s->pad_top;
   const ptrdiff_t last =
@@ -519,8 +527,8 @@ int onexn_conv_tile_invariant(const onexn_conv* conv) { return conv->uk.tile_inv
 size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads) {
   if (conv->xt_floats == 0 || threads <= conv->xt_threads) return threads;
   // Grow the per-thread scratch; if that fails, the caller runs alone (same results).
-  float* xt = threads <= SIZE_MAX / sizeof(float) / conv->xt_floats
-                  ? (float*)onexn_aligned_alloc(threads * conv->xt_floats * sizeof(float))
+  float* xt = threads <= SIZE_MAX / sizeof(float) / conv->xt_stride
+                  ? (float*)onexn_aligned_alloc(threads * conv->xt_stride * sizeof(float))
                   : NULL;
   wide_rows* wide = conv->wide_w != 0 ? (wide_rows*)onexn_aligned_alloc(threads * sizeof(wide_rows)) : NULL;
   if (xt == NULL || (conv->wide_w != 0 && wide == NULL)) {
@@ -529,7 +537,7 @@ size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads) {
     return 1;
   }
   if (conv->wide_w != 0) {
-    memset(xt, 0, threads * conv->xt_floats * sizeof(float));
+    memset(xt, 0, threads * conv->xt_stride * sizeof(float));
     memset(wide, 0, threads * sizeof(wide_rows));
     onexn_aligned_free(conv->wide);
     conv->wide = wide;
