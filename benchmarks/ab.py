@@ -8,9 +8,15 @@ minutes apart do not.
 
     python benchmarks/ab.py --libs OLD.so NEW.so model1.tflite [model2.tflite ...] [--threads 1] [--runs 40]
     python benchmarks/ab.py --libs OLD.so NEW.so --options fuse=0 ...   (the same options for both builds)
+    python benchmarks/ab.py --libs OLD.so NEW.so --threads 2 --turn 10 model.tflite   (turns of 10 invokes)
+
+B / A is the geometric mean of two measurements, one with A's interpreter made first and one with B's: of
+two interpreters of the same build made one after the other in one process, the second ran 0.4-1.3%
+slower (MobileNetV2 at 2 threads, Zen 4), which one order alone would count for or against B.
 """
 
 import argparse
+import math
 import statistics
 import sys
 
@@ -36,21 +42,28 @@ def _build_with(options):
     return build
 
 
-def compare(model, libraries, *, threads, runs, warmup, options):
+def compare(model, libraries, *, threads, runs, warmup, options, turn=1):
     """{"stock/<lib>": ratio, ..., "B/A": ratio} and the medians, for one model."""
     data = graph.as_bytes(model)
     out = {}
     variants = {name: bench.Variant(name, data, True, {"library": path}) for name, path in libraries.items()}
     stock = bench.Variant("stock", data)
     for name, variant in variants.items():
-        m = bench.measure([stock, variant], threads=threads, runs=runs, warmup=warmup, build=_build_with(options))
+        m = bench.measure([stock, variant], threads=threads, runs=runs, warmup=warmup, build=_build_with(options),
+                          turn=turn)
         out[f"{name} / stock"] = m.timings[name].median_ms / m.timings["stock"].median_ms
         out[f"stock ms ({name} pair)"] = m.timings["stock"].median_ms
     a, b = list(variants)
-    m = bench.measure([variants[a], variants[b]], threads=threads, runs=runs, warmup=warmup,
-                      build=_build_with(options))
-    out[f"{b} / {a}"] = m.timings[b].median_ms / m.timings[a].median_ms
-    out[f"{a} ms"], out[f"{b} ms"] = m.timings[a].median_ms, m.timings[b].median_ms
+    ratios, ms = [], {a: [], b: []}
+    for first, second in ((a, b), (b, a)):  # each build's interpreter made first once
+        m = bench.measure([variants[first], variants[second]], threads=threads, runs=runs, warmup=warmup,
+                          build=_build_with(options), turn=turn)
+        ratios.append(m.timings[b].median_ms / m.timings[a].median_ms)
+        for name in (a, b):
+            ms[name].append(m.timings[name].median_ms)
+    out[f"{b} / {a}"] = math.sqrt(ratios[0] * ratios[1])
+    out[f"{b} / {a} ({a} made first)"], out[f"{b} / {a} ({b} made first)"] = ratios
+    out[f"{a} ms"], out[f"{b} ms"] = statistics.median(ms[a]), statistics.median(ms[b])
     return out
 
 
@@ -61,14 +74,19 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--runs", type=int, default=40)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--turn", type=int, default=1,
+                   help="invokes per variant's turn, the first untimed above 1 (bench.measure's turn; default 1: "
+                        "interleaved invoke by invoke)")
     p.add_argument("--passes", type=int, default=1, help="repeat everything; the median over passes is printed too")
     p.add_argument("--options", nargs="*", default=[], help="delegate options key=value, for both builds")
     args = p.parse_args(argv)
     options = dict(o.split("=", 1) for o in args.options)
     libraries = {"A": args.libs[0], "B": args.libs[1]}
-    print(f"A = {args.libs[0]}\nB = {args.libs[1]}\nthreads {args.threads}, {args.runs} runs per variant and pair")
+    print(f"A = {args.libs[0]}\nB = {args.libs[1]}\nthreads {args.threads}, {args.runs} runs per variant and pair, "
+          f"turns of {args.turn}")
     for model in args.models:
-        passes = [compare(model, libraries, threads=args.threads, runs=args.runs, warmup=args.warmup, options=options)
+        passes = [compare(model, libraries, threads=args.threads, runs=args.runs, warmup=args.warmup, options=options,
+                          turn=args.turn)
                   for _ in range(args.passes)]
         keys = passes[0].keys()
         summary = "  ".join(f"{k} {statistics.median(p[k] for p in passes):.3f}" for k in keys if "/" in k)
