@@ -20,7 +20,7 @@ typedef struct {
   char pad[64 - 2 * sizeof(size_t) - 2 * sizeof(ptrdiff_t)];
 } wide_rows;
 
-// Threads' scratch slices lie whole pages apart, each at the same offset within its page. Slices xt_floats
+// Threads' scratch slices lie whole 4 KB pages apart, each at the same offset within its page. Slices xt_floats
 // apart left MobileNetV2 N=4's two threads unequally fast in its 14x14 blocks (1-3% in the fast host mode,
 // which thread depending on the heap layout), and the faster one waited; in whole pages they ran within 1%
 // of each other, and the model at 2 threads 1-1.5% faster (A/B in both orders, Zen 4; N=16 unchanged).

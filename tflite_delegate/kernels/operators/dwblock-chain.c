@@ -7,7 +7,8 @@
 // take, and waiting only for the rows it reads that the other thread has not written yet: those are in the
 // middle of the image, which both reach last, so a thread that is ahead in one block catches up in the
 // middle of the next. Each first takes its half of a block's rows less a few in the middle (its band then
-// runs unbroken), then ever smaller runs of what is left, so the two meet where the work evens out.
+// runs unbroken), then ever smaller runs of what is left, so the two meet where the work evens out; float
+// blocks of a few rows split in exact halves instead (ONEXN_CHAIN_HALVES_ROWS).
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
