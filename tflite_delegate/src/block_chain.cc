@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "partition_profile.h"
+
 namespace onexn {
 namespace {
 
@@ -62,6 +64,7 @@ void PlanBlockChains(std::vector<Step>* steps_in, int threads, onexn_isa isa, bo
     }
     FusedBlock& f = steps[i].fused;
     f.chain.reset(chain);
+    if (ProfilingEnabled()) onexn_dwblock_chain_profile(chain, 1);  // out of memory: the chain's line alone
     f.chain_steps = int(end - i);
     for (size_t s : starts) f.chain_starts.push_back(int(s));
     i = end;

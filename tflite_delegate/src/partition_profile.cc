@@ -21,6 +21,33 @@ double NowSeconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
+namespace {
+
+// Under a chain's line, each block's two sides per two-thread run: rows, time computing them, time waiting
+// for rows the other side had not written yet (where two threads lose: onexn_dwblock_chain_stats).
+void PrintChainSides(const std::vector<Step>& steps, const Step& s) {
+  const std::vector<int>& starts = s.fused.chain_starts;
+  const int end = int(&s - steps.data()) + s.fused.chain_steps;
+  for (size_t k = 0; k < starts.size(); k++) {
+    onexn_dwblock_chain_side side[2];
+    size_t runs = 0;
+    if (onexn_dwblock_chain_stats(s.fused.chain.get(), k, 0, &side[0], &runs) != 0 ||
+        onexn_dwblock_chain_stats(s.fused.chain.get(), k, 1, &side[1], &runs) != 0 || runs == 0) {
+      return;
+    }
+    const double n = double(runs);
+    const int last = (k + 1 < starts.size() ? starts[k + 1] : end) - 1;
+    std::fprintf(stderr,
+                 "onexn profile:      block %2zu (nodes %d-%d, %3.0f rows): from the top %5.1f rows %7.3f ms, waited "
+                 "%6.3f ms; from the bottom %5.1f rows %7.3f ms, waited %6.3f ms\n",
+                 k, steps[size_t(starts[k])].node, steps[size_t(last)].node, (side[0].rows + side[1].rows) / n,
+                 side[0].rows / n, 1e3 * side[0].compute_seconds / n, 1e3 * side[0].wait_seconds / n, side[1].rows / n,
+                 1e3 * side[1].compute_seconds / n, 1e3 * side[1].wait_seconds / n);
+  }
+}
+
+}  // namespace
+
 void PrintProfile(const std::vector<Step>& steps, onexn_isa isa) {
   double total = 0;
   for (const Step& s : steps) total += s.runs ? s.seconds / double(s.runs) : 0.0;
@@ -47,6 +74,7 @@ void PrintProfile(const std::vector<Step>& steps, onexn_isa isa) {
       std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms (chain of %zu fused blocks, nodes %d-%d)\n",
                    s.node, BuiltinOpName(s.code), StepKernelName(s.kernel, isa), 1e3 * s.seconds / double(s.runs),
                    s.fused.chain_starts.size(), s.node, last.node);
+      PrintChainSides(steps, s);
       continue;
     }
     const std::string fused = s.fused.block != nullptr

@@ -20,6 +20,7 @@
 
 #include "common/threadpool.h"
 #include "onexn_kernels.h"
+#include "operators/operators.h"
 #include "test_util.h"
 
 namespace {
@@ -256,11 +257,15 @@ size_t Elements(const Block& b) { return size_t(b.out_h) * b.out_w * b.out_c; }
 template <typename T, typename RunChain, typename RunOtherKind>
 void CheckChain(const std::vector<onexn_dwblock_link>& links, const std::vector<std::vector<T>>& want,
                 RunChain run_chain, RunOtherKind run_other_kind, onexn_threadpool* pool2, onexn_threadpool* pool3,
-                const std::string& what) {
+                const std::string& what, bool profile) {
   char err[256] = "";
   onexn_dwblock_chain* ch = onexn_dwblock_chain_create(links.data(), links.size(), err, sizeof(err));
   Check(ch != nullptr, what + ": chain create: " + err);
   if (ch == nullptr) return;
+  onexn_dwblock_chain_side side{};
+  size_t runs = 0;
+  Check(onexn_dwblock_chain_stats(ch, 0, 0, &side, &runs) == -1, what + ": no stats before profiling is on");
+  if (profile) Check(onexn_dwblock_chain_profile(ch, 1) == 0, what + ": profiling on");
   std::vector<std::vector<T>> got;
   for (const auto& v : want) got.emplace_back(v.size());
   std::vector<T*> outs;
@@ -286,6 +291,26 @@ void CheckChain(const std::vector<onexn_dwblock_link>& links, const std::vector<
     onexn_threadpool_hold_workers(r.pool, 0);
   }
   Check(run_other_kind(ch, pool2) == -1, what + ": a run of the other kind: -1");
+  if (profile) {
+    // 13 runs on the pool of two (12, and 1 with the caller alone); those at 1 and 3 threads run block by block.
+    for (size_t k = 0; k < links.size(); k++) {
+      onexn_dwblock_chain_side top{}, bottom{};
+      Check(onexn_dwblock_chain_stats(ch, k, 0, &top, &runs) == 0 && onexn_dwblock_chain_stats(ch, k, 1, &bottom, &runs) == 0,
+            what + ": stats of block " + std::to_string(k));
+      const double rows = double(onexn_dwblock_out_rows(links[k].block));
+      Check(runs == 13 && top.rows + bottom.rows == 13 * rows,
+            what + ": block " + std::to_string(k) + ": " + std::to_string(runs) + " runs of " +
+                std::to_string(top.rows + bottom.rows) + " rows, want 13 of " + std::to_string(13 * rows));
+      Check(top.wait_seconds >= 0 && bottom.wait_seconds >= 0 && (top.rows > 0) == (top.compute_seconds > 0) &&
+                (bottom.rows > 0) == (bottom.compute_seconds > 0),
+            what + ": block " + std::to_string(k) + ": seconds");
+    }
+    Check(onexn_dwblock_chain_stats(ch, links.size(), 0, &side, &runs) == -1 &&
+              onexn_dwblock_chain_stats(ch, 0, 2, &side, &runs) == -1,
+          what + ": stats of a block or side that does not exist: -1");
+    Check(onexn_dwblock_chain_profile(ch, 0) == 0 && onexn_dwblock_chain_stats(ch, 0, 0, &side, &runs) == -1,
+          what + ": no stats once profiling is off");
+  }
   onexn_dwblock_chain_destroy(ch);
 }
 
@@ -326,7 +351,7 @@ void TestRandomChain(unsigned seed, onexn_isa isa, onexn_threadpool* pool2, onex
       [&](onexn_dwblock_chain* ch, onexn_threadpool* pool) {
         return onexn_qdwblock_chain_run(ch, other.data(), others.data(), pool);
       },
-      pool2, pool3, what);
+      pool2, pool3, what, seed % 2 == 1);
 }
 
 void TestRandomQChain(unsigned seed, onexn_isa isa, onexn_threadpool* pool2, onexn_threadpool* pool3) {
@@ -358,7 +383,7 @@ void TestRandomQChain(unsigned seed, onexn_isa isa, onexn_threadpool* pool2, one
       [&](onexn_dwblock_chain* ch, onexn_threadpool* pool) {
         return onexn_dwblock_chain_run(ch, other.data(), others.data(), pool);
       },
-      pool2, pool3, what);
+      pool2, pool3, what, seed % 2 == 1);
 }
 
 }  // namespace

@@ -413,6 +413,18 @@ int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* c
 int onexn_qdwblock_chain_run(onexn_dwblock_chain* c, const int8_t* input, int8_t* const* outputs,
                              onexn_threadpool* pool);
 void onexn_dwblock_chain_destroy(onexn_dwblock_chain* c);
+// Per-side timing of the chain's two-thread runs (the delegate's ONEXN_PROFILE), off until enabled: each run
+// of rows then costs two clock reads, each wait for the other side's rows two more. Enabling (again) clears
+// the sums; returns -1 when out of memory (profiling stays off).
+int onexn_dwblock_chain_profile(onexn_dwblock_chain* c, int enable);
+// Sums over the two-thread runs since profiling was enabled (runs: how many), for block k and side 0 (from the
+// top) or 1 (from the bottom): the rows it computed, seconds computing them, seconds waiting for rows of the
+// block before that the other side had not written yet. Returns -1 for a bad k or side, or profiling off.
+typedef struct {
+  double rows, compute_seconds, wait_seconds;
+} onexn_dwblock_chain_side;
+int onexn_dwblock_chain_stats(const onexn_dwblock_chain* c, size_t k, int side, onexn_dwblock_chain_side* out,
+                              size_t* runs);
 
 // Global average pooling on int8 (MEAN over height and width): the int32 sum of each channel less
 // pixels * input zero point, times input_scale / output_scale / pixels in fp32, rounded half to even, clamped.

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/memory.h"
 #include "common/threadpool.h"
@@ -41,6 +42,8 @@ struct onexn_dwblock_chain {
   progress* progress;     // one per block
   onexn_dwblock_pass* passes;
   void** outputs;         // the blocks' outputs of the current run
+  onexn_dwblock_chain_side* stats[2];  // per side and block when profiling (apart: each side writes its own)
+  size_t stats_runs;
 };
 
 onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links, size_t count, char* err,
@@ -119,6 +122,8 @@ void onexn_dwblock_chain_destroy(onexn_dwblock_chain* c) {
   if (c == NULL) return;
   onexn_aligned_free(c->scratch);
   onexn_aligned_free(c->progress);
+  onexn_aligned_free(c->stats[0]);
+  onexn_aligned_free(c->stats[1]);
   free(c->passes);
   free(c->outputs);
   free(c->links);
@@ -169,9 +174,16 @@ static void wait_rows(progress* p, size_t lo, size_t hi) {
   }
 }
 
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 // One side of the job (task 0: from the top; task 1: from the bottom), on whichever thread runs it.
 static void run_side(void* ctx, size_t side, size_t thread) {
   onexn_dwblock_chain* c = (onexn_dwblock_chain*)ctx;
+  onexn_dwblock_chain_side* stats = c->stats[side];  // NULL unless profiling
   for (size_t k = 0; k < c->count; k++) {
     const onexn_dwblock_pass* pass = &c->passes[k];
     const onexn_dwblock* b = c->links[k].block;
@@ -187,9 +199,16 @@ static void run_side(void* ctx, size_t side, size_t thread) {
           if (y0 < lo) lo = y0;
           if (y1 > hi) hi = y1;
         }
+        const double t = stats != NULL ? now_seconds() : 0.0;
         wait_rows(&c->progress[k - 1], lo, hi);
+        if (stats != NULL) stats[k].wait_seconds += now_seconds() - t;
       }
+      const double t = stats != NULL ? now_seconds() : 0.0;
       onexn_dwblock_pass_rows(pass, 0, y0, y1, (int)side, thread);
+      if (stats != NULL) {
+        stats[k].compute_seconds += now_seconds() - t;
+        stats[k].rows += (double)(y1 - y0);
+      }
       if (side == 0) {
         atomic_store_explicit(&c->progress[k].top_done, y1, memory_order_release);
       } else {
@@ -259,6 +278,7 @@ static int run(onexn_dwblock_chain* c, const void* input, void* const* outputs, 
     atomic_store_explicit(&c->progress[k].bottom_done, onexn_dwblock_out_rows(l->block), memory_order_relaxed);
   }
   onexn_threadpool_parallelize(pool, 2, run_side, c);  // the pool publishes the stores above with the job
+  if (c->stats[0] != NULL) c->stats_runs++;
   return 0;
 }
 
@@ -280,4 +300,34 @@ int onexn_qdwblock_chain_run(onexn_dwblock_chain* c, const int8_t* input, int8_t
     c->outputs[k] = outputs[k];
   }
   return run(c, input, c->outputs, pool);
+}
+
+int onexn_dwblock_chain_profile(onexn_dwblock_chain* c, int enable) {
+  if (c == NULL) return -1;
+  for (int side = 0; side < 2; side++) {
+    onexn_aligned_free(c->stats[side]);
+    c->stats[side] = NULL;
+  }
+  c->stats_runs = 0;
+  if (!enable) return 0;
+  for (int side = 0; side < 2; side++) {
+    c->stats[side] = (onexn_dwblock_chain_side*)onexn_aligned_alloc(c->count * sizeof(onexn_dwblock_chain_side));
+    if (c->stats[side] == NULL) {
+      onexn_dwblock_chain_profile(c, 0);
+      return -1;
+    }
+    memset(c->stats[side], 0, c->count * sizeof(onexn_dwblock_chain_side));
+  }
+  return 0;
+}
+
+int onexn_dwblock_chain_stats(const onexn_dwblock_chain* c, size_t k, int side, onexn_dwblock_chain_side* out,
+                              size_t* runs) {
+  if (c == NULL || out == NULL || runs == NULL || k >= c->count || (side != 0 && side != 1) ||
+      c->stats[side] == NULL) {
+    return -1;
+  }
+  *out = c->stats[side][k];
+  *runs = c->stats_runs;
+  return 0;
 }
