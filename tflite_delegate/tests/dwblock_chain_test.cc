@@ -418,8 +418,6 @@ TEST_CASE("dwblock_chain: blocks that do not chain are refused with a message") 
     std::vector<onexn_dwblock_link> links;
     const char* msg;
   };
-  onexn_dwblock_link residual_without_projection = a[0]->link;
-  residual_without_projection.residual = 1;
   std::vector<Bad> bad = {
       {"one block", {a[0]->link}, "needs 2 or more blocks"},
       {"a missing block", {a[0]->link, onexn_dwblock_link{nullptr, 0, 0.0f, 0.0f, nullptr, 0, ONEXN_ISA_AUTO}},
