@@ -158,8 +158,6 @@ def main(argv=None):
         if not sep or not key or key == "num_threads":
             p.error(f"--option {item!r}: want KEY=VALUE, not num_threads")
         options[key] = value
-    if os.environ.get("ONEXN_PROFILE", "1") in ("", "0"):
-        p.error("ONEXN_PROFILE is set off in the environment")
     with open(args.model, "rb") as f:
         tflite = f.read()
     medians, profiles = measure(tflite, turns=args.turns, turn=args.turn, options=options)

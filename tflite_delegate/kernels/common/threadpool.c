@@ -108,7 +108,7 @@ static void run_tasks(onexn_threadpool* pool, size_t thread) {
   }
 }
 
-static long now_ns(void) {
+long onexn_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
@@ -119,14 +119,14 @@ static int spin_until(const onexn_threadpool* pool, int (*done)(const onexn_thre
                       unsigned long arg) {
   if (done(pool, arg)) return 1;
   if (pool->spin_ns <= 0) return 0;
-  const long deadline = now_ns() + pool->spin_ns;
+  const long deadline = onexn_now_ns() + pool->spin_ns;
   for (;;) {
     for (int i = 0; i < 64; i++) {
       onexn_cpu_relax();
       if (done(pool, arg)) return 1;
     }
     sched_yield();  // a thread this one waits for may share its CPU
-    if (now_ns() >= deadline) return done(pool, arg);
+    if (onexn_now_ns() >= deadline) return done(pool, arg);
   }
 }
 

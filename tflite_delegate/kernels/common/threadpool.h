@@ -22,6 +22,9 @@ void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_f
 // cost more).
 size_t onexn_elementwise_chunk(size_t count, size_t threads, size_t min_run);
 
+// CLOCK_MONOTONIC in nanoseconds: spin deadlines, and the chain's profile (dwblock-chain.c).
+long onexn_now_ns(void);
+
 // One turn of a spin-wait: tells the core (and its SMT sibling) that this thread only waits.
 static inline void onexn_cpu_relax(void) {
 #if defined(__x86_64__)

@@ -17,7 +17,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/memory.h"
 #include "common/threadpool.h"
@@ -174,12 +173,6 @@ static void wait_rows(progress* p, size_t lo, size_t hi) {
   }
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 // One side of the job (task 0: from the top; task 1: from the bottom), on whichever thread runs it.
 static void run_side(void* ctx, size_t side, size_t thread) {
   onexn_dwblock_chain* c = (onexn_dwblock_chain*)ctx;
@@ -199,14 +192,14 @@ static void run_side(void* ctx, size_t side, size_t thread) {
           if (y0 < lo) lo = y0;
           if (y1 > hi) hi = y1;
         }
-        const double t = stats != NULL ? now_seconds() : 0.0;
+        const long t = stats != NULL ? onexn_now_ns() : 0;
         wait_rows(&c->progress[k - 1], lo, hi);
-        if (stats != NULL) stats[k].wait_seconds += now_seconds() - t;
+        if (stats != NULL) stats[k].wait_seconds += 1e-9 * (double)(onexn_now_ns() - t);
       }
-      const double t = stats != NULL ? now_seconds() : 0.0;
+      const long t = stats != NULL ? onexn_now_ns() : 0;
       onexn_dwblock_pass_rows(pass, 0, y0, y1, (int)side, thread);
       if (stats != NULL) {
-        stats[k].compute_seconds += now_seconds() - t;
+        stats[k].compute_seconds += 1e-9 * (double)(onexn_now_ns() - t);
         stats[k].rows += (double)(y1 - y0);
       }
       if (side == 0) {
