@@ -3,6 +3,7 @@
 // f32-pixelvec-gather.inc) directly, one test case each; many shapes/block widths/sparsities, thread-count
 // determinism, tile invariance, argument validation.
 //   bazel test //tflite_delegate:kernel_test [--test_filter='f32-spconv-8x16*']
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -754,6 +755,17 @@ void TestThreadCases(const std::vector<Kernel>& kernels) {
     c.seed = 3100 + n;
     TestThreads(c, kernels);
   }
+  // 14x14 pixels, tiles the threads cannot share evenly (25 of 8 pixels, 13 of 16): the tasks split the
+  // panels too (onexn_conv_plan_tasks).
+  Case odd;
+  odd.in_h = odd.in_w = 14;
+  odd.cin = 32;
+  odd.cout = 48;
+  for (int n : {4, 16}) {
+    odd.n = n;
+    odd.seed = 3150 + n;
+    TestThreads(odd, kernels);
+  }
   // Weights past 512 KB over few pixels, two images: the threads split the panels, each task every pixel
   // of an image (conv.c, weight_blocking).
   Case w;
@@ -763,6 +775,51 @@ void TestThreadCases(const std::vector<Kernel>& kernels) {
   w.batch = 2;
   w.seed = 3200;
   TestThreads(w, kernels);
+}
+
+// onexn_conv_plan_tasks: the tasks cover every (image, tile, panel) exactly once, whatever the sizes; one
+// thread runs each image as one task; tasks of one tile, each as costly as the next, come in a number the
+// threads share evenly (split by panels too where the tiles alone would not be).
+void TestPlanTasks() {
+  for (size_t threads : {1, 2, 3, 4, 8}) {
+    for (size_t batch : {1, 2, 3}) {
+      for (size_t tiles : {1, 2, 3, 7, 13, 25, 31, 32, 33, 98, 392}) {
+        for (size_t panels : {1, 2, 3, 5, 16, 64}) {
+          for (int whole : {0, 1}) {
+            for (size_t min_tiles : {1, 3}) {
+              const onexn_conv_tasks t = onexn_conv_plan_tasks(threads, batch, tiles, panels, whole, min_tiles);
+              const std::string what = "plan threads " + std::to_string(threads) + " batch " +
+                                       std::to_string(batch) + " tiles " + std::to_string(tiles) + " panels " +
+                                       std::to_string(panels) + " whole " + std::to_string(whole) + " min " +
+                                       std::to_string(min_tiles);
+              std::vector<int> seen(batch * tiles * panels, 0);
+              bool in_range = t.tasks == batch * t.tile_runs * t.chunks;
+              for (size_t i = 0; i < t.tasks && in_range; i++) {
+                const onexn_conv_task k = onexn_conv_task_of(&t, i);
+                in_range = k.img < batch && k.run < t.tile_runs && k.chunk < t.chunks;
+                for (size_t tile = k.run * t.tiles_per_task; in_range && tile < (k.run + 1) * t.tiles_per_task &&
+                                                             tile < tiles;
+                     tile++) {
+                  for (size_t p = k.chunk * t.panels_per_chunk; p < (k.chunk + 1) * t.panels_per_chunk && p < panels;
+                       p++) {
+                    seen[(k.img * tiles + tile) * panels + p]++;
+                  }
+                }
+              }
+              Check(in_range && std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; }),
+                    what + ": not every (image, tile, panel) exactly once");
+              if (threads == 1) Check(t.tasks == batch && t.chunks == 1, what + ": one thread, one task per image");
+              const size_t pixel_tasks = batch * tiles;
+              if (threads > 1 && !whole && pixel_tasks >= 4 * threads && pixel_tasks <= 16 * threads &&
+                  panels % threads == 0) {
+                Check(t.tasks % threads == 0, what + ": tasks of equal size that the threads cannot share evenly");
+              }
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 // A stem whose input rows are widened (cin < 16, padding on the right; conv.c, widen_rows): each thread
@@ -907,6 +964,8 @@ TEST_CASE("conv: random cases, the kernel each ISA dispatches to") {
 TEST_CASE("conv: results do not depend on the thread count") { TestThreadCases(Dispatched(AvailableIsas())); }
 
 TEST_CASE("conv: two callers share a pool") { TestSharedPool(); }
+
+TEST_CASE("conv: the threads' tasks cover every tile and panel once") { TestPlanTasks(); }
 
 TEST_CASE("conv: a stem's widened rows are copied afresh for each run and image") {
   TestWidenedRowsRerun(Dispatched(AvailableIsas()));

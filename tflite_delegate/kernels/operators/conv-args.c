@@ -117,6 +117,12 @@ onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tile
     // Too few pixel tiles to keep every thread busy: split the output channels as well.
     r.chunks = (4 * threads + pixel_tasks - 1) / pixel_tasks;
     if (r.chunks > num_panels) r.chunks = num_panels;
+  } else if (threads > 1 && pixel_tasks % threads != 0) {
+    // Tasks of a tile that the threads cannot share evenly (ResNet-50's 14x14 layers: 25 tiles, 13 for one
+    // thread, 12 for the other): a chunk of the panels per thread too, so that each thread's share is its
+    // own chunk (chunk-major tasks), half the weights. ResNet-50 N=16 50% at 2 threads: its 14x14 1x1
+    // layers to 256 channels 4-10% faster per layer (Zen 4).
+    r.chunks = threads < num_panels ? threads : num_panels;
   }
   r.panels_per_chunk = (num_panels + r.chunks - 1) / r.chunks;
   r.chunks = (num_panels + r.panels_per_chunk - 1) / r.panels_per_chunk;
