@@ -25,6 +25,7 @@ using onexn_test::Check;
 using onexn_test::Pad;
 using onexn_test::RandomCaseCount;
 using onexn_test::Runs;
+using onexn_test::UnevenTilesCase;
 
 using Kernel = onexn_test::Kernel<onexn_ukernel_config>;
 
@@ -755,17 +756,8 @@ void TestThreadCases(const std::vector<Kernel>& kernels) {
     c.seed = 3100 + n;
     TestThreads(c, kernels);
   }
-  // 14x14 pixels, tiles the threads cannot share evenly (25 of 8 pixels, 13 of 16): the tasks split the
-  // panels too (onexn_conv_plan_tasks).
-  Case odd;
-  odd.in_h = odd.in_w = 14;
-  odd.cin = 32;
-  odd.cout = 48;
-  for (int n : {4, 16}) {
-    odd.n = n;
-    odd.seed = 3150 + n;
-    TestThreads(odd, kernels);
-  }
+  // Tiles the threads cannot share evenly (the 4-pixel kernels' 49 only at 8 threads): the panels split too.
+  for (int n : {4, 16}) TestThreads(UnevenTilesCase<Case>(n, 3150 + n), kernels);
   // Weights past 512 KB over few pixels, two images: the threads split the panels, each task every pixel
   // of an image (conv.c, weight_blocking).
   Case w;
@@ -778,8 +770,10 @@ void TestThreadCases(const std::vector<Kernel>& kernels) {
 }
 
 // onexn_conv_plan_tasks: the tasks cover every (image, tile, panel) exactly once, whatever the sizes; one
-// thread runs each image as one task; tasks of one tile, each as costly as the next, come in a number the
-// threads share evenly (split by panels too where the tiles alone would not be).
+// thread runs each image as one task. With 4-16 one-tile tasks per thread and panels that split into one
+// chunk per thread, equal tasks come in a number the threads share evenly; where the tiles alone would not
+// be, each thread's contiguous share (the pool's) is one chunk, and no plan splits the panels into chunks
+// that the threads cannot each take one of.
 void TestPlanTasks() {
   for (size_t threads : {1, 2, 3, 4, 8}) {
     for (size_t batch : {1, 2, 3}) {
@@ -810,9 +804,21 @@ void TestPlanTasks() {
                     what + ": not every (image, tile, panel) exactly once");
               if (threads == 1) Check(t.tasks == batch && t.chunks == 1, what + ": one thread, one task per image");
               const size_t pixel_tasks = batch * tiles;
-              if (threads > 1 && !whole && pixel_tasks >= 4 * threads && pixel_tasks <= 16 * threads &&
-                  panels % threads == 0) {
-                Check(t.tasks % threads == 0, what + ": tasks of equal size that the threads cannot share evenly");
+              if (threads > 1 && !whole && pixel_tasks >= 4 * threads && pixel_tasks <= 16 * threads) {
+                if (panels % threads == 0) {
+                  Check(t.tasks % threads == 0, what + ": tasks of equal size that the threads cannot share evenly");
+                }
+                Check(t.chunks == 1 || t.chunks == threads, what + ": chunks the threads cannot each take one of");
+                if (t.chunks == threads) {
+                  bool one_chunk = true;
+                  for (size_t k = 0; k < threads; k++) {
+                    const size_t begin = k * t.tasks / threads, end = (k + 1) * t.tasks / threads;
+                    for (size_t i = begin; i < end; i++) {
+                      one_chunk = one_chunk && onexn_conv_task_of(&t, i).chunk == onexn_conv_task_of(&t, begin).chunk;
+                    }
+                  }
+                  Check(one_chunk, what + ": a thread's share of the tasks spans two chunks");
+                }
               }
             }
           }
@@ -994,6 +1000,8 @@ TEST_CASE("conv: run_add adds a residual to the convolution's output") {
   w.batch = 2;
   w.seed = 3302;
   TestRunAdd(w, Dispatched(AvailableIsas()));
+  // Tiles the threads cannot share evenly: a chunk of the channels per thread, each adds its own.
+  TestRunAdd(UnevenTilesCase<Case>(16, 3303), Dispatched(AvailableIsas()));
 }
 
 // Running every block (the zeros multiplied) or another kernel for the block width computes the same

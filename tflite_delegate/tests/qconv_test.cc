@@ -25,6 +25,7 @@ using onexn_test::Check;
 using onexn_test::Pad;
 using onexn_test::RandomCaseCount;
 using onexn_test::Runs;
+using onexn_test::UnevenTilesCase;
 
 using Kernel = onexn_test::Kernel<onexn_qs8_ukernel_config>;
 
@@ -699,6 +700,8 @@ TEST_CASE("qconv: results do not depend on the thread count") {
   c.kh = c.kw = 3;
   c.n = 4;
   TestThreads(c, Dispatched(AvailableIsas()));
+  // Tiles the threads cannot share evenly: the panels split too.
+  for (int n : {4, 16}) TestThreads(UnevenTilesCase<Case>(n, 3050 + n), Dispatched(AvailableIsas()));
 }
 
 // Stride-1 3x3 layers run from strips (plan_strip). At several threads they split into bands of output rows,

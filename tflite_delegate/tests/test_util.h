@@ -17,6 +17,19 @@ namespace onexn_test {
 // One doctest assertion; `what` names the case when it fails.
 inline void Check(bool ok, const std::string& what) { CHECK_MESSAGE(ok, what); }
 
+// A 14x14 1x1 layer of 32 -> 48 channels (Case: a test's own case type): 25 tiles of 8 pixels, 13 of 16 or 49
+// of 4, which the threads of a pool cannot share evenly (onexn_conv_plan_tasks splits the panels too).
+template <typename Case>
+Case UnevenTilesCase(int n, unsigned seed) {
+  Case c;
+  c.in_h = c.in_w = 14;
+  c.cin = 32;
+  c.cout = 48;
+  c.n = n;
+  c.seed = seed;
+  return c;
+}
+
 // Every ISA compiled in and supported by this CPU.
 inline std::vector<onexn_isa> AvailableIsas() {
   std::vector<onexn_isa> isas;
