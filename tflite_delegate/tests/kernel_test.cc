@@ -809,15 +809,12 @@ void TestPlanTasks() {
                   Check(t.tasks % threads == 0, what + ": tasks of equal size that the threads cannot share evenly");
                 }
                 Check(t.chunks == 1 || t.chunks == threads, what + ": chunks the threads cannot each take one of");
-                if (t.chunks == threads) {
-                  bool one_chunk = true;
-                  for (size_t k = 0; k < threads; k++) {
-                    const size_t begin = k * t.tasks / threads, end = (k + 1) * t.tasks / threads;
-                    for (size_t i = begin; i < end; i++) {
-                      one_chunk = one_chunk && onexn_conv_task_of(&t, i).chunk == onexn_conv_task_of(&t, begin).chunk;
-                    }
-                  }
-                  Check(one_chunk, what + ": a thread's share of the tasks spans two chunks");
+                // The pool's share of thread k is tasks [k n / threads, (k + 1) n / threads); chunks only grow
+                // with the task's index, so its first and last task name its chunks.
+                for (size_t k = 0; t.chunks == threads && k < threads; k++) {
+                  const size_t first = k * t.tasks / threads, last = (k + 1) * t.tasks / threads - 1;
+                  Check(onexn_conv_task_of(&t, first).chunk == onexn_conv_task_of(&t, last).chunk,
+                        what + ": a thread's share of the tasks spans two chunks");
                 }
               }
             }
