@@ -779,12 +779,12 @@ void TestPlanTasks() {
     for (size_t batch : {1, 2, 3}) {
       for (size_t tiles : {1, 2, 3, 7, 13, 25, 31, 32, 33, 98, 392}) {
         for (size_t panels : {1, 2, 3, 5, 16, 64}) {
-          for (int whole : {0, 1}) {
+          for (int blocked : {0, 1}) {
             for (size_t min_tiles : {1, 3}) {
-              const onexn_conv_tasks t = onexn_conv_plan_tasks(threads, batch, tiles, panels, whole, min_tiles);
+              const onexn_conv_tasks t = onexn_conv_plan_tasks(threads, batch, tiles, panels, blocked, min_tiles);
               const std::string what = "plan threads " + std::to_string(threads) + " batch " +
                                        std::to_string(batch) + " tiles " + std::to_string(tiles) + " panels " +
-                                       std::to_string(panels) + " whole " + std::to_string(whole) + " min " +
+                                       std::to_string(panels) + " blocked " + std::to_string(blocked) + " min " +
                                        std::to_string(min_tiles);
               std::vector<int> seen(batch * tiles * panels, 0);
               bool in_range = t.tasks == batch * t.tile_runs * t.chunks;
@@ -804,7 +804,12 @@ void TestPlanTasks() {
                     what + ": not every (image, tile, panel) exactly once");
               if (threads == 1) Check(t.tasks == batch && t.chunks == 1, what + ": one thread, one task per image");
               const size_t pixel_tasks = batch * tiles;
-              if (threads > 1 && !whole && pixel_tasks >= 4 * threads && pixel_tasks <= 16 * threads) {
+              if (threads > 1 && blocked) {
+                // Weights in blocks: each chunk in two runs of an image's tiles (one if it has one tile), so
+                // that a thread done first takes half a chunk of the other's share.
+                Check(t.tile_runs == (tiles < 2 ? 1 : 2), what + ": not two runs of tiles per image");
+              }
+              if (threads > 1 && !blocked && pixel_tasks >= 4 * threads && pixel_tasks <= 16 * threads) {
                 if (panels % threads == 0) {
                   Check(t.tasks % threads == 0, what + ": tasks of equal size that the threads cannot share evenly");
                 }
@@ -990,7 +995,7 @@ TEST_CASE("conv: run_add adds a residual to the convolution's output") {
   c.n = 4;
   c.seed = 3301;
   TestRunAdd(c, Dispatched(AvailableIsas()));
-  Case w;  // weights in blocks of panels, whole images per task
+  Case w;  // weights in blocks of panels, tasks of half an image (2 tiles: a tile each)
   w.in_h = w.in_w = 3;
   w.cin = w.cout = 512;
   w.n = 16;

@@ -98,16 +98,19 @@ static int one_chunk_each(size_t panels, size_t threads) {
 }
 
 onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tiles, size_t num_panels,
-                                       int whole_images, size_t min_tiles) {
+                                       int weights_in_blocks, size_t min_tiles) {
   onexn_conv_tasks r;
   r.chunks = 1;
   r.tiles_per_task = 1;
   const size_t pixel_tasks = batch * tiles;
-  if (threads > 1 && whole_images) {
-    // Each task every pixel of an image over a chunk of the panels: the threads read their shares of the
-    // weights once, where tasks of a few tiles would each read every block of them again (conv.c,
-    // weight_blocking; ResNet-50 N=1 50% at 2 threads: 1.17x stock before).
-    r.tiles_per_task = tiles;
+  if (threads > 1 && weights_in_blocks) {
+    // Each task half the pixels of an image over a chunk of the panels: the threads read their shares of
+    // the weights twice per image, where tasks of a few tiles would each read every block of them again
+    // (conv.c, weight_blocking; ResNet-50 N=1 50% at 2 threads: 1.17x stock before). Halves, not whole
+    // images: a thread that ends its share first takes half a chunk of the other's, so a slower thread
+    // (the host's slow mode) holds the layer up by less (ResNet-50 N=16 50% at 2 threads, one thread made
+    // 25% slower: those layers 0.87-0.92 of the time with whole images; with both at full speed the same).
+    r.tiles_per_task = (tiles + 1) / 2;
     r.chunks = num_panels < 4 * threads ? num_panels : 4 * threads;
   } else if (threads > 1 && pixel_tasks > 16 * threads) {
     // About 64 tasks per thread, each of at least min_tiles, yet at least 16: a thread claims its own share's

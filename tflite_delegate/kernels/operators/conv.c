@@ -586,7 +586,7 @@ static void run(onexn_conv* conv, const float* input, float* output, const float
   r.conv = conv;
   r.input = input;
   r.output = output;
-  // A layer whose panels run in blocks (weight_blocking) runs whole images per task. Tasks of pixels of
+  // A layer whose panels run in blocks (weight_blocking) runs half images per task. Tasks of pixels of
   // about 4 us or more by the cost model's estimate.
   const double tile_ns = conv->choice.cost_ns > 0.0 ? conv->choice.cost_ns / (double)conv->tiles : 0.0;
   const size_t min_tiles = tile_ns > 0.0 && tile_ns < 4000.0 ? (size_t)(4000.0 / tile_ns) : 1;

@@ -114,10 +114,11 @@ static inline onexn_conv_task onexn_conv_task_of(const onexn_conv_tasks* t, size
   const onexn_conv_task r = {i / per_chunk, i % per_chunk / t->tile_runs, i % per_chunk % t->tile_runs};
   return r;
 }
-// whole_images: every task runs all the tiles of an image (over a chunk of the panels). min_tiles: tiles a
-// task of pixels should hold at least (1: no minimum).
+// weights_in_blocks: the layer's panels run in blocks (conv.c, weight_blocking), so its tasks run half an
+// image's tiles each (over a chunk of the panels). min_tiles: tiles a task of pixels should hold at least
+// (1: no minimum).
 onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tiles, size_t num_panels,
-                                       int whole_images, size_t min_tiles);
+                                       int weights_in_blocks, size_t min_tiles);
 
 // An int8 1xN convolution microkernel: a row of qs8-qc8w-spconv.inc.
 typedef struct {
