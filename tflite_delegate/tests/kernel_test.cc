@@ -995,9 +995,12 @@ TEST_CASE("conv: run_add adds a residual to the convolution's output") {
   c.n = 4;
   c.seed = 3301;
   TestRunAdd(c, Dispatched(AvailableIsas()));
-  Case w;  // weights in blocks of panels, tasks of half an image (2 tiles: a tile each)
-  w.in_h = w.in_w = 3;
-  w.cin = w.cout = 512;
+  // Weights in blocks of panels (about 1 MB kept, twice the limit for every kernel): at several threads
+  // tasks of half an image over a chunk of the panels (25 pixels: 2 + 2 tiles of 8, 4 + 3 tiles of 4).
+  Case w;
+  w.in_h = w.in_w = 5;
+  w.cin = 512;
+  w.cout = 1024;
   w.n = 16;
   w.batch = 2;
   w.seed = 3302;

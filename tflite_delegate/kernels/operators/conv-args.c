@@ -107,9 +107,10 @@ onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tile
     // Each task half the pixels of an image over a chunk of the panels: the threads read their shares of
     // the weights twice per image, where tasks of a few tiles would each read every block of them again
     // (conv.c, weight_blocking; ResNet-50 N=1 50% at 2 threads: 1.17x stock before). Halves, not whole
-    // images: a thread that ends its share first takes half a chunk of the other's, so a slower thread
-    // (the host's slow mode) holds the layer up by less (ResNet-50 N=16 50% at 2 threads, one thread made
-    // 25% slower: those layers 0.87-0.92 of the time with whole images; with both at full speed the same).
+    // images: a thread that ends its share first takes tasks of half an image from the other's, so a
+    // slower thread (the host's slow mode) holds the layer up by less. ResNet-50 N=16 50% at 2 threads with
+    // one thread made 25% slower: those layers in 0.87-0.92 of their time with whole images; with both
+    // threads at full speed the same time (Zen 4).
     r.tiles_per_task = (tiles + 1) / 2;
     r.chunks = num_panels < 4 * threads ? num_panels : 4 * threads;
   } else if (threads > 1 && pixel_tasks > 16 * threads) {

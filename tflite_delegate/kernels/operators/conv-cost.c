@@ -150,7 +150,8 @@ static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onex
   // weights and the input fit in L2 together; once per tile otherwise. Every block kept reads more of them
   // than the kept blocks do. (Each tile was charged the stream before: on Zen 4's 1 MB of L2 MobileNetV2's
   // 7x7x320->1280 at N = 4 50% then ran every block, 1.01 of XNNPACK, where its 0.8 MB of kept blocks
-  // run in 0.64.)
+  // run in 0.64.) Fitted at one thread; at several, each chunk of panels is read twice per image (two
+  // tasks of half an image, conv-args.c), the second time mostly from L2: not charged.
   double stream = 0.0;
   if (weight_bytes > 2.0 * ONEXN_WEIGHT_BLOCK_BYTES) {
     const size_t input = onexn_conv_input_bytes(s), l2 = onexn_cpu_l2_bytes();

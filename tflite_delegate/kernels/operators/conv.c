@@ -209,8 +209,8 @@ static int pack_row_weights(onexn_conv* conv, const onexn_block_index* ix, const
 // Panels per microkernel call. A microkernel call runs every panel of a tile before the next tile, so the
 // panels' weights are read once per tile: fine while they stay in cache, but a layer with few pixels and
 // large weights (ResNet-50's 7x7 stage: 2-5 MB of weights, 49 pixels) would stream them from memory once
-// per tile. Such a layer runs blocks of panels whose weights fit in L2, each over all its pixels, whose
-// input rows then stay in L2. Every output element is still computed by the same tile code: same bits.
+// per tile. Such a layer runs blocks of panels whose weights fit in L2, each over all the pixels of a task
+// (an image; half of one at several threads), whose input rows then stay in L2. Every output element is still computed by the same tile code: same bits.
 // The input counted is what the pixels read: the image, or less at a stride (ResNet-50's 1x1/2
 // projections); not taps times channels per pixel, which counts a 3x3 layer's rows nine times and had
 // left ResNet-50's 7x7 3x3 layers streaming 4.7 MB per 7-pixel tile (1.99 -> 1.30 ms in the graph).
@@ -586,8 +586,8 @@ static void run(onexn_conv* conv, const float* input, float* output, const float
   r.conv = conv;
   r.input = input;
   r.output = output;
-  // A layer whose panels run in blocks (weight_blocking) runs half images per task. Tasks of pixels of
-  // about 4 us or more by the cost model's estimate.
+  // A layer whose panels run in blocks (weight_blocking) runs half images per task at several threads.
+  // Tasks of pixels of about 4 us or more by the cost model's estimate.
   const double tile_ns = conv->choice.cost_ns > 0.0 ? conv->choice.cost_ns / (double)conv->tiles : 0.0;
   const size_t min_tiles = tile_ns > 0.0 && tile_ns < 4000.0 ? (size_t)(4000.0 / tile_ns) : 1;
   r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels,
