@@ -733,6 +733,21 @@ std::vector<Case> RandomCases(int count) {
   return cases;
 }
 
+// Weights in blocks of panels (conv.c, weight_blocking: about 1 MB kept, twice the limit for every kernel)
+// over two 5x5 images: at several threads tasks of half an image over a chunk of the panels (25 pixels:
+// 2 + 2 tiles of 8, 4 + 3 tiles of 4). A 512 -> 512 layer sat at the limit and blocked only with the scalar
+// kernel.
+Case BlockedWeightsCase(unsigned seed) {
+  Case w;
+  w.in_h = w.in_w = 5;
+  w.cin = 512;
+  w.cout = 1024;
+  w.n = 16;
+  w.batch = 2;
+  w.seed = seed;
+  return w;
+}
+
 // The cases of TestThreads: enough tiles for every thread, then few tiles (channel chunks split across
 // threads).
 void TestThreadCases(const std::vector<Kernel>& kernels) {
@@ -758,19 +773,11 @@ void TestThreadCases(const std::vector<Kernel>& kernels) {
   }
   // Tiles the threads cannot share evenly (the 4-pixel kernels' 49 only at 8 threads): the panels split too.
   for (int n : {4, 16}) TestThreads(UnevenTilesCase<Case>(n, 3150 + n), kernels);
-  // Weights past 512 KB over few pixels, two images: the threads split the panels, each task every pixel
-  // of an image (conv.c, weight_blocking).
-  Case w;
-  w.in_h = w.in_w = 3;
-  w.cin = w.cout = 512;
-  w.n = 16;
-  w.batch = 2;
-  w.seed = 3200;
-  TestThreads(w, kernels);
+  TestThreads(BlockedWeightsCase(3200), kernels);
 }
 
 // onexn_conv_plan_tasks: the tasks cover every (image, tile, panel) exactly once, whatever the sizes; one
-// thread runs each image as one task. With 4-16 one-tile tasks per thread and panels that split into one
+// thread runs each image as one task; weights in blocks run two tasks of half an image per chunk. With 4-16 one-tile tasks per thread and panels that split into one
 // chunk per thread, equal tasks come in a number the threads share evenly; where the tiles alone would not
 // be, each thread's contiguous share (the pool's) is one chunk, and no plan splits the panels into chunks
 // that the threads cannot each take one of.
@@ -806,7 +813,7 @@ void TestPlanTasks() {
               const size_t pixel_tasks = batch * tiles;
               if (threads > 1 && blocked) {
                 // Weights in blocks: each chunk in two runs of an image's tiles (one if it has one tile), so
-                // that a thread done first takes half a chunk of the other's share.
+                // that a thread done first takes tasks of half an image from the other's share.
                 Check(t.tile_runs == (tiles < 2 ? 1 : 2), what + ": not two runs of tiles per image");
               }
               if (threads > 1 && !blocked && pixel_tasks >= 4 * threads && pixel_tasks <= 16 * threads) {
@@ -995,16 +1002,7 @@ TEST_CASE("conv: run_add adds a residual to the convolution's output") {
   c.n = 4;
   c.seed = 3301;
   TestRunAdd(c, Dispatched(AvailableIsas()));
-  // Weights in blocks of panels (about 1 MB kept, twice the limit for every kernel): at several threads
-  // tasks of half an image over a chunk of the panels (25 pixels: 2 + 2 tiles of 8, 4 + 3 tiles of 4).
-  Case w;
-  w.in_h = w.in_w = 5;
-  w.cin = 512;
-  w.cout = 1024;
-  w.n = 16;
-  w.batch = 2;
-  w.seed = 3302;
-  TestRunAdd(w, Dispatched(AvailableIsas()));
+  TestRunAdd(BlockedWeightsCase(3302), Dispatched(AvailableIsas()));
   // Tiles the threads cannot share evenly: a chunk of the channels per thread, each adds its own.
   TestRunAdd(UnevenTilesCase<Case>(16, 3303), Dispatched(AvailableIsas()));
 }

@@ -210,7 +210,8 @@ static int pack_row_weights(onexn_conv* conv, const onexn_block_index* ix, const
 // panels' weights are read once per tile: fine while they stay in cache, but a layer with few pixels and
 // large weights (ResNet-50's 7x7 stage: 2-5 MB of weights, 49 pixels) would stream them from memory once
 // per tile. Such a layer runs blocks of panels whose weights fit in L2, each over all the pixels of a task
-// (an image; half of one at several threads), whose input rows then stay in L2. Every output element is still computed by the same tile code: same bits.
+// (an image; half of one at several threads), whose input rows then stay in L2. Every output element is
+// still computed by the same tile code: same bits.
 // The input counted is what the pixels read: the image, or less at a stride (ResNet-50's 1x1/2
 // projections); not taps times channels per pixel, which counts a 3x3 layer's rows nine times and had
 // left ResNet-50's 7x7 3x3 layers streaming 4.7 MB per 7-pixel tile (1.99 -> 1.30 ms in the graph).

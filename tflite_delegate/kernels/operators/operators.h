@@ -61,8 +61,8 @@ static inline size_t onexn_conv_input_bytes(const onexn_conv_shape* s) {
 }
 enum { ONEXN_WEIGHT_BLOCK_BYTES = 256 * 1024 };  // a quarter of Zen 4's L2, an eighth of a Xeon's
 // Whether an indirection-kernel convolution runs blocks of panels, each over all the pixels of a task, so
-// that its weights are read once per task rather than once per tile (conv.c): the weights are larger than a share of
-// L2 and the input rows its pixels read fit in one. weight_bytes: packed weights; input_bytes: the input a
+// that its weights are read once per task rather than once per tile (conv.c): the weights are larger than a
+// share of L2 and the input rows its pixels read fit in one. weight_bytes: packed weights; input_bytes: the input a
 // run reads; tiles: pixel tiles per image.
 static inline int onexn_conv_blocks_weights(size_t weight_bytes, size_t input_bytes, size_t tiles) {
   return tiles >= 2 && weight_bytes > 2 * ONEXN_WEIGHT_BLOCK_BYTES && input_bytes <= 2 * ONEXN_WEIGHT_BLOCK_BYTES;
@@ -115,8 +115,8 @@ static inline onexn_conv_task onexn_conv_task_of(const onexn_conv_tasks* t, size
   return r;
 }
 // weights_in_blocks: the layer's panels run in blocks (conv.c, weight_blocking), so at several threads its
-// tasks run half an image's tiles each (over a chunk of the panels). min_tiles: tiles a task of pixels should hold at least
-// (1: no minimum).
+// tasks run half an image's tiles each (over a chunk of the panels). min_tiles: tiles a task of pixels
+// should hold at least (1: no minimum).
 onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tiles, size_t num_panels,
                                        int weights_in_blocks, size_t min_tiles);
 
