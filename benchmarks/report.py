@@ -269,7 +269,20 @@ def turns_table(rows):
         lines.append(speedup_row(model, n, s, (med["dense_1_ms"], med["dense_2_ms"]),
                                  (med["onexn_1_ms"], med["onexn_2_ms"]), cell("dense_speedup"), cell("onexn_speedup"))
                      + f" {'**yes**' if ok else 'no'} |")
+    passes = ["- " + MODEL_TITLES.get(model, model) + f" N={n} {s:.0%}: " + ", ".join(
+        f"{r['dense_speedup']:.2f} / {r['onexn_speedup']:.2f} ({round_trip_text(r)})" for r in group)
+        for (model, n, s), group in sorted(cases.items()) if any(r.get("vcpu_round_trip_ns") for r in group)]
+    if passes:
+        lines += ["", "Per pass, stock / onexn speedup (the two vCPUs' round trip before and after the pass, "
+                  "`benchmarks/vcpu_distance.py`: the host places them near or far apart, and moves them):", ""]
+        lines += passes
     return lines
+
+
+def round_trip_text(row):
+    """The vCPU round trips a SCALING row recorded, as text ("? ns" where none was measured)."""
+    values = row.get("vcpu_round_trip_ns") or []
+    return " / ".join("?" if v is None else f"{v:.0f}" for v in values) + " ns" if values else "? ns"
 
 
 def trained_like_table(rows):

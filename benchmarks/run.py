@@ -40,7 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import onexn_tf  # noqa: E402
-from benchmarks import models as bench_models, report as bench_report  # noqa: E402
+from benchmarks import models as bench_models, report as bench_report, vcpu_distance  # noqa: E402
 from onexn_tf.runtime import bench, profile  # noqa: E402
 from onexn_tf.tflite import graph  # noqa: E402
 
@@ -517,14 +517,17 @@ class Sweep:
             data = self.model(name).pruned(n, s)["onexn"]
             what = f"pass {p + 1}/{a.passes} {name} 1x{n} {s:.0%}, 1 and 2 threads in turns"
             # Twice the runs: a turn times one runtime at one thread count, so drift between turns is noise.
+            # The vCPUs' round trip before and after: where the host had placed them (vcpu_distance.py).
+            before = vcpu_distance.round_trip_ns()
             row = measured(a, self.started, what, lambda: measure_scaling(data, 2 * a.runs, a.warmup, a.seed,
                                                                            self.options))
-            row.update(model=name, n=n, sparsity=s, **{"pass": p})
+            row.update(model=name, n=n, sparsity=s, vcpu_round_trip_ns=[before, vcpu_distance.round_trip_ns()],
+                       **{"pass": p})
             self.results.setdefault("scaling", []).append(row)
             _save(a, self.results)
             log(f"{what}: stock {row['dense_1_ms']:.2f} -> {row['dense_2_ms']:.2f} ms ({row['dense_speedup']:.2f}x), "
-                f"onexn {row['onexn_1_ms']:.2f} -> {row['onexn_2_ms']:.2f} ms ({row['onexn_speedup']:.2f}x)",
-                self.started)
+                f"onexn {row['onexn_1_ms']:.2f} -> {row['onexn_2_ms']:.2f} ms ({row['onexn_speedup']:.2f}x), "
+                f"vCPU round trip {bench_report.round_trip_text(row)}", self.started)
 
     def layer_cases(self, n, s, shapes, threads):
         """MobileNetV2 1x1 convolutions cut out of the pruned model as single-conv models; result rows."""

@@ -122,6 +122,32 @@ def test_speedups_measured_in_turns_in_the_report():
     assert "In turns (run.py's SCALING cases)" in bench_report.markdown(results, None)
 
 
+def test_speedups_in_turns_per_pass_with_the_vcpus_round_trip():
+    turns = [dict(_turn(7.2, 3.6, 4.3, 2.2), vcpu_round_trip_ns=[268.4, 271.0]),
+             dict(_turn(7.0, 5.0, 4.2, 2.4), vcpu_round_trip_ns=[712.0, None])]
+    lines = bench_report.scaling_section([], turns)
+    assert lines[-1] == "- MobileNetV2 1.0/224 N=16 50%: 2.00 / 1.95 (268 / 271 ns), 1.40 / 1.75 (712 / ? ns)"
+    older = bench_report.scaling_section([], [_turn(7.2, 3.6, 4.3, 2.2)])  # rows from before the probe
+    assert older[-1].endswith("| no |") and not any("round trip" in x for x in older)
+
+
+def test_vcpu_round_trip_is_measured_between_two_cpus():
+    from benchmarks import vcpu_distance
+
+    cpus = sorted(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {cpus[0]})
+        assert vcpu_distance.round_trip_ns(trips=100) is None  # one CPU: nothing to measure between
+    finally:
+        os.sched_setaffinity(0, before)
+    assert os.sched_getaffinity(0) == before
+    if len(cpus) < 2:
+        pytest.skip("a round trip needs two CPUs")
+    ns = vcpu_distance.round_trip_ns(trips=2000, repeats=1)
+    assert ns is not None and 10.0 < ns < 1e6
+
+
 def test_measure_scaling_times_both_runtimes_at_1_and_2_threads_in_turns(monkeypatch):
     import numpy as np
     from onexn_tf.runtime import bench
