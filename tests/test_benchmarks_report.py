@@ -144,7 +144,7 @@ def test_vcpu_round_trip_is_measured_between_two_cpus():
     assert os.sched_getaffinity(0) == before
     if len(cpus) < 2:
         pytest.skip("a round trip needs two CPUs")
-    ns = vcpu_distance.round_trip_ns(trips=2000, repeats=1)
+    ns = vcpu_distance.round_trip_ns(trips=500, repeats=1)  # short: the other CPU may be busy
     assert ns is not None and 10.0 < ns < 1e6
 
 
