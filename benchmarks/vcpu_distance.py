@@ -28,8 +28,7 @@ import time
 def _echo(path, cpu, trips):
     """The other side: answers each odd value with the next even one."""
     os.sched_setaffinity(0, {cpu})
-    with open(path, "r+b") as f:
-        mm = mmap.mmap(f.fileno(), mmap.PAGESIZE)
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), mmap.PAGESIZE) as mm:
         mm[1] = 1  # ready
         for i in range(trips):
             want = (2 * i + 1) & 0xFF
@@ -43,33 +42,35 @@ def _once(cpus, trips, timeout_s):
         path = os.path.join(tmp, "line")
         with open(path, "wb") as f:
             f.write(bytes(mmap.PAGESIZE))
-        with open(path, "r+b") as f:
-            mm = mmap.mmap(f.fileno(), mmap.PAGESIZE)
+        with open(path, "r+b") as f, mmap.mmap(f.fileno(), mmap.PAGESIZE) as mm:
             child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--echo", path, str(cpus[1]),
                                       str(trips)])
-            deadline = time.monotonic() + timeout_s
+            elapsed = None
             try:
-                while mm[1] != 1:  # the child's start-up is not timed
-                    if child.poll() is not None or time.monotonic() > deadline:
-                        return None
-                    time.sleep(0.001)
-                start = time.perf_counter_ns()
-                for i in range(trips):
-                    mm[0] = (2 * i + 1) & 0xFF
-                    want = (2 * i + 2) & 0xFF
-                    spins = 0
-                    while mm[0] != want:
-                        spins += 1
-                        if spins % 1000000 == 0 and (child.poll() is not None or time.monotonic() > deadline):
-                            return None
-                elapsed = time.perf_counter_ns() - start
+                elapsed = _timed_trips(mm, child, trips, time.monotonic() + timeout_s)
             finally:
-                try:
-                    child.wait(timeout=timeout_s)
-                except subprocess.TimeoutExpired:
+                if elapsed is None:  # the child died or hangs: do not wait for it
                     child.kill()
-                    child.wait()
-            return elapsed / trips if child.returncode == 0 else None
+                child.wait()
+            return elapsed / trips if elapsed is not None and child.returncode == 0 else None
+
+
+def _timed_trips(mm, child, trips, deadline):
+    """ns for `trips` round trips with the echoing child, or None if it died or the deadline passed."""
+    while mm[1] != 1:  # the child's start-up is not timed
+        if child.poll() is not None or time.monotonic() > deadline:
+            return None
+        time.sleep(0.001)
+    start = time.perf_counter_ns()
+    for i in range(trips):
+        mm[0] = (2 * i + 1) & 0xFF
+        want = (2 * i + 2) & 0xFF
+        spins = 0
+        while mm[0] != want:
+            spins += 1
+            if spins % 1000000 == 0 and (child.poll() is not None or time.monotonic() > deadline):
+                return None
+    return time.perf_counter_ns() - start
 
 
 def round_trip_ns(trips=20000, repeats=3, timeout_s=10.0):
