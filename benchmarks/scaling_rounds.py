@@ -29,24 +29,25 @@ sys.path.insert(0, ROOT)
 SHARED_VCPU = 1.2
 
 
+def _medians(rounds):
+    """Both speedups' medians and their per-round quotient's over `rounds` (None when there are none)."""
+    if not rounds:
+        return None
+    return {"rounds": len(rounds),
+            "stock": statistics.median(r["dense_speedup"] for r in rounds),
+            "onexn": statistics.median(r["onexn_speedup"] for r in rounds),
+            "quotient": statistics.median(r["onexn_speedup"] / r["dense_speedup"] for r in rounds),
+            "as_well": sum(r["onexn_speedup"] >= r["dense_speedup"] for r in rounds)}
+
+
 def summarize(rounds):
-    """Per model (in first-seen order): rounds, medians of both speedups and of their per-round quotient,
-    over all rounds and over those where both runtimes gained at least SHARED_VCPU from the second thread."""
+    """Per model (in first-seen order): _medians over all its rounds and over those where both runtimes
+    gained at least SHARED_VCPU from the second thread."""
     out = {}
     for model in dict.fromkeys(r["model"] for r in rounds):
         mine = [r for r in rounds if r["model"] == model]
         both = [r for r in mine if min(r["dense_speedup"], r["onexn_speedup"]) >= SHARED_VCPU]
-
-        def medians(rs):
-            if not rs:
-                return None
-            return {"rounds": len(rs),
-                    "stock": statistics.median(r["dense_speedup"] for r in rs),
-                    "onexn": statistics.median(r["onexn_speedup"] for r in rs),
-                    "quotient": statistics.median(r["onexn_speedup"] / r["dense_speedup"] for r in rs),
-                    "as_well": sum(r["onexn_speedup"] >= r["dense_speedup"] for r in rs)}
-
-        out[model] = {"all": medians(mine), "two_vcpus": medians(both)}
+        out[model] = {"all": _medians(mine), "two_vcpus": _medians(both)}
     return out
 
 
@@ -87,7 +88,10 @@ def main(argv=None):
     args = parse_args(argv)
     from benchmarks import run, vcpu_distance  # TensorFlow-heavy: after the arguments are checked
 
-    data = {path: open(path, "rb").read() for path in args.models}
+    data = {}
+    for path in args.models:
+        with open(path, "rb") as f:
+            data[path] = f.read()
     rounds = []
     end = time.monotonic() + 60.0 * args.minutes
     sink = open(args.json_out, "w") if args.json_out else None
