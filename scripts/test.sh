@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: generated sources current, the C++ tests through Bazel (ASan + UBSan,
-# aarch64 under qemu, the x86 dispatch on a Haswell CPU model, native), the reliability checks, then the
-# Python suite (last, so its summary line closes the output; with the delegate in an aarch64 LiteRT under
-# qemu, tests/test_aarch64.py). Needs scripts/setup.sh first.
+# ThreadSanitizer, aarch64 under qemu, the x86 dispatch on a Haswell CPU model, native), the reliability
+# checks, then the Python suite (last, so its summary line closes the output; with the delegate in an aarch64
+# LiteRT under qemu, tests/test_aarch64.py). Needs scripts/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${ONEXN_VENV:-.venv}"
@@ -14,6 +14,7 @@ step "generated sources (kernels, sources.bzl)"
 python tflite_delegate/tools/generate_kernels.py --check
 python tflite_delegate/tools/build_delegate.py bzl --check
 step "C++ tests, ASan + UBSan";              bazel test --config=asan //tflite_delegate/...
+step "C++ tests, ThreadSanitizer";           bazel test --config=tsan //tflite_delegate/...
 step "C++ tests, aarch64 under qemu";        bazel test --config=aarch64_linux //tflite_delegate/...
 step "C++ int8 kernel tests, aarch64 without the dot product (Cortex-A53)"
 bazel test --config=aarch64_a53 //tflite_delegate:qconv_test
