@@ -15,6 +15,9 @@ python tflite_delegate/tools/generate_kernels.py --check
 python tflite_delegate/tools/build_delegate.py bzl --check
 step "C++ tests, ASan + UBSan";              bazel test --config=asan //tflite_delegate/...
 step "C++ tests, ThreadSanitizer";           bazel test --config=tsan //tflite_delegate/...
+# Instrumented for real (a flag lost from .bazelrc would let every test pass unchecked): the chain's atomics
+# go through TSan's runtime. grep without -q reads all of nm's output (no SIGPIPE under pipefail).
+nm "$(bazel info --config=tsan bazel-bin)/tflite_delegate/dwblock_chain_test" | grep "U __tsan_atomic64_load" >/dev/null
 step "C++ tests, aarch64 under qemu";        bazel test --config=aarch64_linux //tflite_delegate/...
 step "C++ int8 kernel tests, aarch64 without the dot product (Cortex-A53)"
 bazel test --config=aarch64_a53 //tflite_delegate:qconv_test
