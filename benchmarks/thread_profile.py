@@ -6,7 +6,9 @@
 Makes a 1-thread and a 2-thread interpreter with the onexn delegate (ONEXN_PROFILE on, default options
 unless given), runs them in turns of TURN invokes (the first of each turn untimed) and prints, per step of
 the 2-thread run: its time at 2 threads, the time of the 1-thread steps it covers (a chain of blocks runs
-as one step at 2 threads), the speedup and the time lost against a perfect halving; then each block of a
+as one step at 2 threads), the speedup, the time lost against a perfect halving and how far apart the two
+threads finished its work (the pool's timing: what uneven shares cost; the rest of the loss is slower
+work, such as reading what the other core wrote); then each block of a
 chain, the two sides (one walking the image down, the other up) side by side: rows, time computing them,
 time waiting for rows of the block before that the other side had not written. The delegate prints its
 profile when an interpreter is freed; this script reads it from its own stderr.
@@ -22,14 +24,15 @@ import sys
 import tempfile
 import time
 
-STEP = re.compile(r"onexn profile: node\s+(\d+) (\S+)\s+(\S+)\s+([\d.]+) ms(.*)$")
+STEP = re.compile(r"onexn profile: node\s+(\d+) (\S+)\s+(\S+)\s+([\d.]+) ms(?:, ends\s+([\d.]+) ms apart)?(.*)$")
 SIDES = re.compile(
     r"onexn profile:\s+block\s+(\d+) \(nodes (\d+)-(\d+),\s*(\d+) rows\): from the top\s+([\d.]+) rows\s+([\d.]+) ms, "
     r"waited\s+([\d.]+) ms; from the bottom\s+([\d.]+) rows\s+([\d.]+) ms, waited\s+([\d.]+) ms")
 
 
 def parse_profile(text):
-    """(steps, chain blocks) of one interpreter's profile: steps as (node, op, kernel, ms, note) in order,
+    """(steps, chain blocks) of one interpreter's profile: steps as (node, op, kernel, ms, note, apart_ms) in
+    order (apart_ms: how far apart the threads finished the step, 0 at one thread),
     blocks as dicts (block, first, last, rows, top/bottom rows, ms, wait_ms)."""
     steps, blocks = [], []
     for line in text.splitlines():
@@ -42,7 +45,8 @@ def parse_profile(text):
             continue
         m = STEP.match(line)
         if m:
-            steps.append((int(m.group(1)), m.group(2), m.group(3), float(m.group(4)), m.group(5).strip()))
+            apart = float(m.group(5)) if m.group(5) is not None else 0.0
+            steps.append((int(m.group(1)), m.group(2), m.group(3), float(m.group(4)), m.group(6).strip(), apart))
     return steps, blocks
 
 
@@ -51,7 +55,7 @@ def join(one, two):
     step of the largest node not above its own (both run the partition's nodes in order)."""
     starts = sorted(s[0] for s in two)
     covered = {s[0]: 0.0 for s in two}
-    for node, _, _, ms, _ in one:
+    for node, _, _, ms, _, _ in one:
         owner = max((n for n in starts if n <= node), default=None)
         if owner is not None:
             covered[owner] += ms
@@ -120,21 +124,24 @@ def report(medians, profiles):
     (one, _), (two, blocks) = profiles[1], profiles[2]
     if not one or not two:
         return "the delegate printed no profile (no node claimed, or ONEXN_PROFILE was read before this ran)\n"
-    lines = [f"{'1T ms':>8} {'2T ms':>8} {'speedup':>8} {'lost ms':>8}  step at 2 threads (lost: 2T ms - 1T ms / 2)"]
+    lines = [f"{'1T ms':>8} {'2T ms':>8} {'speedup':>8} {'lost ms':>8} {'apart ms':>8}  step at 2 threads "
+             "(lost: 2T ms - 1T ms / 2; apart: the threads' ends)"]
 
-    def row(ms1, ms2, what):
-        return f"{ms1:8.3f} {ms2:8.3f} {ms1 / ms2 if ms2 else 0:8.2f} {ms2 - ms1 / 2:8.3f}  {what}"
+    def row(ms1, ms2, apart, what):
+        ends = f"{apart:8.3f}" if apart is not None else f"{'':8}"
+        return f"{ms1:8.3f} {ms2:8.3f} {ms1 / ms2 if ms2 else 0:8.2f} {ms2 - ms1 / 2:8.3f} {ends}  {what}"
 
     joined = join(one, two)
-    for (node, op, kernel, ms2, note), ms1 in joined:
-        lines.append(row(ms1, ms2, f"node {node} {op} {kernel}" + (f" {note}" if note else "")))
-    lines.append(row(sum(ms1 for _, ms1 in joined), sum(step[3] for step, _ in joined), "the steps"))
-    lines.append(row(medians[1], medians[2], "invokes (median, timed in Python)"))
+    for (node, op, kernel, ms2, note, apart), ms1 in joined:
+        lines.append(row(ms1, ms2, apart, f"node {node} {op} {kernel}" + (f" {note}" if note else "")))
+    lines.append(row(sum(ms1 for _, ms1 in joined), sum(step[3] for step, _ in joined),
+                     sum(step[5] for step, _ in joined), "the steps"))
+    lines.append(row(medians[1], medians[2], None, "invokes (median, timed in Python)"))
     if blocks:
         lines.append("")
         lines.append("chain blocks at 2 threads, per run: 1T ms / 2 against each side's ms computing (+ waiting)")
         for b in blocks:
-            half = sum(ms for node, _, _, ms, _ in one if b["first"] <= node <= b["last"]) / 2
+            half = sum(ms for node, _, _, ms, _, _ in one if b["first"] <= node <= b["last"]) / 2
             t, u = b["top"], b["bottom"]
             lines.append(f"block {b['block']:2d} nodes {b['first']:3d}-{b['last']:<3d} {b['rows']:3d} rows: 1T/2 {half:7.3f}"
                          f" | top {t['rows']:5.1f} rows {t['ms']:7.3f} (+{t['wait_ms']:.3f})"

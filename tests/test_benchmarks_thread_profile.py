@@ -22,11 +22,11 @@ onexn profile: node    6 FULLY_CONNECTED    f32-spconv-8x4-avx2                 
 """
 TWO = """\
 onexn profile: partition of 5 nodes, 1.700 ms per invoke in its steps
-onexn profile: node    0 CONV_2D            f32-spconv-8x16-avx512f               0.250 ms
-onexn profile: node    1 DEPTHWISE_CONV_2D  f32-dwconv-minmax-16c-avx512f         1.200 ms (chain of 2 fused blocks, nodes 1-5)
+onexn profile: node    0 CONV_2D            f32-spconv-8x16-avx512f               0.250 ms, ends  0.004 ms apart
+onexn profile: node    1 DEPTHWISE_CONV_2D  f32-dwconv-minmax-16c-avx512f         1.200 ms, ends  0.020 ms apart (chain of 2 fused blocks, nodes 1-5)
 onexn profile:      block  0 (nodes 1-2, 112 rows): from the top  57.0 rows   0.500 ms, waited  0.010 ms; from the bottom  55.0 rows   0.510 ms, waited  0.000 ms
 onexn profile:      block  1 (nodes 3-5,  56 rows): from the top  28.0 rows   0.600 ms, waited  0.000 ms; from the bottom  28.0 rows   0.650 ms, waited  0.020 ms
-onexn profile: node    6 FULLY_CONNECTED    f32-spconv-8x4-avx2                   0.250 ms
+onexn profile: node    6 FULLY_CONNECTED    f32-spconv-8x4-avx2                   0.250 ms, ends  0.000 ms apart
 """
 
 
@@ -35,14 +35,16 @@ def test_the_chain_step_gets_the_one_thread_blocks_it_covers():
     two, blocks = thread_profile.parse_profile(TWO)
     assert [s[0] for s in one] == [0, 1, 3, 6] and blocks_one == []
     assert [s[0] for s in two] == [0, 1, 6] and two[1][4].startswith("(chain of 2")
+    assert [s[5] for s in two] == [0.004, 0.02, 0.0] and [s[5] for s in one] == [0.0] * 4
     assert [(s[0], ms) for s, ms in thread_profile.join(one, two)] == [(0, 0.4), (1, pytest.approx(2.2)), (6, 0.4)]
     assert [b["rows"] for b in blocks] == [112, 56] and blocks[0]["top"] == {"rows": 57.0, "ms": 0.5, "wait_ms": 0.01}
     assert blocks[1]["bottom"] == {"rows": 28.0, "ms": 0.65, "wait_ms": 0.02} and (blocks[1]["first"], blocks[1]["last"]) == (3, 5)
     text = thread_profile.report({1: 3.1, 2: 1.8}, {1: (one, []), 2: (two, blocks)})
     lines = text.splitlines()
     chain = next(line for line in lines if "(chain of 2" in line)
-    assert chain.split()[:4] == ["2.200", "1.200", "1.83", "0.100"]  # 1T, 2T, speedup, 2T - 1T / 2
-    assert next(line for line in lines if line.endswith("the steps")).split()[:2] == ["3.000", "1.700"]
+    assert chain.split()[:5] == ["2.200", "1.200", "1.83", "0.100", "0.020"]  # 1T, 2T, speedup, 2T - 1T / 2, apart
+    assert next(line for line in lines if line.endswith("the steps")).split()[:5] == ["3.000", "1.700", "1.76", "0.200",
+                                                                                      "0.024"]
     block1 = next(line for line in lines if line.startswith("block  1"))
     assert "1T/2   0.600" in block1 and "bottom  28.0 rows   0.650 (+0.020)" in block1
 
@@ -79,3 +81,7 @@ def test_a_chain_of_blocks_is_profiled_at_both_thread_counts(tmp_path):
         assert top + bottom == pytest.approx(rows), line
     steps = next(line for line in lines if line.endswith("the steps")).split()
     assert float(steps[0]) > 0 and float(steps[1]) > 0
+    rows = [line.split() for line in lines if line.split()[5:6] == ["node"]]
+    assert rows, out.stdout
+    for words in rows:  # the threads end apart within the step's own time (the pool's timing, at 2 threads)
+        assert 0 <= float(words[4]) <= float(words[1]), words

@@ -81,7 +81,9 @@ void* Init(TfLiteContext* context, const char* buffer, size_t /*length*/) {
 void Free(TfLiteContext* /*context*/, void* buffer) {
   auto* part = static_cast<Partition*>(buffer);
   if (part == nullptr) return;
-  if (ProfilingEnabled()) PrintProfile(part->steps, part->state->options.isa);
+  if (ProfilingEnabled()) {
+    PrintProfile(part->steps, part->state->options.isa, onexn_threadpool_size(part->state->pool));
+  }
   DelegateState* state = part->state;
   delete part;
   state->live_kernels--;
@@ -326,6 +328,7 @@ TfLiteStatus RunStep(TfLiteContext* context, Partition& part, size_t i) {
 TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
   auto* part = static_cast<Partition*>(node->user_data);
   const bool profile = ProfilingEnabled();
+  if (profile) onexn_threadpool_time_ends(part->state->pool, 1);
   const onexn_fpu_state fpu = onexn_fpu_flush_denormals();  // as XNNPACK does (kernels/common/fpu.c)
   TfLiteStatus status = kTfLiteOk;
   for (size_t i = 0; i < part->steps.size() && status == kTfLiteOk;
@@ -334,6 +337,7 @@ TfLiteStatus Invoke(TfLiteContext* context, TfLiteNode* node) {
     status = RunStep(context, *part, i);
     if (profile) {
       part->steps[i].seconds += NowSeconds() - start;
+      part->steps[i].ends_apart_seconds += onexn_threadpool_take_end_spread(part->state->pool);
       part->steps[i].runs++;
     }
   }

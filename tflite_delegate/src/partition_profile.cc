@@ -46,9 +46,22 @@ void PrintChainSides(const std::vector<Step>& steps, const Step& s) {
   }
 }
 
+// "   0.250 ms": a step's mean time per invoke; at several threads with how far apart they finished.
+std::string StepTime(const Step& s, int threads) {
+  char text[64];
+  const double n = double(s.runs);
+  if (threads > 1) {
+    std::snprintf(text, sizeof(text), "%8.3f ms, ends %6.3f ms apart", 1e3 * s.seconds / n,
+                  1e3 * s.ends_apart_seconds / n);
+  } else {
+    std::snprintf(text, sizeof(text), "%8.3f ms", 1e3 * s.seconds / n);
+  }
+  return text;
+}
+
 }  // namespace
 
-void PrintProfile(const std::vector<Step>& steps, onexn_isa isa) {
+void PrintProfile(const std::vector<Step>& steps, onexn_isa isa, int threads) {
   double total = 0;
   for (const Step& s : steps) total += s.runs ? s.seconds / double(s.runs) : 0.0;
   std::fprintf(stderr, "onexn profile: partition of %zu nodes, %.3f ms per invoke in its steps\n", steps.size(),
@@ -62,17 +75,17 @@ void PrintProfile(const std::vector<Step>& steps, onexn_isa isa) {
     if (s.fused.padded_conv != nullptr || s.fused.padded_pool != nullptr) {
       // The step runs the next node's layer on the PAD's input.
       const Step& layer = steps[&s - steps.data() + 1];
-      std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms (and the PAD before it, node %d)\n",
+      std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %s (and the PAD before it, node %d)\n",
                    layer.node, BuiltinOpName(layer.code),
                    s.fused.padded_conv != nullptr ? onexn_conv_kernel_name(s.fused.padded_conv.get())
                                                   : onexn_pool_kernel_name(s.fused.padded_pool.get()),
-                   1e3 * s.seconds / double(s.runs), s.node);
+                   StepTime(s, threads).c_str(), s.node);
       continue;
     }
     if (s.fused.chain != nullptr) {
       const Step& last = steps[size_t(&s - steps.data()) + size_t(s.fused.chain_steps) - 1];
-      std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms (chain of %zu fused blocks, nodes %d-%d)\n",
-                   s.node, BuiltinOpName(s.code), StepKernelName(s.kernel, isa), 1e3 * s.seconds / double(s.runs),
+      std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %s (chain of %zu fused blocks, nodes %d-%d)\n",
+                   s.node, BuiltinOpName(s.code), StepKernelName(s.kernel, isa), StepTime(s, threads).c_str(),
                    s.fused.chain_starts.size(), s.node, last.node);
       PrintChainSides(steps, s);
       continue;
@@ -81,8 +94,8 @@ void PrintProfile(const std::vector<Step>& steps, onexn_isa isa) {
                                   ? " (fused block of " + std::to_string(s.fused.steps) + " nodes" + slices + ")"
                               : s.fused.residual >= 0 ? " (and the ADD after it)"
                                                       : "";
-    std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %8.3f ms%s\n", s.node, BuiltinOpName(s.code),
-                 StepKernelName(s.kernel, isa), 1e3 * s.seconds / double(s.runs), fused.c_str());
+    std::fprintf(stderr, "onexn profile: node %4d %-18s %-34s %s%s\n", s.node, BuiltinOpName(s.code),
+                 StepKernelName(s.kernel, isa), StepTime(s, threads).c_str(), fused.c_str());
   }
 }
 

@@ -13,8 +13,9 @@ bool ProfilingEnabled();
 
 double NowSeconds();
 
-// Mean time per invoke of every step that ran.
-void PrintProfile(const std::vector<Step>& steps, onexn_isa isa);
+// Mean time per invoke of every step that ran; at several threads also how far apart the threads finished
+// its parallel-fors (summed over them).
+void PrintProfile(const std::vector<Step>& steps, onexn_isa isa, int threads);
 
 }  // namespace onexn
 

@@ -308,6 +308,7 @@ struct Step {
   ptrdiff_t output_offset = -1;
   FusedBlock fused;  // set on the first step of a block; the block's other steps do not run
   double seconds = 0;  // time spent in this step (or its block) over all invokes
+  double ends_apart_seconds = 0;  // of which the pool's threads finished apart (onexn_threadpool_time_ends)
   long runs = 0;
 
   int Span() const { return fused.steps > 1 ? fused.steps : 1; }

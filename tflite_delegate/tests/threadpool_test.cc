@@ -170,7 +170,54 @@ void TestStealsFromTheEnd() {
   }
 }
 
+void SleepTask(void* p, size_t task, size_t thread) {
+  (void)task;
+  (void)thread;
+  std::this_thread::sleep_for(std::chrono::milliseconds(*static_cast<int*>(p)));
+}
+
+// The profile's timing of the threads' ends (onexn_threadpool_time_ends): with the workers held the caller
+// runs every task and a worker that ran none counts as done when the job began, so the spread is at least
+// the tasks' sleep; it adds up over jobs, a take resets it, and it stays 0 while timing is off.
+void TestEndSpread() {
+  onexn_threadpool_time_ends(nullptr, 1);
+  Check(onexn_threadpool_take_end_spread(nullptr) == 0.0, "no pool: no spread");
+  onexn_threadpool* pool = onexn_threadpool_create(2);
+  Check(pool != nullptr, "pool of 2");
+  if (pool == nullptr) return;
+  int ms = 10;
+  onexn_threadpool_hold_workers(pool, 1);
+  onexn_threadpool_parallelize(pool, 2, SleepTask, &ms);
+  Check(onexn_threadpool_take_end_spread(pool) == 0.0, "timing off: no spread");
+  onexn_threadpool_time_ends(pool, 1);
+  onexn_threadpool_parallelize(pool, 2, SleepTask, &ms);  // 20 ms on the caller, none on the worker
+  onexn_threadpool_parallelize(pool, 1, SleepTask, &ms);  // one task: the caller alone, nothing apart
+  const double one = onexn_threadpool_take_end_spread(pool);
+  Check(one >= 0.019, "held worker: its end counts from the job's start (" + std::to_string(one) + " s)");
+  Check(onexn_threadpool_take_end_spread(pool) == 0.0, "a take resets the sum");
+  onexn_threadpool_parallelize(pool, 2, SleepTask, &ms);
+  onexn_threadpool_parallelize(pool, 2, SleepTask, &ms);
+  const double two = onexn_threadpool_take_end_spread(pool);
+  Check(two >= 0.039, "two jobs add up (" + std::to_string(two) + " s)");
+  onexn_threadpool_hold_workers(pool, 0);
+  ms = 0;
+  bool bounded = true;
+  for (int rep = 0; rep < 200; rep++) {  // workers free: every task still once, the spread within the job
+    Job job(64);
+    const auto start = std::chrono::steady_clock::now();
+    bounded &= RunJob(pool, 64, 2, &job);
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    bounded &= onexn_threadpool_take_end_spread(pool) <= took;
+  }
+  Check(bounded, "timed jobs: every task once, the threads' ends apart by no more than the job took");
+  onexn_threadpool_time_ends(pool, 0);
+  onexn_threadpool_parallelize(pool, 2, SleepTask, &ms);
+  Check(onexn_threadpool_take_end_spread(pool) == 0.0, "timing off again: no spread");
+  onexn_threadpool_destroy(pool);
+}
+
 TEST_CASE("pool: every task once, 1-4 threads") { TestEveryTaskOnce(); }
+TEST_CASE("pool: the profile's spread of the threads' ends") { TestEndSpread(); }
 TEST_CASE("pool: a thread steals from the end of another's share") { TestStealsFromTheEnd(); }
 TEST_CASE("pool: jobs finish without workers that have not joined") { TestJobsFinishWithoutWorkers(); }
 TEST_CASE("pool: late workers touch no closed job") { TestLateWorkersTouchNoClosedJob(); }

@@ -50,19 +50,24 @@ struct onexn_threadpool {
   int sleepers;             // workers blocked on work_cv (under lock)
   int caller_sleeping;      // the caller is blocked on done_cv (under lock)
   long spin_ns;             // how long a waiting thread spins before it sleeps
+  atomic_int time_ends;     // onexn_threadpool_time_ends
+  long end_spread_ns;       // its sum (the caller's, under run_lock)
   // Current job.
+  int timed;                // its threads record when they end (time_ends when it began)
   onexn_task_fn fn;
   void* ctx;
   struct share* shares;     // one per thread
 };
 
 // Tasks [next, end) of one thread's share, alone on its cache line. left = end - next is claimed first
-// (decremented while positive), so the owner's next and a thief's end never pass each other.
+// (decremented while positive), so the owner's next and a thief's end never pass each other. ended_ns:
+// when the thread ran its last task of the job (timing ends only; 0 while it has run none).
 struct share {
   atomic_size_t left;
   atomic_size_t next;
   atomic_size_t end;
-  char pad[64 - 3 * sizeof(atomic_size_t)];
+  long ended_ns;
+  char pad[64 - 3 * sizeof(atomic_size_t) - sizeof(long)];
 };
 
 typedef struct {
@@ -97,6 +102,8 @@ static void run_tasks(onexn_threadpool* pool, size_t thread) {
       ran++;
     }
   }
+  // Written before the count below, which the caller reads (acquire) before it reads this.
+  if (ran > 0 && pool->timed) own->ended_ns = onexn_now_ns();
   // Every task is claimed, so this thread runs no more: count its tasks done at once (a count per task
   // would move the counter's cache line between the cores after every task). Release: the tasks' results
   // are visible to the caller once it sees the count.
@@ -198,6 +205,7 @@ onexn_threadpool* onexn_threadpool_create(int num_threads) {
   atomic_init(&pool->open, 0);
   atomic_init(&pool->active, 0);
   atomic_init(&pool->done, 0);
+  atomic_init(&pool->time_ends, 0);
   pool->spin_ns = 10000000;  // 10 ms, then sleep (see the top of this file)
   const char* spin = getenv("ONEXN_SPIN_US");
   if (spin != NULL) pool->spin_ns = strtol(spin, NULL, 10) * 1000L;
@@ -249,6 +257,17 @@ void onexn_threadpool_destroy(onexn_threadpool* pool) {
   free(pool);
 }
 
+// Adds the finished job's spread of its threads' ends (a thread that ran no task ended when it began).
+static void add_end_spread(onexn_threadpool* pool, long began) {
+  long first = 0, last = 0;
+  for (int t = 0; t < pool->size; t++) {
+    const long ended = pool->shares[t].ended_ns > 0 ? pool->shares[t].ended_ns : began;
+    if (t == 0 || ended < first) first = ended;
+    if (t == 0 || ended > last) last = ended;
+  }
+  pool->end_spread_ns += last - first;
+}
+
 void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_fn fn, void* ctx) {
   if (n == 0) return;
   if (pool == NULL || pool->size <= 1 || n == 1) {
@@ -260,8 +279,10 @@ void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_f
   pool->fn = fn;
   pool->ctx = ctx;
   const size_t size = (size_t)pool->size;
+  pool->timed = atomic_load_explicit(&pool->time_ends, memory_order_relaxed);
   for (size_t t = 0; t < size; t++) {
     const size_t begin = t * n / size, end = (t + 1) * n / size;
+    pool->shares[t].ended_ns = 0;
     atomic_store_explicit(&pool->shares[t].next, begin, memory_order_relaxed);
     atomic_store_explicit(&pool->shares[t].end, end, memory_order_relaxed);
     atomic_store_explicit(&pool->shares[t].left, end - begin, memory_order_relaxed);
@@ -272,6 +293,7 @@ void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_f
   atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
   if (pool->sleepers > 0) pthread_cond_broadcast(&pool->work_cv);
   pthread_mutex_unlock(&pool->lock);
+  const long began = pool->timed ? onexn_now_ns() : 0;
   run_tasks(pool, 0);  // the caller's share, then whatever the workers have not taken
   if (!spin_until(pool, all_done, 0)) {
     pthread_mutex_lock(&pool->lock);
@@ -289,7 +311,21 @@ void onexn_threadpool_parallelize(onexn_threadpool* pool, size_t n, onexn_task_f
       sched_yield();  // such a worker may share this CPU
     }
   }
+  if (pool->timed) add_end_spread(pool, began);
   pthread_mutex_unlock(&pool->run_lock);
+}
+
+void onexn_threadpool_time_ends(onexn_threadpool* pool, int enable) {
+  if (pool != NULL) atomic_store_explicit(&pool->time_ends, enable != 0, memory_order_relaxed);
+}
+
+double onexn_threadpool_take_end_spread(onexn_threadpool* pool) {
+  if (pool == NULL) return 0.0;
+  pthread_mutex_lock(&pool->run_lock);  // against a parallel-for of another caller thread adding to it
+  const long ns = pool->end_spread_ns;
+  pool->end_spread_ns = 0;
+  pthread_mutex_unlock(&pool->run_lock);
+  return 1e-9 * (double)ns;
 }
 
 size_t onexn_elementwise_chunk(size_t count, size_t threads, size_t min_run) {

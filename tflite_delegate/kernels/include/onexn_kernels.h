@@ -447,6 +447,13 @@ void onexn_qgavgpool_run(const onexn_qgavgpool_params* p, const int8_t* input, i
 onexn_threadpool* onexn_threadpool_create(int num_threads);
 int onexn_threadpool_size(const onexn_threadpool* pool);
 void onexn_threadpool_destroy(onexn_threadpool* pool);
+// Profiling (the delegate's ONEXN_PROFILE): with enable nonzero, the pool adds up over its parallel-fors
+// how far apart its threads finish their tasks, from the first thread done to the last (a thread that ran
+// no task counts as done when the job began). That is the time a step loses to uneven shares; the rest of
+// what a second thread loses is in slower tasks. Off by default: it reads the clock once per thread and job.
+void onexn_threadpool_time_ends(onexn_threadpool* pool, int enable);
+// That sum, in seconds, since the last call; resets it. 0 for NULL or while timing is off.
+double onexn_threadpool_take_end_spread(onexn_threadpool* pool);
 
 #ifdef __cplusplus
 }  // extern "C"
