@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <string>
 #include <thread>
@@ -788,27 +789,36 @@ void TestPlanTasks() {
         for (size_t panels : {1, 2, 3, 5, 16, 64}) {
           for (int blocked : {0, 1}) {
             for (size_t min_tiles : {1, 3}) {
-              const onexn_conv_tasks t = onexn_conv_plan_tasks(threads, batch, tiles, panels, blocked, min_tiles);
+              onexn_conv_tasks t = onexn_conv_plan_tasks(threads, batch, tiles, panels, blocked, min_tiles);
               const std::string what = "plan threads " + std::to_string(threads) + " batch " +
                                        std::to_string(batch) + " tiles " + std::to_string(tiles) + " panels " +
                                        std::to_string(panels) + " blocked " + std::to_string(blocked) + " min " +
                                        std::to_string(min_tiles);
-              std::vector<int> seen(batch * tiles * panels, 0);
-              bool in_range = t.tasks == batch * t.tile_runs * t.chunks;
-              for (size_t i = 0; i < t.tasks && in_range; i++) {
-                const onexn_conv_task k = onexn_conv_task_of(&t, i);
-                in_range = k.img < batch && k.run < t.tile_runs && k.chunk < t.chunks;
-                for (size_t tile = k.run * t.tiles_per_task; in_range && tile < (k.run + 1) * t.tiles_per_task &&
-                                                             tile < tiles;
-                     tile++) {
-                  for (size_t p = k.chunk * t.panels_per_chunk; p < (k.chunk + 1) * t.panels_per_chunk && p < panels;
-                       p++) {
-                    seen[(k.img * tiles + tile) * panels + p]++;
+              auto covered_once = [&] {
+                std::vector<int> seen(batch * tiles * panels, 0);
+                bool in_range = t.tasks == batch * t.tile_runs * t.chunks;
+                for (size_t i = 0; i < t.tasks && in_range; i++) {
+                  const onexn_conv_task k = onexn_conv_task_of(&t, i);
+                  in_range = k.img < batch && k.run < t.tile_runs && k.chunk < t.chunks;
+                  for (size_t tile = k.run * t.tiles_per_task;
+                       in_range && tile < (k.run + 1) * t.tiles_per_task && tile < tiles; tile++) {
+                    for (size_t p = k.chunk * t.panels_per_chunk; p < (k.chunk + 1) * t.panels_per_chunk && p < panels;
+                         p++) {
+                      seen[(k.img * tiles + tile) * panels + p]++;
+                    }
                   }
                 }
+                return in_range && std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; });
+              };
+              Check(t.chunk_order == nullptr && covered_once(), what + ": not every (image, tile, panel) exactly once");
+              // The chunks reordered to balance the threads' work (panels of unequal kept blocks).
+              std::vector<onexn_panel> kept(panels);
+              for (size_t p = 0; p < panels; p++) kept[p].kept = uint32_t(1 + (p * 7919 + tiles) % 13);
+              std::vector<uint32_t> order(t.chunks);
+              if (onexn_conv_balance_chunks(kept.data(), panels, t.panels_per_chunk, t.chunks, threads, order.data())) {
+                t.chunk_order = order.data();
+                Check(covered_once(), what + ": with the chunks balanced, not every (image, tile, panel) exactly once");
               }
-              Check(in_range && std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; }),
-                    what + ": not every (image, tile, panel) exactly once");
               if (threads == 1) Check(t.tasks == batch && t.chunks == 1, what + ": one thread, one task per image");
               const size_t pixel_tasks = batch * tiles;
               if (threads > 1 && blocked) {
@@ -835,6 +845,69 @@ void TestPlanTasks() {
       }
     }
   }
+}
+
+// Work of each thread's share (chunks / threads consecutive chunks of `order`, or in order when empty).
+std::vector<uint64_t> ShareWork(const std::vector<uint32_t>& kept, size_t per_chunk, size_t chunks, size_t threads,
+                                const std::vector<uint32_t>& order) {
+  std::vector<uint64_t> work(threads, 0);
+  for (size_t k = 0; k < chunks; k++) {
+    const size_t c = order.empty() ? k : order[k];
+    for (size_t p = c * per_chunk; p < (c + 1) * per_chunk && p < kept.size(); p++) work[k / (chunks / threads)] += kept[p];
+  }
+  return work;
+}
+
+uint64_t Spread(const std::vector<uint64_t>& w) {
+  return *std::max_element(w.begin(), w.end()) - *std::min_element(w.begin(), w.end());
+}
+
+// onexn_conv_balance_chunks: the order is a permutation of the chunks whose shares spread their work at most
+// half as much as the chunks in order; none where in order the shares are within 1% of the work, or there
+// is nothing to choose.
+void TestBalanceChunks() {
+  auto balance = [](const std::vector<uint32_t>& kept, size_t per_chunk, size_t chunks, size_t threads,
+                    std::vector<uint32_t>* order) {
+    std::vector<onexn_panel> panels(kept.size());
+    for (size_t p = 0; p < kept.size(); p++) panels[p].kept = kept[p];
+    order->assign(chunks, UINT32_MAX);
+    return onexn_conv_balance_chunks(panels.data(), panels.size(), per_chunk, chunks, threads, order->data());
+  };
+  std::vector<uint32_t> order;
+  // Heavy chunks first: in order one thread gets all four; balanced, two each.
+  const std::vector<uint32_t> heavy = {10, 10, 10, 10, 1, 1, 1, 1};
+  Check(balance(heavy, 1, 8, 2, &order) == 1, "heavy chunks first: balanced");
+  Check(Spread(ShareWork(heavy, 1, 8, 2, order)) == 0, "heavy chunks first: the shares' work equal");
+  Check(balance(std::vector<uint32_t>(8, 5), 1, 8, 2, &order) == 0, "equal chunks: in order already");
+  Check(balance({100, 100, 100, 101, 100, 100, 100, 100}, 1, 8, 2, &order) == 0, "in order within 1%: kept");
+  Check(balance(heavy, 1, 8, 3, &order) == 0, "8 chunks over 3 threads: none");
+  Check(balance(heavy, 2, 4, 4, &order) == 0, "one chunk per thread: none");
+  std::mt19937 rng(77);
+  int balanced = 0;
+  for (int rep = 0; rep < 2000; rep++) {
+    const size_t threads = 2 + rng() % 3, chunks = threads * (2 + rng() % 3), per_chunk = 1 + rng() % 3;
+    std::vector<uint32_t> kept(chunks * per_chunk - rng() % per_chunk);  // the last chunk may be short
+    for (uint32_t& k : kept) k = 600 + rng() % 800;
+    const std::string what = std::to_string(chunks) + " chunks of " + std::to_string(per_chunk) + " panels, " +
+                             std::to_string(threads) + " threads";
+    const uint64_t total = std::accumulate(kept.begin(), kept.end(), uint64_t{0});
+    const uint64_t in_order = Spread(ShareWork(kept, per_chunk, chunks, threads, {}));
+    if (!balance(kept, per_chunk, chunks, threads, &order)) {
+      Check(in_order * 100 >= total || std::all_of(order.begin(), order.end(), [](uint32_t c) { return c == UINT32_MAX; }),
+            what + ": not balanced, yet the order was written");
+      continue;
+    }
+    balanced++;
+    Check(in_order * 100 >= total, what + ": balanced though in order the shares were within 1% of the work");
+    std::vector<uint32_t> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    bool permutation = true;
+    for (size_t c = 0; c < chunks; c++) permutation &= sorted[c] == c;
+    Check(permutation, what + ": the order is not a permutation of the chunks");
+    Check(Spread(ShareWork(kept, per_chunk, chunks, threads, order)) * 2 <= in_order,
+          what + ": balanced, the shares' work spreads more than half as much as in order");
+  }
+  Check(balanced > 500, "random kept blocks: many plans balanced (" + std::to_string(balanced) + " of 2000)");
 }
 
 // A stem whose input rows are widened (cin < 16, padding on the right; conv.c, widen_rows): each thread
@@ -981,6 +1054,8 @@ TEST_CASE("conv: results do not depend on the thread count") { TestThreadCases(D
 TEST_CASE("conv: two callers share a pool") { TestSharedPool(); }
 
 TEST_CASE("conv: the threads' tasks cover every tile and panel once") { TestPlanTasks(); }
+
+TEST_CASE("conv: chunks of panels ordered to even out the threads' work") { TestBalanceChunks(); }
 
 TEST_CASE("conv: a stem's widened rows are copied afresh for each run and image") {
   TestWidenedRowsRerun(Dispatched(AvailableIsas()));

@@ -1,6 +1,8 @@
 // The argument checks of a 1xN convolution (its shape and block index) and its indirection buffer, shared
 // by onexn_conv (float32) and onexn_qconv (int8).
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "operators/operators.h"
 
@@ -100,6 +102,7 @@ static int one_chunk_each(size_t panels, size_t threads) {
 onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tiles, size_t num_panels,
                                        int weights_in_blocks, size_t min_tiles) {
   onexn_conv_tasks r;
+  r.chunk_order = NULL;
   r.chunks = 1;
   r.tiles_per_task = 1;
   const size_t pixel_tasks = batch * tiles;
@@ -140,4 +143,74 @@ onexn_conv_tasks onexn_conv_plan_tasks(size_t threads, size_t batch, size_t tile
   r.tile_runs = (tiles + r.tiles_per_task - 1) / r.tiles_per_task;
   r.tasks = batch * r.tile_runs * r.chunks;
   return r;
+}
+
+// The spread (largest minus smallest) of the threads' work when thread b gets the chunks with bin[c] == b.
+static uint64_t share_spread(const uint64_t* work, const uint32_t* bin, size_t chunks, size_t threads,
+                             uint64_t* load) {
+  for (size_t b = 0; b < threads; b++) load[b] = 0;
+  for (size_t c = 0; c < chunks; c++) load[bin[c]] += work[c];
+  uint64_t lo = load[0], hi = load[0];
+  for (size_t b = 1; b < threads; b++) {
+    if (load[b] < lo) lo = load[b];
+    if (load[b] > hi) hi = load[b];
+  }
+  return hi - lo;
+}
+
+int onexn_conv_balance_chunks(const onexn_panel* panels, size_t num_panels, size_t panels_per_chunk,
+                              size_t chunks, size_t threads, uint32_t* order) {
+  if (panels == NULL || order == NULL || threads < 2 || panels_per_chunk == 0 || chunks % threads != 0 ||
+      chunks / threads < 2 || chunks > UINT32_MAX) {
+    return 0;
+  }
+  const size_t per = chunks / threads;
+  uint64_t* work = (uint64_t*)calloc(chunks + threads, sizeof(uint64_t));
+  uint32_t* bin = (uint32_t*)malloc(2 * chunks * sizeof(uint32_t));
+  size_t* count = (size_t*)calloc(threads, sizeof(size_t));
+  int better = 0;
+  if (work != NULL && bin != NULL && count != NULL) {
+    uint64_t* load = work + chunks;
+    uint32_t* by_work = bin + chunks;
+    for (size_t p = 0; p < num_panels && p / panels_per_chunk < chunks; p++) {
+      work[p / panels_per_chunk] += panels[p].kept;
+    }
+    // In order: chunk c to thread c / per.
+    for (size_t c = 0; c < chunks; c++) bin[c] = (uint32_t)(c / per);
+    const uint64_t in_order = share_spread(work, bin, chunks, threads, load);
+    // Largest first, each to the thread with the least work so far that has room (insertion sort: a
+    // plan has a few chunks per thread).
+    for (size_t c = 0; c < chunks; c++) {
+      size_t k = c;
+      for (; k > 0 && work[by_work[k - 1]] < work[c]; k--) by_work[k] = by_work[k - 1];
+      by_work[k] = (uint32_t)c;
+    }
+    for (size_t b = 0; b < threads; b++) load[b] = 0;
+    for (size_t k = 0; k < chunks; k++) {
+      size_t best = threads;
+      for (size_t b = 0; b < threads; b++) {
+        if (count[b] < per && (best == threads || load[b] < load[best])) best = b;
+      }
+      bin[by_work[k]] = (uint32_t)best;
+      load[best] += work[by_work[k]];
+      count[best]++;
+    }
+    // Only where the shares in order differ by 1% of the work or more, and balanced by half that at most:
+    // a thread's chunks then lie apart in the weights, which costs the memory streams a little.
+    uint64_t total = 0;
+    for (size_t c = 0; c < chunks; c++) total += work[c];
+    if (in_order * 100 >= total && in_order > 0 && share_spread(work, bin, chunks, threads, load) * 2 <= in_order) {
+      size_t k = 0;
+      for (size_t b = 0; b < threads; b++) {
+        for (size_t c = 0; c < chunks; c++) {
+          if (bin[c] == b) order[k++] = (uint32_t)c;
+        }
+      }
+      better = 1;
+    }
+  }
+  free(work);
+  free(bin);
+  free(count);
+  return better;
 }

@@ -53,6 +53,8 @@ struct onexn_conv {
   size_t wide_w;        // 0, or the width of the input copy with its horizontal padding (see widen_rows)
   wide_rows* wide;      // xt_threads records of the rows each thread's widened image holds
   size_t runs;          // onexn_conv_run calls so far: tells a record of this run from older ones
+  uint32_t* chunk_order;  // the plan's chunks balanced over its threads (NULL: in order), for:
+  size_t order_chunks, order_threads;
 };
 
 static int add_size(size_t a, size_t b, size_t* r) {
@@ -381,6 +383,7 @@ const char* onexn_conv_kernel_name(const onexn_conv* conv) { return conv == NULL
 
 void onexn_conv_destroy(onexn_conv* conv) {
   if (conv == NULL) return;
+  free(conv->chunk_order);
   onexn_aligned_free(conv->panels);
   onexn_aligned_free(conv->kc);
   onexn_aligned_free(conv->packed);
@@ -580,6 +583,25 @@ static void run_task(void* p, size_t task, size_t thread) {
   }
 }
 
+// The order of the plan's chunks that shares their work out evenly over the threads, or NULL (in order is
+// even enough: onexn_conv_balance_chunks; or no memory); worked out on a plan's first run, then kept.
+static const uint32_t* chunk_order(onexn_conv* conv, const onexn_conv_tasks* plan, size_t threads) {
+  if (threads < 2 || plan->chunks < 2 * threads) return NULL;
+  if (conv->order_chunks != plan->chunks || conv->order_threads != threads) {
+    free(conv->chunk_order);
+    conv->chunk_order = (uint32_t*)malloc(plan->chunks * sizeof(uint32_t));
+    if (conv->chunk_order != NULL &&
+        !onexn_conv_balance_chunks(conv->panels, conv->num_panels, plan->panels_per_chunk, plan->chunks, threads,
+                                   conv->chunk_order)) {
+      free(conv->chunk_order);
+      conv->chunk_order = NULL;
+    }
+    conv->order_chunks = plan->chunks;
+    conv->order_threads = threads;
+  }
+  return conv->chunk_order;
+}
+
 static void run(onexn_conv* conv, const float* input, float* output, const float* addend, float add_min,
                 float add_max, onexn_threadpool* pool) {
   const size_t threads = onexn_conv_reserve_threads(conv, (size_t)onexn_threadpool_size(pool));
@@ -593,6 +615,7 @@ static void run(onexn_conv* conv, const float* input, float* output, const float
   const size_t min_tiles = tile_ns > 0.0 && tile_ns < 4000.0 ? (size_t)(4000.0 / tile_ns) : 1;
   r.plan = onexn_conv_plan_tasks(threads, (size_t)conv->s.batch, conv->tiles, conv->num_panels,
                                  conv->panel_block < conv->num_panels, min_tiles);
+  r.plan.chunk_order = chunk_order(conv, &r.plan, threads);
   r.run = ++conv->runs;
   r.addend = addend;
   r.add = addend != NULL ? onexn_add_ukernel(conv->uk.isa) : NULL;

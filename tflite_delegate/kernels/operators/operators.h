@@ -102,6 +102,7 @@ typedef struct {
   size_t chunks, panels_per_chunk;  // panel chunks per run of tiles
   size_t tiles_per_task, tile_runs;  // consecutive tiles of one image per task; runs per image
   size_t tasks;
+  const uint32_t* chunk_order;       // the chunks in the order the tasks take them; NULL: 0, 1, 2, ...
 } onexn_conv_tasks;
 typedef struct {
   size_t chunk, img, run;
@@ -111,9 +112,20 @@ typedef struct {
 // on chunk 0: ResNet-50 N=4 75% at 2 threads, whose 7x7 layers run 4 tiles x 2 chunks, 0.93-0.94 of that).
 static inline onexn_conv_task onexn_conv_task_of(const onexn_conv_tasks* t, size_t i) {
   const size_t per_chunk = t->tasks / t->chunks;  // images x tile_runs
-  const onexn_conv_task r = {i / per_chunk, i % per_chunk / t->tile_runs, i % per_chunk % t->tile_runs};
+  const size_t c = i / per_chunk;
+  const onexn_conv_task r = {t->chunk_order != NULL ? t->chunk_order[c] : c, i % per_chunk / t->tile_runs,
+                             i % per_chunk % t->tile_runs};
   return r;
 }
+// The chunks of a plan ordered so that the threads' shares (chunks / threads consecutive chunks each) hold
+// about the same work, counted as the panels' kept input channels: chunks of equal panel counts differ by
+// their kept blocks (ResNet-50 N=16 50%: the 14x14 3x3 layers' 16 panels keep 981-1350 blocks each, and
+// one thread's 8 up to 4.5% more than the other's, a time it then waits at the layer's end). Fills order
+// and returns 1 where the shares in order differ by at least 1% of the work and the order at least halves
+// that, else returns 0 (also when there is nothing to choose: fewer than 2 chunks per thread, or chunks not
+// a multiple of threads). order: room for `chunks` entries.
+int onexn_conv_balance_chunks(const onexn_panel* panels, size_t num_panels, size_t panels_per_chunk,
+                              size_t chunks, size_t threads, uint32_t* order);
 // weights_in_blocks: the layer's panels run in blocks (conv.c, weight_blocking), so at several threads its
 // tasks run half an image's tiles each (over a chunk of the panels). min_tiles: tiles a task of pixels
 // should hold at least (1: no minimum).
