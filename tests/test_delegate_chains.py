@@ -93,3 +93,55 @@ def test_a_step_between_blocks_ends_the_chain():
 def test_two_images_are_not_chained():
     report, _ = _run(_blocks(3, batch=2), 2)
     assert report["chains"] == [] and len(report["fused"]) == 4, report
+
+
+def _v1_layers(seed=0, n=16):
+    """MobileNetV1's pattern, depthwise and pointwise layers in turn: at two threads the strided depthwise
+    layers (their projections too heavy to fuse) are left alone between blocks; the last one, VALID, leaves its
+    input's last row unread."""
+    rng = np.random.default_rng(seed)
+    g = GraphBuilder()
+    y = g.input([1, 28, 28, 32])
+    for k, (cin, cout, stride, padding) in enumerate(
+            [(32, 64, 1, "same"), (64, 128, 2, "same"), (128, 128, 1, "same"), (128, 128, 2, "valid")]):
+        y = g.depthwise(y, rng.standard_normal((1, 3, 3, cin)), rng.standard_normal(cin), stride=(stride, stride),
+                        padding=padding, activation="relu6", name=f"dw{k}")
+        y = g.conv(y, sparse_weight(rng, (cout, 1, 1, cin), n), rng.standard_normal(cout), activation="relu6",
+                   name=f"pw{k}")
+    return with_metadata(g.finish(y), n)
+
+
+def test_depthwise_layers_alone_join_the_chain():
+    tflite = _v1_layers()
+    report, got = _run(tflite, 2)
+    fused = {node for nodes in report["fused"] for node in nodes}
+    alone = [node for node in (0, 2, 4, 6) if node not in fused]  # the depthwise layers (even nodes)
+    assert alone and len(report["chains"]) == 1, report
+    assert set(alone) <= set(report["chains"][0]) and len(report["chains"][0]) >= 3, report
+    # The same bits as the layers one job each and as one thread, invoke after invoke (the chain's tensors
+    # share the arena's bytes a block apart).
+    unchained, apart = _run(tflite, 2, pipeline="0")
+    assert unchained["chains"] == [] and unchained["fused"] == report["fused"], unchained
+    np.testing.assert_array_equal(got[0], apart[0])
+    _, one = _run(tflite, 1)
+    np.testing.assert_array_equal(got[0], one[0])
+    from ai_edge_litert.interpreter import Interpreter
+    inputs = random_inputs(tflite)
+    it = Interpreter(model_content=tflite, experimental_delegates=[load_delegate(dense="never")], num_threads=2)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], inputs[0])
+    want = run(tflite, inputs, [load_delegate(dense="never", pipeline="0")], num_threads=2)
+    for _ in range(30):
+        it.invoke()
+        np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]), want[0])
+
+
+def test_a_depthwise_layer_alone_with_no_block_next_to_it_stays_a_step():
+    rng = np.random.default_rng(4)
+    g = GraphBuilder()
+    x = g.input([1, 20, 20, 16])
+    y = g.conv(x, sparse_weight(rng, (32, 3, 3, 16), 16), rng.standard_normal(32), activation="relu6", name="c0")
+    y = g.depthwise(y, rng.standard_normal((1, 3, 3, 32)), rng.standard_normal(32), activation="relu6", name="dw")
+    y = g.conv(y, sparse_weight(rng, (32, 3, 3, 32), 16), rng.standard_normal(32), name="c1")
+    report, got = _run(with_metadata(g.finish(y), 16), 2)
+    assert report["chains"] == [] and report["fused"] == [], report

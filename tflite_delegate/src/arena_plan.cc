@@ -5,12 +5,18 @@
 
 namespace onexn {
 
-void SpanLifetimes(std::vector<ArenaRequest>* requests, int first, int last) {
+void ChainLifetimes(std::vector<ArenaRequest>* requests, const std::vector<std::pair<int, int>>& blocks) {
+  if (blocks.empty()) return;
+  const int first = blocks.front().first, last = blocks.back().second;
+  auto block_of = [&](int step) {  // the block that holds a step of the chain
+    size_t k = 0;
+    while (k + 1 < blocks.size() && blocks[k].second < step) k++;
+    return k;
+  };
   for (ArenaRequest& r : *requests) {
-    if (r.first <= last && first <= r.last) {
-      r.first = std::min(r.first, first);
-      r.last = std::max(r.last, last);
-    }
+    if (r.last < first || r.first > last) continue;
+    if (r.first >= first) r.first = blocks[block_of(r.first)].first;
+    if (r.last <= last) r.last = std::max(r.last, blocks[std::min(block_of(r.last) + 1, blocks.size() - 1)].second);
   }
 }
 

@@ -5,6 +5,7 @@
 #define ONEXN_DELEGATE_ARENA_PLAN_H_
 
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace onexn {
@@ -14,9 +15,12 @@ struct ArenaRequest {
   int first = 0, last = 0;  // steps that produce / last read the tensor (inclusive)
 };
 
-// Steps [first, last] run as one (a chain of blocks whose threads may be steps apart): a request alive at
-// any of them lives through all of them.
-void SpanLifetimes(std::vector<ArenaRequest>* requests, int first, int last);
+// Blocks of steps (first, last), in order, that run as one chain at two threads (onexn_dwblock_chain). A
+// thread leaves a block once all its rows are taken and its own are done, and the rows it takes last read
+// the other thread's rows of the block before: so when one thread enters block k + 2, the other has done
+// block k. A request read in block k therefore lives through block k + 1 (whose output one thread may be
+// writing while the other still reads it), and one made in a block from the block's first step.
+void ChainLifetimes(std::vector<ArenaRequest>* requests, const std::vector<std::pair<int, int>>& blocks);
 
 // Fills offsets (in floats, multiples of 16 so every tensor is 64-byte aligned) and returns the total.
 size_t PlanArena(const std::vector<ArenaRequest>& requests, std::vector<size_t>* offsets);

@@ -34,11 +34,31 @@ onexn_dwblock_link Link(const std::vector<Step>& steps, size_t i, onexn_isa isa)
   return l;
 }
 
+// A depthwise step that no fusion took becomes a block of its own, so that a chain can run through it
+// (MobileNetV1 at 2 threads: each stride-2 depthwise sits alone between two blocks); false if it cannot.
+bool WrapDepthwise(Step* s) {
+  FusedBlock& f = s->fused;
+  if (f.block != nullptr || f.steps > 1) return false;
+  char err[256];
+  if (const auto* d = std::get_if<DepthwiseStep>(&s->kernel); d != nullptr && d->dw != nullptr) {
+    f.block.reset(onexn_dwblock_create(nullptr, d->dw.get(), nullptr, err, sizeof(err)));
+    f.int8 = false;
+  } else if (const auto* q = std::get_if<QDepthwiseStep>(&s->kernel); q != nullptr && q->dw != nullptr) {
+    f.block.reset(onexn_qdwblock_create(nullptr, q->dw.get(), nullptr, err, sizeof(err)));
+    f.int8 = true;
+  }
+  if (f.block == nullptr) return false;
+  f.steps = 1;
+  return true;
+}
+
 }  // namespace
 
 void PlanBlockChains(std::vector<Step>* steps_in, int threads, onexn_isa isa, bool verbose) {
   std::vector<Step>& steps = *steps_in;
   if (threads != 2) return;
+  std::vector<bool> wrapped(steps.size(), false), chained(steps.size(), false);
+  for (size_t i = 0; i < steps.size(); i += size_t(steps[i].Span())) wrapped[i] = WrapDepthwise(&steps[i]);
   for (size_t i = 0; i < steps.size();) {
     // The blocks from step i on that each read the one before's output.
     std::vector<size_t> starts;
@@ -67,7 +87,15 @@ void PlanBlockChains(std::vector<Step>* steps_in, int threads, onexn_isa isa, bo
     if (ProfilingEnabled()) onexn_dwblock_chain_profile(chain, 1);  // out of memory: the chain's line alone
     f.chain_steps = int(end - i);
     for (size_t s : starts) f.chain_starts.push_back(int(s));
+    for (size_t j = i; j < end; ++j) chained[j] = true;
     i = end;
+  }
+  // A depthwise wrapped for a chain that was not made runs as its own step again.
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (wrapped[i] && !chained[i]) {
+      steps[i].fused.block.reset();
+      steps[i].fused.steps = 0;
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 // Chains of depthwise blocks at two threads (option pipeline): consecutive blocks, all float or all int8,
 // each reading the one before's output, run as one parallel job (onexn_dwblock_chain): no block waits for
-// its slower thread. MobileNetV2's blocks from 112x112 down to 14x14 (float blocks cut by channels end a
-// chain), int8 MobileNetV2's from 112x112 to 7x7.
+// its slower thread. A depthwise layer that no fusion took is a block of its own for this. MobileNetV2's
+// blocks from 112x112 down to 14x14 (float blocks cut by channels end a chain), int8 MobileNetV2's from
+// 112x112 to 7x7; MobileNetV1's from its first depthwise to the one that takes 14x14 to 7x7.
 #ifndef ONEXN_DELEGATE_BLOCK_CHAIN_H_
 #define ONEXN_DELEGATE_BLOCK_CHAIN_H_
 

@@ -55,9 +55,13 @@ ArenaLayout PlanPartitionArena(std::vector<Step>* steps_in, const std::set<int>&
   }
   std::vector<ArenaRequest> list;
   for (const auto& r : requests) list.push_back(r.second);
-  // A chain's two threads may be blocks apart: what any of its blocks reads or writes lives for all of it.
+  // A chain's two threads may be a block apart: a tensor a block reads lives through the block after it.
   for (int i = 0; i < n; ++i) {
-    if (steps[i].fused.chain != nullptr) SpanLifetimes(&list, i, i + steps[i].fused.chain_steps - 1);
+    const FusedBlock& f = steps[i].fused;
+    if (f.chain == nullptr) continue;
+    std::vector<std::pair<int, int>> blocks;
+    for (int s : f.chain_starts) blocks.push_back({s, s + steps[size_t(s)].fused.steps - 1});
+    ChainLifetimes(&list, blocks);
   }
   std::vector<size_t> offsets;
   ArenaLayout layout;

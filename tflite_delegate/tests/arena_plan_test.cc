@@ -68,21 +68,71 @@ TEST_CASE("arena: random graphs with residual connections") {
   }
 }
 
-TEST_CASE("arena: tensors of steps run as one live through all of them") {
-  // Steps 2-5 a chain: tensor 1 (made at 1, read at 2), tensors of 2-4, tensor 5 (made at 5, read at 6) all
-  // overlap the chain and so one another; tensors 0 (0-1) and 6 (6-7) stay as they were.
-  std::vector<onexn::ArenaRequest> req;
-  for (int i = 0; i < 8; ++i) req.push_back({1000, i, i + 1});
-  onexn::SpanLifetimes(&req, 2, 5);
-  for (int i = 0; i < 8; ++i) {
-    const bool in_chain = i >= 1 && i <= 5;
-    Check(req[size_t(i)].first == (in_chain ? std::min(i, 2) : i), "first step", i);
-    Check(req[size_t(i)].last == (in_chain ? std::max(i + 1, 5) : i + 1), "last step", i);
-  }
-  std::vector<size_t> off;
-  onexn::PlanArena(req, &off);
-  for (int i = 1; i <= 5; ++i) {
-    for (int j = 1; j < i; ++j) Check(off[size_t(i)] != off[size_t(j)], "chain tensors apart", i);
+TEST_CASE("arena: a chain's tensors live through the block after their last reader") {
+  // Step 0 and 1 before the chain, blocks [2, 3], [4, 4], [5, 7], [8, 8], step 9 after it. Tensor k is made
+  // at step first and last read at step last.
+  const std::vector<std::pair<int, int>> blocks = {{2, 3}, {4, 4}, {5, 7}, {8, 8}};
+  std::vector<onexn::ArenaRequest> req = {
+      {1000, 0, 1},  // before the chain: unchanged
+      {1000, 1, 2},  // the chain's input, read in block 0: through block 1
+      {1000, 2, 4},  // block 0's output, read in block 1: through block 2
+      {1000, 4, 5},  // block 1's, read in block 2: through block 3
+      {1000, 6, 8},  // made inside block 2: from its first step; read in the last block: to its end
+      {1000, 8, 9},  // the last block's, read after the chain: unchanged
+      {1000, 0, 9},  // alive throughout: unchanged
+  };
+  onexn::ChainLifetimes(&req, blocks);
+  const std::vector<std::pair<int, int>> want = {{0, 1}, {1, 4}, {2, 7}, {4, 8}, {5, 8}, {8, 9}, {0, 9}};
+  for (size_t i = 0; i < req.size(); ++i) {
+    Check(req[i].first == want[i].first && req[i].last == want[i].second, "lifetime", int(i));
   }
   CheckPlan(req, -4);
+}
+
+TEST_CASE("arena: random chains, a thread never writes over what the other may still read") {
+  // Block k reads block k - 1's output (k = 0: the chain's input) and sometimes the one before that too (a
+  // residual); one thread may be in block k while the other is in block k - 1 or k + 1 (ChainLifetimes).
+  std::mt19937 rng(11);
+  for (int seed = 0; seed < 300; ++seed) {
+    const int count = 2 + int(rng() % 8);
+    std::vector<std::pair<int, int>> blocks;
+    int step = 1 + int(rng() % 3);
+    for (int k = 0; k < count; ++k) {
+      const int steps = 1 + int(rng() % 4);
+      blocks.push_back({step, step + steps - 1});
+      step += steps;
+    }
+    // Tensor 0: the chain's input (made at step 0); tensor k + 1: block k's output, read after it by the
+    // next block or, for the last, by the step after the chain.
+    std::vector<onexn::ArenaRequest> req;
+    std::vector<std::vector<int>> reads(static_cast<size_t>(count));  // tensors each block reads
+    req.push_back({size_t(500 + rng() % 3000), 0, blocks[0].first});
+    reads[0].push_back(0);
+    for (int k = 0; k < count; ++k) {
+      const bool last = k + 1 == count;
+      req.push_back({size_t(500 + rng() % 3000), blocks[size_t(k)].first, last ? step : blocks[size_t(k) + 1].first});
+      if (last) continue;
+      reads[size_t(k) + 1].push_back(k + 1);
+      if (rng() % 3 == 0) {  // a residual: block k + 1 adds its input at its last step
+        req.back().last = blocks[size_t(k) + 1].second;
+      }
+    }
+    onexn::ChainLifetimes(&req, blocks);
+    std::vector<size_t> off;
+    onexn::PlanArena(req, &off);
+    auto overlap = [&](int a, int b) {
+      return a != b && off[size_t(a)] < off[size_t(b)] + req[size_t(b)].floats &&
+             off[size_t(b)] < off[size_t(a)] + req[size_t(a)].floats;
+    };
+    bool safe = true;
+    for (int k = 0; k < count; ++k) {
+      for (int other = std::max(0, k - 1); other <= std::min(count - 1, k + 1); ++other) {
+        // One thread in block `other` writes tensor other + 1; the other, in block k, reads and writes.
+        for (int t : reads[size_t(k)]) safe &= !overlap(other + 1, t);
+        safe &= !overlap(other + 1, k + 1);
+      }
+    }
+    Check(safe, "no tensor written over one the other thread may use", seed);
+    CheckPlan(req, seed);
+  }
 }

@@ -1,10 +1,10 @@
 // Tests of onexn_dwblock_chain (consecutive depthwise blocks run at two threads as one job) against the
 // blocks run one after the other on one thread: bit-identical outputs of every block for random float and
-// int8 chains (with and without expansions and projections, strides 1 and 2, 3x3 and 5x5 windows, dilation,
-// residual ADDs (int8: the block's output either operand, each tensor its own quantization), images of 1 to
-// 40 rows), many runs at 2 threads (the threads meet at other rows each time), with the
-// worker held back (the caller then runs both sides), and at 1 and 3 threads (block by block); chains that
-// do not chain are refused with a message.
+// int8 chains (with and without expansions and projections, depthwise layers alone, strides 1 and 2, 1x1,
+// 3x3 and 5x5 windows, dilation, residual ADDs (int8: the block's output either operand, each tensor its own
+// quantization), images of 1 to 40 rows), many runs at 2 threads (the threads meet at other rows each
+// time), with the worker held back (the caller then runs both sides), and at 1 and 3 threads (block by
+// block); chains that do not chain are refused with a message.
 //   bazel test //tflite_delegate:dwblock_chain_test
 #include <algorithm>
 #include <cmath>
@@ -77,11 +77,12 @@ struct Layout {
 
 Layout RandomLayout(std::mt19937* rng, int batch, int h, int w, int c, std::string* what) {
   Layout l;
-  const int r = int((*rng)() % 8);
-  l.expand = r != 0;
-  l.project = r != 1;
+  const int r = int((*rng)() % 9);  // 0: no expansion, 1: no projection, 2: the depthwise alone
+  l.expand = r != 0 && r != 2;
+  l.project = r != 1 && r != 2;
   l.mid = l.expand ? 8 + int((*rng)() % 5) * 8 : c;
-  const int kh = (*rng)() % 4 == 0 ? 5 : 3;
+  const int window = int((*rng)() % 8);  // 1x1 windows of stride 2 leave rows of their input unread
+  const int kh = window == 0 ? 5 : window == 1 ? 1 : 3;
   const int stride = h >= 4 && (*rng)() % 4 == 0 ? 2 : 1;
   const int dilation = stride == 1 && (*rng)() % 6 == 0 ? 2 : 1;
   onexn_dwconv_shape& d = l.d;
@@ -252,12 +253,14 @@ size_t Elements(const Block& b) { return size_t(b.out_h) * b.out_w * b.out_c; }
 
 // Makes the chain of these links and runs it at 2 threads many times (the sides meet elsewhere), then with
 // the worker held back, then at 1 and 3 threads (block by block), each time against `want`, each block's
-// output bit for bit. run_chain(chain, outputs, pool): onexn_dwblock_chain_run or onexn_qdwblock_chain_run;
+// output bit for bit; then at 2 threads with the outputs in a ring of three buffers, the input in the third
+// (as much sharing as onexn_dwblock_chain_run allows), against the last three blocks' outputs.
+// run_chain(chain, input, outputs, pool): onexn_dwblock_chain_run or onexn_qdwblock_chain_run;
 // run_other_kind(chain, pool): the other, which must refuse the chain.
 template <typename T, typename RunChain, typename RunOtherKind>
-void CheckChain(const std::vector<onexn_dwblock_link>& links, const std::vector<std::vector<T>>& want,
-                RunChain run_chain, RunOtherKind run_other_kind, onexn_threadpool* pool2, onexn_threadpool* pool3,
-                const std::string& what, bool profile) {
+void CheckChain(const std::vector<onexn_dwblock_link>& links, const std::vector<T>& input,
+                const std::vector<std::vector<T>>& want, RunChain run_chain, RunOtherKind run_other_kind,
+                onexn_threadpool* pool2, onexn_threadpool* pool3, const std::string& what, bool profile) {
   char err[256] = "";
   onexn_dwblock_chain* ch = onexn_dwblock_chain_create(links.data(), links.size(), err, sizeof(err));
   Check(ch != nullptr, what + ": chain create: " + err);
@@ -281,7 +284,7 @@ void CheckChain(const std::vector<onexn_dwblock_link>& links, const std::vector<
     onexn_threadpool_hold_workers(r.pool, r.hold);
     for (int rep = 0; rep < r.reps; rep++) {
       for (auto& g : got) std::fill(g.begin(), g.end(), std::is_same<T, float>::value ? T(NAN) : T(0x5A));
-      Check(run_chain(ch, outs.data(), r.pool) == 0, what + ": chain run");
+      Check(run_chain(ch, input.data(), outs.data(), r.pool) == 0, what + ": chain run");
       for (size_t k = 0; k < want.size(); k++) {
         const bool same = std::memcmp(got[k].data(), want[k].data(), want[k].size() * sizeof(T)) == 0;
         Check(same, what + ": " + r.name + ", run " + std::to_string(rep) + ": block " + std::to_string(k) +
@@ -290,17 +293,36 @@ void CheckChain(const std::vector<onexn_dwblock_link>& links, const std::vector<
     }
     onexn_threadpool_hold_workers(r.pool, 0);
   }
+  size_t largest = input.size();
+  for (const auto& v : want) largest = std::max(largest, v.size());
+  std::vector<std::vector<T>> ring(3, std::vector<T>(largest));
+  std::vector<T*> ring_outs;
+  for (size_t k = 0; k < want.size(); k++) ring_outs.push_back(ring[k % 3].data());
+  for (bool hold : {false, true}) {
+    onexn_threadpool_hold_workers(pool2, hold);
+    for (int rep = 0; rep < (hold ? 1 : 8); rep++) {
+      std::copy(input.begin(), input.end(), ring[2].begin());
+      Check(run_chain(ch, ring[2].data(), ring_outs.data(), pool2) == 0, what + ": chain run in a ring");
+      for (size_t k = want.size() > 3 ? want.size() - 3 : 0; k < want.size(); k++) {
+        const bool same = std::memcmp(ring_outs[k], want[k].data(), want[k].size() * sizeof(T)) == 0;
+        Check(same, what + ": 2 threads" + (hold ? ", the caller alone" : "") + ", outputs in a ring, run " +
+                        std::to_string(rep) + ": block " + std::to_string(k) + " differs from the blocks apart");
+      }
+    }
+    onexn_threadpool_hold_workers(pool2, 0);
+  }
   Check(run_other_kind(ch, pool2) == -1, what + ": a run of the other kind: -1");
   if (profile) {
-    // 13 runs on the pool of two (12, and 1 with the caller alone); those at 1 and 3 threads run block by block.
+    // 22 runs on the pool of two (12 and 8, and 2 with the caller alone); those at 1 and 3 threads run block by
+    // block.
     for (size_t k = 0; k < links.size(); k++) {
       onexn_dwblock_chain_side top{}, bottom{};
       Check(onexn_dwblock_chain_stats(ch, k, 0, &top, &runs) == 0 && onexn_dwblock_chain_stats(ch, k, 1, &bottom, &runs) == 0,
             what + ": stats of block " + std::to_string(k));
       const double rows = double(onexn_dwblock_out_rows(links[k].block));
-      Check(runs == 13 && top.rows + bottom.rows == 13 * rows,
+      Check(runs == 22 && top.rows + bottom.rows == 22 * rows,
             what + ": block " + std::to_string(k) + ": " + std::to_string(runs) + " runs of " +
-                std::to_string(top.rows + bottom.rows) + " rows, want 13 of " + std::to_string(13 * rows));
+                std::to_string(top.rows + bottom.rows) + " rows, want 22 of " + std::to_string(22 * rows));
       Check(top.wait_seconds >= 0 && bottom.wait_seconds >= 0 && (top.rows > 0) == (top.compute_seconds > 0) &&
                 (bottom.rows > 0) == (bottom.compute_seconds > 0),
             what + ": block " + std::to_string(k) + ": seconds");
@@ -344,9 +366,9 @@ void TestRandomChain(unsigned seed, onexn_isa isa, onexn_threadpool* pool2, onex
   std::vector<int8_t> other(input.size());
   std::vector<int8_t*> others(chain.size(), other.data());
   CheckChain(
-      Links(chain), want,
-      [&](onexn_dwblock_chain* ch, float* const* outs, onexn_threadpool* pool) {
-        return onexn_dwblock_chain_run(ch, input.data(), outs, pool);
+      Links(chain), input, want,
+      [&](onexn_dwblock_chain* ch, const float* in, float* const* outs, onexn_threadpool* pool) {
+        return onexn_dwblock_chain_run(ch, in, outs, pool);
       },
       [&](onexn_dwblock_chain* ch, onexn_threadpool* pool) {
         return onexn_qdwblock_chain_run(ch, other.data(), others.data(), pool);
@@ -376,9 +398,9 @@ void TestRandomQChain(unsigned seed, onexn_isa isa, onexn_threadpool* pool2, one
   std::vector<float> other(input.size());
   std::vector<float*> others(chain.size(), other.data());
   CheckChain(
-      Links(chain), want,
-      [&](onexn_dwblock_chain* ch, int8_t* const* outs, onexn_threadpool* pool) {
-        return onexn_qdwblock_chain_run(ch, input.data(), outs, pool);
+      Links(chain), input, want,
+      [&](onexn_dwblock_chain* ch, const int8_t* in, int8_t* const* outs, onexn_threadpool* pool) {
+        return onexn_qdwblock_chain_run(ch, in, outs, pool);
       },
       [&](onexn_dwblock_chain* ch, onexn_threadpool* pool) {
         return onexn_dwblock_chain_run(ch, other.data(), others.data(), pool);

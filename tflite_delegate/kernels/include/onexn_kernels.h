@@ -194,12 +194,13 @@ void onexn_dwconv_destroy(onexn_dwconv* dw);
 
 // A depthwise convolution and the pointwise convolutions around it (an inverted-residual block's 1x1
 // expansion before it and 1x1 projection after it: onexn_convs with kh = kw = 1, strides 1, no padding;
-// either may be absent), run as one: each thread computes the expansion rows its depthwise rows read
-// into a band buffer, and projects every few depthwise rows at once, so neither intermediate tensor goes
-// to memory. Results are bit-identical to running the layers one after the other.
+// either or both may be absent, a depthwise alone being a link of onexn_dwblock_chain), run as one: each
+// thread computes the expansion rows its depthwise rows read into a band buffer, and projects every few
+// depthwise rows at once, so neither intermediate tensor goes to memory. Results are bit-identical to
+// running the layers one after the other.
 typedef struct onexn_dwblock onexn_dwblock;
 
-// Borrows the layers (they must outlive the returned object); expand or project may be NULL, not both.
+// Borrows the layers (they must outlive the returned object); expand and project may be NULL.
 // NULL, with a message in err, when a convolution is not such a 1x1 (or its microkernel computes a pixel
 // differently by tile) or the shapes do not chain.
 onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_conv* project, char* err,
@@ -404,10 +405,12 @@ typedef struct onexn_dwblock_chain onexn_dwblock_chain;
 // ADD's parameters or operand), or a block that does not read the previous one's output.
 onexn_dwblock_chain* onexn_dwblock_chain_create(const onexn_dwblock_link* links, size_t count, char* err,
                                                 size_t err_len);
-// input: the first block's; outputs[k]: block k's output, which block k + 1 reads (count of them, none
-// overlapping another or the input). On a pool of two threads one job (the chain's own scratch, made on
-// first use); else block by block, as onexn_dwblock_run. Not reentrant for the same chain or its blocks.
-// Returns 0, or -1 (for NULL arguments, a chain of the other kind, or out of memory).
+// input: the first block's; outputs[k]: block k's output, which block k + 1 reads (count of them). outputs[k]
+// may share bytes with outputs[j] for j <= k - 3 and, for k >= 2, with the input, never with the others: a
+// thread starts block k only once every row of block k - 2 is written. On a pool of two threads one job
+// (the chain's own scratch, made on first use); else block by block, as onexn_dwblock_run. Not reentrant
+// for the same chain or its blocks. Returns 0, or -1 (for NULL arguments, a chain of the other kind, or out
+// of memory).
 int onexn_dwblock_chain_run(onexn_dwblock_chain* c, const float* input, float* const* outputs,
                             onexn_threadpool* pool);
 int onexn_qdwblock_chain_run(onexn_dwblock_chain* c, const int8_t* input, int8_t* const* outputs,

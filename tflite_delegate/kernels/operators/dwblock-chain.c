@@ -182,6 +182,10 @@ static void run_side(void* ctx, size_t side, size_t thread) {
     const onexn_dwblock* b = c->links[k].block;
     const size_t h = onexn_dwblock_out_rows(b);
     onexn_dwblock_pass_forget(pass, thread);  // the band holds the last block's rows
+    // Every row of the block two before is written: the delegate's arena lets block k's output reuse the
+    // bytes of what only blocks up to k - 2 read (ChainLifetimes). Mostly true already (this side's last rows
+    // waited for the other's); not when the block before left some of that block's rows unread.
+    if (k >= 2) wait_rows(&c->progress[k - 2], 0, onexn_dwblock_out_rows(c->links[k - 2].block));
     const int halves = !c->int8 && h <= ONEXN_CHAIN_HALVES_ROWS;
     size_t y0, y1;
     for (int first = 1; take_rows(&c->progress[k], h, halves, (int)side, first, &y0, &y1); first = 0) {

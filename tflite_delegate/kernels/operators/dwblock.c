@@ -1,5 +1,5 @@
 // onexn_dwblock: a depthwise convolution and the 1x1 convolutions around it (an inverted-residual
-// block's expansion and projection, either may be absent) run as one.
+// block's expansion and projection, either or both may be absent) run as one.
 //
 // MobileNetV2's expansions write tensors of up to 4.8 MB that the depthwise reads straight back, and the
 // depthwise writes tensors of up to 1.8 MB that the projection reads back: those layers wait on memory,
@@ -150,8 +150,8 @@ static onexn_dwblock* make(const char* fn, const onexn_conv_shape* e, const onex
 onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_conv* project, char* err,
                                     size_t err_len) {
   if (err != NULL && err_len > 0) err[0] = '\0';
-  if (dw == NULL || (expand == NULL && project == NULL)) {
-    onexn_set_err(err, err_len, "onexn_dwblock_create: needs a depthwise and an expansion or a projection");
+  if (dw == NULL) {
+    onexn_set_err(err, err_len, "onexn_dwblock_create: needs a depthwise");
     return NULL;
   }
   const char* why;
@@ -176,8 +176,8 @@ onexn_dwblock* onexn_dwblock_create(onexn_conv* expand, onexn_dwconv* dw, onexn_
 onexn_dwblock* onexn_qdwblock_create(onexn_qconv* expand, onexn_qdwconv* dw, onexn_qconv* project, char* err,
                                      size_t err_len) {
   if (err != NULL && err_len > 0) err[0] = '\0';
-  if (dw == NULL || (expand == NULL && project == NULL)) {
-    onexn_set_err(err, err_len, "onexn_qdwblock_create: needs a depthwise and an expansion or a projection");
+  if (dw == NULL) {
+    onexn_set_err(err, err_len, "onexn_qdwblock_create: needs a depthwise");
     return NULL;
   }
   // int8 sums do not depend on the tiling: any 1x1 of stride 1 without padding runs pixel range by range.
