@@ -13,7 +13,8 @@
 namespace onexn {
 
 // Marks the chains of these steps after the fusions (their first step's `fused.chain`); none unless
-// threads == 2. Every tensor a chain reads or writes must then live for the whole chain (PlanPartitionArena).
+// threads == 2. A depthwise step left alone becomes a block where a chain takes it. A tensor a chain's
+// block reads must then live through the block after it (PlanPartitionArena, ChainLifetimes).
 void PlanBlockChains(std::vector<Step>* steps, int threads, onexn_isa isa, bool verbose);
 
 }  // namespace onexn
