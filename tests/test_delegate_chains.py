@@ -136,12 +136,12 @@ def test_depthwise_layers_alone_join_the_chain():
         np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]), want[0])
 
 
-def test_a_depthwise_layer_alone_with_no_block_next_to_it_stays_a_step():
+def test_a_depthwise_layer_alone_with_no_block_next_to_it_is_not_chained():
     rng = np.random.default_rng(4)
     g = GraphBuilder()
     x = g.input([1, 20, 20, 16])
     y = g.conv(x, sparse_weight(rng, (32, 3, 3, 16), 16), rng.standard_normal(32), activation="relu6", name="c0")
     y = g.depthwise(y, rng.standard_normal((1, 3, 3, 32)), rng.standard_normal(32), activation="relu6", name="dw")
     y = g.conv(y, sparse_weight(rng, (32, 3, 3, 32), 16), rng.standard_normal(32), name="c1")
-    report, got = _run(with_metadata(g.finish(y), 16), 2)
+    report, _ = _run(with_metadata(g.finish(y), 16), 2)
     assert report["chains"] == [] and report["fused"] == [], report

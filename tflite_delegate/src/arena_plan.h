@@ -16,10 +16,9 @@ struct ArenaRequest {
 };
 
 // Blocks of steps (first, last), in order, that run as one chain at two threads (onexn_dwblock_chain). A
-// thread leaves a block once all its rows are taken and its own are done, and the rows it takes last read
-// the other thread's rows of the block before: so when one thread enters block k + 2, the other has done
-// block k. A request read in block k therefore lives through block k + 1 (whose output one thread may be
-// writing while the other still reads it), and one made in a block from the block's first step.
+// thread starts block k only once every row of block k - 2 is written, so while one thread writes block k's
+// output the other may still read what block k - 1 reads, but nothing that only blocks up to k - 2 read. A
+// request read in block k therefore lives through block k + 1, and one made in a block from its first step.
 void ChainLifetimes(std::vector<ArenaRequest>* requests, const std::vector<std::pair<int, int>>& blocks);
 
 // Fills offsets (in floats, multiples of 16 so every tensor is 64-byte aligned) and returns the total.
