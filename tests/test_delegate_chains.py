@@ -49,6 +49,30 @@ def _run(tflite, threads, **options):
     return read_report(delegate), got
 
 
+def _assert_bits_of_steps_apart(tflite, threads, report, got):
+    """The same bits as the blocks one job each (pipeline=0, the same fusions) and as one thread."""
+    unchained, apart = _run(tflite, threads, pipeline="0")
+    assert unchained["chains"] == [] and unchained["fused"] == report["fused"], unchained
+    np.testing.assert_array_equal(got[0], apart[0])
+    _, one = _run(tflite, 1)
+    np.testing.assert_array_equal(got[0], one[0])
+
+
+def _assert_every_invoke_gives_the_same_bits(tflite, invokes=30):
+    """One 2-thread interpreter invoked again and again gives pipeline=0's bits each time; returns its report."""
+    from ai_edge_litert.interpreter import Interpreter
+    inputs = random_inputs(tflite)
+    delegate = load_delegate(dense="never")
+    want = run(tflite, inputs, [load_delegate(dense="never", pipeline="0")], num_threads=2)
+    it = Interpreter(model_content=tflite, experimental_delegates=[delegate], num_threads=2)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], inputs[0])
+    for _ in range(invokes):
+        it.invoke()
+        np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]), want[0])
+    return read_report(delegate)
+
+
 def _block_starts(report):
     return [nodes[0] for nodes in sorted(report["fused"])]
 
@@ -59,28 +83,14 @@ def test_consecutive_blocks_run_as_one_chain_at_two_threads(threads):
     report, got = _run(tflite, threads)
     assert report["partitions"] == 1 and len(report["fused"]) == 4, report
     assert report["chains"] == ([_block_starts(report)] if threads == 2 else []), report
-    # The same bits as the blocks one job each (and as one thread: no block here is cut by channels).
-    unchained, apart = _run(tflite, threads, pipeline="0")
-    assert unchained["chains"] == [] and unchained["fused"] == report["fused"], unchained
-    np.testing.assert_array_equal(got[0], apart[0])
-    _, one = _run(tflite, 1)
-    np.testing.assert_array_equal(got[0], one[0])
+    # No block here is cut by channels, so one thread gives the same bits too.
+    _assert_bits_of_steps_apart(tflite, threads, report, got)
 
 
 def test_every_invoke_gives_the_same_bits():
     # The threads meet at other rows from one invoke to the next; no result may depend on where.
-    tflite = _blocks(1, shape=(1, 40, 24, 16))
-    inputs = random_inputs(tflite)
-    delegate = load_delegate(dense="never")
-    want = run(tflite, inputs, [load_delegate(dense="never", pipeline="0")], num_threads=2)
-    from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_content=tflite, experimental_delegates=[delegate], num_threads=2)
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], inputs[0])
-    for _ in range(30):
-        it.invoke()
-        np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]), want[0])
-    assert read_report(delegate)["chains"], read_report(delegate)
+    report = _assert_every_invoke_gives_the_same_bits(_blocks(1, shape=(1, 40, 24, 16)))
+    assert report["chains"], report
 
 
 def test_a_step_between_blocks_ends_the_chain():
@@ -120,20 +130,8 @@ def test_depthwise_layers_alone_join_the_chain():
     assert set(alone) <= set(report["chains"][0]) and len(report["chains"][0]) >= 3, report
     # The same bits as the layers one job each and as one thread, invoke after invoke (the chain's tensors
     # share the arena's bytes a block apart).
-    unchained, apart = _run(tflite, 2, pipeline="0")
-    assert unchained["chains"] == [] and unchained["fused"] == report["fused"], unchained
-    np.testing.assert_array_equal(got[0], apart[0])
-    _, one = _run(tflite, 1)
-    np.testing.assert_array_equal(got[0], one[0])
-    from ai_edge_litert.interpreter import Interpreter
-    inputs = random_inputs(tflite)
-    it = Interpreter(model_content=tflite, experimental_delegates=[load_delegate(dense="never")], num_threads=2)
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], inputs[0])
-    want = run(tflite, inputs, [load_delegate(dense="never", pipeline="0")], num_threads=2)
-    for _ in range(30):
-        it.invoke()
-        np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]), want[0])
+    _assert_bits_of_steps_apart(tflite, 2, report, got)
+    assert _assert_every_invoke_gives_the_same_bits(tflite)["chains"] == report["chains"]
 
 
 def test_a_depthwise_layer_alone_with_no_block_next_to_it_is_not_chained():
