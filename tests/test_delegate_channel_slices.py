@@ -2,7 +2,8 @@
 block whose depthwise output rows split unevenly over the threads (MobileNetV2's 7x7 blocks at 2 threads)
 runs as one slice of the expanded channels per thread, whose partial sums then add up. Results must be the
 stock runtime's and, but for the order of those additions, the unfused delegate's; the report lists the
-blocks under ``channel_slices``. Every other block keeps its runs of rows.
+blocks under ``channel_slices``. A projection's clamp applies to the sum. Every other block keeps its runs
+of rows.
 """
 
 import numpy as np
@@ -59,13 +60,24 @@ def test_a_strided_block_without_add_runs_in_slices():
     assert report["channel_slices"] == [[0, 2]] and report["fused"] == [[0, 1, 2]], report
 
 
+def test_a_clamped_projection_clamps_the_sum_of_the_slices():
+    # MobileNetV1's last block: relu6 after every layer, no ADD. The clamp applies to the added slices.
+    tflite = _block(6, shape=(1, 7, 7, 64), expand=256, add=False, project_act="relu6", n=4)
+    report, got = _run(tflite, 2)
+    assert report["channel_slices"] == [[0, 2]] and report["fused"] == [[0, 1, 2]], report
+    assert got[0].min() == 0.0 and got[0].max() == 6.0, "the case must reach both ends of relu6"
+    _, whole = _run(tflite, 2, channel_slices="0")
+    np.testing.assert_allclose(got[0], whole[0], rtol=1e-5, atol=1e-5 * np.abs(whole[0]).max())
+
+
 @pytest.mark.parametrize(
     "why, tflite",
     [
         ("14 rows split evenly", _block(2, shape=(1, 14, 14, 32))),
         ("two images: one per thread", _block(3, shape=(2, 7, 7, 32))),
         ("three 16-channel groups of the expansion do not split in two", _block(4, expand=48)),
-        ("the projection clamps: its partial sums could not add up", _block(5, add=False, project_act="relu6")),
+        ("the projection clamps and an ADD follows: slices add up before the clamp, the ADD after it",
+         _block(5, project_act="relu6")),
     ],
 )
 def test_other_blocks_keep_their_runs_of_rows(why, tflite):

@@ -1,6 +1,7 @@
 #include "depthwise_fusion.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -84,6 +85,14 @@ std::string TrySplit(const TfLiteContext* context, onexn_isa isa, const std::vec
   const DepthwiseStep& dw = std::get<DepthwiseStep>(steps[i + 1].kernel);
   const ConvStep& project = std::get<ConvStep>(steps[i + 2].kernel);
   if (!ChannelSplitPays(expand, dw, project, threads)) return "";
+  // Slices add up before the projection's clamp, so an ADD after a clamped projection could not run inside
+  // them (onexn_dwblock_split_run_add): such a block keeps its rows, whose runs take the ADD in.
+  const bool clamps = !(std::isinf(project.shape.out_min) && std::isinf(project.shape.out_max));
+  for (const Step& s : steps) {
+    if (clamps && s.code == kTfLiteBuiltinAdd && std::count(s.inputs.begin(), s.inputs.end(), steps[i + 2].output)) {
+      return "";
+    }
+  }
   return MakeChannelSplit(context, isa, expand, dw, project, threads, fused);
 }
 
