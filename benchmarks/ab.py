@@ -18,10 +18,13 @@ slower (MobileNetV2 at 2 threads, Zen 4), which one order alone would count for 
 import argparse
 import math
 import statistics
+import os
 import sys
 
-from onexn_tf.runtime import bench
-from onexn_tf.tflite import graph
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import delegate_options  # noqa: E402
+from onexn_tf.runtime import bench  # noqa: E402
+from onexn_tf.tflite import graph  # noqa: E402
 
 
 def _build_with(options):
@@ -80,7 +83,7 @@ def main(argv=None):
     p.add_argument("--passes", type=int, default=1, help="repeat everything; the median over passes is printed too")
     p.add_argument("--options", nargs="*", default=[], help="delegate options key=value, for both builds")
     args = p.parse_args(argv)
-    options = dict(o.split("=", 1) for o in args.options)
+    options = delegate_options.parse(p, args.options, "--options")
     libraries = {"A": args.libs[0], "B": args.libs[1]}
     print(f"A = {args.libs[0]}\nB = {args.libs[1]}\nthreads {args.threads}, {args.runs} runs per variant and pair, "
           f"turns of {args.turn}")

@@ -23,6 +23,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from benchmarks import delegate_options  # noqa: E402
 
 # A round in which either runtime ran 2 threads less than this much faster than 1 had lost a vCPU to the host
 # (both runtimes at 0.98-1.15x in the same rounds, twenty-eighth session): left out of the second figure.
@@ -75,7 +76,9 @@ def parse_args(argv):
     p.add_argument("--minutes", type=float, default=10.0, help="run rounds until this much time has passed")
     p.add_argument("--runs", type=int, default=20, help="timed invokes per variant and round (default 20)")
     p.add_argument("--json-out", help="write every round (JSON lines) here")
+    delegate_options.add_argument(p)
     args = p.parse_args(argv)
+    args.options = delegate_options.parse(p, args.option)
     if args.minutes <= 0 or args.runs < 2:
         p.error("--minutes must be positive and --runs at least 2")
     for path in args.models:
@@ -99,7 +102,7 @@ def main(argv=None):
         while time.monotonic() < end:
             for path, model in data.items():
                 before = vcpu_distance.round_trip_ns()
-                m = run.measure_scaling(model, runs=args.runs, warmup=5, seed=len(rounds), options={})
+                m = run.measure_scaling(model, runs=args.runs, warmup=5, seed=len(rounds), options=args.options)
                 after = vcpu_distance.round_trip_ns()
                 r = dict(m, model=os.path.basename(os.path.dirname(path)) + "/" + os.path.basename(path),
                          round_trip_ns=[before, after])

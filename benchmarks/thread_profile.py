@@ -24,6 +24,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import delegate_options  # noqa: E402
+
 STEP = re.compile(r"onexn profile: node\s+(\d+) (\S+)\s+(\S+)\s+([\d.]+) ms(?:, ends\s+([\d.]+) ms apart)?(.*)$")
 SIDES = re.compile(
     r"onexn profile:\s+block\s+(\d+) \(nodes (\d+)-(\d+),\s*(\d+) rows\): from the top\s+([\d.]+) rows\s+([\d.]+) ms, "
@@ -132,11 +135,16 @@ def report(medians, profiles):
         return f"{ms1:8.3f} {ms2:8.3f} {ms1 / ms2 if ms2 else 0:8.2f} {ms2 - ms1 / 2:8.3f} {ends}  {what}"
 
     joined = join(one, two)
+    starts_one = {s[0] for s in one}
     for (node, op, kernel, ms2, note, apart), ms1 in joined:
-        lines.append(row(ms1, ms2, apart, f"node {node} {op} {kernel}" + (f" {note}" if note else "")))
+        mark = "" if node in starts_one else " *"
+        lines.append(row(ms1, ms2, apart, f"node {node} {op} {kernel}" + (f" {note}" if note else "") + mark))
     lines.append(row(sum(ms1 for _, ms1 in joined), sum(step[3] for step, _ in joined),
                      sum(step[5] for step, _ in joined), "the steps"))
     lines.append(row(medians[1], medians[2], None, "invokes (median, timed in Python)"))
+    if any(step[0] not in starts_one for step, _ in joined):
+        lines.append("* no 1-thread step starts at this node: the two thread counts fused other nodes together, and the "
+                     "1-thread step holding it counts in a row above (the 1T column of both compares unlike work)")
     if blocks:
         lines.append("")
         lines.append("chain blocks at 2 threads, per run: 1T ms / 2 against each side's ms computing (+ waiting)")
@@ -154,17 +162,11 @@ def main(argv=None):
     p.add_argument("model", help=".tflite file (from onexn_tf.convert)")
     p.add_argument("--turns", type=int, default=20, help="turns of each thread count (default 20)")
     p.add_argument("--turn", type=int, default=50, help="timed invokes per turn (default 50)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a delegate option for both interpreters (repeatable; num_threads is set per interpreter)")
+    delegate_options.add_argument(p)
     args = p.parse_args(argv)
     if args.turns < 1 or args.turn < 1:
         p.error("--turns and --turn must be at least 1")
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key or key == "num_threads":
-            p.error(f"--option {item!r}: want KEY=VALUE, not num_threads")
-        options[key] = value
+    options = delegate_options.parse(p, args.option)
     with open(args.model, "rb") as f:
         tflite = f.read()
     medians, profiles = measure(tflite, turns=args.turns, turn=args.turn, options=options)

@@ -46,7 +46,15 @@ def test_bad_arguments_are_refused(tmp_path, capsys):
     assert "no such model file" in capsys.readouterr().err
     model = tmp_path / "m.tflite"
     model.write_bytes(b"x")
-    for bad in (["--minutes", "0"], ["--runs", "1"]):
+    for bad in (["--minutes", "0"], ["--runs", "1"], ["--option", "channel_slices"], ["--option", "num_threads=2"]):
         with pytest.raises(SystemExit):
             scaling_rounds.parse_args([str(model)] + bad)
     assert scaling_rounds.parse_args([str(model), "--minutes", "0.5"]).minutes == 0.5
+
+
+def test_options_reach_the_onexn_interpreters(tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"x")
+    args = scaling_rounds.parse_args([str(model), "--option", "channel_slices=0", "--option", "kernel=avx2"])
+    assert args.options == {"channel_slices": "0", "kernel": "avx2"}
+    assert scaling_rounds.parse_args([str(model)]).options == {}

@@ -49,6 +49,22 @@ def test_the_chain_step_gets_the_one_thread_blocks_it_covers():
     assert "1T/2   0.600" in block1 and "bottom  28.0 rows   0.650 (+0.020)" in block1
 
 
+def test_a_step_that_starts_inside_a_one_thread_step_is_marked():
+    one, _ = thread_profile.parse_profile(ONE)
+    two, blocks = thread_profile.parse_profile(TWO)
+    text = thread_profile.report({1: 3.0, 2: 1.7}, {1: (one, []), 2: (two, blocks)})
+    assert " *" not in text and "no 1-thread step starts" not in text
+    # At 2 threads node 3 runs apart and nodes 4-5 fuse: no 1-thread step starts at node 4.
+    split = TWO.replace("chain of 2 fused blocks, nodes 1-5", "chain of 2 fused blocks, nodes 1-3").replace(
+        "onexn profile: node    6", "onexn profile: node    4 CONV_2D            f32-spconv-8x16-avx512f"
+        "               0.300 ms, ends  0.010 ms apart (fused block of 2 nodes)\nonexn profile: node    6")
+    two, blocks = thread_profile.parse_profile(split)
+    lines = thread_profile.report({1: 3.0, 2: 2.0}, {1: (one, []), 2: (two, blocks)}).splitlines()
+    marked = [line for line in lines if line.endswith(" *")]
+    assert len(marked) == 1 and "node 4 CONV_2D" in marked[0] and marked[0].split()[0] == "0.000"
+    assert any(line.startswith("* no 1-thread step starts at this node") for line in lines)
+
+
 def test_no_profile_is_said_so():
     assert "printed no profile" in thread_profile.report({1: 1.0, 2: 1.0}, {1: ([], []), 2: ([], [])})
 
