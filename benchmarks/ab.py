@@ -17,8 +17,8 @@ slower (MobileNetV2 at 2 threads, Zen 4), which one order alone would count for 
 
 import argparse
 import math
-import statistics
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
