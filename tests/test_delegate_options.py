@@ -190,7 +190,7 @@ def test_a_graph_with_nothing_to_gain_is_left_to_the_stock_runtime():
         assert_close(run(tflite, inputs, [delegate]), run(tflite, inputs))
         (entry,) = read_report(delegate)["kernels"]
         # Forced, or the fitted cost model's choice (NEON's may keep the blocks and hand the graph back for
-        # saving 28% or less).
+        # saving 32% or less).
         if "dense" in options or (handed_back and report["isa"] in ("avx512", "avx2")):
             assert entry["blocks"] == "all", entry
 
@@ -202,7 +202,7 @@ def test_one_node_that_gains_keeps_the_graph(threads):
     assert report["claimed"] == 1 and report["kernels"][0].get("blocks", "kept") == "kept", report
 
 
-MIN_SAVING = {1: 0.28, 2: 0.30}  # node_claim.cc kMinimumSaving, kMinimumSavingThreaded
+MIN_SAVING = {1: 0.32, 2: 0.32}  # node_claim.cc kMinimumSaving, at any thread count
 
 
 def test_a_small_saving_is_left_to_the_stock_runtime_at_one_thread_and_at_two():

@@ -984,6 +984,45 @@ void TestTileInvariance(const Kernel& k) {
   }
 }
 
+// A pixel-vector kernel whose weights and gathered tiles do not fit in L2 together, over 4 tiles of pixels
+// (7x7, 64 KB of tiles): its panels run in blocks over the tiles, all gathered first (conv.c,
+// weight_blocking; a CPU whose L2 size is unknown blocks weights past 512 KB). The results
+// are the reference's, at every thread count the same bits, and the same bits as runs of a few pixels
+// each (one tile, gathered and run alone).
+void TestGatheredOnce(const Kernel& k) {
+  Case c;
+  c.in_h = c.in_w = 7;
+  c.cin = 256;
+  c.n = static_cast<int>(k.uk->nr);
+  c.seed = 8100;
+  // Kept weights of about cout * cin / 2 floats: 1.2 times the L2, or 512 KB.
+  const size_t l2 = std::max<size_t>(onexn_cpu_l2_bytes(), 512 * 1024);
+  c.cout = static_cast<int>((12 * l2 / 10 / (static_cast<size_t>(c.cin) / 2 * sizeof(float)) + 63) / 64 * 64);
+  const Problem p = Build(c);
+  Check(p.ok, k.label + " gathered once: build " + c.Describe());
+  if (!p.ok) return;
+  const onexn_block_index index = {c.n, p.num_groups, p.group_ptr.data(),
+                                   p.kept_cin.empty() ? nullptr : p.kept_cin.data()};
+  onexn_conv* conv = Create(k, &p.shape, &index, p.w_passed.data(), p.bias.data(), nullptr, 0);
+  Check(conv != nullptr, k.label + " gathered once: create " + c.Describe());
+  if (conv == nullptr) return;
+  Check(onexn_conv_panel_block(conv) < onexn_conv_num_panels(conv),
+        k.label + " gathered once: the panels do not run in blocks, " + c.Describe());
+  std::vector<float> whole;
+  RunGuarded(conv, p, nullptr, &whole);
+  const size_t pixels = 49, cout = static_cast<size_t>(c.cout);
+  std::vector<float> pieces(whole.size(), 0.0f);
+  for (size_t p0 = 0; p0 < pixels; p0 += 5) {
+    onexn_conv_run_pixels(conv, p.input.data(), p0, std::min(pixels, p0 + 5), pieces.data() + p0 * cout, 0,
+                          onexn_conv_num_panels(conv), 0);
+  }
+  Check(std::memcmp(whole.data(), pieces.data(), whole.size() * sizeof(float)) == 0,
+        k.label + " gathered once: runs of 5 pixels change the bits, " + c.Describe());
+  onexn_conv_destroy(conv);
+  TestCase(c, {k});
+  TestThreads(c, {k});
+}
+
 // One microkernel of the lists, forced on every fixed case and a share of the random ones.
 void TestUkernel(onexn_isa isa, const char* name) {
   if (!Runs(isa, name)) return;
@@ -995,6 +1034,7 @@ void TestUkernel(onexn_isa isa, const char* name) {
   for (const Case& c : RandomCases(RandomCaseCount(150) / 3)) TestCase(c, kernel);
   TestThreadCases(kernel);
   if (uk->tile_invariant) TestTileInvariance(kernel[0]);
+  if (uk->kind == ONEXN_KIND_XT) TestGatheredOnce(kernel[0]);
 }
 
 // xt[t][c][m] must be pixel m's input row at tap t, channel c (zero for padding taps and pixels past mr).
@@ -1244,6 +1284,23 @@ TEST_CASE("conv: which layers run their weights in blocks of panels") {
   CHECK_FALSE(onexn_conv_blocks_weights(4700000, onexn_conv_input_bytes(&r50_3x3), 1));
   const onexn_conv_shape r50_56 = shape(56, 64, 64, 3, 1);
   CHECK_FALSE(onexn_conv_blocks_weights(600000, onexn_conv_input_bytes(&r50_56), 392));
+  // A pixel-vector kernel's gathered tiles (4 tiles of 16 pixels at 7x7), with 1 MB of L2: blocks where the
+  // weights and the tiles do not fit in it together and the tiles fit in a quarter of it, or the weights
+  // exceed it one and a half times.
+  const size_t mb = 1 << 20;
+  size_t tiles_1024 = 0, tiles_2048 = 0;
+  CHECK(onexn_conv_gathered_bytes(4, 16, 1, 1024, &tiles_1024) == 0);
+  CHECK(onexn_conv_gathered_bytes(4, 16, 1, 2048, &tiles_2048) == 0);
+  CHECK(tiles_1024 == 256u * 1024);
+  CHECK(onexn_conv_gathered_bytes(SIZE_MAX / 8, 16, 9, 512, &tiles_2048) != 0);  // overflows
+  tiles_2048 = 512u * 1024;
+  CHECK(onexn_conv_xt_blocks_weights(2100000, tiles_1024, 4, mb));      // MobileNetV1's 1024 -> 1024, N = 4 50%
+  CHECK(onexn_conv_xt_blocks_weights(1050000, 128u * 1024, 4, mb));     // its 512 -> 1024
+  CHECK(onexn_conv_xt_blocks_weights(2100000, tiles_2048, 4, mb));      // ResNet-50's 2048 -> 512, 50%
+  CHECK_FALSE(onexn_conv_xt_blocks_weights(1050000, tiles_2048, 4, mb));  // at 75%: the tiles would not stay
+  CHECK_FALSE(onexn_conv_xt_blocks_weights(820000, 80u * 1024, 4, mb));   // MobileNetV2's 320 -> 1280: they fit
+  CHECK_FALSE(onexn_conv_xt_blocks_weights(2100000, tiles_1024, 1, mb));  // one tile
+  CHECK_FALSE(onexn_conv_xt_blocks_weights(1500000, tiles_1024, 4, 2 * mb));  // they fit in a Xeon's 2 MB
 }
 
 TEST_CASE("conv: bad arguments are refused with a message") { TestBadArguments(); }

@@ -146,7 +146,7 @@ static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onex
   }
   const double pixels = (double)s->out_h * s->out_w, tiles = ceil(pixels / uk->mr);
   // Large weights come from beyond L2 (the fit timed warm caches, and a graph's layers evict each other's
-  // weights): once for an indirection kernel that blocks its panels (conv.c, weight_blocking), or where the
+  // weights): once for a kernel that blocks its panels (conv.c, weight_blocking), or where the
   // weights and the input fit in L2 together; once per tile otherwise. Every block kept reads more of them
   // than the kept blocks do. (Each tile was charged the stream before: on Zen 4's 1 MB of L2 MobileNetV2's
   // 7x7x320->1280 at N = 4 50% then ran every block, 1.01 of XNNPACK, where its 0.8 MB of kept blocks
@@ -155,8 +155,12 @@ static double estimate(const onexn_ukernel_config* uk, onexn_isa isa, const onex
   double stream = 0.0;
   if (weight_bytes > 2.0 * ONEXN_WEIGHT_BLOCK_BYTES) {
     const size_t input = onexn_conv_input_bytes(s), l2 = onexn_cpu_l2_bytes();
-    const int once = (!xt && onexn_conv_blocks_weights((size_t)weight_bytes, input, (size_t)tiles)) ||
-                     (double)l2 >= weight_bytes + (double)input;
+    size_t gathered = 0;
+    const int blocks =
+        xt ? !onexn_conv_gathered_bytes((size_t)tiles, uk->mr, (size_t)taps, (size_t)s->cin, &gathered) &&
+                 onexn_conv_xt_blocks_weights((size_t)weight_bytes, gathered, (size_t)tiles, l2)
+           : onexn_conv_blocks_weights((size_t)weight_bytes, input, (size_t)tiles);
+    const int once = blocks || (double)l2 >= weight_bytes + (double)input;
     stream = (once ? 1.0 : tiles) * weight_bytes * kStreamNsPerByte;
   }
   return (per_tile * tiles + stream) * s->batch;

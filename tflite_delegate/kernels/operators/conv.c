@@ -217,10 +217,18 @@ static int pack_row_weights(onexn_conv* conv, const onexn_block_index* ix, const
 // The input counted is what the pixels read: the image, or less at a stride (ResNet-50's 1x1/2
 // projections); not taps times channels per pixel, which counts a 3x3 layer's rows nine times and had
 // left ResNet-50's 7x7 3x3 layers streaming 4.7 MB per 7-pixel tile (1.99 -> 1.30 ms in the graph).
+// A pixel-vector kernel's blocks run over its gathered tiles instead, all of a run's gathered once into the
+// thread's scratch (onexn_conv_xt_blocks_weights; MobileNetV1's 7x7x1024->1024 at N = 4 50%: 2.1 MB of
+// weights read once instead of once for each of its 4 tiles).
 static size_t weight_blocking(const onexn_conv* conv) {
   const size_t weight_bytes = conv->packed_floats * sizeof(float);
-  if (conv->uk.kind != ONEXN_KIND_IND ||
-      !onexn_conv_blocks_weights(weight_bytes, onexn_conv_input_bytes(&conv->s), conv->tiles)) {
+  if (conv->uk.kind == ONEXN_KIND_XT) {
+    size_t gathered;
+    if (onexn_conv_gathered_bytes(conv->tiles, conv->uk.mr, conv->taps, conv->tap_cin, &gathered) ||
+        !onexn_conv_xt_blocks_weights(weight_bytes, gathered, conv->tiles, onexn_cpu_l2_bytes())) {
+      return conv->num_panels;
+    }
+  } else if (!onexn_conv_blocks_weights(weight_bytes, onexn_conv_input_bytes(&conv->s), conv->tiles)) {
     return conv->num_panels;
   }
   const size_t block = ONEXN_WEIGHT_BLOCK_BYTES / (weight_bytes / conv->num_panels + 1);
@@ -281,7 +289,12 @@ static onexn_conv* create(const onexn_conv_shape* shape, const onexn_block_index
   if (conv->wide_w != 0) {
     scratch = onexn_mul_size((size_t)conv->s.in_h * conv->wide_w, (size_t)conv->s.cin, &conv->xt_floats) ? -1 : 1;
   } else if (conv->uk.kind == ONEXN_KIND_XT) {
-    scratch = onexn_mul_size(conv->taps * conv->tap_cin, conv->uk.mr, &conv->xt_floats) ? -1 : 1;
+    // One gathered tile, or every tile of an image where the weights run in blocks (weight_blocking).
+    const size_t tiles = conv->panel_block < conv->num_panels ? conv->tiles : 1;
+    scratch = onexn_mul_size(conv->taps * conv->tap_cin, conv->uk.mr, &conv->xt_floats) ||
+                      onexn_mul_size(conv->xt_floats, tiles, &conv->xt_floats)
+                  ? -1
+                  : 1;
   }
   if (scratch < 0 || (scratch > 0 && conv->xt_floats > SIZE_MAX / sizeof(float) - ONEXN_PAGE_FLOATS)) goto oom;
   conv->xt_stride = (conv->xt_floats + ONEXN_PAGE_FLOATS - 1) / ONEXN_PAGE_FLOATS * ONEXN_PAGE_FLOATS;
@@ -405,18 +418,19 @@ typedef struct {
   size_t run;  // conv->runs of this run (see widened_rows)
 } run_ctx;
 
-// Output pixels [p0, p0 + mr) of one image (mr <= the kernel's tile) of a pixel-vector kernel, panels
-// [pa, pb). out points at pixel p0, channel 0; pixels are cout floats apart.
-static void run_xt_tile(const onexn_conv* conv, const float* input, size_t p0, size_t mr, float* out, size_t pa,
-                        size_t pb, size_t thread) {
-  const onexn_conv_shape* s = &conv->s;
-  float* xt = conv->xt + thread * conv->xt_stride;
-  // One gathered tile per 16 pixels, one after the other (a 32-pixel kernel reads the second at
-  // xt + taps * cin * 16); a 32-pixel kernel handed at most 16 pixels reads only the first.
+// Gathers output pixels [p0, p0 + mr) of one image (mr <= the kernel's tile) for a pixel-vector kernel into
+// xt: one gathered tile per 16 pixels, one after the other (a 32-pixel kernel reads the second at
+// xt + taps * cin * 16); a 32-pixel kernel handed at most 16 pixels reads only the first.
+static void gather_tile(const onexn_conv* conv, const float* input, size_t p0, size_t mr, float* xt) {
   for (size_t q = 0; q < mr; q += ONEXN_XT_PIXELS) {
     conv->uk.gather(xt + q * conv->taps * conv->tap_cin, input, conv->zero, conv->ind + (p0 + q) * conv->taps,
                     conv->taps, conv->tap_cin, mr - q < ONEXN_XT_PIXELS ? mr - q : ONEXN_XT_PIXELS);
   }
+}
+
+// Panels [pa, pb) of a gathered tile of mr pixels; out points at its first pixel, channel 0.
+static void run_xt_panels(const onexn_conv* conv, const float* xt, size_t mr, float* out, size_t pa, size_t pb) {
+  const onexn_conv_shape* s = &conv->s;
   onexn_xt_args a;
   a.xt = xt;
   a.cin = conv->tap_cin;
@@ -433,6 +447,28 @@ static void run_xt_tile(const onexn_conv* conv, const float* input, size_t p0, s
     a.w = conv->packed + pn->w_off;
     a.out = out + pn->oc;
     conv->uk.xt(&a);
+  }
+}
+
+// Pixels [p0, p1) of a pixel-vector kernel, panels [pa, pb): as many tiles at a time as the thread's scratch
+// holds (one, or an image's where the weights run in blocks: weight_blocking), each block of panels over
+// all of them.
+static void run_xt_range(const onexn_conv* conv, const float* input, size_t p0, size_t p1, float* out, size_t pa,
+                         size_t pb, size_t thread) {
+  const size_t mr_max = conv->uk.mr, cout = (size_t)conv->s.cout;
+  const size_t tile_floats = conv->taps * conv->tap_cin * mr_max, held = conv->xt_floats / tile_floats;
+  float* xt = conv->xt + thread * conv->xt_stride;
+  for (size_t p = p0; p < p1; p += held * mr_max) {
+    const size_t pe = p1 - p < held * mr_max ? p1 : p + held * mr_max;
+    for (size_t q = p, i = 0; q < pe; q += mr_max, i++) {
+      gather_tile(conv, input, q, pe - q < mr_max ? pe - q : mr_max, xt + i * tile_floats);
+    }
+    for (size_t b = pa; b < pb; b += conv->panel_block) {
+      const size_t be = pb - b < conv->panel_block ? pb : b + conv->panel_block;
+      for (size_t q = p, i = 0; q < pe; q += mr_max, i++) {
+        run_xt_panels(conv, xt + i * tile_floats, pe - q < mr_max ? pe - q : mr_max, out + (q - p0) * cout, b, be);
+      }
+    }
   }
 }
 
@@ -508,11 +544,7 @@ static void run_pixel_range(const onexn_conv* conv, const float* input_image, si
     }
     return;
   }
-  const size_t mr_max = conv->uk.mr, cout = (size_t)s->cout;
-  for (size_t p = p0; p < p1; p += mr_max) {
-    const size_t mr = p1 - p < mr_max ? p1 - p : mr_max;
-    run_xt_tile(conv, input_image, p, mr, out + (p - p0) * cout, pa, pb, thread);
-  }
+  run_xt_range(conv, input_image, p0, p1, out, pa, pb, thread);
 }
 
 void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
@@ -521,6 +553,8 @@ void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, siz
 }
 
 size_t onexn_conv_num_panels(const onexn_conv* conv) { return conv->num_panels; }
+
+size_t onexn_conv_panel_block(const onexn_conv* conv) { return conv->panel_block; }
 
 onexn_vadd_ukernel onexn_conv_add_ukernel(const onexn_conv* conv) { return onexn_add_ukernel(conv->uk.isa); }
 

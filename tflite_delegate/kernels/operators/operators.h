@@ -60,12 +60,36 @@ static inline size_t onexn_conv_input_bytes(const onexn_conv_shape* s) {
   return (image < taps ? image : taps) * sizeof(float);
 }
 enum { ONEXN_WEIGHT_BLOCK_BYTES = 256 * 1024 };  // a quarter of Zen 4's L2, an eighth of a Xeon's
-// Whether an indirection-kernel convolution runs blocks of panels, each over all the pixels of a task, so
-// that its weights are read once per task rather than once per tile (conv.c): the weights are larger than a
-// share of L2 and the input rows its pixels read fit in one. weight_bytes: packed weights; input_bytes: the input a
-// run reads; tiles: pixel tiles per image.
+// Whether a convolution runs blocks of panels, each over all the pixels of a task, so that its weights are
+// read once per task rather than once per tile (conv.c): the weights are larger than a share of L2 and the
+// input rows its pixels read fit in one. weight_bytes: packed weights; input_bytes: the input a run reads;
+// tiles: pixel tiles per image.
 static inline int onexn_conv_blocks_weights(size_t weight_bytes, size_t input_bytes, size_t tiles) {
   return tiles >= 2 && weight_bytes > 2 * ONEXN_WEIGHT_BLOCK_BYTES && input_bytes <= 2 * ONEXN_WEIGHT_BLOCK_BYTES;
+}
+// The bytes of an image's gathered tiles for a pixel-vector kernel (tiles of mr pixels, taps x cin floats
+// each), which it reads where an indirection kernel reads the input; 0 or -1 on overflow.
+static inline int onexn_conv_gathered_bytes(size_t tiles, size_t mr, size_t taps, size_t cin, size_t* bytes) {
+  const size_t factors[4] = {tiles, mr, taps, cin};
+  size_t b = sizeof(float);
+  for (int i = 0; i < 4; i++) {
+    if (factors[i] != 0 && b > SIZE_MAX / factors[i]) return -1;
+    b *= factors[i];
+  }
+  *bytes = b;
+  return 0;
+}
+// The same for a pixel-vector convolution, whose blocks of panels run over every gathered tile of a run
+// (gathered once: conv.c). Only where the weights and the tiles do not fit in L2 (l2, in bytes) together,
+// and the tiles fit in a quarter of it beside a block of weights, or the weights exceed it one and a half
+// times: each panel reads four times as many bytes of its tiles as of its weights (N = 4), so tiles pushed
+// out of L2 cost more than the weights' passes save unless those are large. On Zen 4 (1 MB of L2), N = 4:
+// in blocks, MobileNetV1's 7x7x512->1024 50% (1 MB of weights, 128 KB of tiles) and 7x7x1024->1024 (2.1 MB,
+// 256 KB) and ResNet-50's 7x7x2048->512 50% (2.1 MB, 512 KB) ran faster; ResNet-50's 7x7x2048->512 75%
+// (1 MB, 512 KB) 1-2% slower, and MobileNetV2's 7x7x320->1280 50% (0.8 MB, 80 KB: they fit) 1% slower.
+static inline int onexn_conv_xt_blocks_weights(size_t weight_bytes, size_t gathered_bytes, size_t tiles, size_t l2) {
+  return onexn_conv_blocks_weights(weight_bytes, gathered_bytes, tiles) && weight_bytes + gathered_bytes > l2 &&
+         (gathered_bytes <= ONEXN_WEIGHT_BLOCK_BYTES || weight_bytes / 3 > l2 / 2);
 }
 // 1 on CPUs that run AVX-512 on 256-bit units (AMD Zen 4): ymm code then does as much per cycle per lane.
 int onexn_cpu_avx512_on_256bit_units(void);
@@ -280,6 +304,8 @@ size_t onexn_conv_reserve_threads(onexn_conv* conv, size_t threads);
 void onexn_conv_run_pixels(const onexn_conv* conv, const float* input_image, size_t p0, size_t p1, float* out,
                            size_t pa, size_t pb, size_t thread);
 size_t onexn_conv_num_panels(const onexn_conv* conv);
+// Panels per microkernel call: fewer than onexn_conv_num_panels where the weights run in blocks (conv.c).
+size_t onexn_conv_panel_block(const onexn_conv* conv);
 const onexn_dwconv_shape* onexn_dwconv_get_shape(const onexn_dwconv* dw);
 // Input rows [lo, hi) holding every row output row oy reads (lo == hi when all its tap rows are padding);
 // lo and hi never decrease from one output row to the next.
