@@ -314,6 +314,24 @@ std::vector<Case> FixedCases() {
       cases.push_back(c);
     }
   }
+  // 16-channel groups of one panel interleave their kept channels 32 at a time, just before their
+  // multiply-adds (the 16x16 VNNI kernel): 150 inputs, 7x7 pixels (tiles of 16, 16, 16 and 1), 1x1 and a
+  // strided 3x3 (several taps), kept lists of several chunks and a ragged last one.
+  for (int k : {1, 3}) {
+    for (double sp : {0.0, 0.5, 0.8}) {
+      Case c;
+      c.in_h = c.in_w = k == 1 ? 7 : 13;
+      c.cin = 150;
+      c.cout = 48;
+      c.kh = c.kw = k;
+      c.stride = k == 1 ? 1 : 2;
+      c.pad = Pad::kSame;
+      c.n = 16;
+      c.sparsity = sp;
+      c.seed = seed++;
+      cases.push_back(c);
+    }
+  }
   // Stems of 1-4 input channels (the narrow gather, one 4-byte read a pixel, on the tiles where every row has
   // 4 readable bytes; the full gather on the rest), batch 2 so rows of the first image end at the second.
   for (int cin : {1, 2, 3, 4}) {

@@ -116,7 +116,8 @@ static ONEXN_INLINE void store_quad(int8_t* out, size_t stride, size_t rows, __m
 
 // One panel over the tile's first MR pixels (16, 12, 8 or 4: the smallest that holds a->mr), so that a short
 // tile (49 pixels: 16 + 16 + 16 + 1; a strip's 28-pixel rows: 16 + 12) does not multiply-add 16 pixels' worth.
-// Each pixel's sums are the same in every version.
+// Each pixel's sums are the same in every version. x: the group's interleaved quads, or NULL for a
+// panel that interleaves its group's as it goes (below).
 static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
   const uint8_t* w = a->w + pn->w_off;
   const __m512i vbias = _mm512_load_si512((const void*)(w));
@@ -162,6 +163,44 @@ static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
         acc13 = _mm512_dpbusd_epi32(acc13, _mm512_set1_epi32(load_u32(xr + 13 * ps)), vw);
         acc14 = _mm512_dpbusd_epi32(acc14, _mm512_set1_epi32(load_u32(xr + 14 * ps)), vw);
         acc15 = _mm512_dpbusd_epi32(acc15, _mm512_set1_epi32(load_u32(xr + 15 * ps)), vw);
+      }
+    }
+  } else if (x == NULL) {
+    // The group's only panel: its kept channels interleaved 8 quads at a time, each just before its
+    // multiply-adds, so that they are read from L1. Interleaved first, a group's quads (16 KB at ResNet-50's
+    // 2048 -> 512, 50%) left L1 with the tile's rows and the weights before the multiply-adds came to them:
+    // 0.82-0.90 of the time on 1x1 layers of 576-2048 inputs in qconv_bench, 0.9-1.0 on smaller ones (Zen 4).
+    // At nr 8 and 4 each quad serves fewer multiply-adds and the whole group's quads take less room: 2-8%
+    // slower this way there.
+    uint8_t* xs = (uint8_t*)a->scratch;
+    const uint32_t* kc = a->kc + pn->kc_off;
+    for (size_t t = 0; t < a->taps; t++) {
+      const uint8_t* rows = a->xt + t * a->cin * ONEXN_XT_PIXELS;
+      for (size_t k0 = 0; k0 < pn->kept; k0 += 32) {
+        const size_t kept = pn->kept - k0 < 32 ? pn->kept - k0 : 32;
+        interleave_tap(xs, 64, rows, kc + k0, kept);
+        const int32_t* xq = (const int32_t*)xs;
+        for (size_t q = kept / 4; q != 0; q--) {
+          const __m512i vw = _mm512_load_si512((const void*)(w));
+          w += 64;
+          acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
+          acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
+          acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
+          acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
+          acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[4]), vw);
+          acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[5]), vw);
+          acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[6]), vw);
+          acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[7]), vw);
+          acc8 = _mm512_dpbusd_epi32(acc8, _mm512_set1_epi32(xq[8]), vw);
+          acc9 = _mm512_dpbusd_epi32(acc9, _mm512_set1_epi32(xq[9]), vw);
+          acc10 = _mm512_dpbusd_epi32(acc10, _mm512_set1_epi32(xq[10]), vw);
+          acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(xq[11]), vw);
+          acc12 = _mm512_dpbusd_epi32(acc12, _mm512_set1_epi32(xq[12]), vw);
+          acc13 = _mm512_dpbusd_epi32(acc13, _mm512_set1_epi32(xq[13]), vw);
+          acc14 = _mm512_dpbusd_epi32(acc14, _mm512_set1_epi32(xq[14]), vw);
+          acc15 = _mm512_dpbusd_epi32(acc15, _mm512_set1_epi32(xq[15]), vw);
+          xq += 16;
+        }
       }
     }
   } else {
@@ -254,6 +293,40 @@ static void panel12(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
         acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(load_u32(xr + 11 * ps)), vw);
       }
     }
+  } else if (x == NULL) {
+    // The group's only panel: its kept channels interleaved 8 quads at a time, each just before its
+    // multiply-adds, so that they are read from L1. Interleaved first, a group's quads (16 KB at ResNet-50's
+    // 2048 -> 512, 50%) left L1 with the tile's rows and the weights before the multiply-adds came to them:
+    // 0.82-0.90 of the time on 1x1 layers of 576-2048 inputs in qconv_bench, 0.9-1.0 on smaller ones (Zen 4).
+    // At nr 8 and 4 each quad serves fewer multiply-adds and the whole group's quads take less room: 2-8%
+    // slower this way there.
+    uint8_t* xs = (uint8_t*)a->scratch;
+    const uint32_t* kc = a->kc + pn->kc_off;
+    for (size_t t = 0; t < a->taps; t++) {
+      const uint8_t* rows = a->xt + t * a->cin * ONEXN_XT_PIXELS;
+      for (size_t k0 = 0; k0 < pn->kept; k0 += 32) {
+        const size_t kept = pn->kept - k0 < 32 ? pn->kept - k0 : 32;
+        interleave_tap(xs, 64, rows, kc + k0, kept);
+        const int32_t* xq = (const int32_t*)xs;
+        for (size_t q = kept / 4; q != 0; q--) {
+          const __m512i vw = _mm512_load_si512((const void*)(w));
+          w += 64;
+          acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
+          acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
+          acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
+          acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
+          acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[4]), vw);
+          acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[5]), vw);
+          acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[6]), vw);
+          acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[7]), vw);
+          acc8 = _mm512_dpbusd_epi32(acc8, _mm512_set1_epi32(xq[8]), vw);
+          acc9 = _mm512_dpbusd_epi32(acc9, _mm512_set1_epi32(xq[9]), vw);
+          acc10 = _mm512_dpbusd_epi32(acc10, _mm512_set1_epi32(xq[10]), vw);
+          acc11 = _mm512_dpbusd_epi32(acc11, _mm512_set1_epi32(xq[11]), vw);
+          xq += 16;
+        }
+      }
+    }
   } else {
     // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
     const size_t step = a->strip != NULL ? a->strip_stride / 4 : 16;
@@ -328,6 +401,36 @@ static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
         acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(load_u32(xr + 7 * ps)), vw);
       }
     }
+  } else if (x == NULL) {
+    // The group's only panel: its kept channels interleaved 8 quads at a time, each just before its
+    // multiply-adds, so that they are read from L1. Interleaved first, a group's quads (16 KB at ResNet-50's
+    // 2048 -> 512, 50%) left L1 with the tile's rows and the weights before the multiply-adds came to them:
+    // 0.82-0.90 of the time on 1x1 layers of 576-2048 inputs in qconv_bench, 0.9-1.0 on smaller ones (Zen 4).
+    // At nr 8 and 4 each quad serves fewer multiply-adds and the whole group's quads take less room: 2-8%
+    // slower this way there.
+    uint8_t* xs = (uint8_t*)a->scratch;
+    const uint32_t* kc = a->kc + pn->kc_off;
+    for (size_t t = 0; t < a->taps; t++) {
+      const uint8_t* rows = a->xt + t * a->cin * ONEXN_XT_PIXELS;
+      for (size_t k0 = 0; k0 < pn->kept; k0 += 32) {
+        const size_t kept = pn->kept - k0 < 32 ? pn->kept - k0 : 32;
+        interleave_tap(xs, 64, rows, kc + k0, kept);
+        const int32_t* xq = (const int32_t*)xs;
+        for (size_t q = kept / 4; q != 0; q--) {
+          const __m512i vw = _mm512_load_si512((const void*)(w));
+          w += 64;
+          acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
+          acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
+          acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
+          acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
+          acc4 = _mm512_dpbusd_epi32(acc4, _mm512_set1_epi32(xq[4]), vw);
+          acc5 = _mm512_dpbusd_epi32(acc5, _mm512_set1_epi32(xq[5]), vw);
+          acc6 = _mm512_dpbusd_epi32(acc6, _mm512_set1_epi32(xq[6]), vw);
+          acc7 = _mm512_dpbusd_epi32(acc7, _mm512_set1_epi32(xq[7]), vw);
+          xq += 16;
+        }
+      }
+    }
   } else {
     // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
     const size_t step = a->strip != NULL ? a->strip_stride / 4 : 16;
@@ -386,6 +489,32 @@ static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
         acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(load_u32(xr + 3 * ps)), vw);
       }
     }
+  } else if (x == NULL) {
+    // The group's only panel: its kept channels interleaved 8 quads at a time, each just before its
+    // multiply-adds, so that they are read from L1. Interleaved first, a group's quads (16 KB at ResNet-50's
+    // 2048 -> 512, 50%) left L1 with the tile's rows and the weights before the multiply-adds came to them:
+    // 0.82-0.90 of the time on 1x1 layers of 576-2048 inputs in qconv_bench, 0.9-1.0 on smaller ones (Zen 4).
+    // At nr 8 and 4 each quad serves fewer multiply-adds and the whole group's quads take less room: 2-8%
+    // slower this way there.
+    uint8_t* xs = (uint8_t*)a->scratch;
+    const uint32_t* kc = a->kc + pn->kc_off;
+    for (size_t t = 0; t < a->taps; t++) {
+      const uint8_t* rows = a->xt + t * a->cin * ONEXN_XT_PIXELS;
+      for (size_t k0 = 0; k0 < pn->kept; k0 += 32) {
+        const size_t kept = pn->kept - k0 < 32 ? pn->kept - k0 : 32;
+        interleave_tap(xs, 64, rows, kc + k0, kept);
+        const int32_t* xq = (const int32_t*)xs;
+        for (size_t q = kept / 4; q != 0; q--) {
+          const __m512i vw = _mm512_load_si512((const void*)(w));
+          w += 64;
+          acc0 = _mm512_dpbusd_epi32(acc0, _mm512_set1_epi32(xq[0]), vw);
+          acc1 = _mm512_dpbusd_epi32(acc1, _mm512_set1_epi32(xq[1]), vw);
+          acc2 = _mm512_dpbusd_epi32(acc2, _mm512_set1_epi32(xq[2]), vw);
+          acc3 = _mm512_dpbusd_epi32(acc3, _mm512_set1_epi32(xq[3]), vw);
+          xq += 16;
+        }
+      }
+    }
   } else {
     // x: the interleaved quads of every tap, 16 pixels each; or a strip's, a tap's quads strip_stride apart.
     const size_t step = a->strip != NULL ? a->strip_stride / 4 : 16;
@@ -416,10 +545,14 @@ static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
 void onexn_qs8_qc8w_spconv_16x16_avx512vnni(const onexn_qs8_args* a) {
   for (size_t i = 0; i < a->num_panels; i++) {
     const onexn_panel* pn = &a->panels[i];
-    if (a->strip == NULL && (i == 0 || pn->kc_off != pn[-1].kc_off || pn->kept != pn[-1].kept)) {  // a new group
+    const int first = i == 0 || pn->kc_off != pn[-1].kc_off || pn->kept != pn[-1].kept;  // of its group
+    const int32_t* x = (const int32_t*)a->scratch;
+    const int last = i + 1 == a->num_panels || pn[1].kc_off != pn->kc_off || pn[1].kept != pn->kept;
+    if (a->strip == NULL && first && last) {
+      x = NULL;  // a group of one panel: it interleaves as it goes (panelMR)
+    } else if (a->strip == NULL && first) {
       interleave((uint8_t*)a->scratch, a, a->kc + pn->kc_off, pn->kept);
     }
-    const int32_t* x = (const int32_t*)a->scratch;
     if (a->mr > 12) {
       panel16(a, pn, x);
     } else if (a->mr > 8) {
