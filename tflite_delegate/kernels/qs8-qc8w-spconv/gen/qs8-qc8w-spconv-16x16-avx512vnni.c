@@ -116,8 +116,13 @@ static ONEXN_INLINE void store_quad(int8_t* out, size_t stride, size_t rows, __m
 
 // One panel over the tile's first MR pixels (16, 12, 8 or 4: the smallest that holds a->mr), so that a short
 // tile (49 pixels: 16 + 16 + 16 + 1; a strip's 28-pixel rows: 16 + 12) does not multiply-add 16 pixels' worth.
-// Each pixel's sums are the same in every version. x: the group's interleaved quads, or NULL for a
-// panel that interleaves its group's as it goes (below).
+// Each pixel's sums are the same in every version.
+// x: the group's interleaved quads, or NULL for a group's only panel, which interleaves its kept channels 8
+// quads at a time, each batch just before its multiply-adds, so that they are read from L1. Interleaved
+// first, a group's quads (16 KB at ResNet-50's 2048 -> 512, 50%) left L1 with the tile's rows and the weights
+// before the multiply-adds came to them: 0.82-0.90 of the time on 1x1 layers of 576-2048 inputs in
+// qconv_bench, 0.9-1.0 on smaller ones (Zen 4). At nr 8 and 4 each quad serves fewer multiply-adds and a whole
+// group's quads take less room: 2-8% slower this way there.
 static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t* x) {
   const uint8_t* w = a->w + pn->w_off;
   const __m512i vbias = _mm512_load_si512((const void*)(w));
@@ -166,12 +171,7 @@ static void panel16(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
       }
     }
   } else if (x == NULL) {
-    // The group's only panel: its kept channels interleaved 8 quads at a time, each just before its
-    // multiply-adds, so that they are read from L1. Interleaved first, a group's quads (16 KB at ResNet-50's
-    // 2048 -> 512, 50%) left L1 with the tile's rows and the weights before the multiply-adds came to them:
-    // 0.82-0.90 of the time on 1x1 layers of 576-2048 inputs in qconv_bench, 0.9-1.0 on smaller ones (Zen 4).
-    // At nr 8 and 4 each quad serves fewer multiply-adds and the whole group's quads take less room: 2-8%
-    // slower this way there.
+    // The group's only panel: its kept channels interleaved 8 quads at a time (above).
     uint8_t* xs = (uint8_t*)a->scratch;
     const uint32_t* kc = a->kc + pn->kc_off;
     for (size_t t = 0; t < a->taps; t++) {
@@ -294,12 +294,7 @@ static void panel12(const onexn_qs8_args* a, const onexn_panel* pn, const int32_
       }
     }
   } else if (x == NULL) {
-    // The group's only panel: its kept channels interleaved 8 quads at a time, each just before its
-    // multiply-adds, so that they are read from L1. Interleaved first, a group's quads (16 KB at ResNet-50's
-    // 2048 -> 512, 50%) left L1 with the tile's rows and the weights before the multiply-adds came to them:
-    // 0.82-0.90 of the time on 1x1 layers of 576-2048 inputs in qconv_bench, 0.9-1.0 on smaller ones (Zen 4).
-    // At nr 8 and 4 each quad serves fewer multiply-adds and the whole group's quads take less room: 2-8%
-    // slower this way there.
+    // The group's only panel: its kept channels interleaved 8 quads at a time (above).
     uint8_t* xs = (uint8_t*)a->scratch;
     const uint32_t* kc = a->kc + pn->kc_off;
     for (size_t t = 0; t < a->taps; t++) {
@@ -402,12 +397,7 @@ static void panel8(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
       }
     }
   } else if (x == NULL) {
-    // The group's only panel: its kept channels interleaved 8 quads at a time, each just before its
-    // multiply-adds, so that they are read from L1. Interleaved first, a group's quads (16 KB at ResNet-50's
-    // 2048 -> 512, 50%) left L1 with the tile's rows and the weights before the multiply-adds came to them:
-    // 0.82-0.90 of the time on 1x1 layers of 576-2048 inputs in qconv_bench, 0.9-1.0 on smaller ones (Zen 4).
-    // At nr 8 and 4 each quad serves fewer multiply-adds and the whole group's quads take less room: 2-8%
-    // slower this way there.
+    // The group's only panel: its kept channels interleaved 8 quads at a time (above).
     uint8_t* xs = (uint8_t*)a->scratch;
     const uint32_t* kc = a->kc + pn->kc_off;
     for (size_t t = 0; t < a->taps; t++) {
@@ -490,12 +480,7 @@ static void panel4(const onexn_qs8_args* a, const onexn_panel* pn, const int32_t
       }
     }
   } else if (x == NULL) {
-    // The group's only panel: its kept channels interleaved 8 quads at a time, each just before its
-    // multiply-adds, so that they are read from L1. Interleaved first, a group's quads (16 KB at ResNet-50's
-    // 2048 -> 512, 50%) left L1 with the tile's rows and the weights before the multiply-adds came to them:
-    // 0.82-0.90 of the time on 1x1 layers of 576-2048 inputs in qconv_bench, 0.9-1.0 on smaller ones (Zen 4).
-    // At nr 8 and 4 each quad serves fewer multiply-adds and the whole group's quads take less room: 2-8%
-    // slower this way there.
+    // The group's only panel: its kept channels interleaved 8 quads at a time (above).
     uint8_t* xs = (uint8_t*)a->scratch;
     const uint32_t* kc = a->kc + pn->kc_off;
     for (size_t t = 0; t < a->taps; t++) {
